@@ -1,0 +1,106 @@
+//! How requests are authenticated.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+
+/// An OAuth 2.0 access token. `Debug` never shows it.
+#[derive(Clone)]
+pub struct AccessToken(SecretString);
+
+impl AccessToken {
+    /// Wraps a token.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(SecretString::from(token.into()))
+    }
+    /// The token itself, for the `Authorization` header.
+    ///
+    /// # Security
+    /// Never log or store what this returns in plaintext.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken([REDACTED])")
+    }
+}
+
+/// Why a [`TokenSource`] could not hand out a token. The message must not hold a secret.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct TokenSourceError {
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl TokenSourceError {
+    /// An error with a message for the user.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), source: None }
+    }
+    /// An error with a message and its cause.
+    pub fn with_source(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self { message: message.into(), source: Some(Box::new(source)) }
+    }
+}
+
+/// Hands out a currently valid access token for each request: the application implements it
+/// over its stored connections (refreshing when the token is about to expire).
+#[async_trait]
+pub trait TokenSource: Send + Sync + 'static {
+    /// A token valid for at least the next request.
+    ///
+    /// # Errors
+    /// When no valid token can be had (refresh failed, connection revoked, …).
+    async fn access_token(&self) -> Result<AccessToken, TokenSourceError>;
+}
+
+/// What the client puts in `Authorization`.
+#[derive(Clone)]
+pub(crate) enum Credentials {
+    /// `Authorization: SSWS <token>`.
+    ApiToken(SecretString),
+    /// `Authorization: Bearer <token from the source>`.
+    Bearer(Arc<dyn TokenSource>),
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::ApiToken(_) => f.write_str("ApiToken([REDACTED])"),
+            Credentials::Bearer(_) => f.write_str("Bearer(TokenSource)"),
+        }
+    }
+}
+
+impl Credentials {
+    pub(crate) async fn header_value(&self) -> Result<reqwest::header::HeaderValue, crate::Error> {
+        let raw = match self {
+            Credentials::ApiToken(t) => format!("SSWS {}", t.expose_secret()),
+            Credentials::Bearer(source) => format!("Bearer {}", source.access_token().await?.expose()),
+        };
+        let mut v = reqwest::header::HeaderValue::from_str(&raw)
+            .map_err(|_| crate::Error::Config("the token holds characters not allowed in an HTTP header".to_owned()))?;
+        v.set_sensitive(true);
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_tokens() {
+        let t = AccessToken::new("eyJsecret");
+        assert!(!format!("{t:?}").contains("eyJsecret"));
+        let c = Credentials::ApiToken(SecretString::from("00secret".to_owned()));
+        assert!(!format!("{c:?}").contains("00secret"));
+    }
+}

@@ -1,0 +1,40 @@
+//! `okta-client`: a typed client for Okta's Management API.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), okta_client::Error> {
+//! use futures::TryStreamExt;
+//! use okta_client::Client;
+//!
+//! let client = Client::builder("https://dev-207260.okta.com")?
+//!     .api_token("00abc...".to_owned())
+//!     .build()?;
+//! let users: Vec<_> = client.users().list().limit(200).stream().try_collect().await?;
+//! let admin = client.users().get("admin@example.com").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`org_url`]: [`OrgUrl`], the validated base URL of an org (https, or http on loopback).
+//! - [`auth`]: how requests are authenticated: SSWS API tokens and [`TokenSource`]s.
+//! - [`client`]: [`Client`] and its builder: the HTTP client, authentication, error decoding.
+//! - [`error`]: the one [`Error`] type, with Okta's error fields and the request id.
+//! - [`link`]: parsing of `Link` headers.
+//! - [`page`]: [`Page`], one page of a collection with its `next` link and rate-limit state.
+//! - [`users`]: `client.users()`: list (pages and streams), get.
+//! - [`models`]: typed models following Okta's spec ([`User`], …), keeping unknown fields.
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod link;
+pub mod models;
+pub mod org_url;
+pub mod page;
+pub mod users;
+
+pub use auth::{AccessToken, TokenSource, TokenSourceError};
+pub use client::{Client, ClientBuilder};
+pub use error::{ApiError, Error, Result};
+pub use models::{User, UserProfile, UserStatus};
+pub use org_url::OrgUrl;
+pub use page::{Page, RateLimit};

@@ -1,0 +1,132 @@
+//! Everything a sandbox org is made from.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::util::random_token;
+
+/// How the refresh token changes when it is used, per Okta's app setting
+/// (`settings.oauthClient.refresh_token.rotation_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RefreshTokenRotation {
+    /// The same refresh token is returned on every refresh (Okta's default for web apps).
+    #[default]
+    Static,
+    /// Every refresh returns a new refresh token and invalidates the old one.
+    Rotate,
+}
+
+impl std::str::FromStr for RefreshTokenRotation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "static" => Ok(Self::Static),
+            "rotate" => Ok(Self::Rotate),
+            other => Err(format!(
+                "unknown refresh token rotation {other:?}: use `static` or `rotate`"
+            )),
+        }
+    }
+}
+
+/// The description of one sandbox org. Every field has a default; secrets default to random
+/// values, so print them (see `okta-bridge sandbox`) if a person needs them.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Base of every absolute URL the org hands out (issuer, `Link` headers, `_links`).
+    /// `None`: `http://` plus the address the listener is bound to.
+    pub public_url: Option<Url>,
+    /// Exactly how many users the org holds.
+    pub users: usize,
+    /// Seed of the deterministic user generator: the same seed gives the same org.
+    pub seed: u64,
+    /// Login of the user that holds the super-admin role (one of the `users`).
+    pub admin_login: String,
+    /// Every user's sign-in password.
+    pub user_password: SecretString,
+    /// The admin's SSWS API token.
+    pub api_token: SecretString,
+    /// The registered OAuth web application.
+    pub client_id: String,
+    /// Its client secret.
+    pub client_secret: SecretString,
+    /// Its registered redirect URIs, compared exactly.
+    pub redirect_uris: Vec<String>,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Lifetime of authorization codes.
+    pub code_ttl: Duration,
+    /// Refresh token rotation of the web application.
+    pub refresh_token_rotation: RefreshTokenRotation,
+    /// Requests a minute allowed on `/api/v1/users*`.
+    pub users_rate_limit: u32,
+    /// Requests a minute allowed on `/oauth2/*`.
+    pub oauth_rate_limit: u32,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            users: 100,
+            seed: 42,
+            admin_login: "admin@example.com".to_owned(),
+            user_password: random_token(16).into(),
+            api_token: format!("00{}", random_token(40)).into(),
+            client_id: format!("0oa{}", random_token(17)),
+            client_secret: random_token(40).into(),
+            redirect_uris: vec![
+                "http://127.0.0.1:3000/oauth/okta_callback".to_owned(),
+                "http://localhost:3000/oauth/okta_callback".to_owned(),
+            ],
+            access_token_ttl: Duration::from_secs(3600),
+            code_ttl: Duration::from_secs(300),
+            refresh_token_rotation: RefreshTokenRotation::Static,
+            users_rate_limit: 600,
+            oauth_rate_limit: 600,
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// The admin's API token, for printing at start-up and for tests.
+    pub fn api_token_value(&self) -> &str {
+        self.api_token.expose_secret()
+    }
+    /// The client secret, for printing at start-up and for tests.
+    pub fn client_secret_value(&self) -> &str {
+        self.client_secret.expose_secret()
+    }
+    /// The users' password, for printing at start-up and for tests.
+    pub fn user_password_value(&self) -> &str {
+        self.user_password.expose_secret()
+    }
+
+    /// Checks the configuration before a sandbox is built from it.
+    ///
+    /// # Errors
+    /// A message naming the setting that is wrong and what to do.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.users == 0 {
+            return Err("--users must be at least 1: the admin is one of the users".into());
+        }
+        if self.client_id.trim().is_empty() {
+            return Err("--client-id must not be empty".into());
+        }
+        for uri in &self.redirect_uris {
+            Url::parse(uri).map_err(|e| format!("--redirect-uri {uri:?} is not a URL: {e}"))?;
+        }
+        if self.access_token_ttl.is_zero() {
+            return Err("--access-token-ttl must be at least 1 second".into());
+        }
+        if !self.admin_login.contains('@') {
+            return Err(format!(
+                "--admin-login {:?} must be an email-like login, e.g. admin@example.com",
+                self.admin_login
+            ));
+        }
+        Ok(())
+    }
+}

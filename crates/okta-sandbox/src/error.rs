@@ -1,0 +1,109 @@
+//! Okta's two error shapes: the Management API's error JSON and OAuth 2.0's.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::util::random_token;
+
+/// An error of the Management API, rendered as Okta renders it:
+/// `{errorCode, errorSummary, errorLink, errorId, errorCauses}`.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub summary: String,
+    pub causes: Vec<String>,
+    pub www_authenticate: Option<&'static str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, summary: impl Into<String>) -> Self {
+        Self { status, code, summary: summary.into(), causes: Vec::new(), www_authenticate: None }
+    }
+    pub fn invalid_token() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "E0000011", "Invalid token provided")
+    }
+    pub fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "E0000006", "You do not have permission to perform the requested action")
+    }
+    pub fn insufficient_scope() -> Self {
+        Self {
+            www_authenticate: Some(
+                "Bearer authorization_uri=\"http://okta\", realm=\"http://okta\", scope=\"okta.users.read\", error=\"insufficient_scope\", error_description=\"The access token provided does not contain the required scopes.\", resource=\"/api/v1/users\"",
+            ),
+            ..Self::forbidden()
+        }
+    }
+    pub fn not_found(what: &str, kind: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "E0000007", format!("Not found: Resource not found: {what} ({kind})"))
+    }
+    pub fn validation(cause: impl Into<String>) -> Self {
+        let cause = cause.into();
+        Self {
+            causes: vec![cause.clone()],
+            ..Self::new(StatusCode::BAD_REQUEST, "E0000001", format!("Api validation failed: {cause}"))
+        }
+    }
+    pub fn rate_limited() -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "E0000047", "API call exceeded rate limit due to too many requests.")
+    }
+    pub fn resource_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "E0000022", "The endpoint does not support the provided HTTP method")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let causes: Vec<_> = self.causes.iter().map(|c| json!({ "errorSummary": c })).collect();
+        let body = json!({
+            "errorCode": self.code,
+            "errorSummary": self.summary,
+            "errorLink": self.code,
+            "errorId": format!("oae{}", random_token(22)),
+            "errorCauses": causes,
+        });
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(v) = self.www_authenticate {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(v));
+        }
+        res
+    }
+}
+
+/// An OAuth 2.0 error response (RFC 6749 §5.2): `{error, error_description}`.
+#[derive(Debug, Clone)]
+pub(crate) struct OAuthError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self { status, error, description: description.into() }
+    }
+    pub fn invalid_request(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", d)
+    }
+    pub fn invalid_grant(d: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", d)
+    }
+    pub fn invalid_client() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed. Either the client or the client credentials are invalid.")
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": self.error, "error_description": self.description });
+        let mut res = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"okta\""));
+        }
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res
+    }
+}

@@ -1,0 +1,37 @@
+//! A local Okta org: the org authorization server (OAuth 2.0) and the Management API, served
+//! over HTTP on loopback, for offline development and for tests.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use okta_sandbox::{Sandbox, SandboxConfig};
+//! let sandbox = Sandbox::spawn(SandboxConfig { users: 1_000, ..SandboxConfig::default() }).await?;
+//! println!("org at {} (SSWS {})", sandbox.url(), sandbox.config().api_token_value());
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`config`]: everything a sandbox org is made from (users, seed, the OAuth app, TTLs).
+//! - `org`: the directory: deterministic user generation, lookup by id or login.
+//! - `keys`: the RSA key that signs access tokens and its JWKS.
+//! - `oauth`: `/oauth2/v1/*` and discovery: authorize + sign-in page, token, revoke,
+//!   introspect, keys.
+//! - `api`: `/api/v1/users`: authentication (SSWS or Bearer), scopes, paging by `Link`.
+//! - `error`: Okta's error JSON and OAuth error JSON.
+//! - `middleware`: `X-Okta-Request-Id` and the `X-Rate-Limit-*` buckets on every response.
+//! - [`server`]: `router(state)`, `serve(listener, shutdown)` and the [`Sandbox`] handle.
+//!
+//! The sandbox never depends on `okta-client`: each side is checked against Okta's spec on its
+//! own, so a shared mistake cannot hide.
+
+mod api;
+pub mod config;
+mod error;
+mod keys;
+mod middleware;
+mod oauth;
+mod org;
+pub mod server;
+mod util;
+
+pub use config::{RefreshTokenRotation, SandboxConfig};
+pub use server::{Sandbox, SandboxState, router, serve};

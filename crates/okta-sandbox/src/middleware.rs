@@ -1,0 +1,92 @@
+//! What every response carries: `X-Okta-Request-Id` and the `X-Rate-Limit-*` headers of the
+//! endpoint's bucket (a fixed one-minute window, as Okta's limits are per minute). A request
+//! over the limit gets Okta's 429 with E0000047.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::server::SandboxState;
+use crate::util::{now, random_token};
+
+/// Counters of the current window per bucket.
+#[derive(Debug, Default)]
+pub(crate) struct RateLimits {
+    windows: HashMap<&'static str, (i64, u32)>,
+}
+
+/// The outcome of counting one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Count {
+    limit: u32,
+    remaining: u32,
+    reset: i64,
+    exceeded: bool,
+}
+
+impl RateLimits {
+    /// Counts one request in `bucket` at `now` (unix seconds).
+    pub fn count(&mut self, bucket: &'static str, limit: u32, now: i64) -> Count {
+        let window = now - now.rem_euclid(60);
+        let entry = self.windows.entry(bucket).or_insert((window, 0));
+        if entry.0 != window {
+            *entry = (window, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        Count {
+            limit,
+            remaining: limit.saturating_sub(entry.1),
+            reset: window + 60,
+            exceeded: entry.1 > limit,
+        }
+    }
+}
+
+fn bucket(s: &SandboxState, path: &str) -> (&'static str, u32) {
+    if path.starts_with("/api/v1/users") {
+        ("users", s.config.users_rate_limit)
+    } else if path.starts_with("/oauth2/") {
+        ("oauth2", s.config.oauth_rate_limit)
+    } else if path.starts_with("/api/") {
+        ("api", 1_200)
+    } else {
+        ("other", 10_000)
+    }
+}
+
+pub(crate) async fn okta_headers(State(s): State<Arc<SandboxState>>, req: Request, next: Next) -> Response {
+    let (name, limit) = bucket(&s, req.uri().path());
+    let count = s.limits.lock().expect("limits lock").count(name, limit, now().unix_timestamp());
+    let mut res = if count.exceeded { ApiError::rate_limited().into_response() } else { next.run(req).await };
+    let h = res.headers_mut();
+    h.insert("x-okta-request-id", HeaderValue::from_str(&random_token(27)).expect("base62 is a valid header"));
+    h.insert("x-rate-limit-limit", count.limit.into());
+    h.insert("x-rate-limit-remaining", count.remaining.into());
+    h.insert("x-rate-limit-reset", count.reset.into());
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_counts_then_resets_each_minute() {
+        let mut r = RateLimits::default();
+        let a = r.count("users", 2, 120);
+        assert_eq!((a.remaining, a.reset, a.exceeded), (1, 180, false));
+        let b = r.count("users", 2, 150);
+        assert_eq!((b.remaining, b.exceeded), (0, false));
+        let c = r.count("users", 2, 179);
+        assert_eq!((c.remaining, c.exceeded), (0, true));
+        let other = r.count("oauth2", 2, 179);
+        assert!(!other.exceeded, "buckets are separate");
+        let d = r.count("users", 2, 180);
+        assert_eq!((d.remaining, d.reset, d.exceeded), (1, 240, false));
+    }
+}

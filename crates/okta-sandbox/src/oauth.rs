@@ -1,0 +1,522 @@
+//! The org authorization server: `/oauth2/v1/*` and its discovery document.
+//!
+//! Grants live in memory ([`Grants`]). Codes are single-use and short-lived; refresh tokens are
+//! issued only when `offline_access` was granted and rotate per the app's setting.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Json;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::config::RefreshTokenRotation;
+use crate::error::OAuthError;
+use crate::server::SandboxState;
+use crate::util::{constant_time_eq, now, random_token};
+
+/// Scopes the org authorization server knows.
+pub(crate) const SUPPORTED_SCOPES: &[&str] = &[
+    "openid", "profile", "email", "address", "phone", "offline_access",
+    "okta.users.read", "okta.users.manage", "okta.groups.read", "okta.groups.manage",
+    "okta.apps.read", "okta.apps.manage", "okta.logs.read",
+];
+
+/// How long a sign-in page stays usable.
+const SIGN_IN_TTL: time::Duration = time::Duration::minutes(10);
+
+#[derive(Debug, Clone)]
+pub(crate) struct AuthRequest {
+    client_id: String,
+    redirect_uri: String,
+    state: String,
+    scopes: Vec<String>,
+    code_challenge: Option<String>,
+    expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+struct CodeGrant {
+    client_id: String,
+    redirect_uri: String,
+    user_id: String,
+    scopes: Vec<String>,
+    code_challenge: Option<String>,
+    expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+struct RefreshGrant {
+    client_id: String,
+    user_id: String,
+    scopes: Vec<String>,
+    issued_at: OffsetDateTime,
+}
+
+/// Everything the authorization server has handed out.
+#[derive(Debug, Default)]
+pub(crate) struct Grants {
+    pending: HashMap<String, AuthRequest>,
+    codes: HashMap<String, CodeGrant>,
+    refresh: HashMap<String, RefreshGrant>,
+    revoked_access: HashSet<String>,
+    /// Token grants per client id, for tests that count refreshes.
+    pub token_grants: HashMap<String, u64>,
+}
+
+impl Grants {
+    fn prune(&mut self, now: OffsetDateTime) {
+        self.pending.retain(|_, r| r.expires_at > now);
+        self.codes.retain(|_, c| c.expires_at > now);
+    }
+    pub fn is_revoked(&self, jti: &str) -> bool {
+        self.revoked_access.contains(jti)
+    }
+    pub fn live_refresh_tokens(&self) -> usize {
+        self.refresh.len()
+    }
+}
+
+/// Claims of an access token of the org authorization server (Okta's shape).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct AccessClaims {
+    pub ver: u32,
+    pub jti: String,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub cid: String,
+    pub uid: String,
+    pub scp: Vec<String>,
+    pub auth_time: i64,
+    pub sub: String,
+}
+
+pub(crate) async fn discovery(State(s): State<Arc<SandboxState>>) -> impl IntoResponse {
+    let b = &s.base;
+    Json(json!({
+        "issuer": b,
+        "authorization_endpoint": format!("{b}/oauth2/v1/authorize"),
+        "token_endpoint": format!("{b}/oauth2/v1/token"),
+        "jwks_uri": format!("{b}/oauth2/v1/keys"),
+        "revocation_endpoint": format!("{b}/oauth2/v1/revoke"),
+        "introspection_endpoint": format!("{b}/oauth2/v1/introspect"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": ["public"],
+        "scopes_supported": SUPPORTED_SCOPES,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "request_parameter_supported": false,
+    }))
+}
+
+pub(crate) async fn keys(State(s): State<Arc<SandboxState>>) -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "max-age=3600, must-revalidate")], Json(s.keys.jwks()))
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SignInPage<'a> {
+    client_id: &'a str,
+    request_id: &'a str,
+    action: &'a str,
+    username: &'a str,
+    scopes: String,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    error: &'a str,
+    description: &'a str,
+}
+
+fn error_page(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = ErrorPage { error, description }.render().unwrap_or_else(|_| description.to_owned());
+    (status, Html(body)).into_response()
+}
+
+fn redirect_error(redirect_uri: &str, error: &str, description: &str, state: Option<&str>) -> Response {
+    let mut url = match Url::parse(redirect_uri) {
+        Ok(u) => u,
+        Err(_) => return error_page(StatusCode::BAD_REQUEST, error, description),
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("error", error).append_pair("error_description", description);
+        if let Some(state) = state {
+            q.append_pair("state", state);
+        }
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+/// `GET /oauth2/v1/authorize`: validates the request, then shows the sign-in page.
+pub(crate) async fn authorize(
+    State(s): State<Arc<SandboxState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let cfg = &s.config;
+    // Errors about the client or the redirect URI are shown, never redirected (RFC 6749 §4.1.2.1).
+    match q.get("client_id") {
+        Some(id) if id == &cfg.client_id => {}
+        Some(_) => {
+            return error_page(StatusCode::BAD_REQUEST, "invalid_client", "The client_id is not registered with this org.");
+        }
+        None => {
+            return error_page(StatusCode::BAD_REQUEST, "invalid_request", "The 'client_id' parameter is required.");
+        }
+    }
+    let redirect_uri = match q.get("redirect_uri") {
+        Some(r) if cfg.redirect_uris.iter().any(|u| u == r) => r.clone(),
+        Some(_) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The 'redirect_uri' parameter must be a Login redirect URI in the client app settings.",
+            );
+        }
+        None => {
+            return error_page(StatusCode::BAD_REQUEST, "invalid_request", "The 'redirect_uri' parameter is required.");
+        }
+    };
+    let state = q.get("state").filter(|s| !s.is_empty());
+    let fail = |error: &str, description: &str| redirect_error(&redirect_uri, error, description, state.map(String::as_str));
+    match q.get("response_type").map(String::as_str) {
+        Some("code") => {}
+        Some(_) => return fail("unsupported_response_type", "The response type is not supported by the authorization server. Configured response types: [code]."),
+        None => return fail("invalid_request", "The 'response_type' parameter is required."),
+    }
+    let Some(state) = state else {
+        return fail("invalid_request", "The 'state' parameter is required.");
+    };
+    let scopes: Vec<String> = match q.get("scope") {
+        Some(scope) if !scope.trim().is_empty() => scope.split_whitespace().map(str::to_owned).collect(),
+        _ => return fail("invalid_request", "The 'scope' parameter is required."),
+    };
+    if let Some(bad) = scopes.iter().find(|s| !SUPPORTED_SCOPES.contains(&s.as_str())) {
+        return fail("invalid_scope", &format!("One or more scopes are not configured for the authorization server resource: {bad}."));
+    }
+    let code_challenge = match (q.get("code_challenge"), q.get("code_challenge_method").map(String::as_str)) {
+        (None, None) => None,
+        (Some(c), Some("S256")) if (43..=128).contains(&c.len()) => Some(c.clone()),
+        (Some(_), Some("S256")) => return fail("invalid_request", "The 'code_challenge' must be between 43 and 128 characters."),
+        (Some(_), None) | (Some(_), Some(_)) => {
+            return fail("invalid_request", "The 'code_challenge_method' parameter must be 'S256'.");
+        }
+        (None, Some(_)) => return fail("invalid_request", "The 'code_challenge' parameter is required with 'code_challenge_method'."),
+    };
+    let request_id = random_token(32);
+    let request = AuthRequest {
+        client_id: cfg.client_id.clone(),
+        redirect_uri,
+        state: state.clone(),
+        scopes,
+        code_challenge,
+        expires_at: now() + SIGN_IN_TTL,
+    };
+    let page = sign_in_page(&s, &request_id, &request, "", None);
+    {
+        let mut g = s.grants.lock().expect("grants lock");
+        g.prune(now());
+        g.pending.insert(request_id, request);
+    }
+    page
+}
+
+fn sign_in_page(s: &SandboxState, request_id: &str, r: &AuthRequest, username: &str, error: Option<&str>) -> Response {
+    let action = format!("{}/login/signin", s.base);
+    let page = SignInPage {
+        client_id: &r.client_id,
+        request_id,
+        action: &action,
+        username,
+        scopes: r.scopes.join(" "),
+        error,
+    };
+    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    match page.render() {
+        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(e) => error_page(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SignInForm {
+    request_id: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /login/signin`: the sign-in form. A correct password sends the browser back to the
+/// app with a code; a wrong one shows the page again with an error.
+pub(crate) async fn sign_in(State(s): State<Arc<SandboxState>>, Form(f): Form<SignInForm>) -> Response {
+    let request = {
+        let g = s.grants.lock().expect("grants lock");
+        g.pending.get(&f.request_id).filter(|r| r.expires_at > now()).cloned()
+    };
+    let Some(request) = request else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in expired",
+            "This sign-in page has expired or was already used. Go back to the application and start again.",
+        );
+    };
+    let user = s.directory.find(f.username.trim()).filter(|u| u.is_active());
+    let password_ok = constant_time_eq(f.password.as_bytes(), s.config.user_password.expose_secret().as_bytes());
+    let Some(user) = user.filter(|_| password_ok) else {
+        return sign_in_page(&s, &f.request_id, &request, &f.username, Some("Unable to sign in: the username or password is wrong."));
+    };
+    let code = random_token(43);
+    {
+        let mut g = s.grants.lock().expect("grants lock");
+        if g.pending.remove(&f.request_id).is_none() {
+            drop(g);
+            return error_page(StatusCode::BAD_REQUEST, "Sign-in expired", "This sign-in page was already used. Go back to the application and start again.");
+        }
+        g.codes.insert(
+            code.clone(),
+            CodeGrant {
+                client_id: request.client_id.clone(),
+                redirect_uri: request.redirect_uri.clone(),
+                user_id: user.id.clone(),
+                scopes: request.scopes.clone(),
+                code_challenge: request.code_challenge.clone(),
+                expires_at: now() + time::Duration::try_from(s.config.code_ttl).unwrap_or(time::Duration::minutes(5)),
+            },
+        );
+    }
+    let mut url = match Url::parse(&request.redirect_uri) {
+        Ok(u) => u,
+        Err(_) => return error_page(StatusCode::BAD_REQUEST, "invalid_request", "The registered redirect URI is not a URL."),
+    };
+    url.query_pairs_mut().append_pair("code", &code).append_pair("state", &request.state);
+    Redirect::to(url.as_str()).into_response()
+}
+
+/// Authenticates the client of a token, revoke or introspect request by
+/// `client_secret_basic` or `client_secret_post`.
+fn authenticate_client(s: &SandboxState, headers: &HeaderMap, form: &HashMap<String, String>) -> Result<(), OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
+    let (id, secret) = match (basic, form.get("client_secret")) {
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request("Cannot supply multiple client credentials. Use one of the following: credentials in the Authorization header, credentials in the post body, or a client_assertion in the post body."));
+        }
+        (Some(b), None) => {
+            let decoded = STANDARD.decode(b.trim()).map_err(|_| OAuthError::invalid_client())?;
+            let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client())?;
+            let (id, secret) = decoded.split_once(':').ok_or_else(OAuthError::invalid_client)?;
+            let dec = |v: &str| url::form_urlencoded::parse(format!("v={v}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default();
+            (dec(id), dec(secret))
+        }
+        (None, Some(secret)) => (form.get("client_id").cloned().unwrap_or_default(), secret.clone()),
+        (None, None) => return Err(OAuthError::invalid_client()),
+    };
+    let ok_id = constant_time_eq(id.as_bytes(), s.config.client_id.as_bytes());
+    let ok_secret = constant_time_eq(secret.as_bytes(), s.config.client_secret.expose_secret().as_bytes());
+    if ok_id && ok_secret { Ok(()) } else { Err(OAuthError::invalid_client()) }
+}
+
+fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let digest = Sha256::digest(verifier.as_bytes());
+    constant_time_eq(URL_SAFE_NO_PAD.encode(digest).as_bytes(), challenge.as_bytes())
+}
+
+/// `POST /oauth2/v1/token`.
+pub(crate) async fn token(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, OAuthError> {
+    authenticate_client(&s, &headers, &form)?;
+    let client_id = s.config.client_id.clone();
+    let (user_id, scopes, refresh) = match form.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => {
+            let code = form.get("code").ok_or_else(|| OAuthError::invalid_request("The 'code' parameter is required."))?;
+            // Removing the code first makes it single-use even when the rest fails.
+            let grant = s.grants.lock().expect("grants lock").codes.remove(code);
+            let grant = grant
+                .filter(|g| g.expires_at > now() && g.client_id == client_id)
+                .ok_or_else(|| OAuthError::invalid_grant("The authorization code is invalid or has expired."))?;
+            if form.get("redirect_uri") != Some(&grant.redirect_uri) {
+                return Err(OAuthError::invalid_grant("The 'redirect_uri' does not match the redirection URI used in the authorization request."));
+            }
+            if let Some(challenge) = &grant.code_challenge {
+                let verifier = form.get("code_verifier").ok_or_else(|| OAuthError::invalid_grant("PKCE verification failed: the 'code_verifier' parameter is required."))?;
+                if !pkce_matches(verifier, challenge) {
+                    return Err(OAuthError::invalid_grant("PKCE verification failed."));
+                }
+            }
+            let refresh = grant.scopes.iter().any(|s| s == "offline_access").then(|| {
+                let rt = random_token(43);
+                let g = RefreshGrant { client_id: client_id.clone(), user_id: grant.user_id.clone(), scopes: grant.scopes.clone(), issued_at: now() };
+                s.grants.lock().expect("grants lock").refresh.insert(rt.clone(), g);
+                rt
+            });
+            (grant.user_id, grant.scopes, refresh)
+        }
+        Some("refresh_token") => {
+            let rt = form.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("The 'refresh_token' parameter is required."))?;
+            let mut g = s.grants.lock().expect("grants lock");
+            let grant = g
+                .refresh
+                .get(rt)
+                .filter(|g| g.client_id == client_id)
+                .cloned()
+                .ok_or_else(|| OAuthError::invalid_grant("The refresh token is invalid or expired."))?;
+            let scopes = match form.get("scope") {
+                Some(req) => {
+                    let req: Vec<String> = req.split_whitespace().map(str::to_owned).collect();
+                    if req.iter().any(|r| !grant.scopes.contains(r)) {
+                        return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", "The requested scope is invalid, unknown, or malformed."));
+                    }
+                    req
+                }
+                None => grant.scopes.clone(),
+            };
+            let next = match s.config.refresh_token_rotation {
+                RefreshTokenRotation::Static => rt.clone(),
+                RefreshTokenRotation::Rotate => {
+                    g.refresh.remove(rt);
+                    let new = random_token(43);
+                    g.refresh.insert(new.clone(), RefreshGrant { issued_at: now(), ..grant.clone() });
+                    new
+                }
+            };
+            (grant.user_id, scopes, Some(next))
+        }
+        Some(other) => {
+            return Err(OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", format!("The authorization grant type is not supported by the authorization server: '{other}'.")));
+        }
+        None => return Err(OAuthError::invalid_request("The 'grant_type' parameter is required.")),
+    };
+    let user = s.directory.find(&user_id).ok_or_else(|| OAuthError::invalid_grant("The user no longer exists."))?;
+    let issued = now();
+    let ttl = s.config.access_token_ttl.as_secs() as i64;
+    let claims = AccessClaims {
+        ver: 1,
+        jti: format!("AT.{}", random_token(43)),
+        iss: s.base.clone(),
+        aud: s.base.clone(),
+        iat: issued.unix_timestamp(),
+        exp: issued.unix_timestamp() + ttl,
+        cid: client_id.clone(),
+        uid: user.id.clone(),
+        scp: scopes.clone(),
+        auth_time: issued.unix_timestamp(),
+        sub: user.profile.login.clone(),
+    };
+    let access_token = s.keys.sign(&claims);
+    *s.grants.lock().expect("grants lock").token_grants.entry(client_id).or_default() += 1;
+    let mut body = json!({
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "access_token": access_token,
+        "scope": scopes.join(" "),
+    });
+    if let Some(rt) = refresh {
+        body["refresh_token"] = json!(rt);
+    }
+    let mut res = Json(body).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(res)
+}
+
+/// `POST /oauth2/v1/revoke`: always 200 for a token the server does not know (RFC 7009).
+pub(crate) async fn revoke(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, OAuthError> {
+    authenticate_client(&s, &headers, &form)?;
+    let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("The 'token' parameter is required."))?;
+    let mut g = s.grants.lock().expect("grants lock");
+    if g.refresh.remove(token).is_none()
+        && let Some(claims) = s.keys.verify_signature::<AccessClaims>(token)
+    {
+        g.revoked_access.insert(claims.jti);
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /oauth2/v1/introspect`.
+pub(crate) async fn introspect(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, OAuthError> {
+    authenticate_client(&s, &headers, &form)?;
+    let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("The 'token' parameter is required."))?;
+    let g = s.grants.lock().expect("grants lock");
+    if let Some(r) = g.refresh.get(token) {
+        let login = s.directory.find(&r.user_id).map(|u| u.profile.login.clone());
+        return Ok(Json(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": r.scopes.join(" "),
+            "client_id": r.client_id,
+            "username": login,
+            "sub": login,
+            "uid": r.user_id,
+            "iat": r.issued_at.unix_timestamp(),
+            "iss": s.base,
+        }))
+        .into_response());
+    }
+    let claims = s.keys.verify::<AccessClaims>(token, &s.base, &s.base).filter(|c| !g.is_revoked(&c.jti));
+    let body = match claims {
+        Some(c) => json!({
+            "active": true,
+            "token_type": "Bearer",
+            "scope": c.scp.join(" "),
+            "client_id": c.cid,
+            "username": c.sub,
+            "sub": c.sub,
+            "uid": c.uid,
+            "exp": c.exp,
+            "iat": c.iat,
+            "aud": c.aud,
+            "iss": c.iss,
+            "jti": c.jti,
+        }),
+        None => json!({ "active": false }),
+    };
+    Ok(Json(body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_rfc7636_example() {
+        // RFC 7636 appendix B.
+        assert!(pkce_matches(
+            "dBjftJeZ4CVP-1B0QTUjAmQtHIr9Qoo_RKAxWGkJU1Y",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!pkce_matches("wrong", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+    }
+}

@@ -1,0 +1,197 @@
+//! Serving a sandbox org: [`router`], [`serve`] and the [`Sandbox`] handle tests use.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::routing::{get, post};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::config::SandboxConfig;
+use crate::error::ApiError;
+use crate::keys::SigningKey;
+use crate::middleware::{RateLimits, okta_headers};
+use crate::oauth::Grants;
+use crate::org::Directory;
+use crate::{api, oauth};
+
+/// The whole state of one sandbox org.
+#[derive(Debug)]
+pub struct SandboxState {
+    pub(crate) config: SandboxConfig,
+    /// The public URL without a trailing slash: the issuer and the base of every link.
+    pub(crate) base: String,
+    pub(crate) directory: Directory,
+    pub(crate) keys: SigningKey,
+    pub(crate) grants: Mutex<Grants>,
+    pub(crate) limits: Mutex<RateLimits>,
+}
+
+impl SandboxState {
+    /// Builds the org described by `config`, reachable at `public_url`.
+    ///
+    /// # Errors
+    /// When the configuration is invalid (see [`SandboxConfig::validate`]).
+    pub fn new(config: SandboxConfig, public_url: &Url) -> Result<Arc<Self>, String> {
+        config.validate()?;
+        let directory = Directory::generate(&config);
+        Ok(Arc::new(Self {
+            base: public_url.as_str().trim_end_matches('/').to_owned(),
+            directory,
+            keys: SigningKey::generate(),
+            grants: Mutex::new(Grants::default()),
+            limits: Mutex::new(RateLimits::default()),
+            config,
+        }))
+    }
+
+    /// The configuration the org was built from.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+
+    /// The org URL (issuer), without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Ids of the users `GET /api/v1/users` lists, in its order.
+    pub fn listed_user_ids(&self) -> Vec<String> {
+        self.directory
+            .users
+            .iter()
+            .filter(|u| u.status != "DEPROVISIONED")
+            .map(|u| u.id.clone())
+            .collect()
+    }
+
+    /// One user in Okta's JSON shape, by id or login.
+    pub fn user_json(&self, id_or_login: &str) -> Option<Value> {
+        self.directory.find(id_or_login).map(|u| u.to_json(&self.base, &self.directory.user_type_id, true))
+    }
+
+    /// How many tokens the token endpoint has issued to `client_id`.
+    pub fn token_grants(&self, client_id: &str) -> u64 {
+        self.grants.lock().expect("grants lock").token_grants.get(client_id).copied().unwrap_or(0)
+    }
+
+    /// How many refresh tokens are currently valid.
+    pub fn live_refresh_tokens(&self) -> usize {
+        self.grants.lock().expect("grants lock").live_refresh_tokens()
+    }
+}
+
+/// Every route of the sandbox org.
+pub fn router(state: Arc<SandboxState>) -> Router {
+    Router::new()
+        .route("/.well-known/oauth-authorization-server", get(oauth::discovery))
+        .route("/.well-known/openid-configuration", get(oauth::discovery))
+        .route("/oauth2/v1/authorize", get(oauth::authorize))
+        .route("/login/signin", post(oauth::sign_in))
+        .route("/oauth2/v1/token", post(oauth::token))
+        .route("/oauth2/v1/revoke", post(oauth::revoke))
+        .route("/oauth2/v1/introspect", post(oauth::introspect))
+        .route("/oauth2/v1/keys", get(oauth::keys))
+        .route("/api/v1/users", get(api::list_users))
+        .route("/api/v1/users/{id}", get(api::get_user))
+        .fallback(|| async { ApiError::resource_not_found() })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), okta_headers))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<SandboxState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// A sandbox org running in the background; shut down when dropped.
+#[derive(Debug)]
+pub struct Sandbox {
+    addr: SocketAddr,
+    state: Arc<SandboxState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Sandbox {
+    /// Starts an org on `127.0.0.1:0` (a free port).
+    ///
+    /// # Errors
+    /// When the port cannot be bound or the configuration is invalid.
+    pub async fn spawn(config: SandboxConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::spawn_on(listener, config).await
+    }
+
+    /// Starts an org on a listener the caller bound.
+    ///
+    /// # Errors
+    /// When the configuration is invalid.
+    pub async fn spawn_on(listener: TcpListener, config: SandboxConfig) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let public = match &config.public_url {
+            Some(u) => u.clone(),
+            None => Url::parse(&format!("http://{addr}")).map_err(std::io::Error::other)?,
+        };
+        let state = SandboxState::new(config, &public).map_err(std::io::Error::other)?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        Ok(Self { addr, state, shutdown: Some(tx), task: Some(task) })
+    }
+
+    /// The org URL, e.g. `http://127.0.0.1:8055`.
+    pub fn url(&self) -> &str {
+        self.state.base_url()
+    }
+
+    /// The address the sandbox listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The org's configuration (secrets included, for tests).
+    pub fn config(&self) -> &SandboxConfig {
+        self.state.config()
+    }
+
+    /// The org's state, for assertions.
+    pub fn state(&self) -> &Arc<SandboxState> {
+        &self.state
+    }
+
+    /// Stops serving and waits for the server task to end.
+    ///
+    /// # Errors
+    /// An I/O error the server ended with.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
