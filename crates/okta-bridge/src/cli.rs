@@ -1,0 +1,374 @@
+//! The `okta-bridge` commands.
+
+use std::io::{BufWriter, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use futures::{Stream, StreamExt};
+use okta_bridge::connect::{OAuthApp, random_secret};
+use okta_bridge::domain::{AccountName, Scopes};
+use okta_bridge::server::{AppState, serve};
+use okta_bridge::settings::{Settings, StoreSettings, open_store};
+use okta_bridge::tokens::{ConnectionTokenSource, Refresher};
+use okta_client::{OrgUrl, User};
+use okta_sandbox::{RefreshTokenRotation, Sandbox, SandboxConfig};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpListener;
+use url::Url;
+
+/// Refresh an access token when it has less than this left.
+const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Parser)]
+#[command(name = "okta-bridge", version, about = "Connect applications to Okta orgs and work with their data")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the web server: connect orgs through OAuth, list connections and users.
+    Serve(ServeArgs),
+    /// Run a local Okta org (OAuth authorization server + Management API).
+    Sandbox(SandboxArgs),
+    /// Work with an org's users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Stored connections.
+    #[command(subcommand)]
+    Connections(ConnectionsCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    settings: Settings,
+    /// Start a built-in sandbox org and connect to it (the default when no org is configured).
+    #[arg(long)]
+    sandbox: bool,
+    /// Address of the built-in sandbox.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    sandbox_listen: SocketAddr,
+    /// Users in the built-in sandbox.
+    #[arg(long, default_value_t = 100)]
+    sandbox_users: usize,
+}
+
+#[derive(Debug, clap::Args)]
+struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8055")]
+    listen: SocketAddr,
+    /// Base of absolute links (default: http:// + --listen).
+    #[arg(long)]
+    public_url: Option<Url>,
+    /// How many users the org holds.
+    #[arg(long, default_value_t = 100)]
+    users: usize,
+    /// Seed of the generated org: the same seed gives the same users.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Login of the super admin (one of the users).
+    #[arg(long, default_value = "admin@example.com")]
+    admin_login: String,
+    /// Every user's password (default: random, printed).
+    #[arg(long)]
+    user_password: Option<String>,
+    /// The admin's SSWS API token (default: random, printed).
+    #[arg(long)]
+    api_token: Option<String>,
+    /// Client id of the registered OAuth web app (default: random, printed).
+    #[arg(long)]
+    client_id: Option<String>,
+    /// Its client secret (default: random, printed).
+    #[arg(long)]
+    client_secret: Option<String>,
+    /// A registered redirect URI (repeatable; default: okta-bridge's on 127.0.0.1:3000 and localhost:3000).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// Access token lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    access_token_ttl: u64,
+    /// Refresh token rotation: static or rotate.
+    #[arg(long, default_value = "static")]
+    refresh_token_rotation: RefreshTokenRotation,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// List every user of an org (all pages).
+    List(UsersListArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Ndjson,
+    Csv,
+}
+
+#[derive(Debug, clap::Args)]
+struct UsersListArgs {
+    /// The org, e.g. https://dev-207260.okta.com.
+    #[arg(long, env = "OKTA_CLIENT_ORGURL")]
+    org_url: Option<String>,
+    /// An SSWS API token of the org (prefer the environment variable).
+    #[arg(long, env = "OKTA_CLIENT_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
+    /// Read through a stored connection instead (refreshed as needed).
+    #[arg(long)]
+    connection: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Users per page requested from Okta (1-200).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=200))]
+    page_size: u32,
+    /// Client id, to refresh a stored connection's token.
+    #[arg(long, env = "OKTA_CLIENT_CLIENTID")]
+    client_id: Option<String>,
+    /// Client secret, to refresh a stored connection's token.
+    #[arg(long, env = "OKTA_CLIENT_CLIENTSECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    #[command(flatten)]
+    store: StoreSettings,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConnectionsCommand {
+    /// List stored connections (never their tokens).
+    List(StoreSettings),
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve_command(args).await,
+        Command::Sandbox(args) => sandbox_command(args).await,
+        Command::Users(UsersCommand::List(args)) => users_list(args).await,
+        Command::Connections(ConnectionsCommand::List(store)) => connections_list(store).await,
+    }
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn sandbox_command(a: SandboxArgs) -> Result<()> {
+    let mut config = SandboxConfig {
+        public_url: a.public_url,
+        users: a.users,
+        seed: a.seed,
+        admin_login: a.admin_login,
+        access_token_ttl: Duration::from_secs(a.access_token_ttl),
+        refresh_token_rotation: a.refresh_token_rotation,
+        ..SandboxConfig::default()
+    };
+    if let Some(p) = a.user_password {
+        config.user_password = p.into();
+    }
+    if let Some(t) = a.api_token {
+        config.api_token = t.into();
+    }
+    if let Some(id) = a.client_id {
+        config.client_id = id;
+    }
+    if let Some(s) = a.client_secret {
+        config.client_secret = s.into();
+    }
+    if !a.redirect_uris.is_empty() {
+        config.redirect_uris = a.redirect_uris;
+    }
+    let listener = TcpListener::bind(a.listen).await.with_context(|| format!("cannot listen on {} (--listen)", a.listen))?;
+    let sandbox = Sandbox::spawn_on(listener, config).await.context("cannot start the sandbox")?;
+    print_sandbox(&sandbox);
+    println!("\nPress Ctrl-C to stop.");
+    shutdown_signal().await;
+    sandbox.shutdown().await?;
+    Ok(())
+}
+
+fn print_sandbox(sandbox: &Sandbox) {
+    let c = sandbox.config();
+    println!("okta-sandbox org running at {}", sandbox.url());
+    println!("  users:            {} (seed {})", c.users, c.seed);
+    println!("  sign in as:       {} / {}", c.admin_login, c.user_password_value());
+    println!("  API token (SSWS): {}", c.api_token_value());
+    println!("  OAuth client id:  {}", c.client_id);
+    println!("  client secret:    {}", c.client_secret_value());
+    for uri in &c.redirect_uris {
+        println!("  redirect URI:     {uri}");
+    }
+    println!("  try: OKTA_CLIENT_ORGURL={} OKTA_CLIENT_TOKEN={} okta-bridge users list", sandbox.url(), c.api_token_value());
+}
+
+async fn serve_command(a: ServeArgs) -> Result<()> {
+    let mut settings = a.settings;
+    let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {} (OKTA_BRIDGE_LISTEN)", settings.listen))?;
+    settings.listen = listener.local_addr()?;
+    let public_url = settings.public_url();
+    let scopes = Scopes::parse(&settings.scopes).context("OKTA_CLIENT_SCOPES")?;
+    let use_sandbox = a.sandbox || settings.org_url.is_none();
+    let mut sandbox = None;
+    let (oauth, database_url) = if use_sandbox {
+        if !a.sandbox {
+            eprintln!("No OKTA_CLIENT_ORGURL configured: starting a built-in sandbox org (use --sandbox to say so explicitly).");
+        }
+        let config = SandboxConfig { users: a.sandbox_users, redirect_uris: vec![settings.redirect_uri()], ..SandboxConfig::default() };
+        let sb_listener = TcpListener::bind(a.sandbox_listen).await.with_context(|| format!("cannot listen on {} (--sandbox-listen)", a.sandbox_listen))?;
+        let sb = Sandbox::spawn_on(sb_listener, config).await.context("cannot start the sandbox")?;
+        let org = OrgUrl::parse(sb.url())?;
+        let oauth = OAuthApp::new(org, sb.config().client_id.clone(), sb.config().client_secret.clone(), &settings.redirect_uri(), scopes)?;
+        sandbox = Some(sb);
+        (Some(oauth), settings.database_url.clone().unwrap_or_else(|| "sqlite://okta-bridge-sandbox.db".to_owned()))
+    } else {
+        let org = OrgUrl::parse(settings.org_url.as_deref().unwrap_or_default()).context("OKTA_CLIENT_ORGURL")?;
+        let (id, secret) = settings.oauth_client()?.context("OKTA_CLIENT_CLIENTID and OKTA_CLIENT_CLIENTSECRET are required")?;
+        let oauth = OAuthApp::new(org, id, secret, &settings.redirect_uri(), scopes)?;
+        (Some(oauth), settings.database_url.clone().unwrap_or_else(|| okta_bridge::settings::DEFAULT_DATABASE_URL.to_owned()))
+    };
+    let store = open_store(Some(&database_url), settings.master_key.as_deref()).await?;
+    let generated_token = settings.admin_token().is_none();
+    let admin_token = settings.admin_token().unwrap_or_else(|| SecretString::from(random_secret()));
+    let refresher = Arc::new(Refresher::new(store.clone(), oauth.clone(), REFRESH_MARGIN));
+    let state = AppState::new(store.clone(), oauth, refresher, public_url.clone(), admin_token.clone());
+
+    println!("okta-bridge listening on {public_url} (database {})", store.kind());
+    if generated_token {
+        println!("  admin token:      {} (random; set OKTA_BRIDGE_ADMIN_TOKEN to choose one)", admin_token.expose_secret());
+    }
+    println!("  redirect URI:     {} (register it in the Okta app)", settings.redirect_uri());
+    if let Some(sb) = &sandbox {
+        let c = sb.config();
+        println!("\nBuilt-in sandbox org at {} with {} users.", sb.url(), c.users);
+        println!("  1. open {public_url} and sign in with the admin token above");
+        println!("  2. press \"Connect Okta\" and sign in to the sandbox as {} / {}", c.admin_login, c.user_password_value());
+    }
+    serve(listener, state, shutdown_signal()).await?;
+    store.close().await;
+    if let Some(sb) = sandbox {
+        sb.shutdown().await?;
+    }
+    Ok(())
+}
+
+async fn users_list(a: UsersListArgs) -> Result<()> {
+    let client = match (&a.connection, &a.org_url, &a.api_token) {
+        (Some(account), _, _) => {
+            let account = AccountName::parse(account)?;
+            let store = a.store.open().await?;
+            let conn = store.connection(&account).await?.ok_or_else(|| okta_bridge::Error::UnknownConnection(account.to_string()))?;
+            let oauth = match (&a.client_id, &a.client_secret) {
+                (Some(id), Some(secret)) => Some(OAuthApp::new(
+                    conn.org_url.clone(),
+                    id.clone(),
+                    SecretString::from(secret.clone()),
+                    "http://127.0.0.1/oauth/okta_callback",
+                    Scopes::parse(&conn.scopes)?,
+                )?),
+                _ => None,
+            };
+            let refresher = Arc::new(Refresher::new(store, oauth, REFRESH_MARGIN));
+            okta_client::Client::builder_for(conn.org_url).token_source(Arc::new(ConnectionTokenSource::new(refresher, account))).build()?
+        }
+        (None, Some(org), Some(token)) => okta_client::Client::builder(org)?.api_token(token.clone()).build()?,
+        (None, None, _) => bail!("say which org: --connection ACCOUNT, or --org-url and --api-token (OKTA_CLIENT_ORGURL / OKTA_CLIENT_TOKEN)"),
+        (None, Some(_), None) => bail!("--org-url needs --api-token (or OKTA_CLIENT_TOKEN), or use --connection ACCOUNT"),
+    };
+    let users = client.users().list().limit(a.page_size).stream();
+    match write_users(users, a.format, std::io::stdout().lock()).await {
+        // `okta-bridge users list | head` is not an error.
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        other => other,
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        let io = cause.downcast_ref::<std::io::Error>().or_else(|| match cause.downcast_ref::<csv::Error>()?.kind() {
+            csv::ErrorKind::Io(io) => Some(io),
+            _ => None,
+        });
+        io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+const CSV_COLUMNS: [&str; 9] = ["id", "status", "login", "firstName", "lastName", "email", "created", "lastLogin", "lastUpdated"];
+
+fn ts(t: Option<time::OffsetDateTime>) -> String {
+    t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()).unwrap_or_default()
+}
+
+/// Writes users as they arrive: memory stays flat whatever the org's size.
+async fn write_users(mut users: impl Stream<Item = okta_client::Result<User>> + Unpin, format: Format, out: impl Write) -> Result<()> {
+    if let Format::Csv = format {
+        let mut w = csv::Writer::from_writer(BufWriter::new(out));
+        w.write_record(CSV_COLUMNS)?;
+        while let Some(user) = users.next().await {
+            let user = user.context("listing users failed")?;
+            let p = &user.profile;
+            w.write_record([
+                user.id.as_str(),
+                user.status.as_str(),
+                p.login.as_str(),
+                p.first_name.as_deref().unwrap_or(""),
+                p.last_name.as_deref().unwrap_or(""),
+                p.email.as_deref().unwrap_or(""),
+                &ts(user.created),
+                &ts(user.last_login),
+                &ts(user.last_updated),
+            ])?;
+        }
+        w.flush()?;
+        return Ok(());
+    }
+    let mut out = BufWriter::new(out);
+    let mut count = 0usize;
+    match format {
+        Format::Json => out.write_all(b"[")?,
+        Format::Table => writeln!(out, "{:<20}  {:<16}  {:<40}  NAME", "ID", "STATUS", "LOGIN")?,
+        Format::Ndjson | Format::Csv => {}
+    }
+    while let Some(user) = users.next().await {
+        let user = user.context("listing users failed")?;
+        match format {
+            Format::Json => {
+                out.write_all(if count > 0 { b",\n" } else { b"\n" })?;
+                serde_json::to_writer(&mut out, &user)?;
+            }
+            Format::Ndjson => {
+                serde_json::to_writer(&mut out, &user)?;
+                out.write_all(b"\n")?;
+            }
+            Format::Table | Format::Csv => {
+                let p = &user.profile;
+                let name = [p.first_name.as_deref(), p.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+                writeln!(out, "{:<20}  {:<16}  {:<40}  {}", user.id, user.status.as_str(), p.login, name)?;
+            }
+        }
+        count += 1;
+    }
+    if let Format::Json = format {
+        out.write_all(if count > 0 { b"\n]\n" } else { b"]\n" })?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn connections_list(store: StoreSettings) -> Result<()> {
+    let store = store.open().await?;
+    let conns = store.connections().await?;
+    if conns.is_empty() {
+        println!("No connections yet: run `okta-bridge serve` and press \"Connect Okta\".");
+        return Ok(());
+    }
+    println!("{:<24}  {:<40}  {:<25}  SCOPES", "ACCOUNT", "ORG", "ACCESS TOKEN EXPIRES");
+    for c in conns {
+        println!("{:<24}  {:<40}  {:<25}  {}", c.account, c.org_url, ts(time::OffsetDateTime::from_unix_timestamp(c.expires_at).ok()), c.scopes);
+    }
+    Ok(())
+}

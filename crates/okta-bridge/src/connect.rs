@@ -1,0 +1,253 @@
+//! The OAuth 2.0 authorization-code flow with PKCE against an org's authorization server, and
+//! the refresh grant, through the `oauth2` crate on our own reqwest client.
+//!
+//! A pending authorization is a random `state` (stored as a hash), a PKCE verifier (stored
+//! sealed) and a browser binding (a cookie whose hash is stored). The callback *takes* the
+//! pending row, so a state works once, whatever happens next.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use oauth2::basic::{BasicClient, BasicErrorResponse};
+use oauth2::{
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
+};
+use okta_client::OrgUrl;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::domain::{AccountName, Scopes};
+use crate::error::{Error, Result};
+use crate::store::{NewConnection, PendingAuthorization, Store, TokenSet};
+
+/// How long a started authorization may take to come back.
+pub const STATE_TTL: Duration = Duration::from_secs(600);
+
+type OktaOAuthClient = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// The registered OAuth web application of one org.
+#[derive(Debug, Clone)]
+pub struct OAuthApp {
+    client: OktaOAuthClient,
+    http: reqwest::Client,
+    org: OrgUrl,
+    scopes: Scopes,
+}
+
+/// Where to send the browser, and the cookie that binds the flow to it.
+#[derive(Debug)]
+pub struct Started {
+    /// The org's authorize URL with state, PKCE challenge and scopes.
+    pub authorize_url: Url,
+    /// The value of the browser-binding cookie.
+    pub browser_binding: SecretString,
+}
+
+/// What came back on the callback URL.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct CallbackParams {
+    /// The authorization code.
+    pub code: Option<String>,
+    /// The state we sent.
+    pub state: Option<String>,
+    /// An OAuth error code from the authorization server.
+    pub error: Option<String>,
+    /// Its description.
+    pub error_description: Option<String>,
+}
+
+/// SHA-256, hex: states, bindings and session ids are stored only as hashes.
+pub fn hash(value: &str) -> String {
+    Sha256::digest(value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 32 random bytes, base64url.
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct HttpError(String);
+
+/// The `oauth2` crate's HTTP calls, made with our reqwest client (no redirects followed).
+async fn send(http: reqwest::Client, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+    let (parts, body) = request.into_parts();
+    let res = http
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| HttpError(e.without_url().to_string()))?;
+    let mut builder = http::Response::builder().status(res.status());
+    for (name, value) in res.headers() {
+        builder = builder.header(name, value);
+    }
+    let body = res.bytes().await.map_err(|e| HttpError(e.without_url().to_string()))?;
+    builder.body(body.to_vec()).map_err(|e| HttpError(e.to_string()))
+}
+
+fn describe(e: RequestTokenError<HttpError, BasicErrorResponse>) -> String {
+    match e {
+        RequestTokenError::ServerResponse(r) => match r.error_description() {
+            Some(d) => format!("{}: {d}", r.error()),
+            None => r.error().to_string(),
+        },
+        RequestTokenError::Request(e) => format!("could not reach the authorization server: {e}"),
+        RequestTokenError::Parse(e, _) => format!("the authorization server's answer is not a token response: {e}"),
+        RequestTokenError::Other(s) => s,
+    }
+}
+
+impl OAuthApp {
+    /// The app `client_id`/`client_secret` registered in `org`, redirecting to `redirect_uri`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a URL cannot be built.
+    pub fn new(org: OrgUrl, client_id: String, client_secret: SecretString, redirect_uri: &str, scopes: Scopes) -> Result<Self> {
+        let bad = |what: &str, e: String| Error::Config(format!("{what}: {e}"));
+        let client = BasicClient::new(ClientId::new(client_id))
+            .set_client_secret(ClientSecret::new(client_secret.expose_secret().to_owned()))
+            .set_auth_uri(AuthUrl::from_url(org.join("/oauth2/v1/authorize")))
+            .set_token_uri(TokenUrl::from_url(org.join("/oauth2/v1/token")))
+            .set_redirect_uri(RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| bad("OKTA_BRIDGE_PUBLIC_URL", e.to_string()))?);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("okta-bridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| bad("HTTP client", e.to_string()))?;
+        Ok(Self { client, http, org, scopes })
+    }
+
+    /// The org this app belongs to.
+    pub fn org(&self) -> &OrgUrl {
+        &self.org
+    }
+
+    /// Begins an authorization: records it and returns where to send the browser.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn start(&self, store: &Store, account: Option<AccountName>) -> Result<Started> {
+        let state = random_secret();
+        let binding = random_secret();
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = self.client.authorize_url(|| CsrfToken::new(state.clone())).set_pkce_challenge(challenge);
+        for scope in self.scopes.iter() {
+            request = request.add_scope(Scope::new(scope.to_owned()));
+        }
+        let (authorize_url, _) = request.url();
+        store
+            .put_pending(&PendingAuthorization {
+                state_hash: hash(&state),
+                browser_hash: hash(&binding),
+                pkce_verifier: verifier.secret().clone().into(),
+                account,
+                expires_at: now() + STATE_TTL.as_secs() as i64,
+            })
+            .await?;
+        Ok(Started { authorize_url, browser_binding: binding.into() })
+    }
+
+    /// Completes an authorization: checks state and browser, exchanges the code, stores the
+    /// connection. Nothing is stored unless every step succeeds.
+    ///
+    /// # Errors
+    /// [`Error::OAuth`] with a message for the person in the browser.
+    pub async fn finish(&self, store: &Store, params: &CallbackParams, browser_binding: Option<&str>) -> Result<AccountName> {
+        // The state is consumed first, so even a failed callback cannot be replayed.
+        let pending = match &params.state {
+            Some(state) => store.take_pending(&hash(state)).await?,
+            None => None,
+        };
+        if let Some(error) = &params.error {
+            let description = params.error_description.as_deref().unwrap_or("no description");
+            return Err(Error::OAuth(format!("Okta did not authorize the connection ({error}): {description}")));
+        }
+        let Some(state) = &params.state else {
+            return Err(Error::OAuth("the callback has no state parameter; start again from the Connect button".into()));
+        };
+        let _ = state;
+        let pending = pending.ok_or_else(|| {
+            Error::OAuth("this sign-in link is unknown or was already used; start again from the Connect button".into())
+        })?;
+        if pending.expires_at <= now() {
+            return Err(Error::OAuth("this sign-in took too long and expired; start again from the Connect button".into()));
+        }
+        match browser_binding {
+            Some(b) if hash(b) == pending.browser_hash => {}
+            _ => {
+                return Err(Error::OAuth(
+                    "this sign-in was started in another browser (or its cookie is gone); start again from the Connect button in this browser".into(),
+                ));
+            }
+        }
+        let code = params
+            .code
+            .as_deref()
+            .ok_or_else(|| Error::OAuth("the callback has no authorization code; start again".into()))?;
+        let http = self.http.clone();
+        let http_client = move |req: HttpRequest| send(http.clone(), req);
+        let token = self
+            .client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.expose_secret().to_owned()))
+            .request_async(&http_client)
+            .await
+            .map_err(|e| Error::OAuth(format!("exchanging the authorization code failed: {}", describe(e))))?;
+        let scopes = token
+            .scopes()
+            .map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|| self.scopes.to_string());
+        let account = match pending.account {
+            Some(a) => a,
+            None => AccountName::parse(&self.org.subdomain())?,
+        };
+        let tokens = TokenSet {
+            access_token: token.access_token().secret().clone().into(),
+            refresh_token: token.refresh_token().map(|r| r.secret().clone().into()),
+            expires_at: now() + token.expires_in().map_or(3600, |d| d.as_secs() as i64),
+        };
+        store
+            .upsert_connection(&NewConnection { account: account.clone(), org_url: self.org.clone(), scopes, token_type: "Bearer".into(), tokens })
+            .await?;
+        tracing::info!(account = %account, org = %self.org, "connection stored");
+        Ok(account)
+    }
+
+    /// Uses `refresh_token`; a response without a refresh token keeps the old one (Okta's
+    /// static refresh tokens).
+    ///
+    /// # Errors
+    /// [`Error::Reconnect`] when the authorization server rejects the refresh token,
+    /// [`Error::OAuth`] when it cannot be reached.
+    pub async fn refresh(&self, account: &AccountName, refresh_token: &SecretString) -> Result<TokenSet> {
+        let http = self.http.clone();
+        let http_client = move |req: HttpRequest| send(http.clone(), req);
+        let rt = RefreshToken::new(refresh_token.expose_secret().to_owned());
+        let token = self.client.exchange_refresh_token(&rt).request_async(&http_client).await.map_err(|e| match e {
+            RequestTokenError::ServerResponse(r) if r.error().to_string() == "invalid_grant" => Error::Reconnect {
+                account: account.to_string(),
+                reason: format!("Okta rejected the refresh token ({})", r.error_description().map_or("invalid_grant", |d| d.as_str())),
+            },
+            other => Error::OAuth(format!("refreshing the access token failed: {}", describe(other))),
+        })?;
+        Ok(TokenSet {
+            access_token: token.access_token().secret().clone().into(),
+            refresh_token: Some(token.refresh_token().map_or_else(|| refresh_token.clone(), |r| r.secret().clone().into())),
+            expires_at: now() + token.expires_in().map_or(3600, |d| d.as_secs() as i64),
+        })
+    }
+}

@@ -1,0 +1,45 @@
+//! The one error type of the okta-bridge library.
+
+/// Everything okta-bridge's library code can fail with. Messages say what to do and never
+/// contain a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is missing or wrong (→ exit at start-up). The message names the setting.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Input that does not pass validation (→ 400/422).
+    #[error("{0}")]
+    Invalid(String),
+    /// No connection with that account name (→ 404).
+    #[error("no connection named {0:?}: connect one at /authenticate_okta")]
+    UnknownConnection(String),
+    /// The connection can no longer produce an access token; the user must connect again
+    /// (→ 409 with a link to reconnect).
+    #[error("connection {account:?} needs to be connected again: {reason}")]
+    Reconnect {
+        /// The connection.
+        account: String,
+        /// Why.
+        reason: String,
+    },
+    /// A stored value did not decrypt: the master key is not the one it was written with,
+    /// or the data was tampered with (→ 500).
+    #[error("stored secret {0} does not decrypt: is OKTA_BRIDGE_MASTER_KEY (or the key file) the one the database was written with?")]
+    Decrypt(String),
+    /// The OAuth flow failed (→ 400 error page).
+    #[error("{0}")]
+    OAuth(String),
+    /// Okta answered with an error or could not be reached (→ 502).
+    #[error(transparent)]
+    Okta(#[from] okta_client::Error),
+    /// The database failed (→ 500; details logged).
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed at start-up.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A specialised `Result` for okta-bridge.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

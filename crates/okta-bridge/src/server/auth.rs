@@ -1,0 +1,84 @@
+//! Admin authentication: `Authorization: Bearer <admin token>` for the API, or the session
+//! cookie the sign-in form sets for the HTML pages.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use super::AppState;
+use crate::connect::hash;
+
+pub(crate) const SESSION_COOKIE: &str = "okta_bridge_session";
+pub(crate) const SESSION_TTL_SECS: i64 = 12 * 3600;
+
+/// The value of cookie `name`.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+pub(crate) fn token_matches(state: &AppState, presented: &str) -> bool {
+    let expected = state.admin_token.expose_secret().as_bytes();
+    // Compare hashes so the time taken does not depend on where the inputs differ.
+    hash(presented) == hash(std::str::from_utf8(expected).unwrap_or_default())
+}
+
+async fn has_session(state: &AppState, headers: &HeaderMap) -> bool {
+    match cookie(headers, SESSION_COOKIE) {
+        Some(id) => state.store.session_valid(&hash(id)).await.unwrap_or(false),
+        None => false,
+    }
+}
+
+/// Proof the caller is the admin (API: bearer token or session).
+pub(crate) struct Admin;
+
+impl FromRequestParts<Arc<AppState>> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        if let Some(token) = bearer {
+            if token_matches(state, token.trim()) {
+                return Ok(Admin);
+            }
+        } else if has_session(state, &parts.headers).await {
+            return Ok(Admin);
+        }
+        let body = json!({
+            "error": "unauthorized",
+            "message": "send the admin token as 'Authorization: Bearer <OKTA_BRIDGE_ADMIN_TOKEN>'",
+        });
+        Err((StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer realm=\"okta-bridge\"")], axum::Json(body)).into_response())
+    }
+}
+
+/// Proof a browser is signed in (HTML pages: else sent to the sign-in form).
+pub(crate) struct AdminPage;
+
+impl FromRequestParts<Arc<AppState>> for AdminPage {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        if has_session(state, &parts.headers).await {
+            Ok(AdminPage)
+        } else {
+            Err(Redirect::to("/login").into_response())
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! HTML pages: connections, a connection's users, sign-in.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::AppState;
+use super::api::PageParams;
+use super::auth::{AdminPage, SESSION_COOKIE, SESSION_TTL_SECS, cookie, token_matches};
+use crate::connect::{hash, random_secret};
+use crate::domain::AccountName;
+use crate::error::Error;
+
+fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+/// An HTML error page.
+pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let mut res = render(&ErrorPage { title, message });
+    *res.status_mut() = status;
+    res
+}
+
+/// Formats unix seconds for people.
+pub(crate) fn fmt_time(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| secs.to_string())
+}
+
+struct ConnectionRow {
+    account: String,
+    org_url: String,
+    scopes: String,
+    expires_at: String,
+    updated_at: String,
+    has_refresh_token: bool,
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage {
+    connections: Vec<ConnectionRow>,
+    org: String,
+}
+
+/// `GET /`.
+pub(crate) async fn index(_: AdminPage, State(state): State<Arc<AppState>>) -> Response {
+    let connections = match state.store.connections().await {
+        Ok(c) => c,
+        Err(e) => return internal(&e),
+    };
+    let rows = connections
+        .into_iter()
+        .map(|c| ConnectionRow {
+            account: c.account.to_string(),
+            org_url: c.org_url.to_string(),
+            scopes: c.scopes,
+            expires_at: fmt_time(c.expires_at),
+            updated_at: fmt_time(c.updated_at),
+            has_refresh_token: c.refresh_token.is_some(),
+        })
+        .collect();
+    let org = state.oauth.as_ref().map_or_else(|| "none configured".to_owned(), |o| o.org().to_string());
+    render(&IndexPage { connections: rows, org })
+}
+
+struct UserRow {
+    id: String,
+    status: String,
+    login: String,
+    name: String,
+    email: String,
+    last_login: String,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    account: String,
+    users: Vec<UserRow>,
+    next: Option<String>,
+}
+
+/// `GET /connections/{account}/users`: one page of users, read live.
+pub(crate) async fn users(
+    _: AdminPage,
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+    Query(p): Query<PageParams>,
+) -> Response {
+    let result = async {
+        let account = AccountName::parse(&account)?;
+        let page = super::api::fetch_page(&state, &account, &p).await?;
+        Ok::<_, Error>((account, page))
+    }
+    .await;
+    let (account, page) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let (status, message) = super::api::classify(&e);
+            return error_page(status, "Could not read users", &message);
+        }
+    };
+    let next = page.next_cursor().map(|c| {
+        let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("after", &c).finish();
+        format!("/connections/{account}/users?{q}")
+    });
+    let users = page
+        .items
+        .into_iter()
+        .map(|u| UserRow {
+            name: [u.profile.first_name.as_deref(), u.profile.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" "),
+            email: u.profile.email.clone().unwrap_or_default(),
+            login: u.profile.login.clone(),
+            status: u.status.to_string(),
+            last_login: u.last_login.map(|t| fmt_time(t.unix_timestamp())).unwrap_or_default(),
+            id: u.id,
+        })
+        .collect();
+    render(&UsersPage { account: account.to_string(), users, next })
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    error: Option<&'a str>,
+}
+
+/// `GET /login`.
+pub(crate) async fn login_form() -> Response {
+    render(&LoginPage { error: None })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    token: String,
+}
+
+fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if state.secure_cookies() { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"))
+        .expect("base64url cookie values are valid headers")
+}
+
+/// `POST /login`: the admin token in exchange for a session cookie.
+pub(crate) async fn login(State(state): State<Arc<AppState>>, Form(f): Form<LoginForm>) -> Response {
+    if !token_matches(&state, f.token.trim()) {
+        let mut res = render(&LoginPage { error: Some("That is not the admin token.") });
+        *res.status_mut() = StatusCode::UNAUTHORIZED;
+        return res;
+    }
+    let id = random_secret();
+    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + SESSION_TTL_SECS;
+    if let Err(e) = state.store.create_session(&hash(&id), expires).await {
+        return internal(&e);
+    }
+    let mut res = Redirect::to("/").into_response();
+    res.headers_mut().append(header::SET_COOKIE, session_cookie(&state, &id, SESSION_TTL_SECS));
+    res
+}
+
+/// `POST /logout`.
+pub(crate) async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(id) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = state.store.delete_session(&hash(id)).await
+    {
+        return internal(&e);
+    }
+    let mut res = Redirect::to("/login").into_response();
+    res.headers_mut().append(header::SET_COOKIE, session_cookie(&state, "", 0));
+    res
+}
+
+fn internal(e: &Error) -> Response {
+    tracing::error!(error = %e, "request failed");
+    error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "See the server log for details.")
+}

@@ -1,0 +1,420 @@
+//! The store: connections, pending authorizations and admin sessions in SQLite (default) or
+//! PostgreSQL, behind one interface. The same SQL runs on both (`$n` placeholders,
+//! `ON CONFLICT`, `RETURNING`); each database has its own embedded migrations.
+//!
+//! Every token is sealed with the [`MasterKey`] before it reaches a query, and opened only when
+//! read back; a row's ciphertexts are bound to its account and column.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use okta_client::OrgUrl;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::crypto::MasterKey;
+use crate::domain::AccountName;
+use crate::error::{Error, Result};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool the store has: the SQL is shared, the
+/// driver types are not.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// The database, with the key its secrets are sealed with. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: Pool,
+    key: MasterKey,
+}
+
+/// A stored connection to an org, tokens decrypted.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The name it is stored under.
+    pub account: AccountName,
+    /// The org.
+    pub org_url: OrgUrl,
+    /// Granted scopes, space-separated.
+    pub scopes: String,
+    /// `Bearer` (or `DPoP` later).
+    pub token_type: String,
+    /// The current access token.
+    pub access_token: SecretString,
+    /// The refresh token, when `offline_access` was granted.
+    pub refresh_token: Option<SecretString>,
+    /// When the access token expires (unix seconds).
+    pub expires_at: i64,
+    /// Bumped on every write: token updates compare it so a concurrent refresh is not lost.
+    pub version: i64,
+    /// When the connection was first made (unix seconds).
+    pub created_at: i64,
+    /// When it last changed (unix seconds).
+    pub updated_at: i64,
+}
+
+/// What the connect flow hands the store.
+#[derive(Debug)]
+pub struct NewConnection {
+    /// The name to store it under (replaces a connection of the same name).
+    pub account: AccountName,
+    /// The org.
+    pub org_url: OrgUrl,
+    /// Granted scopes.
+    pub scopes: String,
+    /// Token type.
+    pub token_type: String,
+    /// Tokens and expiry.
+    pub tokens: TokenSet,
+}
+
+/// A token set from a token response.
+#[derive(Debug)]
+pub struct TokenSet {
+    /// Access token.
+    pub access_token: SecretString,
+    /// Refresh token, if any.
+    pub refresh_token: Option<SecretString>,
+    /// Expiry of the access token (unix seconds).
+    pub expires_at: i64,
+}
+
+/// A pending authorization, as stored (hashes only; the verifier sealed).
+#[derive(Debug)]
+pub struct PendingAuthorization {
+    /// SHA-256 of the state, hex.
+    pub state_hash: String,
+    /// SHA-256 of the browser binding cookie, hex.
+    pub browser_hash: String,
+    /// The PKCE verifier.
+    pub pkce_verifier: SecretString,
+    /// The account name asked for, if any.
+    pub account: Option<AccountName>,
+    /// When it stops being usable (unix seconds).
+    pub expires_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ConnectionRow {
+    account: String,
+    org_url: String,
+    scopes: String,
+    token_type: String,
+    access_token: Vec<u8>,
+    refresh_token: Option<Vec<u8>>,
+    expires_at: i64,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    browser_hash: String,
+    pkce_verifier: Vec<u8>,
+    account: Option<String>,
+    expires_at: i64,
+}
+
+/// `SELECT` of every column of `connections`, followed by `$tail`.
+macro_rules! select_connections {
+    ($tail:literal) => {
+        concat!(
+            "SELECT account, org_url, scopes, token_type, access_token, refresh_token, expires_at, version, created_at, updated_at FROM connections ",
+            $tail
+        )
+    };
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn ctx(account: &str, column: &str) -> String {
+    format!("connections/{account}/{column}")
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://file.db` or `postgres://…`), creating a SQLite
+    /// file if missing, and runs the migrations.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unsupported URL or a master key that does not match the one
+    /// the database was written with; [`Error::Database`]/[`Error::Migrate`] otherwise.
+    pub async fn open(url: &str, key: MasterKey) -> Result<Self> {
+        let pool = if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(|e| Error::Config(format!("OKTA_BRIDGE_DATABASE_URL: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+            Pool::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let opts = PgConnectOptions::from_str(url).map_err(|e| Error::Config(format!("OKTA_BRIDGE_DATABASE_URL: {e}")))?;
+            let pool = PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(10)).connect_with(opts).await?;
+            POSTGRES_MIGRATIONS.run(&pool).await?;
+            Pool::Postgres(pool)
+        } else {
+            return Err(Error::Config(
+                "OKTA_BRIDGE_DATABASE_URL must start with sqlite:// (e.g. sqlite://okta-bridge.db) or postgres://".to_owned(),
+            ));
+        };
+        let store = Self { pool, key };
+        store.check_key().await?;
+        Ok(store)
+    }
+
+    /// Which database this is: `sqlite` or `postgres`.
+    pub fn kind(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The key the store seals with.
+    pub fn key(&self) -> &MasterKey {
+        &self.key
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+
+    /// A wrong master key would make every token unreadable: refuse to start instead.
+    async fn check_key(&self) -> Result<()> {
+        const CTX: &str = "store_meta/key_check";
+        let existing: Option<Vec<u8>> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT value FROM store_meta WHERE name = 'key_check'").fetch_optional(pool).await?
+        });
+        match existing {
+            Some(sealed) => self.key.open(CTX, &sealed).map(drop).map_err(|_| {
+                Error::Config("the master key does not match the one this database was written with: set OKTA_BRIDGE_MASTER_KEY (or restore the key file) to the original key".to_owned())
+            }),
+            None => {
+                let sealed = self.key.seal(CTX, b"okta-bridge");
+                with_pool!(self, pool => {
+                    sqlx::query("INSERT INTO store_meta (name, value) VALUES ('key_check', $1) ON CONFLICT (name) DO NOTHING")
+                        .bind(sealed).execute(pool).await?;
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Stores a connection, replacing one with the same account name.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn upsert_connection(&self, c: &NewConnection) -> Result<()> {
+        let account = c.account.as_str();
+        let access = self.key.seal(&ctx(account, "access_token"), c.tokens.access_token.expose_secret().as_bytes());
+        let refresh = c.tokens.refresh_token.as_ref().map(|r| self.key.seal(&ctx(account, "refresh_token"), r.expose_secret().as_bytes()));
+        let now = now();
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO connections (account, org_url, scopes, token_type, access_token, refresh_token, expires_at, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) \
+                 ON CONFLICT (account) DO UPDATE SET org_url = excluded.org_url, scopes = excluded.scopes, token_type = excluded.token_type, \
+                 access_token = excluded.access_token, refresh_token = excluded.refresh_token, expires_at = excluded.expires_at, \
+                 version = connections.version + 1, updated_at = excluded.updated_at",
+            )
+            .bind(account)
+            .bind(c.org_url.as_str())
+            .bind(&c.scopes)
+            .bind(&c.token_type)
+            .bind(access)
+            .bind(refresh)
+            .bind(c.tokens.expires_at)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    fn decode(&self, row: ConnectionRow) -> Result<Connection> {
+        let open = |column: &str, sealed: &[u8]| -> Result<SecretString> {
+            let bytes = self.key.open(&ctx(&row.account, column), sealed)?;
+            String::from_utf8(bytes).map(SecretString::from).map_err(|_| Error::Decrypt(ctx(&row.account, column)))
+        };
+        let access_token = open("access_token", &row.access_token)?;
+        let refresh_token = row.refresh_token.as_deref().map(|r| open("refresh_token", r)).transpose()?;
+        Ok(Connection {
+            account: AccountName::parse(&row.account)?,
+            org_url: OrgUrl::parse(&row.org_url).map_err(|e| Error::Invalid(e.to_string()))?,
+            scopes: row.scopes,
+            token_type: row.token_type,
+            access_token,
+            refresh_token,
+            expires_at: row.expires_at,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+
+    /// One connection, tokens decrypted.
+    ///
+    /// # Errors
+    /// [`Error::Database`], or [`Error::Decrypt`] with the wrong key.
+    pub async fn connection(&self, account: &AccountName) -> Result<Option<Connection>> {
+        let row: Option<ConnectionRow> = with_pool!(self, pool => {
+            sqlx::query_as(select_connections!("WHERE account = $1")).bind(account.as_str()).fetch_optional(pool).await?
+        });
+        row.map(|r| self.decode(r)).transpose()
+    }
+
+    /// Every connection, by account name.
+    ///
+    /// # Errors
+    /// [`Error::Database`], or [`Error::Decrypt`] with the wrong key.
+    pub async fn connections(&self) -> Result<Vec<Connection>> {
+        let rows: Vec<ConnectionRow> = with_pool!(self, pool => sqlx::query_as(select_connections!("ORDER BY account")).fetch_all(pool).await?);
+        rows.into_iter().map(|r| self.decode(r)).collect()
+    }
+
+    /// Replaces the tokens of `account` if it is still at `expected_version` (compare and
+    /// swap). Returns whether it was; `false` means someone else wrote first: read again.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn update_tokens(&self, account: &AccountName, expected_version: i64, tokens: &TokenSet) -> Result<bool> {
+        let a = account.as_str();
+        let access = self.key.seal(&ctx(a, "access_token"), tokens.access_token.expose_secret().as_bytes());
+        let refresh = tokens.refresh_token.as_ref().map(|r| self.key.seal(&ctx(a, "refresh_token"), r.expose_secret().as_bytes()));
+        let result = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE connections SET access_token = $1, refresh_token = $2, expires_at = $3, version = version + 1, updated_at = $4 \
+                 WHERE account = $5 AND version = $6",
+            )
+            .bind(access)
+            .bind(refresh)
+            .bind(tokens.expires_at)
+            .bind(now())
+            .bind(a)
+            .bind(expected_version)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(result == 1)
+    }
+
+    /// Deletes a connection; returns whether it existed.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn delete_connection(&self, account: &AccountName) -> Result<bool> {
+        let n = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM connections WHERE account = $1").bind(account.as_str()).execute(pool).await?.rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Records a pending authorization (and forgets expired ones).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn put_pending(&self, p: &PendingAuthorization) -> Result<()> {
+        let verifier = self.key.seal(&format!("oauth_states/{}/pkce_verifier", p.state_hash), p.pkce_verifier.expose_secret().as_bytes());
+        let now = now();
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1").bind(now).execute(pool).await?;
+            sqlx::query(
+                "INSERT INTO oauth_states (state_hash, browser_hash, pkce_verifier, account, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&p.state_hash)
+            .bind(&p.browser_hash)
+            .bind(verifier)
+            .bind(p.account.as_ref().map(AccountName::as_str))
+            .bind(now)
+            .bind(p.expires_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Removes and returns the pending authorization with this state hash: a state can be
+    /// taken once, whatever happens next.
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::Decrypt`].
+    pub async fn take_pending(&self, state_hash: &str) -> Result<Option<PendingAuthorization>> {
+        let row: Option<StateRow> = with_pool!(self, pool => {
+            sqlx::query_as("DELETE FROM oauth_states WHERE state_hash = $1 RETURNING browser_hash, pkce_verifier, account, expires_at")
+                .bind(state_hash)
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some(row) = row else { return Ok(None) };
+        let context = format!("oauth_states/{state_hash}/pkce_verifier");
+        let verifier = String::from_utf8(self.key.open(&context, &row.pkce_verifier)?).map_err(|_| Error::Decrypt(context))?;
+        Ok(Some(PendingAuthorization {
+            state_hash: state_hash.to_owned(),
+            browser_hash: row.browser_hash,
+            pkce_verifier: verifier.into(),
+            account: row.account.as_deref().map(AccountName::parse).transpose()?,
+            expires_at: row.expires_at,
+        }))
+    }
+
+    /// Records an admin session (by the hash of its cookie).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn create_session(&self, session_hash: &str, expires_at: i64) -> Result<()> {
+        let now = now();
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM admin_sessions WHERE expires_at < $1").bind(now).execute(pool).await?;
+            sqlx::query("INSERT INTO admin_sessions (session_hash, expires_at) VALUES ($1, $2)")
+                .bind(session_hash).bind(expires_at).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Whether an unexpired session with this hash exists.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn session_valid(&self, session_hash: &str) -> Result<bool> {
+        let found: Option<i64> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT expires_at FROM admin_sessions WHERE session_hash = $1 AND expires_at > $2")
+                .bind(session_hash).bind(now()).fetch_optional(pool).await?
+        });
+        Ok(found.is_some())
+    }
+
+    /// Ends a session.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn delete_session(&self, session_hash: &str) -> Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM admin_sessions WHERE session_hash = $1").bind(session_hash).execute(pool).await?;
+        });
+        Ok(())
+    }
+}
