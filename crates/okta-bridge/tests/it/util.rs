@@ -1,0 +1,267 @@
+//! Helpers: databases, a sandbox + app pair, and a browser that keeps cookies.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use okta_bridge::connect::{OAuthApp, random_secret};
+use okta_bridge::domain::Scopes;
+use okta_bridge::server::{AppState, serve};
+use okta_bridge::settings::open_store;
+use okta_bridge::store::Store;
+use okta_bridge::tokens::Refresher;
+use okta_client::OrgUrl;
+use okta_sandbox::{Sandbox, SandboxConfig};
+use reqwest::redirect::Policy;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub fn init_tracing() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_env_filter("debug").with_test_writer().try_init();
+    }
+}
+
+/// A fresh database: a SQLite file in a temporary directory, or a PostgreSQL schema.
+pub struct TestDb {
+    pub url: String,
+    dir: Option<tempfile::TempDir>,
+    schema: Option<(String, String)>,
+}
+
+fn postgres_base() -> String {
+    std::env::var("OKTA_BRIDGE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned())
+}
+
+fn postgres_required() -> bool {
+    std::env::var_os("CI").is_some() || std::env::var_os("OKTA_BRIDGE_TEST_POSTGRES").is_some()
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("okta-bridge.db").display());
+        Self { url, dir: Some(dir), schema: None }
+    }
+
+    /// A new schema on the test PostgreSQL. `None` (with a note) when PostgreSQL is not
+    /// reachable and not required; in CI or with `OKTA_BRIDGE_TEST_POSTGRES` set it must be.
+    pub async fn postgres() -> Option<Self> {
+        use sqlx::Connection;
+        let base = postgres_base();
+        let mut conn = match sqlx::PgConnection::connect(&base).await {
+            Ok(c) => c,
+            Err(e) if !postgres_required() => {
+                eprintln!("PostgreSQL at {base} is not reachable ({e}); skipping. Set OKTA_BRIDGE_TEST_POSTGRES to require it.");
+                return None;
+            }
+            Err(e) => panic!("PostgreSQL at {base} is required but not reachable: {e}"),
+        };
+        let schema = format!("okta_bridge_test_{}", random_secret().to_ascii_lowercase().replace(['-', '_'], "")[..16].to_owned());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.expect("create schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+        Some(Self { url, dir: None, schema: Some((base, schema)) })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.dir.is_some()
+    }
+
+    /// The SQLite database files (main, WAL, shared memory) that exist.
+    pub fn files(&self) -> Vec<PathBuf> {
+        let Some(dir) = &self.dir else { return Vec::new() };
+        ["okta-bridge.db", "okta-bridge.db-wal", "okta-bridge.db-shm"]
+            .iter()
+            .map(|f| dir.path().join(f))
+            .filter(|p| p.exists())
+            .collect()
+    }
+
+    pub async fn open(&self) -> Store {
+        open_store(Some(&self.url), Some(&TEST_KEY_B64)).await.expect("open store")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = self.schema.take() {
+            // Best effort, on a thread of its own: Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async {
+                    use sqlx::Connection;
+                    if let Ok(mut c) = sqlx::PgConnection::connect(&base).await {
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut c).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// One fixed master key for tests that open the store from both the app and the test.
+pub static TEST_KEY_B64: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| okta_bridge::crypto::MasterKey::generate().1);
+
+/// A running app with its sandbox org.
+pub struct TestApp {
+    pub url: String,
+    pub admin_token: String,
+    pub store: Store,
+    pub sandbox: Sandbox,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub struct AppOptions {
+    /// Changes to the sandbox org (the app's redirect URI is registered unless replaced).
+    pub sandbox: Box<dyn FnOnce(&mut SandboxConfig) + Send>,
+    /// The client secret the app uses (default: the right one).
+    pub client_secret: Option<String>,
+    pub refresh_margin: Duration,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self { sandbox: Box::new(|_| {}), client_secret: None, refresh_margin: Duration::from_secs(60) }
+    }
+}
+
+pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
+    init_tracing();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let redirect_uri = format!("{url}/oauth/okta_callback");
+    let mut config = SandboxConfig { users: 230, redirect_uris: vec![redirect_uri.clone()], ..SandboxConfig::default() };
+    (opts.sandbox)(&mut config);
+    let sandbox = Sandbox::spawn(config).await.expect("sandbox");
+    let secret = opts.client_secret.unwrap_or_else(|| sandbox.config().client_secret_value().to_owned());
+    let oauth = OAuthApp::new(
+        OrgUrl::parse(sandbox.url()).unwrap(),
+        sandbox.config().client_id.clone(),
+        SecretString::from(secret),
+        &redirect_uri,
+        Scopes::parse("okta.users.read offline_access").unwrap(),
+    )
+    .unwrap();
+    let store = db.open().await;
+    let refresher = Arc::new(Refresher::new(store.clone(), Some(oauth.clone()), opts.refresh_margin));
+    let admin_token = random_secret();
+    let state = AppState::new(store.clone(), Some(oauth), refresher, url.parse().unwrap(), SecretString::from(admin_token.clone()));
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    TestApp { url, admin_token, store, sandbox, shutdown: Some(tx) }
+}
+
+/// A browser: keeps cookies, follows redirects one by one so tests can see each hop.
+pub struct Browser {
+    pub http: reqwest::Client,
+    /// Every URL visited by the last `visit`.
+    pub hops: Vec<String>,
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
+        Self { http, hops: Vec::new() }
+    }
+
+    /// Follows redirects from `res` until a non-redirect answer.
+    async fn follow(&mut self, mut res: reqwest::Response) -> reqwest::Response {
+        for _ in 0..10 {
+            if !res.status().is_redirection() {
+                return res;
+            }
+            let location = res.headers()[reqwest::header::LOCATION].to_str().unwrap().to_owned();
+            let next = res.url().join(&location).unwrap();
+            self.hops.push(next.to_string());
+            res = self.http.get(next).send().await.unwrap();
+        }
+        panic!("too many redirects: {:?}", self.hops);
+    }
+
+    pub async fn visit(&mut self, url: &str) -> reqwest::Response {
+        self.hops = vec![url.to_owned()];
+        let res = self.http.get(url).send().await.unwrap();
+        self.follow(res).await
+    }
+
+    /// Submits the first form of `page` (hidden inputs kept) with `fields` filled in.
+    pub async fn submit(&mut self, page_url: &reqwest::Url, html: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let action = attr(html, "<form", "action").expect("the page has a form");
+        let mut form: Vec<(String, String)> = hidden_inputs(html);
+        for (k, v) in fields {
+            form.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        let target = page_url.join(&html_unescape(&action)).unwrap();
+        self.hops = vec![target.to_string()];
+        let res = self.http.post(target).form(&form).send().await.unwrap();
+        self.follow(res).await
+    }
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/").replace("&#47;", "/").replace("&amp;", "&").replace("&quot;", "\"").replace("&#x27;", "'").replace("&lt;", "<").replace("&gt;", ">")
+}
+
+/// The value of attribute `name` in the first tag starting with `tag`.
+fn attr(html: &str, tag: &str, name: &str) -> Option<String> {
+    let start = html.find(tag)?;
+    let end = start + html[start..].find('>')?;
+    attr_in(&html[start..end], name)
+}
+
+fn attr_in(tag: &str, name: &str) -> Option<String> {
+    let needle = format!("{name}=\"");
+    let i = tag.find(&needle)? + needle.len();
+    let j = i + tag[i..].find('"')?;
+    Some(html_unescape(&tag[i..j]))
+}
+
+fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    html.match_indices("<input")
+        .filter_map(|(i, _)| {
+            let tag = &html[i..i + html[i..].find('>')?];
+            (attr_in(tag, "type")? == "hidden").then(|| Some((attr_in(tag, "name")?, attr_in(tag, "value").unwrap_or_default())))?
+        })
+        .collect()
+}
+
+/// Runs the whole connect flow in `browser` as the sandbox's admin. Returns the final page.
+pub async fn connect(app: &TestApp, browser: &mut Browser) -> reqwest::Response {
+    let res = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
+    assert_eq!(res.status(), 200, "sign-in page: {:?}", browser.hops);
+    let page_url = res.url().clone();
+    let html = res.text().await.unwrap();
+    assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""), "{html}");
+    let c = app.sandbox.config();
+    browser.submit(&page_url, &html, &[("username", &c.admin_login), ("password", c.user_password_value())]).await
+}
+
+/// GETs an app API path with the admin token.
+pub async fn api_get(app: &TestApp, path_or_url: &str) -> reqwest::Response {
+    let url = if path_or_url.starts_with("http") { path_or_url.to_owned() } else { format!("{}{path_or_url}", app.url) };
+    reqwest::Client::new().get(url).bearer_auth(&app.admin_token).send().await.unwrap()
+}
+
+/// The `rel="next"` target of a response.
+pub fn next_link(res: &reqwest::Response) -> Option<String> {
+    res.headers().get_all(reqwest::header::LINK).iter().find_map(|v| {
+        let v = v.to_str().ok()?;
+        if !v.contains("rel=\"next\"") {
+            return None;
+        }
+        Some(v[v.find('<')? + 1..v.find('>')?].to_owned())
+    })
+}
