@@ -514,7 +514,7 @@ mod tests {
     fn pkce_s256_matches_rfc7636_example() {
         // RFC 7636 appendix B.
         assert!(pkce_matches(
-            "dBjftJeZ4CVP-1B0QTUjAmQtHIr9Qoo_RKAxWGkJU1Y",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         ));
         assert!(!pkce_matches("wrong", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));

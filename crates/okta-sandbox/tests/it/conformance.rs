@@ -1,0 +1,87 @@
+//! Every implemented operation's responses validate against Okta's OpenAPI specs.
+
+use serde_json::Value;
+
+use crate::spec::{MANAGEMENT, OAUTH};
+use crate::util::{REDIRECT, api, authorize, http, ordinary_user, sandbox, ssws, token, tokens_for};
+
+#[tokio::test]
+async fn users_responses_match_the_management_spec() {
+    let sb = sandbox(|c| c.users = 120).await;
+    let res = api(&sb, "/api/v1/users?limit=200", &ssws(&sb)).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let users: Vec<Value> = res.json().await.unwrap();
+    assert_eq!(users.len(), 120);
+    let statuses: std::collections::HashSet<_> = users.iter().map(|u| u["status"].as_str().unwrap().to_owned()).collect();
+    assert!(statuses.len() >= 2, "a realistic mix of statuses: {statuses:?}");
+    for u in &users {
+        MANAGEMENT.assert_valid("User", u);
+        assert_eq!(u["_links"].as_object().unwrap().len(), 1, "a collection carries only the self link");
+    }
+    let id = users[0]["id"].as_str().unwrap();
+    let one: Value = api(&sb, &format!("/api/v1/users/{id}"), &ssws(&sb)).await.json().await.unwrap();
+    MANAGEMENT.assert_valid("User", &one);
+    assert!(one["_links"].as_object().unwrap().len() > 1, "a single user carries lifecycle links");
+}
+
+#[tokio::test]
+async fn errors_match_the_management_spec() {
+    let sb = sandbox(|_| {}).await;
+    let user_tokens = tokens_for(&sb, &ordinary_user(&sb), "okta.users.read").await;
+    let cases = [
+        ("/api/v1/users", "SSWS wrong".to_owned(), 401, "E0000011"),
+        ("/api/v1/users", "Bearer not.a.jwt".to_owned(), 401, "E0000011"),
+        ("/api/v1/users/nobody@example.com", ssws(&sb), 404, "E0000007"),
+        ("/api/v1/users?limit=abc", ssws(&sb), 400, "E0000001"),
+        ("/api/v1/users", format!("Bearer {}", user_tokens["access_token"].as_str().unwrap()), 403, "E0000006"),
+    ];
+    for (path, auth, status, code) in cases {
+        let res = api(&sb, path, &auth).await;
+        assert_eq!(res.status(), status, "{path}");
+        let body: Value = res.json().await.unwrap();
+        MANAGEMENT.assert_valid("Error", &body);
+        assert_eq!(body["errorCode"], code, "{path}");
+        assert_eq!(body["errorLink"], code);
+        assert!(body["errorId"].as_str().unwrap().starts_with("oae"));
+    }
+    let res = http().get(format!("{}/api/v1/users", sb.url())).send().await.unwrap();
+    assert_eq!(res.status(), 401, "no Authorization header");
+}
+
+#[tokio::test]
+async fn oauth_responses_match_the_oauth_spec() {
+    let sb = sandbox(|_| {}).await;
+    let meta: Value = http().get(format!("{}/.well-known/oauth-authorization-server", sb.url())).send().await.unwrap().json().await.unwrap();
+    OAUTH.assert_valid("OAuthMetadata", &meta);
+    assert_eq!(meta["issuer"], sb.url());
+    assert_eq!(meta["token_endpoint"], format!("{}/oauth2/v1/token", sb.url()));
+    let keys: Value = http().get(format!("{}/oauth2/v1/keys", sb.url())).send().await.unwrap().json().await.unwrap();
+    OAUTH.assert_valid("OAuthKeys", &keys);
+
+    let tokens = tokens_for(&sb, &sb.config().admin_login, "okta.users.read offline_access").await;
+    OAUTH.assert_valid("TokenResponse", &tokens);
+    let intro: Value = http()
+        .post(format!("{}/oauth2/v1/introspect", sb.url()))
+        .basic_auth(&sb.config().client_id, Some(sb.config().client_secret_value()))
+        .form(&[("token", tokens["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    OAUTH.assert_valid("IntrospectionResponse", &intro);
+    assert_eq!(intro["active"], true);
+
+    let err = token(&sb, &[("grant_type", "authorization_code"), ("code", "nope"), ("redirect_uri", REDIRECT)]).await;
+    assert_eq!(err.status(), 400);
+    let body: Value = err.json().await.unwrap();
+    OAUTH.assert_valid("OAuthError", &body);
+    assert_eq!(body["error"], "invalid_grant");
+
+    // An authorize error goes back to the registered redirect URI.
+    let res = authorize(&sb, &[("response_type", "code"), ("scope", "okta.users.read")]).await;
+    assert_eq!(res.status(), 303);
+    assert!(res.headers()["location"].to_str().unwrap().starts_with(REDIRECT));
+}
