@@ -40,7 +40,7 @@ impl OrgUrl {
             if d.contains("-admin.") {
                 return Err(bad("is the Admin Console's address: remove '-admin' from the host"));
             }
-            if d.contains("{yourOktaDomain}") || d.contains("yourOktaDomain") {
+            if d.to_ascii_lowercase().contains("youroktadomain") {
                 return Err(bad("still holds the placeholder {yourOktaDomain}: put your org's domain there"));
             }
         }

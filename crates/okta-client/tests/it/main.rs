@@ -1,0 +1,6 @@
+//! okta-client against the real okta-sandbox, and against small raw HTTP servers that
+//! misbehave in ways a sandbox should not.
+
+mod misbehaving;
+mod sandbox;
+mod util;
