@@ -23,7 +23,11 @@ use url::Url;
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Parser)]
-#[command(name = "okta-bridge", version, about = "Connect applications to Okta orgs and work with their data")]
+#[command(
+    name = "okta-bridge",
+    version,
+    about = "Connect applications to Okta orgs and work with their data"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -183,8 +187,12 @@ async fn sandbox_command(a: SandboxArgs) -> Result<()> {
     if !a.redirect_uris.is_empty() {
         config.redirect_uris = a.redirect_uris;
     }
-    let listener = TcpListener::bind(a.listen).await.with_context(|| format!("cannot listen on {} (--listen)", a.listen))?;
-    let sandbox = Sandbox::spawn_on(listener, config).await.context("cannot start the sandbox")?;
+    let listener = TcpListener::bind(a.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--listen)", a.listen))?;
+    let sandbox = Sandbox::spawn_on(listener, config)
+        .await
+        .context("cannot start the sandbox")?;
     print_sandbox(&sandbox);
     println!("\nPress Ctrl-C to stop.");
     shutdown_signal().await;
@@ -203,12 +211,18 @@ fn print_sandbox(sandbox: &Sandbox) {
     for uri in &c.redirect_uris {
         println!("  redirect URI:     {uri}");
     }
-    println!("  try: OKTA_CLIENT_ORGURL={} OKTA_CLIENT_TOKEN={} okta-bridge users list", sandbox.url(), c.api_token_value());
+    println!(
+        "  try: OKTA_CLIENT_ORGURL={} OKTA_CLIENT_TOKEN={} okta-bridge users list",
+        sandbox.url(),
+        c.api_token_value()
+    );
 }
 
 async fn serve_command(a: ServeArgs) -> Result<()> {
     let mut settings = a.settings;
-    let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {} (OKTA_BRIDGE_LISTEN)", settings.listen))?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (OKTA_BRIDGE_LISTEN)", settings.listen))?;
     settings.listen = listener.local_addr()?;
     let public_url = settings.public_url();
     let scopes = Scopes::parse(&settings.scopes).context("OKTA_CLIENT_SCOPES")?;
@@ -216,37 +230,79 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
     let mut sandbox = None;
     let (oauth, database_url) = if use_sandbox {
         if !a.sandbox {
-            eprintln!("No OKTA_CLIENT_ORGURL configured: starting a built-in sandbox org (use --sandbox to say so explicitly).");
+            eprintln!(
+                "No OKTA_CLIENT_ORGURL configured: starting a built-in sandbox org (use --sandbox to say so explicitly)."
+            );
         }
-        let config = SandboxConfig { users: a.sandbox_users, redirect_uris: vec![settings.redirect_uri()], ..SandboxConfig::default() };
-        let sb_listener = TcpListener::bind(a.sandbox_listen).await.with_context(|| format!("cannot listen on {} (--sandbox-listen)", a.sandbox_listen))?;
-        let sb = Sandbox::spawn_on(sb_listener, config).await.context("cannot start the sandbox")?;
+        let config = SandboxConfig {
+            users: a.sandbox_users,
+            redirect_uris: vec![settings.redirect_uri()],
+            ..SandboxConfig::default()
+        };
+        let sb_listener = TcpListener::bind(a.sandbox_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (--sandbox-listen)", a.sandbox_listen))?;
+        let sb = Sandbox::spawn_on(sb_listener, config)
+            .await
+            .context("cannot start the sandbox")?;
         let org = OrgUrl::parse(sb.url())?;
-        let oauth = OAuthApp::new(org, sb.config().client_id.clone(), sb.config().client_secret.clone(), &settings.redirect_uri(), scopes)?;
+        let oauth = OAuthApp::new(
+            org,
+            sb.config().client_id.clone(),
+            sb.config().client_secret.clone(),
+            &settings.redirect_uri(),
+            scopes,
+        )?;
         sandbox = Some(sb);
-        (Some(oauth), settings.database_url.clone().unwrap_or_else(|| "sqlite://okta-bridge-sandbox.db".to_owned()))
+        (
+            Some(oauth),
+            settings
+                .database_url
+                .clone()
+                .unwrap_or_else(|| "sqlite://okta-bridge-sandbox.db".to_owned()),
+        )
     } else {
         let org = OrgUrl::parse(settings.org_url.as_deref().unwrap_or_default()).context("OKTA_CLIENT_ORGURL")?;
-        let (id, secret) = settings.oauth_client()?.context("OKTA_CLIENT_CLIENTID and OKTA_CLIENT_CLIENTSECRET are required")?;
+        let (id, secret) = settings
+            .oauth_client()?
+            .context("OKTA_CLIENT_CLIENTID and OKTA_CLIENT_CLIENTSECRET are required")?;
         let oauth = OAuthApp::new(org, id, secret, &settings.redirect_uri(), scopes)?;
-        (Some(oauth), settings.database_url.clone().unwrap_or_else(|| okta_bridge::settings::DEFAULT_DATABASE_URL.to_owned()))
+        (
+            Some(oauth),
+            settings
+                .database_url
+                .clone()
+                .unwrap_or_else(|| okta_bridge::settings::DEFAULT_DATABASE_URL.to_owned()),
+        )
     };
     let store = open_store(Some(&database_url), settings.master_key.as_deref()).await?;
     let generated_token = settings.admin_token().is_none();
-    let admin_token = settings.admin_token().unwrap_or_else(|| SecretString::from(random_secret()));
+    let admin_token = settings
+        .admin_token()
+        .unwrap_or_else(|| SecretString::from(random_secret()));
     let refresher = Arc::new(Refresher::new(store.clone(), oauth.clone(), REFRESH_MARGIN));
     let state = AppState::new(store.clone(), oauth, refresher, public_url.clone(), admin_token.clone());
 
     println!("okta-bridge listening on {public_url} (database {})", store.kind());
     if generated_token {
-        println!("  admin token:      {} (random; set OKTA_BRIDGE_ADMIN_TOKEN to choose one)", admin_token.expose_secret());
+        println!(
+            "  admin token:      {} (random; set OKTA_BRIDGE_ADMIN_TOKEN to choose one)",
+            admin_token.expose_secret()
+        );
     }
-    println!("  redirect URI:     {} (register it in the Okta app)", settings.redirect_uri());
+    println!(
+        "  redirect URI:     {} (register it in the Okta app)",
+        settings.redirect_uri()
+    );
     if let Some(sb) = &sandbox {
         let c = sb.config();
         println!("\nBuilt-in sandbox org at {} with {} users.", sb.url(), c.users);
         println!("  1. open {public_url} and sign in with the admin token above");
-        println!("  2. press \"Connect Okta\" and sign in to the sandbox as {} / {}", c.admin_login, c.user_password_value());
+        println!(
+            "  2. press \"Connect Okta\" and sign in to the sandbox as {} / {}",
+            c.admin_login,
+            c.user_password_value()
+        );
     }
     serve(listener, state, shutdown_signal()).await?;
     store.close().await;
@@ -261,7 +317,10 @@ async fn users_list(a: UsersListArgs) -> Result<()> {
         (Some(account), _, _) => {
             let account = AccountName::parse(account)?;
             let store = a.store.open().await?;
-            let conn = store.connection(&account).await?.ok_or_else(|| okta_bridge::Error::UnknownConnection(account.to_string()))?;
+            let conn = store
+                .connection(&account)
+                .await?
+                .ok_or_else(|| okta_bridge::Error::UnknownConnection(account.to_string()))?;
             let oauth = match (&a.client_id, &a.client_secret) {
                 (Some(id), Some(secret)) => Some(OAuthApp::new(
                     conn.org_url.clone(),
@@ -273,11 +332,17 @@ async fn users_list(a: UsersListArgs) -> Result<()> {
                 _ => None,
             };
             let refresher = Arc::new(Refresher::new(store, oauth, REFRESH_MARGIN));
-            okta_client::Client::builder_for(conn.org_url).token_source(Arc::new(ConnectionTokenSource::new(refresher, account))).build()?
+            okta_client::Client::builder_for(conn.org_url)
+                .token_source(Arc::new(ConnectionTokenSource::new(refresher, account)))
+                .build()?
         }
         (None, Some(org), Some(token)) => okta_client::Client::builder(org)?.api_token(token.clone()).build()?,
-        (None, None, _) => bail!("say which org: --connection ACCOUNT, or --org-url and --api-token (OKTA_CLIENT_ORGURL / OKTA_CLIENT_TOKEN)"),
-        (None, Some(_), None) => bail!("--org-url needs --api-token (or OKTA_CLIENT_TOKEN), or use --connection ACCOUNT"),
+        (None, None, _) => bail!(
+            "say which org: --connection ACCOUNT, or --org-url and --api-token (OKTA_CLIENT_ORGURL / OKTA_CLIENT_TOKEN)"
+        ),
+        (None, Some(_), None) => {
+            bail!("--org-url needs --api-token (or OKTA_CLIENT_TOKEN), or use --connection ACCOUNT")
+        }
     };
     let users = client.users().list().limit(a.page_size).stream();
     match write_users(users, a.format, std::io::stdout().lock()).await {
@@ -289,22 +354,39 @@ async fn users_list(a: UsersListArgs) -> Result<()> {
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| {
-        let io = cause.downcast_ref::<std::io::Error>().or_else(|| match cause.downcast_ref::<csv::Error>()?.kind() {
-            csv::ErrorKind::Io(io) => Some(io),
-            _ => None,
-        });
+        let io = cause
+            .downcast_ref::<std::io::Error>()
+            .or_else(|| match cause.downcast_ref::<csv::Error>()?.kind() {
+                csv::ErrorKind::Io(io) => Some(io),
+                _ => None,
+            });
         io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 
-const CSV_COLUMNS: [&str; 9] = ["id", "status", "login", "firstName", "lastName", "email", "created", "lastLogin", "lastUpdated"];
+const CSV_COLUMNS: [&str; 9] = [
+    "id",
+    "status",
+    "login",
+    "firstName",
+    "lastName",
+    "email",
+    "created",
+    "lastLogin",
+    "lastUpdated",
+];
 
 fn ts(t: Option<time::OffsetDateTime>) -> String {
-    t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()).unwrap_or_default()
+    t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
 }
 
 /// Writes users as they arrive: memory stays flat whatever the org's size.
-async fn write_users(mut users: impl Stream<Item = okta_client::Result<User>> + Unpin, format: Format, out: impl Write) -> Result<()> {
+async fn write_users(
+    mut users: impl Stream<Item = okta_client::Result<User>> + Unpin,
+    format: Format,
+    out: impl Write,
+) -> Result<()> {
     if let Format::Csv = format {
         let mut w = csv::Writer::from_writer(BufWriter::new(out));
         w.write_record(CSV_COLUMNS)?;
@@ -346,8 +428,19 @@ async fn write_users(mut users: impl Stream<Item = okta_client::Result<User>> + 
             }
             Format::Table | Format::Csv => {
                 let p = &user.profile;
-                let name = [p.first_name.as_deref(), p.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
-                writeln!(out, "{:<20}  {:<16}  {:<40}  {}", user.id, user.status.as_str(), p.login, name)?;
+                let name = [p.first_name.as_deref(), p.last_name.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                writeln!(
+                    out,
+                    "{:<20}  {:<16}  {:<40}  {}",
+                    user.id,
+                    user.status.as_str(),
+                    p.login,
+                    name
+                )?;
             }
         }
         count += 1;
@@ -366,9 +459,18 @@ async fn connections_list(store: StoreSettings) -> Result<()> {
         println!("No connections yet: run `okta-bridge serve` and press \"Connect Okta\".");
         return Ok(());
     }
-    println!("{:<24}  {:<40}  {:<25}  SCOPES", "ACCOUNT", "ORG", "ACCESS TOKEN EXPIRES");
+    println!(
+        "{:<24}  {:<40}  {:<25}  SCOPES",
+        "ACCOUNT", "ORG", "ACCESS TOKEN EXPIRES"
+    );
     for c in conns {
-        println!("{:<24}  {:<40}  {:<25}  {}", c.account, c.org_url, ts(time::OffsetDateTime::from_unix_timestamp(c.expires_at).ok()), c.scopes);
+        println!(
+            "{:<24}  {:<40}  {:<25}  {}",
+            c.account,
+            c.org_url,
+            ts(time::OffsetDateTime::from_unix_timestamp(c.expires_at).ok()),
+            c.scopes
+        );
     }
     Ok(())
 }

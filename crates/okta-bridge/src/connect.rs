@@ -11,8 +11,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use oauth2::basic::{BasicClient, BasicErrorResponse};
 use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, HttpRequest,
+    HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    TokenResponse, TokenUrl,
 };
 use okta_client::OrgUrl;
 use rand::RngCore;
@@ -62,7 +63,10 @@ pub struct CallbackParams {
 
 /// SHA-256, hex: states, bindings and session ids are stored only as hashes.
 pub fn hash(value: &str) -> String {
-    Sha256::digest(value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// 32 random bytes, base64url.
@@ -115,20 +119,33 @@ impl OAuthApp {
     ///
     /// # Errors
     /// [`Error::Config`] when a URL cannot be built.
-    pub fn new(org: OrgUrl, client_id: String, client_secret: SecretString, redirect_uri: &str, scopes: Scopes) -> Result<Self> {
+    pub fn new(
+        org: OrgUrl,
+        client_id: String,
+        client_secret: SecretString,
+        redirect_uri: &str,
+        scopes: Scopes,
+    ) -> Result<Self> {
         let bad = |what: &str, e: String| Error::Config(format!("{what}: {e}"));
         let client = BasicClient::new(ClientId::new(client_id))
             .set_client_secret(ClientSecret::new(client_secret.expose_secret().to_owned()))
             .set_auth_uri(AuthUrl::from_url(org.join("/oauth2/v1/authorize")))
             .set_token_uri(TokenUrl::from_url(org.join("/oauth2/v1/token")))
-            .set_redirect_uri(RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| bad("OKTA_BRIDGE_PUBLIC_URL", e.to_string()))?);
+            .set_redirect_uri(
+                RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| bad("OKTA_BRIDGE_PUBLIC_URL", e.to_string()))?,
+            );
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .user_agent(concat!("okta-bridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| bad("HTTP client", e.to_string()))?;
-        Ok(Self { client, http, org, scopes })
+        Ok(Self {
+            client,
+            http,
+            org,
+            scopes,
+        })
     }
 
     /// The org this app belongs to.
@@ -144,7 +161,10 @@ impl OAuthApp {
         let state = random_secret();
         let binding = random_secret();
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let mut request = self.client.authorize_url(|| CsrfToken::new(state.clone())).set_pkce_challenge(challenge);
+        let mut request = self
+            .client
+            .authorize_url(|| CsrfToken::new(state.clone()))
+            .set_pkce_challenge(challenge);
         for scope in self.scopes.iter() {
             request = request.add_scope(Scope::new(scope.to_owned()));
         }
@@ -158,7 +178,10 @@ impl OAuthApp {
                 expires_at: now() + STATE_TTL.as_secs() as i64,
             })
             .await?;
-        Ok(Started { authorize_url, browser_binding: binding.into() })
+        Ok(Started {
+            authorize_url,
+            browser_binding: binding.into(),
+        })
     }
 
     /// Completes an authorization: checks state and browser, exchanges the code, stores the
@@ -166,7 +189,12 @@ impl OAuthApp {
     ///
     /// # Errors
     /// [`Error::OAuth`] with a message for the person in the browser.
-    pub async fn finish(&self, store: &Store, params: &CallbackParams, browser_binding: Option<&str>) -> Result<AccountName> {
+    pub async fn finish(
+        &self,
+        store: &Store,
+        params: &CallbackParams,
+        browser_binding: Option<&str>,
+    ) -> Result<AccountName> {
         // The state is consumed first, so even a failed callback cannot be replayed.
         let pending = match &params.state {
             Some(state) => store.take_pending(&hash(state)).await?,
@@ -174,17 +202,23 @@ impl OAuthApp {
         };
         if let Some(error) = &params.error {
             let description = params.error_description.as_deref().unwrap_or("no description");
-            return Err(Error::OAuth(format!("Okta did not authorize the connection ({error}): {description}")));
+            return Err(Error::OAuth(format!(
+                "Okta did not authorize the connection ({error}): {description}"
+            )));
         }
         let Some(state) = &params.state else {
-            return Err(Error::OAuth("the callback has no state parameter; start again from the Connect button".into()));
+            return Err(Error::OAuth(
+                "the callback has no state parameter; start again from the Connect button".into(),
+            ));
         };
         let _ = state;
         let pending = pending.ok_or_else(|| {
             Error::OAuth("this sign-in link is unknown or was already used; start again from the Connect button".into())
         })?;
         if pending.expires_at <= now() {
-            return Err(Error::OAuth("this sign-in took too long and expired; start again from the Connect button".into()));
+            return Err(Error::OAuth(
+                "this sign-in took too long and expired; start again from the Connect button".into(),
+            ));
         }
         match browser_binding {
             Some(b) if hash(b) == pending.browser_hash => {}
@@ -221,7 +255,13 @@ impl OAuthApp {
             expires_at: now() + token.expires_in().map_or(3600, |d| d.as_secs() as i64),
         };
         store
-            .upsert_connection(&NewConnection { account: account.clone(), org_url: self.org.clone(), scopes, token_type: "Bearer".into(), tokens })
+            .upsert_connection(&NewConnection {
+                account: account.clone(),
+                org_url: self.org.clone(),
+                scopes,
+                token_type: "Bearer".into(),
+                tokens,
+            })
             .await?;
         tracing::info!(account = %account, org = %self.org, "connection stored");
         Ok(account)
@@ -237,16 +277,28 @@ impl OAuthApp {
         let http = self.http.clone();
         let http_client = move |req: HttpRequest| send(http.clone(), req);
         let rt = RefreshToken::new(refresh_token.expose_secret().to_owned());
-        let token = self.client.exchange_refresh_token(&rt).request_async(&http_client).await.map_err(|e| match e {
-            RequestTokenError::ServerResponse(r) if r.error().to_string() == "invalid_grant" => Error::Reconnect {
-                account: account.to_string(),
-                reason: format!("Okta rejected the refresh token ({})", r.error_description().map_or("invalid_grant", |d| d.as_str())),
-            },
-            other => Error::OAuth(format!("refreshing the access token failed: {}", describe(other))),
-        })?;
+        let token = self
+            .client
+            .exchange_refresh_token(&rt)
+            .request_async(&http_client)
+            .await
+            .map_err(|e| match e {
+                RequestTokenError::ServerResponse(r) if r.error().to_string() == "invalid_grant" => Error::Reconnect {
+                    account: account.to_string(),
+                    reason: format!(
+                        "Okta rejected the refresh token ({})",
+                        r.error_description().map_or("invalid_grant", |d| d.as_str())
+                    ),
+                },
+                other => Error::OAuth(format!("refreshing the access token failed: {}", describe(other))),
+            })?;
         Ok(TokenSet {
             access_token: token.access_token().secret().clone().into(),
-            refresh_token: Some(token.refresh_token().map_or_else(|| refresh_token.clone(), |r| r.secret().clone().into())),
+            refresh_token: Some(
+                token
+                    .refresh_token()
+                    .map_or_else(|| refresh_token.clone(), |r| r.secret().clone().into()),
+            ),
             expires_at: now() + token.expires_in().map_or(3600, |d| d.as_secs() as i64),
         })
     }

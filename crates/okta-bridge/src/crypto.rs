@@ -47,7 +47,10 @@ impl MasterKey {
             Error::Config(format!("{source}: the master key is not base64; generate one with `openssl rand -base64 32` or let okta-bridge create a key file"))
         })?;
         let bytes: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-            Error::Config(format!("{source}: the master key must be 32 bytes, this one is {} bytes", b.len()))
+            Error::Config(format!(
+                "{source}: the master key must be 32 bytes, this one is {} bytes",
+                b.len()
+            ))
         })?;
         Ok(Self(XChaCha20Poly1305::new((&bytes).into())))
     }
@@ -77,7 +80,13 @@ impl MasterKey {
         rand::rng().fill_bytes(&mut nonce);
         let ct = self
             .0
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: context.as_bytes() })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context.as_bytes(),
+                },
+            )
             .expect("XChaCha20-Poly1305 encryption of an in-memory buffer does not fail");
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(VERSION);
@@ -96,7 +105,13 @@ impl MasterKey {
         }
         let (nonce, ct) = sealed[1..].split_at(NONCE_LEN);
         self.0
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| Error::Decrypt(context.to_owned()))
     }
 }
@@ -152,9 +167,16 @@ mod tests {
 
     #[test]
     fn bad_keys_are_explained_without_echo() {
-        let e = MasterKey::from_base64("not base64 secretvalue!", "OKTA_BRIDGE_MASTER_KEY").unwrap_err().to_string();
-        assert!(e.contains("OKTA_BRIDGE_MASTER_KEY") && !e.contains("secretvalue"), "{e}");
-        let e = MasterKey::from_base64(&STANDARD.encode([1u8; 16]), "env").unwrap_err().to_string();
+        let e = MasterKey::from_base64("not base64 secretvalue!", "OKTA_BRIDGE_MASTER_KEY")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("OKTA_BRIDGE_MASTER_KEY") && !e.contains("secretvalue"),
+            "{e}"
+        );
+        let e = MasterKey::from_base64(&STANDARD.encode([1u8; 16]), "env")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("32 bytes"), "{e}");
     }
 

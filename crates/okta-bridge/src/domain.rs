@@ -18,8 +18,13 @@ impl AccountName {
     pub fn parse(name: &str) -> Result<Self, Error> {
         let ok = !name.is_empty()
             && name.len() <= 63
-            && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
         if ok {
             Ok(Self(name.to_owned()))
         } else {
@@ -54,10 +59,17 @@ impl Scopes {
     pub fn parse(s: &str) -> Result<Self, Error> {
         let scopes: Vec<String> = s.split_whitespace().map(str::to_owned).collect();
         if scopes.is_empty() {
-            return Err(Error::Invalid("the scope list is empty: give at least one scope, e.g. okta.users.read".into()));
+            return Err(Error::Invalid(
+                "the scope list is empty: give at least one scope, e.g. okta.users.read".into(),
+            ));
         }
-        if let Some(bad) = scopes.iter().find(|t| t.chars().any(|c| !('!'..='~').contains(&c) || c == '"' || c == '\\')) {
-            return Err(Error::Invalid(format!("scope {bad:?} holds a character OAuth does not allow")));
+        if let Some(bad) = scopes
+            .iter()
+            .find(|t| t.chars().any(|c| !('!'..='~').contains(&c) || c == '"' || c == '\\'))
+        {
+            return Err(Error::Invalid(format!(
+                "scope {bad:?} holds a character OAuth does not allow"
+            )));
         }
         Ok(Self(scopes))
     }

@@ -25,7 +25,9 @@ pub enum Error {
     },
     /// A stored value did not decrypt: the master key is not the one it was written with,
     /// or the data was tampered with (→ 500).
-    #[error("stored secret {0} does not decrypt: is OKTA_BRIDGE_MASTER_KEY (or the key file) the one the database was written with?")]
+    #[error(
+        "stored secret {0} does not decrypt: is OKTA_BRIDGE_MASTER_KEY (or the key file) the one the database was written with?"
+    )]
     Decrypt(String),
     /// The OAuth flow failed (→ 400 error page).
     #[error("{0}")]

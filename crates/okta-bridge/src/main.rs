@@ -7,7 +7,8 @@ use cli::{Cli, run};
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OKTA_BRIDGE_LOG").unwrap_or_else(|_| "okta_bridge=info,warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("OKTA_BRIDGE_LOG")
+                .unwrap_or_else(|_| "okta_bridge=info,warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();

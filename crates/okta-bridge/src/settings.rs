@@ -17,7 +17,7 @@ pub const DEFAULT_SCOPES: &str = "okta.users.read offline_access";
 /// Everything `okta-bridge serve` is configured with.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
-    /// The Okta org to connect, e.g. https://dev-207260.okta.com (none: use a built-in sandbox).
+    /// The Okta org to connect, e.g. `https://dev-207260.okta.com` (none: use a built-in sandbox).
     #[arg(long, env = "OKTA_CLIENT_ORGURL")]
     pub org_url: Option<String>,
     /// Client id of the org's OAuth web application.
@@ -110,7 +110,10 @@ impl Settings {
 
     /// The callback URL to register in Okta.
     pub fn redirect_uri(&self) -> String {
-        format!("{}/oauth/okta_callback", self.public_url().as_str().trim_end_matches('/'))
+        format!(
+            "{}/oauth/okta_callback",
+            self.public_url().as_str().trim_end_matches('/')
+        )
     }
 
     /// The admin token, or `None` to generate one.
@@ -142,9 +145,18 @@ mod tests {
 
     #[test]
     fn key_file_sits_next_to_the_database() {
-        assert_eq!(key_file_for("sqlite://okta-bridge.db"), Some(PathBuf::from("okta-bridge.master.key")));
-        assert_eq!(key_file_for("sqlite:///var/lib/ob/data.db?mode=rwc"), Some(PathBuf::from("/var/lib/ob/data.master.key")));
+        assert_eq!(
+            key_file_for("sqlite://okta-bridge.db"),
+            Some(PathBuf::from("okta-bridge.master.key"))
+        );
+        assert_eq!(
+            key_file_for("sqlite:///var/lib/ob/data.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/ob/data.master.key"))
+        );
         assert_eq!(key_file_for("sqlite::memory:"), None);
-        assert_eq!(key_file_for("postgres://root@127.0.0.1/test"), Some(PathBuf::from("okta-bridge.master.key")));
+        assert_eq!(
+            key_file_for("postgres://root@127.0.0.1/test"),
+            Some(PathBuf::from("okta-bridge.master.key"))
+        );
     }
 }

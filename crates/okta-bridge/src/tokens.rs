@@ -31,7 +31,12 @@ impl Refresher {
     /// `oauth` is the app that refreshes tokens (`None` when no OAuth client is configured:
     /// then expired connections cannot be refreshed).
     pub fn new(store: Store, oauth: Option<OAuthApp>, margin: Duration) -> Self {
-        Self { store, oauth, margin, locks: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            oauth,
+            margin,
+            locks: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The store the connections are in.
@@ -40,7 +45,12 @@ impl Refresher {
     }
 
     fn lock_for(&self, account: &AccountName) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks.lock().expect("locks mutex").entry(account.to_string()).or_default().clone()
+        self.locks
+            .lock()
+            .expect("locks mutex")
+            .entry(account.to_string())
+            .or_default()
+            .clone()
     }
 
     fn fresh(&self, expires_at: i64) -> bool {
@@ -53,14 +63,22 @@ impl Refresher {
     /// [`Error::UnknownConnection`], [`Error::Reconnect`] when it cannot be refreshed,
     /// [`Error::OAuth`]/[`Error::Database`] on failures.
     pub async fn access_token(&self, account: &AccountName) -> Result<SecretString> {
-        let conn = self.store.connection(account).await?.ok_or_else(|| Error::UnknownConnection(account.to_string()))?;
+        let conn = self
+            .store
+            .connection(account)
+            .await?
+            .ok_or_else(|| Error::UnknownConnection(account.to_string()))?;
         if self.fresh(conn.expires_at) {
             return Ok(conn.access_token);
         }
         let lock = self.lock_for(account);
         let _guard = lock.lock().await;
         // Someone may have refreshed while we waited.
-        let conn = self.store.connection(account).await?.ok_or_else(|| Error::UnknownConnection(account.to_string()))?;
+        let conn = self
+            .store
+            .connection(account)
+            .await?
+            .ok_or_else(|| Error::UnknownConnection(account.to_string()))?;
         if self.fresh(conn.expires_at) {
             return Ok(conn.access_token);
         }
@@ -68,17 +86,28 @@ impl Refresher {
             account: account.to_string(),
             reason: "the access token expired and there is no refresh token (ask for the offline_access scope)".into(),
         })?;
-        let oauth = self.oauth.as_ref().filter(|o| o.org() == &conn.org_url).ok_or_else(|| Error::Reconnect {
-            account: account.to_string(),
-            reason: format!("no OAuth client is configured for {}, so its token cannot be refreshed", conn.org_url),
-        })?;
+        let oauth = self
+            .oauth
+            .as_ref()
+            .filter(|o| o.org() == &conn.org_url)
+            .ok_or_else(|| Error::Reconnect {
+                account: account.to_string(),
+                reason: format!(
+                    "no OAuth client is configured for {}, so its token cannot be refreshed",
+                    conn.org_url
+                ),
+            })?;
         let tokens = oauth.refresh(account, refresh_token).await?;
         if self.store.update_tokens(account, conn.version, &tokens).await? {
             tracing::info!(account = %account, "access token refreshed");
             return Ok(tokens.access_token);
         }
         // Another writer replaced the tokens first; theirs are the current ones.
-        let conn = self.store.connection(account).await?.ok_or_else(|| Error::UnknownConnection(account.to_string()))?;
+        let conn = self
+            .store
+            .connection(account)
+            .await?
+            .ok_or_else(|| Error::UnknownConnection(account.to_string()))?;
         Ok(conn.access_token)
     }
 }

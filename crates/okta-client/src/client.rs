@@ -83,7 +83,13 @@ impl ClientBuilder {
             .connect_timeout(self.connect_timeout)
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Client { inner: Arc::new(Inner { http, org: self.org, credentials }) })
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                org: self.org,
+                credentials,
+            }),
+        })
     }
 }
 
@@ -104,7 +110,12 @@ impl Client {
 
     /// Starts building a client for an already validated org URL.
     pub fn builder_for(org: OrgUrl) -> ClientBuilder {
-        ClientBuilder { org, credentials: None, timeout: Duration::from_secs(30), connect_timeout: Duration::from_secs(10) }
+        ClientBuilder {
+            org,
+            credentials: None,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+        }
     }
 
     /// The org this client talks to.
@@ -141,12 +152,19 @@ impl Client {
         let headers = res.headers().clone();
         let bytes = res.bytes().await.map_err(Error::from_reqwest)?;
         if !status.is_success() {
-            let request_id = headers.get("x-okta-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let request_id = headers
+                .get("x-okta-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let rate_limit = RateLimit::from_headers(&headers);
-            return Err(Error::Api(Box::new(ApiError::from_parts(status, request_id, rate_limit, &bytes))));
+            return Err(Error::Api(Box::new(ApiError::from_parts(
+                status, request_id, rate_limit, &bytes,
+            ))));
         }
-        let body = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Decode { message: e.to_string(), excerpt: excerpt(&bytes) })?;
+        let body = serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+            message: e.to_string(),
+            excerpt: excerpt(&bytes),
+        })?;
         Ok(Response { body, headers })
     }
 
@@ -156,7 +174,8 @@ impl Client {
         let links = res.headers.get_all(LINK).iter().filter_map(|v| v.to_str().ok());
         let next = match link::find_rel(links, "next") {
             Some(target) => Some(
-                Url::parse(&target).map_err(|e| Error::Pagination(format!("the next link {target:?} is not a URL: {e}")))?,
+                Url::parse(&target)
+                    .map_err(|e| Error::Pagination(format!("the next link {target:?} is not a URL: {e}")))?,
             ),
             None => None,
         };
@@ -164,7 +183,11 @@ impl Client {
             items: res.body,
             next,
             rate_limit: RateLimit::from_headers(&res.headers),
-            request_id: res.headers.get("x-okta-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            request_id: res
+                .headers
+                .get("x-okta-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         })
     }
 }

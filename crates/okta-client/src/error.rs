@@ -62,7 +62,11 @@ impl Error {
     pub(crate) fn from_reqwest(e: reqwest::Error) -> Self {
         // Strip the URL: it is ours, but a caller's query may hold data they would not log.
         let e = e.without_url();
-        if e.is_timeout() { Error::Timeout(e) } else { Error::Transport(e) }
+        if e.is_timeout() {
+            Error::Timeout(e)
+        } else {
+            Error::Transport(e)
+        }
     }
 }
 
@@ -128,7 +132,12 @@ struct OktaErrorCause {
 
 impl ApiError {
     /// Builds the error of a non-2xx response from its status, request id and body.
-    pub(crate) fn from_parts(status: StatusCode, request_id: Option<String>, rate_limit: Option<RateLimit>, body: &[u8]) -> Self {
+    pub(crate) fn from_parts(
+        status: StatusCode,
+        request_id: Option<String>,
+        rate_limit: Option<RateLimit>,
+        body: &[u8],
+    ) -> Self {
         let parsed: Option<OktaErrorBody> = serde_json::from_slice(body).ok();
         let mut e = ApiError {
             status,
@@ -149,7 +158,9 @@ impl ApiError {
                 e.error_causes = b.error_causes.into_iter().filter_map(|c| c.error_summary).collect();
             }
             None if status.is_redirection() => {
-                e.error_summary = Some("Okta answered with a redirect, which okta-client never follows; check the org URL".to_owned());
+                e.error_summary = Some(
+                    "Okta answered with a redirect, which okta-client never follows; check the org URL".to_owned(),
+                );
             }
             None => {
                 e.error_summary = Some(excerpt(body));
@@ -180,7 +191,10 @@ mod tests {
         assert_eq!(e.error_code.as_deref(), Some("E0000007"));
         assert_eq!(e.error_id.as_deref(), Some("oae123"));
         assert_eq!(e.error_causes, vec!["why".to_owned()]);
-        assert_eq!(e.to_string(), "Okta API error 404 E0000007: Not found: Resource not found: x (User); why (request id req1)");
+        assert_eq!(
+            e.to_string(),
+            "Okta API error 404 E0000007: Not found: Resource not found: x (User); why (request id req1)"
+        );
     }
 
     #[test]

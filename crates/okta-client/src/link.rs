@@ -43,7 +43,10 @@ pub fn parse(value: &str) -> Vec<Link> {
                 rels.extend(v.split_whitespace().map(str::to_ascii_lowercase));
             }
         }
-        links.push(Link { target: target.to_owned(), rels });
+        links.push(Link {
+            target: target.to_owned(),
+            rels,
+        });
     }
     links
 }
@@ -68,8 +71,14 @@ mod tests {
             r#"<https://dev.okta.com/api/v1/users?limit=200>; rel="self""#,
             r#"<https://dev.okta.com/api/v1/users?after=00u1&limit=200>; rel="next""#,
         ];
-        assert_eq!(find_rel(lines, "next").as_deref(), Some("https://dev.okta.com/api/v1/users?after=00u1&limit=200"));
-        assert_eq!(find_rel(lines, "self").as_deref(), Some("https://dev.okta.com/api/v1/users?limit=200"));
+        assert_eq!(
+            find_rel(lines, "next").as_deref(),
+            Some("https://dev.okta.com/api/v1/users?after=00u1&limit=200")
+        );
+        assert_eq!(
+            find_rel(lines, "self").as_deref(),
+            Some("https://dev.okta.com/api/v1/users?limit=200")
+        );
         assert_eq!(find_rel(lines, "prev"), None);
     }
 

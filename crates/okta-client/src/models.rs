@@ -16,7 +16,11 @@ pub struct User {
     /// Lifecycle status.
     pub status: UserStatus,
     /// When the user was created.
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub created: Option<OffsetDateTime>,
     /// When the status became `ACTIVE`.
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -28,7 +32,11 @@ pub struct User {
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub last_login: Option<OffsetDateTime>,
     /// Last change of the user.
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_updated: Option<OffsetDateTime>,
     /// Last password change.
     #[serde(default, with = "time::serde::rfc3339::option")]

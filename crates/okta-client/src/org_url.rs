@@ -19,19 +19,28 @@ impl OrgUrl {
     /// [`Error::Config`] saying what is wrong and how to write it instead.
     pub fn parse(input: &str) -> Result<Self, Error> {
         let bad = |why: &str| Error::Config(format!("org URL {input:?} {why}"));
-        let url = Url::parse(input.trim()).map_err(|e| bad(&format!("is not a URL ({e}); write it as https://your-org.okta.com")))?;
-        let host = url.host().ok_or_else(|| bad("has no host; write it as https://your-org.okta.com"))?;
+        let url = Url::parse(input.trim())
+            .map_err(|e| bad(&format!("is not a URL ({e}); write it as https://your-org.okta.com")))?;
+        let host = url
+            .host()
+            .ok_or_else(|| bad("has no host; write it as https://your-org.okta.com"))?;
         match url.scheme() {
             "https" => {}
             "http" if is_loopback(&host) => {}
-            "http" => return Err(bad("uses http: https is required (plain http is allowed only for loopback addresses such as 127.0.0.1)")),
+            "http" => {
+                return Err(bad(
+                    "uses http: https is required (plain http is allowed only for loopback addresses such as 127.0.0.1)",
+                ));
+            }
             other => return Err(bad(&format!("has scheme {other:?}: use https://"))),
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(bad("must not contain credentials"));
         }
         if url.path() != "/" && !url.path().is_empty() {
-            return Err(bad("must not have a path: use the org's base URL, e.g. https://your-org.okta.com"));
+            return Err(bad(
+                "must not have a path: use the org's base URL, e.g. https://your-org.okta.com",
+            ));
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err(bad("must not have a query or fragment"));
@@ -41,7 +50,9 @@ impl OrgUrl {
                 return Err(bad("is the Admin Console's address: remove '-admin' from the host"));
             }
             if d.to_ascii_lowercase().contains("youroktadomain") {
-                return Err(bad("still holds the placeholder {yourOktaDomain}: put your org's domain there"));
+                return Err(bad(
+                    "still holds the placeholder {yourOktaDomain}: put your org's domain there",
+                ));
             }
         }
         Ok(Self(url))
@@ -75,8 +86,16 @@ impl OrgUrl {
     pub fn subdomain(&self) -> String {
         match self.0.host() {
             Some(Host::Domain(d)) => d.split('.').next().unwrap_or(d).to_ascii_lowercase(),
-            Some(Host::Ipv4(ip)) => format!("{}-{}", ip.to_string().replace('.', "-"), self.0.port_or_known_default().unwrap_or(0)),
-            Some(Host::Ipv6(ip)) => format!("{}-{}", ip.to_string().replace(':', "-"), self.0.port_or_known_default().unwrap_or(0)),
+            Some(Host::Ipv4(ip)) => format!(
+                "{}-{}",
+                ip.to_string().replace('.', "-"),
+                self.0.port_or_known_default().unwrap_or(0)
+            ),
+            Some(Host::Ipv6(ip)) => format!(
+                "{}-{}",
+                ip.to_string().replace(':', "-"),
+                self.0.port_or_known_default().unwrap_or(0)
+            ),
             None => "org".to_owned(),
         }
     }
@@ -125,7 +144,10 @@ mod tests {
         ] {
             assert!(OrgUrl::parse(ok).is_ok(), "{ok} should be accepted");
         }
-        assert_eq!(OrgUrl::parse("https://dev-1.okta.com/").unwrap().as_str(), "https://dev-1.okta.com");
+        assert_eq!(
+            OrgUrl::parse("https://dev-1.okta.com/").unwrap().as_str(),
+            "https://dev-1.okta.com"
+        );
     }
 
     #[test]
@@ -149,8 +171,14 @@ mod tests {
 
     #[test]
     fn subdomain_names_the_org() {
-        assert_eq!(OrgUrl::parse("https://dev-207260.okta.com").unwrap().subdomain(), "dev-207260");
-        assert_eq!(OrgUrl::parse("http://127.0.0.1:8055").unwrap().subdomain(), "127-0-0-1-8055");
+        assert_eq!(
+            OrgUrl::parse("https://dev-207260.okta.com").unwrap().subdomain(),
+            "dev-207260"
+        );
+        assert_eq!(
+            OrgUrl::parse("http://127.0.0.1:8055").unwrap().subdomain(),
+            "127-0-0-1-8055"
+        );
     }
 
     #[test]

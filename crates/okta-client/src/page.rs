@@ -44,6 +44,10 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// The `after` cursor of the next page, for callers that page on their own.
     pub fn next_cursor(&self) -> Option<String> {
-        self.next.as_ref()?.query_pairs().find(|(k, _)| k == "after").map(|(_, v)| v.into_owned())
+        self.next
+            .as_ref()?
+            .query_pairs()
+            .find(|(k, _)| k == "after")
+            .map(|(_, v)| v.into_owned())
     }
 }

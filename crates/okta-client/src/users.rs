@@ -24,7 +24,11 @@ impl UsersHandler {
     /// Lists users (`GET /api/v1/users`): build the request, then `.send()` for one page or
     /// `.stream()` for every user.
     pub fn list(&self) -> ListUsers {
-        ListUsers { client: self.client.clone(), limit: None, after: None }
+        ListUsers {
+            client: self.client.clone(),
+            limit: None,
+            after: None,
+        }
     }
 
     /// One user by id, login, or `me` (`GET /api/v1/users/{idOrLogin}`).
@@ -97,7 +101,9 @@ impl ListUsers {
 
     /// Every user across all pages.
     pub fn stream(self) -> impl Stream<Item = Result<User>> + Send + 'static {
-        self.pages().map_ok(|p| stream::iter(p.items.into_iter().map(Ok))).try_flatten()
+        self.pages()
+            .map_ok(|p| stream::iter(p.items.into_iter().map(Ok)))
+            .try_flatten()
     }
 }
 
@@ -110,13 +116,18 @@ fn pages<T>(client: Client, first: Url) -> impl Stream<Item = Result<Page<T>>> +
 where
     T: serde::de::DeserializeOwned + Send + 'static,
 {
-    let start = Cursor { next: Some(first), seen: HashSet::new() };
+    let start = Cursor {
+        next: Some(first),
+        seen: HashSet::new(),
+    };
     stream::try_unfold(start, move |mut cur| {
         let client = client.clone();
         async move {
             let Some(url) = cur.next.take() else { return Ok(None) };
             if !cur.seen.insert(url.as_str().to_owned()) {
-                return Err(Error::Pagination(format!("the server repeated the page {url}; stopping instead of looping")));
+                return Err(Error::Pagination(format!(
+                    "the server repeated the page {url}; stopping instead of looping"
+                )));
             }
             let page = client.get_page::<T>(url).await?;
             cur.next = page.next.clone();

@@ -46,22 +46,43 @@ pub(crate) fn authenticate(s: &SandboxState, headers: &HeaderMap) -> Result<Call
         .and_then(|v| v.to_str().ok())
         .ok_or_else(ApiError::invalid_token)?;
     let (scheme, credential) = value.split_once(' ').ok_or_else(ApiError::invalid_token)?;
-    let admin = || s.directory.find(&s.config.admin_login).expect("the admin is one of the users");
+    let admin = || {
+        s.directory
+            .find(&s.config.admin_login)
+            .expect("the admin is one of the users")
+    };
     if scheme.eq_ignore_ascii_case("SSWS") {
-        if constant_time_eq(credential.trim().as_bytes(), s.config.api_token.expose_secret().as_bytes()) {
+        if constant_time_eq(
+            credential.trim().as_bytes(),
+            s.config.api_token.expose_secret().as_bytes(),
+        ) {
             let admin = admin();
-            return Ok(Caller { user_id: admin.id.clone(), scopes: None, super_admin: true });
+            return Ok(Caller {
+                user_id: admin.id.clone(),
+                scopes: None,
+                super_admin: true,
+            });
         }
         return Err(ApiError::invalid_token());
     }
     if scheme.eq_ignore_ascii_case("Bearer") {
-        let claims: AccessClaims =
-            s.keys.verify(credential.trim(), &s.base, &s.base).ok_or_else(ApiError::invalid_token)?;
+        let claims: AccessClaims = s
+            .keys
+            .verify(credential.trim(), &s.base, &s.base)
+            .ok_or_else(ApiError::invalid_token)?;
         if s.grants.lock().expect("grants lock").is_revoked(&claims.jti) {
             return Err(ApiError::invalid_token());
         }
-        let user = s.directory.find(&claims.uid).filter(|u| u.is_active()).ok_or_else(ApiError::invalid_token)?;
-        return Ok(Caller { user_id: user.id.clone(), scopes: Some(claims.scp), super_admin: user.is_super_admin });
+        let user = s
+            .directory
+            .find(&claims.uid)
+            .filter(|u| u.is_active())
+            .ok_or_else(ApiError::invalid_token)?;
+        return Ok(Caller {
+            user_id: user.id.clone(),
+            scopes: Some(claims.scp),
+            super_admin: user.is_super_admin,
+        });
     }
     Err(ApiError::invalid_token())
 }
@@ -106,10 +127,17 @@ pub(crate) async fn list_users(
         }
         page.push(u);
     }
-    let body: Vec<_> = page.iter().map(|u| u.to_json(&s.base, &dir.user_type_id, false)).collect();
+    let body: Vec<_> = page
+        .iter()
+        .map(|u| u.to_json(&s.base, &dir.user_type_id, false))
+        .collect();
     let mut res = Json(body).into_response();
     let path = format!("{}/api/v1/users", s.base);
-    let self_link = if raw.is_empty() { path.clone() } else { format!("{path}?{raw}") };
+    let self_link = if raw.is_empty() {
+        path.clone()
+    } else {
+        format!("{path}?{raw}")
+    };
     let links = res.headers_mut();
     links.append(header::LINK, link_value(&self_link, "self"));
     if more && let Some(last) = page.last() {

@@ -20,13 +20,23 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, summary: impl Into<String>) -> Self {
-        Self { status, code, summary: summary.into(), causes: Vec::new(), www_authenticate: None }
+        Self {
+            status,
+            code,
+            summary: summary.into(),
+            causes: Vec::new(),
+            www_authenticate: None,
+        }
     }
     pub fn invalid_token() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "E0000011", "Invalid token provided")
     }
     pub fn forbidden() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "E0000006", "You do not have permission to perform the requested action")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "E0000006",
+            "You do not have permission to perform the requested action",
+        )
     }
     pub fn insufficient_scope() -> Self {
         Self {
@@ -37,20 +47,36 @@ impl ApiError {
         }
     }
     pub fn not_found(what: &str, kind: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "E0000007", format!("Not found: Resource not found: {what} ({kind})"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "E0000007",
+            format!("Not found: Resource not found: {what} ({kind})"),
+        )
     }
     pub fn validation(cause: impl Into<String>) -> Self {
         let cause = cause.into();
         Self {
             causes: vec![cause.clone()],
-            ..Self::new(StatusCode::BAD_REQUEST, "E0000001", format!("Api validation failed: {cause}"))
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "E0000001",
+                format!("Api validation failed: {cause}"),
+            )
         }
     }
     pub fn rate_limited() -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "E0000047", "API call exceeded rate limit due to too many requests.")
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "E0000047",
+            "API call exceeded rate limit due to too many requests.",
+        )
     }
     pub fn resource_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "E0000022", "The endpoint does not support the provided HTTP method")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "E0000022",
+            "The endpoint does not support the provided HTTP method",
+        )
     }
 }
 
@@ -66,7 +92,8 @@ impl IntoResponse for ApiError {
         });
         let mut res = (self.status, Json(body)).into_response();
         if let Some(v) = self.www_authenticate {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(v));
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(v));
         }
         res
     }
@@ -82,7 +109,11 @@ pub(crate) struct OAuthError {
 
 impl OAuthError {
     pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        Self { status, error, description: description.into() }
+        Self {
+            status,
+            error,
+            description: description.into(),
+        }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", d)
@@ -91,7 +122,11 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_grant", d)
     }
     pub fn invalid_client() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed. Either the client or the client credentials are invalid.")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client authentication failed. Either the client or the client credentials are invalid.",
+        )
     }
 }
 
@@ -100,10 +135,13 @@ impl IntoResponse for OAuthError {
         let body = json!({ "error": self.error, "error_description": self.description });
         let mut res = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"okta\""));
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"okta\""),
+            );
         }
-        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         res
     }
 }

@@ -18,7 +18,9 @@ pub(crate) struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -55,7 +57,9 @@ impl SigningKey {
         v.set_issuer(&[issuer]);
         v.set_audience(&[audience]);
         v.leeway = 0;
-        jsonwebtoken::decode::<T>(token, &self.decoding, &v).ok().map(|d| d.claims)
+        jsonwebtoken::decode::<T>(token, &self.decoding, &v)
+            .ok()
+            .map(|d| d.claims)
     }
 
     /// Verifies the signature only (revocation and introspection accept expired tokens).
@@ -64,6 +68,8 @@ impl SigningKey {
         v.validate_exp = false;
         v.validate_aud = false;
         v.required_spec_claims.clear();
-        jsonwebtoken::decode::<T>(token, &self.decoding, &v).ok().map(|d| d.claims)
+        jsonwebtoken::decode::<T>(token, &self.decoding, &v)
+            .ok()
+            .map(|d| d.claims)
     }
 }

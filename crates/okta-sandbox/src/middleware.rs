@@ -61,10 +61,21 @@ fn bucket(s: &SandboxState, path: &str) -> (&'static str, u32) {
 
 pub(crate) async fn okta_headers(State(s): State<Arc<SandboxState>>, req: Request, next: Next) -> Response {
     let (name, limit) = bucket(&s, req.uri().path());
-    let count = s.limits.lock().expect("limits lock").count(name, limit, now().unix_timestamp());
-    let mut res = if count.exceeded { ApiError::rate_limited().into_response() } else { next.run(req).await };
+    let count = s
+        .limits
+        .lock()
+        .expect("limits lock")
+        .count(name, limit, now().unix_timestamp());
+    let mut res = if count.exceeded {
+        ApiError::rate_limited().into_response()
+    } else {
+        next.run(req).await
+    };
     let h = res.headers_mut();
-    h.insert("x-okta-request-id", HeaderValue::from_str(&random_token(27)).expect("base62 is a valid header"));
+    h.insert(
+        "x-okta-request-id",
+        HeaderValue::from_str(&random_token(27)).expect("base62 is a valid header"),
+    );
     h.insert("x-rate-limit-limit", count.limit.into());
     h.insert("x-rate-limit-remaining", count.remaining.into());
     h.insert("x-rate-limit-reset", count.reset.into());

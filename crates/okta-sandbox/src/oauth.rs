@@ -7,10 +7,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use askama::Template;
+use axum::Json;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::Json;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use secrecy::ExposeSecret;
@@ -27,9 +27,19 @@ use crate::util::{constant_time_eq, now, random_token};
 
 /// Scopes the org authorization server knows.
 pub(crate) const SUPPORTED_SCOPES: &[&str] = &[
-    "openid", "profile", "email", "address", "phone", "offline_access",
-    "okta.users.read", "okta.users.manage", "okta.groups.read", "okta.groups.manage",
-    "okta.apps.read", "okta.apps.manage", "okta.logs.read",
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+    "okta.users.read",
+    "okta.users.manage",
+    "okta.groups.read",
+    "okta.groups.manage",
+    "okta.apps.read",
+    "okta.apps.manage",
+    "okta.logs.read",
 ];
 
 /// How long a sign-in page stays usable.
@@ -126,7 +136,10 @@ pub(crate) async fn discovery(State(s): State<Arc<SandboxState>>) -> impl IntoRe
 }
 
 pub(crate) async fn keys(State(s): State<Arc<SandboxState>>) -> impl IntoResponse {
-    ([(header::CACHE_CONTROL, "max-age=3600, must-revalidate")], Json(s.keys.jwks()))
+    (
+        [(header::CACHE_CONTROL, "max-age=3600, must-revalidate")],
+        Json(s.keys.jwks()),
+    )
 }
 
 #[derive(Template)]
@@ -148,7 +161,9 @@ struct ErrorPage<'a> {
 }
 
 fn error_page(status: StatusCode, error: &str, description: &str) -> Response {
-    let body = ErrorPage { error, description }.render().unwrap_or_else(|_| description.to_owned());
+    let body = ErrorPage { error, description }
+        .render()
+        .unwrap_or_else(|_| description.to_owned());
     (status, Html(body)).into_response()
 }
 
@@ -159,7 +174,8 @@ fn redirect_error(redirect_uri: &str, error: &str, description: &str, state: Opt
     };
     {
         let mut q = url.query_pairs_mut();
-        q.append_pair("error", error).append_pair("error_description", description);
+        q.append_pair("error", error)
+            .append_pair("error_description", description);
         if let Some(state) = state {
             q.append_pair("state", state);
         }
@@ -177,10 +193,18 @@ pub(crate) async fn authorize(
     match q.get("client_id") {
         Some(id) if id == &cfg.client_id => {}
         Some(_) => {
-            return error_page(StatusCode::BAD_REQUEST, "invalid_client", "The client_id is not registered with this org.");
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "invalid_client",
+                "The client_id is not registered with this org.",
+            );
         }
         None => {
-            return error_page(StatusCode::BAD_REQUEST, "invalid_request", "The 'client_id' parameter is required.");
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The 'client_id' parameter is required.",
+            );
         }
     }
     let redirect_uri = match q.get("redirect_uri") {
@@ -193,14 +217,24 @@ pub(crate) async fn authorize(
             );
         }
         None => {
-            return error_page(StatusCode::BAD_REQUEST, "invalid_request", "The 'redirect_uri' parameter is required.");
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The 'redirect_uri' parameter is required.",
+            );
         }
     };
     let state = q.get("state").filter(|s| !s.is_empty());
-    let fail = |error: &str, description: &str| redirect_error(&redirect_uri, error, description, state.map(String::as_str));
+    let fail =
+        |error: &str, description: &str| redirect_error(&redirect_uri, error, description, state.map(String::as_str));
     match q.get("response_type").map(String::as_str) {
         Some("code") => {}
-        Some(_) => return fail("unsupported_response_type", "The response type is not supported by the authorization server. Configured response types: [code]."),
+        Some(_) => {
+            return fail(
+                "unsupported_response_type",
+                "The response type is not supported by the authorization server. Configured response types: [code].",
+            );
+        }
         None => return fail("invalid_request", "The 'response_type' parameter is required."),
     }
     let Some(state) = state else {
@@ -211,16 +245,35 @@ pub(crate) async fn authorize(
         _ => return fail("invalid_request", "The 'scope' parameter is required."),
     };
     if let Some(bad) = scopes.iter().find(|s| !SUPPORTED_SCOPES.contains(&s.as_str())) {
-        return fail("invalid_scope", &format!("One or more scopes are not configured for the authorization server resource: {bad}."));
+        return fail(
+            "invalid_scope",
+            &format!("One or more scopes are not configured for the authorization server resource: {bad}."),
+        );
     }
-    let code_challenge = match (q.get("code_challenge"), q.get("code_challenge_method").map(String::as_str)) {
+    let code_challenge = match (
+        q.get("code_challenge"),
+        q.get("code_challenge_method").map(String::as_str),
+    ) {
         (None, None) => None,
         (Some(c), Some("S256")) if (43..=128).contains(&c.len()) => Some(c.clone()),
-        (Some(_), Some("S256")) => return fail("invalid_request", "The 'code_challenge' must be between 43 and 128 characters."),
-        (Some(_), None) | (Some(_), Some(_)) => {
-            return fail("invalid_request", "The 'code_challenge_method' parameter must be 'S256'.");
+        (Some(_), Some("S256")) => {
+            return fail(
+                "invalid_request",
+                "The 'code_challenge' must be between 43 and 128 characters.",
+            );
         }
-        (None, Some(_)) => return fail("invalid_request", "The 'code_challenge' parameter is required with 'code_challenge_method'."),
+        (Some(_), None) | (Some(_), Some(_)) => {
+            return fail(
+                "invalid_request",
+                "The 'code_challenge_method' parameter must be 'S256'.",
+            );
+        }
+        (None, Some(_)) => {
+            return fail(
+                "invalid_request",
+                "The 'code_challenge' parameter is required with 'code_challenge_method'.",
+            );
+        }
     };
     let request_id = random_token(32);
     let request = AuthRequest {
@@ -250,7 +303,11 @@ fn sign_in_page(s: &SandboxState, request_id: &str, r: &AuthRequest, username: &
         scopes: r.scopes.join(" "),
         error,
     };
-    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
     match page.render() {
         Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
         Err(e) => error_page(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &e.to_string()),
@@ -283,14 +340,24 @@ pub(crate) async fn sign_in(State(s): State<Arc<SandboxState>>, Form(f): Form<Si
     let user = s.directory.find(f.username.trim()).filter(|u| u.is_active());
     let password_ok = constant_time_eq(f.password.as_bytes(), s.config.user_password.expose_secret().as_bytes());
     let Some(user) = user.filter(|_| password_ok) else {
-        return sign_in_page(&s, &f.request_id, &request, &f.username, Some("Unable to sign in: the username or password is wrong."));
+        return sign_in_page(
+            &s,
+            &f.request_id,
+            &request,
+            &f.username,
+            Some("Unable to sign in: the username or password is wrong."),
+        );
     };
     let code = random_token(43);
     {
         let mut g = s.grants.lock().expect("grants lock");
         if g.pending.remove(&f.request_id).is_none() {
             drop(g);
-            return error_page(StatusCode::BAD_REQUEST, "Sign-in expired", "This sign-in page was already used. Go back to the application and start again.");
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in expired",
+                "This sign-in page was already used. Go back to the application and start again.",
+            );
         }
         g.codes.insert(
             code.clone(),
@@ -306,28 +373,47 @@ pub(crate) async fn sign_in(State(s): State<Arc<SandboxState>>, Form(f): Form<Si
     }
     let mut url = match Url::parse(&request.redirect_uri) {
         Ok(u) => u,
-        Err(_) => return error_page(StatusCode::BAD_REQUEST, "invalid_request", "The registered redirect URI is not a URL."),
+        Err(_) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The registered redirect URI is not a URL.",
+            );
+        }
     };
-    url.query_pairs_mut().append_pair("code", &code).append_pair("state", &request.state);
+    url.query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", &request.state);
     Redirect::to(url.as_str()).into_response()
 }
 
 /// Authenticates the client of a token, revoke or introspect request by
 /// `client_secret_basic` or `client_secret_post`.
-fn authenticate_client(s: &SandboxState, headers: &HeaderMap, form: &HashMap<String, String>) -> Result<(), OAuthError> {
+fn authenticate_client(
+    s: &SandboxState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<(), OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
     let (id, secret) = match (basic, form.get("client_secret")) {
         (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_request("Cannot supply multiple client credentials. Use one of the following: credentials in the Authorization header, credentials in the post body, or a client_assertion in the post body."));
+            return Err(OAuthError::invalid_request(
+                "Cannot supply multiple client credentials. Use one of the following: credentials in the Authorization header, credentials in the post body, or a client_assertion in the post body.",
+            ));
         }
         (Some(b), None) => {
             let decoded = STANDARD.decode(b.trim()).map_err(|_| OAuthError::invalid_client())?;
             let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client())?;
             let (id, secret) = decoded.split_once(':').ok_or_else(OAuthError::invalid_client)?;
-            let dec = |v: &str| url::form_urlencoded::parse(format!("v={v}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default();
+            let dec = |v: &str| {
+                url::form_urlencoded::parse(format!("v={v}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
             (dec(id), dec(secret))
         }
         (None, Some(secret)) => (form.get("client_id").cloned().unwrap_or_default(), secret.clone()),
@@ -335,7 +421,11 @@ fn authenticate_client(s: &SandboxState, headers: &HeaderMap, form: &HashMap<Str
     };
     let ok_id = constant_time_eq(id.as_bytes(), s.config.client_id.as_bytes());
     let ok_secret = constant_time_eq(secret.as_bytes(), s.config.client_secret.expose_secret().as_bytes());
-    if ok_id && ok_secret { Ok(()) } else { Err(OAuthError::invalid_client()) }
+    if ok_id && ok_secret {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_client())
+    }
 }
 
 fn pkce_matches(verifier: &str, challenge: &str) -> bool {
@@ -353,31 +443,44 @@ pub(crate) async fn token(
     let client_id = s.config.client_id.clone();
     let (user_id, scopes, refresh) = match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
-            let code = form.get("code").ok_or_else(|| OAuthError::invalid_request("The 'code' parameter is required."))?;
+            let code = form
+                .get("code")
+                .ok_or_else(|| OAuthError::invalid_request("The 'code' parameter is required."))?;
             // Removing the code first makes it single-use even when the rest fails.
             let grant = s.grants.lock().expect("grants lock").codes.remove(code);
             let grant = grant
                 .filter(|g| g.expires_at > now() && g.client_id == client_id)
                 .ok_or_else(|| OAuthError::invalid_grant("The authorization code is invalid or has expired."))?;
             if form.get("redirect_uri") != Some(&grant.redirect_uri) {
-                return Err(OAuthError::invalid_grant("The 'redirect_uri' does not match the redirection URI used in the authorization request."));
+                return Err(OAuthError::invalid_grant(
+                    "The 'redirect_uri' does not match the redirection URI used in the authorization request.",
+                ));
             }
             if let Some(challenge) = &grant.code_challenge {
-                let verifier = form.get("code_verifier").ok_or_else(|| OAuthError::invalid_grant("PKCE verification failed: the 'code_verifier' parameter is required."))?;
+                let verifier = form.get("code_verifier").ok_or_else(|| {
+                    OAuthError::invalid_grant("PKCE verification failed: the 'code_verifier' parameter is required.")
+                })?;
                 if !pkce_matches(verifier, challenge) {
                     return Err(OAuthError::invalid_grant("PKCE verification failed."));
                 }
             }
             let refresh = grant.scopes.iter().any(|s| s == "offline_access").then(|| {
                 let rt = random_token(43);
-                let g = RefreshGrant { client_id: client_id.clone(), user_id: grant.user_id.clone(), scopes: grant.scopes.clone(), issued_at: now() };
+                let g = RefreshGrant {
+                    client_id: client_id.clone(),
+                    user_id: grant.user_id.clone(),
+                    scopes: grant.scopes.clone(),
+                    issued_at: now(),
+                };
                 s.grants.lock().expect("grants lock").refresh.insert(rt.clone(), g);
                 rt
             });
             (grant.user_id, grant.scopes, refresh)
         }
         Some("refresh_token") => {
-            let rt = form.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("The 'refresh_token' parameter is required."))?;
+            let rt = form
+                .get("refresh_token")
+                .ok_or_else(|| OAuthError::invalid_request("The 'refresh_token' parameter is required."))?;
             let mut g = s.grants.lock().expect("grants lock");
             let grant = g
                 .refresh
@@ -389,7 +492,11 @@ pub(crate) async fn token(
                 Some(req) => {
                     let req: Vec<String> = req.split_whitespace().map(str::to_owned).collect();
                     if req.iter().any(|r| !grant.scopes.contains(r)) {
-                        return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", "The requested scope is invalid, unknown, or malformed."));
+                        return Err(OAuthError::new(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_scope",
+                            "The requested scope is invalid, unknown, or malformed.",
+                        ));
                     }
                     req
                 }
@@ -400,18 +507,31 @@ pub(crate) async fn token(
                 RefreshTokenRotation::Rotate => {
                     g.refresh.remove(rt);
                     let new = random_token(43);
-                    g.refresh.insert(new.clone(), RefreshGrant { issued_at: now(), ..grant.clone() });
+                    g.refresh.insert(
+                        new.clone(),
+                        RefreshGrant {
+                            issued_at: now(),
+                            ..grant.clone()
+                        },
+                    );
                     new
                 }
             };
             (grant.user_id, scopes, Some(next))
         }
         Some(other) => {
-            return Err(OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", format!("The authorization grant type is not supported by the authorization server: '{other}'.")));
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                format!("The authorization grant type is not supported by the authorization server: '{other}'."),
+            ));
         }
         None => return Err(OAuthError::invalid_request("The 'grant_type' parameter is required.")),
     };
-    let user = s.directory.find(&user_id).ok_or_else(|| OAuthError::invalid_grant("The user no longer exists."))?;
+    let user = s
+        .directory
+        .find(&user_id)
+        .ok_or_else(|| OAuthError::invalid_grant("The user no longer exists."))?;
     let issued = now();
     let ttl = s.config.access_token_ttl.as_secs() as i64;
     let claims = AccessClaims {
@@ -428,7 +548,12 @@ pub(crate) async fn token(
         sub: user.profile.login.clone(),
     };
     let access_token = s.keys.sign(&claims);
-    *s.grants.lock().expect("grants lock").token_grants.entry(client_id).or_default() += 1;
+    *s.grants
+        .lock()
+        .expect("grants lock")
+        .token_grants
+        .entry(client_id)
+        .or_default() += 1;
     let mut body = json!({
         "token_type": "Bearer",
         "expires_in": ttl,
@@ -439,8 +564,10 @@ pub(crate) async fn token(
         body["refresh_token"] = json!(rt);
     }
     let mut res = Json(body).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(res)
 }
 
@@ -451,7 +578,9 @@ pub(crate) async fn revoke(
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, OAuthError> {
     authenticate_client(&s, &headers, &form)?;
-    let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("The 'token' parameter is required."))?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("The 'token' parameter is required."))?;
     let mut g = s.grants.lock().expect("grants lock");
     if g.refresh.remove(token).is_none()
         && let Some(claims) = s.keys.verify_signature::<AccessClaims>(token)
@@ -468,7 +597,9 @@ pub(crate) async fn introspect(
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, OAuthError> {
     authenticate_client(&s, &headers, &form)?;
-    let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("The 'token' parameter is required."))?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("The 'token' parameter is required."))?;
     let g = s.grants.lock().expect("grants lock");
     if let Some(r) = g.refresh.get(token) {
         let login = s.directory.find(&r.user_id).map(|u| u.profile.login.clone());
@@ -485,7 +616,10 @@ pub(crate) async fn introspect(
         }))
         .into_response());
     }
-    let claims = s.keys.verify::<AccessClaims>(token, &s.base, &s.base).filter(|c| !g.is_revoked(&c.jti));
+    let claims = s
+        .keys
+        .verify::<AccessClaims>(token, &s.base, &s.base)
+        .filter(|c| !g.is_revoked(&c.jti));
     let body = match claims {
         Some(c) => json!({
             "active": true,

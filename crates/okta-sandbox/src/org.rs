@@ -12,23 +12,107 @@ use crate::config::SandboxConfig;
 use crate::util::okta_time;
 
 const FIRST_NAMES: &[&str] = &[
-    "Ada", "Alan", "Grace", "Linus", "Barbara", "Dennis", "Margaret", "Ken", "Frances", "Edsger",
-    "Radia", "Donald", "Hedy", "Tim", "Katherine", "John", "Sophie", "Niklaus", "Anita", "Guido",
-    "Shafi", "Leslie", "Joan", "Bjarne", "Mary", "James", "Lynn", "Robert", "Susan", "Vint",
-    "Elena", "Mateo", "Priya", "Kenji", "Amara", "Lukas", "Sofia", "Omar", "Yuki", "Noah",
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Barbara",
+    "Dennis",
+    "Margaret",
+    "Ken",
+    "Frances",
+    "Edsger",
+    "Radia",
+    "Donald",
+    "Hedy",
+    "Tim",
+    "Katherine",
+    "John",
+    "Sophie",
+    "Niklaus",
+    "Anita",
+    "Guido",
+    "Shafi",
+    "Leslie",
+    "Joan",
+    "Bjarne",
+    "Mary",
+    "James",
+    "Lynn",
+    "Robert",
+    "Susan",
+    "Vint",
+    "Elena",
+    "Mateo",
+    "Priya",
+    "Kenji",
+    "Amara",
+    "Lukas",
+    "Sofia",
+    "Omar",
+    "Yuki",
+    "Noah",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Lovelace", "Turing", "Hopper", "Torvalds", "Liskov", "Ritchie", "Hamilton", "Thompson",
-    "Allen", "Dijkstra", "Perlman", "Knuth", "Lamarr", "Berners-Lee", "Johnson", "McCarthy",
-    "Wilson", "Wirth", "Borg", "van Rossum", "Goldwasser", "Lamport", "Clarke", "Stroustrup",
-    "Kenneth", "Gosling", "Conway", "Tarjan", "Kare", "Cerf", "García", "Rossi", "Patel", "Sato",
-    "Okafor", "Müller", "Silva", "Haddad", "Tanaka", "O'Brien",
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Torvalds",
+    "Liskov",
+    "Ritchie",
+    "Hamilton",
+    "Thompson",
+    "Allen",
+    "Dijkstra",
+    "Perlman",
+    "Knuth",
+    "Lamarr",
+    "Berners-Lee",
+    "Johnson",
+    "McCarthy",
+    "Wilson",
+    "Wirth",
+    "Borg",
+    "van Rossum",
+    "Goldwasser",
+    "Lamport",
+    "Clarke",
+    "Stroustrup",
+    "Kenneth",
+    "Gosling",
+    "Conway",
+    "Tarjan",
+    "Kare",
+    "Cerf",
+    "García",
+    "Rossi",
+    "Patel",
+    "Sato",
+    "Okafor",
+    "Müller",
+    "Silva",
+    "Haddad",
+    "Tanaka",
+    "O'Brien",
 ];
 const DEPARTMENTS: &[&str] = &[
-    "Engineering", "Sales", "Marketing", "Finance", "Support", "People", "Legal", "Operations",
+    "Engineering",
+    "Sales",
+    "Marketing",
+    "Finance",
+    "Support",
+    "People",
+    "Legal",
+    "Operations",
 ];
 const TITLES: &[&str] = &[
-    "Engineer", "Senior Engineer", "Manager", "Director", "Analyst", "Specialist", "Associate",
+    "Engineer",
+    "Senior Engineer",
+    "Manager",
+    "Director",
+    "Analyst",
+    "Specialist",
+    "Associate",
 ];
 const CITIES: &[(&str, &str)] = &[
     ("San Francisco", "US"),
@@ -207,8 +291,8 @@ impl Directory {
                 94..97 => "STAGED",
                 _ => "PROVISIONED",
             };
-            let activated = matches!(status, "ACTIVE" | "SUSPENDED")
-                .then(|| created + Duration::minutes(rng.random_range(1..600)));
+            let activated =
+                matches!(status, "ACTIVE" | "SUSPENDED").then(|| created + Duration::minutes(rng.random_range(1..600)));
             let last_login = (status == "ACTIVE" || status == "SUSPENDED")
                 .then(|| epoch + Duration::days(4 * 365) + Duration::minutes(rng.random_range(0..60 * 24 * 200)));
             let status_changed = match status {
@@ -222,7 +306,9 @@ impl Directory {
                 .unwrap_or(created);
             let (display_first, display_last) = if is_admin { ("Ada", "Admin") } else { (first, last) };
             let (city, country) = CITIES[rng.random_range(0..CITIES.len())];
-            let phone = rng.random_bool(0.6).then(|| format!("+1 555 {:04}", rng.random_range(0..10_000)));
+            let phone = rng
+                .random_bool(0.6)
+                .then(|| format!("+1 555 {:04}", rng.random_range(0..10_000)));
             users.push(OrgUser {
                 id,
                 status,
@@ -256,7 +342,12 @@ impl Directory {
             .enumerate()
             .map(|(i, u)| (u.profile.login.to_ascii_lowercase(), i))
             .collect();
-        Self { users, user_type_id, by_id, by_login }
+        Self {
+            users,
+            user_type_id,
+            by_id,
+            by_login,
+        }
     }
 
     /// A user by id or by login (logins compare case-insensitively, as Okta's do).
@@ -278,7 +369,11 @@ mod tests {
     use super::*;
 
     fn config(users: usize, seed: u64) -> SandboxConfig {
-        SandboxConfig { users, seed, ..SandboxConfig::default() }
+        SandboxConfig {
+            users,
+            seed,
+            ..SandboxConfig::default()
+        }
     }
 
     #[test]

@@ -72,12 +72,20 @@ impl SandboxState {
 
     /// One user in Okta's JSON shape, by id or login.
     pub fn user_json(&self, id_or_login: &str) -> Option<Value> {
-        self.directory.find(id_or_login).map(|u| u.to_json(&self.base, &self.directory.user_type_id, true))
+        self.directory
+            .find(id_or_login)
+            .map(|u| u.to_json(&self.base, &self.directory.user_type_id, true))
     }
 
     /// How many tokens the token endpoint has issued to `client_id`.
     pub fn token_grants(&self, client_id: &str) -> u64 {
-        self.grants.lock().expect("grants lock").token_grants.get(client_id).copied().unwrap_or(0)
+        self.grants
+            .lock()
+            .expect("grants lock")
+            .token_grants
+            .get(client_id)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// How many refresh tokens are currently valid.
@@ -113,7 +121,9 @@ pub async fn serve(
     state: Arc<SandboxState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// A sandbox org running in the background; shut down when dropped.
@@ -150,7 +160,12 @@ impl Sandbox {
         let task = tokio::spawn(serve(listener, state.clone(), async {
             let _ = rx.await;
         }));
-        Ok(Self { addr, state, shutdown: Some(tx), task: Some(task) })
+        Ok(Self {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
     }
 
     /// The org URL, e.g. `http://127.0.0.1:8055`.

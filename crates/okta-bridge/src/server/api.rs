@@ -34,7 +34,10 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, String) {
         Error::Okta(_) | Error::OAuth(_) => (StatusCode::BAD_GATEWAY, e.to_string()),
         _ => {
             tracing::error!(error = %e, "request failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the server log".to_owned())
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error; see the server log".to_owned(),
+            )
         }
     }
 }
@@ -93,7 +96,12 @@ pub(crate) async fn fetch_page(state: &AppState, account: &AccountName, p: &Page
 
 /// `GET /api/connections/{account}/users?limit=&after=`: Okta's users, read live, with a
 /// `Link: <…>; rel="next"` header while more remain.
-pub(crate) async fn users(_: Admin, State(state): State<Arc<AppState>>, Path(account): Path<String>, Query(p): Query<PageParams>) -> Response {
+pub(crate) async fn users(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+    Query(p): Query<PageParams>,
+) -> Response {
     let result = async {
         let account = AccountName::parse(&account)?;
         let page = fetch_page(&state, &account, &p).await?;

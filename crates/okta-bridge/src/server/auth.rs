@@ -64,7 +64,12 @@ impl FromRequestParts<Arc<AppState>> for Admin {
             "error": "unauthorized",
             "message": "send the admin token as 'Authorization: Bearer <OKTA_BRIDGE_ADMIN_TOKEN>'",
         });
-        Err((StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer realm=\"okta-bridge\"")], axum::Json(body)).into_response())
+        Err((
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"okta-bridge\"")],
+            axum::Json(body),
+        )
+            .into_response())
     }
 }
 

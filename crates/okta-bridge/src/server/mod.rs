@@ -37,8 +37,21 @@ pub struct AppState {
 
 impl AppState {
     /// The state of a server on `store`, connecting through `oauth`, reachable at `public_url`.
-    pub fn new(store: Store, oauth: Option<OAuthApp>, refresher: Arc<Refresher>, public_url: Url, admin_token: SecretString) -> Arc<Self> {
-        Arc::new(Self { store, oauth, refresher, public_url, admin_token, clients: Mutex::new(HashMap::new()) })
+    pub fn new(
+        store: Store,
+        oauth: Option<OAuthApp>,
+        refresher: Arc<Refresher>,
+        public_url: Url,
+        admin_token: SecretString,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            oauth,
+            refresher,
+            public_url,
+            admin_token,
+            clients: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The public URL without a trailing slash.
@@ -62,8 +75,13 @@ impl AppState {
             .await?
             .ok_or_else(|| crate::error::Error::UnknownConnection(account.to_string()))?;
         let source = ConnectionTokenSource::new(self.refresher.clone(), account.clone());
-        let client = okta_client::Client::builder_for(conn.org_url).token_source(Arc::new(source)).build()?;
-        self.clients.lock().expect("clients lock").insert(account.to_string(), client.clone());
+        let client = okta_client::Client::builder_for(conn.org_url)
+            .token_source(Arc::new(source))
+            .build()?;
+        self.clients
+            .lock()
+            .expect("clients lock")
+            .insert(account.to_string(), client.clone());
         Ok(client)
     }
 }
@@ -87,6 +105,12 @@ pub fn router(state: Arc<AppState>) -> Router {
 ///
 /// # Errors
 /// I/O errors of the listener.
-pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -23,8 +23,10 @@ pub(crate) struct AuthenticateParams {
 
 fn binding_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
     let secure = if state.secure_cookies() { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{BINDING_COOKIE}={value}; Path=/oauth; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"))
-        .expect("base64url cookie values are valid headers")
+    HeaderValue::from_str(&format!(
+        "{BINDING_COOKIE}={value}; Path=/oauth; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .expect("base64url cookie values are valid headers")
 }
 
 /// `GET /authenticate_okta[?account=NAME]`: sends the browser to the org's sign-in.
@@ -36,28 +38,49 @@ pub(crate) async fn authenticate(State(state): State<Arc<AppState>>, Query(p): Q
             "Set OKTA_CLIENT_ORGURL, OKTA_CLIENT_CLIENTID and OKTA_CLIENT_CLIENTSECRET, or run `okta-bridge serve --sandbox`.",
         );
     };
-    let account = match p.account.as_deref().map(str::trim).filter(|a| !a.is_empty()).map(AccountName::parse).transpose() {
+    let account = match p
+        .account
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(AccountName::parse)
+        .transpose()
+    {
         Ok(a) => a,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, "Invalid account name", &e.to_string()),
     };
     match oauth.start(&state.store, account).await {
         Ok(started) => {
             let mut res = Redirect::to(started.authorize_url.as_str()).into_response();
-            res.headers_mut()
-                .append(header::SET_COOKIE, binding_cookie(&state, started.browser_binding.expose_secret(), STATE_TTL.as_secs()));
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                binding_cookie(&state, started.browser_binding.expose_secret(), STATE_TTL.as_secs()),
+            );
             res
         }
         Err(e) => {
             tracing::error!(error = %e, "could not start an authorization");
-            error_page(StatusCode::INTERNAL_SERVER_ERROR, "Could not start", "The authorization could not be recorded; see the server log.")
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Could not start",
+                "The authorization could not be recorded; see the server log.",
+            )
         }
     }
 }
 
 /// `GET /oauth/okta_callback`: finishes the flow and stores the connection.
-pub(crate) async fn callback(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(p): Query<CallbackParams>) -> Response {
+pub(crate) async fn callback(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(p): Query<CallbackParams>,
+) -> Response {
     let Some(oauth) = &state.oauth else {
-        return error_page(StatusCode::SERVICE_UNAVAILABLE, "No Okta org configured", "This server has no OAuth client configured.");
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "No Okta org configured",
+            "This server has no OAuth client configured.",
+        );
     };
     let result = oauth.finish(&state.store, &p, cookie(&headers, BINDING_COOKIE)).await;
     let mut res = match result {
@@ -71,9 +94,14 @@ pub(crate) async fn callback(State(state): State<Arc<AppState>>, headers: Header
         }
         Err(e) => {
             tracing::error!(error = %e, "connect flow failed");
-            error_page(StatusCode::INTERNAL_SERVER_ERROR, "Okta was not connected", "The connection could not be stored; see the server log.")
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Okta was not connected",
+                "The connection could not be stored; see the server log.",
+            )
         }
     };
-    res.headers_mut().append(header::SET_COOKIE, binding_cookie(&state, "", 0));
+    res.headers_mut()
+        .append(header::SET_COOKIE, binding_cookie(&state, "", 0));
     res
 }

@@ -81,7 +81,10 @@ pub(crate) async fn index(_: AdminPage, State(state): State<Arc<AppState>>) -> R
             has_refresh_token: c.refresh_token.is_some(),
         })
         .collect();
-    let org = state.oauth.as_ref().map_or_else(|| "none configured".to_owned(), |o| o.org().to_string());
+    let org = state
+        .oauth
+        .as_ref()
+        .map_or_else(|| "none configured".to_owned(), |o| o.org().to_string());
     render(&IndexPage { connections: rows, org })
 }
 
@@ -123,14 +126,20 @@ pub(crate) async fn users(
         }
     };
     let next = page.next_cursor().map(|c| {
-        let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("after", &c).finish();
+        let q = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("after", &c)
+            .finish();
         format!("/connections/{account}/users?{q}")
     });
     let users = page
         .items
         .into_iter()
         .map(|u| UserRow {
-            name: [u.profile.first_name.as_deref(), u.profile.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" "),
+            name: [u.profile.first_name.as_deref(), u.profile.last_name.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" "),
             email: u.profile.email.clone().unwrap_or_default(),
             login: u.profile.login.clone(),
             status: u.status.to_string(),
@@ -138,7 +147,11 @@ pub(crate) async fn users(
             id: u.id,
         })
         .collect();
-    render(&UsersPage { account: account.to_string(), users, next })
+    render(&UsersPage {
+        account: account.to_string(),
+        users,
+        next,
+    })
 }
 
 #[derive(Template)]
@@ -160,14 +173,18 @@ pub(crate) struct LoginForm {
 
 fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
     let secure = if state.secure_cookies() { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"))
-        .expect("base64url cookie values are valid headers")
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .expect("base64url cookie values are valid headers")
 }
 
 /// `POST /login`: the admin token in exchange for a session cookie.
 pub(crate) async fn login(State(state): State<Arc<AppState>>, Form(f): Form<LoginForm>) -> Response {
     if !token_matches(&state, f.token.trim()) {
-        let mut res = render(&LoginPage { error: Some("That is not the admin token.") });
+        let mut res = render(&LoginPage {
+            error: Some("That is not the admin token."),
+        });
         *res.status_mut() = StatusCode::UNAUTHORIZED;
         return res;
     }
@@ -177,7 +194,8 @@ pub(crate) async fn login(State(state): State<Arc<AppState>>, Form(f): Form<Logi
         return internal(&e);
     }
     let mut res = Redirect::to("/").into_response();
-    res.headers_mut().append(header::SET_COOKIE, session_cookie(&state, &id, SESSION_TTL_SECS));
+    res.headers_mut()
+        .append(header::SET_COOKIE, session_cookie(&state, &id, SESSION_TTL_SECS));
     res
 }
 
@@ -189,11 +207,16 @@ pub(crate) async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMa
         return internal(&e);
     }
     let mut res = Redirect::to("/login").into_response();
-    res.headers_mut().append(header::SET_COOKIE, session_cookie(&state, "", 0));
+    res.headers_mut()
+        .append(header::SET_COOKIE, session_cookie(&state, "", 0));
     res
 }
 
 fn internal(e: &Error) -> Response {
     tracing::error!(error = %e, "request failed");
-    error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "See the server log for details.")
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "See the server log for details.",
+    )
 }

@@ -170,13 +170,19 @@ impl Store {
             SQLITE_MIGRATIONS.run(&pool).await?;
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let opts = PgConnectOptions::from_str(url).map_err(|e| Error::Config(format!("OKTA_BRIDGE_DATABASE_URL: {e}")))?;
-            let pool = PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(10)).connect_with(opts).await?;
+            let opts =
+                PgConnectOptions::from_str(url).map_err(|e| Error::Config(format!("OKTA_BRIDGE_DATABASE_URL: {e}")))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
             POSTGRES_MIGRATIONS.run(&pool).await?;
             Pool::Postgres(pool)
         } else {
             return Err(Error::Config(
-                "OKTA_BRIDGE_DATABASE_URL must start with sqlite:// (e.g. sqlite://okta-bridge.db) or postgres://".to_owned(),
+                "OKTA_BRIDGE_DATABASE_URL must start with sqlite:// (e.g. sqlite://okta-bridge.db) or postgres://"
+                    .to_owned(),
             ));
         };
         let store = Self { pool, key };
@@ -229,8 +235,14 @@ impl Store {
     /// [`Error::Database`].
     pub async fn upsert_connection(&self, c: &NewConnection) -> Result<()> {
         let account = c.account.as_str();
-        let access = self.key.seal(&ctx(account, "access_token"), c.tokens.access_token.expose_secret().as_bytes());
-        let refresh = c.tokens.refresh_token.as_ref().map(|r| self.key.seal(&ctx(account, "refresh_token"), r.expose_secret().as_bytes()));
+        let access = self.key.seal(
+            &ctx(account, "access_token"),
+            c.tokens.access_token.expose_secret().as_bytes(),
+        );
+        let refresh = c.tokens.refresh_token.as_ref().map(|r| {
+            self.key
+                .seal(&ctx(account, "refresh_token"), r.expose_secret().as_bytes())
+        });
         let now = now();
         with_pool!(self, pool => {
             sqlx::query(
@@ -257,10 +269,16 @@ impl Store {
     fn decode(&self, row: ConnectionRow) -> Result<Connection> {
         let open = |column: &str, sealed: &[u8]| -> Result<SecretString> {
             let bytes = self.key.open(&ctx(&row.account, column), sealed)?;
-            String::from_utf8(bytes).map(SecretString::from).map_err(|_| Error::Decrypt(ctx(&row.account, column)))
+            String::from_utf8(bytes)
+                .map(SecretString::from)
+                .map_err(|_| Error::Decrypt(ctx(&row.account, column)))
         };
         let access_token = open("access_token", &row.access_token)?;
-        let refresh_token = row.refresh_token.as_deref().map(|r| open("refresh_token", r)).transpose()?;
+        let refresh_token = row
+            .refresh_token
+            .as_deref()
+            .map(|r| open("refresh_token", r))
+            .transpose()?;
         Ok(Connection {
             account: AccountName::parse(&row.account)?,
             org_url: OrgUrl::parse(&row.org_url).map_err(|e| Error::Invalid(e.to_string()))?,
@@ -291,7 +309,8 @@ impl Store {
     /// # Errors
     /// [`Error::Database`], or [`Error::Decrypt`] with the wrong key.
     pub async fn connections(&self) -> Result<Vec<Connection>> {
-        let rows: Vec<ConnectionRow> = with_pool!(self, pool => sqlx::query_as(select_connections!("ORDER BY account")).fetch_all(pool).await?);
+        let rows: Vec<ConnectionRow> =
+            with_pool!(self, pool => sqlx::query_as(select_connections!("ORDER BY account")).fetch_all(pool).await?);
         rows.into_iter().map(|r| self.decode(r)).collect()
     }
 
@@ -302,8 +321,13 @@ impl Store {
     /// [`Error::Database`].
     pub async fn update_tokens(&self, account: &AccountName, expected_version: i64, tokens: &TokenSet) -> Result<bool> {
         let a = account.as_str();
-        let access = self.key.seal(&ctx(a, "access_token"), tokens.access_token.expose_secret().as_bytes());
-        let refresh = tokens.refresh_token.as_ref().map(|r| self.key.seal(&ctx(a, "refresh_token"), r.expose_secret().as_bytes()));
+        let access = self
+            .key
+            .seal(&ctx(a, "access_token"), tokens.access_token.expose_secret().as_bytes());
+        let refresh = tokens
+            .refresh_token
+            .as_ref()
+            .map(|r| self.key.seal(&ctx(a, "refresh_token"), r.expose_secret().as_bytes()));
         let result = with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE connections SET access_token = $1, refresh_token = $2, expires_at = $3, version = version + 1, updated_at = $4 \
@@ -338,7 +362,10 @@ impl Store {
     /// # Errors
     /// [`Error::Database`].
     pub async fn put_pending(&self, p: &PendingAuthorization) -> Result<()> {
-        let verifier = self.key.seal(&format!("oauth_states/{}/pkce_verifier", p.state_hash), p.pkce_verifier.expose_secret().as_bytes());
+        let verifier = self.key.seal(
+            &format!("oauth_states/{}/pkce_verifier", p.state_hash),
+            p.pkce_verifier.expose_secret().as_bytes(),
+        );
         let now = now();
         with_pool!(self, pool => {
             sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1").bind(now).execute(pool).await?;
@@ -371,7 +398,8 @@ impl Store {
         });
         let Some(row) = row else { return Ok(None) };
         let context = format!("oauth_states/{state_hash}/pkce_verifier");
-        let verifier = String::from_utf8(self.key.open(&context, &row.pkce_verifier)?).map_err(|_| Error::Decrypt(context))?;
+        let verifier =
+            String::from_utf8(self.key.open(&context, &row.pkce_verifier)?).map_err(|_| Error::Decrypt(context))?;
         Ok(Some(PendingAuthorization {
             state_hash: state_hash.to_owned(),
             browser_hash: row.browser_hash,

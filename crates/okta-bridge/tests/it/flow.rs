@@ -55,21 +55,37 @@ async fn connect_then_read(db: TestDb) {
     let mut browser = Browser::new();
     let last = connect(&app, &mut browser).await;
     assert!(
-        browser.hops.iter().any(|h| h.starts_with(&format!("{}/oauth/okta_callback?code=", app.url))),
+        browser
+            .hops
+            .iter()
+            .any(|h| h.starts_with(&format!("{}/oauth/okta_callback?code=", app.url))),
         "the sandbox sent the browser back with a code: {:?}",
         browser.hops
     );
-    assert!(browser.hops.contains(&format!("{}/", app.url)), "the callback redirected to /: {:?}", browser.hops);
+    assert!(
+        browser.hops.contains(&format!("{}/", app.url)),
+        "the callback redirected to /: {:?}",
+        browser.hops
+    );
     assert_eq!(last.status(), 200);
 
     // Stored: the account is the org's "subdomain", with org URL, scopes, expiry and tokens.
     let account = account_of(&app);
-    let conn = app.store.connection(&account).await.unwrap().expect("connection stored");
+    let conn = app
+        .store
+        .connection(&account)
+        .await
+        .unwrap()
+        .expect("connection stored");
     assert_eq!(conn.org_url.as_str(), app.sandbox.url());
     assert_eq!(conn.scopes, "okta.users.read offline_access");
     assert!(conn.refresh_token.is_some(), "offline_access gives a refresh token");
     let in_an_hour = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
-    assert!((in_an_hour - 5..=in_an_hour + 1).contains(&conn.expires_at), "expiry {}", conn.expires_at);
+    assert!(
+        (in_an_hour - 5..=in_an_hour + 1).contains(&conn.expires_at),
+        "expiry {}",
+        conn.expires_at
+    );
 
     // The users read through the connection are the sandbox's users, across several pages.
     let (ids, pages) = read_all_users(&app, &account, 50).await;
@@ -79,7 +95,10 @@ async fn connect_then_read(db: TestDb) {
     let list: Vec<serde_json::Value> = api_get(&app, "/api/connections").await.json().await.unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["account"], account.as_str());
-    assert!(!list[0].to_string().contains(conn.access_token.expose_secret()), "the API never shows tokens");
+    assert!(
+        !list[0].to_string().contains(conn.access_token.expose_secret()),
+        "the API never shows tokens"
+    );
 
     // No token in plaintext in any database file.
     if db.is_sqlite() {
@@ -91,7 +110,11 @@ async fn connect_then_read(db: TestDb) {
             for secret in [&conn.access_token, conn.refresh_token.as_ref().unwrap()] {
                 // Any 24-byte window of the token would already be a leak.
                 let probe = &secret.expose_secret().as_bytes()[..24];
-                assert!(!bytes.windows(probe.len()).any(|w| w == probe), "token found in {}", f.display());
+                assert!(
+                    !bytes.windows(probe.len()).any(|w| w == probe),
+                    "token found in {}",
+                    f.display()
+                );
             }
         }
     }
@@ -122,14 +145,26 @@ async fn refresh_when_expired(db: TestDb, rotation: RefreshTokenRotation) {
     assert_eq!(res.status(), 200);
     assert_eq!(app.sandbox.state().token_grants(&client_id), 2, "one refresh");
     let after = app.store.connection(&account).await.unwrap().unwrap();
-    assert_ne!(after.access_token.expose_secret(), before.access_token.expose_secret(), "new access token stored");
+    assert_ne!(
+        after.access_token.expose_secret(),
+        before.access_token.expose_secret(),
+        "new access token stored"
+    );
     assert!(after.version > before.version);
     let (old_rt, new_rt) = (before.refresh_token.unwrap(), after.refresh_token.unwrap());
     match rotation {
         RefreshTokenRotation::Static => assert_eq!(new_rt.expose_secret(), old_rt.expose_secret()),
-        RefreshTokenRotation::Rotate => assert_ne!(new_rt.expose_secret(), old_rt.expose_secret(), "the rotated token is saved"),
+        RefreshTokenRotation::Rotate => assert_ne!(
+            new_rt.expose_secret(),
+            old_rt.expose_secret(),
+            "the rotated token is saved"
+        ),
     }
-    assert_eq!(app.sandbox.state().live_refresh_tokens(), 1, "the sandbox knows exactly one refresh token");
+    assert_eq!(
+        app.sandbox.state().live_refresh_tokens(),
+        1,
+        "the sandbox knows exactly one refresh token"
+    );
 
     // The stored refresh token is the one that works: the next read refreshes again with it.
     let res = api_get(&app, &format!("/api/connections/{account}/users?limit=5")).await;
@@ -153,7 +188,12 @@ async fn a_fresh_token_is_not_refreshed() {
     connect(&app, &mut Browser::new()).await;
     let account = account_of(&app);
     for _ in 0..3 {
-        assert_eq!(api_get(&app, &format!("/api/connections/{account}/users?limit=1")).await.status(), 200);
+        assert_eq!(
+            api_get(&app, &format!("/api/connections/{account}/users?limit=1"))
+                .await
+                .status(),
+            200
+        );
     }
     assert_eq!(app.sandbox.state().token_grants(&app.sandbox.config().client_id), 1);
 }
@@ -163,14 +203,21 @@ async fn without_offline_access_an_expired_connection_asks_to_reconnect() {
     let db = TestDb::sqlite();
     let app = spawn_app(
         &db,
-        AppOptions { sandbox: Box::new(|c| c.access_token_ttl = Duration::from_secs(1)), ..AppOptions::default() },
+        AppOptions {
+            sandbox: Box::new(|c| c.access_token_ttl = Duration::from_secs(1)),
+            ..AppOptions::default()
+        },
     )
     .await;
     // Connect, then drop the refresh token as if offline_access had not been granted.
     connect(&app, &mut Browser::new()).await;
     let account = account_of(&app);
     let conn = app.store.connection(&account).await.unwrap().unwrap();
-    let tokens = okta_bridge::store::TokenSet { access_token: conn.access_token.clone(), refresh_token: None, expires_at: conn.expires_at };
+    let tokens = okta_bridge::store::TokenSet {
+        access_token: conn.access_token.clone(),
+        refresh_token: None,
+        expires_at: conn.expires_at,
+    };
     assert!(app.store.update_tokens(&account, conn.version, &tokens).await.unwrap());
     let res = api_get(&app, &format!("/api/connections/{account}/users")).await;
     assert_eq!(res.status(), 409);
@@ -194,12 +241,18 @@ async fn html_pages_show_connections_and_users_after_sign_in() {
     assert_eq!(res.status(), 200);
     let index = res.text().await.unwrap();
     let account = account_of(&app);
-    assert!(index.contains(account.as_str()) && index.contains("Connect Okta"), "{index}");
+    assert!(
+        index.contains(account.as_str()) && index.contains("Connect Okta"),
+        "{index}"
+    );
     let res = browser.visit(&format!("{}/connections/{account}/users", app.url)).await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
     let first = &app.sandbox.state().listed_user_ids()[0];
-    assert!(html.contains(first.as_str()) && html.contains("Next page"), "users page lists users");
+    assert!(
+        html.contains(first.as_str()) && html.contains("Next page"),
+        "users page lists users"
+    );
 }
 
 #[tokio::test]
@@ -207,13 +260,29 @@ async fn account_name_can_be_chosen() {
     let db = TestDb::sqlite();
     let app = spawn_app(&db, AppOptions::default()).await;
     let mut browser = Browser::new();
-    let res = browser.visit(&format!("{}/authenticate_okta?account=acme-prod", app.url)).await;
+    let res = browser
+        .visit(&format!("{}/authenticate_okta?account=acme-prod", app.url))
+        .await;
     let page_url = res.url().clone();
     let html = res.text().await.unwrap();
     let c = app.sandbox.config();
-    browser.submit(&page_url, &html, &[("username", &c.admin_login), ("password", c.user_password_value())]).await;
-    assert!(app.store.connection(&AccountName::parse("acme-prod").unwrap()).await.unwrap().is_some());
-    let res = browser.visit(&format!("{}/authenticate_okta?account=Not%20Valid", app.url)).await;
+    browser
+        .submit(
+            &page_url,
+            &html,
+            &[("username", &c.admin_login), ("password", c.user_password_value())],
+        )
+        .await;
+    assert!(
+        app.store
+            .connection(&AccountName::parse("acme-prod").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let res = browser
+        .visit(&format!("{}/authenticate_okta?account=Not%20Valid", app.url))
+        .await;
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("lower-case"));
 }

@@ -5,5 +5,6 @@ mod api_auth;
 mod cli;
 mod flow;
 mod reject;
+mod serve;
 mod store;
 mod util;

@@ -8,15 +8,27 @@ use reqwest::header::{COOKIE, LOCATION};
 use crate::util::{AppOptions, Browser, TestApp, TestDb, connect, spawn_app};
 
 async fn nothing_stored(app: &TestApp) {
-    assert!(app.store.connections().await.unwrap().is_empty(), "no connection may be stored");
+    assert!(
+        app.store.connections().await.unwrap().is_empty(),
+        "no connection may be stored"
+    );
 }
 
 /// Starts a flow in `browser` and returns the `state` the app sent to the sandbox.
 async fn start(app: &TestApp, browser: &Browser) -> String {
-    let res = browser.http.get(format!("{}/authenticate_okta", app.url)).send().await.unwrap();
+    let res = browser
+        .http
+        .get(format!("{}/authenticate_okta", app.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 303);
     let location = reqwest::Url::parse(res.headers()[LOCATION].to_str().unwrap()).unwrap();
-    assert!(location.as_str().starts_with(&format!("{}/oauth2/v1/authorize?", app.sandbox.url())));
+    assert!(
+        location
+            .as_str()
+            .starts_with(&format!("{}/oauth2/v1/authorize?", app.sandbox.url()))
+    );
     let q: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
     assert_eq!(q["response_type"], "code");
     assert_eq!(q["code_challenge_method"], "S256", "PKCE S256 is always used");
@@ -26,15 +38,31 @@ async fn start(app: &TestApp, browser: &Browser) -> String {
 
 /// Runs the sign-in and returns the callback URL the sandbox redirected to, without visiting it.
 async fn sign_in_without_callback(app: &TestApp, browser: &Browser) -> reqwest::Url {
-    let res = browser.http.get(format!("{}/authenticate_okta", app.url)).send().await.unwrap();
+    let res = browser
+        .http
+        .get(format!("{}/authenticate_okta", app.url))
+        .send()
+        .await
+        .unwrap();
     let authorize = res.headers()[LOCATION].to_str().unwrap().to_owned();
     let page = browser.http.get(&authorize).send().await.unwrap().text().await.unwrap();
-    let request_id = page.split("name=\"request_id\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let request_id = page
+        .split("name=\"request_id\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
     let c = app.sandbox.config();
     let res = browser
         .http
         .post(format!("{}/login/signin", app.sandbox.url()))
-        .form(&[("request_id", request_id.as_str()), ("username", &c.admin_login), ("password", c.user_password_value())])
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("username", &c.admin_login),
+            ("password", c.user_password_value()),
+        ])
         .send()
         .await
         .unwrap();
@@ -55,10 +83,20 @@ async fn forged_state_is_rejected() {
     let app = spawn_app(&db, AppOptions::default()).await;
     let browser = Browser::new();
     start(&app, &browser).await;
-    let res = browser.http.get(format!("{}/oauth/okta_callback?code=abc&state=forged", app.url)).send().await.unwrap();
+    let res = browser
+        .http
+        .get(format!("{}/oauth/okta_callback?code=abc&state=forged", app.url))
+        .send()
+        .await
+        .unwrap();
     assert!(error_page(res).await.contains("unknown or was already used"));
     nothing_stored(&app).await;
-    let res = browser.http.get(format!("{}/oauth/okta_callback?code=abc", app.url)).send().await.unwrap();
+    let res = browser
+        .http
+        .get(format!("{}/oauth/okta_callback?code=abc", app.url))
+        .send()
+        .await
+        .unwrap();
     assert!(error_page(res).await.contains("no state"));
     nothing_stored(&app).await;
 }
@@ -80,13 +118,21 @@ async fn replayed_state_and_replayed_code_are_rejected() {
 
     // The same code with a fresh, valid state: the sandbox refuses the used code.
     let state = start(&app, &browser).await;
-    let code = callback.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let code = callback
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
     let url = format!("{}/oauth/okta_callback?code={code}&state={state}", app.url);
     let html = error_page(browser.http.get(url).send().await.unwrap()).await;
     assert!(html.contains("invalid_grant"), "{html}");
     let after = app.store.connections().await.unwrap();
     assert_eq!(after.len(), 1);
-    assert_eq!(after[0].version, stored[0].version, "the stored connection was not touched");
+    assert_eq!(
+        after[0].version, stored[0].version,
+        "the stored connection was not touched"
+    );
 }
 
 #[tokio::test]
@@ -129,13 +175,19 @@ async fn wrong_redirect_uri_stops_at_the_sandbox() {
     let db = TestDb::sqlite();
     let app = spawn_app(
         &db,
-        AppOptions { sandbox: Box::new(|c| c.redirect_uris = vec!["http://127.0.0.1:9/elsewhere".into()]), ..AppOptions::default() },
+        AppOptions {
+            sandbox: Box::new(|c| c.redirect_uris = vec!["http://127.0.0.1:9/elsewhere".into()]),
+            ..AppOptions::default()
+        },
     )
     .await;
     let mut browser = Browser::new();
     let res = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
     assert_eq!(res.status(), 400);
-    assert!(res.url().as_str().starts_with(app.sandbox.url()), "the sandbox does not redirect to an unregistered URI");
+    assert!(
+        res.url().as_str().starts_with(app.sandbox.url()),
+        "the sandbox does not redirect to an unregistered URI"
+    );
     assert!(res.text().await.unwrap().contains("redirect_uri"));
     nothing_stored(&app).await;
 }
@@ -143,7 +195,14 @@ async fn wrong_redirect_uri_stops_at_the_sandbox() {
 #[tokio::test]
 async fn bad_client_secret_fails_the_exchange() {
     let db = TestDb::sqlite();
-    let app = spawn_app(&db, AppOptions { client_secret: Some("not-the-secret".into()), ..AppOptions::default() }).await;
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            client_secret: Some("not-the-secret".into()),
+            ..AppOptions::default()
+        },
+    )
+    .await;
     let mut browser = Browser::new();
     let res = connect(&app, &mut browser).await;
     let html = error_page(res).await;
@@ -163,10 +222,18 @@ async fn access_denied_from_okta_is_shown() {
         app.url
     );
     let html = error_page(browser.http.get(&url).send().await.unwrap()).await;
-    assert!(html.contains("access_denied") && html.contains("not assigned"), "{html}");
+    assert!(
+        html.contains("access_denied") && html.contains("not assigned"),
+        "{html}"
+    );
     nothing_stored(&app).await;
     // The state was consumed by the failed callback.
-    let res = browser.http.get(format!("{}/oauth/okta_callback?code=abc&state={state}", app.url)).send().await.unwrap();
+    let res = browser
+        .http
+        .get(format!("{}/oauth/okta_callback?code=abc&state={state}", app.url))
+        .send()
+        .await
+        .unwrap();
     assert!(error_page(res).await.contains("unknown or was already used"));
 }
 
@@ -178,12 +245,27 @@ async fn a_wrong_password_shows_the_sign_in_page_again() {
     let res = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
     let page_url = res.url().clone();
     let html = res.text().await.unwrap();
-    let res = browser.submit(&page_url, &html, &[("username", "admin@example.com"), ("password", "wrong")]).await;
+    let res = browser
+        .submit(
+            &page_url,
+            &html,
+            &[("username", "admin@example.com"), ("password", "wrong")],
+        )
+        .await;
     assert_eq!(res.status(), 401);
     let again = res.text().await.unwrap();
     assert!(again.contains("Unable to sign in") && again.contains("name=\"password\""));
     // The same page still works with the right password.
-    let res = browser.submit(&page_url, &again, &[("username", "admin@example.com"), ("password", app.sandbox.config().user_password_value())]).await;
+    let res = browser
+        .submit(
+            &page_url,
+            &again,
+            &[
+                ("username", "admin@example.com"),
+                ("password", app.sandbox.config().user_password_value()),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(app.store.connections().await.unwrap().len(), 1);
 }

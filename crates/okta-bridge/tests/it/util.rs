@@ -19,7 +19,10 @@ use tokio::sync::oneshot;
 
 pub fn init_tracing() {
     if std::env::var_os("TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt().with_env_filter("debug").with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_test_writer()
+            .try_init();
     }
 }
 
@@ -42,7 +45,11 @@ impl TestDb {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("okta-bridge.db").display());
-        Self { url, dir: Some(dir), schema: None }
+        Self {
+            url,
+            dir: Some(dir),
+            schema: None,
+        }
     }
 
     /// A new schema on the test PostgreSQL. `None` (with a note) when PostgreSQL is not
@@ -53,16 +60,28 @@ impl TestDb {
         let mut conn = match sqlx::PgConnection::connect(&base).await {
             Ok(c) => c,
             Err(e) if !postgres_required() => {
-                eprintln!("PostgreSQL at {base} is not reachable ({e}); skipping. Set OKTA_BRIDGE_TEST_POSTGRES to require it.");
+                eprintln!(
+                    "PostgreSQL at {base} is not reachable ({e}); skipping. Set OKTA_BRIDGE_TEST_POSTGRES to require it."
+                );
                 return None;
             }
             Err(e) => panic!("PostgreSQL at {base} is required but not reachable: {e}"),
         };
-        let schema = format!("okta_bridge_test_{}", random_secret().to_ascii_lowercase().replace(['-', '_'], "")[..16].to_owned());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.expect("create schema");
+        let schema = format!(
+            "okta_bridge_test_{}",
+            random_secret().to_ascii_lowercase().replace(['-', '_'], "")[..16].to_owned()
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&mut conn)
+            .await
+            .expect("create schema");
         let sep = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-        Some(Self { url, dir: None, schema: Some((base, schema)) })
+        Some(Self {
+            url,
+            dir: None,
+            schema: Some((base, schema)),
+        })
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -80,7 +99,9 @@ impl TestDb {
     }
 
     pub async fn open(&self) -> Store {
-        open_store(Some(&self.url), Some(&TEST_KEY_B64)).await.expect("open store")
+        open_store(Some(&self.url), Some(&TEST_KEY_B64))
+            .await
+            .expect("open store")
     }
 }
 
@@ -89,11 +110,16 @@ impl Drop for TestDb {
         if let Some((base, schema)) = self.schema.take() {
             // Best effort, on a thread of its own: Drop cannot await.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
                 rt.block_on(async {
                     use sqlx::Connection;
                     if let Ok(mut c) = sqlx::PgConnection::connect(&base).await {
-                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut c).await;
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                            .execute(&mut c)
+                            .await;
                     }
                 });
             })
@@ -103,7 +129,8 @@ impl Drop for TestDb {
 }
 
 /// One fixed master key for tests that open the store from both the app and the test.
-pub static TEST_KEY_B64: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| okta_bridge::crypto::MasterKey::generate().1);
+pub static TEST_KEY_B64: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| okta_bridge::crypto::MasterKey::generate().1);
 
 /// A running app with its sandbox org.
 pub struct TestApp {
@@ -132,7 +159,11 @@ pub struct AppOptions {
 
 impl Default for AppOptions {
     fn default() -> Self {
-        Self { sandbox: Box::new(|_| {}), client_secret: None, refresh_margin: Duration::from_secs(60) }
+        Self {
+            sandbox: Box::new(|_| {}),
+            client_secret: None,
+            refresh_margin: Duration::from_secs(60),
+        }
     }
 }
 
@@ -141,10 +172,16 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
     let url = format!("http://{}", listener.local_addr().unwrap());
     let redirect_uri = format!("{url}/oauth/okta_callback");
-    let mut config = SandboxConfig { users: 230, redirect_uris: vec![redirect_uri.clone()], ..SandboxConfig::default() };
+    let mut config = SandboxConfig {
+        users: 230,
+        redirect_uris: vec![redirect_uri.clone()],
+        ..SandboxConfig::default()
+    };
     (opts.sandbox)(&mut config);
     let sandbox = Sandbox::spawn(config).await.expect("sandbox");
-    let secret = opts.client_secret.unwrap_or_else(|| sandbox.config().client_secret_value().to_owned());
+    let secret = opts
+        .client_secret
+        .unwrap_or_else(|| sandbox.config().client_secret_value().to_owned());
     let oauth = OAuthApp::new(
         OrgUrl::parse(sandbox.url()).unwrap(),
         sandbox.config().client_id.clone(),
@@ -156,12 +193,24 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
     let store = db.open().await;
     let refresher = Arc::new(Refresher::new(store.clone(), Some(oauth.clone()), opts.refresh_margin));
     let admin_token = random_secret();
-    let state = AppState::new(store.clone(), Some(oauth), refresher, url.parse().unwrap(), SecretString::from(admin_token.clone()));
+    let state = AppState::new(
+        store.clone(),
+        Some(oauth),
+        refresher,
+        url.parse().unwrap(),
+        SecretString::from(admin_token.clone()),
+    );
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(serve(listener, state, async {
         let _ = rx.await;
     }));
-    TestApp { url, admin_token, store, sandbox, shutdown: Some(tx) }
+    TestApp {
+        url,
+        admin_token,
+        store,
+        sandbox,
+        shutdown: Some(tx),
+    }
 }
 
 /// A browser: keeps cookies, follows redirects one by one so tests can see each hop.
@@ -173,7 +222,11 @@ pub struct Browser {
 
 impl Browser {
     pub fn new() -> Self {
-        let http = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .unwrap();
         Self { http, hops: Vec::new() }
     }
 
@@ -212,7 +265,13 @@ impl Browser {
 }
 
 fn html_unescape(s: &str) -> String {
-    s.replace("&#x2f;", "/").replace("&#47;", "/").replace("&amp;", "&").replace("&quot;", "\"").replace("&#x27;", "'").replace("&lt;", "<").replace("&gt;", ">")
+    s.replace("&#x2f;", "/")
+        .replace("&#47;", "/")
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
 }
 
 /// The value of attribute `name` in the first tag starting with `tag`.
@@ -233,7 +292,8 @@ fn hidden_inputs(html: &str) -> Vec<(String, String)> {
     html.match_indices("<input")
         .filter_map(|(i, _)| {
             let tag = &html[i..i + html[i..].find('>')?];
-            (attr_in(tag, "type")? == "hidden").then(|| Some((attr_in(tag, "name")?, attr_in(tag, "value").unwrap_or_default())))?
+            (attr_in(tag, "type")? == "hidden")
+                .then(|| Some((attr_in(tag, "name")?, attr_in(tag, "value").unwrap_or_default())))?
         })
         .collect()
 }
@@ -244,15 +304,33 @@ pub async fn connect(app: &TestApp, browser: &mut Browser) -> reqwest::Response 
     assert_eq!(res.status(), 200, "sign-in page: {:?}", browser.hops);
     let page_url = res.url().clone();
     let html = res.text().await.unwrap();
-    assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""), "{html}");
+    assert!(
+        html.contains("name=\"username\"") && html.contains("name=\"password\""),
+        "{html}"
+    );
     let c = app.sandbox.config();
-    browser.submit(&page_url, &html, &[("username", &c.admin_login), ("password", c.user_password_value())]).await
+    browser
+        .submit(
+            &page_url,
+            &html,
+            &[("username", &c.admin_login), ("password", c.user_password_value())],
+        )
+        .await
 }
 
 /// GETs an app API path with the admin token.
 pub async fn api_get(app: &TestApp, path_or_url: &str) -> reqwest::Response {
-    let url = if path_or_url.starts_with("http") { path_or_url.to_owned() } else { format!("{}{path_or_url}", app.url) };
-    reqwest::Client::new().get(url).bearer_auth(&app.admin_token).send().await.unwrap()
+    let url = if path_or_url.starts_with("http") {
+        path_or_url.to_owned()
+    } else {
+        format!("{}{path_or_url}", app.url)
+    };
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// The `rel="next"` target of a response.

@@ -6,13 +6,18 @@ use okta_client::{Client, Error};
 use crate::util::{USER, raw_server, response, target};
 
 fn client(base: &str) -> Client {
-    Client::builder(base).unwrap().api_token("00-test-token").build().unwrap()
+    Client::builder(base)
+        .unwrap()
+        .api_token("00-test-token")
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
 async fn redirects_are_never_followed() {
     let (elsewhere, elsewhere_seen) = raw_server(|_, _| response("200 OK", &[], "[]")).await;
-    let (base, _) = raw_server(move |_, _| response("302 Found", &[("location", format!("{elsewhere}/api/v1/users"))], "")).await;
+    let (base, _) =
+        raw_server(move |_, _| response("302 Found", &[("location", format!("{elsewhere}/api/v1/users"))], "")).await;
     let err = client(&base).users().list().send().await.unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(302));
     assert!(err.to_string().contains("never follows"), "{err}");
@@ -22,13 +27,21 @@ async fn redirects_are_never_followed() {
 #[tokio::test]
 async fn a_repeated_next_link_is_an_error_not_a_loop() {
     let (base, seen) = raw_server(|_, base| {
-        response("200 OK", &[("link", format!("<{base}/api/v1/users?after=same>; rel=\"next\""))], &format!("[{USER}]"))
+        response(
+            "200 OK",
+            &[("link", format!("<{base}/api/v1/users?after=same>; rel=\"next\""))],
+            &format!("[{USER}]"),
+        )
     })
     .await;
     let items: Vec<_> = client(&base).users().list().stream().collect().await;
     assert_eq!(items.len(), 3, "two pages of one user, then the error: {items:?}");
     assert!(items[0].is_ok() && items[1].is_ok());
-    assert!(matches!(&items[2], Err(Error::Pagination(m)) if m.contains("repeated")), "{:?}", items[2]);
+    assert!(
+        matches!(&items[2], Err(Error::Pagination(m)) if m.contains("repeated")),
+        "{:?}",
+        items[2]
+    );
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
 
@@ -36,12 +49,20 @@ async fn a_repeated_next_link_is_an_error_not_a_loop() {
 async fn a_next_link_to_another_host_gets_no_credentials() {
     let (evil, evil_seen) = raw_server(|_, _| response("200 OK", &[], "[]")).await;
     let (base, _) = raw_server(move |_, _| {
-        response("200 OK", &[("link", format!("<{evil}/api/v1/users?after=x>; rel=\"next\""))], &format!("[{USER}]"))
+        response(
+            "200 OK",
+            &[("link", format!("<{evil}/api/v1/users?after=x>; rel=\"next\""))],
+            &format!("[{USER}]"),
+        )
     })
     .await;
     let items: Vec<_> = client(&base).users().list().stream().collect().await;
     assert!(items[0].is_ok());
-    assert!(matches!(&items[1], Err(Error::Pagination(m)) if m.contains("refusing")), "{:?}", items[1]);
+    assert!(
+        matches!(&items[1], Err(Error::Pagination(m)) if m.contains("refusing")),
+        "{:?}",
+        items[1]
+    );
     assert!(evil_seen.lock().unwrap().is_empty());
 }
 
@@ -62,14 +83,24 @@ async fn an_error_mid_stream_is_an_item_never_a_silent_end() {
     let result: Result<Vec<_>, _> = client(&base).users().list().stream().try_collect().await;
     let err = result.unwrap_err();
     let Error::Api(api) = &err else { panic!("{err:?}") };
-    assert_eq!((api.status.as_u16(), api.error_code.as_deref(), api.request_id.as_deref()), (500, Some("E0000009"), Some("req-500")));
+    assert_eq!(
+        (
+            api.status.as_u16(),
+            api.error_code.as_deref(),
+            api.request_id.as_deref()
+        ),
+        (500, Some("E0000009"), Some("req-500"))
+    );
 }
 
 #[tokio::test]
 async fn undecodable_bodies_are_reported_with_an_excerpt() {
     let (base, _) = raw_server(|_, _| response("200 OK", &[], "<html>maintenance</html>")).await;
     let err = client(&base).users().get("x").await.unwrap_err();
-    assert!(matches!(&err, Error::Decode { excerpt, .. } if excerpt.contains("maintenance")), "{err:?}");
+    assert!(
+        matches!(&err, Error::Decode { excerpt, .. } if excerpt.contains("maintenance")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -78,7 +109,10 @@ async fn requests_name_the_client_and_send_the_token_as_ssws() {
     client(&base).users().list().limit(5).send().await.unwrap();
     let head = seen.lock().unwrap()[0].to_ascii_lowercase();
     assert!(head.starts_with("get /api/v1/users?limit=5 "), "{head}");
-    assert!(head.contains(&format!("user-agent: okta-client/{}", env!("CARGO_PKG_VERSION"))), "{head}");
+    assert!(
+        head.contains(&format!("user-agent: okta-client/{}", env!("CARGO_PKG_VERSION"))),
+        "{head}"
+    );
     assert!(head.contains("authorization: ssws 00-test-token"));
     assert!(head.contains("accept: application/json"));
 }
@@ -87,8 +121,19 @@ async fn requests_name_the_client_and_send_the_token_as_ssws() {
 fn org_urls_are_checked_and_credentials_required() {
     let err = Client::builder("http://dev-1.okta.com").unwrap_err().to_string();
     assert!(err.contains("https is required"), "{err}");
-    let err = Client::builder("https://dev-1.okta.com").unwrap().build().unwrap_err().to_string();
+    let err = Client::builder("https://dev-1.okta.com")
+        .unwrap()
+        .build()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no credentials"), "{err}");
-    let debug = format!("{:?}", Client::builder("https://dev-1.okta.com").unwrap().api_token("00secret-token").build().unwrap());
+    let debug = format!(
+        "{:?}",
+        Client::builder("https://dev-1.okta.com")
+            .unwrap()
+            .api_token("00secret-token")
+            .build()
+            .unwrap()
+    );
     assert!(!debug.contains("00secret-token"), "{debug}");
 }

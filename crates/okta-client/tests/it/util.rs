@@ -41,7 +41,10 @@ pub async fn raw_server(respond: impl Fn(&str, &str) -> String + Send + Sync + '
 
 /// A complete HTTP response with `connection: close`.
 pub fn response(status: &str, headers: &[(&str, String)], body: &str) -> String {
-    let mut r = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+    let mut r = format!(
+        "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         r.push_str(&format!("{k}: {v}\r\n"));
     }

@@ -13,16 +13,28 @@ async fn users_responses_match_the_management_spec() {
     assert_eq!(res.headers()["content-type"], "application/json");
     let users: Vec<Value> = res.json().await.unwrap();
     assert_eq!(users.len(), 120);
-    let statuses: std::collections::HashSet<_> = users.iter().map(|u| u["status"].as_str().unwrap().to_owned()).collect();
+    let statuses: std::collections::HashSet<_> =
+        users.iter().map(|u| u["status"].as_str().unwrap().to_owned()).collect();
     assert!(statuses.len() >= 2, "a realistic mix of statuses: {statuses:?}");
     for u in &users {
         MANAGEMENT.assert_valid("User", u);
-        assert_eq!(u["_links"].as_object().unwrap().len(), 1, "a collection carries only the self link");
+        assert_eq!(
+            u["_links"].as_object().unwrap().len(),
+            1,
+            "a collection carries only the self link"
+        );
     }
     let id = users[0]["id"].as_str().unwrap();
-    let one: Value = api(&sb, &format!("/api/v1/users/{id}"), &ssws(&sb)).await.json().await.unwrap();
+    let one: Value = api(&sb, &format!("/api/v1/users/{id}"), &ssws(&sb))
+        .await
+        .json()
+        .await
+        .unwrap();
     MANAGEMENT.assert_valid("User", &one);
-    assert!(one["_links"].as_object().unwrap().len() > 1, "a single user carries lifecycle links");
+    assert!(
+        one["_links"].as_object().unwrap().len() > 1,
+        "a single user carries lifecycle links"
+    );
 }
 
 #[tokio::test]
@@ -34,7 +46,12 @@ async fn errors_match_the_management_spec() {
         ("/api/v1/users", "Bearer not.a.jwt".to_owned(), 401, "E0000011"),
         ("/api/v1/users/nobody@example.com", ssws(&sb), 404, "E0000007"),
         ("/api/v1/users?limit=abc", ssws(&sb), 400, "E0000001"),
-        ("/api/v1/users", format!("Bearer {}", user_tokens["access_token"].as_str().unwrap()), 403, "E0000006"),
+        (
+            "/api/v1/users",
+            format!("Bearer {}", user_tokens["access_token"].as_str().unwrap()),
+            403,
+            "E0000006",
+        ),
     ];
     for (path, auth, status, code) in cases {
         let res = api(&sb, path, &auth).await;
@@ -52,11 +69,25 @@ async fn errors_match_the_management_spec() {
 #[tokio::test]
 async fn oauth_responses_match_the_oauth_spec() {
     let sb = sandbox(|_| {}).await;
-    let meta: Value = http().get(format!("{}/.well-known/oauth-authorization-server", sb.url())).send().await.unwrap().json().await.unwrap();
+    let meta: Value = http()
+        .get(format!("{}/.well-known/oauth-authorization-server", sb.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     OAUTH.assert_valid("OAuthMetadata", &meta);
     assert_eq!(meta["issuer"], sb.url());
     assert_eq!(meta["token_endpoint"], format!("{}/oauth2/v1/token", sb.url()));
-    let keys: Value = http().get(format!("{}/oauth2/v1/keys", sb.url())).send().await.unwrap().json().await.unwrap();
+    let keys: Value = http()
+        .get(format!("{}/oauth2/v1/keys", sb.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     OAUTH.assert_valid("OAuthKeys", &keys);
 
     let tokens = tokens_for(&sb, &sb.config().admin_login, "okta.users.read offline_access").await;
@@ -74,7 +105,15 @@ async fn oauth_responses_match_the_oauth_spec() {
     OAUTH.assert_valid("IntrospectionResponse", &intro);
     assert_eq!(intro["active"], true);
 
-    let err = token(&sb, &[("grant_type", "authorization_code"), ("code", "nope"), ("redirect_uri", REDIRECT)]).await;
+    let err = token(
+        &sb,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "nope"),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
     assert_eq!(err.status(), 400);
     let body: Value = err.json().await.unwrap();
     OAUTH.assert_valid("OAuthError", &body);

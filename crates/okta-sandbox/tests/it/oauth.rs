@@ -12,8 +12,18 @@ async fn authorize_validates_before_showing_the_sign_in_page() {
     let sb = sandbox(|_| {}).await;
     // Errors about the client or redirect URI are shown, never redirected.
     for params in [
-        vec![("client_id", "0oaUnknown"), ("response_type", "code"), ("scope", "openid"), ("state", "s")],
-        vec![("redirect_uri", "http://127.0.0.1:3000/evil"), ("response_type", "code"), ("scope", "openid"), ("state", "s")],
+        vec![
+            ("client_id", "0oaUnknown"),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s"),
+        ],
+        vec![
+            ("redirect_uri", "http://127.0.0.1:3000/evil"),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s"),
+        ],
     ] {
         let res = authorize(&sb, &params).await;
         assert_eq!(res.status(), 400, "{params:?}");
@@ -21,10 +31,25 @@ async fn authorize_validates_before_showing_the_sign_in_page() {
     }
     // Protocol errors go back to the redirect URI with error and error_description.
     for (params, error) in [
-        (vec![("response_type", "token"), ("scope", "openid"), ("state", "s")], "unsupported_response_type"),
+        (
+            vec![("response_type", "token"), ("scope", "openid"), ("state", "s")],
+            "unsupported_response_type",
+        ),
         (vec![("response_type", "code"), ("scope", "openid")], "invalid_request"),
-        (vec![("response_type", "code"), ("scope", "okta.nope.read"), ("state", "s")], "invalid_scope"),
-        (vec![("response_type", "code"), ("scope", "openid"), ("state", "s"), ("code_challenge", &"x".repeat(43)), ("code_challenge_method", "plain")], "invalid_request"),
+        (
+            vec![("response_type", "code"), ("scope", "okta.nope.read"), ("state", "s")],
+            "invalid_scope",
+        ),
+        (
+            vec![
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("state", "s"),
+                ("code_challenge", &"x".repeat(43)),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+        ),
     ] {
         let res = authorize(&sb, &params).await;
         assert_eq!(res.status(), 303, "{params:?}");
@@ -42,7 +67,14 @@ async fn sign_in_rejects_a_wrong_password_and_inactive_users() {
     let page = authorize(&sb, &[("response_type", "code"), ("scope", "openid"), ("state", "s")]).await;
     let html = page.text().await.unwrap();
     assert!(html.contains("<form") && html.contains("name=\"username\"") && html.contains("name=\"password\""));
-    let request_id = html.split("name=\"request_id\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let request_id = html
+        .split("name=\"request_id\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
     let suspended = sb
         .state()
         .listed_user_ids()
@@ -51,10 +83,18 @@ async fn sign_in_rejects_a_wrong_password_and_inactive_users() {
         .find(|u| u["status"] == "SUSPENDED")
         .map(|u| u["profile"]["login"].as_str().unwrap().to_owned())
         .expect("the generated org has suspended users");
-    for (user, password) in [("admin@example.com", "wrong"), (suspended.as_str(), sb.config().user_password_value()), ("ghost@example.com", sb.config().user_password_value())] {
+    for (user, password) in [
+        ("admin@example.com", "wrong"),
+        (suspended.as_str(), sb.config().user_password_value()),
+        ("ghost@example.com", sb.config().user_password_value()),
+    ] {
         let res = http()
             .post(format!("{}/login/signin", sb.url()))
-            .form(&[("request_id", request_id.as_str()), ("username", user), ("password", password)])
+            .form(&[
+                ("request_id", request_id.as_str()),
+                ("username", user),
+                ("password", password),
+            ])
             .send()
             .await
             .unwrap();
@@ -70,27 +110,85 @@ async fn codes_are_single_use_and_pkce_is_verified() {
     let (verifier, challenge) = pkce();
 
     let code = code_for(&sb, &admin, "okta.users.read", Some(&challenge)).await;
-    let wrong = token(&sb, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &"z".repeat(50))]).await;
+    let wrong = token(
+        &sb,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &"z".repeat(50)),
+        ],
+    )
+    .await;
     assert_eq!(wrong.status(), 400);
     assert_eq!(wrong.json::<Value>().await.unwrap()["error"], "invalid_grant");
     // A failed attempt used the code up.
-    let again = token(&sb, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &verifier)]).await;
+    let again = token(
+        &sb,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
     assert_eq!(again.status(), 400);
 
     let code = code_for(&sb, &admin, "okta.users.read", Some(&challenge)).await;
-    let missing = token(&sb, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)]).await;
-    assert_eq!(missing.status(), 400, "the verifier is required when a challenge was sent");
+    let missing = token(
+        &sb,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(
+        missing.status(),
+        400,
+        "the verifier is required when a challenge was sent"
+    );
 
     let code = code_for(&sb, &admin, "okta.users.read", None).await;
-    let other_redirect = token(&sb, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "http://127.0.0.1:3000/other")]).await;
+    let other_redirect = token(
+        &sb,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:3000/other"),
+        ],
+    )
+    .await;
     assert_eq!(other_redirect.json::<Value>().await.unwrap()["error"], "invalid_grant");
 
     let code = code_for(&sb, &admin, "okta.users.read", None).await;
-    let ok = token(&sb, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)]).await;
+    let ok = token(
+        &sb,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["cache-control"], "no-store");
-    let replay = token(&sb, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)]).await;
-    assert_eq!(replay.json::<Value>().await.unwrap()["error"], "invalid_grant", "codes are single-use");
+    let replay = token(
+        &sb,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(
+        replay.json::<Value>().await.unwrap()["error"],
+        "invalid_grant",
+        "codes are single-use"
+    );
 }
 
 #[tokio::test]
@@ -101,7 +199,13 @@ async fn client_authentication_basic_and_post() {
     let c = sb.config();
     let post = http()
         .post(format!("{}/oauth2/v1/token", sb.url()))
-        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("client_id", &c.client_id), ("client_secret", c.client_secret_value())])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &c.client_id),
+            ("client_secret", c.client_secret_value()),
+        ])
         .send()
         .await
         .unwrap();
@@ -110,7 +214,11 @@ async fn client_authentication_basic_and_post() {
     let bad = http()
         .post(format!("{}/oauth2/v1/token", sb.url()))
         .basic_auth(&c.client_id, Some("wrong"))
-        .form(&[("grant_type", "authorization_code"), ("code", "x"), ("redirect_uri", REDIRECT)])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("redirect_uri", REDIRECT),
+        ])
         .send()
         .await
         .unwrap();
@@ -121,14 +229,21 @@ async fn client_authentication_basic_and_post() {
     let both = http()
         .post(format!("{}/oauth2/v1/token", sb.url()))
         .basic_auth(&c.client_id, Some(c.client_secret_value()))
-        .form(&[("grant_type", "authorization_code"), ("code", "x"), ("client_secret", c.client_secret_value())])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("client_secret", c.client_secret_value()),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(both.json::<Value>().await.unwrap()["error"], "invalid_request");
 
     let unsupported = token(&sb, &[("grant_type", "password")]).await;
-    assert_eq!(unsupported.json::<Value>().await.unwrap()["error"], "unsupported_grant_type");
+    assert_eq!(
+        unsupported.json::<Value>().await.unwrap()["error"],
+        "unsupported_grant_type"
+    );
 }
 
 #[tokio::test]
@@ -138,7 +253,14 @@ async fn access_tokens_are_rs256_jwts_verifiable_with_the_published_key() {
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["expires_in"], 120);
     assert_eq!(tokens["scope"], "okta.users.read offline_access");
-    let jwks: Value = http().get(format!("{}/oauth2/v1/keys", sb.url())).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = http()
+        .get(format!("{}/oauth2/v1/keys", sb.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let key = &jwks["keys"][0];
     let header = jsonwebtoken::decode_header(tokens["access_token"].as_str().unwrap()).unwrap();
     assert_eq!(header.alg, Algorithm::RS256);
@@ -147,7 +269,9 @@ async fn access_tokens_are_rs256_jwts_verifiable_with_the_published_key() {
     let mut v = Validation::new(Algorithm::RS256);
     v.set_issuer(&[sb.url()]);
     v.set_audience(&[sb.url()]);
-    let claims = jsonwebtoken::decode::<Value>(tokens["access_token"].as_str().unwrap(), &decoding, &v).unwrap().claims;
+    let claims = jsonwebtoken::decode::<Value>(tokens["access_token"].as_str().unwrap(), &decoding, &v)
+        .unwrap()
+        .claims;
     assert_eq!(claims["scp"], serde_json::json!(["okta.users.read", "offline_access"]));
     assert_eq!(claims["cid"], sb.config().client_id.as_str());
     assert_eq!(claims["sub"], "admin@example.com");
@@ -185,10 +309,22 @@ async fn rotating_refresh_tokens_replace_the_old_one() {
     let res: Value = refresh(&sb, &rt1).await.json().await.unwrap();
     let rt2 = res["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(rt1, rt2);
-    assert_eq!(refresh(&sb, &rt1).await.json::<Value>().await.unwrap()["error"], "invalid_grant", "the old one is gone");
+    assert_eq!(
+        refresh(&sb, &rt1).await.json::<Value>().await.unwrap()["error"],
+        "invalid_grant",
+        "the old one is gone"
+    );
     assert_eq!(refresh(&sb, &rt2).await.status(), 200);
     // Narrowing the scope is allowed, widening is not.
-    let narrowed = token(&sb, &[("grant_type", "refresh_token"), ("refresh_token", &rt2), ("scope", "okta.users.read")]).await;
+    let narrowed = token(
+        &sb,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt2),
+            ("scope", "okta.users.read"),
+        ],
+    )
+    .await;
     assert_eq!(narrowed.status(), 400, "rt2 was rotated by the previous refresh");
 }
 
@@ -201,19 +337,49 @@ async fn revoke_and_introspect() {
         let c = c.clone();
         let url = format!("{}/oauth2/v1/introspect", sb.url());
         async move {
-            http().post(url).basic_auth(&c.client_id, Some(c.client_secret_value())).form(&[("token", t)]).send().await.unwrap().json::<Value>().await.unwrap()
+            http()
+                .post(url)
+                .basic_auth(&c.client_id, Some(c.client_secret_value()))
+                .form(&[("token", t)])
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
         }
     };
     let rt = tokens["refresh_token"].as_str().unwrap().to_owned();
     let at = tokens["access_token"].as_str().unwrap().to_owned();
     assert_eq!(introspect(rt.clone()).await["active"], true);
     assert_eq!(introspect(at.clone()).await["active"], true);
-    assert_eq!(introspect("garbage".into()).await, serde_json::json!({ "active": false }));
-    let res = http().post(format!("{}/oauth2/v1/revoke", sb.url())).basic_auth(&c.client_id, Some(c.client_secret_value())).form(&[("token", &rt)]).send().await.unwrap();
+    assert_eq!(
+        introspect("garbage".into()).await,
+        serde_json::json!({ "active": false })
+    );
+    let res = http()
+        .post(format!("{}/oauth2/v1/revoke", sb.url()))
+        .basic_auth(&c.client_id, Some(c.client_secret_value()))
+        .form(&[("token", &rt)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(introspect(rt.clone()).await["active"], false);
-    assert_eq!(refresh(&sb, &rt).await.json::<Value>().await.unwrap()["error"], "invalid_grant");
-    assert_eq!(introspect(at).await["active"], true, "revoking the refresh token leaves the access token");
-    let unauthenticated = http().post(format!("{}/oauth2/v1/revoke", sb.url())).form(&[("token", "x")]).send().await.unwrap();
+    assert_eq!(
+        refresh(&sb, &rt).await.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    assert_eq!(
+        introspect(at).await["active"],
+        true,
+        "revoking the refresh token leaves the access token"
+    );
+    let unauthenticated = http()
+        .post(format!("{}/oauth2/v1/revoke", sb.url()))
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unauthenticated.status(), 401);
 }

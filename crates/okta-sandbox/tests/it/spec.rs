@@ -15,7 +15,9 @@ pub struct Spec {
 fn load(file: &str) -> Spec {
     let path = format!("{}/../../../shared/okta/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
-    Spec { root: serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("parse {path}: {e}")) }
+    Spec {
+        root: serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("parse {path}: {e}")),
+    }
 }
 
 pub static MANAGEMENT: LazyLock<Spec> = LazyLock::new(|| load("okta-management-openapi.yaml"));
@@ -39,7 +41,11 @@ impl Spec {
     pub fn assert_valid(&self, schema_name: &str, instance: &Value) {
         let mut errors = Vec::new();
         self.validate(self.schema(schema_name), instance, "$", &mut errors);
-        assert!(errors.is_empty(), "{schema_name} does not match the spec:\n  {}\ninstance: {instance:#}", errors.join("\n  "));
+        assert!(
+            errors.is_empty(),
+            "{schema_name} does not match the spec:\n  {}\ninstance: {instance:#}",
+            errors.join("\n  ")
+        );
     }
 
     fn validate(&self, schema: &Value, inst: &Value, path: &str, errors: &mut Vec<String>) {
@@ -166,5 +172,8 @@ fn the_validator_rejects_what_it_should() {
     let mut errors = Vec::new();
     MANAGEMENT.validate(MANAGEMENT.schema("User"), &user, "$", &mut errors);
     let all = errors.join("\n");
-    assert!(all.contains("$.status") && all.contains("$.created") && all.contains("$.invented"), "{all}");
+    assert!(
+        all.contains("$.status") && all.contains("$.created") && all.contains("$.invented"),
+        "{all}"
+    );
 }

@@ -9,7 +9,11 @@ use serde_json::Value;
 use crate::util::{api, ordinary_user, sandbox, ssws, tokens_for};
 
 fn links(res: &reqwest::Response) -> Vec<String> {
-    res.headers().get_all(LINK).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+    res.headers()
+        .get_all(LINK)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
 }
 
 fn target(link: &str) -> &str {
@@ -23,7 +27,12 @@ async fn pages_follow_next_links_to_every_user() {
     let mut ids = Vec::new();
     let mut pages = 0;
     loop {
-        let res = reqwest::Client::new().get(&url).header("authorization", ssws(&sb)).send().await.unwrap();
+        let res = reqwest::Client::new()
+            .get(&url)
+            .header("authorization", ssws(&sb))
+            .send()
+            .await
+            .unwrap();
         let l = links(&res);
         // One header line per relation, self first, both absolute and keeping the query.
         assert_eq!(l[0], format!("<{url}>; rel=\"self\""));
@@ -35,7 +44,10 @@ async fn pages_follow_next_links_to_every_user() {
                 assert!(next.ends_with("; rel=\"next\""));
                 assert_eq!(users.len(), 7);
                 let next_url = target(next).to_owned();
-                assert!(next_url.starts_with(&format!("{}/api/v1/users?limit=7&after=", sb.url())), "{next_url}");
+                assert!(
+                    next_url.starts_with(&format!("{}/api/v1/users?limit=7&after=", sb.url())),
+                    "{next_url}"
+                );
                 url = next_url;
             }
             None => break,
@@ -56,7 +68,13 @@ async fn limits_default_and_cap_at_200() {
     let res = api(&sb, "/api/v1/users?limit=1000", &ssws(&sb)).await;
     assert_eq!(res.json::<Vec<Value>>().await.unwrap().len(), 200);
     for bad in ["0", "-5", "x"] {
-        assert_eq!(api(&sb, &format!("/api/v1/users?limit={bad}"), &ssws(&sb)).await.status(), 400, "{bad}");
+        assert_eq!(
+            api(&sb, &format!("/api/v1/users?limit={bad}"), &ssws(&sb))
+                .await
+                .status(),
+            400,
+            "{bad}"
+        );
     }
 }
 
@@ -69,21 +87,41 @@ async fn links_use_the_public_url() {
     .await;
     let res = api(&sb, "/api/v1/users?limit=2", &ssws(&sb)).await;
     let l = links(&res);
-    assert!(l[0].starts_with("<https://dev-207260.okta.example/api/v1/users?limit=2>"), "{l:?}");
-    assert!(l[1].starts_with("<https://dev-207260.okta.example/api/v1/users?limit=2&after="), "{l:?}");
+    assert!(
+        l[0].starts_with("<https://dev-207260.okta.example/api/v1/users?limit=2>"),
+        "{l:?}"
+    );
+    assert!(
+        l[1].starts_with("<https://dev-207260.okta.example/api/v1/users?limit=2&after="),
+        "{l:?}"
+    );
 }
 
 #[tokio::test]
 async fn every_response_carries_okta_headers() {
     let sb = sandbox(|_| {}).await;
-    for (path, auth) in [("/api/v1/users", ssws(&sb)), ("/api/v1/users", "SSWS bad".to_owned()), ("/api/v1/users/x", ssws(&sb)), ("/oauth2/v1/keys", String::new())] {
+    for (path, auth) in [
+        ("/api/v1/users", ssws(&sb)),
+        ("/api/v1/users", "SSWS bad".to_owned()),
+        ("/api/v1/users/x", ssws(&sb)),
+        ("/oauth2/v1/keys", String::new()),
+    ] {
         let res = api(&sb, path, &auth).await;
-        for h in ["x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset", "date", "x-okta-request-id"] {
+        for h in [
+            "x-rate-limit-limit",
+            "x-rate-limit-remaining",
+            "x-rate-limit-reset",
+            "date",
+            "x-okta-request-id",
+        ] {
             assert!(res.headers().contains_key(h), "{path} lacks {h}");
         }
         let reset: i64 = res.headers()["x-rate-limit-reset"].to_str().unwrap().parse().unwrap();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        assert!(reset > now && reset <= now + 60, "reset is the end of the current minute");
+        assert!(
+            reset > now && reset <= now + 60,
+            "reset is the end of the current minute"
+        );
     }
 }
 
@@ -96,7 +134,12 @@ async fn exceeding_the_rate_limit_gives_okta_429() {
         for _ in 0..4 {
             let res = api(&sb, "/api/v1/users?limit=1", &ssws(&sb)).await;
             let h = |n: &str| res.headers()[n].to_str().unwrap().to_owned();
-            seen.push((res.status().as_u16(), h("x-rate-limit-remaining"), h("x-rate-limit-reset"), res.json::<Value>().await.unwrap()));
+            seen.push((
+                res.status().as_u16(),
+                h("x-rate-limit-remaining"),
+                h("x-rate-limit-reset"),
+                res.json::<Value>().await.unwrap(),
+            ));
         }
         if seen.iter().any(|s| s.2 != seen[0].2) {
             continue;
@@ -114,10 +157,18 @@ async fn exceeding_the_rate_limit_gives_okta_429() {
 #[tokio::test]
 async fn get_by_id_login_and_me() {
     let sb = sandbox(|_| {}).await;
-    let admin: Value = api(&sb, "/api/v1/users/ADMIN@example.com", &ssws(&sb)).await.json().await.unwrap();
+    let admin: Value = api(&sb, "/api/v1/users/ADMIN@example.com", &ssws(&sb))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(admin["profile"]["login"], "admin@example.com");
     let id = admin["id"].as_str().unwrap();
-    let by_id: Value = api(&sb, &format!("/api/v1/users/{id}"), &ssws(&sb)).await.json().await.unwrap();
+    let by_id: Value = api(&sb, &format!("/api/v1/users/{id}"), &ssws(&sb))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(by_id["id"], id);
     let me: Value = api(&sb, "/api/v1/users/me", &ssws(&sb)).await.json().await.unwrap();
     assert_eq!(me["id"], id, "an SSWS token acts as its admin");
@@ -131,25 +182,45 @@ async fn bearer_tokens_need_scope_and_admin_role() {
     let bearer = |t: &Value| format!("Bearer {}", t["access_token"].as_str().unwrap());
     assert_eq!(api(&sb, "/api/v1/users?limit=1", &bearer(&good)).await.status(), 200);
     let manage = tokens_for(&sb, &admin, "okta.users.manage").await;
-    assert_eq!(api(&sb, "/api/v1/users?limit=1", &bearer(&manage)).await.status(), 200, "manage implies read");
+    assert_eq!(
+        api(&sb, "/api/v1/users?limit=1", &bearer(&manage)).await.status(),
+        200,
+        "manage implies read"
+    );
 
     let no_scope = tokens_for(&sb, &admin, "okta.groups.read").await;
     let res = api(&sb, "/api/v1/users", &bearer(&no_scope)).await;
     assert_eq!(res.status(), 403);
-    assert!(res.headers()["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
     assert_eq!(res.json::<Value>().await.unwrap()["errorCode"], "E0000006");
 
     let user = ordinary_user(&sb);
     let not_admin = tokens_for(&sb, &user, "okta.users.read").await;
-    assert_eq!(api(&sb, "/api/v1/users", &bearer(&not_admin)).await.status(), 403, "not an admin");
-    let me: Value = api(&sb, "/api/v1/users/me", &bearer(&not_admin)).await.json().await.unwrap();
+    assert_eq!(
+        api(&sb, "/api/v1/users", &bearer(&not_admin)).await.status(),
+        403,
+        "not an admin"
+    );
+    let me: Value = api(&sb, "/api/v1/users/me", &bearer(&not_admin))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["profile"]["login"], user.as_str(), "anyone may read themselves");
 
     // A revoked access token stops working.
     let res = reqwest::Client::new()
         .post(format!("{}/oauth2/v1/revoke", sb.url()))
         .basic_auth(&sb.config().client_id, Some(sb.config().client_secret_value()))
-        .form(&[("token", good["access_token"].as_str().unwrap()), ("token_type_hint", "access_token")])
+        .form(&[
+            ("token", good["access_token"].as_str().unwrap()),
+            ("token_type_hint", "access_token"),
+        ])
         .send()
         .await
         .unwrap();

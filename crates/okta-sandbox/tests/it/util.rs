@@ -11,17 +11,28 @@ use sha2::{Digest, Sha256};
 pub const REDIRECT: &str = "http://127.0.0.1:3000/oauth/okta_callback";
 
 pub async fn sandbox(f: impl FnOnce(&mut SandboxConfig)) -> Sandbox {
-    let mut c = SandboxConfig { users: 50, redirect_uris: vec![REDIRECT.to_owned()], ..SandboxConfig::default() };
+    let mut c = SandboxConfig {
+        users: 50,
+        redirect_uris: vec![REDIRECT.to_owned()],
+        ..SandboxConfig::default()
+    };
     f(&mut c);
     Sandbox::spawn(c).await.expect("sandbox starts")
 }
 
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 pub fn query_of(location: &str) -> HashMap<String, String> {
-    reqwest::Url::parse(location).unwrap().query_pairs().into_owned().collect()
+    reqwest::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
 }
 
 /// A PKCE verifier and its S256 challenge.
@@ -36,7 +47,12 @@ pub async fn authorize(sb: &Sandbox, params: &[(&str, &str)]) -> reqwest::Respon
     let mut q: Vec<(&str, &str)> = vec![("client_id", &sb.config().client_id), ("redirect_uri", REDIRECT)];
     q.retain(|(k, _)| !params.iter().any(|(p, _)| p == k));
     q.extend_from_slice(params);
-    http().get(format!("{}/oauth2/v1/authorize", sb.url())).query(&q).send().await.unwrap()
+    http()
+        .get(format!("{}/oauth2/v1/authorize", sb.url()))
+        .query(&q)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// Signs in as `login` on a fresh authorize request; returns the code.
@@ -49,10 +65,21 @@ pub async fn code_for(sb: &Sandbox, login: &str, scope: &str, challenge: Option<
     let page = authorize(sb, &params).await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    let request_id = html.split("name=\"request_id\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let request_id = html
+        .split("name=\"request_id\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
     let res = http()
         .post(format!("{}/login/signin", sb.url()))
-        .form(&[("request_id", request_id.as_str()), ("username", login), ("password", sb.config().user_password_value())])
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("username", login),
+            ("password", sb.config().user_password_value()),
+        ])
         .send()
         .await
         .unwrap();
@@ -77,14 +104,28 @@ pub async fn token(sb: &Sandbox, form: &[(&str, &str)]) -> reqwest::Response {
 pub async fn tokens_for(sb: &Sandbox, login: &str, scope: &str) -> serde_json::Value {
     let (verifier, challenge) = pkce();
     let code = code_for(sb, login, scope, Some(&challenge)).await;
-    let res = token(sb, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &verifier)]).await;
+    let res = token(
+        sb,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
 }
 
 /// GET an API path with an `Authorization` header value.
 pub async fn api(sb: &Sandbox, path: &str, auth: &str) -> reqwest::Response {
-    http().get(format!("http://{}{path}", sb.addr())).header("authorization", auth).send().await.unwrap()
+    http()
+        .get(format!("http://{}{path}", sb.addr()))
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap()
 }
 
 pub fn ssws(sb: &Sandbox) -> String {

@@ -1,0 +1,102 @@
+//! `okta-bridge serve --sandbox`, the README's first command, as a new user runs it.
+
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::util::Browser;
+
+/// The text after `marker` on the first line holding it.
+fn after<'a>(lines: &'a [String], marker: &str) -> Option<&'a str> {
+    lines
+        .iter()
+        .find_map(|l| l.split_once(marker).map(|(_, rest)| rest.trim()))
+}
+
+#[tokio::test]
+async fn serve_with_a_sandbox_shows_the_whole_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
+        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("OKTA_CLIENT_ORGURL")
+        .env_remove("OKTA_BRIDGE_DATABASE_URL")
+        .env_remove("OKTA_BRIDGE_ADMIN_TOKEN")
+        .env_remove("OKTA_BRIDGE_MASTER_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Read what it prints until the sign-in instructions (the last line before serving).
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut lines = Vec::new();
+    while let Some(line) = out.next_line().await.unwrap() {
+        let done = line.contains("sign in to the sandbox as");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let url = after(&lines, "okta-bridge listening on")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let admin_token = after(&lines, "admin token:")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let creds = after(&lines, "sign in to the sandbox as").unwrap();
+    let (login, password) = creds.split_once(" / ").unwrap();
+
+    let mut browser = Browser::new();
+    let page = browser.visit(&format!("{url}/authenticate_okta")).await;
+    let page_url = page.url().clone();
+    let html = page.text().await.unwrap();
+    let res = browser
+        .submit(&page_url, &html, &[("username", login), ("password", password)])
+        .await;
+    assert_eq!(res.url().path(), "/login");
+    let page_url = res.url().clone();
+    let html = res.text().await.unwrap();
+    let index = browser
+        .submit(&page_url, &html, &[("token", &admin_token)])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(index.contains("127-0-0-1-"), "the connection is listed: {index}");
+
+    let conns: Vec<serde_json::Value> = reqwest::Client::new()
+        .get(format!("{url}/api/connections"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account = conns[0]["account"].as_str().unwrap();
+    let users: Vec<serde_json::Value> = reqwest::Client::new()
+        .get(format!("{url}/api/connections/{account}/users"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 100, "the built-in sandbox has 100 users");
+    assert!(dir.path().join("okta-bridge-sandbox.db").exists());
+    assert!(
+        dir.path().join("okta-bridge-sandbox.master.key").exists(),
+        "the key file sits next to the database"
+    );
+    child.kill().await.unwrap();
+}
