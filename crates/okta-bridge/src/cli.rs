@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt};
 use okta_bridge::connect::{OAuthApp, random_secret};
 use okta_bridge::domain::{AccountName, Scopes};
 use okta_bridge::server::{AppState, serve};
-use okta_bridge::settings::{Settings, StoreSettings, open_store};
+use okta_bridge::settings::{Settings, StoreSettings, open_store, secret};
 use okta_bridge::tokens::{ConnectionTokenSource, Refresher};
 use okta_client::{OrgUrl, User};
 use okta_sandbox::{RefreshTokenRotation, Sandbox, SandboxConfig};
@@ -80,17 +80,17 @@ struct SandboxArgs {
     #[arg(long, default_value = "admin@example.com")]
     admin_login: String,
     /// Every user's password (default: random, printed).
-    #[arg(long)]
-    user_password: Option<String>,
+    #[arg(long, value_parser = secret)]
+    user_password: Option<SecretString>,
     /// The admin's SSWS API token (default: random, printed).
-    #[arg(long)]
-    api_token: Option<String>,
+    #[arg(long, value_parser = secret)]
+    api_token: Option<SecretString>,
     /// Client id of the registered OAuth web app (default: random, printed).
     #[arg(long)]
     client_id: Option<String>,
     /// Its client secret (default: random, printed).
-    #[arg(long)]
-    client_secret: Option<String>,
+    #[arg(long, value_parser = secret)]
+    client_secret: Option<SecretString>,
     /// A registered redirect URI (repeatable; default: okta-bridge's on 127.0.0.1:3000 and localhost:3000).
     #[arg(long = "redirect-uri")]
     redirect_uris: Vec<String>,
@@ -122,8 +122,8 @@ struct UsersListArgs {
     #[arg(long, env = "OKTA_CLIENT_ORGURL")]
     org_url: Option<String>,
     /// An SSWS API token of the org (prefer the environment variable).
-    #[arg(long, env = "OKTA_CLIENT_TOKEN", hide_env_values = true)]
-    api_token: Option<String>,
+    #[arg(long, env = "OKTA_CLIENT_TOKEN", hide_env_values = true, value_parser = secret)]
+    api_token: Option<SecretString>,
     /// Read through a stored connection instead (refreshed as needed).
     #[arg(long)]
     connection: Option<String>,
@@ -137,8 +137,8 @@ struct UsersListArgs {
     #[arg(long, env = "OKTA_CLIENT_CLIENTID")]
     client_id: Option<String>,
     /// Client secret, to refresh a stored connection's token.
-    #[arg(long, env = "OKTA_CLIENT_CLIENTSECRET", hide_env_values = true)]
-    client_secret: Option<String>,
+    #[arg(long, env = "OKTA_CLIENT_CLIENTSECRET", hide_env_values = true, value_parser = secret)]
+    client_secret: Option<SecretString>,
     #[command(flatten)]
     store: StoreSettings,
 }
@@ -173,16 +173,16 @@ async fn sandbox_command(a: SandboxArgs) -> Result<()> {
         ..SandboxConfig::default()
     };
     if let Some(p) = a.user_password {
-        config.user_password = p.into();
+        config.user_password = p;
     }
     if let Some(t) = a.api_token {
-        config.api_token = t.into();
+        config.api_token = t;
     }
     if let Some(id) = a.client_id {
         config.client_id = id;
     }
     if let Some(s) = a.client_secret {
-        config.client_secret = s.into();
+        config.client_secret = s;
     }
     if !a.redirect_uris.is_empty() {
         config.redirect_uris = a.redirect_uris;
@@ -275,7 +275,11 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
                 .unwrap_or_else(|| okta_bridge::settings::DEFAULT_DATABASE_URL.to_owned()),
         )
     };
-    let store = open_store(Some(&database_url), settings.master_key.as_deref()).await?;
+    let store = open_store(
+        Some(&database_url),
+        settings.master_key.as_ref().map(ExposeSecret::expose_secret),
+    )
+    .await?;
     let generated_token = settings.admin_token().is_none();
     let admin_token = settings
         .admin_token()
@@ -325,7 +329,7 @@ async fn users_list(a: UsersListArgs) -> Result<()> {
                 (Some(id), Some(secret)) => Some(OAuthApp::new(
                     conn.org_url.clone(),
                     id.clone(),
-                    SecretString::from(secret.clone()),
+                    secret.clone(),
                     "http://127.0.0.1/oauth/okta_callback",
                     Scopes::parse(&conn.scopes)?,
                 )?),
@@ -336,7 +340,9 @@ async fn users_list(a: UsersListArgs) -> Result<()> {
                 .token_source(Arc::new(ConnectionTokenSource::new(refresher, account)))
                 .build()?
         }
-        (None, Some(org), Some(token)) => okta_client::Client::builder(org)?.api_token(token.clone()).build()?,
+        (None, Some(org), Some(token)) => okta_client::Client::builder(org)?
+            .api_token(token.expose_secret())
+            .build()?,
         (None, None, _) => bail!(
             "say which org: --connection ACCOUNT, or --org-url and --api-token (OKTA_CLIENT_ORGURL / OKTA_CLIENT_TOKEN)"
         ),

@@ -206,12 +206,11 @@ impl OAuthApp {
                 "Okta did not authorize the connection ({error}): {description}"
             )));
         }
-        let Some(state) = &params.state else {
+        if params.state.is_none() {
             return Err(Error::OAuth(
                 "the callback has no state parameter; start again from the Connect button".into(),
             ));
-        };
-        let _ = state;
+        }
         let pending = pending.ok_or_else(|| {
             Error::OAuth("this sign-in link is unknown or was already used; start again from the Connect button".into())
         })?;

@@ -4,12 +4,21 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::store::Store;
+
+/// Parses a secret flag or variable straight into a [`SecretString`], so settings never hold
+/// it in a type whose `Debug` would show it.
+///
+/// # Errors
+/// Never; the signature is clap's.
+pub fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(s.to_owned()))
+}
 
 /// The default scopes: read users, and a refresh token.
 pub const DEFAULT_SCOPES: &str = "okta.users.read offline_access";
@@ -24,8 +33,8 @@ pub struct Settings {
     #[arg(long, env = "OKTA_CLIENT_CLIENTID")]
     pub client_id: Option<String>,
     /// Its client secret (prefer the environment variable: flags show up in `ps`).
-    #[arg(long, env = "OKTA_CLIENT_CLIENTSECRET", hide_env_values = true)]
-    pub client_secret: Option<String>,
+    #[arg(long, env = "OKTA_CLIENT_CLIENTSECRET", hide_env_values = true, value_parser = secret)]
+    pub client_secret: Option<SecretString>,
     /// Scopes to ask for, space-separated.
     #[arg(long, env = "OKTA_CLIENT_SCOPES", default_value = DEFAULT_SCOPES)]
     pub scopes: String,
@@ -39,11 +48,11 @@ pub struct Settings {
     #[arg(long, env = "OKTA_BRIDGE_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Token that guards everything but the OAuth routes and /healthz (default: random, printed).
-    #[arg(long, env = "OKTA_BRIDGE_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    #[arg(long, env = "OKTA_BRIDGE_ADMIN_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub admin_token: Option<SecretString>,
     /// 32-byte base64 key that encrypts stored tokens (default: a key file next to the database).
-    #[arg(long, env = "OKTA_BRIDGE_MASTER_KEY", hide_env_values = true)]
-    pub master_key: Option<String>,
+    #[arg(long, env = "OKTA_BRIDGE_MASTER_KEY", hide_env_values = true, value_parser = secret)]
+    pub master_key: Option<SecretString>,
 }
 
 /// Options of commands that only need the database.
@@ -53,8 +62,8 @@ pub struct StoreSettings {
     #[arg(long, env = "OKTA_BRIDGE_DATABASE_URL")]
     pub database_url: Option<String>,
     /// 32-byte base64 key that encrypts stored tokens (default: a key file next to the database).
-    #[arg(long, env = "OKTA_BRIDGE_MASTER_KEY", hide_env_values = true)]
-    pub master_key: Option<String>,
+    #[arg(long, env = "OKTA_BRIDGE_MASTER_KEY", hide_env_values = true, value_parser = secret)]
+    pub master_key: Option<SecretString>,
 }
 
 /// The default database.
@@ -96,7 +105,11 @@ impl StoreSettings {
     /// # Errors
     /// See [`open_store`].
     pub async fn open(&self) -> Result<Store> {
-        open_store(self.database_url.as_deref(), self.master_key.as_deref()).await
+        open_store(
+            self.database_url.as_deref(),
+            self.master_key.as_ref().map(ExposeSecret::expose_secret),
+        )
+        .await
     }
 }
 
@@ -118,7 +131,7 @@ impl Settings {
 
     /// The admin token, or `None` to generate one.
     pub fn admin_token(&self) -> Option<SecretString> {
-        self.admin_token.clone().map(SecretString::from)
+        self.admin_token.clone()
     }
 
     /// Checks the OAuth settings hang together.
@@ -128,7 +141,7 @@ impl Settings {
     pub fn oauth_client(&self) -> Result<Option<(String, SecretString)>> {
         match (&self.org_url, &self.client_id, &self.client_secret) {
             (None, _, _) => Ok(None),
-            (Some(_), Some(id), Some(secret)) => Ok(Some((id.clone(), SecretString::from(secret.clone())))),
+            (Some(_), Some(id), Some(secret)) => Ok(Some((id.clone(), secret.clone()))),
             (Some(_), None, _) => Err(Error::Config(
                 "OKTA_CLIENT_ORGURL is set but OKTA_CLIENT_CLIENTID is not: set the client id of the org's OAuth web app".into(),
             )),

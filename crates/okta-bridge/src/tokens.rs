@@ -39,11 +39,6 @@ impl Refresher {
         }
     }
 
-    /// The store the connections are in.
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     fn lock_for(&self, account: &AccountName) -> Arc<tokio::sync::Mutex<()>> {
         self.locks
             .lock()

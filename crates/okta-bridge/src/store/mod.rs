@@ -198,11 +198,6 @@ impl Store {
         }
     }
 
-    /// The key the store seals with.
-    pub fn key(&self) -> &MasterKey {
-        &self.key
-    }
-
     /// Closes the pool (waits for connections to be returned).
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await)
