@@ -10,7 +10,6 @@ use secrecy::ExposeSecret;
 
 use crate::error::ApiError;
 use crate::oauth::AccessClaims;
-use crate::org::OrgUser;
 use crate::server::SandboxState;
 use crate::util::constant_time_eq;
 
@@ -46,24 +45,20 @@ pub(crate) fn authenticate(s: &SandboxState, headers: &HeaderMap) -> Result<Call
         .and_then(|v| v.to_str().ok())
         .ok_or_else(ApiError::invalid_token)?;
     let (scheme, credential) = value.split_once(' ').ok_or_else(ApiError::invalid_token)?;
-    let admin = || {
-        s.directory
-            .find(&s.config.admin_login)
-            .expect("the admin is one of the users")
-    };
     if scheme.eq_ignore_ascii_case("SSWS") {
-        if constant_time_eq(
+        if !constant_time_eq(
             credential.trim().as_bytes(),
             s.config.api_token.expose_secret().as_bytes(),
         ) {
-            let admin = admin();
-            return Ok(Caller {
-                user_id: admin.id.clone(),
-                scopes: None,
-                super_admin: true,
-            });
+            return Err(ApiError::invalid_token());
         }
-        return Err(ApiError::invalid_token());
+        let dir = s.dir();
+        let admin = dir.find(&s.config.admin_login).ok_or_else(ApiError::invalid_token)?;
+        return Ok(Caller {
+            user_id: admin.id.clone(),
+            scopes: None,
+            super_admin: true,
+        });
     }
     if scheme.eq_ignore_ascii_case("Bearer") {
         let claims: AccessClaims = s
@@ -73,8 +68,8 @@ pub(crate) fn authenticate(s: &SandboxState, headers: &HeaderMap) -> Result<Call
         if s.grants.lock().expect("grants lock").is_revoked(&claims.jti) {
             return Err(ApiError::invalid_token());
         }
-        let user = s
-            .directory
+        let dir = s.dir();
+        let user = dir
             .find(&claims.uid)
             .filter(|u| u.is_active())
             .ok_or_else(ApiError::invalid_token)?;
@@ -116,22 +111,24 @@ pub(crate) async fn list_users(
             _ => {}
         }
     }
-    let dir = &s.directory;
-    let start = after.as_deref().map_or(0, |a| dir.position_after(a));
-    let mut page: Vec<&OrgUser> = Vec::with_capacity(limit);
-    let mut more = false;
-    for u in dir.users[start..].iter().filter(|u| u.status != "DEPROVISIONED") {
-        if page.len() == limit {
-            more = true;
-            break;
+    // Listing concatenates each user's pre-rendered JSON: no per-request serialization.
+    let (body, last_id, more) = {
+        let dir = s.dir();
+        let mut body = String::with_capacity(limit * 1100 + 2);
+        body.push('[');
+        let mut listed = dir.after(after.as_deref()).filter(|u| u.status != "DEPROVISIONED");
+        let mut last_id = None;
+        for (i, u) in listed.by_ref().take(limit).enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&u.list_json);
+            last_id = Some(u.id.clone());
         }
-        page.push(u);
-    }
-    let body: Vec<_> = page
-        .iter()
-        .map(|u| u.to_json(&s.base, &dir.user_type_id, false))
-        .collect();
-    let mut res = Json(body).into_response();
+        body.push(']');
+        (body, last_id, listed.next().is_some())
+    };
+    let mut res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     let path = format!("{}/api/v1/users", s.base);
     let self_link = if raw.is_empty() {
         path.clone()
@@ -140,7 +137,7 @@ pub(crate) async fn list_users(
     };
     let links = res.headers_mut();
     links.append(header::LINK, link_value(&self_link, "self"));
-    if more && let Some(last) = page.last() {
+    if more && let Some(last) = last_id {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in pairs.iter().filter(|(k, _)| k != "after") {
             q.append_pair(k, v);
@@ -148,7 +145,7 @@ pub(crate) async fn list_users(
         if !pairs.iter().any(|(k, _)| k == "limit") {
             q.append_pair("limit", &limit.to_string());
         }
-        q.append_pair("after", &last.id);
+        q.append_pair("after", &last);
         links.append(header::LINK, link_value(&format!("{path}?{}", q.finish()), "next"));
     }
     Ok(res)
@@ -165,12 +162,13 @@ pub(crate) async fn get_user(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&s, &headers)?;
-    let user = if id == "me" {
-        s.directory.find(&caller.user_id)
+    let lookup = if id == "me" {
+        caller.user_id.as_str()
     } else {
         caller.require(&["okta.users.read", "okta.users.manage"])?;
-        s.directory.find(&id)
+        id.as_str()
     };
-    let user = user.ok_or_else(|| ApiError::not_found(&id, "User"))?;
-    Ok(Json(user.to_json(&s.base, &s.directory.user_type_id, true)).into_response())
+    let dir = s.dir();
+    let user = dir.find(lookup).ok_or_else(|| ApiError::not_found(&id, "User"))?;
+    Ok(Json(dir.user_json(user)).into_response())
 }

@@ -337,9 +337,13 @@ pub(crate) async fn sign_in(State(s): State<Arc<SandboxState>>, Form(f): Form<Si
             "This sign-in page has expired or was already used. Go back to the application and start again.",
         );
     };
-    let user = s.directory.find(f.username.trim()).filter(|u| u.is_active());
+    let user_id = s
+        .dir()
+        .find(f.username.trim())
+        .filter(|u| u.is_active())
+        .map(|u| u.id.clone());
     let password_ok = constant_time_eq(f.password.as_bytes(), s.config.user_password.expose_secret().as_bytes());
-    let Some(user) = user.filter(|_| password_ok) else {
+    let Some(user_id) = user_id.filter(|_| password_ok) else {
         return sign_in_page(
             &s,
             &f.request_id,
@@ -364,7 +368,7 @@ pub(crate) async fn sign_in(State(s): State<Arc<SandboxState>>, Form(f): Form<Si
             CodeGrant {
                 client_id: request.client_id.clone(),
                 redirect_uri: request.redirect_uri.clone(),
-                user_id: user.id.clone(),
+                user_id,
                 scopes: request.scopes.clone(),
                 code_challenge: request.code_challenge.clone(),
                 expires_at: now() + time::Duration::try_from(s.config.code_ttl).unwrap_or(time::Duration::minutes(5)),
@@ -528,10 +532,12 @@ pub(crate) async fn token(
         }
         None => return Err(OAuthError::invalid_request("The 'grant_type' parameter is required.")),
     };
-    let user = s
-        .directory
+    let login = s
+        .dir()
         .find(&user_id)
-        .ok_or_else(|| OAuthError::invalid_grant("The user no longer exists."))?;
+        .filter(|u| u.is_active())
+        .map(|u| u.profile.login.clone())
+        .ok_or_else(|| OAuthError::invalid_grant("The user is no longer active."))?;
     let issued = now();
     let ttl = s.config.access_token_ttl.as_secs() as i64;
     let claims = AccessClaims {
@@ -542,10 +548,10 @@ pub(crate) async fn token(
         iat: issued.unix_timestamp(),
         exp: issued.unix_timestamp() + ttl,
         cid: client_id.clone(),
-        uid: user.id.clone(),
+        uid: user_id,
         scp: scopes.clone(),
         auth_time: issued.unix_timestamp(),
-        sub: user.profile.login.clone(),
+        sub: login,
     };
     let access_token = s.keys.sign(&claims);
     *s.grants
@@ -602,7 +608,7 @@ pub(crate) async fn introspect(
         .ok_or_else(|| OAuthError::invalid_request("The 'token' parameter is required."))?;
     let g = s.grants.lock().expect("grants lock");
     if let Some(r) = g.refresh.get(token) {
-        let login = s.directory.find(&r.user_id).map(|u| u.profile.login.clone());
+        let login = s.dir().find(&r.user_id).map(|u| u.profile.login.clone());
         return Ok(Json(json!({
             "active": true,
             "token_type": "refresh_token",

@@ -1,6 +1,7 @@
 //! The directory of a sandbox org: users generated deterministically from a seed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -138,6 +139,9 @@ pub(crate) struct OrgUser {
     pub password_changed: Option<OffsetDateTime>,
     pub profile: Profile,
     pub is_super_admin: bool,
+    /// This user as listed in a collection (only the `self` link), rendered once per change:
+    /// listing is then a concatenation, which keeps large exports cheap.
+    pub list_json: Box<str>,
 }
 
 /// The base profile attributes the sandbox generates (Okta's `UserProfile`).
@@ -218,13 +222,13 @@ impl OrgUser {
     }
 }
 
-/// All users of the org, sorted by id (the order Okta lists them in), with indexes.
+/// All users of the org, by id (the order Okta lists them in), with a login index.
 #[derive(Debug)]
 pub(crate) struct Directory {
-    pub users: Vec<OrgUser>,
+    users: BTreeMap<String, OrgUser>,
+    by_login: HashMap<String, String>,
     pub user_type_id: String,
-    by_id: HashMap<String, usize>,
-    by_login: HashMap<String, usize>,
+    base: String,
 }
 
 fn okta_id(rng: &mut ChaCha8Rng, prefix: &str) -> String {
@@ -251,16 +255,20 @@ fn ascii_slug(s: &str) -> String {
 }
 
 impl Directory {
-    /// Generates `config.users` users from `config.seed`. The first generated user is the
-    /// super admin with `config.admin_login`.
-    pub fn generate(config: &SandboxConfig) -> Self {
+    /// Generates `config.users` users from `config.seed`; links are absolute on `base`. The
+    /// first generated user is the super admin with `config.admin_login`.
+    pub fn generate(config: &SandboxConfig, base: &str) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let user_type_id = okta_id(&mut rng, "oty");
         let epoch = time::macros::datetime!(2021-01-04 09:00 UTC);
         let admin_login = config.admin_login.to_ascii_lowercase();
         let mut logins: HashSet<String> = HashSet::from([admin_login.clone()]);
-        let mut ids: HashSet<String> = HashSet::new();
-        let mut users = Vec::with_capacity(config.users);
+        let mut dir = Self {
+            users: BTreeMap::new(),
+            by_login: HashMap::with_capacity(config.users),
+            user_type_id,
+            base: base.to_owned(),
+        };
         for n in 0..config.users {
             let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
             let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
@@ -279,7 +287,7 @@ impl Directory {
                 candidate
             };
             let mut id = okta_id(&mut rng, "00u");
-            while !ids.insert(id.clone()) {
+            while dir.users.contains_key(&id) {
                 id = okta_id(&mut rng, "00u");
             }
             let created = epoch + Duration::minutes(rng.random_range(0..60 * 24 * 365 * 4));
@@ -309,7 +317,7 @@ impl Directory {
             let phone = rng
                 .random_bool(0.6)
                 .then(|| format!("+1 555 {:04}", rng.random_range(0..10_000)));
-            users.push(OrgUser {
+            dir.insert(OrgUser {
                 id,
                 status,
                 created,
@@ -333,34 +341,46 @@ impl Directory {
                     employee_number: format!("{:06}", n + 1),
                 },
                 is_super_admin: is_admin,
+                list_json: Box::from(""),
             });
         }
-        users.sort_by(|a, b| a.id.cmp(&b.id));
-        let by_id = users.iter().enumerate().map(|(i, u)| (u.id.clone(), i)).collect();
-        let by_login = users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.profile.login.to_ascii_lowercase(), i))
-            .collect();
-        Self {
-            users,
-            user_type_id,
-            by_id,
-            by_login,
+        dir
+    }
+
+    /// Adds or replaces a user, re-rendering its listed form.
+    pub fn insert(&mut self, mut user: OrgUser) {
+        user.list_json = serde_json::to_string(&user.to_json(&self.base, &self.user_type_id, false))
+            .expect("a user serializes")
+            .into_boxed_str();
+        if let Some(old) = self.users.get(&user.id) {
+            self.by_login.remove(&old.profile.login.to_ascii_lowercase());
         }
+        self.by_login
+            .insert(user.profile.login.to_ascii_lowercase(), user.id.clone());
+        self.users.insert(user.id.clone(), user);
     }
 
     /// A user by id or by login (logins compare case-insensitively, as Okta's do).
     pub fn find(&self, id_or_login: &str) -> Option<&OrgUser> {
-        self.by_id
-            .get(id_or_login)
-            .or_else(|| self.by_login.get(&id_or_login.to_ascii_lowercase()))
-            .map(|&i| &self.users[i])
+        self.users.get(id_or_login).or_else(|| {
+            self.by_login
+                .get(&id_or_login.to_ascii_lowercase())
+                .and_then(|id| self.users.get(id))
+        })
     }
 
-    /// Index of the first user listed after cursor `after` (an id; need not exist any more).
-    pub fn position_after(&self, after: &str) -> usize {
-        self.users.partition_point(|u| u.id.as_str() <= after)
+    /// Users in listing order, starting after cursor `after` (an id; need not exist any more).
+    pub fn after<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = &'a OrgUser> + 'a {
+        let lower = match after {
+            Some(a) => Bound::Excluded(a.to_owned()),
+            None => Bound::Unbounded,
+        };
+        self.users.range((lower, Bound::Unbounded)).map(|(_, u)| u)
+    }
+
+    /// The JSON of a single user (full links).
+    pub fn user_json(&self, u: &OrgUser) -> Value {
+        u.to_json(&self.base, &self.user_type_id, true)
     }
 }
 
@@ -378,22 +398,26 @@ mod tests {
 
     #[test]
     fn generation_is_deterministic_and_exact() {
-        let a = Directory::generate(&config(500, 7));
-        let b = Directory::generate(&config(500, 7));
-        let c = Directory::generate(&config(500, 8));
+        let a = Directory::generate(&config(500, 7), "http://x");
+        let b = Directory::generate(&config(500, 7), "http://x");
+        let c = Directory::generate(&config(500, 8), "http://x");
         assert_eq!(a.users.len(), 500);
-        let ids = |d: &Directory| d.users.iter().map(|u| u.id.clone()).collect::<Vec<_>>();
+        let ids = |d: &Directory| d.after(None).map(|u| u.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&a), ids(&b));
         assert_ne!(ids(&a), ids(&c));
-        let logins: HashSet<_> = a.users.iter().map(|u| u.profile.login.clone()).collect();
+        let logins: HashSet<_> = a.after(None).map(|u| u.profile.login.clone()).collect();
         assert_eq!(logins.len(), 500, "logins are unique");
-        assert!(a.users.iter().all(|u| u.id.len() == 20 && u.id.starts_with("00u")));
-        assert!(a.users.windows(2).all(|w| w[0].id < w[1].id), "sorted by id");
+        assert!(a.after(None).all(|u| u.id.len() == 20 && u.id.starts_with("00u")));
+        let listed: Value = serde_json::from_str(&a.after(None).next().unwrap().list_json).unwrap();
+        assert_eq!(
+            listed["_links"]["self"]["href"].as_str().unwrap().len(),
+            "http://x/api/v1/users/".len() + 20
+        );
     }
 
     #[test]
     fn admin_is_found_by_login_case_insensitively() {
-        let d = Directory::generate(&config(10, 1));
+        let d = Directory::generate(&config(10, 1), "http://x");
         let admin = d.find("Admin@Example.com").expect("admin exists");
         assert!(admin.is_super_admin && admin.is_active());
         assert_eq!(d.find(&admin.id).map(|u| &u.id), Some(&admin.id));
@@ -401,10 +425,11 @@ mod tests {
     }
 
     #[test]
-    fn position_after_skips_past_the_cursor() {
-        let d = Directory::generate(&config(50, 3));
-        assert_eq!(d.position_after(""), 0);
-        assert_eq!(d.position_after(&d.users[9].id), 10);
-        assert_eq!(d.position_after("zzzz"), 50);
+    fn after_skips_past_the_cursor() {
+        let d = Directory::generate(&config(50, 3), "http://x");
+        let ids: Vec<_> = d.after(None).map(|u| u.id.clone()).collect();
+        assert_eq!(d.after(Some("")).count(), 50);
+        assert_eq!(d.after(Some(&ids[9])).next().unwrap().id, ids[10]);
+        assert_eq!(d.after(Some("zzzz")).count(), 0);
     }
 }

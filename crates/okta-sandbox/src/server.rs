@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -26,7 +26,7 @@ pub struct SandboxState {
     pub(crate) config: SandboxConfig,
     /// The public URL without a trailing slash: the issuer and the base of every link.
     pub(crate) base: String,
-    pub(crate) directory: Directory,
+    pub(crate) directory: RwLock<Directory>,
     pub(crate) keys: SigningKey,
     pub(crate) grants: Mutex<Grants>,
     pub(crate) limits: Mutex<RateLimits>,
@@ -39,9 +39,10 @@ impl SandboxState {
     /// When the configuration is invalid (see [`SandboxConfig::validate`]).
     pub fn new(config: SandboxConfig, public_url: &Url) -> Result<Arc<Self>, String> {
         config.validate()?;
-        let directory = Directory::generate(&config);
+        let base = public_url.as_str().trim_end_matches('/').to_owned();
+        let directory = RwLock::new(Directory::generate(&config, &base));
         Ok(Arc::new(Self {
-            base: public_url.as_str().trim_end_matches('/').to_owned(),
+            base,
             directory,
             keys: SigningKey::generate(),
             grants: Mutex::new(Grants::default()),
@@ -60,11 +61,15 @@ impl SandboxState {
         &self.base
     }
 
+    /// The directory, for reading. Never held across an `.await`.
+    pub(crate) fn dir(&self) -> RwLockReadGuard<'_, Directory> {
+        self.directory.read().expect("directory lock")
+    }
+
     /// Ids of the users `GET /api/v1/users` lists, in its order.
     pub fn listed_user_ids(&self) -> Vec<String> {
-        self.directory
-            .users
-            .iter()
+        self.dir()
+            .after(None)
             .filter(|u| u.status != "DEPROVISIONED")
             .map(|u| u.id.clone())
             .collect()
@@ -72,9 +77,8 @@ impl SandboxState {
 
     /// One user in Okta's JSON shape, by id or login.
     pub fn user_json(&self, id_or_login: &str) -> Option<Value> {
-        self.directory
-            .find(id_or_login)
-            .map(|u| u.to_json(&self.base, &self.directory.user_type_id, true))
+        let dir = self.dir();
+        dir.find(id_or_login).map(|u| dir.user_json(u))
     }
 
     /// How many tokens the token endpoint has issued to `client_id`.
