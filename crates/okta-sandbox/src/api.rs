@@ -7,9 +7,12 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
+use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::oauth::AccessClaims;
+use crate::org::OrgUser;
+use crate::query::{self, Dialect, Expr};
 use crate::server::SandboxState;
 use crate::util::constant_time_eq;
 
@@ -82,8 +85,34 @@ pub(crate) fn authenticate(s: &SandboxState, headers: &HeaderMap) -> Result<Call
     Err(ApiError::invalid_token())
 }
 
-/// `GET /api/v1/users`: every user but DEPROVISIONED ones, in id order, `limit` at a time,
-/// with `Link` headers (`self` first, then `next` while more remain).
+/// Which users a listing selects.
+enum Selection {
+    /// No query: every user but DEPROVISIONED ones.
+    All,
+    /// `search` or `filter`: DEPROVISIONED users included.
+    Expr(Expr),
+    /// `q`: prefix of first name, last name or email; DEPROVISIONED excluded.
+    Q(String),
+}
+
+impl Selection {
+    fn selects(&self, u: &OrgUser, type_id: &str) -> bool {
+        match self {
+            Selection::All => u.status != "DEPROVISIONED",
+            Selection::Expr(e) => e.matches(&|path| u.attr(path, type_id)),
+            Selection::Q(q) => {
+                let p = &u.profile;
+                u.status != "DEPROVISIONED"
+                    && [&p.first_name, &p.last_name, &p.email]
+                        .iter()
+                        .any(|v| v.to_lowercase().starts_with(q.as_str()))
+            }
+        }
+    }
+}
+
+/// `GET /api/v1/users`: users in id order (or `sortBy` for searches), `limit` at a time, with
+/// `Link` headers (`self` first, then `next` while more remain).
 pub(crate) async fn list_users(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
@@ -92,41 +121,85 @@ pub(crate) async fn list_users(
     authenticate(&s, &headers)?.require(&["okta.users.read", "okta.users.manage"])?;
     let raw = raw.unwrap_or_default();
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect();
-    let mut limit = MAX_LIMIT;
-    let mut after: Option<String> = None;
-    for (k, v) in &pairs {
-        match k.as_str() {
-            "limit" => {
-                limit = match v.parse::<i64>() {
-                    Ok(n) if n >= 1 => (n as usize).min(MAX_LIMIT),
-                    _ => return Err(ApiError::validation(format!("limit: {v:?} is not a positive number"))),
-                }
-            }
-            "after" => after = Some(v.clone()),
-            "search" | "filter" | "q" | "sortBy" | "sortOrder" | "expand" | "fields" => {
-                return Err(ApiError::validation(format!(
-                    "{k}: this sandbox does not implement the '{k}' parameter yet"
-                )));
-            }
-            _ => {}
+    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let selection = match (param("search"), param("filter"), param("q")) {
+        (Some(e), _, _) => {
+            let expr = query::parse(e).map_err(|err| ApiError::invalid_search(err.to_string()))?;
+            expr.check(Dialect::Search).map_err(ApiError::invalid_search)?;
+            Selection::Expr(expr)
         }
+        (None, Some(e), _) => {
+            let expr = query::parse(e).map_err(|err| ApiError::invalid_search(err.to_string()))?;
+            expr.check(Dialect::UserFilter).map_err(ApiError::invalid_search)?;
+            Selection::Expr(expr)
+        }
+        (None, None, Some(q)) => Selection::Q(q.trim().to_lowercase()),
+        (None, None, None) => Selection::All,
+    };
+    let limit = match param("limit") {
+        None if matches!(selection, Selection::Q(_)) => 10,
+        None => MAX_LIMIT,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 1 => (n as usize).min(MAX_LIMIT),
+            _ => return Err(ApiError::validation(format!("limit: {v:?} is not a positive number"))),
+        },
+    };
+    let sort_by = param("sortBy").map(str::to_owned);
+    let descending = match param("sortOrder") {
+        None => false,
+        Some(o) if o.eq_ignore_ascii_case("asc") => false,
+        Some(o) if o.eq_ignore_ascii_case("desc") => true,
+        Some(o) => return Err(ApiError::validation(format!("sortOrder: {o:?} must be asc or desc"))),
+    };
+    if sort_by.is_some() && param("search").is_none() {
+        return Err(ApiError::validation("sortBy: sorting is supported with search only"));
     }
-    // Listing concatenates each user's pre-rendered JSON: no per-request serialization.
+    let after = param("after");
+
+    // A page concatenates each user's pre-rendered JSON: no per-request serialization.
     let (body, last_id, more) = {
         let dir = s.dir();
+        let type_id = dir.user_type_id.as_str();
         let mut body = String::with_capacity(limit * 1100 + 2);
-        body.push('[');
-        let mut listed = dir.after(after.as_deref()).filter(|u| u.status != "DEPROVISIONED");
         let mut last_id = None;
-        for (i, u) in listed.by_ref().take(limit).enumerate() {
-            if i > 0 {
-                body.push(',');
-            }
+        let mut push = |i: usize, u: &OrgUser| {
+            body.push(if i == 0 { '[' } else { ',' });
             body.push_str(&u.list_json);
             last_id = Some(u.id.clone());
+        };
+        let more = match &sort_by {
+            None => {
+                let mut listed = dir.after(after).filter(|u| selection.selects(u, type_id));
+                listed.by_ref().take(limit).enumerate().for_each(|(i, u)| push(i, u));
+                listed.next().is_some()
+            }
+            Some(key) => {
+                // Sorted searches page by position: the cursor is the last id listed.
+                let mut all: Vec<(Option<Value>, &OrgUser)> = dir
+                    .after(None)
+                    .filter(|u| selection.selects(u, type_id))
+                    .map(|u| (u.attr(key, type_id), u))
+                    .collect();
+                all.sort_by(|a, b| sort_key_cmp(&a.0, &b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+                if descending {
+                    all.reverse();
+                }
+                let start = match after {
+                    None => 0,
+                    Some(a) => all.iter().position(|(_, u)| u.id == a).map(|i| i + 1).ok_or_else(|| {
+                        ApiError::validation("after: the cursor does not belong to this search; start again without it")
+                    })?,
+                };
+                let page = all.iter().skip(start).take(limit);
+                page.enumerate().for_each(|(i, (_, u))| push(i, u));
+                start + limit < all.len()
+            }
+        };
+        if body.is_empty() {
+            body.push('[');
         }
         body.push(']');
-        (body, last_id, listed.next().is_some())
+        (body, last_id, more)
     };
     let mut res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     let path = format!("{}/api/v1/users", s.base);
@@ -171,4 +244,20 @@ pub(crate) async fn get_user(
     let dir = s.dir();
     let user = dir.find(lookup).ok_or_else(|| ApiError::not_found(&id, "User"))?;
     Ok(Json(dir.user_json(user)).into_response())
+}
+
+/// Order of `sortBy` values: strings ignoring case, numbers numerically, missing or null last.
+fn sort_key_cmp(a: &Option<Value>, b: &Option<Value>) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let present = |v: &Option<Value>| v.clone().filter(|v| !v.is_null());
+    match (present(a), present(b)) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(Value::String(x)), Some(Value::String(y))) => x.to_lowercase().cmp(&y.to_lowercase()),
+        (Some(Value::Number(x)), Some(Value::Number(y))) => {
+            x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal)
+        }
+        (Some(x), Some(y)) => x.to_string().cmp(&y.to_string()),
+    }
 }

@@ -64,6 +64,13 @@ impl ApiError {
             )
         }
     }
+    /// A `search` or `filter` expression that does not parse or is not allowed.
+    pub fn invalid_search(cause: impl Into<String>) -> Self {
+        Self {
+            causes: vec![cause.into()],
+            ..Self::new(StatusCode::BAD_REQUEST, "E0000031", "Invalid search criteria.")
+        }
+    }
     pub fn rate_limited() -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -15,7 +15,9 @@
 //! - `keys`: the RSA key that signs access tokens and its JWKS.
 //! - `oauth`: `/oauth2/v1/*` and discovery: authorize + sign-in page, token, revoke,
 //!   introspect, keys.
-//! - `api`: `/api/v1/users`: authentication (SSWS or Bearer), scopes, paging by `Link`.
+//! - `api`: `/api/v1/users`: authentication (SSWS or Bearer), scopes, `search`/`filter`/`q`,
+//!   sorting, paging by `Link`.
+//! - [`query`]: Okta's `search`/`filter` expression language: parser and evaluation.
 //! - `error`: Okta's error JSON and OAuth error JSON.
 //! - `middleware`: `X-Okta-Request-Id` and the `X-Rate-Limit-*` buckets on every response.
 //! - [`server`]: `router(state)`, `serve(listener, shutdown)` and the [`Sandbox`] handle.
@@ -30,6 +32,7 @@ mod keys;
 mod middleware;
 mod oauth;
 mod org;
+pub mod query;
 pub mod server;
 mod util;
 

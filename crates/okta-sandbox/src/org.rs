@@ -160,11 +160,51 @@ pub(crate) struct Profile {
     pub city: String,
     pub country_code: String,
     pub employee_number: String,
+    /// Other attributes, base or custom (`costCenter`, `favouriteColour`, …).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 impl OrgUser {
     pub fn is_active(&self) -> bool {
         self.status == "ACTIVE"
+    }
+
+    /// An attribute by its path in search expressions (`status`, `lastUpdated`, `type.id`,
+    /// `profile.department`, …), as it appears in the user's JSON.
+    pub fn attr(&self, path: &str, type_id: &str) -> Option<Value> {
+        let time = |t: Option<OffsetDateTime>| Some(t.map_or(Value::Null, |t| Value::String(okta_time(t))));
+        match path {
+            "id" => Some(Value::String(self.id.clone())),
+            "status" => Some(Value::String(self.status.to_owned())),
+            "created" => time(Some(self.created)),
+            "activated" => time(self.activated),
+            "statusChanged" => time(self.status_changed),
+            "lastLogin" => time(self.last_login),
+            "lastUpdated" => time(Some(self.last_updated)),
+            "passwordChanged" => time(self.password_changed),
+            "type.id" => Some(Value::String(type_id.to_owned())),
+            _ => {
+                let name = path.strip_prefix("profile.")?;
+                let p = &self.profile;
+                let s = |v: &String| Some(Value::String(v.clone()));
+                match name {
+                    "firstName" => s(&p.first_name),
+                    "lastName" => s(&p.last_name),
+                    "email" => s(&p.email),
+                    "login" => s(&p.login),
+                    "displayName" => s(&p.display_name),
+                    "mobilePhone" => Some(p.mobile_phone.clone().map_or(Value::Null, Value::String)),
+                    "secondEmail" => Some(p.second_email.clone().map_or(Value::Null, Value::String)),
+                    "department" => s(&p.department),
+                    "title" => s(&p.title),
+                    "city" => s(&p.city),
+                    "countryCode" => s(&p.country_code),
+                    "employeeNumber" => s(&p.employee_number),
+                    other => p.extra.get(other).cloned(),
+                }
+            }
+        }
     }
 
     /// The user in Okta's JSON shape. A collection carries only the `self` link, a single
@@ -339,6 +379,7 @@ impl Directory {
                     city: city.to_owned(),
                     country_code: country.to_owned(),
                     employee_number: format!("{:06}", n + 1),
+                    extra: serde_json::Map::new(),
                 },
                 is_super_admin: is_admin,
                 list_json: Box::from(""),

@@ -227,3 +227,162 @@ async fn bearer_tokens_need_scope_and_admin_role() {
     assert_eq!(res.status(), 200);
     assert_eq!(api(&sb, "/api/v1/users", &bearer(&good)).await.status(), 401);
 }
+
+/// Every user of the org in Okta's JSON, for computing expected results independently.
+fn all_users(sb: &okta_sandbox::Sandbox) -> Vec<Value> {
+    sb.state()
+        .listed_user_ids()
+        .iter()
+        .map(|id| sb.state().user_json(id).unwrap())
+        .collect()
+}
+
+/// Every id a query lists, following `next` links.
+async fn ids_for(sb: &okta_sandbox::Sandbox, query: &[(&str, &str)]) -> Vec<String> {
+    let mut url = reqwest::Url::parse_with_params(&format!("http://{}/api/v1/users", sb.addr()), query).unwrap();
+    let mut ids = Vec::new();
+    loop {
+        let res = reqwest::Client::new()
+            .get(url.clone())
+            .header("authorization", ssws(sb))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{url}");
+        let next = links(&res).get(1).map(|l| target(l).to_owned());
+        let page: Vec<Value> = res.json().await.unwrap();
+        ids.extend(page.iter().map(|u| u["id"].as_str().unwrap().to_owned()));
+        match next {
+            // Links are on the public URL; the test talks to the listener directly.
+            Some(n) => url = reqwest::Url::parse(&n.replace(sb.url(), &format!("http://{}", sb.addr()))).unwrap(),
+            None => return ids,
+        }
+    }
+}
+
+fn ids_where(users: &[Value], pred: impl Fn(&Value) -> bool) -> Vec<String> {
+    users
+        .iter()
+        .filter(|u| pred(u))
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn search_filter_and_q_select_as_okta_documents() {
+    let sb = sandbox(|c| c.users = 300).await;
+    let users = all_users(&sb);
+
+    let suspended = ids_where(&users, |u| u["status"] == "SUSPENDED");
+    assert!(!suspended.is_empty());
+    assert_eq!(
+        ids_for(&sb, &[("search", r#"status eq "SUSPENDED""#), ("limit", "7")]).await,
+        suspended
+    );
+    assert_eq!(ids_for(&sb, &[("filter", r#"status eq "SUSPENDED""#)]).await, suspended);
+
+    let engineering_or_old = ids_where(&users, |u| {
+        u["profile"]["department"] == "Engineering"
+            && (u["created"].as_str().unwrap() < "2022-01-01T00:00:00.000Z" || u["status"] == "ACTIVE")
+    });
+    let found = ids_for(
+        &sb,
+        &[(
+            "search",
+            r#"profile.department eq "engineering" and (created lt "2022-01-01T00:00:00.000Z" or status eq "ACTIVE")"#,
+        )],
+    )
+    .await;
+    assert_eq!(found, engineering_or_old);
+
+    let since = "2023-01-01T00:00:00.000Z";
+    let updated = ids_where(&users, |u| u["lastUpdated"].as_str().unwrap() > since);
+    assert_eq!(
+        ids_for(&sb, &[("filter", &format!(r#"lastUpdated gt "{since}""#))]).await,
+        updated
+    );
+
+    let not_staged = ids_where(&users, |u| u["status"] != "STAGED");
+    assert_eq!(
+        ids_for(&sb, &[("search", r#"(status lt "STAGED" or status gt "STAGED")"#)]).await,
+        not_staged
+    );
+
+    let with_phone = ids_where(&users, |u| !u["profile"]["mobilePhone"].is_null());
+    assert_eq!(ids_for(&sb, &[("search", "profile.mobilePhone pr")]).await, with_phone);
+
+    let ada = ids_where(&users, |u| {
+        let p = &u["profile"];
+        ["firstName", "lastName", "email"]
+            .iter()
+            .any(|f| p[*f].as_str().unwrap().to_lowercase().starts_with("ad"))
+    });
+    // q lists 10 by default.
+    let first_page: Vec<Value> = api(&sb, "/api/v1/users?q=Ad", &ssws(&sb)).await.json().await.unwrap();
+    assert_eq!(first_page.len(), ada.len().min(10));
+    assert_eq!(ids_for(&sb, &[("q", "Ad"), ("limit", "200")]).await, ada);
+}
+
+#[tokio::test]
+async fn search_sorts_by_any_property() {
+    let sb = sandbox(|c| c.users = 120).await;
+    let mut users = all_users(&sb);
+    users.sort_by(|a, b| {
+        let key = |u: &Value| u["profile"]["lastName"].as_str().unwrap().to_lowercase();
+        key(a)
+            .cmp(&key(b))
+            .then_with(|| a["id"].as_str().cmp(&b["id"].as_str()))
+    });
+    let expected: Vec<String> = users.iter().map(|u| u["id"].as_str().unwrap().to_owned()).collect();
+    let asc = ids_for(
+        &sb,
+        &[
+            ("search", r#"status pr"#),
+            ("sortBy", "profile.lastName"),
+            ("limit", "25"),
+        ],
+    )
+    .await;
+    assert_eq!(asc, expected);
+    let desc = ids_for(
+        &sb,
+        &[
+            ("search", r#"status pr"#),
+            ("sortBy", "profile.lastName"),
+            ("sortOrder", "desc"),
+        ],
+    )
+    .await;
+    assert_eq!(desc, expected.into_iter().rev().collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn malformed_or_unsupported_expressions_get_okta_400() {
+    let sb = sandbox(|_| {}).await;
+    for (param, expr) in [
+        ("search", r#"status eq"#),
+        ("search", r#"status ne "ACTIVE""#),
+        ("search", r#"profile.department co "eng""#),
+        ("search", r#"created gt "last week""#),
+        ("filter", r#"profile.department eq "Engineering""#),
+        ("filter", r#"status sw "ACT""#),
+        (
+            "search",
+            "((((((((((((((((((((((((((((((((((a eq \"b\"))))))))))))))))))))))))))))))))))",
+        ),
+    ] {
+        let url =
+            reqwest::Url::parse_with_params(&format!("http://{}/api/v1/users", sb.addr()), &[(param, expr)]).unwrap();
+        let res = reqwest::Client::new()
+            .get(url)
+            .header("authorization", ssws(&sb))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{param}={expr}");
+        let body: Value = res.json().await.unwrap();
+        crate::spec::MANAGEMENT.assert_valid("Error", &body);
+        assert_eq!(body["errorCode"], "E0000031", "{param}={expr}");
+        assert!(!body["errorCauses"][0]["errorSummary"].as_str().unwrap().is_empty());
+    }
+}
