@@ -20,7 +20,7 @@ const MAX_LIMIT: usize = 200;
 
 /// Who is calling, after authentication.
 pub(crate) struct Caller {
-    user_id: String,
+    pub(crate) user_id: String,
     /// `None` for an SSWS token, which acts with all of its admin's permissions.
     scopes: Option<Vec<String>>,
     super_admin: bool,
@@ -29,7 +29,7 @@ pub(crate) struct Caller {
 impl Caller {
     /// Okta's check for a delegated token: the scope must be granted and the signed-in user's
     /// admin role must allow the operation.
-    fn require(&self, any_of: &[&str]) -> Result<(), ApiError> {
+    pub(crate) fn require(&self, any_of: &[&str]) -> Result<(), ApiError> {
         if let Some(scopes) = &self.scopes
             && !scopes.iter().any(|s| any_of.contains(&s.as_str()))
         {
@@ -120,7 +120,7 @@ pub(crate) async fn list_users(
 ) -> Result<Response, ApiError> {
     authenticate(&s, &headers)?.require(&["okta.users.read", "okta.users.manage"])?;
     let raw = raw.unwrap_or_default();
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect();
+    let pairs = query_pairs(&raw);
     let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let selection = match (param("search"), param("filter"), param("q")) {
         (Some(e), _, _) => {
@@ -136,14 +136,12 @@ pub(crate) async fn list_users(
         (None, None, Some(q)) => Selection::Q(q.trim().to_lowercase()),
         (None, None, None) => Selection::All,
     };
-    let limit = match param("limit") {
-        None if matches!(selection, Selection::Q(_)) => 10,
-        None => MAX_LIMIT,
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if n >= 1 => (n as usize).min(MAX_LIMIT),
-            _ => return Err(ApiError::validation(format!("limit: {v:?} is not a positive number"))),
-        },
+    let default_limit = if matches!(selection, Selection::Q(_)) {
+        10
+    } else {
+        MAX_LIMIT
     };
+    let limit = parse_limit(param("limit"), default_limit, MAX_LIMIT)?;
     let sort_by = param("sortBy").map(str::to_owned);
     let descending = match param("sortOrder") {
         None => false,
@@ -202,7 +200,30 @@ pub(crate) async fn list_users(
         (body, last_id, more)
     };
     let mut res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-    let path = format!("{}/api/v1/users", s.base);
+    add_page_links(
+        &mut res,
+        &s.base,
+        "/api/v1/users",
+        &raw,
+        &pairs,
+        limit,
+        more.then_some(last_id).flatten(),
+    );
+    Ok(res)
+}
+
+/// `Link` headers of a page: `self` (the request as made), then `next` (the same query with
+/// `after` set to the last id listed) when more remain. Absolute on the public URL.
+pub(crate) fn add_page_links(
+    res: &mut Response,
+    base: &str,
+    path: &str,
+    raw: &str,
+    pairs: &[(String, String)],
+    limit: usize,
+    next_after: Option<String>,
+) {
+    let path = format!("{base}{path}");
     let self_link = if raw.is_empty() {
         path.clone()
     } else {
@@ -210,7 +231,7 @@ pub(crate) async fn list_users(
     };
     let links = res.headers_mut();
     links.append(header::LINK, link_value(&self_link, "self"));
-    if more && let Some(last) = last_id {
+    if let Some(last) = next_after {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in pairs.iter().filter(|(k, _)| k != "after") {
             q.append_pair(k, v);
@@ -221,7 +242,22 @@ pub(crate) async fn list_users(
         q.append_pair("after", &last);
         links.append(header::LINK, link_value(&format!("{path}?{}", q.finish()), "next"));
     }
-    Ok(res)
+}
+
+/// The query string's pairs, decoded.
+pub(crate) fn query_pairs(raw: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect()
+}
+
+/// `limit`: `default` when absent, capped at `max`, a 400 when not a positive number.
+pub(crate) fn parse_limit(value: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 1 => Ok((n as usize).min(max)),
+            _ => Err(ApiError::validation(format!("limit: {v:?} is not a positive number"))),
+        },
+    }
 }
 
 fn link_value(url: &str, rel: &str) -> HeaderValue {

@@ -40,6 +40,9 @@ pub struct SandboxConfig {
     pub public_url: Option<Url>,
     /// Exactly how many users the org holds.
     pub users: usize,
+    /// How many groups the org holds besides the built-in `Everyone` (named after departments
+    /// first; members by department).
+    pub groups: usize,
     /// Seed of the deterministic user generator: the same seed gives the same org.
     pub seed: u64,
     /// Login of the user that holds the super-admin role (one of the `users`).
@@ -71,6 +74,7 @@ impl Default for SandboxConfig {
         Self {
             public_url: None,
             users: 100,
+            groups: 8,
             seed: 42,
             admin_login: "admin@example.com".to_owned(),
             user_password: random_token(16).into(),

@@ -71,6 +71,38 @@ impl ApiError {
             ..Self::new(StatusCode::BAD_REQUEST, "E0000031", "Invalid search criteria.")
         }
     }
+    /// E0000001 with one cause, as Okta reports a field that fails validation.
+    pub fn validation_cause(cause: impl Into<String>) -> Self {
+        let cause = cause.into();
+        let field = cause.split(':').next().unwrap_or_default().to_owned();
+        Self {
+            causes: vec![cause],
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "E0000001",
+                format!("Api validation failed: {field}"),
+            )
+        }
+    }
+    /// E0000001 with a summary of its own (invalid lifecycle transitions).
+    pub fn validation_summary(summary: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "E0000001", summary)
+    }
+    /// E0000016: activating an active user.
+    pub fn already_active() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "E0000016",
+            "Activation failed because the user is already active",
+        )
+    }
+    /// E0000006 with the reason as its cause.
+    pub fn forbidden_because(cause: impl Into<String>) -> Self {
+        Self {
+            causes: vec![cause.into()],
+            ..Self::forbidden()
+        }
+    }
     pub fn rate_limited() -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -18,6 +18,9 @@
 //! - `api`: `/api/v1/users`: authentication (SSWS or Bearer), scopes, `search`/`filter`/`q`,
 //!   sorting, paging by `Link`.
 //! - [`query`]: Okta's `search`/`filter` expression language: parser and evaluation.
+//! - `users_write`: create, update, replace, delete and lifecycle of users.
+//! - `groups`: `/api/v1/groups`, members, a user's groups; the built-in `Everyone`.
+//! - `syslog`: the System Log: events of every change, sign-in and grant; `/api/v1/logs`.
 //! - `error`: Okta's error JSON and OAuth error JSON.
 //! - `middleware`: `X-Okta-Request-Id` and the `X-Rate-Limit-*` buckets on every response.
 //! - [`server`]: `router(state)`, `serve(listener, shutdown)` and the [`Sandbox`] handle.
@@ -28,12 +31,15 @@
 mod api;
 pub mod config;
 mod error;
+mod groups;
 mod keys;
 mod middleware;
 mod oauth;
 mod org;
 pub mod query;
 pub mod server;
+mod syslog;
+mod users_write;
 mod util;
 
 pub use config::{RefreshTokenRotation, SandboxConfig};

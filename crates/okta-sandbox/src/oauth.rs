@@ -337,12 +337,19 @@ pub(crate) async fn sign_in(State(s): State<Arc<SandboxState>>, Form(f): Form<Si
             "This sign-in page has expired or was already used. Go back to the application and start again.",
         );
     };
-    let user_id = s
-        .dir()
-        .find(f.username.trim())
-        .filter(|u| u.is_active())
-        .map(|u| u.id.clone());
-    let password_ok = constant_time_eq(f.password.as_bytes(), s.config.user_password.expose_secret().as_bytes());
+    // A user's own password when set through the API, the org-wide one otherwise.
+    let (user_id, password_ok) = {
+        let dir = s.dir();
+        let user = dir.find(f.username.trim());
+        let expected = user
+            .and_then(|u| u.password.as_ref())
+            .unwrap_or(&s.config.user_password);
+        let ok = constant_time_eq(f.password.as_bytes(), expected.expose_secret().as_bytes());
+        (user.filter(|u| u.is_active()).map(|u| u.id.clone()), ok)
+    };
+    if let Some(id) = &user_id {
+        s.record(id, "user.session.start", None, password_ok);
+    }
     let Some(user_id) = user_id.filter(|_| password_ok) else {
         return sign_in_page(
             &s,
@@ -548,18 +555,26 @@ pub(crate) async fn token(
         iat: issued.unix_timestamp(),
         exp: issued.unix_timestamp() + ttl,
         cid: client_id.clone(),
-        uid: user_id,
+        uid: user_id.clone(),
         scp: scopes.clone(),
         auth_time: issued.unix_timestamp(),
         sub: login,
     };
     let access_token = s.keys.sign(&claims);
+    let client_id_for_log = client_id.clone();
     *s.grants
         .lock()
         .expect("grants lock")
         .token_grants
         .entry(client_id)
         .or_default() += 1;
+    let app = crate::syslog::Target {
+        id: &client_id_for_log,
+        kind: "AppInstance",
+        alternate_id: None,
+        display_name: Some("okta-sandbox web app"),
+    };
+    s.record(&user_id, "app.oauth2.as.token.grant.access_token", Some(app), true);
     let mut body = json!({
         "token_type": "Bearer",
         "expires_in": ttl,

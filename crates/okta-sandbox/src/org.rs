@@ -1,6 +1,6 @@
 //! The directory of a sandbox org: users generated deterministically from a seed.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 
 use rand::{Rng, SeedableRng};
@@ -139,12 +139,15 @@ pub(crate) struct OrgUser {
     pub password_changed: Option<OffsetDateTime>,
     pub profile: Profile,
     pub is_super_admin: bool,
+    /// A password of the user's own (set through the API); `None`: the org-wide one.
+    pub password: Option<secrecy::SecretString>,
     /// This user as listed in a collection (only the `self` link), rendered once per change:
     /// listing is then a concatenation, which keeps large exports cheap.
     pub list_json: Box<str>,
 }
 
-/// The base profile attributes the sandbox generates (Okta's `UserProfile`).
+/// A user's profile (Okta's `UserProfile`): the four attributes every user has, typed; the
+/// rest (`displayName`, `department`, custom attributes, …) as given.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Profile {
@@ -152,17 +155,15 @@ pub(crate) struct Profile {
     pub last_name: String,
     pub email: String,
     pub login: String,
-    pub display_name: String,
-    pub mobile_phone: Option<String>,
-    pub second_email: Option<String>,
-    pub department: String,
-    pub title: String,
-    pub city: String,
-    pub country_code: String,
-    pub employee_number: String,
-    /// Other attributes, base or custom (`costCenter`, `favouriteColour`, …).
     #[serde(flatten)]
     pub extra: serde_json::Map<String, Value>,
+}
+
+impl Profile {
+    /// A string attribute of `extra`.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.extra.get(name).and_then(Value::as_str)
+    }
 }
 
 impl OrgUser {
@@ -193,14 +194,6 @@ impl OrgUser {
                     "lastName" => s(&p.last_name),
                     "email" => s(&p.email),
                     "login" => s(&p.login),
-                    "displayName" => s(&p.display_name),
-                    "mobilePhone" => Some(p.mobile_phone.clone().map_or(Value::Null, Value::String)),
-                    "secondEmail" => Some(p.second_email.clone().map_or(Value::Null, Value::String)),
-                    "department" => s(&p.department),
-                    "title" => s(&p.title),
-                    "city" => s(&p.city),
-                    "countryCode" => s(&p.country_code),
-                    "employeeNumber" => s(&p.employee_number),
                     other => p.extra.get(other).cloned(),
                 }
             }
@@ -269,6 +262,45 @@ pub(crate) struct Directory {
     by_login: HashMap<String, String>,
     pub user_type_id: String,
     base: String,
+    pub groups: BTreeMap<String, OrgGroup>,
+    members: HashMap<String, BTreeSet<String>>,
+    memberships: HashMap<String, BTreeSet<String>>,
+    rng: ChaCha8Rng,
+}
+
+/// One group of the org.
+#[derive(Debug, Clone)]
+pub(crate) struct OrgGroup {
+    pub id: String,
+    pub created: OffsetDateTime,
+    pub last_updated: OffsetDateTime,
+    pub last_membership_updated: OffsetDateTime,
+    /// `OKTA_GROUP`, `BUILT_IN` or `APP_GROUP`.
+    pub group_type: &'static str,
+    pub name: String,
+    pub description: Option<String>,
+}
+
+impl OrgGroup {
+    /// Whether its profile and members may be changed through the API.
+    pub fn is_managed_in_okta(&self) -> bool {
+        self.group_type == "OKTA_GROUP"
+    }
+
+    /// An attribute by its path in search expressions.
+    pub fn attr(&self, path: &str) -> Option<Value> {
+        let time = |t: OffsetDateTime| Some(Value::String(okta_time(t)));
+        match path {
+            "id" => Some(Value::String(self.id.clone())),
+            "type" => Some(Value::String(self.group_type.to_owned())),
+            "created" => time(self.created),
+            "lastUpdated" => time(self.last_updated),
+            "lastMembershipUpdated" => time(self.last_membership_updated),
+            "profile.name" => Some(Value::String(self.name.clone())),
+            "profile.description" => Some(self.description.clone().map_or(Value::Null, Value::String)),
+            _ => None,
+        }
+    }
 }
 
 fn okta_id(rng: &mut ChaCha8Rng, prefix: &str) -> String {
@@ -308,6 +340,10 @@ impl Directory {
             by_login: HashMap::with_capacity(config.users),
             user_type_id,
             base: base.to_owned(),
+            groups: BTreeMap::new(),
+            members: HashMap::new(),
+            memberships: HashMap::new(),
+            rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed),
         };
         for n in 0..config.users {
             let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
@@ -371,21 +407,208 @@ impl Directory {
                     last_name: display_last.to_owned(),
                     email: login.clone(),
                     login,
-                    display_name: format!("{display_first} {display_last}"),
-                    mobile_phone: phone,
-                    second_email: None,
-                    department: DEPARTMENTS[rng.random_range(0..DEPARTMENTS.len())].to_owned(),
-                    title: TITLES[rng.random_range(0..TITLES.len())].to_owned(),
-                    city: city.to_owned(),
-                    country_code: country.to_owned(),
-                    employee_number: format!("{:06}", n + 1),
-                    extra: serde_json::Map::new(),
+                    extra: serde_json::json!({
+                        "displayName": format!("{display_first} {display_last}"),
+                        "mobilePhone": phone,
+                        "secondEmail": null,
+                        "department": DEPARTMENTS[rng.random_range(0..DEPARTMENTS.len())],
+                        "title": TITLES[rng.random_range(0..TITLES.len())],
+                        "city": city,
+                        "countryCode": country,
+                        "employeeNumber": format!("{:06}", n + 1),
+                    })
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
                 },
                 is_super_admin: is_admin,
+                password: None,
                 list_json: Box::from(""),
             });
         }
+        dir.generate_groups(config, &mut rng, epoch);
         dir
+    }
+
+    fn generate_groups(&mut self, config: &SandboxConfig, rng: &mut ChaCha8Rng, epoch: OffsetDateTime) {
+        let everyone = OrgGroup {
+            id: okta_id(rng, "00g"),
+            created: epoch,
+            last_updated: epoch,
+            last_membership_updated: epoch,
+            group_type: "BUILT_IN",
+            name: "Everyone".to_owned(),
+            description: Some("All users in your organization".to_owned()),
+        };
+        let everyone_id = everyone.id.clone();
+        self.groups.insert(everyone.id.clone(), everyone);
+        let user_ids: Vec<(String, String)> = self
+            .users
+            .values()
+            .map(|u| {
+                (
+                    u.id.clone(),
+                    u.profile.text("department").unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        for (uid, _) in &user_ids {
+            self.link(&everyone_id, uid);
+        }
+        for n in 0..config.groups {
+            let name = match DEPARTMENTS.get(n) {
+                Some(d) => (*d).to_owned(),
+                None => format!("Project {}", n - DEPARTMENTS.len() + 1),
+            };
+            let created = epoch + Duration::days(rng.random_range(0..365));
+            let group = OrgGroup {
+                id: okta_id(rng, "00g"),
+                created,
+                last_updated: created,
+                last_membership_updated: created + Duration::days(30),
+                group_type: "OKTA_GROUP",
+                description: Some(format!("Members of {name}")),
+                name,
+            };
+            let gid = group.id.clone();
+            self.groups.insert(gid.clone(), group);
+            for (uid, department) in &user_ids {
+                // Department groups hold their department; project groups a random tenth.
+                let member = if n < DEPARTMENTS.len() {
+                    *department == DEPARTMENTS[n]
+                } else {
+                    rng.random_range(0..10) == 0
+                };
+                if member {
+                    self.link(&gid, uid);
+                }
+            }
+        }
+    }
+
+    fn link(&mut self, gid: &str, uid: &str) -> bool {
+        self.memberships
+            .entry(uid.to_owned())
+            .or_default()
+            .insert(gid.to_owned());
+        self.members.entry(gid.to_owned()).or_default().insert(uid.to_owned())
+    }
+
+    /// A fresh id with Okta's shape (`00u…`, `00g…`), unique in the org.
+    pub fn new_id(&mut self, prefix: &str) -> String {
+        loop {
+            let id = okta_id(&mut self.rng, prefix);
+            if !self.users.contains_key(&id) && !self.groups.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// Whether a login is taken (case-insensitively).
+    pub fn login_taken(&self, login: &str) -> bool {
+        self.by_login.contains_key(&login.to_ascii_lowercase())
+    }
+
+    /// Removes a user and its memberships.
+    pub fn remove_user(&mut self, id: &str) -> Option<OrgUser> {
+        let user = self.users.remove(id)?;
+        self.by_login.remove(&user.profile.login.to_ascii_lowercase());
+        for gid in self.memberships.remove(id).unwrap_or_default() {
+            if let Some(m) = self.members.get_mut(&gid) {
+                m.remove(id);
+            }
+        }
+        Some(user)
+    }
+
+    /// Adds a user to a group; returns whether it was not a member yet.
+    pub fn add_member(&mut self, gid: &str, uid: &str, now: OffsetDateTime) -> bool {
+        let added = self.link(gid, uid);
+        if added && let Some(g) = self.groups.get_mut(gid) {
+            g.last_membership_updated = now;
+        }
+        added
+    }
+
+    /// Removes a user from a group; returns whether it was a member.
+    pub fn remove_member(&mut self, gid: &str, uid: &str, now: OffsetDateTime) -> bool {
+        if let Some(m) = self.memberships.get_mut(uid) {
+            m.remove(gid);
+        }
+        let removed = self.members.get_mut(gid).is_some_and(|m| m.remove(uid));
+        if removed && let Some(g) = self.groups.get_mut(gid) {
+            g.last_membership_updated = now;
+        }
+        removed
+    }
+
+    /// Removes a group and its memberships.
+    pub fn remove_group(&mut self, gid: &str) -> Option<OrgGroup> {
+        let g = self.groups.remove(gid)?;
+        for uid in self.members.remove(gid).unwrap_or_default() {
+            if let Some(m) = self.memberships.get_mut(&uid) {
+                m.remove(gid);
+            }
+        }
+        Some(g)
+    }
+
+    /// Ids of a group's members, in id order, after a cursor.
+    pub fn members_after<'a>(&'a self, gid: &str, after: Option<&str>) -> impl Iterator<Item = &'a OrgUser> + 'a {
+        let lower = match after {
+            Some(a) => Bound::Excluded(a.to_owned()),
+            None => Bound::Unbounded,
+        };
+        self.members
+            .get(gid)
+            .into_iter()
+            .flat_map(move |m| m.range((lower.clone(), Bound::Unbounded)))
+            .filter_map(|id| self.users.get(id))
+    }
+
+    /// How many members a group has.
+    pub fn member_count(&self, gid: &str) -> usize {
+        self.members.get(gid).map_or(0, BTreeSet::len)
+    }
+
+    /// The groups a user belongs to, in id order.
+    pub fn groups_of<'a>(&'a self, uid: &str) -> impl Iterator<Item = &'a OrgGroup> + 'a {
+        self.memberships
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|gid| self.groups.get(gid))
+    }
+
+    /// The built-in `Everyone` group's id.
+    pub fn everyone_id(&self) -> Option<String> {
+        self.groups
+            .values()
+            .find(|g| g.group_type == "BUILT_IN")
+            .map(|g| g.id.clone())
+    }
+
+    /// A group in Okta's JSON shape; `stats` adds `_embedded.stats` (`expand=stats`).
+    pub fn group_json(&self, g: &OrgGroup, stats: bool) -> Value {
+        let href = format!("{}/api/v1/groups/{}", self.base, g.id);
+        let mut v = serde_json::json!({
+            "id": g.id,
+            "created": okta_time(g.created),
+            "lastUpdated": okta_time(g.last_updated),
+            "lastMembershipUpdated": okta_time(g.last_membership_updated),
+            "objectClass": ["okta:user_group"],
+            "type": g.group_type,
+            "profile": { "name": g.name, "description": g.description },
+            "_links": {
+                "self": { "href": href },
+                "users": { "href": format!("{href}/users") },
+                "apps": { "href": format!("{href}/apps") },
+            },
+        });
+        if stats {
+            v["_embedded"] = serde_json::json!({ "stats": { "usersCount": self.member_count(&g.id), "appsCount": 0, "groupPushMappingsCount": 0, "hasAdminPrivilege": false } });
+        }
+        v
     }
 
     /// Adds or replaces a user, re-rendering its listed form.

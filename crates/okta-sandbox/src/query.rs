@@ -315,6 +315,10 @@ pub enum Dialect {
     Search,
     /// `filter`: a few attributes, `eq` only (and ranges on `lastUpdated`).
     UserFilter,
+    /// Groups' `search`: any attribute; `co` only on the name and description.
+    GroupSearch,
+    /// Groups' `filter`: `type`, `id` with `eq`, and ranges on the timestamps.
+    GroupFilter,
 }
 
 /// Attributes that hold timestamps: compared as instants.
@@ -336,8 +340,10 @@ impl Expr {
                 b.check(dialect)
             }
             Expr::Present(attr) => match dialect {
-                Dialect::Search => Ok(()),
-                Dialect::UserFilter => Err(format!("'pr' is not supported in filter (on {attr}); use search")),
+                Dialect::Search | Dialect::GroupSearch => Ok(()),
+                Dialect::UserFilter | Dialect::GroupFilter => {
+                    Err(format!("'pr' is not supported in filter (on {attr}); use search"))
+                }
             },
             Expr::Cmp { attr, op, value } => {
                 if DATE_ATTRS.contains(&attr.as_str())
@@ -361,6 +367,25 @@ impl Expr {
                             return Err(format!(
                                 "'co' works only on profile.firstName, profile.lastName, profile.email and profile.login, not {attr}"
                             ));
+                        }
+                        Ok(())
+                    }
+                    Dialect::GroupSearch => {
+                        if *op == Op::Co && !["profile.name", "profile.description"].contains(&attr.as_str()) {
+                            return Err(format!(
+                                "'co' works only on profile.name and profile.description, not {attr}"
+                            ));
+                        }
+                        Ok(())
+                    }
+                    Dialect::GroupFilter => {
+                        const ALLOWED: &[&str] = &["type", "id", "lastUpdated", "lastMembershipUpdated", "created"];
+                        if !ALLOWED.contains(&attr.as_str()) {
+                            return Err(format!("filter does not support {attr}; use search"));
+                        }
+                        let ranged = DATE_ATTRS.contains(&attr.as_str());
+                        if matches!(op, Op::Sw | Op::Co) || (*op != Op::Eq && !ranged) {
+                            return Err(format!("filter does not support '{}' on {attr}", op.as_str()));
                         }
                         Ok(())
                     }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -18,7 +18,8 @@ use crate::keys::SigningKey;
 use crate::middleware::{RateLimits, okta_headers};
 use crate::oauth::Grants;
 use crate::org::Directory;
-use crate::{api, oauth};
+use crate::syslog::SystemLog;
+use crate::{api, groups, oauth, syslog, users_write};
 
 /// The whole state of one sandbox org.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ pub struct SandboxState {
     pub(crate) keys: SigningKey,
     pub(crate) grants: Mutex<Grants>,
     pub(crate) limits: Mutex<RateLimits>,
+    pub(crate) log: Mutex<SystemLog>,
 }
 
 impl SandboxState {
@@ -47,6 +49,7 @@ impl SandboxState {
             keys: SigningKey::generate(),
             grants: Mutex::new(Grants::default()),
             limits: Mutex::new(RateLimits::default()),
+            log: Mutex::new(SystemLog::default()),
             config,
         }))
     }
@@ -109,8 +112,29 @@ pub fn router(state: Arc<SandboxState>) -> Router {
         .route("/oauth2/v1/revoke", post(oauth::revoke))
         .route("/oauth2/v1/introspect", post(oauth::introspect))
         .route("/oauth2/v1/keys", get(oauth::keys))
-        .route("/api/v1/users", get(api::list_users))
-        .route("/api/v1/users/{id}", get(api::get_user))
+        .route("/api/v1/users", get(api::list_users).post(users_write::create))
+        .route(
+            "/api/v1/users/{id}",
+            get(api::get_user)
+                .post(users_write::partial_update)
+                .put(users_write::replace)
+                .delete(users_write::delete),
+        )
+        .route("/api/v1/users/{id}/lifecycle/{operation}", post(users_write::lifecycle))
+        .route("/api/v1/users/{id}/groups", get(groups::user_groups))
+        .route("/api/v1/groups", get(groups::list_groups).post(groups::create_group))
+        .route(
+            "/api/v1/groups/{groupId}",
+            get(groups::get_group)
+                .put(groups::replace_group)
+                .delete(groups::delete_group),
+        )
+        .route("/api/v1/groups/{groupId}/users", get(groups::list_members))
+        .route(
+            "/api/v1/groups/{groupId}/users/{userId}",
+            put(groups::add_member).delete(groups::remove_member),
+        )
+        .route("/api/v1/logs", get(syslog::list))
         .fallback(|| async { ApiError::resource_not_found() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), okta_headers))
         .with_state(state)

@@ -1,0 +1,330 @@
+//! The Groups API: `/api/v1/groups`, members, and `/api/v1/users/{id}/groups`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::api::{add_page_links, authenticate, parse_limit, query_pairs};
+use crate::error::ApiError;
+use crate::org::OrgGroup;
+use crate::query::{self, Dialect, Expr};
+use crate::server::SandboxState;
+use crate::syslog::Target;
+use crate::util::now;
+
+const READ: &[&str] = &["okta.groups.read", "okta.groups.manage"];
+const MANAGE: &[&str] = &["okta.groups.manage"];
+
+fn json_array(items: impl Iterator<Item = Value>) -> Response {
+    Json(items.collect::<Vec<_>>()).into_response()
+}
+
+/// `GET /api/v1/groups` with `q` (name prefix), `filter`, `search`, `expand=stats`, paging.
+pub(crate) async fn list_groups(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    authenticate(&s, &headers)?.require(READ)?;
+    let raw = raw.unwrap_or_default();
+    let pairs = query_pairs(&raw);
+    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let expr = |e: &str, d: Dialect| -> Result<Expr, ApiError> {
+        let expr = query::parse(e).map_err(|err| ApiError::invalid_search(err.to_string()))?;
+        expr.check(d).map_err(ApiError::invalid_search)?;
+        Ok(expr)
+    };
+    let selector: Option<Expr> = match (param("search"), param("filter")) {
+        (Some(e), _) => Some(expr(e, Dialect::GroupSearch)?),
+        (None, Some(e)) => Some(expr(e, Dialect::GroupFilter)?),
+        _ => None,
+    };
+    let q = param("q").map(str::to_lowercase);
+    let stats = param("expand").is_some_and(|e| e.split(',').any(|x| x.trim() == "stats"));
+    let limit = parse_limit(param("limit"), 10_000, 10_000)?;
+    let selects = |g: &OrgGroup| {
+        selector.as_ref().is_none_or(|e| e.matches(&|p| g.attr(p)))
+            && q.as_ref().is_none_or(|q| g.name.to_lowercase().starts_with(q.as_str()))
+    };
+    let (items, last, more) = {
+        let dir = s.dir();
+        let lower = param("after").map_or(std::ops::Bound::Unbounded, |a| std::ops::Bound::Excluded(a.to_owned()));
+        let mut it = dir
+            .groups
+            .range((lower, std::ops::Bound::Unbounded))
+            .map(|(_, g)| g)
+            .filter(|g| selects(g));
+        let page: Vec<&OrgGroup> = it.by_ref().take(limit).collect();
+        let more = it.next().is_some();
+        let last = page.last().map(|g| g.id.clone());
+        (
+            page.iter().map(|g| dir.group_json(g, stats)).collect::<Vec<_>>(),
+            last,
+            more,
+        )
+    };
+    let mut res = json_array(items.into_iter());
+    add_page_links(
+        &mut res,
+        &s.base,
+        "/api/v1/groups",
+        &raw,
+        &pairs,
+        limit,
+        more.then_some(last).flatten(),
+    );
+    Ok(res)
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(id, "UserGroup")
+}
+
+/// `GET /api/v1/groups/{groupId}`.
+pub(crate) async fn get_group(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Path(gid): Path<String>,
+) -> Result<Response, ApiError> {
+    authenticate(&s, &headers)?.require(READ)?;
+    let dir = s.dir();
+    let g = dir.groups.get(&gid).ok_or_else(|| not_found(&gid))?;
+    Ok(Json(dir.group_json(g, false)).into_response())
+}
+
+/// The `profile` of a create or replace request: `name` required.
+fn group_profile(body: &Value) -> Result<(String, Option<String>), ApiError> {
+    let profile = body
+        .get("profile")
+        .ok_or_else(|| ApiError::validation("profile: The field cannot be left blank"))?;
+    let name = profile
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::validation("name: The field cannot be left blank"))?;
+    let description = profile.get("description").and_then(Value::as_str).map(str::to_owned);
+    Ok((name.to_owned(), description))
+}
+
+/// `POST /api/v1/groups`: a new `OKTA_GROUP`.
+pub(crate) async fn create_group(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&s, &headers)?;
+    caller.require(MANAGE)?;
+    let (name, description) = group_profile(&body)?;
+    let mut dir = s.directory.write().expect("directory lock");
+    if dir
+        .groups
+        .values()
+        .any(|g| g.name.eq_ignore_ascii_case(&name) && g.group_type == "OKTA_GROUP")
+    {
+        return Err(ApiError::validation(
+            "name: An object with this field already exists in the current organization",
+        ));
+    }
+    let now = now();
+    let group = OrgGroup {
+        id: dir.new_id("00g"),
+        created: now,
+        last_updated: now,
+        last_membership_updated: now,
+        group_type: "OKTA_GROUP",
+        name,
+        description,
+    };
+    let json = dir.group_json(&group, false);
+    dir.groups.insert(group.id.clone(), group);
+    drop(dir);
+    let target = Target {
+        id: json["id"].as_str().unwrap_or_default(),
+        kind: "UserGroup",
+        alternate_id: None,
+        display_name: json["profile"]["name"].as_str(),
+    };
+    s.record(&caller.user_id, "group.lifecycle.create", Some(target), true);
+    Ok(Json(json).into_response())
+}
+
+fn managed<'a>(g: Option<&'a mut OrgGroup>, gid: &str) -> Result<&'a mut OrgGroup, ApiError> {
+    let g = g.ok_or_else(|| not_found(gid))?;
+    if !g.is_managed_in_okta() {
+        return Err(ApiError::forbidden_because(format!(
+            "{} groups are managed outside the Groups API: {}",
+            g.group_type, g.name
+        )));
+    }
+    Ok(g)
+}
+
+/// `PUT /api/v1/groups/{groupId}`: replaces the profile of an `OKTA_GROUP`.
+pub(crate) async fn replace_group(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Path(gid): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&s, &headers)?;
+    caller.require(MANAGE)?;
+    let (name, description) = group_profile(&body)?;
+    let mut dir = s.directory.write().expect("directory lock");
+    let g = managed(dir.groups.get_mut(&gid), &gid)?;
+    g.name = name;
+    g.description = description;
+    g.last_updated = now();
+    let g = g.clone();
+    let json = dir.group_json(&g, false);
+    drop(dir);
+    let target = Target {
+        id: &g.id,
+        kind: "UserGroup",
+        alternate_id: None,
+        display_name: Some(&g.name),
+    };
+    s.record(&caller.user_id, "group.profile.update", Some(target), true);
+    Ok(Json(json).into_response())
+}
+
+/// `DELETE /api/v1/groups/{groupId}` (not the built-in `Everyone`).
+pub(crate) async fn delete_group(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Path(gid): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&s, &headers)?;
+    caller.require(MANAGE)?;
+    let mut dir = s.directory.write().expect("directory lock");
+    let name = managed(dir.groups.get_mut(&gid), &gid)?.name.clone();
+    dir.remove_group(&gid);
+    drop(dir);
+    let target = Target {
+        id: &gid,
+        kind: "UserGroup",
+        alternate_id: None,
+        display_name: Some(&name),
+    };
+    s.record(&caller.user_id, "group.lifecycle.delete", Some(target), true);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/v1/groups/{groupId}/users`: members in id order, paged (`limit` ≤ 1000).
+pub(crate) async fn list_members(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Path(gid): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    authenticate(&s, &headers)?.require(READ)?;
+    let raw = raw.unwrap_or_default();
+    let pairs = query_pairs(&raw);
+    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let limit = parse_limit(param("limit"), 1000, 1000)?;
+    let (body, last, more) = {
+        let dir = s.dir();
+        if !dir.groups.contains_key(&gid) {
+            return Err(not_found(&gid));
+        }
+        let mut it = dir.members_after(&gid, param("after"));
+        let mut body = String::from("[");
+        let mut last = None;
+        for (i, u) in it.by_ref().take(limit).enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&u.list_json);
+            last = Some(u.id.clone());
+        }
+        body.push(']');
+        (body, last, it.next().is_some())
+    };
+    let mut res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    let path = format!("/api/v1/groups/{gid}/users");
+    add_page_links(
+        &mut res,
+        &s.base,
+        &path,
+        &raw,
+        &pairs,
+        limit,
+        more.then_some(last).flatten(),
+    );
+    Ok(res)
+}
+
+/// `PUT` / `DELETE /api/v1/groups/{groupId}/users/{userId}`.
+async fn change_membership(
+    s: Arc<SandboxState>,
+    headers: HeaderMap,
+    gid: String,
+    uid: String,
+    add: bool,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&s, &headers)?;
+    caller.require(MANAGE)?;
+    let mut dir = s.directory.write().expect("directory lock");
+    managed(dir.groups.get_mut(&gid), &gid)?;
+    let uid = dir
+        .find(&uid)
+        .map(|u| u.id.clone())
+        .ok_or_else(|| ApiError::not_found(&uid, "User"))?;
+    let changed = if add {
+        dir.add_member(&gid, &uid, now())
+    } else {
+        dir.remove_member(&gid, &uid, now())
+    };
+    drop(dir);
+    if changed {
+        let event = if add {
+            "group.user_membership.add"
+        } else {
+            "group.user_membership.remove"
+        };
+        let target = Target {
+            id: &uid,
+            kind: "User",
+            alternate_id: None,
+            display_name: None,
+        };
+        s.record(&caller.user_id, event, Some(target), true);
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn add_member(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Path((gid, uid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    change_membership(s, headers, gid, uid, true).await
+}
+
+pub(crate) async fn remove_member(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Path((gid, uid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    change_membership(s, headers, gid, uid, false).await
+}
+
+/// `GET /api/v1/users/{id}/groups`.
+pub(crate) async fn user_groups(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&s, &headers)?;
+    let lookup = if id == "me" { caller.user_id.clone() } else { id.clone() };
+    if id != "me" {
+        caller.require(&["okta.users.read", "okta.users.manage"])?;
+    }
+    let dir = s.dir();
+    let u = dir.find(&lookup).ok_or_else(|| ApiError::not_found(&id, "User"))?;
+    Ok(json_array(dir.groups_of(&u.id).map(|g| dir.group_json(g, false))))
+}

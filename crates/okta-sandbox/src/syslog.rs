@@ -1,0 +1,252 @@
+//! The System Log: every change made through the API, every sign-in and token grant, as Okta's
+//! `LogEvent`s, and `GET /api/v1/logs` with Okta's polling semantics (without `until`, a `next`
+//! link is always present; poll it until a page comes back empty, then later resume from it).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::api::{add_page_links, authenticate, parse_limit, query_pairs};
+use crate::error::ApiError;
+use crate::query::{self, Dialect};
+use crate::server::SandboxState;
+use crate::util::{now, okta_time, random_token};
+
+/// Recorded events in publication order, each rendered once.
+#[derive(Debug, Default)]
+pub(crate) struct SystemLog {
+    events: Vec<(OffsetDateTime, String, Value)>,
+    index: HashMap<String, usize>,
+}
+
+/// What an event is about.
+pub(crate) struct Target<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub alternate_id: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+}
+
+fn display_message(event_type: &str) -> &'static str {
+    match event_type {
+        "user.lifecycle.create" => "Create okta user",
+        "user.lifecycle.activate" => "Activate Okta user",
+        "user.lifecycle.deactivate" => "Deactivate Okta user",
+        "user.lifecycle.suspend" => "Suspend Okta user",
+        "user.lifecycle.unsuspend" => "Unsuspend Okta user",
+        "user.lifecycle.delete.initiated" => "Delete Okta user",
+        "user.account.update_profile" => "Update user profile for Okta",
+        "user.account.update_password" => "Update password for user",
+        "user.account.reset_password" => "Fired when the user's Okta password is reset",
+        "user.account.unlock" => "Unlock user account",
+        "user.password.expire" => "Expire user password",
+        "user.session.start" => "User login to Okta",
+        "app.oauth2.as.token.grant.access_token" => "OAuth2 access token is granted",
+        "app.oauth2.as.token.grant.refresh_token" => "OAuth2 refresh token is granted",
+        "group.user_membership.add" => "Add user to group membership",
+        "group.user_membership.remove" => "Remove user from group membership",
+        "group.lifecycle.create" => "Create Okta group",
+        "group.lifecycle.delete" => "Delete Okta group",
+        "group.profile.update" => "Update group profile",
+        _ => "Event",
+    }
+}
+
+impl SandboxState {
+    /// Records an event by `actor_id` (a user id) about `target`.
+    pub(crate) fn record(&self, actor_id: &str, event_type: &str, target: Option<Target<'_>>, success: bool) {
+        let actor = {
+            let dir = self.dir();
+            match dir.find(actor_id) {
+                Some(u) => {
+                    json!({ "id": u.id, "type": "User", "alternateId": u.profile.login, "displayName": u.profile.text("displayName").unwrap_or(&u.profile.login) })
+                }
+                None => json!({ "id": actor_id, "type": "User", "alternateId": "unknown", "displayName": "unknown" }),
+            }
+        };
+        let published = now();
+        let uuid = format!(
+            "{}-{}-{}-{}-{}",
+            random_token(8).to_lowercase(),
+            random_token(4).to_lowercase(),
+            random_token(4).to_lowercase(),
+            random_token(4).to_lowercase(),
+            random_token(12).to_lowercase()
+        );
+        let targets: Vec<Value> = target
+            .into_iter()
+            .map(|t| json!({ "id": t.id, "type": t.kind, "alternateId": t.alternate_id.unwrap_or("unknown"), "displayName": t.display_name.unwrap_or("unknown") }))
+            .collect();
+        let event = json!({
+            "uuid": uuid,
+            "published": okta_time(published),
+            "eventType": event_type,
+            "version": "0",
+            "severity": if success { "INFO" } else { "WARN" },
+            "legacyEventType": null,
+            "displayMessage": display_message(event_type),
+            "actor": actor,
+            "client": { "ipAddress": "127.0.0.1", "userAgent": { "rawUserAgent": "okta-sandbox", "os": "Unknown", "browser": "UNKNOWN" } },
+            "outcome": { "result": if success { "SUCCESS" } else { "FAILURE" }, "reason": null },
+            "target": targets,
+            "transaction": { "type": "WEB", "id": random_token(27), "detail": {} },
+            "debugContext": { "debugData": {} },
+            "authenticationContext": { "authenticationStep": 0, "externalSessionId": random_token(25) },
+            "securityContext": {},
+        });
+        let mut log = self.log.lock().expect("log lock");
+        let i = log.events.len();
+        log.index.insert(uuid.clone(), i);
+        log.events.push((published, uuid, event));
+    }
+
+    /// Events recorded so far, for tests.
+    pub fn events(&self) -> Vec<Value> {
+        self.log
+            .lock()
+            .expect("log lock")
+            .events
+            .iter()
+            .map(|e| e.2.clone())
+            .collect()
+    }
+}
+
+fn parse_time(name: &str, v: &str) -> Result<OffsetDateTime, ApiError> {
+    OffsetDateTime::parse(v, &Rfc3339).map_err(|_| {
+        ApiError::validation(format!(
+            "{name}: {v:?} is not an ISO 8601 timestamp such as 2026-01-01T00:00:00.000Z"
+        ))
+    })
+}
+
+/// An event's attribute by dotted path; arrays (like `target`) yield every element's value.
+fn lookup(v: &Value, path: &str) -> Option<Value> {
+    let mut cur = vec![v.clone()];
+    for part in path.split('.') {
+        cur = cur
+            .into_iter()
+            .flat_map(|c| match c {
+                Value::Array(items) => items
+                    .into_iter()
+                    .filter_map(|i| i.get(part).cloned())
+                    .collect::<Vec<_>>(),
+                other => other.get(part).cloned().into_iter().collect(),
+            })
+            .collect();
+    }
+    match cur.len() {
+        0 => None,
+        1 => cur.pop(),
+        _ => Some(Value::Array(cur)),
+    }
+}
+
+/// `GET /api/v1/logs`.
+pub(crate) async fn list(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    authenticate(&s, &headers)?.require(&["okta.logs.read"])?;
+    let raw = raw.unwrap_or_default();
+    let pairs = query_pairs(&raw);
+    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let since = match param("since") {
+        Some(v) => parse_time("since", v)?,
+        None => now() - time::Duration::days(7),
+    };
+    let until = param("until").map(|v| parse_time("until", v)).transpose()?;
+    let descending = match param("sortOrder") {
+        None => false,
+        Some(o) if o.eq_ignore_ascii_case("ASCENDING") => false,
+        Some(o) if o.eq_ignore_ascii_case("DESCENDING") => true,
+        Some(o) => {
+            return Err(ApiError::validation(format!(
+                "sortOrder: {o:?} must be ASCENDING or DESCENDING"
+            )));
+        }
+    };
+    let limit = parse_limit(param("limit"), 100, 1000)?;
+    let filter = match param("filter") {
+        Some(f) => {
+            let e = query::parse(f).map_err(|err| ApiError::invalid_search(err.to_string()))?;
+            e.check(Dialect::Search).ok();
+            Some(e)
+        }
+        None => None,
+    };
+    let keywords: Vec<String> = param("q")
+        .map(|q| q.split_whitespace().map(str::to_lowercase).collect())
+        .unwrap_or_default();
+    let selects = |e: &Value| {
+        filter.as_ref().is_none_or(|f| f.matches(&|p| lookup(e, p)))
+            && (keywords.is_empty() || {
+                let text = e.to_string().to_lowercase();
+                keywords.iter().all(|k| text.contains(k.as_str()))
+            })
+    };
+    let (items, last, more) = {
+        let log = s.log.lock().expect("log lock");
+        let in_range = |(t, _, _): &&(OffsetDateTime, String, Value)| *t >= since && until.is_none_or(|u| *t < u);
+        let start = match param("after") {
+            Some(a) => {
+                *log.index
+                    .get(a)
+                    .ok_or_else(|| ApiError::validation("after: unknown cursor; start again from since"))?
+                    + 1
+            }
+            None => 0,
+        };
+        let events: Box<dyn Iterator<Item = &(OffsetDateTime, String, Value)>> = if descending {
+            let end = if param("after").is_some() {
+                start - 1
+            } else {
+                log.events.len()
+            };
+            Box::new(log.events[..end].iter().rev())
+        } else {
+            Box::new(log.events[start.min(log.events.len())..].iter())
+        };
+        let mut it = events.filter(in_range).filter(|e| selects(&e.2));
+        let page: Vec<&(OffsetDateTime, String, Value)> = it.by_ref().take(limit).collect();
+        let more = it.next().is_some();
+        (
+            page.iter().map(|e| e.2.clone()).collect::<Vec<_>>(),
+            page.last().map(|e| e.1.clone()),
+            more,
+        )
+    };
+    let mut res = (
+        [(header::CONTENT_TYPE, "application/json")],
+        Value::Array(items).to_string(),
+    )
+        .into_response();
+    // Polling: without `until` (ascending), there is always a next page to ask for later.
+    let polling = until.is_none() && !descending;
+    let next = match (more || polling, last) {
+        (true, Some(last)) => Some(last),
+        (true, None) if polling => param("after").map(str::to_owned).or_else(|| Some(String::new())),
+        _ => None,
+    };
+    match next {
+        Some(after) if after.is_empty() => {
+            // An empty log so far: the next link is the same request.
+            add_page_links(&mut res, &s.base, "/api/v1/logs", &raw, &pairs, limit, None);
+            let self_link = res.headers().get(header::LINK).cloned();
+            if let Some(v) = self_link {
+                let next = v.to_str().unwrap_or_default().replace("rel=\"self\"", "rel=\"next\"");
+                res.headers_mut()
+                    .append(header::LINK, next.parse().expect("a link we built"));
+            }
+        }
+        other => add_page_links(&mut res, &s.base, "/api/v1/logs", &raw, &pairs, limit, other),
+    }
+    Ok(res)
+}
