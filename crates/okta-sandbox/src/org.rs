@@ -456,8 +456,9 @@ impl Directory {
             self.link(&everyone_id, uid);
         }
         for n in 0..config.groups {
-            let name = match DEPARTMENTS.get(n) {
-                Some(d) => (*d).to_owned(),
+            let department = DEPARTMENTS.get(n).copied();
+            let name = match department {
+                Some(d) => d.to_owned(),
                 None => format!("Project {}", n - DEPARTMENTS.len() + 1),
             };
             let created = epoch + Duration::days(rng.random_range(0..365));
@@ -472,12 +473,11 @@ impl Directory {
             };
             let gid = group.id.clone();
             self.groups.insert(gid.clone(), group);
-            for (uid, department) in &user_ids {
+            for (uid, user_department) in &user_ids {
                 // Department groups hold their department; project groups a random tenth.
-                let member = if n < DEPARTMENTS.len() {
-                    *department == DEPARTMENTS[n]
-                } else {
-                    rng.random_range(0..10) == 0
+                let member = match department {
+                    Some(d) => user_department == d,
+                    None => rng.random_range(0..10) == 0,
                 };
                 if member {
                     self.link(&gid, uid);
