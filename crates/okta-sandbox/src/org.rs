@@ -598,15 +598,19 @@ impl Directory {
             "lastMembershipUpdated": okta_time(g.last_membership_updated),
             "objectClass": ["okta:user_group"],
             "type": g.group_type,
-            "profile": { "name": g.name, "description": g.description },
+            "profile": { "name": g.name },
             "_links": {
                 "self": { "href": href },
                 "users": { "href": format!("{href}/users") },
                 "apps": { "href": format!("{href}/apps") },
             },
         });
+        // The spec's profile has no nullable description: absent when there is none.
+        if let Some(d) = &g.description {
+            v["profile"]["description"] = Value::String(d.clone());
+        }
         if stats {
-            v["_embedded"] = serde_json::json!({ "stats": { "usersCount": self.member_count(&g.id), "appsCount": 0, "groupPushMappingsCount": 0, "hasAdminPrivilege": false } });
+            v["_embedded"] = serde_json::json!({ "stats": { "usersCount": self.member_count(&g.id), "appsCount": 0, "groupPushMappingsCount": 0 } });
         }
         v
     }

@@ -1,7 +1,10 @@
 //! okta-sandbox's integration tests: a real sandbox on 127.0.0.1:0, real HTTP.
 
 mod conformance;
+mod groups;
+mod lifecycle;
 mod oauth;
 mod spec;
+mod syslog;
 mod users;
 mod util;

@@ -142,3 +142,19 @@ pub fn ordinary_user(sb: &Sandbox) -> String {
         .map(|u| u["profile"]["login"].as_str().unwrap().to_owned())
         .expect("an ordinary active user")
 }
+
+/// A request with a method, path (on the listener) and optional JSON body, as the admin.
+pub async fn send(
+    sb: &Sandbox,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> reqwest::Response {
+    let mut req = http()
+        .request(method, format!("http://{}{path}", sb.addr()))
+        .header("authorization", ssws(sb));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap()
+}
