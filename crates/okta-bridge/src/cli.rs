@@ -73,6 +73,12 @@ struct SandboxArgs {
     /// How many users the org holds.
     #[arg(long, default_value_t = 100)]
     users: usize,
+    /// How many groups the org holds besides Everyone.
+    #[arg(long, default_value_t = 8)]
+    groups: usize,
+    /// A fault to inject (repeatable), e.g. `/api/v1/users:latency=50,errors=0.1,429=0.05,cuts=0.02`.
+    #[arg(long = "fault")]
+    faults: Vec<okta_sandbox::faults::FaultRule>,
     /// Seed of the generated org: the same seed gives the same users.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -166,6 +172,8 @@ async fn sandbox_command(a: SandboxArgs) -> Result<()> {
     let mut config = SandboxConfig {
         public_url: a.public_url,
         users: a.users,
+        groups: a.groups,
+        faults: a.faults,
         seed: a.seed,
         admin_login: a.admin_login,
         access_token_ttl: Duration::from_secs(a.access_token_ttl),
@@ -203,7 +211,18 @@ async fn sandbox_command(a: SandboxArgs) -> Result<()> {
 fn print_sandbox(sandbox: &Sandbox) {
     let c = sandbox.config();
     println!("okta-sandbox org running at {}", sandbox.url());
-    println!("  users:            {} (seed {})", c.users, c.seed);
+    println!(
+        "  users:            {} in {} groups and Everyone (seed {})",
+        c.users, c.groups, c.seed
+    );
+    for f in &c.faults {
+        println!("  fault:            {f:?}");
+    }
+    println!(
+        "  control:          {}/__sandbox/faults, {}/__sandbox/counters (SSWS API token)",
+        sandbox.url(),
+        sandbox.url()
+    );
     println!("  sign in as:       {} / {}", c.admin_login, c.user_password_value());
     println!("  API token (SSWS): {}", c.api_token_value());
     println!("  OAuth client id:  {}", c.client_id);

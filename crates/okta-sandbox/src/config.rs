@@ -5,6 +5,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::faults::FaultRule;
 use crate::util::random_token;
 
 /// How the refresh token changes when it is used, per Okta's app setting
@@ -67,6 +68,8 @@ pub struct SandboxConfig {
     pub users_rate_limit: u32,
     /// Requests a minute allowed on `/oauth2/*`.
     pub oauth_rate_limit: u32,
+    /// Faults to inject from the start (see [`FaultRule`]); changeable at run time.
+    pub faults: Vec<FaultRule>,
 }
 
 impl Default for SandboxConfig {
@@ -90,6 +93,7 @@ impl Default for SandboxConfig {
             refresh_token_rotation: RefreshTokenRotation::Static,
             users_rate_limit: 600,
             oauth_rate_limit: 600,
+            faults: Vec::new(),
         }
     }
 }

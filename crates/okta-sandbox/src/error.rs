@@ -103,6 +103,10 @@ impl ApiError {
             ..Self::forbidden()
         }
     }
+    /// E0000009, as Okta's 5xx answers carry.
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "E0000009", "Internal Server Error")
+    }
     pub fn rate_limited() -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,

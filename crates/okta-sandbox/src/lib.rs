@@ -22,6 +22,8 @@
 //! - `groups`: `/api/v1/groups`, members, a user's groups; the built-in `Everyone`.
 //! - `syslog`: the System Log: events of every change, sign-in and grant; `/api/v1/logs`.
 //! - `error`: Okta's error JSON and OAuth error JSON.
+//! - [`faults`]: fault injection (latency, 5xx, 429, cut connections) and `/__sandbox/`
+//!   control and counters.
 //! - `middleware`: `X-Okta-Request-Id` and the `X-Rate-Limit-*` buckets on every response.
 //! - [`server`]: `router(state)`, `serve(listener, shutdown)` and the [`Sandbox`] handle.
 //!
@@ -31,6 +33,7 @@
 mod api;
 pub mod config;
 mod error;
+pub mod faults;
 mod groups;
 mod keys;
 mod middleware;

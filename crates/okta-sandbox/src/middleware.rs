@@ -79,6 +79,11 @@ pub(crate) async fn okta_headers(State(s): State<Arc<SandboxState>>, req: Reques
     h.insert("x-rate-limit-limit", count.limit.into());
     h.insert("x-rate-limit-remaining", count.remaining.into());
     h.insert("x-rate-limit-reset", count.reset.into());
+    if let Some(injected) = res.extensions().get::<crate::faults::InjectedReset>().copied() {
+        let h = res.headers_mut();
+        h.insert("x-rate-limit-remaining", 0.into());
+        h.insert("x-rate-limit-reset", injected.0.into());
+    }
     res
 }
 

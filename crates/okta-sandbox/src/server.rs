@@ -14,12 +14,13 @@ use url::Url;
 
 use crate::config::SandboxConfig;
 use crate::error::ApiError;
+use crate::faults::Faults;
 use crate::keys::SigningKey;
 use crate::middleware::{RateLimits, okta_headers};
 use crate::oauth::Grants;
 use crate::org::Directory;
 use crate::syslog::SystemLog;
-use crate::{api, groups, oauth, syslog, users_write};
+use crate::{api, faults, groups, oauth, syslog, users_write};
 
 /// The whole state of one sandbox org.
 #[derive(Debug)]
@@ -32,6 +33,7 @@ pub struct SandboxState {
     pub(crate) grants: Mutex<Grants>,
     pub(crate) limits: Mutex<RateLimits>,
     pub(crate) log: Mutex<SystemLog>,
+    pub(crate) faults: Mutex<Faults>,
 }
 
 impl SandboxState {
@@ -50,6 +52,10 @@ impl SandboxState {
             grants: Mutex::new(Grants::default()),
             limits: Mutex::new(RateLimits::default()),
             log: Mutex::new(SystemLog::default()),
+            faults: Mutex::new(Faults {
+                rules: config.faults.clone(),
+                ..Faults::default()
+            }),
             config,
         }))
     }
@@ -135,6 +141,14 @@ pub fn router(state: Arc<SandboxState>) -> Router {
             put(groups::add_member).delete(groups::remove_member),
         )
         .route("/api/v1/logs", get(syslog::list))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), faults::inject))
+        .route(
+            "/__sandbox/faults",
+            get(faults::get_faults)
+                .put(faults::put_faults)
+                .delete(faults::clear_faults),
+        )
+        .route("/__sandbox/counters", get(faults::counters))
         .fallback(|| async { ApiError::resource_not_found() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), okta_headers))
         .with_state(state)

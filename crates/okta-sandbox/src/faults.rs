@@ -1,0 +1,274 @@
+//! Fault injection for resilience tests, and the sandbox-only control endpoint.
+//!
+//! Rules apply per route (a path prefix, `*` for all): added latency, a share of 500/503
+//! answers, a share of Okta-shaped 429s, and a share of responses whose connection is cut
+//! mid-body. They are set by `--fault` flags or at run time under `/__sandbox/` (which also
+//! serves counters), guarded by the admin's API token and never subject to faults itself.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use rand::Rng;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::server::SandboxState;
+use crate::util::{constant_time_eq, now};
+
+/// One fault rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultRule {
+    /// Path prefix the rule applies to (`/api/v1/users`), or `*` for every route.
+    pub route: String,
+    /// Latency added before answering, in milliseconds.
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// Share (0–1) of requests answered 500 or 503.
+    #[serde(default)]
+    pub errors: f64,
+    /// Share (0–1) of requests answered 429 with E0000047.
+    #[serde(default)]
+    pub rate_limits: f64,
+    /// Share (0–1) of responses cut off mid-body.
+    #[serde(default)]
+    pub cuts: f64,
+}
+
+impl FaultRule {
+    fn applies_to(&self, path: &str) -> bool {
+        self.route == "*" || path.starts_with(&self.route)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("errors", self.errors),
+            ("rateLimits", self.rate_limits),
+            ("cuts", self.cuts),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{name} must be a share between 0 and 1, not {v}"));
+            }
+        }
+        if self.route != "*" && !self.route.starts_with('/') {
+            return Err(format!("route {:?} must start with / (or be *)", self.route));
+        }
+        Ok(())
+    }
+}
+
+/// `ROUTE:key=value,…`, e.g. `/api/v1/users:latency=50,errors=0.1,429=0.05,cuts=0.02`.
+impl FromStr for FaultRule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (route, settings) = s.split_once(':').unwrap_or((s, ""));
+        let mut rule = FaultRule {
+            route: route.trim().to_owned(),
+            latency_ms: 0,
+            errors: 0.0,
+            rate_limits: 0.0,
+            cuts: 0.0,
+        };
+        for kv in settings.split(',').filter(|kv| !kv.trim().is_empty()) {
+            let (k, v) = kv.split_once('=').ok_or_else(|| format!("{kv:?}: write key=value"))?;
+            let share = || v.trim().parse::<f64>().map_err(|_| format!("{k}={v}: not a number"));
+            match k.trim() {
+                "latency" => {
+                    rule.latency_ms = v
+                        .trim()
+                        .trim_end_matches("ms")
+                        .parse()
+                        .map_err(|_| format!("latency={v}: milliseconds"))?
+                }
+                "errors" => rule.errors = share()?,
+                "429" | "rate_limits" => rule.rate_limits = share()?,
+                "cuts" => rule.cuts = share()?,
+                other => return Err(format!("unknown fault {other:?}: use latency, errors, 429 or cuts")),
+            }
+        }
+        rule.validate()?;
+        Ok(rule)
+    }
+}
+
+/// Faults in force and what the sandbox has counted.
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    pub rules: Vec<FaultRule>,
+    /// Requests per `METHOD route`.
+    pub requests: BTreeMap<String, u64>,
+    /// Faults injected per kind.
+    pub injected: BTreeMap<&'static str, u64>,
+}
+
+enum Fault {
+    Error(StatusCode),
+    RateLimit,
+    Cut,
+}
+
+/// Counts every request and injects the faults of the first rule that applies.
+pub(crate) async fn inject(
+    State(s): State<Arc<SandboxState>>,
+    matched: Option<MatchedPath>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path().to_owned();
+    let route = matched.as_ref().map_or(path.as_str(), |m| m.as_str()).to_owned();
+    let (latency, fault) = {
+        let mut f = s.faults.lock().expect("faults lock");
+        *f.requests.entry(format!("{} {route}", req.method())).or_default() += 1;
+        let rule = f.rules.iter().find(|r| r.applies_to(&path)).cloned();
+        let fault = rule.as_ref().and_then(|r| {
+            let mut rng = rand::rng();
+            if rng.random_bool(r.rate_limits) {
+                Some(Fault::RateLimit)
+            } else if rng.random_bool(r.errors) {
+                Some(Fault::Error(if rng.random_bool(0.5) {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }))
+            } else if rng.random_bool(r.cuts) {
+                Some(Fault::Cut)
+            } else {
+                None
+            }
+        });
+        if let Some(kind) = fault.as_ref().map(|f| match f {
+            Fault::Error(_) => "errors",
+            Fault::RateLimit => "rateLimits",
+            Fault::Cut => "cuts",
+        }) {
+            *f.injected.entry(kind).or_default() += 1;
+        }
+        (rule.map_or(0, |r| r.latency_ms), fault)
+    };
+    if latency > 0 {
+        // Simulated network/server latency of the fake org (not test synchronisation).
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    match fault {
+        None => next.run(req).await,
+        Some(Fault::Error(status)) => {
+            let mut res = ApiError::internal().into_response();
+            *res.status_mut() = status;
+            res
+        }
+        Some(Fault::RateLimit) => {
+            let mut res = ApiError::rate_limited().into_response();
+            // The window "resets" a second from now, so well-behaved clients wait briefly.
+            let h = res.headers_mut();
+            h.insert("x-rate-limit-remaining", HeaderValue::from(0));
+            h.insert("x-injected-fault", HeaderValue::from_static("429"));
+            res.extensions_mut().insert(InjectedReset(now().unix_timestamp() + 1));
+            res
+        }
+        Some(Fault::Cut) => {
+            let res = next.run(req).await;
+            let (mut parts, body) = res.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let half = bytes.slice(..bytes.len() / 2);
+            // Send half (chunked, so the client cannot mistake it for the whole), then fail.
+            parts.headers.remove(header::CONTENT_LENGTH);
+            // The pause lets the head and first half reach the client before the cut.
+            let cut = async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Err::<bytes::Bytes, _>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "fault injected: connection cut",
+                ))
+            };
+            let stream = futures::stream::iter([Ok::<_, std::io::Error>(half)]).chain(futures::stream::once(cut));
+            Response::from_parts(parts, Body::from_stream(stream))
+        }
+    }
+}
+
+/// Marks a 429 the fault layer injected, so the rate-limit headers say when to come back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InjectedReset(pub i64);
+
+fn control_auth(s: &SandboxState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let ok = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("SSWS "))
+        .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), s.config.api_token.expose_secret().as_bytes()));
+    if ok { Ok(()) } else { Err(ApiError::invalid_token()) }
+}
+
+/// `GET /__sandbox/faults`.
+pub(crate) async fn get_faults(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    control_auth(&s, &headers)?;
+    Ok(Json(s.faults.lock().expect("faults lock").rules.clone()).into_response())
+}
+
+/// `PUT /__sandbox/faults`: replaces the rules with a JSON array of rules.
+pub(crate) async fn put_faults(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    control_auth(&s, &headers)?;
+    let rules: Vec<FaultRule> =
+        serde_json::from_slice(&body).map_err(|e| ApiError::validation(format!("faults: {e}")))?;
+    for r in &rules {
+        r.validate().map_err(ApiError::validation)?;
+    }
+    s.faults.lock().expect("faults lock").rules = rules.clone();
+    Ok(Json(rules).into_response())
+}
+
+/// `DELETE /__sandbox/faults`.
+pub(crate) async fn clear_faults(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    control_auth(&s, &headers)?;
+    s.faults.lock().expect("faults lock").rules.clear();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /__sandbox/counters`: requests per route, faults injected, token grants per client.
+pub(crate) async fn counters(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    control_auth(&s, &headers)?;
+    let f = s.faults.lock().expect("faults lock");
+    let grants = s.grants.lock().expect("grants lock").token_grants.clone();
+    Ok(Json(json!({ "requests": f.requests, "faultsInjected": f.injected, "tokenGrants": grants })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_parse_from_flags() {
+        let r: FaultRule = "/api/v1/users:latency=50ms,errors=0.1,429=0.05,cuts=0.02"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            r,
+            FaultRule {
+                route: "/api/v1/users".into(),
+                latency_ms: 50,
+                errors: 0.1,
+                rate_limits: 0.05,
+                cuts: 0.02
+            }
+        );
+        assert!("*".parse::<FaultRule>().is_ok());
+        for bad in ["api:errors=0.1", "/x:errors=2", "/x:nope=1", "/x:errors"] {
+            assert!(bad.parse::<FaultRule>().is_err(), "{bad}");
+        }
+    }
+}
