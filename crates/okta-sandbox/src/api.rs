@@ -47,7 +47,17 @@ pub(crate) fn authenticate(s: &SandboxState, headers: &HeaderMap) -> Result<Call
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(ApiError::invalid_token)?;
-    let (scheme, credential) = value.split_once(' ').ok_or_else(ApiError::invalid_token)?;
+    // Okta's Python SDK 3.x sends `SSWS<token>` with no space; the scheme is matched as a
+    // case-insensitive prefix with optional whitespace after it, so both forms work.
+    let split = |scheme: &'static str| {
+        value
+            .get(..scheme.len())
+            .filter(|p| p.eq_ignore_ascii_case(scheme))
+            .map(|_| (scheme, value[scheme.len()..].trim_start()))
+    };
+    let (scheme, credential) = split("SSWS")
+        .or_else(|| split("Bearer"))
+        .ok_or_else(ApiError::invalid_token)?;
     if scheme.eq_ignore_ascii_case("SSWS") {
         if !constant_time_eq(
             credential.trim().as_bytes(),

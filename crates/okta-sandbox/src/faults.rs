@@ -44,6 +44,10 @@ pub struct FaultRule {
     /// Share (0–1) of responses cut off mid-body.
     #[serde(default)]
     pub cuts: f64,
+    /// Inject into at most this many requests, then stop (`None`: no end). With shares of 1,
+    /// this makes a fault happen exactly N times, for deterministic tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u64>,
 }
 
 impl FaultRule {
@@ -79,6 +83,7 @@ impl FromStr for FaultRule {
             errors: 0.0,
             rate_limits: 0.0,
             cuts: 0.0,
+            times: None,
         };
         for kv in settings.split(',').filter(|kv| !kv.trim().is_empty()) {
             let (k, v) = kv.split_once('=').ok_or_else(|| format!("{kv:?}: write key=value"))?;
@@ -94,7 +99,12 @@ impl FromStr for FaultRule {
                 "errors" => rule.errors = share()?,
                 "429" | "rate_limits" => rule.rate_limits = share()?,
                 "cuts" => rule.cuts = share()?,
-                other => return Err(format!("unknown fault {other:?}: use latency, errors, 429 or cuts")),
+                "times" => rule.times = Some(v.trim().parse().map_err(|_| format!("times={v}: a count"))?),
+                other => {
+                    return Err(format!(
+                        "unknown fault {other:?}: use latency, errors, 429, cuts or times"
+                    ));
+                }
             }
         }
         rule.validate()?;
@@ -130,7 +140,8 @@ pub(crate) async fn inject(
     let (latency, fault) = {
         let mut f = s.faults.lock().expect("faults lock");
         *f.requests.entry(format!("{} {route}", req.method())).or_default() += 1;
-        let rule = f.rules.iter().find(|r| r.applies_to(&path)).cloned();
+        let index = f.rules.iter().position(|r| r.applies_to(&path) && r.times != Some(0));
+        let rule = index.map(|i| f.rules[i].clone());
         let fault = rule.as_ref().and_then(|r| {
             let mut rng = rand::rng();
             if rng.random_bool(r.rate_limits) {
@@ -147,6 +158,11 @@ pub(crate) async fn inject(
                 None
             }
         });
+        if let (Some(i), Some(_)) = (index, &fault)
+            && let Some(t) = f.rules[i].times.as_mut()
+        {
+            *t = t.saturating_sub(1);
+        }
         if let Some(kind) = fault.as_ref().map(|f| match f {
             Fault::Error(_) => "errors",
             Fault::RateLimit => "rateLimits",

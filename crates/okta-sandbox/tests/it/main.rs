@@ -5,6 +5,7 @@ mod faults;
 mod groups;
 mod lifecycle;
 mod oauth;
+mod sdks;
 mod spec;
 mod syslog;
 mod users;
