@@ -279,9 +279,11 @@ mod tests {
                 latency_ms: 50,
                 errors: 0.1,
                 rate_limits: 0.05,
-                cuts: 0.02
+                cuts: 0.02,
+                times: None,
             }
         );
+        assert_eq!("/x:429=1,times=2".parse::<FaultRule>().unwrap().times, Some(2));
         assert!("*".parse::<FaultRule>().is_ok());
         for bad in ["api:errors=0.1", "/x:errors=2", "/x:nope=1", "/x:errors"] {
             assert!(bad.parse::<FaultRule>().is_err(), "{bad}");
