@@ -1,6 +1,7 @@
 //! Okta's official SDKs, used as their users use them, against the sandbox. The SDKs come
-//! from their registries: `.ci/run` installs them and points `OKTA_SANDBOX_PYTHON` at the
-//! interpreter; elsewhere the test is skipped with a note (and required when `CI` is set).
+//! from their registries: `.ci/run` installs them and sets `OKTA_SANDBOX_PYTHON` (a Python with
+//! `okta`) and `OKTA_SANDBOX_NODE_PATH` (a `node_modules` with `@okta/okta-sdk-nodejs`);
+//! elsewhere the tests are skipped with a note (and required when `CI` is set).
 
 use std::collections::HashSet;
 
@@ -9,12 +10,12 @@ use serde_json::{Value, json};
 
 use crate::util::{api, sandbox, send, ssws};
 
-fn python() -> Option<String> {
-    match std::env::var("OKTA_SANDBOX_PYTHON") {
+fn setting(var: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(p) => Some(p),
-        Err(_) if std::env::var_os("CI").is_some() => panic!("CI must set OKTA_SANDBOX_PYTHON (see .ci/run)"),
+        Err(_) if std::env::var_os("CI").is_some() => panic!("CI must set {var} (see .ci/run)"),
         Err(_) => {
-            eprintln!("OKTA_SANDBOX_PYTHON is not set: skipping the Python SDK check (bash .ci/run sets it up)");
+            eprintln!("{var} is not set: skipping this SDK check (bash .ci/run sets it up)");
             None
         }
     }
@@ -22,7 +23,31 @@ fn python() -> Option<String> {
 
 #[tokio::test]
 async fn okta_python_sdk_works_unchanged() {
-    let Some(python) = python() else { return };
+    let Some(python) = setting("OKTA_SANDBOX_PYTHON") else {
+        return;
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk-tests/python/check.py");
+    let mut cmd = tokio::process::Command::new(python);
+    cmd.arg(script);
+    // The SDK's documented switch for a plain-http org URL (a loopback sandbox).
+    cmd.env("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK", "true");
+    check_sdk(cmd).await;
+}
+
+#[tokio::test]
+async fn okta_node_sdk_works_unchanged() {
+    let Some(node_path) = setting("OKTA_SANDBOX_NODE_PATH") else {
+        return;
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk-tests/node/check.js");
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(script).env("NODE_PATH", node_path);
+    check_sdk(cmd).await;
+}
+
+/// Runs an SDK's check script (`SCRIPT ORG_URL API_TOKEN EVERYONE_GROUP_ID`) and asserts
+/// what it saw against the sandbox.
+async fn check_sdk(mut cmd: tokio::process::Command) {
     let sb = sandbox(|c| c.users = 120).await;
     let everyone: Vec<Value> = api(&sb, "/api/v1/groups?q=Everyone", &ssws(&sb))
         .await
@@ -37,24 +62,14 @@ async fn okta_python_sdk_works_unchanged() {
         200
     );
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk-tests/python/check.py");
-    let mut cmd = tokio::process::Command::new(&python);
-    cmd.arg(script)
-        .arg(sb.url())
-        .arg(sb.config().api_token_value())
-        .arg(&everyone);
+    cmd.arg(sb.url()).arg(sb.config().api_token_value()).arg(&everyone);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OKTA_CLIENT_")) {
         cmd.env_remove(k);
     }
-    // The SDK's documented switch for a plain-http org URL (a loopback sandbox).
-    let out = cmd
-        .env("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK", "true")
-        .output()
-        .await
-        .unwrap();
+    let out = cmd.output().await.unwrap();
     assert!(
         out.status.success(),
-        "python SDK failed:\n{}",
+        "the SDK failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
