@@ -76,6 +76,9 @@ struct SandboxArgs {
     /// How many groups the org holds besides Everyone.
     #[arg(long, default_value_t = 8)]
     groups: usize,
+    /// How many bookmark apps the org holds besides the registered OAuth web app.
+    #[arg(long, default_value_t = 3)]
+    apps: usize,
     /// A fault to inject (repeatable), e.g. `/api/v1/users:latency=50,errors=0.1,429=0.05,cuts=0.02`.
     #[arg(long = "fault")]
     faults: Vec<okta_sandbox::faults::FaultRule>,
@@ -173,6 +176,7 @@ async fn sandbox_command(a: SandboxArgs) -> Result<()> {
         public_url: a.public_url,
         users: a.users,
         groups: a.groups,
+        apps: a.apps,
         faults: a.faults,
         seed: a.seed,
         admin_login: a.admin_login,

@@ -44,6 +44,8 @@ pub struct SandboxConfig {
     /// How many groups the org holds besides the built-in `Everyone` (named after departments
     /// first; members by department).
     pub groups: usize,
+    /// How many bookmark apps the org holds besides the registered OAuth web app.
+    pub apps: usize,
     /// Seed of the deterministic user generator: the same seed gives the same org.
     pub seed: u64,
     /// Login of the user that holds the super-admin role (one of the `users`).
@@ -78,6 +80,7 @@ impl Default for SandboxConfig {
             public_url: None,
             users: 100,
             groups: 8,
+            apps: 3,
             seed: 42,
             admin_login: "admin@example.com".to_owned(),
             user_password: random_token(16).into(),

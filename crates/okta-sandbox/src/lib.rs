@@ -20,6 +20,7 @@
 //! - [`query`]: Okta's `search`/`filter` expression language: parser and evaluation.
 //! - `users_write`: create, update, replace, delete and lifecycle of users.
 //! - `groups`: `/api/v1/groups`, members, a user's groups; the built-in `Everyone`.
+//! - `apps`: `/api/v1/apps`: the registered OAuth app and bookmark apps, their users and groups.
 //! - `syslog`: the System Log: events of every change, sign-in and grant; `/api/v1/logs`.
 //! - `error`: Okta's error JSON and OAuth error JSON.
 //! - [`faults`]: fault injection (latency, 5xx, 429, cut connections) and `/__sandbox/`
@@ -31,6 +32,7 @@
 //! own, so a shared mistake cannot hide.
 
 mod api;
+mod apps;
 pub mod config;
 mod error;
 pub mod faults;

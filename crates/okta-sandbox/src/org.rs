@@ -265,7 +265,22 @@ pub(crate) struct Directory {
     pub groups: BTreeMap<String, OrgGroup>,
     members: HashMap<String, BTreeSet<String>>,
     memberships: HashMap<String, BTreeSet<String>>,
+    pub apps: BTreeMap<String, OrgApp>,
     rng: ChaCha8Rng,
+}
+
+/// One app of the org: the registered OAuth web app (`OPENID_CONNECT`) or a bookmark app.
+#[derive(Debug, Clone)]
+pub(crate) struct OrgApp {
+    pub id: String,
+    pub label: String,
+    pub created: OffsetDateTime,
+    /// `OPENID_CONNECT` or `BOOKMARK`.
+    pub sign_on_mode: &'static str,
+    pub redirect_uris: Vec<String>,
+    pub url: Option<String>,
+    /// Groups assigned to the app (their members are the app's users).
+    pub groups: Vec<String>,
 }
 
 /// One group of the org.
@@ -343,6 +358,7 @@ impl Directory {
             groups: BTreeMap::new(),
             members: HashMap::new(),
             memberships: HashMap::new(),
+            apps: BTreeMap::new(),
             rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed),
         };
         for n in 0..config.users {
@@ -427,7 +443,154 @@ impl Directory {
             });
         }
         dir.generate_groups(config, &mut rng, epoch);
+        dir.generate_apps(config, &mut rng, epoch);
         dir
+    }
+
+    fn generate_apps(&mut self, config: &SandboxConfig, rng: &mut ChaCha8Rng, epoch: OffsetDateTime) {
+        const BOOKMARKS: &[&str] = &["Wiki", "Expenses", "Payroll", "Travel", "Benefits", "Status Page"];
+        let everyone = self.everyone_id().into_iter().collect();
+        self.apps.insert(
+            config.client_id.clone(),
+            OrgApp {
+                id: config.client_id.clone(),
+                label: "okta-sandbox web app".to_owned(),
+                created: epoch,
+                sign_on_mode: "OPENID_CONNECT",
+                redirect_uris: config.redirect_uris.clone(),
+                url: None,
+                groups: everyone,
+            },
+        );
+        let okta_groups: Vec<String> = self
+            .groups
+            .values()
+            .filter(|g| g.is_managed_in_okta())
+            .map(|g| g.id.clone())
+            .collect();
+        for n in 0..config.apps {
+            let label = BOOKMARKS
+                .get(n)
+                .map_or_else(|| format!("Bookmark {}", n + 1), |l| (*l).to_owned());
+            let slug: String = label
+                .to_lowercase()
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect();
+            let groups = if okta_groups.is_empty() {
+                Vec::new()
+            } else {
+                vec![okta_groups[n % okta_groups.len()].clone()]
+            };
+            let id = okta_id(rng, "0oa");
+            self.apps.insert(
+                id.clone(),
+                OrgApp {
+                    id,
+                    created: epoch + Duration::days(rng.random_range(0..365)),
+                    sign_on_mode: "BOOKMARK",
+                    redirect_uris: Vec::new(),
+                    url: Some(format!("https://{slug}.example.com/")),
+                    groups,
+                    label,
+                },
+            );
+        }
+    }
+
+    /// Users of an app: members of its assigned groups, in id order, after a cursor.
+    pub fn app_users_after<'a>(&'a self, app: &OrgApp, after: Option<&str>) -> impl Iterator<Item = &'a OrgUser> + 'a {
+        let mut ids: BTreeSet<&String> = BTreeSet::new();
+        for g in &app.groups {
+            ids.extend(self.members.get(g).into_iter().flatten());
+        }
+        let after = after.map(str::to_owned);
+        ids.into_iter()
+            .filter(move |id| after.as_ref().is_none_or(|a| id.as_str() > a.as_str()))
+            .filter_map(|id| self.users.get(id))
+    }
+
+    /// An app in Okta's JSON shape.
+    pub fn app_json(&self, a: &OrgApp) -> Value {
+        let href = format!("{}/api/v1/apps/{}", self.base, a.id);
+        let created = okta_time(a.created);
+        let mut v = serde_json::json!({
+            "id": a.id,
+            "label": a.label,
+            "status": "ACTIVE",
+            "created": created,
+            "lastUpdated": created,
+            "signOnMode": a.sign_on_mode,
+            "accessibility": { "selfService": false },
+            "visibility": { "autoSubmitToolbar": false, "hide": { "iOS": false, "web": false } },
+            "features": [],
+            "_links": {
+                "self": { "href": href },
+                "users": { "href": format!("{href}/users") },
+                "groups": { "href": format!("{href}/groups") },
+            },
+        });
+        match a.sign_on_mode {
+            "OPENID_CONNECT" => {
+                v["name"] = Value::String("oidc_client".into());
+                v["credentials"] = serde_json::json!({
+                    "userNameTemplate": { "template": "${source.login}", "type": "BUILT_IN" },
+                    "oauthClient": { "autoKeyRotation": true, "client_id": a.id, "token_endpoint_auth_method": "client_secret_basic" },
+                });
+                v["settings"] = serde_json::json!({
+                    "oauthClient": {
+                        "redirect_uris": a.redirect_uris,
+                        "response_types": ["code"],
+                        "grant_types": ["authorization_code", "refresh_token"],
+                        "application_type": "web",
+                        "consent_method": "REQUIRED",
+                        "issuer_mode": "DYNAMIC",
+                    },
+                });
+            }
+            _ => {
+                v["name"] = Value::String("bookmark".into());
+                v["credentials"] =
+                    serde_json::json!({ "userNameTemplate": { "template": "${source.login}", "type": "BUILT_IN" } });
+                v["settings"] = serde_json::json!({ "app": { "requestIntegration": false, "url": a.url } });
+            }
+        }
+        v
+    }
+
+    /// A user's assignment to an app (`AppUser`), through a group.
+    pub fn app_user_json(&self, a: &OrgApp, u: &OrgUser) -> Value {
+        let created = okta_time(a.created.max(u.created));
+        serde_json::json!({
+            "id": u.id,
+            "created": created,
+            "lastUpdated": created,
+            "scope": "GROUP",
+            "status": "ACTIVE",
+            "statusChanged": created,
+            "syncState": "DISABLED",
+            "credentials": { "userName": u.profile.login },
+            "profile": {},
+            "_links": {
+                "app": { "href": format!("{}/api/v1/apps/{}", self.base, a.id) },
+                "user": { "href": format!("{}/api/v1/users/{}", self.base, u.id) },
+            },
+        })
+    }
+
+    /// A group's assignment to an app (`ApplicationGroupAssignment`).
+    pub fn app_group_json(&self, a: &OrgApp, gid: &str, priority: usize) -> Value {
+        let updated = self.groups.get(gid).map_or(a.created, |g| g.created.max(a.created));
+        serde_json::json!({
+            "id": gid,
+            "lastUpdated": okta_time(updated),
+            "priority": priority,
+            "profile": {},
+            "_links": {
+                "app": { "href": format!("{}/api/v1/apps/{}", self.base, a.id) },
+                "group": { "href": format!("{}/api/v1/groups/{gid}", self.base) },
+            },
+        })
     }
 
     fn generate_groups(&mut self, config: &SandboxConfig, rng: &mut ChaCha8Rng, epoch: OffsetDateTime) {

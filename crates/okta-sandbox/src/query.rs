@@ -319,6 +319,8 @@ pub enum Dialect {
     GroupSearch,
     /// Groups' `filter`: `type`, `id` with `eq`, and ranges on the timestamps.
     GroupFilter,
+    /// Apps' `filter`: `id`, `status`, `name` with `eq`.
+    AppFilter,
 }
 
 /// Attributes that hold timestamps: compared as instants.
@@ -341,7 +343,7 @@ impl Expr {
             }
             Expr::Present(attr) => match dialect {
                 Dialect::Search | Dialect::GroupSearch => Ok(()),
-                Dialect::UserFilter | Dialect::GroupFilter => {
+                Dialect::UserFilter | Dialect::GroupFilter | Dialect::AppFilter => {
                     Err(format!("'pr' is not supported in filter (on {attr}); use search"))
                 }
             },
@@ -374,6 +376,15 @@ impl Expr {
                         if *op == Op::Co && !["profile.name", "profile.description"].contains(&attr.as_str()) {
                             return Err(format!(
                                 "'co' works only on profile.name and profile.description, not {attr}"
+                            ));
+                        }
+                        Ok(())
+                    }
+                    Dialect::AppFilter => {
+                        if !["id", "status", "name"].contains(&attr.as_str()) || *op != Op::Eq {
+                            return Err(format!(
+                                "filter supports only 'eq' on id, status and name, not '{}' on {attr}",
+                                op.as_str()
                             ));
                         }
                         Ok(())

@@ -20,7 +20,7 @@ use crate::middleware::{RateLimits, okta_headers};
 use crate::oauth::Grants;
 use crate::org::Directory;
 use crate::syslog::SystemLog;
-use crate::{api, faults, groups, oauth, syslog, users_write};
+use crate::{api, apps, faults, groups, oauth, syslog, users_write};
 
 /// The whole state of one sandbox org.
 #[derive(Debug)]
@@ -141,6 +141,10 @@ pub fn router(state: Arc<SandboxState>) -> Router {
             put(groups::add_member).delete(groups::remove_member),
         )
         .route("/api/v1/logs", get(syslog::list))
+        .route("/api/v1/apps", get(apps::list))
+        .route("/api/v1/apps/{appId}", get(apps::get))
+        .route("/api/v1/apps/{appId}/users", get(apps::users))
+        .route("/api/v1/apps/{appId}/groups", get(apps::groups))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), faults::inject))
         .route(
             "/__sandbox/faults",

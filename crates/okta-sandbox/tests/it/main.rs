@@ -1,5 +1,6 @@
 //! okta-sandbox's integration tests: a real sandbox on 127.0.0.1:0, real HTTP.
 
+mod apps;
 mod conformance;
 mod faults;
 mod groups;

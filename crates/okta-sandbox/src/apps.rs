@@ -1,0 +1,166 @@
+//! The Apps API, enough to describe the org's apps: list (`q`, `filter`), get, an app's users
+//! and its group assignments.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::api::{add_page_links, authenticate, parse_limit, query_pairs};
+use crate::error::ApiError;
+use crate::org::OrgApp;
+use crate::query::{self, Dialect};
+use crate::server::SandboxState;
+
+const READ: &[&str] = &["okta.apps.read", "okta.apps.manage"];
+
+fn app_attr(a: &OrgApp, path: &str) -> Option<Value> {
+    match path {
+        "id" => Some(Value::String(a.id.clone())),
+        "status" => Some(Value::String("ACTIVE".into())),
+        "name" => Some(Value::String(
+            if a.sign_on_mode == "BOOKMARK" {
+                "bookmark"
+            } else {
+                "oidc_client"
+            }
+            .into(),
+        )),
+        _ => None,
+    }
+}
+
+/// `GET /api/v1/apps`.
+pub(crate) async fn list(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    authenticate(&s, &headers)?.require(READ)?;
+    let raw = raw.unwrap_or_default();
+    let pairs = query_pairs(&raw);
+    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let filter = match param("filter") {
+        Some(f) => {
+            let e = query::parse(f).map_err(|err| ApiError::invalid_search(err.to_string()))?;
+            e.check(Dialect::AppFilter).map_err(ApiError::invalid_search)?;
+            Some(e)
+        }
+        None => None,
+    };
+    let q = param("q").map(str::to_lowercase);
+    let limit = match param("limit") {
+        Some("-1") | None => usize::MAX,
+        other => parse_limit(other, 200, 200)?,
+    };
+    let (items, last, more) = {
+        let dir = s.dir();
+        let lower = param("after").map_or(std::ops::Bound::Unbounded, |a| std::ops::Bound::Excluded(a.to_owned()));
+        let mut it = dir
+            .apps
+            .range((lower, std::ops::Bound::Unbounded))
+            .map(|(_, a)| a)
+            .filter(|a| {
+                filter.as_ref().is_none_or(|f| f.matches(&|p| app_attr(a, p)))
+                    && q.as_ref().is_none_or(|q| {
+                        a.label.to_lowercase().starts_with(q.as_str())
+                            || app_attr(a, "name")
+                                .and_then(|n| n.as_str().map(|n| n.starts_with(q.as_str())))
+                                .unwrap_or(false)
+                    })
+            });
+        let page: Vec<&OrgApp> = it.by_ref().take(limit).collect();
+        let more = it.next().is_some();
+        (
+            page.iter().map(|a| dir.app_json(a)).collect::<Vec<_>>(),
+            page.last().map(|a| a.id.clone()),
+            more,
+        )
+    };
+    let mut res = Json(items).into_response();
+    let page_limit = if limit == usize::MAX { 200 } else { limit };
+    add_page_links(
+        &mut res,
+        &s.base,
+        "/api/v1/apps",
+        &raw,
+        &pairs,
+        page_limit,
+        more.then_some(last).flatten(),
+    );
+    Ok(res)
+}
+
+fn find<'a>(dir: &'a crate::org::Directory, id: &str) -> Result<&'a OrgApp, ApiError> {
+    dir.apps.get(id).ok_or_else(|| ApiError::not_found(id, "AppInstance"))
+}
+
+/// `GET /api/v1/apps/{appId}`.
+pub(crate) async fn get(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authenticate(&s, &headers)?.require(READ)?;
+    let dir = s.dir();
+    Ok(Json(dir.app_json(find(&dir, &id)?)).into_response())
+}
+
+/// `GET /api/v1/apps/{appId}/users` (`limit` ≤ 500, default 50).
+pub(crate) async fn users(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    authenticate(&s, &headers)?.require(READ)?;
+    let raw = raw.unwrap_or_default();
+    let pairs = query_pairs(&raw);
+    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let limit = parse_limit(param("limit"), 50, 500)?;
+    let (items, last, more) = {
+        let dir = s.dir();
+        let app = find(&dir, &id)?;
+        let mut it = dir.app_users_after(app, param("after"));
+        let page: Vec<_> = it.by_ref().take(limit).collect();
+        let more = it.next().is_some();
+        (
+            page.iter().map(|u| dir.app_user_json(app, u)).collect::<Vec<_>>(),
+            page.last().map(|u| u.id.clone()),
+            more,
+        )
+    };
+    let mut res = Json(items).into_response();
+    add_page_links(
+        &mut res,
+        &s.base,
+        &format!("/api/v1/apps/{id}/users"),
+        &raw,
+        &pairs,
+        limit,
+        more.then_some(last).flatten(),
+    );
+    Ok(res)
+}
+
+/// `GET /api/v1/apps/{appId}/groups`.
+pub(crate) async fn groups(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authenticate(&s, &headers)?.require(READ)?;
+    let dir = s.dir();
+    let app = find(&dir, &id)?;
+    Ok(Json(
+        app.groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| dir.app_group_json(app, g, i))
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
+}
