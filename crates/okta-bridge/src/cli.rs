@@ -109,6 +109,9 @@ struct SandboxArgs {
     /// Refresh token rotation: static or rotate.
     #[arg(long, default_value = "static")]
     refresh_token_rotation: RefreshTokenRotation,
+    /// With rotation, seconds a rotated-out refresh token keeps working (0-60).
+    #[arg(long, default_value_t = 30)]
+    refresh_token_leeway: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +185,7 @@ async fn sandbox_command(a: SandboxArgs) -> Result<()> {
         admin_login: a.admin_login,
         access_token_ttl: Duration::from_secs(a.access_token_ttl),
         refresh_token_rotation: a.refresh_token_rotation,
+        refresh_token_leeway: Duration::from_secs(a.refresh_token_leeway),
         ..SandboxConfig::default()
     };
     if let Some(p) = a.user_password {

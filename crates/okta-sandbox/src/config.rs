@@ -66,6 +66,9 @@ pub struct SandboxConfig {
     pub code_ttl: Duration,
     /// Refresh token rotation of the web application.
     pub refresh_token_rotation: RefreshTokenRotation,
+    /// With rotation, how long a rotated-out refresh token keeps working (Okta: 0–60 s,
+    /// default 30 s), for clients whose response to a refresh got lost.
+    pub refresh_token_leeway: Duration,
     /// Requests a minute allowed on `/api/v1/users*`.
     pub users_rate_limit: u32,
     /// Requests a minute allowed on `/oauth2/*`.
@@ -94,6 +97,7 @@ impl Default for SandboxConfig {
             access_token_ttl: Duration::from_secs(3600),
             code_ttl: Duration::from_secs(300),
             refresh_token_rotation: RefreshTokenRotation::Static,
+            refresh_token_leeway: Duration::from_secs(30),
             users_rate_limit: 600,
             oauth_rate_limit: 600,
             faults: Vec::new(),
@@ -131,6 +135,9 @@ impl SandboxConfig {
         }
         if self.access_token_ttl.is_zero() {
             return Err("--access-token-ttl must be at least 1 second".into());
+        }
+        if self.refresh_token_leeway > Duration::from_secs(60) {
+            return Err("--refresh-token-leeway must be between 0 and 60 seconds, as Okta allows".into());
         }
         if !self.admin_login.contains('@') {
             return Err(format!(

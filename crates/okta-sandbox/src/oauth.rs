@@ -79,6 +79,9 @@ pub(crate) struct Grants {
     pending: HashMap<String, AuthRequest>,
     codes: HashMap<String, CodeGrant>,
     refresh: HashMap<String, RefreshGrant>,
+    /// Rotated-out refresh tokens: their successor and when they were rotated. They keep
+    /// working during the app's leeway, as Okta's do, handing out the successor.
+    rotated: HashMap<String, (String, OffsetDateTime)>,
     revoked_access: HashSet<String>,
     /// Token grants per client id, for tests that count refreshes.
     pub token_grants: HashMap<String, u64>,
@@ -493,6 +496,15 @@ pub(crate) async fn token(
                 .get("refresh_token")
                 .ok_or_else(|| OAuthError::invalid_request("The 'refresh_token' parameter is required."))?;
             let mut g = s.grants.lock().expect("grants lock");
+            // A token rotated out less than the leeway ago still works: it yields the successor.
+            let leeway = time::Duration::try_from(s.config.refresh_token_leeway).unwrap_or_default();
+            let (rt, within_leeway) = match g.rotated.get(rt) {
+                Some((successor, at)) if now() - *at <= leeway && g.refresh.contains_key(successor) => {
+                    (successor.clone(), true)
+                }
+                _ => (rt.clone(), false),
+            };
+            let rt = &rt;
             let grant = g
                 .refresh
                 .get(rt)
@@ -515,6 +527,7 @@ pub(crate) async fn token(
             };
             let next = match s.config.refresh_token_rotation {
                 RefreshTokenRotation::Static => rt.clone(),
+                RefreshTokenRotation::Rotate if within_leeway => rt.clone(),
                 RefreshTokenRotation::Rotate => {
                     g.refresh.remove(rt);
                     let new = random_token(43);
@@ -525,6 +538,8 @@ pub(crate) async fn token(
                             ..grant.clone()
                         },
                     );
+                    g.rotated.retain(|_, (_, at)| now() - *at <= time::Duration::minutes(1));
+                    g.rotated.insert(rt.clone(), (new.clone(), now()));
                     new
                 }
             };
@@ -603,6 +618,8 @@ pub(crate) async fn revoke(
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("The 'token' parameter is required."))?;
     let mut g = s.grants.lock().expect("grants lock");
+    g.rotated
+        .retain(|old, (successor, _)| old != token && successor != token);
     if g.refresh.remove(token).is_none()
         && let Some(claims) = s.keys.verify_signature::<AccessClaims>(token)
     {

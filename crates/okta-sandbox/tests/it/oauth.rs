@@ -303,7 +303,11 @@ async fn static_refresh_tokens_stay_the_same() {
 
 #[tokio::test]
 async fn rotating_refresh_tokens_replace_the_old_one() {
-    let sb = sandbox(|c| c.refresh_token_rotation = RefreshTokenRotation::Rotate).await;
+    let sb = sandbox(|c| {
+        c.refresh_token_rotation = RefreshTokenRotation::Rotate;
+        c.refresh_token_leeway = std::time::Duration::ZERO;
+    })
+    .await;
     let tokens = tokens_for(&sb, &sb.config().admin_login, "okta.users.read offline_access").await;
     let rt1 = tokens["refresh_token"].as_str().unwrap().to_owned();
     let res: Value = refresh(&sb, &rt1).await.json().await.unwrap();
@@ -382,4 +386,27 @@ async fn revoke_and_introspect() {
         .await
         .unwrap();
     assert_eq!(unauthenticated.status(), 401);
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_keeps_working_during_the_leeway() {
+    let sb = sandbox(|c| {
+        c.refresh_token_rotation = RefreshTokenRotation::Rotate;
+        c.refresh_token_leeway = std::time::Duration::from_secs(30);
+    })
+    .await;
+    let tokens = tokens_for(&sb, &sb.config().admin_login, "okta.users.read offline_access").await;
+    let rt1 = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let first: Value = refresh(&sb, &rt1).await.json().await.unwrap();
+    let rt2 = first["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rt1, rt2);
+    // The answer to the first refresh was "lost": the old token still works, and hands out
+    // the same successor instead of rotating again.
+    let again: Value = refresh(&sb, &rt1).await.json().await.unwrap();
+    assert_eq!(again["refresh_token"], rt2.as_str());
+    assert_ne!(again["access_token"], first["access_token"]);
+    assert_eq!(refresh(&sb, &rt2).await.status(), 200, "the successor works");
+    // Once the successor has itself been rotated, the predecessor's grace is over.
+    let res: Value = refresh(&sb, &rt1).await.json().await.unwrap();
+    assert_eq!(res["error"], "invalid_grant");
 }
