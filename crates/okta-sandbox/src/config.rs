@@ -32,6 +32,18 @@ impl std::str::FromStr for RefreshTokenRotation {
     }
 }
 
+/// A registered service app: the `client_credentials` grant with `private_key_jwt` client
+/// authentication, as Okta's service apps use for the Management API.
+#[derive(Debug, Clone)]
+pub struct ServiceApp {
+    /// Its client id (`0oa…`).
+    pub client_id: String,
+    /// Its public keys, as a JWKS (`{"keys": [...]}`): client assertions must be signed by one.
+    pub jwks: jsonwebtoken::jwk::JwkSet,
+    /// The `okta.*` scopes granted to it.
+    pub scopes: Vec<String>,
+}
+
 /// The description of one sandbox org. Every field has a default; secrets default to random
 /// values, so print them (see `okta-bridge sandbox`) if a person needs them.
 #[derive(Debug, Clone)]
@@ -73,6 +85,8 @@ pub struct SandboxConfig {
     pub users_rate_limit: u32,
     /// Requests a minute allowed on `/oauth2/*`.
     pub oauth_rate_limit: u32,
+    /// Registered service apps (client credentials with `private_key_jwt`).
+    pub service_apps: Vec<ServiceApp>,
     /// Faults to inject from the start (see [`FaultRule`]); changeable at run time.
     pub faults: Vec<FaultRule>,
 }
@@ -100,6 +114,7 @@ impl Default for SandboxConfig {
             refresh_token_leeway: Duration::from_secs(30),
             users_rate_limit: 600,
             oauth_rate_limit: 600,
+            service_apps: Vec::new(),
             faults: Vec::new(),
         }
     }

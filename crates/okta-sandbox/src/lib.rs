@@ -47,5 +47,5 @@ mod syslog;
 mod users_write;
 mod util;
 
-pub use config::{RefreshTokenRotation, SandboxConfig};
+pub use config::{RefreshTokenRotation, SandboxConfig, ServiceApp};
 pub use server::{Sandbox, SandboxState, router, serve};

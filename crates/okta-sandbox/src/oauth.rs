@@ -83,6 +83,8 @@ pub(crate) struct Grants {
     /// working during the app's leeway, as Okta's do, handing out the successor.
     rotated: HashMap<String, (String, OffsetDateTime)>,
     revoked_access: HashSet<String>,
+    /// `jti`s of client assertions already used (an assertion works once).
+    used_assertions: HashMap<String, i64>,
     /// Token grants per client id, for tests that count refreshes.
     pub token_grants: HashMap<String, u64>,
 }
@@ -110,7 +112,9 @@ pub(crate) struct AccessClaims {
     pub iat: i64,
     pub exp: i64,
     pub cid: String,
-    pub uid: String,
+    /// The signed-in user; absent for a service app's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
     pub scp: Vec<String>,
     pub auth_time: i64,
     pub sub: String,
@@ -127,10 +131,10 @@ pub(crate) async fn discovery(State(s): State<Arc<SandboxState>>) -> impl IntoRe
         "introspection_endpoint": format!("{b}/oauth2/v1/introspect"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "scopes_supported": SUPPORTED_SCOPES,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
@@ -453,6 +457,9 @@ pub(crate) async fn token(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, OAuthError> {
+    if form.contains_key("client_assertion") || form.contains_key("client_assertion_type") {
+        return client_credentials(&s, &form);
+    }
     authenticate_client(&s, &headers, &form)?;
     let client_id = s.config.client_id.clone();
     let (user_id, scopes, refresh) = match form.get("grant_type").map(String::as_str) {
@@ -570,7 +577,7 @@ pub(crate) async fn token(
         iat: issued.unix_timestamp(),
         exp: issued.unix_timestamp() + ttl,
         cid: client_id.clone(),
-        uid: user_id.clone(),
+        uid: Some(user_id.clone()),
         scp: scopes.clone(),
         auth_time: issued.unix_timestamp(),
         sub: login,
@@ -691,4 +698,145 @@ mod tests {
         ));
         assert!(!pkce_matches("wrong", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
     }
+}
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+#[derive(Deserialize)]
+struct AssertionClaims {
+    iss: String,
+    sub: String,
+    jti: Option<String>,
+    exp: i64,
+    iat: Option<i64>,
+}
+
+/// Authenticates a service app by its `private_key_jwt` client assertion: signed by a key of
+/// its JWKS, `iss` = `sub` = client id, `aud` = this token endpoint, unexpired (at most an hour
+/// long), and a `jti` never seen before.
+fn authenticate_assertion<'a>(
+    s: &'a SandboxState,
+    form: &HashMap<String, String>,
+) -> Result<&'a crate::config::ServiceApp, OAuthError> {
+    let invalid = |why: &str| OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", why.to_owned());
+    if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
+        return Err(invalid(
+            "The client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
+        ));
+    }
+    let assertion = form
+        .get("client_assertion")
+        .ok_or_else(|| invalid("The client_assertion is required."))?;
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| invalid("The client_assertion is not a JWT."))?;
+    let unverified: AssertionClaims = jsonwebtoken::dangerous::insecure_decode_claims(assertion)
+        .map_err(|_| invalid("The client_assertion lacks iss, sub or exp."))?;
+    let app = s
+        .config
+        .service_apps
+        .iter()
+        .find(|a| a.client_id == unverified.iss)
+        .ok_or_else(|| invalid("The client_assertion's issuer is not a registered client."))?;
+    if form.get("client_id").is_some_and(|id| id != &app.client_id) {
+        return Err(invalid("The client_id does not match the client_assertion's issuer."));
+    }
+    let jwk = match &header.kid {
+        Some(kid) => app.jwks.find(kid),
+        None if app.jwks.keys.len() == 1 => app.jwks.keys.first(),
+        None => None,
+    }
+    .ok_or_else(|| invalid("The client_assertion was signed with a key that is not registered for the client."))?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk)
+        .map_err(|_| invalid("The registered key cannot verify signatures."))?;
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_audience(&[format!("{}/oauth2/v1/token", s.base)]);
+    v.set_issuer(&[app.client_id.as_str()]);
+    v.leeway = 0;
+    let claims: AssertionClaims = jsonwebtoken::decode(assertion, &key, &v)
+        .map_err(|e| invalid(&format!("The client_assertion is not valid: {e}.")))?
+        .claims;
+    if claims.sub != app.client_id {
+        return Err(invalid("The client_assertion's sub must be the client id."));
+    }
+    if claims.exp - claims.iat.unwrap_or_else(|| now().unix_timestamp()) > 3600 {
+        return Err(invalid("The client_assertion may be valid for at most one hour."));
+    }
+    let jti = claims.jti.ok_or_else(|| invalid("The client_assertion needs a jti."))?;
+    let mut g = s.grants.lock().expect("grants lock");
+    let now_ts = now().unix_timestamp();
+    g.used_assertions.retain(|_, exp| *exp >= now_ts);
+    if g.used_assertions.insert(jti, claims.exp).is_some() {
+        return Err(invalid("The client_assertion token has already been used (jti)."));
+    }
+    Ok(app)
+}
+
+/// `grant_type=client_credentials` for a service app: an access token with the granted
+/// `okta.*` scopes asked for, no refresh token.
+fn client_credentials(s: &SandboxState, form: &HashMap<String, String>) -> Result<Response, OAuthError> {
+    let app = authenticate_assertion(s, form)?;
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "Service apps use the client_credentials grant.",
+        ));
+    }
+    let scopes: Vec<String> = form
+        .get("scope")
+        .map(|s| s.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    if scopes.is_empty() {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "The 'scope' parameter is required.",
+        ));
+    }
+    let missing: Vec<&str> = scopes
+        .iter()
+        .filter(|sc| !app.scopes.contains(sc))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            format!(
+                "The following scopes are not granted to the client: {}.",
+                missing.join(" ")
+            ),
+        ));
+    }
+    let issued = now();
+    let ttl = s.config.access_token_ttl.as_secs() as i64;
+    let claims = AccessClaims {
+        ver: 1,
+        jti: format!("AT.{}", random_token(43)),
+        iss: s.base.clone(),
+        aud: s.base.clone(),
+        iat: issued.unix_timestamp(),
+        exp: issued.unix_timestamp() + ttl,
+        cid: app.client_id.clone(),
+        uid: None,
+        scp: scopes.clone(),
+        auth_time: issued.unix_timestamp(),
+        sub: app.client_id.clone(),
+    };
+    let access_token = s.keys.sign(&claims);
+    *s.grants
+        .lock()
+        .expect("grants lock")
+        .token_grants
+        .entry(app.client_id.clone())
+        .or_default() += 1;
+    let mut res = Json(json!({
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "access_token": access_token,
+        "scope": scopes.join(" "),
+    }))
+    .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
 }

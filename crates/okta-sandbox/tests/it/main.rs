@@ -7,6 +7,7 @@ mod groups;
 mod lifecycle;
 mod oauth;
 mod sdks;
+mod service_apps;
 mod spec;
 mod syslog;
 mod users;
