@@ -45,8 +45,71 @@ pub(crate) const SUPPORTED_SCOPES: &[&str] = &[
 /// How long a sign-in page stays usable.
 const SIGN_IN_TTL: time::Duration = time::Duration::minutes(10);
 
+/// Scopes of the custom authorization server `default` (no `okta.*`: those belong to the org
+/// authorization server).
+const CUSTOM_SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone", "offline_access"];
+
+/// Which authorization server a request is for: the org's (`/oauth2/v1/*`) or the custom one
+/// named `default` (`/oauth2/default/v1/*`). Taken from the request's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthServer {
+    Org,
+    Default,
+}
+
+impl AuthServer {
+    /// The `iss` of its tokens and discovery document.
+    pub fn issuer(self, base: &str) -> String {
+        match self {
+            AuthServer::Org => base.to_owned(),
+            AuthServer::Default => format!("{base}/oauth2/default"),
+        }
+    }
+    /// The `aud` of its access tokens.
+    pub fn audience(self, base: &str) -> String {
+        match self {
+            AuthServer::Org => base.to_owned(),
+            AuthServer::Default => "api://default".to_owned(),
+        }
+    }
+    /// Where its endpoints live.
+    fn endpoints(self, base: &str) -> String {
+        match self {
+            AuthServer::Org => format!("{base}/oauth2/v1"),
+            AuthServer::Default => format!("{base}/oauth2/default/v1"),
+        }
+    }
+    fn scopes(self) -> &'static [&'static str] {
+        match self {
+            AuthServer::Org => SUPPORTED_SCOPES,
+            AuthServer::Default => CUSTOM_SCOPES,
+        }
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuthServer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let path = parts.uri.path();
+        if path.starts_with("/oauth2/v1/") || path.starts_with("/.well-known/") {
+            return Ok(AuthServer::Org);
+        }
+        let server = path
+            .strip_prefix("/oauth2/")
+            .and_then(|p| p.split('/').next())
+            .unwrap_or_default();
+        if server == "default" {
+            Ok(AuthServer::Default)
+        } else {
+            Err(crate::error::ApiError::not_found(server, "AuthorizationServer").into_response())
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct AuthRequest {
+    server: AuthServer,
     client_id: String,
     redirect_uri: String,
     state: String,
@@ -57,6 +120,7 @@ pub(crate) struct AuthRequest {
 
 #[derive(Debug, Clone)]
 struct CodeGrant {
+    server: AuthServer,
     client_id: String,
     redirect_uri: String,
     user_id: String,
@@ -67,6 +131,7 @@ struct CodeGrant {
 
 #[derive(Debug, Clone)]
 struct RefreshGrant {
+    server: AuthServer,
     client_id: String,
     user_id: String,
     scopes: Vec<String>,
@@ -120,20 +185,20 @@ pub(crate) struct AccessClaims {
     pub sub: String,
 }
 
-pub(crate) async fn discovery(State(s): State<Arc<SandboxState>>) -> impl IntoResponse {
-    let b = &s.base;
+pub(crate) async fn discovery(State(s): State<Arc<SandboxState>>, server: AuthServer) -> impl IntoResponse {
+    let e = server.endpoints(&s.base);
     Json(json!({
-        "issuer": b,
-        "authorization_endpoint": format!("{b}/oauth2/v1/authorize"),
-        "token_endpoint": format!("{b}/oauth2/v1/token"),
-        "jwks_uri": format!("{b}/oauth2/v1/keys"),
-        "revocation_endpoint": format!("{b}/oauth2/v1/revoke"),
-        "introspection_endpoint": format!("{b}/oauth2/v1/introspect"),
+        "issuer": server.issuer(&s.base),
+        "authorization_endpoint": format!("{e}/authorize"),
+        "token_endpoint": format!("{e}/token"),
+        "jwks_uri": format!("{e}/keys"),
+        "revocation_endpoint": format!("{e}/revoke"),
+        "introspection_endpoint": format!("{e}/introspect"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "scopes_supported": SUPPORTED_SCOPES,
+        "scopes_supported": server.scopes(),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -193,6 +258,7 @@ fn redirect_error(redirect_uri: &str, error: &str, description: &str, state: Opt
 /// `GET /oauth2/v1/authorize`: validates the request, then shows the sign-in page.
 pub(crate) async fn authorize(
     State(s): State<Arc<SandboxState>>,
+    server: AuthServer,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let cfg = &s.config;
@@ -251,7 +317,7 @@ pub(crate) async fn authorize(
         Some(scope) if !scope.trim().is_empty() => scope.split_whitespace().map(str::to_owned).collect(),
         _ => return fail("invalid_request", "The 'scope' parameter is required."),
     };
-    if let Some(bad) = scopes.iter().find(|s| !SUPPORTED_SCOPES.contains(&s.as_str())) {
+    if let Some(bad) = scopes.iter().find(|s| !server.scopes().contains(&s.as_str())) {
         return fail(
             "invalid_scope",
             &format!("One or more scopes are not configured for the authorization server resource: {bad}."),
@@ -284,6 +350,7 @@ pub(crate) async fn authorize(
     };
     let request_id = random_token(32);
     let request = AuthRequest {
+        server,
         client_id: cfg.client_id.clone(),
         redirect_uri,
         state: state.clone(),
@@ -380,6 +447,7 @@ pub(crate) async fn sign_in(State(s): State<Arc<SandboxState>>, Form(f): Form<Si
         g.codes.insert(
             code.clone(),
             CodeGrant {
+                server: request.server,
                 client_id: request.client_id.clone(),
                 redirect_uri: request.redirect_uri.clone(),
                 user_id,
@@ -454,10 +522,13 @@ fn pkce_matches(verifier: &str, challenge: &str) -> bool {
 /// `POST /oauth2/v1/token`.
 pub(crate) async fn token(
     State(s): State<Arc<SandboxState>>,
+    server: AuthServer,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, OAuthError> {
-    if form.contains_key("client_assertion") || form.contains_key("client_assertion_type") {
+    if (form.contains_key("client_assertion") || form.contains_key("client_assertion_type"))
+        && server == AuthServer::Org
+    {
         return client_credentials(&s, &form);
     }
     authenticate_client(&s, &headers, &form)?;
@@ -470,7 +541,7 @@ pub(crate) async fn token(
             // Removing the code first makes it single-use even when the rest fails.
             let grant = s.grants.lock().expect("grants lock").codes.remove(code);
             let grant = grant
-                .filter(|g| g.expires_at > now() && g.client_id == client_id)
+                .filter(|g| g.expires_at > now() && g.client_id == client_id && g.server == server)
                 .ok_or_else(|| OAuthError::invalid_grant("The authorization code is invalid or has expired."))?;
             if form.get("redirect_uri") != Some(&grant.redirect_uri) {
                 return Err(OAuthError::invalid_grant(
@@ -488,6 +559,7 @@ pub(crate) async fn token(
             let refresh = grant.scopes.iter().any(|s| s == "offline_access").then(|| {
                 let rt = random_token(43);
                 let g = RefreshGrant {
+                    server,
                     client_id: client_id.clone(),
                     user_id: grant.user_id.clone(),
                     scopes: grant.scopes.clone(),
@@ -515,7 +587,7 @@ pub(crate) async fn token(
             let grant = g
                 .refresh
                 .get(rt)
-                .filter(|g| g.client_id == client_id)
+                .filter(|g| g.client_id == client_id && g.server == server)
                 .cloned()
                 .ok_or_else(|| OAuthError::invalid_grant("The refresh token is invalid or expired."))?;
             let scopes = match form.get("scope") {
@@ -572,8 +644,8 @@ pub(crate) async fn token(
     let claims = AccessClaims {
         ver: 1,
         jti: format!("AT.{}", random_token(43)),
-        iss: s.base.clone(),
-        aud: s.base.clone(),
+        iss: server.issuer(&s.base),
+        aud: server.audience(&s.base),
         iat: issued.unix_timestamp(),
         exp: issued.unix_timestamp() + ttl,
         cid: client_id.clone(),
@@ -638,6 +710,7 @@ pub(crate) async fn revoke(
 /// `POST /oauth2/v1/introspect`.
 pub(crate) async fn introspect(
     State(s): State<Arc<SandboxState>>,
+    server: AuthServer,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, OAuthError> {
@@ -646,7 +719,7 @@ pub(crate) async fn introspect(
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("The 'token' parameter is required."))?;
     let g = s.grants.lock().expect("grants lock");
-    if let Some(r) = g.refresh.get(token) {
+    if let Some(r) = g.refresh.get(token).filter(|r| r.server == server) {
         let login = s.dir().find(&r.user_id).map(|u| u.profile.login.clone());
         return Ok(Json(json!({
             "active": true,
@@ -657,13 +730,13 @@ pub(crate) async fn introspect(
             "sub": login,
             "uid": r.user_id,
             "iat": r.issued_at.unix_timestamp(),
-            "iss": s.base,
+            "iss": server.issuer(&s.base),
         }))
         .into_response());
     }
     let claims = s
         .keys
-        .verify::<AccessClaims>(token, &s.base, &s.base)
+        .verify::<AccessClaims>(token, &server.issuer(&s.base), &server.audience(&s.base))
         .filter(|c| !g.is_revoked(&c.jti));
     let body = match claims {
         Some(c) => json!({

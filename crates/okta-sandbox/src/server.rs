@@ -118,6 +118,19 @@ pub fn router(state: Arc<SandboxState>) -> Router {
         .route("/oauth2/v1/revoke", post(oauth::revoke))
         .route("/oauth2/v1/introspect", post(oauth::introspect))
         .route("/oauth2/v1/keys", get(oauth::keys))
+        .route(
+            "/oauth2/{server}/.well-known/oauth-authorization-server",
+            get(oauth::discovery),
+        )
+        .route(
+            "/oauth2/{server}/.well-known/openid-configuration",
+            get(oauth::discovery),
+        )
+        .route("/oauth2/{server}/v1/authorize", get(oauth::authorize))
+        .route("/oauth2/{server}/v1/token", post(oauth::token))
+        .route("/oauth2/{server}/v1/revoke", post(oauth::revoke))
+        .route("/oauth2/{server}/v1/introspect", post(oauth::introspect))
+        .route("/oauth2/{server}/v1/keys", get(oauth::keys))
         .route("/api/v1/users", get(api::list_users).post(users_write::create))
         .route(
             "/api/v1/users/{id}",

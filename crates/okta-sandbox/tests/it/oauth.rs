@@ -410,3 +410,164 @@ async fn a_rotated_refresh_token_keeps_working_during_the_leeway() {
     let res: Value = refresh(&sb, &rt1).await.json().await.unwrap();
     assert_eq!(res["error"], "invalid_grant");
 }
+
+/// Signs the admin in at the custom authorization server `default`; returns the code.
+async fn custom_code(sb: &okta_sandbox::Sandbox, scope: &str) -> String {
+    let c = sb.config();
+    let page = http()
+        .get(format!("{}/oauth2/default/v1/authorize", sb.url()))
+        .query(&[
+            ("client_id", c.client_id.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", scope),
+            ("state", "s"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let request_id = html
+        .split("name=\"request_id\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let res = http()
+        .post(format!("{}/login/signin", sb.url()))
+        .form(&[
+            ("request_id", request_id.as_str()),
+            ("username", &c.admin_login),
+            ("password", c.user_password_value()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    query_of(res.headers()[LOCATION].to_str().unwrap())["code"].clone()
+}
+
+#[tokio::test]
+async fn the_default_custom_authorization_server_has_its_own_issuer() {
+    let sb = sandbox(|_| {}).await;
+    let meta: Value = http()
+        .get(format!(
+            "{}/oauth2/default/.well-known/oauth-authorization-server",
+            sb.url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    crate::spec::OAUTH.assert_valid("OAuthMetadata", &meta);
+    let issuer = format!("{}/oauth2/default", sb.url());
+    assert_eq!(meta["issuer"], issuer.as_str());
+    assert_eq!(meta["token_endpoint"], format!("{issuer}/v1/token"));
+    assert!(
+        !meta["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s.as_str().unwrap().starts_with("okta."))
+    );
+
+    let code = custom_code(&sb, "openid offline_access").await;
+    let c = sb.config();
+    let exchange = |url: String, code: String| {
+        let c = c.clone();
+        async move {
+            http()
+                .post(url)
+                .basic_auth(&c.client_id, Some(c.client_secret_value()))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", REDIRECT),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // A code of the custom server is not accepted by the org server…
+    let wrong = exchange(format!("{}/oauth2/v1/token", sb.url()), code.clone()).await;
+    assert_eq!(wrong.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    // …(and was used up by that attempt, as codes are single-use).
+    let code = custom_code(&sb, "openid offline_access").await;
+    let tokens: Value = exchange(format!("{issuer}/v1/token"), code).await.json().await.unwrap();
+    let jwks: Value = http()
+        .get(format!("{issuer}/v1/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = &jwks["keys"][0];
+    let decoding = DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap()).unwrap();
+    let mut v = Validation::new(Algorithm::RS256);
+    v.set_issuer(&[issuer.as_str()]);
+    v.set_audience(&["api://default"]);
+    let claims = jsonwebtoken::decode::<Value>(tokens["access_token"].as_str().unwrap(), &decoding, &v)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["scp"], serde_json::json!(["openid", "offline_access"]));
+    // Its tokens are not Management API tokens.
+    let res = crate::util::api(
+        &sb,
+        "/api/v1/users",
+        &format!("Bearer {}", tokens["access_token"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(res.status(), 401);
+    // Its refresh tokens refresh there, not at the org server.
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    let at = |url: String| {
+        let c = c.clone();
+        let rt = rt.to_owned();
+        async move {
+            http()
+                .post(url)
+                .basic_auth(&c.client_id, Some(c.client_secret_value()))
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", rt.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(at(format!("{}/oauth2/v1/token", sb.url())).await, 400);
+    assert_eq!(at(format!("{issuer}/v1/token")).await, 200);
+
+    // okta.* scopes belong to the org server; unknown servers are not found.
+    let res = http()
+        .get(format!("{issuer}/v1/authorize"))
+        .query(&[
+            ("client_id", c.client_id.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "okta.users.read"),
+            ("state", "s"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query_of(res.headers()[LOCATION].to_str().unwrap())["error"],
+        "invalid_scope"
+    );
+    let res = http()
+        .get(format!(
+            "{}/oauth2/aus1234/.well-known/oauth-authorization-server",
+            sb.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.json::<Value>().await.unwrap()["errorCode"], "E0000007");
+}
