@@ -57,6 +57,7 @@ pub(crate) fn authenticate(s: &SandboxState, headers: &HeaderMap) -> Result<Call
     };
     let (scheme, credential) = split("SSWS")
         .or_else(|| split("Bearer"))
+        .or_else(|| split("DPoP"))
         .ok_or_else(ApiError::invalid_token)?;
     if scheme.eq_ignore_ascii_case("SSWS") {
         if !constant_time_eq(
@@ -73,13 +74,38 @@ pub(crate) fn authenticate(s: &SandboxState, headers: &HeaderMap) -> Result<Call
             super_admin: true,
         });
     }
-    if scheme.eq_ignore_ascii_case("Bearer") {
+    if scheme == "Bearer" || scheme == "DPoP" {
         let claims: AccessClaims = s
             .keys
             .verify(credential.trim(), &s.base, &s.base)
             .ok_or_else(ApiError::invalid_token)?;
         if s.grants.lock().expect("grants lock").is_revoked(&claims.jti) {
             return Err(ApiError::invalid_token());
+        }
+        // A DPoP-bound token needs the DPoP scheme and a proof by its key; a Bearer one, neither.
+        match (&claims.cnf, scheme) {
+            (None, "Bearer") => {}
+            (Some(cnf), "DPoP") => {
+                let proof = headers
+                    .get("dpop")
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| ApiError::invalid_dpop("the DPoP proof header is missing"))?;
+                let (method, url) = crate::middleware::REQUEST_TARGET
+                    .try_with(Clone::clone)
+                    .unwrap_or_default();
+                let mut d = s.dpop.lock().expect("dpop lock");
+                match crate::dpop::verify(&mut d, proof, &method, &url, false, Some(credential.trim())) {
+                    Ok(p) if p.jkt == cnf.jkt => {}
+                    Ok(_) => {
+                        return Err(ApiError::invalid_dpop(
+                            "the DPoP proof was not signed by the token's key",
+                        ));
+                    }
+                    Err(crate::dpop::ProofError::Invalid(why)) => return Err(ApiError::invalid_dpop(why)),
+                    Err(crate::dpop::ProofError::Nonce) => return Err(ApiError::invalid_dpop("nonce")),
+                }
+            }
+            _ => return Err(ApiError::invalid_token()),
         }
         // A service app's token: it acts with the roles granted to the app (here: super admin).
         let Some(uid) = &claims.uid else {

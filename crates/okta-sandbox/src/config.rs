@@ -42,6 +42,8 @@ pub struct ServiceApp {
     pub jwks: jsonwebtoken::jwk::JwkSet,
     /// The `okta.*` scopes granted to it.
     pub scopes: Vec<String>,
+    /// Whether its tokens must be DPoP-bound ("Require Demonstrating Proof of Possession").
+    pub require_dpop: bool,
 }
 
 /// The description of one sandbox org. Every field has a default; secrets default to random

@@ -107,6 +107,17 @@ impl ApiError {
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "E0000009", "Internal Server Error")
     }
+    /// A DPoP proof missing or wrong on a resource call: 401 with a `WWW-Authenticate: DPoP`
+    /// challenge, as Okta answers.
+    pub fn invalid_dpop(cause: impl Into<String>) -> Self {
+        Self {
+            causes: vec![cause.into()],
+            www_authenticate: Some(
+                "DPoP algs=\"RS256 RS384 RS512 ES256 ES384 ES512\", error=\"invalid_dpop_proof\", error_description=\"'DPoP' proof is invalid.\"",
+            ),
+            ..Self::invalid_token()
+        }
+    }
     pub fn rate_limited() -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,

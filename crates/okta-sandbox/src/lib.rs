@@ -22,6 +22,7 @@
 //! - `groups`: `/api/v1/groups`, members, a user's groups; the built-in `Everyone`.
 //! - `apps`: `/api/v1/apps`: the registered OAuth app and bookmark apps, their users and groups.
 //! - `syslog`: the System Log: events of every change, sign-in and grant; `/api/v1/logs`.
+//! - `dpop`: DPoP proofs (RFC 9449): nonces, `jkt` binding, `ath` on resource calls.
 //! - `error`: Okta's error JSON and OAuth error JSON.
 //! - [`faults`]: fault injection (latency, 5xx, 429, cut connections) and `/__sandbox/`
 //!   control and counters.
@@ -34,6 +35,7 @@
 mod api;
 mod apps;
 pub mod config;
+mod dpop;
 mod error;
 pub mod faults;
 mod groups;

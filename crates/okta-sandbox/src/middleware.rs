@@ -59,7 +59,13 @@ fn bucket(s: &SandboxState, path: &str) -> (&'static str, u32) {
     }
 }
 
+tokio::task_local! {
+    /// The method and public URL of the request being served, for DPoP's `htm`/`htu` checks.
+    pub(crate) static REQUEST_TARGET: (String, String);
+}
+
 pub(crate) async fn okta_headers(State(s): State<Arc<SandboxState>>, req: Request, next: Next) -> Response {
+    let target = (req.method().to_string(), format!("{}{}", s.base, req.uri().path()));
     let (name, limit) = bucket(&s, req.uri().path());
     let count = s
         .limits
@@ -69,7 +75,7 @@ pub(crate) async fn okta_headers(State(s): State<Arc<SandboxState>>, req: Reques
     let mut res = if count.exceeded {
         ApiError::rate_limited().into_response()
     } else {
-        next.run(req).await
+        REQUEST_TARGET.scope(target, next.run(req)).await
     };
     let h = res.headers_mut();
     h.insert(

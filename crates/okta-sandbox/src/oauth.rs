@@ -183,6 +183,15 @@ pub(crate) struct AccessClaims {
     pub scp: Vec<String>,
     pub auth_time: i64,
     pub sub: String,
+    /// DPoP binding: the thumbprint of the key proofs must be signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a DPoP-bound token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Confirmation {
+    pub jkt: String,
 }
 
 pub(crate) async fn discovery(State(s): State<Arc<SandboxState>>, server: AuthServer) -> impl IntoResponse {
@@ -529,7 +538,7 @@ pub(crate) async fn token(
     if (form.contains_key("client_assertion") || form.contains_key("client_assertion_type"))
         && server == AuthServer::Org
     {
-        return client_credentials(&s, &form);
+        return client_credentials(&s, &headers, &form);
     }
     authenticate_client(&s, &headers, &form)?;
     let client_id = s.config.client_id.clone();
@@ -653,6 +662,7 @@ pub(crate) async fn token(
         scp: scopes.clone(),
         auth_time: issued.unix_timestamp(),
         sub: login,
+        cnf: None,
     };
     let access_token = s.keys.sign(&claims);
     let client_id_for_log = client_id.clone();
@@ -845,8 +855,46 @@ fn authenticate_assertion<'a>(
 
 /// `grant_type=client_credentials` for a service app: an access token with the granted
 /// `okta.*` scopes asked for, no refresh token.
-fn client_credentials(s: &SandboxState, form: &HashMap<String, String>) -> Result<Response, OAuthError> {
+fn client_credentials(
+    s: &SandboxState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Response, OAuthError> {
     let app = authenticate_assertion(s, form)?;
+    // DPoP: a proof on the token request binds the token to the proof's key.
+    let cnf = match headers.get("dpop").and_then(|v| v.to_str().ok()) {
+        Some(proof) => {
+            let url = format!("{}/oauth2/v1/token", s.base);
+            let mut d = s.dpop.lock().expect("dpop lock");
+            match crate::dpop::verify(&mut d, proof, "POST", &url, true, None) {
+                Ok(p) => Some(Confirmation { jkt: p.jkt }),
+                Err(crate::dpop::ProofError::Nonce) => {
+                    let nonce = d.nonce();
+                    let mut res = (
+                        StatusCode::BAD_REQUEST,
+                        Json(json!({ "error": "use_dpop_nonce", "error_description": "Authorization server requires nonce in DPoP proof." })),
+                    )
+                        .into_response();
+                    res.headers_mut()
+                        .insert("dpop-nonce", HeaderValue::from_str(&nonce).expect("base62 nonce"));
+                    res.headers_mut()
+                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    return Ok(res);
+                }
+                Err(crate::dpop::ProofError::Invalid(why)) => {
+                    return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", why));
+                }
+            }
+        }
+        None if app.require_dpop => {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_dpop_proof",
+                "The DPoP proof JWT header is missing.",
+            ));
+        }
+        None => None,
+    };
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
@@ -894,6 +942,7 @@ fn client_credentials(s: &SandboxState, form: &HashMap<String, String>) -> Resul
         scp: scopes.clone(),
         auth_time: issued.unix_timestamp(),
         sub: app.client_id.clone(),
+        cnf: cnf.clone(),
     };
     let access_token = s.keys.sign(&claims);
     *s.grants
@@ -903,7 +952,7 @@ fn client_credentials(s: &SandboxState, form: &HashMap<String, String>) -> Resul
         .entry(app.client_id.clone())
         .or_default() += 1;
     let mut res = Json(json!({
-        "token_type": "Bearer",
+        "token_type": if cnf.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": ttl,
         "access_token": access_token,
         "scope": scopes.join(" "),

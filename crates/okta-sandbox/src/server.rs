@@ -34,6 +34,7 @@ pub struct SandboxState {
     pub(crate) limits: Mutex<RateLimits>,
     pub(crate) log: Mutex<SystemLog>,
     pub(crate) faults: Mutex<Faults>,
+    pub(crate) dpop: Mutex<crate::dpop::DpopState>,
 }
 
 impl SandboxState {
@@ -52,6 +53,7 @@ impl SandboxState {
             grants: Mutex::new(Grants::default()),
             limits: Mutex::new(RateLimits::default()),
             log: Mutex::new(SystemLog::default()),
+            dpop: Mutex::new(crate::dpop::DpopState::default()),
             faults: Mutex::new(Faults {
                 rules: config.faults.clone(),
                 ..Faults::default()

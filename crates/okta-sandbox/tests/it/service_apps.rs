@@ -45,20 +45,26 @@ fn assertion(key: &Key, aud: &str, claims: Value) -> String {
 }
 
 async fn token(sb: &okta_sandbox::Sandbox, assertion: &str, scope: &str) -> reqwest::Response {
-    http()
-        .post(format!("{}/oauth2/v1/token", sb.url()))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", scope),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-            ("client_assertion", assertion),
-        ])
-        .send()
-        .await
-        .unwrap()
+    token_with(sb, assertion, scope, None).await
+}
+
+async fn token_with(sb: &okta_sandbox::Sandbox, assertion: &str, scope: &str, dpop: Option<&str>) -> reqwest::Response {
+    let mut req = http().post(format!("{}/oauth2/v1/token", sb.url()));
+    if let Some(proof) = dpop {
+        req = req.header("DPoP", proof);
+    }
+    req.form(&[
+        ("grant_type", "client_credentials"),
+        ("scope", scope),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion),
+    ])
+    .send()
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -71,6 +77,7 @@ async fn client_credentials_with_private_key_jwt() {
             client_id: CLIENT.into(),
             jwks,
             scopes: vec!["okta.users.read".into(), "okta.groups.read".into()],
+            require_dpop: false,
         }];
     })
     .await;
@@ -130,4 +137,125 @@ async fn client_credentials_with_private_key_jwt() {
     assert_eq!(err["error"], "invalid_scope");
     assert!(err["error_description"].as_str().unwrap().contains("okta.users.manage"));
     assert_eq!(sb.state().token_grants(CLIENT), 1);
+}
+
+/// A DPoP proof (RFC 9449) signed by `key`, built here from the RFC, not by the sandbox.
+fn proof(key: &Key, method: &str, url: &str, nonce: Option<&str>, token: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Header::new(Algorithm::RS256);
+    h.typ = Some("dpop+jwt".into());
+    let mut public = key.jwk.clone();
+    public.as_object_mut().unwrap().remove("kid");
+    h.jwk = Some(serde_json::from_value(public).unwrap());
+    let mut claims = json!({
+        "htm": method, "htu": url,
+        "iat": time::OffsetDateTime::now_utc().unix_timestamp(),
+        "jti": format!("proof-{}", rand08::random::<u64>()),
+    });
+    if let Some(n) = nonce {
+        claims["nonce"] = json!(n);
+    }
+    if let Some(t) = token {
+        claims["ath"] = json!(URL_SAFE_NO_PAD.encode(Sha256::digest(t.as_bytes())));
+    }
+    jsonwebtoken::encode(&h, &claims, &key.encoding).unwrap()
+}
+
+#[tokio::test]
+async fn dpop_bound_tokens_with_nonce_and_ath() {
+    let signing = key("assertion-key");
+    let dpop_key = key("dpop-key");
+    let other = key("other-key");
+    let jwks = serde_json::from_value(json!({ "keys": [signing.jwk] })).unwrap();
+    let sb = sandbox(move |c| {
+        c.service_apps = vec![ServiceApp {
+            client_id: CLIENT.into(),
+            jwks,
+            scopes: vec!["okta.users.read".into()],
+            require_dpop: true,
+        }];
+    })
+    .await;
+    let token_url = format!("{}/oauth2/v1/token", sb.url());
+
+    let missing = token(&sb, &assertion(&signing, &token_url, json!({})), "okta.users.read").await;
+    assert_eq!(missing.status(), 400);
+    assert_eq!(
+        missing.json::<Value>().await.unwrap()["error"],
+        "invalid_dpop_proof",
+        "this app requires DPoP"
+    );
+
+    // First attempt without a nonce: Okta answers use_dpop_nonce and hands one out.
+    let first = token_with(
+        &sb,
+        &assertion(&signing, &token_url, json!({})),
+        "okta.users.read",
+        Some(&proof(&dpop_key, "POST", &token_url, None, None)),
+    )
+    .await;
+    assert_eq!(first.status(), 400);
+    let nonce = first.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_eq!(first.json::<Value>().await.unwrap()["error"], "use_dpop_nonce");
+    let res = token_with(
+        &sb,
+        &assertion(&signing, &token_url, json!({})),
+        "okta.users.read",
+        Some(&proof(&dpop_key, "POST", &token_url, Some(&nonce), None)),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let t: Value = res.json().await.unwrap();
+    assert_eq!(t["token_type"], "DPoP");
+    let at = t["access_token"].as_str().unwrap().to_owned();
+
+    let users_url = format!("{}/api/v1/users", sb.url());
+    let call = |scheme: &'static str, proof: Option<String>| {
+        let (at, addr) = (at.clone(), sb.addr());
+        async move {
+            let mut req = http()
+                .get(format!("http://{addr}/api/v1/users?limit=2"))
+                .header("authorization", format!("{scheme} {at}"));
+            if let Some(p) = proof {
+                req = req.header("DPoP", p);
+            }
+            req.send().await.unwrap()
+        }
+    };
+    let good = proof(&dpop_key, "GET", &users_url, None, Some(&at));
+    assert_eq!(
+        call("DPoP", Some(good.clone())).await.status(),
+        200,
+        "DPoP token with a proof and ath"
+    );
+    assert_eq!(call("DPoP", Some(good)).await.status(), 401, "a proof works once (jti)");
+    assert_eq!(
+        call("Bearer", None).await.status(),
+        401,
+        "a DPoP-bound token is not a bearer token"
+    );
+    let res = call("DPoP", None).await;
+    assert_eq!(res.status(), 401);
+    assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("DPoP"));
+    assert_eq!(
+        call("DPoP", Some(proof(&dpop_key, "GET", &users_url, None, None)))
+            .await
+            .status(),
+        401,
+        "ath is required"
+    );
+    assert_eq!(
+        call("DPoP", Some(proof(&other, "GET", &users_url, None, Some(&at))))
+            .await
+            .status(),
+        401,
+        "the token's key only"
+    );
+    assert_eq!(
+        call("DPoP", Some(proof(&dpop_key, "POST", &users_url, None, Some(&at))))
+            .await
+            .status(),
+        401,
+        "htm must match"
+    );
 }
