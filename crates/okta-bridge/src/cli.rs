@@ -79,6 +79,13 @@ struct SandboxArgs {
     /// How many bookmark apps the org holds besides the registered OAuth web app.
     #[arg(long, default_value_t = 3)]
     apps: usize,
+    /// Load the org (users, groups, apps) from this JSON file instead of generating one
+    /// (`GET /__sandbox/export` writes such a file).
+    #[arg(long, value_name = "FILE")]
+    load: Option<std::path::PathBuf>,
+    /// Keep the org in this file across restarts: loaded at start if it exists, saved on exit.
+    #[arg(long, value_name = "FILE")]
+    state: Option<std::path::PathBuf>,
     /// A fault to inject (repeatable), e.g. `/api/v1/users:latency=50,errors=0.1,429=0.05,cuts=0.02`.
     #[arg(long = "fault")]
     faults: Vec<okta_sandbox::faults::FaultRule>,
@@ -203,6 +210,12 @@ async fn sandbox_command(a: SandboxArgs) -> Result<()> {
     if !a.redirect_uris.is_empty() {
         config.redirect_uris = a.redirect_uris;
     }
+    let from_state = a.state.as_ref().filter(|p| p.exists());
+    if let Some(path) = from_state.or(a.load.as_ref()) {
+        let org = okta_sandbox::snapshot::OrgSnapshot::read(path).map_err(anyhow::Error::msg)?;
+        println!("Loading the org from {} ({} users).", path.display(), org.users());
+        config.org = Some(org);
+    }
     let listener = TcpListener::bind(a.listen)
         .await
         .with_context(|| format!("cannot listen on {} (--listen)", a.listen))?;
@@ -212,6 +225,10 @@ async fn sandbox_command(a: SandboxArgs) -> Result<()> {
     print_sandbox(&sandbox);
     println!("\nPress Ctrl-C to stop.");
     shutdown_signal().await;
+    if let Some(path) = &a.state {
+        sandbox.state().snapshot().write(path).map_err(anyhow::Error::msg)?;
+        println!("Saved the org to {}.", path.display());
+    }
     sandbox.shutdown().await?;
     Ok(())
 }

@@ -87,6 +87,10 @@ pub struct SandboxConfig {
     pub users_rate_limit: u32,
     /// Requests a minute allowed on `/oauth2/*`.
     pub oauth_rate_limit: u32,
+    /// An org to load instead of generating one (users, groups, apps; see
+    /// [`OrgSnapshot`](crate::snapshot::OrgSnapshot)). `users`, `groups` and `apps` are then
+    /// ignored.
+    pub org: Option<crate::snapshot::OrgSnapshot>,
     /// Registered service apps (client credentials with `private_key_jwt`).
     pub service_apps: Vec<ServiceApp>,
     /// Faults to inject from the start (see [`FaultRule`]); changeable at run time.
@@ -116,6 +120,7 @@ impl Default for SandboxConfig {
             refresh_token_leeway: Duration::from_secs(30),
             users_rate_limit: 600,
             oauth_rate_limit: 600,
+            org: None,
             service_apps: Vec::new(),
             faults: Vec::new(),
         }
@@ -141,7 +146,7 @@ impl SandboxConfig {
     /// # Errors
     /// A message naming the setting that is wrong and what to do.
     pub fn validate(&self) -> Result<(), String> {
-        if self.users == 0 {
+        if self.users == 0 && self.org.is_none() {
             return Err("--users must be at least 1: the admin is one of the users".into());
         }
         if self.client_id.trim().is_empty() {

@@ -290,3 +290,9 @@ mod tests {
         }
     }
 }
+
+/// `GET /__sandbox/export`: the org as a document (`--load` reads it).
+pub(crate) async fn export(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    control_auth(&s, &headers)?;
+    Ok(Json(s.snapshot()).into_response())
+}

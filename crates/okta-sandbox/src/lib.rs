@@ -27,6 +27,7 @@
 //! - [`faults`]: fault injection (latency, 5xx, 429, cut connections) and `/__sandbox/`
 //!   control and counters.
 //! - `middleware`: `X-Okta-Request-Id` and the `X-Rate-Limit-*` buckets on every response.
+//! - [`snapshot`]: the org as a JSON document: export, `--load`, `--state`.
 //! - [`server`]: `router(state)`, `serve(listener, shutdown)` and the [`Sandbox`] handle.
 //!
 //! The sandbox never depends on `okta-client`: each side is checked against Okta's spec on its
@@ -45,6 +46,7 @@ mod oauth;
 mod org;
 pub mod query;
 pub mod server;
+pub mod snapshot;
 mod syslog;
 mod users_write;
 mod util;

@@ -350,17 +350,7 @@ impl Directory {
         let epoch = time::macros::datetime!(2021-01-04 09:00 UTC);
         let admin_login = config.admin_login.to_ascii_lowercase();
         let mut logins: HashSet<String> = HashSet::from([admin_login.clone()]);
-        let mut dir = Self {
-            users: BTreeMap::new(),
-            by_login: HashMap::with_capacity(config.users),
-            user_type_id,
-            base: base.to_owned(),
-            groups: BTreeMap::new(),
-            members: HashMap::new(),
-            memberships: HashMap::new(),
-            apps: BTreeMap::new(),
-            rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed),
-        };
+        let mut dir = Self::empty(user_type_id, base, config.seed);
         for n in 0..config.users {
             let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
             let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
@@ -591,6 +581,21 @@ impl Directory {
                 "group": { "href": format!("{}/api/v1/groups/{gid}", self.base) },
             },
         })
+    }
+
+    /// An org with no users, groups or apps.
+    pub fn empty(user_type_id: String, base: &str, seed: u64) -> Self {
+        Self {
+            users: BTreeMap::new(),
+            by_login: HashMap::new(),
+            user_type_id,
+            base: base.to_owned(),
+            groups: BTreeMap::new(),
+            members: HashMap::new(),
+            memberships: HashMap::new(),
+            apps: BTreeMap::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
+        }
     }
 
     fn generate_groups(&mut self, config: &SandboxConfig, rng: &mut ChaCha8Rng, epoch: OffsetDateTime) {

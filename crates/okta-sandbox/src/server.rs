@@ -45,7 +45,17 @@ impl SandboxState {
     pub fn new(config: SandboxConfig, public_url: &Url) -> Result<Arc<Self>, String> {
         config.validate()?;
         let base = public_url.as_str().trim_end_matches('/').to_owned();
-        let directory = RwLock::new(Directory::generate(&config, &base));
+        let directory = match &config.org {
+            Some(snap) => Directory::from_snapshot(snap.clone(), &base, config.seed)?,
+            None => Directory::generate(&config, &base),
+        };
+        if directory.find(&config.admin_login).is_none() {
+            return Err(format!(
+                "the admin login {} is not a user of the org",
+                config.admin_login
+            ));
+        }
+        let directory = RwLock::new(directory);
         Ok(Arc::new(Self {
             base,
             directory,
@@ -90,6 +100,11 @@ impl SandboxState {
     pub fn user_json(&self, id_or_login: &str) -> Option<Value> {
         let dir = self.dir();
         dir.find(id_or_login).map(|u| dir.user_json(u))
+    }
+
+    /// The org's users, groups and apps as a document (for `--state` and exports).
+    pub fn snapshot(&self) -> crate::snapshot::OrgSnapshot {
+        self.dir().snapshot()
     }
 
     /// How many tokens the token endpoint has issued to `client_id`.
@@ -168,6 +183,7 @@ pub fn router(state: Arc<SandboxState>) -> Router {
                 .delete(faults::clear_faults),
         )
         .route("/__sandbox/counters", get(faults::counters))
+        .route("/__sandbox/export", get(faults::export))
         .fallback(|| async { ApiError::resource_not_found() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), okta_headers))
         .with_state(state)

@@ -158,3 +158,78 @@ async fn users_list_through_a_stored_connection() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no connection named \"nope\""));
 }
+
+/// Starts `okta-bridge sandbox` with `args`; returns the child and the org URL it printed.
+async fn start_sandbox(args: &[&str]) -> (tokio::process::Child, String, Vec<String>) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = okta_bridge()
+        .args(["sandbox", "--listen", "127.0.0.1:0", "--api-token", "state-test-token"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let done = line.contains("Press Ctrl-C");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    // Keep draining stdout so the process never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let url = seen
+        .iter()
+        .find_map(|l| l.strip_prefix("okta-sandbox org running at "))
+        .expect("the URL is printed")
+        .to_owned();
+    (child, url, seen)
+}
+
+#[tokio::test]
+async fn sandbox_state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("org.json");
+    let state_arg = state.to_str().unwrap();
+    let (mut child, url, _) = start_sandbox(&["--users", "7", "--state", state_arg]).await;
+    let http = reqwest::Client::new();
+    let created: serde_json::Value = http
+        .post(format!("{url}/api/v1/users?activate=false"))
+        .header("authorization", "SSWS state-test-token")
+        .json(&serde_json::json!({ "profile": { "firstName": "S", "lastName": "T", "email": "kept@example.com", "login": "kept@example.com" } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Ctrl-C: the org is saved on the way out.
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().await.unwrap().success());
+    assert!(state.exists());
+
+    let (mut again, url, printed) = start_sandbox(&["--state", state_arg]).await;
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("Loading the org from") && l.contains("8 users")),
+        "{printed:?}"
+    );
+    let res = http
+        .get(format!("{url}/api/v1/users/kept@example.com"))
+        .header("authorization", "SSWS state-test-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["id"], created["id"]);
+    again.kill().await.unwrap();
+}

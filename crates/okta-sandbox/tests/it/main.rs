@@ -8,6 +8,7 @@ mod lifecycle;
 mod oauth;
 mod sdks;
 mod service_apps;
+mod snapshots;
 mod spec;
 mod syslog;
 mod users;
