@@ -263,6 +263,12 @@ pub(crate) async fn counters(State(s): State<Arc<SandboxState>>, headers: Header
     Ok(Json(json!({ "requests": f.requests, "faultsInjected": f.injected, "tokenGrants": grants })).into_response())
 }
 
+/// `GET /__sandbox/export`: the org as a document (`--load` reads it).
+pub(crate) async fn export(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    control_auth(&s, &headers)?;
+    Ok(Json(s.snapshot()).into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,10 +295,4 @@ mod tests {
             assert!(bad.parse::<FaultRule>().is_err(), "{bad}");
         }
     }
-}
-
-/// `GET /__sandbox/export`: the org as a document (`--load` reads it).
-pub(crate) async fn export(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    control_auth(&s, &headers)?;
-    Ok(Json(s.snapshot()).into_response())
 }
