@@ -79,6 +79,9 @@ struct SandboxArgs {
     /// How many bookmark apps the org holds besides the registered OAuth web app.
     #[arg(long, default_value_t = 3)]
     apps: usize,
+    /// Percentage of generated users that are DEPROVISIONED (listed only by filter or search).
+    #[arg(long, default_value_t = 0)]
+    deprovisioned_percent: u8,
     /// Load the org (users, groups, apps) from this JSON file instead of generating one
     /// (`GET /__sandbox/export` writes such a file).
     #[arg(long, value_name = "FILE")]
@@ -187,6 +190,7 @@ async fn sandbox_command(a: SandboxArgs) -> Result<()> {
         users: a.users,
         groups: a.groups,
         apps: a.apps,
+        deprovisioned_percent: a.deprovisioned_percent,
         faults: a.faults,
         seed: a.seed,
         admin_login: a.admin_login,

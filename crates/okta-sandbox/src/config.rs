@@ -58,6 +58,9 @@ pub struct SandboxConfig {
     /// How many groups the org holds besides the built-in `Everyone` (named after departments
     /// first; members by department).
     pub groups: usize,
+    /// Percentage (0–100) of generated users that are DEPROVISIONED (default 0, so that
+    /// `GET /api/v1/users`, which omits them, lists all `users`).
+    pub deprovisioned_percent: u8,
     /// How many bookmark apps the org holds besides the registered OAuth web app.
     pub apps: usize,
     /// Seed of the deterministic user generator: the same seed gives the same org.
@@ -104,6 +107,7 @@ impl Default for SandboxConfig {
             users: 100,
             groups: 8,
             apps: 3,
+            deprovisioned_percent: 0,
             seed: 42,
             admin_login: "admin@example.com".to_owned(),
             user_password: random_token(16).into(),
@@ -146,6 +150,9 @@ impl SandboxConfig {
     /// # Errors
     /// A message naming the setting that is wrong and what to do.
     pub fn validate(&self) -> Result<(), String> {
+        if self.deprovisioned_percent > 100 {
+            return Err("--deprovisioned-percent must be between 0 and 100".into());
+        }
         if self.users == 0 && self.org.is_none() {
             return Err("--users must be at least 1: the admin is one of the users".into());
         }

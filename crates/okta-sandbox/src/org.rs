@@ -374,8 +374,12 @@ impl Directory {
             }
             let created = epoch + Duration::minutes(rng.random_range(0..60 * 24 * 365 * 4));
             let roll = rng.random_range(0..100);
+            // A share of DEPROVISIONED users only when asked for: they are not listed without a
+            // query, and `--users N` should list N by default.
+            let deprovisioned = rng.random_range(0..100) < u32::from(config.deprovisioned_percent.min(100));
             let status = match roll {
                 _ if is_admin => "ACTIVE",
+                _ if deprovisioned => "DEPROVISIONED",
                 0..90 => "ACTIVE",
                 90..94 => "SUSPENDED",
                 94..97 => "STAGED",

@@ -386,3 +386,18 @@ async fn malformed_or_unsupported_expressions_get_okta_400() {
         assert!(!body["errorCauses"][0]["errorSummary"].as_str().unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn deprovisioned_users_are_found_only_by_queries() {
+    let sb = sandbox(|c| {
+        c.users = 200;
+        c.deprovisioned_percent = 10;
+    })
+    .await;
+    let listed = ids_for(&sb, &[]).await;
+    let gone = ids_for(&sb, &[("filter", r#"status eq "DEPROVISIONED""#)]).await;
+    assert!(!gone.is_empty(), "about a tenth of the org");
+    assert_eq!(listed.len() + gone.len(), 200, "the org holds exactly 200 users");
+    assert!(gone.iter().all(|id| !listed.contains(id)));
+    assert_eq!(listed, sb.state().listed_user_ids());
+}
