@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
@@ -163,13 +163,10 @@ impl Selection {
 pub(crate) async fn list_users(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    params: Params,
 ) -> Result<Response, ApiError> {
     authenticate(&s, &headers)?.require(&["okta.users.read", "okta.users.manage"])?;
-    let raw = raw.unwrap_or_default();
-    let pairs = query_pairs(&raw);
-    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let selection = match (param("search"), param("filter"), param("q")) {
+    let selection = match (params.get("search"), params.get("filter"), params.get("q")) {
         (Some(e), _, _) => {
             let expr = query::parse(e).map_err(|err| ApiError::invalid_search(err.to_string()))?;
             expr.check(Dialect::Search).map_err(ApiError::invalid_search)?;
@@ -188,18 +185,18 @@ pub(crate) async fn list_users(
     } else {
         MAX_LIMIT
     };
-    let limit = parse_limit(param("limit"), default_limit, MAX_LIMIT)?;
-    let sort_by = param("sortBy").map(str::to_owned);
-    let descending = match param("sortOrder") {
+    let limit = parse_limit(params.get("limit"), default_limit, MAX_LIMIT)?;
+    let sort_by = params.get("sortBy").map(str::to_owned);
+    let descending = match params.get("sortOrder") {
         None => false,
         Some(o) if o.eq_ignore_ascii_case("asc") => false,
         Some(o) if o.eq_ignore_ascii_case("desc") => true,
         Some(o) => return Err(ApiError::validation(format!("sortOrder: {o:?} must be asc or desc"))),
     };
-    if sort_by.is_some() && param("search").is_none() {
+    if sort_by.is_some() && params.get("search").is_none() {
         return Err(ApiError::validation("sortBy: sorting is supported with search only"));
     }
-    let after = param("after");
+    let after = params.get("after");
 
     // A page concatenates each user's pre-rendered JSON: no per-request serialization.
     let (body, last_id, more) = {
@@ -247,53 +244,61 @@ pub(crate) async fn list_users(
         (body, last_id, more)
     };
     let mut res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-    add_page_links(
+    params.page_links(
         &mut res,
         &s.base,
         "/api/v1/users",
-        &raw,
-        &pairs,
         limit,
         more.then_some(last_id).flatten(),
     );
     Ok(res)
 }
 
-/// `Link` headers of a page: `self` (the request as made), then `next` (the same query with
-/// `after` set to the last id listed) when more remain. Absolute on the public URL.
-pub(crate) fn add_page_links(
-    res: &mut Response,
-    base: &str,
-    path: &str,
-    raw: &str,
-    pairs: &[(String, String)],
-    limit: usize,
-    next_after: Option<String>,
-) {
-    let path = format!("{base}{path}");
-    let self_link = if raw.is_empty() {
-        path.clone()
-    } else {
-        format!("{path}?{raw}")
-    };
-    let links = res.headers_mut();
-    links.append(header::LINK, link_value(&self_link, "self"));
-    if let Some(last) = next_after {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in pairs.iter().filter(|(k, _)| k != "after") {
-            q.append_pair(k, v);
-        }
-        if !pairs.iter().any(|(k, _)| k == "limit") {
-            q.append_pair("limit", &limit.to_string());
-        }
-        q.append_pair("after", &last);
-        links.append(header::LINK, link_value(&format!("{path}?{}", q.finish()), "next"));
+/// A request's query string, decoded once.
+pub(crate) struct Params {
+    raw: String,
+    pairs: Vec<(String, String)>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or_default().to_owned();
+        let pairs = url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect();
+        Ok(Self { raw, pairs })
     }
 }
 
-/// The query string's pairs, decoded.
-pub(crate) fn query_pairs(raw: &str) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect()
+impl Params {
+    /// The first value of parameter `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// `Link` headers of a page: `self` (the request as made), then `next` (the same query
+    /// with `after` set to the last id listed) when more remain. Absolute on the public URL.
+    pub fn page_links(&self, res: &mut Response, base: &str, path: &str, limit: usize, next_after: Option<String>) {
+        let path = format!("{base}{path}");
+        let self_link = if self.raw.is_empty() {
+            path.clone()
+        } else {
+            format!("{path}?{}", self.raw)
+        };
+        let links = res.headers_mut();
+        links.append(header::LINK, link_value(&self_link, "self"));
+        if let Some(last) = next_after {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in self.pairs.iter().filter(|(k, _)| k != "after") {
+                q.append_pair(k, v);
+            }
+            if self.get("limit").is_none() {
+                q.append_pair("limit", &limit.to_string());
+            }
+            q.append_pair("after", &last);
+            links.append(header::LINK, link_value(&format!("{path}?{}", q.finish()), "next"));
+        }
+    }
 }
 
 /// `limit`: `default` when absent, capped at `max`, a 400 when not a positive number.

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::api::{add_page_links, authenticate, parse_limit, query_pairs};
+use crate::api::{Params, authenticate, parse_limit};
 use crate::error::ApiError;
 use crate::org::OrgApp;
 use crate::query::{self, Dialect};
@@ -37,13 +37,10 @@ fn app_attr(a: &OrgApp, path: &str) -> Option<Value> {
 pub(crate) async fn list(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    params: Params,
 ) -> Result<Response, ApiError> {
     authenticate(&s, &headers)?.require(READ)?;
-    let raw = raw.unwrap_or_default();
-    let pairs = query_pairs(&raw);
-    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let filter = match param("filter") {
+    let filter = match params.get("filter") {
         Some(f) => {
             let e = query::parse(f).map_err(|err| ApiError::invalid_search(err.to_string()))?;
             e.check(Dialect::AppFilter).map_err(ApiError::invalid_search)?;
@@ -51,14 +48,16 @@ pub(crate) async fn list(
         }
         None => None,
     };
-    let q = param("q").map(str::to_lowercase);
-    let limit = match param("limit") {
+    let q = params.get("q").map(str::to_lowercase);
+    let limit = match params.get("limit") {
         Some("-1") | None => usize::MAX,
         other => parse_limit(other, 200, 200)?,
     };
     let (items, last, more) = {
         let dir = s.dir();
-        let lower = param("after").map_or(std::ops::Bound::Unbounded, |a| std::ops::Bound::Excluded(a.to_owned()));
+        let lower = params
+            .get("after")
+            .map_or(std::ops::Bound::Unbounded, |a| std::ops::Bound::Excluded(a.to_owned()));
         let mut it = dir
             .apps
             .range((lower, std::ops::Bound::Unbounded))
@@ -82,12 +81,10 @@ pub(crate) async fn list(
     };
     let mut res = Json(items).into_response();
     let page_limit = if limit == usize::MAX { 200 } else { limit };
-    add_page_links(
+    params.page_links(
         &mut res,
         &s.base,
         "/api/v1/apps",
-        &raw,
-        &pairs,
         page_limit,
         more.then_some(last).flatten(),
     );
@@ -114,17 +111,14 @@ pub(crate) async fn users(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
+    params: Params,
 ) -> Result<Response, ApiError> {
     authenticate(&s, &headers)?.require(READ)?;
-    let raw = raw.unwrap_or_default();
-    let pairs = query_pairs(&raw);
-    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let limit = parse_limit(param("limit"), 50, 500)?;
+    let limit = parse_limit(params.get("limit"), 50, 500)?;
     let (items, last, more) = {
         let dir = s.dir();
         let app = find(&dir, &id)?;
-        let mut it = dir.app_users_after(app, param("after"));
+        let mut it = dir.app_users_after(app, params.get("after"));
         let page: Vec<_> = it.by_ref().take(limit).collect();
         let more = it.next().is_some();
         (
@@ -134,12 +128,10 @@ pub(crate) async fn users(
         )
     };
     let mut res = Json(items).into_response();
-    add_page_links(
+    params.page_links(
         &mut res,
         &s.base,
         &format!("/api/v1/apps/{id}/users"),
-        &raw,
-        &pairs,
         limit,
         more.then_some(last).flatten(),
     );

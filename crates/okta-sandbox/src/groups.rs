@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::api::{add_page_links, authenticate, parse_limit, query_pairs};
+use crate::api::{Params, authenticate, parse_limit};
 use crate::error::ApiError;
 use crate::org::OrgGroup;
 use crate::query::{self, Dialect, Expr};
@@ -27,32 +27,33 @@ fn json_array(items: impl Iterator<Item = Value>) -> Response {
 pub(crate) async fn list_groups(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    params: Params,
 ) -> Result<Response, ApiError> {
     authenticate(&s, &headers)?.require(READ)?;
-    let raw = raw.unwrap_or_default();
-    let pairs = query_pairs(&raw);
-    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let expr = |e: &str, d: Dialect| -> Result<Expr, ApiError> {
         let expr = query::parse(e).map_err(|err| ApiError::invalid_search(err.to_string()))?;
         expr.check(d).map_err(ApiError::invalid_search)?;
         Ok(expr)
     };
-    let selector: Option<Expr> = match (param("search"), param("filter")) {
+    let selector: Option<Expr> = match (params.get("search"), params.get("filter")) {
         (Some(e), _) => Some(expr(e, Dialect::GroupSearch)?),
         (None, Some(e)) => Some(expr(e, Dialect::GroupFilter)?),
         _ => None,
     };
-    let q = param("q").map(str::to_lowercase);
-    let stats = param("expand").is_some_and(|e| e.split(',').any(|x| x.trim() == "stats"));
-    let limit = parse_limit(param("limit"), 10_000, 10_000)?;
+    let q = params.get("q").map(str::to_lowercase);
+    let stats = params
+        .get("expand")
+        .is_some_and(|e| e.split(',').any(|x| x.trim() == "stats"));
+    let limit = parse_limit(params.get("limit"), 10_000, 10_000)?;
     let selects = |g: &OrgGroup| {
         selector.as_ref().is_none_or(|e| e.matches(&|p| g.attr(p)))
             && q.as_ref().is_none_or(|q| g.name.to_lowercase().starts_with(q.as_str()))
     };
     let (items, last, more) = {
         let dir = s.dir();
-        let lower = param("after").map_or(std::ops::Bound::Unbounded, |a| std::ops::Bound::Excluded(a.to_owned()));
+        let lower = params
+            .get("after")
+            .map_or(std::ops::Bound::Unbounded, |a| std::ops::Bound::Excluded(a.to_owned()));
         let mut it = dir
             .groups
             .range((lower, std::ops::Bound::Unbounded))
@@ -68,12 +69,10 @@ pub(crate) async fn list_groups(
         )
     };
     let mut res = json_array(items.into_iter());
-    add_page_links(
+    params.page_links(
         &mut res,
         &s.base,
         "/api/v1/groups",
-        &raw,
-        &pairs,
         limit,
         more.then_some(last).flatten(),
     );
@@ -219,19 +218,16 @@ pub(crate) async fn list_members(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
     Path(gid): Path<String>,
-    RawQuery(raw): RawQuery,
+    params: Params,
 ) -> Result<Response, ApiError> {
     authenticate(&s, &headers)?.require(READ)?;
-    let raw = raw.unwrap_or_default();
-    let pairs = query_pairs(&raw);
-    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let limit = parse_limit(param("limit"), 1000, 1000)?;
+    let limit = parse_limit(params.get("limit"), 1000, 1000)?;
     let (body, last, more) = {
         let dir = s.dir();
         if !dir.groups.contains_key(&gid) {
             return Err(not_found(&gid));
         }
-        let mut it = dir.members_after(&gid, param("after"));
+        let mut it = dir.members_after(&gid, params.get("after"));
         let mut body = String::from("[");
         let mut last = None;
         for (i, u) in it.by_ref().take(limit).enumerate() {
@@ -246,15 +242,7 @@ pub(crate) async fn list_members(
     };
     let mut res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     let path = format!("/api/v1/groups/{gid}/users");
-    add_page_links(
-        &mut res,
-        &s.base,
-        &path,
-        &raw,
-        &pairs,
-        limit,
-        more.then_some(last).flatten(),
-    );
+    params.page_links(&mut res, &s.base, &path, limit, more.then_some(last).flatten());
     Ok(res)
 }
 

@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::api::{add_page_links, authenticate, parse_limit, query_pairs};
+use crate::api::{Params, authenticate, parse_limit};
 use crate::error::ApiError;
 use crate::query::{self, Dialect};
 use crate::server::SandboxState;
@@ -151,18 +151,15 @@ fn lookup(v: &Value, path: &str) -> Option<Value> {
 pub(crate) async fn list(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    params: Params,
 ) -> Result<Response, ApiError> {
     authenticate(&s, &headers)?.require(&["okta.logs.read"])?;
-    let raw = raw.unwrap_or_default();
-    let pairs = query_pairs(&raw);
-    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let since = match param("since") {
+    let since = match params.get("since") {
         Some(v) => parse_time("since", v)?,
         None => now() - time::Duration::days(7),
     };
-    let until = param("until").map(|v| parse_time("until", v)).transpose()?;
-    let descending = match param("sortOrder") {
+    let until = params.get("until").map(|v| parse_time("until", v)).transpose()?;
+    let descending = match params.get("sortOrder") {
         None => false,
         Some(o) if o.eq_ignore_ascii_case("ASCENDING") => false,
         Some(o) if o.eq_ignore_ascii_case("DESCENDING") => true,
@@ -172,8 +169,8 @@ pub(crate) async fn list(
             )));
         }
     };
-    let limit = parse_limit(param("limit"), 100, 1000)?;
-    let filter = match param("filter") {
+    let limit = parse_limit(params.get("limit"), 100, 1000)?;
+    let filter = match params.get("filter") {
         Some(f) => {
             let e = query::parse(f).map_err(|err| ApiError::invalid_search(err.to_string()))?;
             e.check(Dialect::Search).ok();
@@ -181,7 +178,8 @@ pub(crate) async fn list(
         }
         None => None,
     };
-    let keywords: Vec<String> = param("q")
+    let keywords: Vec<String> = params
+        .get("q")
         .map(|q| q.split_whitespace().map(str::to_lowercase).collect())
         .unwrap_or_default();
     let selects = |e: &Value| {
@@ -194,7 +192,7 @@ pub(crate) async fn list(
     let (items, last, more) = {
         let log = s.log.lock().expect("log lock");
         let in_range = |(t, _, _): &&(OffsetDateTime, String, Value)| *t >= since && until.is_none_or(|u| *t < u);
-        let start = match param("after") {
+        let start = match params.get("after") {
             Some(a) => {
                 *log.index
                     .get(a)
@@ -204,7 +202,7 @@ pub(crate) async fn list(
             None => 0,
         };
         let events: Box<dyn Iterator<Item = &(OffsetDateTime, String, Value)>> = if descending {
-            let end = if param("after").is_some() {
+            let end = if params.get("after").is_some() {
                 start - 1
             } else {
                 log.events.len()
@@ -231,13 +229,13 @@ pub(crate) async fn list(
     let polling = until.is_none() && !descending;
     let next = match (more || polling, last) {
         (true, Some(last)) => Some(last),
-        (true, None) if polling => param("after").map(str::to_owned).or_else(|| Some(String::new())),
+        (true, None) if polling => params.get("after").map(str::to_owned).or_else(|| Some(String::new())),
         _ => None,
     };
     match next {
         Some(after) if after.is_empty() => {
             // An empty log so far: the next link is the same request.
-            add_page_links(&mut res, &s.base, "/api/v1/logs", &raw, &pairs, limit, None);
+            params.page_links(&mut res, &s.base, "/api/v1/logs", limit, None);
             let self_link = res.headers().get(header::LINK).cloned();
             if let Some(v) = self_link {
                 let next = v.to_str().unwrap_or_default().replace("rel=\"self\"", "rel=\"next\"");
@@ -245,7 +243,7 @@ pub(crate) async fn list(
                     .append(header::LINK, next.parse().expect("a link we built"));
             }
         }
-        other => add_page_links(&mut res, &s.base, "/api/v1/logs", &raw, &pairs, limit, other),
+        other => params.page_links(&mut res, &s.base, "/api/v1/logs", limit, other),
     }
     Ok(res)
 }

@@ -79,19 +79,24 @@ pub(crate) async fn connections(_: Admin, State(state): State<Arc<AppState>>) ->
     }
 }
 
-/// One page of the org's users through the stored connection.
-pub(crate) async fn fetch_page(state: &AppState, account: &AccountName, p: &PageParams) -> Result<Page<User>, Error> {
+/// One page of the org's users through the stored connection named `account`.
+pub(crate) async fn fetch_page(
+    state: &AppState,
+    account: &str,
+    p: &PageParams,
+) -> Result<(AccountName, Page<User>), Error> {
+    let account = AccountName::parse(account)?;
     let limit = match p.limit {
         None => 200,
         Some(n @ 1..=200) => n,
         Some(n) => return Err(Error::Invalid(format!("limit must be between 1 and 200, not {n}"))),
     };
-    let client = state.client_for(account).await?;
+    let client = state.client_for(&account).await?;
     let mut request = client.users().list().limit(limit);
     if let Some(after) = &p.after {
         request = request.after(after.clone());
     }
-    Ok(request.send().await?)
+    Ok((account, request.send().await?))
 }
 
 /// `GET /api/connections/{account}/users?limit=&after=`: Okta's users, read live, with a
@@ -102,13 +107,7 @@ pub(crate) async fn users(
     Path(account): Path<String>,
     Query(p): Query<PageParams>,
 ) -> Response {
-    let result = async {
-        let account = AccountName::parse(&account)?;
-        let page = fetch_page(&state, &account, &p).await?;
-        Ok::<_, Error>((account, page))
-    }
-    .await;
-    let (account, page) = match result {
+    let (account, page) = match fetch_page(&state, &account, &p).await {
         Ok(v) => v,
         Err(e) => return error_response(&e),
     };

@@ -13,7 +13,6 @@ use super::AppState;
 use super::api::PageParams;
 use super::auth::{AdminPage, SESSION_COOKIE, SESSION_TTL_SECS, cookie, token_matches};
 use crate::connect::{hash, random_secret};
-use crate::domain::AccountName;
 use crate::error::Error;
 
 fn render(t: &impl Template) -> Response {
@@ -112,13 +111,7 @@ pub(crate) async fn users(
     Path(account): Path<String>,
     Query(p): Query<PageParams>,
 ) -> Response {
-    let result = async {
-        let account = AccountName::parse(&account)?;
-        let page = super::api::fetch_page(&state, &account, &p).await?;
-        Ok::<_, Error>((account, page))
-    }
-    .await;
-    let (account, page) = match result {
+    let (account, page) = match super::api::fetch_page(&state, &account, &p).await {
         Ok(v) => v,
         Err(e) => {
             let (status, message) = super::api::classify(&e);
