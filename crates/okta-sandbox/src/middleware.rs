@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -47,15 +47,27 @@ impl RateLimits {
     }
 }
 
-fn bucket(s: &SandboxState, path: &str) -> (&'static str, u32) {
-    if path.starts_with("/api/v1/users") {
-        ("users", s.config.users_rate_limit)
-    } else if path.starts_with("/oauth2/") {
-        ("oauth2", s.config.oauth_rate_limit)
-    } else if path.starts_with("/api/") {
-        ("api", 1_200)
-    } else {
-        ("other", 10_000)
+/// The rate-limit bucket of a request and its limit a minute: Okta's published management
+/// limits for Workforce Identity orgs, per endpoint family (the create-or-list-users bucket and
+/// the OAuth endpoints are configurable).
+fn bucket(s: &SandboxState, method: &Method, path: &str) -> (&'static str, u32) {
+    if path.starts_with("/oauth2/") {
+        return ("oauth2", s.config.oauth_rate_limit);
+    }
+    let Some(rest) = path.strip_prefix("/api/v1/") else {
+        return ("other", 10_000);
+    };
+    let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    match (segments[0], segments.len()) {
+        ("users", 1) => ("users", s.config.users_rate_limit),
+        ("users", 2) if method == Method::GET => ("users/{idOrLogin} GET", 2_000),
+        ("users", 2) => ("users/{id} write", 600),
+        ("groups", 2) => ("groups/{id}", 1_000),
+        ("groups", _) => ("groups", 500),
+        ("apps", 2) => ("apps/{id}", 500),
+        ("apps", _) => ("apps", 100),
+        ("logs", _) => ("logs", 120),
+        _ => ("api", 1_200),
     }
 }
 
@@ -66,7 +78,7 @@ tokio::task_local! {
 
 pub(crate) async fn okta_headers(State(s): State<Arc<SandboxState>>, req: Request, next: Next) -> Response {
     let target = (req.method().to_string(), format!("{}{}", s.base, req.uri().path()));
-    let (name, limit) = bucket(&s, req.uri().path());
+    let (name, limit) = bucket(&s, req.method(), req.uri().path());
     let count = s
         .limits
         .lock()

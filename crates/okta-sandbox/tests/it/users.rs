@@ -401,3 +401,36 @@ async fn deprovisioned_users_are_found_only_by_queries() {
     assert!(gone.iter().all(|id| !listed.contains(id)));
     assert_eq!(listed, sb.state().listed_user_ids());
 }
+
+#[tokio::test]
+async fn rate_limit_buckets_follow_okta_published_limits() {
+    let sb = sandbox(|_| {}).await;
+    let groups: Vec<Value> = api(&sb, "/api/v1/groups", &ssws(&sb)).await.json().await.unwrap();
+    let gid = groups[0]["id"].as_str().unwrap().to_owned();
+    let client_id = sb.config().client_id.clone();
+    let limit_of = |path: String| {
+        let sb = &sb;
+        async move {
+            api(sb, &path, &ssws(sb)).await.headers()["x-rate-limit-limit"]
+                .to_str()
+                .unwrap()
+                .parse::<u32>()
+                .unwrap()
+        }
+    };
+    // Okta's management limits for Workforce Identity orgs, a minute.
+    for (path, limit) in [
+        ("/api/v1/users".to_owned(), 600),
+        ("/api/v1/users/admin@example.com".to_owned(), 2_000),
+        ("/api/v1/users/admin@example.com/groups".to_owned(), 1_200),
+        ("/api/v1/groups".to_owned(), 500),
+        (format!("/api/v1/groups/{gid}"), 1_000),
+        (format!("/api/v1/groups/{gid}/users"), 500),
+        ("/api/v1/apps".to_owned(), 100),
+        (format!("/api/v1/apps/{client_id}"), 500),
+        (format!("/api/v1/apps/{client_id}/users"), 100),
+        ("/api/v1/logs".to_owned(), 120),
+    ] {
+        assert_eq!(limit_of(path.clone()).await, limit, "{path}");
+    }
+}
