@@ -89,6 +89,10 @@ struct SandboxArgs {
     /// Keep the org in this file across restarts: loaded at start if it exists, saved on exit.
     #[arg(long, value_name = "FILE")]
     state: Option<std::path::PathBuf>,
+    /// A service app (repeatable): `client_id=0oa…,jwks=FILE,scopes=okta.users.read[,dpop=true]`
+    /// for the client_credentials grant with private_key_jwt.
+    #[arg(long = "service-app")]
+    service_apps: Vec<okta_sandbox::ServiceApp>,
     /// A fault to inject (repeatable), e.g. `/api/v1/users:latency=50,errors=0.1,429=0.05,cuts=0.02`.
     #[arg(long = "fault")]
     faults: Vec<okta_sandbox::faults::FaultRule>,
@@ -191,6 +195,7 @@ async fn sandbox_command(a: SandboxArgs) -> Result<()> {
         groups: a.groups,
         apps: a.apps,
         deprovisioned_percent: a.deprovisioned_percent,
+        service_apps: a.service_apps,
         faults: a.faults,
         seed: a.seed,
         admin_login: a.admin_login,
@@ -258,6 +263,10 @@ fn print_sandbox(sandbox: &Sandbox) {
     println!("  client secret:    {}", c.client_secret_value());
     for uri in &c.redirect_uris {
         println!("  redirect URI:     {uri}");
+    }
+    for app in &c.service_apps {
+        let dpop = if app.require_dpop { ", DPoP required" } else { "" };
+        println!("  service app:      {} ({}{dpop})", app.client_id, app.scopes.join(" "));
     }
     println!(
         "  try: OKTA_CLIENT_ORGURL={} OKTA_CLIENT_TOKEN={} okta-bridge users list",

@@ -46,6 +46,52 @@ pub struct ServiceApp {
     pub require_dpop: bool,
 }
 
+/// `client_id=0oa…,jwks=FILE,scopes=okta.users.read okta.groups.read[,dpop=true]`, as the
+/// `--service-app` flag takes it; `jwks` names a file holding the app's public JWKS.
+impl std::str::FromStr for ServiceApp {
+    type Err = String;
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let (mut client_id, mut jwks, mut scopes, mut require_dpop) = (None, None, Vec::new(), false);
+        for part in spec.split(',') {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?}: write key=value (client_id, jwks, scopes, dpop)"))?;
+            match k.trim() {
+                "client_id" => client_id = Some(v.trim().to_owned()),
+                "jwks" => {
+                    let text =
+                        std::fs::read_to_string(v.trim()).map_err(|e| format!("cannot read the JWKS file {v}: {e}"))?;
+                    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&text)
+                        .map_err(|e| format!("{v} is not a JWKS ({{\"keys\": [...]}}): {e}"))?;
+                    jwks = Some(set);
+                }
+                "scopes" => scopes = v.split_whitespace().map(str::to_owned).collect(),
+                "dpop" => require_dpop = v.trim().parse().map_err(|_| format!("dpop={v}: true or false"))?,
+                other => {
+                    return Err(format!(
+                        "unknown service app setting {other:?}: use client_id, jwks, scopes or dpop"
+                    ));
+                }
+            }
+        }
+        let client_id = client_id
+            .filter(|c| !c.is_empty())
+            .ok_or("a service app needs client_id=…")?;
+        let jwks = jwks
+            .filter(|j| !j.keys.is_empty())
+            .ok_or("a service app needs jwks=FILE with at least one key")?;
+        if scopes.is_empty() {
+            return Err("a service app needs scopes=… (e.g. scopes=okta.users.read)".into());
+        }
+        Ok(Self {
+            client_id,
+            jwks,
+            scopes,
+            require_dpop,
+        })
+    }
+}
+
 /// The description of one sandbox org. Every field has a default; secrets default to random
 /// values, so print them (see `okta-bridge sandbox`) if a person needs them.
 #[derive(Debug, Clone)]
@@ -175,5 +221,43 @@ impl SandboxConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_apps_parse_from_flags() {
+        let dir = std::env::temp_dir().join(format!("okta-sandbox-jwks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("jwks.json");
+        std::fs::write(
+            &path,
+            r#"{"keys":[{"kty":"RSA","kid":"k1","use":"sig","alg":"RS256","n":"sXch","e":"AQAB"}]}"#,
+        )
+        .unwrap();
+        let spec = format!(
+            "client_id=0oaSvc1,jwks={},scopes=okta.users.read okta.logs.read,dpop=true",
+            path.display()
+        );
+        let app: ServiceApp = spec.parse().unwrap();
+        assert_eq!(
+            (app.client_id.as_str(), app.scopes.len(), app.require_dpop),
+            ("0oaSvc1", 2, true)
+        );
+        assert_eq!(app.jwks.keys.len(), 1);
+        for (bad, says) in [
+            ("client_id=x,scopes=a".to_owned(), "jwks"),
+            (format!("jwks={},scopes=a", path.display()), "client_id"),
+            (format!("client_id=x,jwks={}", path.display()), "scopes"),
+            ("client_id=x,jwks=/no/such/file,scopes=a".to_owned(), "cannot read"),
+            ("client_id=x,colour=blue".to_owned(), "unknown"),
+        ] {
+            let err = bad.parse::<ServiceApp>().unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -233,3 +233,47 @@ async fn sandbox_state_survives_a_restart() {
     assert_eq!(res.json::<serde_json::Value>().await.unwrap()["id"], created["id"]);
     again.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn sandbox_registers_service_apps_from_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(
+        &jwks,
+        r#"{"keys":[{"kty":"RSA","kid":"k1","use":"sig","alg":"RS256","n":"sXch","e":"AQAB"}]}"#,
+    )
+    .unwrap();
+    let spec = format!(
+        "client_id=0oaSvcFromFlag,jwks={},scopes=okta.users.read,dpop=true",
+        jwks.display()
+    );
+    let (mut child, url, printed) = start_sandbox(&["--users", "3", "--service-app", &spec]).await;
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("service app:") && l.contains("0oaSvcFromFlag") && l.contains("DPoP required")),
+        "{printed:?}"
+    );
+    let meta: serde_json::Value = reqwest::get(format!("{url}/.well-known/oauth-authorization-server"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        meta["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "private_key_jwt")
+    );
+    child.kill().await.unwrap();
+
+    let out = okta_bridge()
+        .args(["sandbox", "--service-app", "client_id=x,scopes=okta.users.read"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs jwks=FILE"));
+}
