@@ -413,40 +413,7 @@ async fn a_rotated_refresh_token_keeps_working_during_the_leeway() {
 
 /// Signs the admin in at the custom authorization server `default`; returns the code.
 async fn custom_code(sb: &okta_sandbox::Sandbox, scope: &str) -> String {
-    let c = sb.config();
-    let page = http()
-        .get(format!("{}/oauth2/default/v1/authorize", sb.url()))
-        .query(&[
-            ("client_id", c.client_id.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("response_type", "code"),
-            ("scope", scope),
-            ("state", "s"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
-    let request_id = html
-        .split("name=\"request_id\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    let res = http()
-        .post(format!("{}/login/signin", sb.url()))
-        .form(&[
-            ("request_id", request_id.as_str()),
-            ("username", &c.admin_login),
-            ("password", c.user_password_value()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    query_of(res.headers()[LOCATION].to_str().unwrap())["code"].clone()
+    crate::util::code_at(sb, "/oauth2/default/v1", &sb.config().admin_login, scope, None).await
 }
 
 #[tokio::test]

@@ -42,13 +42,19 @@ pub fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
-/// GET /authorize with `params` (client_id and redirect_uri added unless given).
+/// GET the org authorization server's /authorize with `params` (client_id and redirect_uri
+/// added unless given).
 pub async fn authorize(sb: &Sandbox, params: &[(&str, &str)]) -> reqwest::Response {
+    authorize_at(sb, "/oauth2/v1", params).await
+}
+
+/// GET `{server}/authorize` (`server` is `/oauth2/v1` or `/oauth2/default/v1`).
+pub async fn authorize_at(sb: &Sandbox, server: &str, params: &[(&str, &str)]) -> reqwest::Response {
     let mut q: Vec<(&str, &str)> = vec![("client_id", &sb.config().client_id), ("redirect_uri", REDIRECT)];
     q.retain(|(k, _)| !params.iter().any(|(p, _)| p == k));
     q.extend_from_slice(params);
     http()
-        .get(format!("{}/oauth2/v1/authorize", sb.url()))
+        .get(format!("{}{server}/authorize", sb.url()))
         .query(&q)
         .send()
         .await
@@ -57,12 +63,17 @@ pub async fn authorize(sb: &Sandbox, params: &[(&str, &str)]) -> reqwest::Respon
 
 /// Signs in as `login` on a fresh authorize request; returns the code.
 pub async fn code_for(sb: &Sandbox, login: &str, scope: &str, challenge: Option<&str>) -> String {
+    code_at(sb, "/oauth2/v1", login, scope, challenge).await
+}
+
+/// [`code_for`] at the authorization server under `server`.
+pub async fn code_at(sb: &Sandbox, server: &str, login: &str, scope: &str, challenge: Option<&str>) -> String {
     let mut params = vec![("response_type", "code"), ("scope", scope), ("state", "st-1")];
     if let Some(c) = challenge {
         params.push(("code_challenge", c));
         params.push(("code_challenge_method", "S256"));
     }
-    let page = authorize(sb, &params).await;
+    let page = authorize_at(sb, server, &params).await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     let request_id = html
