@@ -93,6 +93,19 @@ struct SandboxArgs {
     /// for the client_credentials grant with private_key_jwt.
     #[arg(long = "service-app")]
     service_apps: Vec<okta_sandbox::ServiceApp>,
+    /// A custom authorization server besides `default` (repeatable):
+    /// `id=aus…[,audience=api://…][,scopes=orders.read orders.write]`.
+    #[arg(long = "auth-server")]
+    auth_servers: Vec<okta_sandbox::AuthorizationServer>,
+    /// The web app requires DPoP-bound tokens (a DPoP proof on every token request).
+    #[arg(long)]
+    require_dpop: bool,
+    /// Requests a minute on the list-and-create-users bucket (Okta's default 600).
+    #[arg(long, default_value_t = 600)]
+    users_rate_limit: u32,
+    /// Requests a minute on each OAuth bucket (Okta's Workforce default 2,000).
+    #[arg(long, default_value_t = 2_000)]
+    oauth_rate_limit: u32,
     /// A fault to inject (repeatable), e.g. `/api/v1/users:latency=50,errors=0.1,429=0.05,cuts=0.02`.
     #[arg(long = "fault")]
     faults: Vec<okta_sandbox::faults::FaultRule>,
@@ -196,6 +209,9 @@ async fn sandbox_command(a: SandboxArgs) -> Result<()> {
         apps: a.apps,
         deprovisioned_percent: a.deprovisioned_percent,
         service_apps: a.service_apps,
+        web_app_require_dpop: a.require_dpop,
+        users_rate_limit: a.users_rate_limit,
+        oauth_rate_limit: a.oauth_rate_limit,
         faults: a.faults,
         seed: a.seed,
         admin_login: a.admin_login,
@@ -219,6 +235,7 @@ async fn sandbox_command(a: SandboxArgs) -> Result<()> {
     if !a.redirect_uris.is_empty() {
         config.redirect_uris = a.redirect_uris;
     }
+    config.authorization_servers.extend(a.auth_servers);
     let from_state = a.state.as_ref().filter(|p| p.exists());
     if let Some(path) = from_state.or(a.load.as_ref()) {
         let org = okta_sandbox::snapshot::OrgSnapshot::read(path).map_err(anyhow::Error::msg)?;
@@ -263,6 +280,17 @@ fn print_sandbox(sandbox: &Sandbox) {
     println!("  client secret:    {}", c.client_secret_value());
     for uri in &c.redirect_uris {
         println!("  redirect URI:     {uri}");
+    }
+    if c.web_app_require_dpop {
+        println!("  web app:          DPoP required");
+    }
+    for a in &c.authorization_servers {
+        println!(
+            "  issuer:           {}/oauth2/{} (audience {})",
+            sandbox.url(),
+            a.id,
+            a.audience
+        );
     }
     for app in &c.service_apps {
         let dpop = if app.require_dpop { ", DPoP required" } else { "" };

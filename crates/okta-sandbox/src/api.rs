@@ -331,7 +331,23 @@ pub(crate) async fn get_user(
     };
     let dir = s.dir();
     let user = dir.find(lookup).ok_or_else(|| ApiError::not_found(&id, "User"))?;
-    Ok(Json(dir.user_json(user)).into_response())
+    let body = dir.user_json(user);
+    // Okta documents an `ETag` on this response: a weak validator of the representation.
+    let etag = {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(body.to_string().as_bytes());
+        format!("W/\"{}\"", hex_prefix(&digest[..8]))
+    };
+    let mut res = Json(body).into_response();
+    res.headers_mut().insert(
+        axum::http::header::ETAG,
+        axum::http::HeaderValue::from_str(&etag).expect("hex is a valid header"),
+    );
+    Ok(res)
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Order of `sortBy` values: strings ignoring case, numbers numerically, missing or null last.

@@ -138,21 +138,43 @@ pub(crate) async fn users(
     Ok(res)
 }
 
-/// `GET /api/v1/apps/{appId}/groups`.
+/// `GET /api/v1/apps/{appId}/groups` (`limit` ≤ 200, default 20; `after` a group id).
 pub(crate) async fn groups(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    params: Params,
 ) -> Result<Response, ApiError> {
     authenticate(&s, &headers)?.require(READ)?;
-    let dir = s.dir();
-    let app = find(&dir, &id)?;
-    Ok(Json(
-        app.groups
-            .iter()
-            .enumerate()
-            .map(|(i, g)| dir.app_group_json(app, g, i))
-            .collect::<Vec<_>>(),
-    )
-    .into_response())
+    let limit = parse_limit(params.get("limit"), 20, 200)?;
+    let (items, last, more) = {
+        let dir = s.dir();
+        let app = find(&dir, &id)?;
+        let start = match params.get("after") {
+            Some(after) => app
+                .groups
+                .iter()
+                .position(|g| g == after)
+                .map_or(app.groups.len(), |i| i + 1),
+            None => 0,
+        };
+        let page: Vec<(usize, &String)> = app.groups.iter().enumerate().skip(start).take(limit).collect();
+        let more = start + page.len() < app.groups.len();
+        (
+            page.iter()
+                .map(|(i, g)| dir.app_group_json(app, g, *i))
+                .collect::<Vec<_>>(),
+            page.last().map(|(_, g)| (*g).clone()),
+            more,
+        )
+    };
+    let mut res = Json(items).into_response();
+    params.page_links(
+        &mut res,
+        &s.base,
+        &format!("/api/v1/apps/{id}/groups"),
+        limit,
+        more.then_some(last).flatten(),
+    );
+    Ok(res)
 }

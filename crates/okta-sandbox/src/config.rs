@@ -92,6 +92,84 @@ impl std::str::FromStr for ServiceApp {
     }
 }
 
+/// A custom authorization server (`/oauth2/{id}/v1/*`), as Okta's API Access Management offers:
+/// its own issuer (`{org}/oauth2/{id}`), audience and discovery documents. Its tokens carry the
+/// OpenID scopes plus the custom scopes listed here, never `okta.*` ones (those belong to the
+/// org authorization server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationServer {
+    /// Its id in URLs: `default` for Okta's default server, `aus…` for others.
+    pub id: String,
+    /// The `aud` of its access tokens (`api://default` for `default`).
+    pub audience: String,
+    /// Custom scopes on top of `openid profile email address phone offline_access`.
+    pub scopes: Vec<String>,
+}
+
+/// The scopes every custom authorization server supports.
+pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone", "offline_access"];
+
+impl AuthorizationServer {
+    /// Okta's default custom authorization server: id `default`, audience `api://default`.
+    pub fn default_server() -> Self {
+        Self {
+            id: "default".to_owned(),
+            audience: "api://default".to_owned(),
+            scopes: Vec::new(),
+        }
+    }
+
+    /// Every scope it grants: the OpenID ones, then its custom ones.
+    pub fn supported_scopes(&self) -> impl Iterator<Item = &str> {
+        OIDC_SCOPES
+            .iter()
+            .copied()
+            .chain(self.scopes.iter().map(String::as_str))
+    }
+}
+
+/// `id=aus…[,audience=api://…][,scopes=orders.read orders.write]`, as the `--auth-server` flag
+/// takes it. The audience defaults to `api://{id}`.
+impl std::str::FromStr for AuthorizationServer {
+    type Err = String;
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let (mut id, mut audience, mut scopes) = (None, None, Vec::new());
+        for part in spec.split(',') {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?}: write key=value (id, audience, scopes)"))?;
+            match k.trim() {
+                "id" => id = Some(v.trim().to_owned()),
+                "audience" => audience = Some(v.trim().to_owned()),
+                "scopes" => scopes = v.split_whitespace().map(str::to_owned).collect(),
+                other => {
+                    return Err(format!(
+                        "unknown authorization server setting {other:?}: use id, audience or scopes"
+                    ));
+                }
+            }
+        }
+        let id = id.ok_or("an authorization server needs id=… (e.g. id=aus1a2b3c4d5e6f7g8h9)")?;
+        if id.is_empty() || id == "v1" || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(format!(
+                "authorization server id {id:?} must be letters and digits only (and not `v1`)"
+            ));
+        }
+        if let Some(bad) = scopes.iter().find(|s| s.starts_with("okta.")) {
+            return Err(format!(
+                "scope {bad:?}: okta.* scopes belong to the org authorization server, not a custom one"
+            ));
+        }
+        Ok(Self {
+            audience: audience
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| format!("api://{id}")),
+            id,
+            scopes,
+        })
+    }
+}
+
 /// The description of one sandbox org. Every field has a default; secrets default to random
 /// values, so print them (see `okta-bridge sandbox`) if a person needs them.
 #[derive(Debug, Clone)]
@@ -134,7 +212,9 @@ pub struct SandboxConfig {
     pub refresh_token_leeway: Duration,
     /// Requests a minute allowed on `/api/v1/users*`.
     pub users_rate_limit: u32,
-    /// Requests a minute allowed on `/oauth2/*`.
+    /// Requests a minute allowed on each OAuth bucket: the org authorization server's
+    /// `/oauth2/v1/*`, and the custom servers' `authorize`, `token` and other endpoints (three
+    /// buckets shared by all custom servers). Okta's Workforce Identity default: 2,000.
     pub oauth_rate_limit: u32,
     /// An org to load instead of generating one (users, groups, apps; see
     /// [`OrgSnapshot`](crate::snapshot::OrgSnapshot)). `users`, `groups` and `apps` are then
@@ -142,6 +222,12 @@ pub struct SandboxConfig {
     pub org: Option<crate::snapshot::OrgSnapshot>,
     /// Registered service apps (client credentials with `private_key_jwt`).
     pub service_apps: Vec<ServiceApp>,
+    /// Whether the web app's tokens must be DPoP-bound ("Require Demonstrating Proof of
+    /// Possession (DPoP) header in token requests"). Without it, proofs are ignored and tokens
+    /// are Bearer tokens, as Okta does.
+    pub web_app_require_dpop: bool,
+    /// Custom authorization servers (default: Okta's `default` one).
+    pub authorization_servers: Vec<AuthorizationServer>,
     /// Faults to inject from the start (see [`FaultRule`]); changeable at run time.
     pub faults: Vec<FaultRule>,
 }
@@ -169,9 +255,11 @@ impl Default for SandboxConfig {
             refresh_token_rotation: RefreshTokenRotation::Static,
             refresh_token_leeway: Duration::from_secs(30),
             users_rate_limit: 600,
-            oauth_rate_limit: 600,
+            oauth_rate_limit: 2_000,
             org: None,
             service_apps: Vec::new(),
+            web_app_require_dpop: false,
+            authorization_servers: vec![AuthorizationServer::default_server()],
             faults: Vec::new(),
         }
     }
@@ -213,6 +301,10 @@ impl SandboxConfig {
         }
         if self.refresh_token_leeway > Duration::from_secs(60) {
             return Err("--refresh-token-leeway must be between 0 and 60 seconds, as Okta allows".into());
+        }
+        let mut ids = std::collections::HashSet::new();
+        if let Some(dup) = self.authorization_servers.iter().find(|a| !ids.insert(&a.id)) {
+            return Err(format!("--auth-server id={} is given twice", dup.id));
         }
         if !self.admin_login.contains('@') {
             return Err(format!(
@@ -259,5 +351,31 @@ mod tests {
             assert!(err.contains(says), "{bad}: {err}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn authorization_servers_parse_from_flags() {
+        let a: AuthorizationServer = "id=aus7xyz,scopes=orders.read orders.write".parse().unwrap();
+        assert_eq!(a.audience, "api://aus7xyz");
+        assert_eq!(a.supported_scopes().count(), OIDC_SCOPES.len() + 2);
+        let b: AuthorizationServer = "id=ausB,audience=https://api.example.com".parse().unwrap();
+        assert_eq!(
+            (b.id.as_str(), b.audience.as_str()),
+            ("ausB", "https://api.example.com")
+        );
+        for (bad, says) in [
+            ("audience=x", "needs id"),
+            ("id=v1", "not `v1`"),
+            ("id=a/b", "letters and digits"),
+            ("id=aus1,scopes=okta.users.read", "org authorization server"),
+            ("id=aus1,colour=blue", "unknown"),
+            ("id", "key=value"),
+        ] {
+            let err = bad.parse::<AuthorizationServer>().unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let mut c = SandboxConfig::default();
+        c.authorization_servers.push(AuthorizationServer::default_server());
+        assert!(c.validate().unwrap_err().contains("twice"));
     }
 }

@@ -88,6 +88,18 @@ impl ApiError {
     pub fn validation_summary(summary: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "E0000001", summary)
     }
+    /// E0000038: a lifecycle operation the user's status does not allow (403, as Okta answers
+    /// every lifecycle operation but suspend and unsuspend, whose spec documents a 400).
+    pub fn not_allowed_in_status(cause: impl Into<String>) -> Self {
+        Self {
+            causes: vec![cause.into()],
+            ..Self::new(
+                StatusCode::FORBIDDEN,
+                "E0000038",
+                "This operation is not allowed in the user's current status.",
+            )
+        }
+    }
     /// E0000016: activating an active user.
     pub fn already_active() -> Self {
         Self::new(

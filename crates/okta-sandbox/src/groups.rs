@@ -306,13 +306,19 @@ pub(crate) async fn user_groups(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    params: Params,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&s, &headers)?;
     let lookup = if id == "me" { caller.user_id.clone() } else { id.clone() };
     if id != "me" {
         caller.require(&["okta.users.read", "okta.users.manage"])?;
     }
-    let dir = s.dir();
-    let u = dir.find(&lookup).ok_or_else(|| ApiError::not_found(&id, "User"))?;
-    Ok(json_array(dir.groups_of(&u.id).map(|g| dir.group_json(g, false))))
+    let mut res = {
+        let dir = s.dir();
+        let u = dir.find(&lookup).ok_or_else(|| ApiError::not_found(&id, "User"))?;
+        json_array(dir.groups_of(&u.id).map(|g| dir.group_json(g, false)))
+    };
+    // Not paged: every group at once, with the `self` link Okta sends on collections.
+    params.page_links(&mut res, &s.base, &format!("/api/v1/users/{id}/groups"), 0, None);
+    Ok(res)
 }

@@ -51,5 +51,5 @@ mod syslog;
 mod users_write;
 mod util;
 
-pub use config::{RefreshTokenRotation, SandboxConfig, ServiceApp};
+pub use config::{AuthorizationServer, RefreshTokenRotation, SandboxConfig, ServiceApp};
 pub use server::{Sandbox, SandboxState, router, serve};

@@ -47,12 +47,30 @@ impl RateLimits {
     }
 }
 
-/// The rate-limit bucket of a request and its limit a minute: Okta's published management
-/// limits for Workforce Identity orgs, per endpoint family (the create-or-list-users bucket and
-/// the OAuth endpoints are configurable).
+/// The rate-limit bucket of a request and its limit a minute: Okta's published limits for
+/// Workforce Identity orgs, per endpoint family. Management: the create-or-list-users bucket is
+/// configurable. OAuth: the org authorization server has its own bucket; all custom servers
+/// share three (authorize, token, the rest); all are configurable together. Public metadata
+/// (discovery documents, keys) is not rate-limited by Okta: a generous bucket here.
 fn bucket(s: &SandboxState, method: &Method, path: &str) -> (&'static str, u32) {
+    if path.starts_with("/.well-known/") || path.contains("/.well-known/") || path.ends_with("/v1/keys") {
+        return ("public metadata", 10_000);
+    }
+    if path.starts_with("/oauth2/v1/") {
+        return ("oauth2/v1", s.config.oauth_rate_limit);
+    }
     if path.starts_with("/oauth2/") {
-        return ("oauth2", s.config.oauth_rate_limit);
+        return if path.ends_with("/v1/authorize") {
+            ("oauth2/{authorizationServerId}/v1/authorize", s.config.oauth_rate_limit)
+        } else if path.ends_with("/v1/token") {
+            ("oauth2/{authorizationServerId}/v1/token", s.config.oauth_rate_limit)
+        } else {
+            ("oauth2/{authorizationServerId}/v1", s.config.oauth_rate_limit)
+        };
+    }
+    if path.starts_with("/login/") {
+        // Okta's /login/login.htm.
+        return ("login", 850);
     }
     let Some(rest) = path.strip_prefix("/api/v1/") else {
         return ("other", 10_000);

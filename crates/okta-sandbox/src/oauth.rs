@@ -45,64 +45,74 @@ pub(crate) const SUPPORTED_SCOPES: &[&str] = &[
 /// How long a sign-in page stays usable.
 const SIGN_IN_TTL: time::Duration = time::Duration::minutes(10);
 
-/// Scopes of the custom authorization server `default` (no `okta.*`: those belong to the org
-/// authorization server).
-const CUSTOM_SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone", "offline_access"];
-
-/// Which authorization server a request is for: the org's (`/oauth2/v1/*`) or the custom one
-/// named `default` (`/oauth2/default/v1/*`). Taken from the request's path.
+/// Which authorization server a request is for: the org's (`/oauth2/v1/*`) or a custom one
+/// (`/oauth2/{id}/v1/*`, by its index in [`SandboxConfig::authorization_servers`]). Taken from
+/// the request's path.
+///
+/// [`SandboxConfig::authorization_servers`]: crate::SandboxConfig::authorization_servers
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AuthServer {
     Org,
-    Default,
+    Custom(usize),
 }
 
 impl AuthServer {
-    /// The `iss` of its tokens and discovery document.
-    pub fn issuer(self, base: &str) -> String {
+    fn custom(self, s: &SandboxState) -> Option<&crate::config::AuthorizationServer> {
         match self {
-            AuthServer::Org => base.to_owned(),
-            AuthServer::Default => format!("{base}/oauth2/default"),
+            AuthServer::Org => None,
+            AuthServer::Custom(i) => s.config.authorization_servers.get(i),
+        }
+    }
+    /// The `iss` of its tokens and discovery document.
+    pub fn issuer(self, s: &SandboxState) -> String {
+        match self.custom(s) {
+            None => s.base.clone(),
+            Some(a) => format!("{}/oauth2/{}", s.base, a.id),
         }
     }
     /// The `aud` of its access tokens.
-    pub fn audience(self, base: &str) -> String {
-        match self {
-            AuthServer::Org => base.to_owned(),
-            AuthServer::Default => "api://default".to_owned(),
+    pub fn audience(self, s: &SandboxState) -> String {
+        match self.custom(s) {
+            None => s.base.clone(),
+            Some(a) => a.audience.clone(),
         }
     }
     /// Where its endpoints live.
-    fn endpoints(self, base: &str) -> String {
-        match self {
-            AuthServer::Org => format!("{base}/oauth2/v1"),
-            AuthServer::Default => format!("{base}/oauth2/default/v1"),
+    fn endpoints(self, s: &SandboxState) -> String {
+        match self.custom(s) {
+            None => format!("{}/oauth2/v1", s.base),
+            Some(a) => format!("{}/oauth2/{}/v1", s.base, a.id),
         }
     }
-    fn scopes(self) -> &'static [&'static str] {
-        match self {
-            AuthServer::Org => SUPPORTED_SCOPES,
-            AuthServer::Default => CUSTOM_SCOPES,
+    fn token_url(self, s: &SandboxState) -> String {
+        format!("{}/token", self.endpoints(s))
+    }
+    fn scopes(self, s: &SandboxState) -> Vec<&str> {
+        match self.custom(s) {
+            None => SUPPORTED_SCOPES.to_vec(),
+            Some(a) => a.supported_scopes().collect(),
         }
     }
 }
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuthServer {
+impl axum::extract::FromRequestParts<Arc<SandboxState>> for AuthServer {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &Arc<SandboxState>,
+    ) -> Result<Self, Self::Rejection> {
         let path = parts.uri.path();
         if path.starts_with("/oauth2/v1/") || path.starts_with("/.well-known/") {
             return Ok(AuthServer::Org);
         }
-        let server = path
+        let id = path
             .strip_prefix("/oauth2/")
             .and_then(|p| p.split('/').next())
             .unwrap_or_default();
-        if server == "default" {
-            Ok(AuthServer::Default)
-        } else {
-            Err(crate::error::ApiError::not_found(server, "AuthorizationServer").into_response())
+        match s.config.authorization_servers.iter().position(|a| a.id == id) {
+            Some(i) => Ok(AuthServer::Custom(i)),
+            None => Err(crate::error::ApiError::not_found(id, "AuthorizationServer").into_response()),
         }
     }
 }
@@ -195,9 +205,9 @@ pub(crate) struct Confirmation {
 }
 
 pub(crate) async fn discovery(State(s): State<Arc<SandboxState>>, server: AuthServer) -> impl IntoResponse {
-    let e = server.endpoints(&s.base);
+    let e = server.endpoints(&s);
     Json(json!({
-        "issuer": server.issuer(&s.base),
+        "issuer": server.issuer(&s),
         "authorization_endpoint": format!("{e}/authorize"),
         "token_endpoint": format!("{e}/token"),
         "jwks_uri": format!("{e}/keys"),
@@ -207,7 +217,7 @@ pub(crate) async fn discovery(State(s): State<Arc<SandboxState>>, server: AuthSe
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "scopes_supported": server.scopes(),
+        "scopes_supported": server.scopes(&s),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -326,7 +336,8 @@ pub(crate) async fn authorize(
         Some(scope) if !scope.trim().is_empty() => scope.split_whitespace().map(str::to_owned).collect(),
         _ => return fail("invalid_request", "The 'scope' parameter is required."),
     };
-    if let Some(bad) = scopes.iter().find(|s| !server.scopes().contains(&s.as_str())) {
+    let supported = server.scopes(&s);
+    if let Some(bad) = scopes.iter().find(|sc| !supported.contains(&sc.as_str())) {
         return fail(
             "invalid_scope",
             &format!("One or more scopes are not configured for the authorization server resource: {bad}."),
@@ -541,6 +552,12 @@ pub(crate) async fn token(
         return client_credentials(&s, &headers, &form);
     }
     authenticate_client(&s, &headers, &form)?;
+    // Before the code or refresh token is looked at: a nonce round trip must not consume it.
+    let cnf = match dpop_binding(&s, &headers, &server.token_url(&s), s.config.web_app_require_dpop) {
+        Ok(cnf) => cnf,
+        Err(DpopRefusal::Nonce(res)) => return Ok(*res),
+        Err(DpopRefusal::Error(e)) => return Err(e),
+    };
     let client_id = s.config.client_id.clone();
     let (user_id, scopes, refresh) = match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
@@ -653,8 +670,8 @@ pub(crate) async fn token(
     let claims = AccessClaims {
         ver: 1,
         jti: format!("AT.{}", random_token(43)),
-        iss: server.issuer(&s.base),
-        aud: server.audience(&s.base),
+        iss: server.issuer(&s),
+        aud: server.audience(&s),
         iat: issued.unix_timestamp(),
         exp: issued.unix_timestamp() + ttl,
         cid: client_id.clone(),
@@ -662,7 +679,7 @@ pub(crate) async fn token(
         scp: scopes.clone(),
         auth_time: issued.unix_timestamp(),
         sub: login,
-        cnf: None,
+        cnf: cnf.clone(),
     };
     let access_token = s.keys.sign(&claims);
     let client_id_for_log = client_id.clone();
@@ -680,7 +697,7 @@ pub(crate) async fn token(
     };
     s.record(&user_id, "app.oauth2.as.token.grant.access_token", Some(app), true);
     let mut body = json!({
-        "token_type": "Bearer",
+        "token_type": if cnf.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": ttl,
         "access_token": access_token,
         "scope": scopes.join(" "),
@@ -740,18 +757,18 @@ pub(crate) async fn introspect(
             "sub": login,
             "uid": r.user_id,
             "iat": r.issued_at.unix_timestamp(),
-            "iss": server.issuer(&s.base),
+            "iss": server.issuer(&s),
         }))
         .into_response());
     }
     let claims = s
         .keys
-        .verify::<AccessClaims>(token, &server.issuer(&s.base), &server.audience(&s.base))
+        .verify::<AccessClaims>(token, &server.issuer(&s), &server.audience(&s))
         .filter(|c| !g.is_revoked(&c.jti));
     let body = match claims {
         Some(c) => json!({
             "active": true,
-            "token_type": "Bearer",
+            "token_type": if c.cnf.is_some() { "DPoP" } else { "Bearer" },
             "scope": c.scp.join(" "),
             "client_id": c.cid,
             "username": c.sub,
@@ -853,6 +870,58 @@ fn authenticate_assertion<'a>(
     Ok(app)
 }
 
+/// Why a token request's DPoP proof was not accepted.
+enum DpopRefusal {
+    /// `use_dpop_nonce`: not an error to report but an answer to retry with the nonce.
+    Nonce(Box<Response>),
+    Error(OAuthError),
+}
+
+/// DPoP on a token request of an app that requires it: a valid proof binds the token to the
+/// proof's key (`cnf.jkt`); a missing nonce is answered with `use_dpop_nonce` and a
+/// `DPoP-Nonce` header, before anything is consumed, so the client can retry the same request.
+/// An app that does not require DPoP gets Bearer tokens and its proofs are ignored, as Okta
+/// does (Okta's Node.js SDK sends a proof on every token request and relies on that).
+fn dpop_binding(
+    s: &SandboxState,
+    headers: &HeaderMap,
+    token_url: &str,
+    required: bool,
+) -> Result<Option<Confirmation>, DpopRefusal> {
+    if !required {
+        return Ok(None);
+    }
+    let Some(proof) = headers.get("dpop").and_then(|v| v.to_str().ok()) else {
+        return Err(DpopRefusal::Error(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_dpop_proof",
+            "The DPoP proof JWT header is missing.",
+        )));
+    };
+    let mut d = s.dpop.lock().expect("dpop lock");
+    match crate::dpop::verify(&mut d, proof, "POST", token_url, true, None) {
+        Ok(p) => Ok(Some(Confirmation { jkt: p.jkt })),
+        Err(crate::dpop::ProofError::Nonce) => {
+            let nonce = d.nonce();
+            let mut res = (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": "use_dpop_nonce", "error_description": "Authorization server requires nonce in DPoP proof." })),
+            )
+                .into_response();
+            res.headers_mut()
+                .insert("dpop-nonce", HeaderValue::from_str(&nonce).expect("base62 nonce"));
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Err(DpopRefusal::Nonce(Box::new(res)))
+        }
+        Err(crate::dpop::ProofError::Invalid(why)) => Err(DpopRefusal::Error(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_dpop_proof",
+            why,
+        ))),
+    }
+}
+
 /// `grant_type=client_credentials` for a service app: an access token with the granted
 /// `okta.*` scopes asked for, no refresh token.
 fn client_credentials(
@@ -861,39 +930,10 @@ fn client_credentials(
     form: &HashMap<String, String>,
 ) -> Result<Response, OAuthError> {
     let app = authenticate_assertion(s, form)?;
-    // DPoP: a proof on the token request binds the token to the proof's key.
-    let cnf = match headers.get("dpop").and_then(|v| v.to_str().ok()) {
-        Some(proof) => {
-            let url = format!("{}/oauth2/v1/token", s.base);
-            let mut d = s.dpop.lock().expect("dpop lock");
-            match crate::dpop::verify(&mut d, proof, "POST", &url, true, None) {
-                Ok(p) => Some(Confirmation { jkt: p.jkt }),
-                Err(crate::dpop::ProofError::Nonce) => {
-                    let nonce = d.nonce();
-                    let mut res = (
-                        StatusCode::BAD_REQUEST,
-                        Json(json!({ "error": "use_dpop_nonce", "error_description": "Authorization server requires nonce in DPoP proof." })),
-                    )
-                        .into_response();
-                    res.headers_mut()
-                        .insert("dpop-nonce", HeaderValue::from_str(&nonce).expect("base62 nonce"));
-                    res.headers_mut()
-                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                    return Ok(res);
-                }
-                Err(crate::dpop::ProofError::Invalid(why)) => {
-                    return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", why));
-                }
-            }
-        }
-        None if app.require_dpop => {
-            return Err(OAuthError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_dpop_proof",
-                "The DPoP proof JWT header is missing.",
-            ));
-        }
-        None => None,
+    let cnf = match dpop_binding(s, headers, &AuthServer::Org.token_url(s), app.require_dpop) {
+        Ok(cnf) => cnf,
+        Err(DpopRefusal::Nonce(res)) => return Ok(*res),
+        Err(DpopRefusal::Error(e)) => return Err(e),
     };
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return Err(OAuthError::new(

@@ -285,8 +285,14 @@ pub(crate) async fn lifecycle(
     let mut dir = s.directory.write().expect("directory lock");
     let mut user = dir.find(&id).cloned().ok_or_else(|| ApiError::not_found(&id, "User"))?;
     let has_password = user.password_changed.is_some();
-    let invalid =
-        |what: &str| ApiError::validation_summary(format!("Cannot {what} a user whose status is {}", user.status));
+    let invalid = |what: &str| {
+        let why = format!("Cannot {what} a user whose status is {}", user.status);
+        if matches!(op.as_str(), "suspend" | "unsuspend") {
+            ApiError::validation_summary(why)
+        } else {
+            ApiError::not_allowed_in_status(why)
+        }
+    };
     let (status, event, body): (&'static str, &str, Value) = match op.as_str() {
         "activate" | "reactivate" => {
             let allowed = if op == "activate" {
@@ -374,7 +380,8 @@ pub(crate) async fn lifecycle(
     record_user(&s, &caller, event, &target);
     Ok(match (op.as_str(), body) {
         ("expire_password", _) => Json(user_json).into_response(),
-        (_, Value::Null) => (StatusCode::OK, Json(json!({}))).into_response(),
+        // Okta's spec documents no body for these 200s.
+        (_, Value::Null) => StatusCode::OK.into_response(),
         (_, body) => Json(body).into_response(),
     })
 }

@@ -277,3 +277,53 @@ async fn sandbox_registers_service_apps_from_flags() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs jwks=FILE"));
 }
+
+#[tokio::test]
+async fn sandbox_takes_authorization_servers_dpop_and_rate_limits_from_flags() {
+    let (mut child, url, printed) = start_sandbox(&[
+        "--users",
+        "3",
+        "--auth-server",
+        "id=ausCli1,scopes=orders.read",
+        "--require-dpop",
+        "--users-rate-limit",
+        "7",
+        "--oauth-rate-limit",
+        "9",
+    ])
+    .await;
+    assert!(printed.iter().any(|l| l.contains("DPoP required")), "{printed:?}");
+    let meta: serde_json::Value = reqwest::get(format!("{url}/oauth2/ausCli1/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["issuer"], format!("{url}/oauth2/ausCli1"));
+    assert!(
+        meta["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "orders.read")
+    );
+    let http = reqwest::Client::new();
+    let users = http
+        .get(format!("{url}/api/v1/users"))
+        .header("authorization", "SSWS state-test-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(users.headers()["x-rate-limit-limit"], "7");
+    let token = http.post(format!("{url}/oauth2/v1/token")).send().await.unwrap();
+    assert_eq!(token.headers()["x-rate-limit-limit"], "9");
+    child.kill().await.unwrap();
+
+    let out = okta_bridge()
+        .args(["sandbox", "--auth-server", "id=a/b"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("letters and digits"));
+}

@@ -411,6 +411,25 @@ async fn a_rotated_refresh_token_keeps_working_during_the_leeway() {
     assert_eq!(res["error"], "invalid_grant");
 }
 
+/// The claims of `token`, verified with the key published at `{issuer}/v1/keys`, for `issuer`
+/// and `audience`.
+async fn verified_claims(issuer: &str, audience: &str, token: &str) -> Value {
+    let jwks: Value = http()
+        .get(format!("{issuer}/v1/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = &jwks["keys"][0];
+    let decoding = DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap()).unwrap();
+    let mut v = Validation::new(Algorithm::RS256);
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    jsonwebtoken::decode::<Value>(token, &decoding, &v).unwrap().claims
+}
+
 /// Signs the admin in at the custom authorization server `default`; returns the code.
 async fn custom_code(sb: &okta_sandbox::Sandbox, scope: &str) -> String {
     crate::util::code_at(sb, "/oauth2/default/v1", &sb.config().admin_login, scope, None).await
@@ -466,22 +485,7 @@ async fn the_default_custom_authorization_server_has_its_own_issuer() {
     // …(and was used up by that attempt, as codes are single-use).
     let code = custom_code(&sb, "openid offline_access").await;
     let tokens: Value = exchange(format!("{issuer}/v1/token"), code).await.json().await.unwrap();
-    let jwks: Value = http()
-        .get(format!("{issuer}/v1/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = &jwks["keys"][0];
-    let decoding = DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap()).unwrap();
-    let mut v = Validation::new(Algorithm::RS256);
-    v.set_issuer(&[issuer.as_str()]);
-    v.set_audience(&["api://default"]);
-    let claims = jsonwebtoken::decode::<Value>(tokens["access_token"].as_str().unwrap(), &decoding, &v)
-        .unwrap()
-        .claims;
+    let claims = verified_claims(&issuer, "api://default", tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(claims["scp"], serde_json::json!(["openid", "offline_access"]));
     // Its tokens are not Management API tokens.
     let res = crate::util::api(
@@ -537,4 +541,142 @@ async fn the_default_custom_authorization_server_has_its_own_issuer() {
         .unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(res.json::<Value>().await.unwrap()["errorCode"], "E0000007");
+}
+
+#[tokio::test]
+async fn custom_authorization_servers_besides_default() {
+    let sb = sandbox(|c| {
+        c.authorization_servers
+            .push("id=ausOrders1,scopes=orders.read orders.write".parse().unwrap());
+    })
+    .await;
+    let issuer = format!("{}/oauth2/ausOrders1", sb.url());
+    // Both discovery documents, as clients that use discovery look for either.
+    for doc in ["oauth-authorization-server", "openid-configuration"] {
+        let meta: Value = http()
+            .get(format!("{issuer}/.well-known/{doc}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        crate::spec::OAUTH.assert_valid("OAuthMetadata", &meta);
+        assert_eq!(meta["issuer"], issuer.as_str());
+        assert_eq!(meta["authorization_endpoint"], format!("{issuer}/v1/authorize"));
+        let scopes: Vec<&str> = meta["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert!(
+            scopes.contains(&"orders.read") && scopes.contains(&"openid"),
+            "{scopes:?}"
+        );
+    }
+    let admin = sb.config().admin_login.clone();
+    let code = crate::util::code_at(&sb, "/oauth2/ausOrders1/v1", &admin, "openid orders.read", None).await;
+    let c = sb.config().clone();
+    let post = |url: String, form: Vec<(&'static str, String)>| {
+        let c = c.clone();
+        async move {
+            http()
+                .post(url)
+                .basic_auth(&c.client_id, Some(c.client_secret_value()))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let tokens: Value = post(
+        format!("{issuer}/v1/token"),
+        vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", REDIRECT.to_owned()),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let at = tokens["access_token"].as_str().unwrap().to_owned();
+    let claims = verified_claims(&issuer, "api://ausOrders1", &at).await;
+    assert_eq!(claims["scp"], serde_json::json!(["openid", "orders.read"]));
+
+    // Each server introspects only its own tokens.
+    let introspect = |server: &str| {
+        post(
+            format!("{}/oauth2/{server}/v1/introspect", sb.url()),
+            vec![("token", at.clone())],
+        )
+    };
+    let own: Value = introspect("ausOrders1").await.json().await.unwrap();
+    assert_eq!(own["active"], true);
+    let other: Value = introspect("default").await.json().await.unwrap();
+    assert_eq!(other["active"], false);
+    // A custom scope of one server is unknown to another.
+    let res = crate::util::authorize_at(
+        &sb,
+        "/oauth2/default/v1",
+        &[("response_type", "code"), ("scope", "orders.read"), ("state", "s")],
+    )
+    .await;
+    assert_eq!(
+        query_of(res.headers()[LOCATION].to_str().unwrap())["error"],
+        "invalid_scope"
+    );
+}
+
+#[tokio::test]
+async fn oauth_rate_limit_buckets_follow_okta() {
+    let sb = sandbox(|c| {
+        c.oauth_rate_limit = 2;
+        c.authorization_servers.push("id=ausOther".parse().unwrap());
+    })
+    .await;
+    let post = |path: &'static str| {
+        let url = format!("{}{path}", sb.url());
+        async move {
+            http()
+                .post(url)
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let remaining = |r: &reqwest::Response| r.headers()["x-rate-limit-remaining"].to_str().unwrap().to_owned();
+    // All custom servers share one token bucket.
+    let a = post("/oauth2/default/v1/token").await;
+    assert_eq!((a.status().as_u16(), remaining(&a)), (401, "1".to_owned()));
+    let b = post("/oauth2/ausOther/v1/token").await;
+    assert_eq!(remaining(&b), "0");
+    let c = post("/oauth2/default/v1/token").await;
+    assert_eq!(c.status(), 429);
+    let body: Value = c.json().await.unwrap();
+    assert_eq!(body["errorCode"], "E0000047");
+    // The org authorization server has its own bucket, and so do the custom servers' other endpoints.
+    assert_ne!(post("/oauth2/v1/token").await.status(), 429);
+    assert_ne!(post("/oauth2/default/v1/introspect").await.status(), 429);
+    // Public metadata is not limited like them.
+    for _ in 0..4 {
+        let res = http()
+            .get(format!("{}/oauth2/default/.well-known/openid-configuration", sb.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["x-rate-limit-limit"], "10000");
+    }
+    // Defaults: Okta's Workforce Identity 2,000 a minute.
+    let sb = sandbox(|_| {}).await;
+    let res = http()
+        .post(format!("{}/oauth2/v1/token", sb.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-rate-limit-limit"], "2000");
 }

@@ -138,3 +138,73 @@ async fn check_sdk(mut cmd: tokio::process::Command) {
         "one 429, one retry"
     );
 }
+
+/// Runs an SDK's service-app script (`SCRIPT ORG_URL CLIENT_ID PEM_FILE KEY_ID`) against a
+/// sandbox whose service app requires DPoP, and asserts it listed every user with one token.
+async fn check_service_app(mut cmd: tokio::process::Command, name: &str) {
+    let key = crate::service_apps::key(&format!("{name}-key"));
+    let jwks = serde_json::from_value(json!({ "keys": [key.jwk] })).unwrap();
+    let client_id = format!("0oaSdk{name}");
+    let id = client_id.clone();
+    let sb = sandbox(move |c| {
+        c.users = 90;
+        c.service_apps = vec![okta_sandbox::ServiceApp {
+            client_id: id,
+            jwks,
+            scopes: vec!["okta.users.read".into()],
+            require_dpop: true,
+        }];
+    })
+    .await;
+    let dir = std::env::temp_dir().join(format!("okta-sandbox-sdk-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem = dir.join("key.pem");
+    std::fs::write(&pem, &key.pem).unwrap();
+    cmd.arg(sb.url()).arg(&client_id).arg(&pem).arg(format!("{name}-key"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OKTA_CLIENT_")) {
+        cmd.env_remove(k);
+    }
+    let out = cmd.output().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        out.status.success(),
+        "the SDK failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let users: Vec<String> = serde_json::from_value(seen["users"].clone()).unwrap();
+    assert_eq!(users, sb.state().listed_user_ids(), "every user, across pages");
+    assert_eq!(
+        sb.state().token_grants(&client_id),
+        1,
+        "one DPoP-bound token (after the nonce round trip), reused for every page"
+    );
+}
+
+#[tokio::test]
+async fn okta_python_sdk_as_a_service_app_with_private_key_jwt_and_dpop() {
+    let Some(python) = setting("OKTA_SANDBOX_PYTHON") else {
+        return;
+    };
+    let mut cmd = tokio::process::Command::new(python);
+    cmd.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../sdk-tests/python/service_app.py"
+    ))
+    .env("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK", "true");
+    check_service_app(cmd, "Python").await;
+}
+
+#[tokio::test]
+async fn okta_node_sdk_as_a_service_app_with_private_key_jwt_and_dpop() {
+    let Some(node_path) = setting("OKTA_SANDBOX_NODE_PATH") else {
+        return;
+    };
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../sdk-tests/node/service_app.js"
+    ))
+    .env("NODE_PATH", node_path);
+    check_service_app(cmd, "Node").await;
+}

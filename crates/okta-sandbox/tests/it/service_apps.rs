@@ -11,13 +11,17 @@ use serde_json::{Value, json};
 
 use crate::util::{api, http, sandbox};
 
-struct Key {
+pub(crate) struct Key {
     kid: String,
     encoding: EncodingKey,
-    jwk: Value,
+    /// The public key as a JWK (with `kid`).
+    pub jwk: Value,
+    /// The private key, PKCS#1 PEM, as Okta's SDKs take it.
+    pub pem: String,
 }
 
-fn key(kid: &str) -> Key {
+/// A fresh 2048-bit RSA key named `kid`.
+pub(crate) fn key(kid: &str) -> Key {
     let private = rsa::RsaPrivateKey::new(&mut rand08::rngs::OsRng, 2048).unwrap();
     let jwk = json!({
         "kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
@@ -28,6 +32,7 @@ fn key(kid: &str) -> Key {
         kid: kid.to_owned(),
         encoding: EncodingKey::from_rsa_der(private.to_pkcs1_der().unwrap().as_bytes()),
         jwk,
+        pem: private.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap().to_string(),
     }
 }
 
@@ -257,5 +262,121 @@ async fn dpop_bound_tokens_with_nonce_and_ath() {
             .status(),
         401,
         "htm must match"
+    );
+}
+
+/// POST the web app's token endpoint (client_secret_basic) with an optional DPoP proof.
+async fn web_token(sb: &okta_sandbox::Sandbox, form: &[(&str, &str)], dpop: Option<String>) -> reqwest::Response {
+    let mut req = http()
+        .post(format!("{}/oauth2/v1/token", sb.url()))
+        .basic_auth(&sb.config().client_id, Some(sb.config().client_secret_value()));
+    if let Some(p) = dpop {
+        req = req.header("DPoP", p);
+    }
+    req.form(form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn web_app_authorization_code_tokens_bound_by_dpop() {
+    let dpop_key = key("web-dpop-key");
+    let sb = sandbox(|c| c.web_app_require_dpop = true).await;
+    let token_url = format!("{}/oauth2/v1/token", sb.url());
+    let (verifier, challenge) = crate::util::pkce();
+    let admin = sb.config().admin_login.clone();
+    let code = crate::util::code_for(&sb, &admin, "okta.users.read offline_access", Some(&challenge)).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", crate::util::REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
+
+    let missing = web_token(&sb, &form, None).await;
+    assert_eq!(missing.status(), 400);
+    assert_eq!(missing.json::<Value>().await.unwrap()["error"], "invalid_dpop_proof");
+    // The nonce round trip leaves the code usable: a client retries the same request.
+    let first = web_token(&sb, &form, Some(proof(&dpop_key, "POST", &token_url, None, None))).await;
+    assert_eq!(first.status(), 400);
+    let nonce = first.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_eq!(first.json::<Value>().await.unwrap()["error"], "use_dpop_nonce");
+    let res = web_token(
+        &sb,
+        &form,
+        Some(proof(&dpop_key, "POST", &token_url, Some(&nonce), None)),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let t: Value = res.json().await.unwrap();
+    assert_eq!(t["token_type"], "DPoP");
+    let at = t["access_token"].as_str().unwrap().to_owned();
+
+    let users_url = format!("{}/api/v1/users", sb.url());
+    let res = http()
+        .get(format!("http://{}/api/v1/users?limit=1", sb.addr()))
+        .header("authorization", format!("DPoP {at}"))
+        .header("DPoP", proof(&dpop_key, "GET", &users_url, None, Some(&at)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the delegated DPoP token reads users with a proof");
+    let res = api(&sb, "/api/v1/users?limit=1", &format!("Bearer {at}")).await;
+    assert_eq!(res.status(), 401, "and is no bearer token");
+
+    // Refreshing needs a proof too, and yields a DPoP-bound token again.
+    let rt = t["refresh_token"].as_str().unwrap();
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", rt)];
+    let res = web_token(&sb, &refresh, None).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_dpop_proof");
+    let res = web_token(
+        &sb,
+        &refresh,
+        Some(proof(&dpop_key, "POST", &token_url, Some(&nonce), None)),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let t: Value = res.json().await.unwrap();
+    assert_eq!(t["token_type"], "DPoP");
+    let introspected: Value = http()
+        .post(format!("{}/oauth2/v1/introspect", sb.url()))
+        .basic_auth(&sb.config().client_id, Some(sb.config().client_secret_value()))
+        .form(&[("token", t["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (introspected["active"].as_bool(), introspected["token_type"].as_str()),
+        (Some(true), Some("DPoP"))
+    );
+}
+
+#[tokio::test]
+async fn a_web_app_that_does_not_require_dpop_ignores_proofs() {
+    let dpop_key = key("optional-dpop-key");
+    let sb = sandbox(|_| {}).await;
+    let token_url = format!("{}/oauth2/v1/token", sb.url());
+    let admin = sb.config().admin_login.clone();
+    let code = crate::util::code_for(&sb, &admin, "okta.users.read", None).await;
+    let res = web_token(
+        &sb,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", crate::util::REDIRECT),
+        ],
+        Some(proof(&dpop_key, "POST", &token_url, None, None)),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "no nonce round trip: the proof is not looked at");
+    let t: Value = res.json().await.unwrap();
+    assert_eq!(t["token_type"], "Bearer");
+    let at = t["access_token"].as_str().unwrap();
+    assert_eq!(
+        api(&sb, "/api/v1/users?limit=1", &format!("Bearer {at}"))
+            .await
+            .status(),
+        200
     );
 }

@@ -37,6 +37,97 @@ impl Spec {
         }
     }
 
+    /// The operations of this spec whose path starts with one of `prefixes`: (method in upper
+    /// case, path template).
+    pub fn operations(&self, prefixes: &[&str]) -> Vec<(String, String)> {
+        let mut ops = Vec::new();
+        for (path, item) in self.root["paths"].as_object().expect("paths").iter() {
+            if !prefixes.iter().any(|p| path.starts_with(p)) {
+                continue;
+            }
+            for method in ["get", "post", "put", "delete", "patch"] {
+                if item.get(method).is_some() {
+                    ops.push((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        ops
+    }
+
+    /// Whether the operation `method template` documents a response with `status`.
+    pub fn documents(&self, method: &str, template: &str, status: u16) -> bool {
+        let responses = &self.root["paths"][template][method.to_lowercase()]["responses"];
+        !responses[status.to_string()].is_null() || !responses["default"].is_null()
+    }
+
+    /// What is wrong with a response to the operation `method template` by the spec's account
+    /// of it: a status it does not document, a body its schema rejects (or one where it
+    /// documents none), a header it documents but the response lacks.
+    pub fn check_response(
+        &self,
+        method: &str,
+        template: &str,
+        status: u16,
+        headers: &reqwest::header::HeaderMap,
+        body: &[u8],
+    ) -> Vec<String> {
+        let op = &self.root["paths"][template][method.to_lowercase()];
+        if op.is_null() {
+            return vec![format!("{method} {template}: no such operation in the spec")];
+        }
+        let mut response = &op["responses"][status.to_string()];
+        if response.is_null() {
+            response = &op["responses"]["default"];
+        }
+        if response.is_null() {
+            return vec![format!("{method} {template}: status {status} is not documented")];
+        }
+        if let Some(r) = response.get("$ref").and_then(Value::as_str) {
+            response = &self.root["components"]["responses"][r.rsplit('/').next().expect("a $ref has a name")];
+        }
+        let mut errors = Vec::new();
+        for name in response
+            .get("headers")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|h| h.keys())
+        {
+            if !headers.contains_key(name.to_ascii_lowercase().as_str()) {
+                errors.push(format!(
+                    "{method} {template} {status}: header {name} is documented but missing"
+                ));
+            }
+        }
+        let schema = response
+            .get("content")
+            .and_then(Value::as_object)
+            .and_then(|c| c.get("application/json").or_else(|| c.values().next()))
+            .and_then(|c| c.get("schema"));
+        match (schema, body.is_empty()) {
+            (None, true) => {}
+            (None, false) => errors.push(format!(
+                "{method} {template} {status}: a body where the spec documents none"
+            )),
+            (Some(_), true) => errors.push(format!(
+                "{method} {template} {status}: no body where the spec documents one"
+            )),
+            (Some(schema), false) => match serde_json::from_slice::<Value>(body) {
+                Ok(instance) => {
+                    let mut e = Vec::new();
+                    self.validate(schema, &instance, "$", &mut e);
+                    errors.extend(e.into_iter().map(|e| format!("{method} {template} {status}: {e}")));
+                }
+                Err(e) => errors.push(format!("{method} {template} {status}: body is not JSON: {e}")),
+            },
+        }
+        errors
+    }
+
+    /// Adds to `errors` what makes `instance` not a valid `schema_name`.
+    pub fn validate_named(&self, schema_name: &str, instance: &Value, errors: &mut Vec<String>) {
+        self.validate(self.schema(schema_name), instance, "$", errors);
+    }
+
     /// Asserts `instance` is a valid `schema_name`.
     pub fn assert_valid(&self, schema_name: &str, instance: &Value) {
         let mut errors = Vec::new();
