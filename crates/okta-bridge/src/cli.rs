@@ -103,6 +103,9 @@ struct SandboxArgs {
     /// Requests a minute on the list-and-create-users bucket (Okta's default 600).
     #[arg(long, default_value_t = 600)]
     users_rate_limit: u32,
+    /// Seconds per rate-limit window (Okta's: 60); shorter ones make pacing tests quick.
+    #[arg(long, default_value_t = 60)]
+    rate_limit_window: u64,
     /// Requests a minute on each OAuth bucket (Okta's Workforce default 2,000).
     #[arg(long, default_value_t = 2_000)]
     oauth_rate_limit: u32,
@@ -211,6 +214,7 @@ async fn sandbox_command(a: SandboxArgs) -> Result<()> {
         service_apps: a.service_apps,
         web_app_require_dpop: a.require_dpop,
         users_rate_limit: a.users_rate_limit,
+        rate_limit_window: Duration::from_secs(a.rate_limit_window),
         oauth_rate_limit: a.oauth_rate_limit,
         faults: a.faults,
         seed: a.seed,

@@ -3,8 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
+use bytes::Bytes;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, LINK};
 use reqwest::redirect::Policy;
+use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -13,6 +16,7 @@ use crate::auth::{Credentials, TokenSource};
 use crate::error::{ApiError, Error, Result, excerpt};
 use crate::link;
 use crate::org_url::OrgUrl;
+use crate::pacing::{self, Pacer};
 use crate::page::{Page, RateLimit};
 use crate::users::UsersHandler;
 
@@ -30,6 +34,35 @@ struct Inner {
     http: reqwest::Client,
     org: OrgUrl,
     credentials: Credentials,
+    pacer: Pacer,
+    retry: RetryPolicy,
+}
+
+/// How failed requests are retried.
+///
+/// Retried, with exponential backoff and jitter: a connection that could not be made (for any
+/// request: nothing was sent), and for idempotent requests (`GET`, `PUT`, `DELETE`) also 500,
+/// 502, 503, 504, timeouts and connections cut mid-response. A `POST` that creates or changes
+/// something is never retried once it may have reached Okta. A 429 is retried for every
+/// method (Okta did not process the request) after waiting for the window's reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (default 4); 0 turns retrying off.
+    pub max_retries: u32,
+    /// First backoff delay (default 200 ms); it doubles up to `max_delay`.
+    pub min_delay: Duration,
+    /// Longest backoff delay (default 10 s).
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 4,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Builds a [`Client`].
@@ -39,6 +72,7 @@ pub struct ClientBuilder {
     credentials: Option<Credentials>,
     timeout: Duration,
     connect_timeout: Duration,
+    retry: RetryPolicy,
 }
 
 impl ClientBuilder {
@@ -58,6 +92,18 @@ impl ClientBuilder {
     /// Limit on a whole request, body included (default 30 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How failed requests are retried (see [`RetryPolicy`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Retries after the first attempt (default 4; 0: never retry).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.retry.max_retries = retries;
         self
     }
 
@@ -88,6 +134,8 @@ impl ClientBuilder {
                 http,
                 org: self.org,
                 credentials,
+                pacer: Pacer::default(),
+                retry: self.retry,
             }),
         })
     }
@@ -97,6 +145,34 @@ impl ClientBuilder {
 pub(crate) struct Response<T> {
     pub body: T,
     pub headers: HeaderMap,
+}
+
+/// A 2xx response as received.
+#[derive(Debug)]
+pub(crate) struct Raw {
+    pub headers: HeaderMap,
+    pub bytes: Bytes,
+}
+
+impl Raw {
+    /// Decodes the JSON body.
+    pub(crate) fn json<T: DeserializeOwned>(self) -> Result<Response<T>> {
+        let body = serde_json::from_slice(&self.bytes).map_err(|e| Error::Decode {
+            message: e.to_string(),
+            excerpt: excerpt(&self.bytes),
+        })?;
+        Ok(Response {
+            body,
+            headers: self.headers,
+        })
+    }
+}
+
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-okta-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 impl Client {
@@ -115,6 +191,7 @@ impl Client {
             credentials: None,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -128,9 +205,16 @@ impl Client {
         UsersHandler::new(self.clone())
     }
 
-    /// `GET url` and decode the JSON body. `url` must be on the org: credentials are never
-    /// sent anywhere else.
-    pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<Response<T>> {
+    /// The rate-limit state of every endpoint bucket this client (and its clones) used in a
+    /// window that has not ended yet, by bucket (`/api/v1/users`, `GET /api/v1/users/{id}`, …).
+    pub fn rate_limits(&self) -> Vec<(String, RateLimit)> {
+        self.inner.pacer.snapshot()
+    }
+
+    /// Sends a request to `url` (which must be on the org: credentials are never sent
+    /// anywhere else), paced under the bucket's rate limit and retried per the
+    /// [`RetryPolicy`]; a non-2xx answer becomes [`Error::Api`].
+    pub(crate) async fn execute(&self, method: Method, url: Url, body: Option<&serde_json::Value>) -> Result<Raw> {
         if !self.inner.org.same_origin(&url) {
             return Err(Error::Pagination(format!(
                 "refusing to send credentials to {}, which is not the org {}",
@@ -138,34 +222,85 @@ impl Client {
                 self.inner.org
             )));
         }
-        let auth = self.inner.credentials.header_value().await?;
-        let res = self
-            .inner
-            .http
-            .get(url)
-            .header(AUTHORIZATION, auth)
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(Error::from_reqwest)?;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.bytes().await.map_err(Error::from_reqwest)?;
-        if !status.is_success() {
-            let request_id = headers
-                .get("x-okta-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let rate_limit = RateLimit::from_headers(&headers);
-            return Err(Error::Api(Box::new(ApiError::from_parts(
-                status, request_id, rate_limit, &bytes,
-            ))));
+        let bucket = pacing::bucket_of(&method, url.path());
+        let idempotent = matches!(method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE);
+        let policy = self.inner.retry;
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(policy.min_delay)
+            .with_max_delay(policy.max_delay)
+            .with_jitter()
+            .with_max_times(policy.max_retries as usize)
+            .build();
+        loop {
+            let mut permit = self.inner.pacer.acquire(&bucket).await;
+            let auth = self.inner.credentials.header_value().await?;
+            let mut req = self
+                .inner
+                .http
+                .request(method.clone(), url.clone())
+                .header(AUTHORIZATION, auth)
+                .header(ACCEPT, "application/json");
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let outcome = async {
+                let res = req.send().await?;
+                let (status, headers) = (res.status(), res.headers().clone());
+                Ok::<_, reqwest::Error>((status, headers, res.bytes().await?))
+            }
+            .await;
+            let (status, headers, bytes) = match outcome {
+                Ok(parts) => parts,
+                Err(e) => {
+                    drop(permit);
+                    // A connection never made carried nothing: safe to retry for any method.
+                    if (idempotent || e.is_connect())
+                        && let Some(delay) = backoff.next()
+                    {
+                        tracing::debug!(%method, bucket, ?delay, error = %e.without_url(), "retrying");
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    return Err(Error::from_reqwest(e));
+                }
+            };
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                self.inner.pacer.exhausted(&mut permit, &headers);
+                drop(permit);
+                if let Some(delay) = backoff.next() {
+                    tracing::debug!(%method, bucket, "429: waiting for the rate-limit window to reset");
+                    // With the window known, the next acquire waits until its reset.
+                    if !self.inner.pacer.knows(&bucket) {
+                        tokio::time::sleep(delay).await;
+                    }
+                    continue;
+                }
+            } else {
+                self.inner.pacer.observe(&mut permit, &headers);
+                drop(permit);
+                if idempotent
+                    && matches!(status.as_u16(), 500 | 502 | 503 | 504)
+                    && let Some(delay) = backoff.next()
+                {
+                    tracing::debug!(%method, bucket, %status, ?delay, "retrying");
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            }
+            if !status.is_success() {
+                let request_id = request_id(&headers);
+                let rate_limit = RateLimit::from_headers(&headers);
+                return Err(Error::Api(Box::new(ApiError::from_parts(
+                    status, request_id, rate_limit, &bytes,
+                ))));
+            }
+            return Ok(Raw { headers, bytes });
         }
-        let body = serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
-            message: e.to_string(),
-            excerpt: excerpt(&bytes),
-        })?;
-        Ok(Response { body, headers })
+    }
+
+    /// `GET url` and decode the JSON body.
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<Response<T>> {
+        self.execute(Method::GET, url, None).await?.json()
     }
 
     /// `GET url` of a collection: one page and its `next` link.
@@ -183,11 +318,7 @@ impl Client {
             items: res.body,
             next,
             rate_limit: RateLimit::from_headers(&res.headers),
-            request_id: res
-                .headers
-                .get("x-okta-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            request_id: request_id(&res.headers),
         })
     }
 }

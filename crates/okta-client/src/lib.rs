@@ -29,11 +29,12 @@ pub mod error;
 pub mod link;
 pub mod models;
 pub mod org_url;
+mod pacing;
 pub mod page;
 pub mod users;
 
 pub use auth::{AccessToken, TokenSource, TokenSourceError};
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, RetryPolicy};
 pub use error::{ApiError, Error, Result};
 pub use models::{User, UserProfile, UserStatus};
 pub use org_url::OrgUrl;

@@ -212,6 +212,9 @@ pub struct SandboxConfig {
     pub refresh_token_leeway: Duration,
     /// Requests a minute allowed on `/api/v1/users*`.
     pub users_rate_limit: u32,
+    /// Length of a rate-limit window: Okta's are a minute. Shorter windows (whole seconds)
+    /// let tests of clients' pacing run quickly; limits then count per window.
+    pub rate_limit_window: Duration,
     /// Requests a minute allowed on each OAuth bucket: the org authorization server's
     /// `/oauth2/v1/*`, and the custom servers' `authorize`, `token` and other endpoints (three
     /// buckets shared by all custom servers). Okta's Workforce Identity default: 2,000.
@@ -255,6 +258,7 @@ impl Default for SandboxConfig {
             refresh_token_rotation: RefreshTokenRotation::Static,
             refresh_token_leeway: Duration::from_secs(30),
             users_rate_limit: 600,
+            rate_limit_window: Duration::from_secs(60),
             oauth_rate_limit: 2_000,
             org: None,
             service_apps: Vec::new(),
@@ -295,6 +299,9 @@ impl SandboxConfig {
         }
         for uri in &self.redirect_uris {
             Url::parse(uri).map_err(|e| format!("--redirect-uri {uri:?} is not a URL: {e}"))?;
+        }
+        if self.rate_limit_window.as_secs() == 0 {
+            return Err("--rate-limit-window must be at least 1 second".into());
         }
         if self.access_token_ttl.is_zero() {
             return Err("--access-token-ttl must be at least 1 second".into());

@@ -255,12 +255,20 @@ pub(crate) async fn clear_faults(State(s): State<Arc<SandboxState>>, headers: He
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `GET /__sandbox/counters`: requests per route, faults injected, token grants per client.
+/// `GET /__sandbox/counters`: requests per route, faults injected, token grants per client,
+/// requests refused over a rate limit per bucket.
 pub(crate) async fn counters(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Result<Response, ApiError> {
     control_auth(&s, &headers)?;
     let f = s.faults.lock().expect("faults lock");
     let grants = s.grants.lock().expect("grants lock").token_grants.clone();
-    Ok(Json(json!({ "requests": f.requests, "faultsInjected": f.injected, "tokenGrants": grants })).into_response())
+    let refused = s.limits.lock().expect("limits lock").refused.clone();
+    Ok(Json(json!({
+        "requests": f.requests,
+        "faultsInjected": f.injected,
+        "tokenGrants": grants,
+        "rateLimited": refused,
+    }))
+    .into_response())
 }
 
 /// `GET /__sandbox/export`: the org as a document (`--load` reads it).

@@ -18,6 +18,8 @@ use crate::util::{now, random_token};
 #[derive(Debug, Default)]
 pub(crate) struct RateLimits {
     windows: HashMap<&'static str, (i64, u32)>,
+    /// Requests refused with 429 per bucket (faults injected on purpose are counted apart).
+    pub refused: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// The outcome of counting one request.
@@ -30,19 +32,25 @@ pub(crate) struct Count {
 }
 
 impl RateLimits {
-    /// Counts one request in `bucket` at `now` (unix seconds).
-    pub fn count(&mut self, bucket: &'static str, limit: u32, now: i64) -> Count {
-        let window = now - now.rem_euclid(60);
+    /// Counts one request in `bucket` at `now` (unix seconds), in fixed windows of `window`
+    /// seconds (Okta's: 60).
+    pub fn count(&mut self, bucket: &'static str, limit: u32, now: i64, window: i64) -> Count {
+        let length = window.max(1);
+        let window = now - now.rem_euclid(length);
         let entry = self.windows.entry(bucket).or_insert((window, 0));
         if entry.0 != window {
             *entry = (window, 0);
         }
         entry.1 = entry.1.saturating_add(1);
+        let exceeded = entry.1 > limit;
+        if exceeded {
+            *self.refused.entry(bucket).or_default() += 1;
+        }
         Count {
             limit,
             remaining: limit.saturating_sub(entry.1),
-            reset: window + 60,
-            exceeded: entry.1 > limit,
+            reset: window + length,
+            exceeded,
         }
     }
 }
@@ -97,11 +105,12 @@ tokio::task_local! {
 pub(crate) async fn okta_headers(State(s): State<Arc<SandboxState>>, req: Request, next: Next) -> Response {
     let target = (req.method().to_string(), format!("{}{}", s.base, req.uri().path()));
     let (name, limit) = bucket(&s, req.method(), req.uri().path());
-    let count = s
-        .limits
-        .lock()
-        .expect("limits lock")
-        .count(name, limit, now().unix_timestamp());
+    let count = s.limits.lock().expect("limits lock").count(
+        name,
+        limit,
+        now().unix_timestamp(),
+        s.config.rate_limit_window.as_secs() as i64,
+    );
     let mut res = if count.exceeded {
         ApiError::rate_limited().into_response()
     } else {
@@ -130,15 +139,18 @@ mod tests {
     #[test]
     fn window_counts_then_resets_each_minute() {
         let mut r = RateLimits::default();
-        let a = r.count("users", 2, 120);
+        let a = r.count("users", 2, 120, 60);
         assert_eq!((a.remaining, a.reset, a.exceeded), (1, 180, false));
-        let b = r.count("users", 2, 150);
+        let b = r.count("users", 2, 150, 60);
         assert_eq!((b.remaining, b.exceeded), (0, false));
-        let c = r.count("users", 2, 179);
+        let c = r.count("users", 2, 179, 60);
         assert_eq!((c.remaining, c.exceeded), (0, true));
-        let other = r.count("oauth2", 2, 179);
+        let other = r.count("oauth2", 2, 179, 60);
         assert!(!other.exceeded, "buckets are separate");
-        let d = r.count("users", 2, 180);
+        let d = r.count("users", 2, 180, 60);
         assert_eq!((d.remaining, d.reset, d.exceeded), (1, 240, false));
+        assert_eq!(r.refused.get("users"), Some(&1), "one request refused");
+        let short = r.count("short", 1, 181, 2);
+        assert_eq!(short.reset, 182, "windows of two seconds");
     }
 }

@@ -118,6 +118,12 @@ impl SandboxState {
             .unwrap_or(0)
     }
 
+    /// How many requests were refused with 429 for going over a rate limit (injected 429s
+    /// are not counted here).
+    pub fn rate_limited(&self) -> u64 {
+        self.limits.lock().expect("limits lock").refused.values().sum()
+    }
+
     /// How many refresh tokens are currently valid.
     pub fn live_refresh_tokens(&self) -> usize {
         self.grants.lock().expect("grants lock").live_refresh_tokens()

@@ -2,5 +2,6 @@
 //! misbehave in ways a sandbox should not.
 
 mod misbehaving;
+mod resilience;
 mod sandbox;
 mod util;

@@ -1,7 +1,9 @@
 //! What a server should not do, and what the client then does.
 
 use futures::{StreamExt, TryStreamExt};
-use okta_client::{Client, Error};
+use std::time::Duration;
+
+use okta_client::{Client, Error, RetryPolicy};
 
 use crate::util::{USER, raw_server, response, target};
 
@@ -9,6 +11,11 @@ fn client(base: &str) -> Client {
     Client::builder(base)
         .unwrap()
         .api_token("00-test-token")
+        .retry(RetryPolicy {
+            max_retries: 2,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        })
         .build()
         .unwrap()
 }
@@ -68,7 +75,7 @@ async fn a_next_link_to_another_host_gets_no_credentials() {
 
 #[tokio::test]
 async fn an_error_mid_stream_is_an_item_never_a_silent_end() {
-    let (base, _) = raw_server(|head, base| {
+    let (base, seen) = raw_server(|head, base| {
         if target(head).contains("after=") {
             response(
                 "500 Internal Server Error",
@@ -91,6 +98,13 @@ async fn an_error_mid_stream_is_an_item_never_a_silent_end() {
         ),
         (500, Some("E0000009"), Some("req-500"))
     );
+    let tries = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|h| target(h).contains("after="))
+        .count();
+    assert_eq!(tries, 3, "the first attempt and max_retries retries, then the error");
 }
 
 #[tokio::test]
