@@ -200,9 +200,24 @@ impl Client {
         &self.inner.org
     }
 
-    /// Users: `client.users().list()`, `client.users().get(id)`.
+    /// Users: list, get, create, update, lifecycle, a user's groups.
     pub fn users(&self) -> UsersHandler {
         UsersHandler::new(self.clone())
+    }
+
+    /// Groups: list, get, create, replace, delete, members.
+    pub fn groups(&self) -> crate::groups::GroupsHandler {
+        crate::groups::GroupsHandler::new(self.clone())
+    }
+
+    /// Apps: list, get, app users, app group assignments.
+    pub fn apps(&self) -> crate::apps::AppsHandler {
+        crate::apps::AppsHandler::new(self.clone())
+    }
+
+    /// The System Log: queries and polling.
+    pub fn logs(&self) -> crate::logs::LogsHandler {
+        crate::logs::LogsHandler::new(self.clone())
     }
 
     /// The rate-limit state of every endpoint bucket this client (and its clones) used in a
@@ -296,6 +311,30 @@ impl Client {
             }
             return Ok(Raw { headers, bytes });
         }
+    }
+
+    /// The URL of `/api/v1/{segments…}` on the org, each segment percent-encoded.
+    pub(crate) fn api_url(&self, segments: &[&str]) -> Url {
+        let mut url = self.inner.org.join("/api/v1");
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.extend(segments);
+        }
+        url
+    }
+
+    /// Sends `method url` with an optional JSON body and decodes the JSON answer.
+    pub(crate) async fn send_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T> {
+        Ok(self.execute(method, url, body).await?.json()?.body)
+    }
+
+    /// Sends `method url` and ignores the answer's body (204s, and 200s with `{}` or none).
+    pub(crate) async fn send_unit(&self, method: Method, url: Url, body: Option<&serde_json::Value>) -> Result<()> {
+        self.execute(method, url, body).await.map(drop)
     }
 
     /// `GET url` and decode the JSON body.

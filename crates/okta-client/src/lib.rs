@@ -20,13 +20,21 @@
 //! - [`error`]: the one [`Error`] type, with Okta's error fields and the request id.
 //! - [`link`]: parsing of `Link` headers.
 //! - [`page`]: [`Page`], one page of a collection with its `next` link and rate-limit state.
-//! - [`users`]: `client.users()`: list (pages and streams), get.
+//! - [`list`]: [`List`], a collection request: one page, a stream of pages or of items.
+//! - [`users`], [`groups`], [`apps`], [`logs`]: `client.users()`, `.groups()`, `.apps()`,
+//!   `.logs()`: the operations on each resource.
+//! - [`expr`]: typed builders of `search`/`filter` expressions.
 //! - [`models`]: typed models following Okta's spec ([`User`], …), keeping unknown fields.
 
+pub mod apps;
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod expr;
+pub mod groups;
 pub mod link;
+pub mod list;
+pub mod logs;
 pub mod models;
 pub mod org_url;
 mod pacing;
@@ -36,6 +44,12 @@ pub mod users;
 pub use auth::{AccessToken, TokenSource, TokenSourceError};
 pub use client::{Client, ClientBuilder, RetryPolicy};
 pub use error::{ApiError, Error, Result};
-pub use models::{User, UserProfile, UserStatus};
+pub use list::List;
+pub use logs::{LogCursor, LogTail};
+pub use models::{
+    AppGroupAssignment, AppUser, Application, Group, GroupProfile, LogEntity, LogEvent, NewUser, User, UserProfile,
+    UserStatus,
+};
 pub use org_url::OrgUrl;
 pub use page::{Page, RateLimit};
+pub use users::Lifecycle;

@@ -159,6 +159,238 @@ impl std::fmt::Display for UserStatus {
     }
 }
 
+impl UserProfile {
+    /// The four attributes Okta requires of a new user.
+    pub fn new(
+        login: impl Into<String>,
+        first_name: impl Into<String>,
+        last_name: impl Into<String>,
+        email: impl Into<String>,
+    ) -> Self {
+        Self {
+            login: login.into(),
+            first_name: Some(first_name.into()),
+            last_name: Some(last_name.into()),
+            email: Some(email.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// The body of `POST /api/v1/users` (`#/components/schemas/CreateUserRequest`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct NewUser {
+    /// Its profile.
+    pub profile: UserProfile,
+    /// Credentials, e.g. `{"password": {"value": "…"}}`; `None` to let the user set them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Value>,
+}
+
+impl NewUser {
+    /// A user without credentials (activated, the user sets a password from the email).
+    pub fn new(profile: UserProfile) -> Self {
+        Self {
+            profile,
+            credentials: None,
+        }
+    }
+    /// With a password. The value is sent once and kept nowhere by this crate.
+    #[must_use]
+    pub fn with_password(mut self, password: &secrecy::SecretString) -> Self {
+        use secrecy::ExposeSecret;
+        self.credentials = Some(serde_json::json!({ "password": { "value": password.expose_secret() } }));
+        self
+    }
+}
+
+/// A group (`#/components/schemas/Group`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Group {
+    /// Its id, e.g. `00g1emaKYZTWRYYRRTSK`.
+    pub id: String,
+    /// `OKTA_GROUP`, `APP_GROUP` or `BUILT_IN`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub group_type: Option<String>,
+    /// When it was created.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub created: Option<OffsetDateTime>,
+    /// Last change of its profile.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_updated: Option<OffsetDateTime>,
+    /// Last change of its members.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_membership_updated: Option<OffsetDateTime>,
+    /// Its profile.
+    pub profile: GroupProfile,
+    /// Fields this version does not model (`objectClass`, `_links`, `_embedded`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A group's profile (`#/components/schemas/OktaUserGroupProfile`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct GroupProfile {
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Other attributes.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl GroupProfile {
+    /// A profile with a name and an optional description.
+    pub fn new(name: impl Into<String>, description: Option<String>) -> Self {
+        Self {
+            name: name.into(),
+            description,
+            extra: Map::new(),
+        }
+    }
+}
+
+/// An app instance (`#/components/schemas/Application`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Application {
+    /// Its id, e.g. `0oa1gjh63g214q0Hq0g4`.
+    pub id: String,
+    /// The app's catalog name (`oidc_client`, `bookmark`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its label, as users see it.
+    pub label: String,
+    /// `ACTIVE` or `INACTIVE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// How users sign in (`OPENID_CONNECT`, `BOOKMARK`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_on_mode: Option<String>,
+    /// When it was created.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub created: Option<OffsetDateTime>,
+    /// Last change.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_updated: Option<OffsetDateTime>,
+    /// Fields this version does not model (`settings`, `credentials`, `_links`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A user assigned to an app (`#/components/schemas/AppUser`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct AppUser {
+    /// The user's id.
+    pub id: String,
+    /// `USER` (assigned directly) or `GROUP`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The assignment's status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The app-specific profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Value>,
+    /// Fields this version does not model.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A group assigned to an app (`#/components/schemas/ApplicationGroupAssignment`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct AppGroupAssignment {
+    /// The group's id.
+    pub id: String,
+    /// Its priority among the app's assignments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    /// Fields this version does not model.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// An event of the System Log (`#/components/schemas/LogEvent`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct LogEvent {
+    /// Its unique id.
+    pub uuid: String,
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub published: OffsetDateTime,
+    /// Its type, e.g. `user.lifecycle.create`.
+    pub event_type: String,
+    /// `DEBUG`, `INFO`, `WARN` or `ERROR`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// A sentence for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_message: Option<String>,
+    /// Who did it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<LogEntity>,
+    /// What it was done to.
+    #[serde(default)]
+    pub target: Vec<LogEntity>,
+    /// Fields this version does not model (`outcome`, `client`, `debugContext`, …).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The actor or a target of a [`LogEvent`] (`#/components/schemas/LogActor`, `LogTarget`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct LogEntity {
+    /// Its id.
+    pub id: String,
+    /// Its type (`User`, `UserGroup`, `AppInstance`, …).
+    #[serde(rename = "type")]
+    pub entity_type: String,
+    /// Another id, e.g. a login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternate_id: Option<String>,
+    /// A name for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Fields this version does not model.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

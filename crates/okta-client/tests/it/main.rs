@@ -3,5 +3,6 @@
 
 mod misbehaving;
 mod resilience;
+mod resources;
 mod sandbox;
 mod util;

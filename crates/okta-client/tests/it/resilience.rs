@@ -44,15 +44,7 @@ async fn an_export_under_ten_percent_faults_returns_every_user_exactly_once() {
         .await
         .unwrap();
     assert_eq!(ids, sb.state().listed_user_ids(), "every user once, in order");
-    let counters: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/__sandbox/counters", sb.url()))
-        .header("authorization", format!("SSWS {}", sb.config().api_token_value()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counters = crate::util::server(&sb, "/__sandbox/counters").await;
     let injected = &counters["faultsInjected"];
     let kinds = ["errors", "rateLimits", "cuts"].map(|k| injected[k].as_u64().unwrap_or(0));
     assert!(

@@ -59,3 +59,16 @@ pub fn target(head: &str) -> &str {
 }
 
 pub const USER: &str = r#"{"id":"00u1","status":"ACTIVE","profile":{"login":"a@example.com"}}"#;
+
+/// The sandbox's own answer to a GET as its admin, as the reference for what the client saw.
+pub async fn server(sb: &okta_sandbox::Sandbox, path: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{}{path}", sb.url()))
+        .header("authorization", format!("SSWS {}", sb.config().api_token_value()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
