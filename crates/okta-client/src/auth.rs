@@ -74,6 +74,8 @@ pub(crate) enum Credentials {
     ApiToken(SecretString),
     /// `Authorization: Bearer <token from the source>`.
     Bearer(Arc<dyn TokenSource>),
+    /// A service app's own tokens (client credentials, `private_key_jwt`, maybe DPoP).
+    ServiceApp(Arc<crate::service_app::ServiceAppAuth>),
 }
 
 impl fmt::Debug for Credentials {
@@ -81,20 +83,40 @@ impl fmt::Debug for Credentials {
         match self {
             Credentials::ApiToken(_) => f.write_str("ApiToken([REDACTED])"),
             Credentials::Bearer(_) => f.write_str("Bearer(TokenSource)"),
+            Credentials::ServiceApp(a) => write!(f, "ServiceApp({a:?})"),
         }
     }
 }
 
 impl Credentials {
-    pub(crate) async fn header_value(&self) -> Result<reqwest::header::HeaderValue, crate::Error> {
-        let raw = match self {
-            Credentials::ApiToken(t) => format!("SSWS {}", t.expose_secret()),
-            Credentials::Bearer(source) => format!("Bearer {}", source.access_token().await?.expose()),
+    /// The headers that authenticate `method url`: `Authorization`, and `DPoP` with a proof
+    /// for DPoP-bound tokens.
+    pub(crate) async fn headers(
+        &self,
+        method: &reqwest::Method,
+        url: &url::Url,
+    ) -> Result<Vec<(&'static str, reqwest::header::HeaderValue)>, crate::Error> {
+        let bad = || crate::Error::Config("the token holds characters not allowed in an HTTP header".to_owned());
+        let sensitive = |raw: String| {
+            let mut v = reqwest::header::HeaderValue::from_str(&raw).map_err(|_| bad())?;
+            v.set_sensitive(true);
+            Ok::<_, crate::Error>(v)
         };
-        let mut v = reqwest::header::HeaderValue::from_str(&raw)
-            .map_err(|_| crate::Error::Config("the token holds characters not allowed in an HTTP header".to_owned()))?;
-        v.set_sensitive(true);
-        Ok(v)
+        Ok(match self {
+            Credentials::ApiToken(t) => vec![("authorization", sensitive(format!("SSWS {}", t.expose_secret()))?)],
+            Credentials::Bearer(source) => vec![(
+                "authorization",
+                sensitive(format!("Bearer {}", source.access_token().await?.expose()))?,
+            )],
+            Credentials::ServiceApp(app) => {
+                let (token, dpop) = app.token().await?;
+                let mut h = vec![("authorization", crate::service_app::authorization(&token, dpop)?)];
+                if dpop && let Some(proof) = app.proof(method, url, Some(token.expose_secret()))? {
+                    h.push(("dpop", proof));
+                }
+                h
+            }
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, LINK};
+use reqwest::header::{ACCEPT, HeaderMap, LINK};
 use reqwest::redirect::Policy;
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
@@ -73,6 +73,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     retry: RetryPolicy,
+    service_app: Option<crate::ServiceApp>,
 }
 
 impl ClientBuilder {
@@ -86,6 +87,14 @@ impl ClientBuilder {
     /// (`Authorization: Bearer …`).
     pub fn token_source(mut self, source: Arc<dyn TokenSource>) -> Self {
         self.credentials = Some(Credentials::Bearer(source));
+        self
+    }
+
+    /// Authenticate as a service app: OAuth 2.0 client credentials with `private_key_jwt`
+    /// (and DPoP when [`ServiceApp::with_dpop`](crate::ServiceApp::with_dpop)), tokens from the
+    /// org authorization server, cached and renewed ahead of expiry.
+    pub fn service_app(mut self, app: crate::ServiceApp) -> Self {
+        self.service_app = Some(app);
         self
     }
 
@@ -118,9 +127,6 @@ impl ClientBuilder {
     /// # Errors
     /// [`Error::Config`] when no credentials were given or the HTTP client cannot be built.
     pub fn build(self) -> Result<Client> {
-        let credentials = self.credentials.ok_or_else(|| {
-            Error::Config("no credentials: give an API token (OKTA_CLIENT_TOKEN) or a token source".to_owned())
-        })?;
         let http = reqwest::Client::builder()
             // A redirect would carry our Authorization header somewhere we did not choose.
             .redirect(Policy::none())
@@ -129,6 +135,25 @@ impl ClientBuilder {
             .connect_timeout(self.connect_timeout)
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let credentials = match (self.credentials, self.service_app) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Config(
+                    "give either an API token or token source, or a service app, not both".to_owned(),
+                ));
+            }
+            (Some(c), None) => c,
+            (None, Some(app)) => Credentials::ServiceApp(Arc::new(crate::service_app::ServiceAppAuth::new(
+                app,
+                http.clone(),
+                self.org.join("/oauth2/v1/token"),
+            )?)),
+            (None, None) => {
+                return Err(Error::Config(
+                    "no credentials: give an API token (OKTA_CLIENT_TOKEN), a token source, or a service app's private key (OKTA_CLIENT_PRIVATEKEY)"
+                        .to_owned(),
+                ));
+            }
+        };
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -192,6 +217,7 @@ impl Client {
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
+            service_app: None,
         }
     }
 
@@ -246,15 +272,17 @@ impl Client {
             .with_jitter()
             .with_max_times(policy.max_retries as usize)
             .build();
+        let mut retried_auth = false;
         loop {
             let mut permit = self.inner.pacer.acquire(&bucket).await;
-            let auth = self.inner.credentials.header_value().await?;
             let mut req = self
                 .inner
                 .http
                 .request(method.clone(), url.clone())
-                .header(AUTHORIZATION, auth)
                 .header(ACCEPT, "application/json");
+            for (name, value) in self.inner.credentials.headers(&method, &url).await? {
+                req = req.header(name, value);
+            }
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -290,6 +318,20 @@ impl Client {
                     }
                     continue;
                 }
+            } else if status == StatusCode::UNAUTHORIZED
+                && let Credentials::ServiceApp(app) = &self.inner.credentials
+                && !retried_auth
+            {
+                // A DPoP nonce the resource server wants, or a token it no longer takes:
+                // once, with the nonce taken in or a new token.
+                self.inner.pacer.observe(&mut permit, &headers);
+                drop(permit);
+                retried_auth = true;
+                match headers.get("dpop-nonce").and_then(|v| v.to_str().ok()) {
+                    Some(nonce) => app.set_nonce(nonce),
+                    None => app.invalidate().await,
+                }
+                continue;
             } else {
                 self.inner.pacer.observe(&mut permit, &headers);
                 drop(permit);

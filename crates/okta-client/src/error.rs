@@ -37,6 +37,16 @@ pub enum Error {
     /// The client is configured wrongly (org URL, credentials); the message says how to fix it.
     #[error("okta-client configuration: {0}")]
     Config(String),
+    /// The authorization server refused a token request (RFC 6749 error).
+    #[error("Okta's token endpoint answered {status}: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    OAuth {
+        /// HTTP status.
+        status: StatusCode,
+        /// The RFC 6749 `error`, e.g. `invalid_client`, `invalid_scope`.
+        error: String,
+        /// Its `error_description`.
+        description: Option<String>,
+    },
     /// The [`TokenSource`](crate::TokenSource) could not hand out an access token.
     #[error("no access token: {0}")]
     TokenSource(#[from] crate::auth::TokenSourceError),

@@ -39,6 +39,7 @@ pub mod models;
 pub mod org_url;
 mod pacing;
 pub mod page;
+pub mod service_app;
 pub mod users;
 
 pub use auth::{AccessToken, TokenSource, TokenSourceError};
@@ -52,4 +53,5 @@ pub use models::{
 };
 pub use org_url::OrgUrl;
 pub use page::{Page, RateLimit};
+pub use service_app::{PrivateKey, ServiceApp};
 pub use users::Lifecycle;

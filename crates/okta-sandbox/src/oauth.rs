@@ -158,6 +158,8 @@ pub(crate) struct Grants {
     /// working during the app's leeway, as Okta's do, handing out the successor.
     rotated: HashMap<String, (String, OffsetDateTime)>,
     revoked_access: HashSet<String>,
+    /// `jti`s of the access tokens issued (kept to revoke them all at once).
+    issued_access: Vec<String>,
     /// `jti`s of client assertions already used (an assertion works once).
     used_assertions: HashMap<String, i64>,
     /// Token grants per client id, for tests that count refreshes.
@@ -174,6 +176,11 @@ impl Grants {
     }
     pub fn live_refresh_tokens(&self) -> usize {
         self.refresh.len()
+    }
+    /// Revokes every access token issued so far.
+    pub fn revoke_all_access(&mut self) {
+        let issued = std::mem::take(&mut self.issued_access);
+        self.revoked_access.extend(issued);
     }
 }
 
@@ -683,12 +690,11 @@ pub(crate) async fn token(
     };
     let access_token = s.keys.sign(&claims);
     let client_id_for_log = client_id.clone();
-    *s.grants
-        .lock()
-        .expect("grants lock")
-        .token_grants
-        .entry(client_id)
-        .or_default() += 1;
+    {
+        let mut g = s.grants.lock().expect("grants lock");
+        g.issued_access.push(claims.jti.clone());
+        *g.token_grants.entry(client_id).or_default() += 1;
+    }
     let app = crate::syslog::Target {
         id: &client_id_for_log,
         kind: "AppInstance",
@@ -985,12 +991,11 @@ fn client_credentials(
         cnf: cnf.clone(),
     };
     let access_token = s.keys.sign(&claims);
-    *s.grants
-        .lock()
-        .expect("grants lock")
-        .token_grants
-        .entry(app.client_id.clone())
-        .or_default() += 1;
+    {
+        let mut g = s.grants.lock().expect("grants lock");
+        g.issued_access.push(claims.jti.clone());
+        *g.token_grants.entry(app.client_id.clone()).or_default() += 1;
+    }
     let mut res = Json(json!({
         "token_type": if cnf.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": ttl,

@@ -124,6 +124,11 @@ impl SandboxState {
         self.limits.lock().expect("limits lock").refused.values().sum()
     }
 
+    /// Revokes every access token issued so far, as an admin clearing sessions would.
+    pub fn revoke_all_access_tokens(&self) {
+        self.grants.lock().expect("grants lock").revoke_all_access();
+    }
+
     /// How many refresh tokens are currently valid.
     pub fn live_refresh_tokens(&self) -> usize {
         self.grants.lock().expect("grants lock").live_refresh_tokens()

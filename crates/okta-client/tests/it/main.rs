@@ -5,4 +5,5 @@ mod misbehaving;
 mod resilience;
 mod resources;
 mod sandbox;
+mod service_apps;
 mod util;
