@@ -29,6 +29,7 @@
 pub mod apps;
 pub mod auth;
 pub mod client;
+pub mod config;
 pub mod error;
 pub mod expr;
 pub mod groups;
@@ -44,6 +45,7 @@ pub mod users;
 
 pub use auth::{AccessToken, TokenSource, TokenSourceError};
 pub use client::{Client, ClientBuilder, RetryPolicy};
+pub use config::{AuthorizationMode, OktaConfig};
 pub use error::{ApiError, Error, Result};
 pub use list::List;
 pub use logs::{LogCursor, LogTail};

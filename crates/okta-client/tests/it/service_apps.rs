@@ -154,3 +154,29 @@ async fn a_revoked_token_is_replaced_once() {
         "a 401, a new token, the request again"
     );
 }
+
+#[tokio::test]
+async fn configured_as_okta_sdks_are_from_the_environment() {
+    let key = rsa_key("env-key");
+    let sb = org(&key, true).await;
+    let dir = std::env::temp_dir().join(format!("okta-client-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem = dir.join("key.pem");
+    std::fs::write(&pem, &key.pem).unwrap();
+    let vars = [
+        ("OKTA_CLIENT_ORGURL", sb.url().to_owned()),
+        ("OKTA_CLIENT_AUTHORIZATIONMODE", "PrivateKey".to_owned()),
+        ("OKTA_CLIENT_CLIENTID", CLIENT.to_owned()),
+        ("OKTA_CLIENT_SCOPES", "okta.users.read".to_owned()),
+        ("OKTA_CLIENT_PRIVATEKEY", pem.display().to_string()),
+        ("OKTA_CLIENT_PRIVATEKEYID", "env-key".to_owned()),
+        ("OKTA_CLIENT_DPOPENABLED", "true".to_owned()),
+    ];
+    let config = okta_client::OktaConfig::load_from(None, &dir, |k| {
+        vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let c = config.builder().unwrap().build().unwrap();
+    assert_eq!(user_ids(&c).await.unwrap(), sb.state().listed_user_ids());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
