@@ -39,7 +39,7 @@ impl AppsHandler {
     /// # Errors
     /// [`crate::Error::Api`] 404 when there is no such app.
     pub async fn get(&self, id: &str) -> Result<Application> {
-        Ok(self.client.get_json(self.client.api_url(&["apps", id])).await?.body)
+        self.client.get_json(self.client.api_url(&["apps", id])).await
     }
 
     /// The users assigned to an app (`GET /api/v1/apps/{appId}/users`).

@@ -166,12 +166,6 @@ impl ClientBuilder {
     }
 }
 
-/// A decoded response with its metadata.
-pub(crate) struct Response<T> {
-    pub body: T,
-    pub headers: HeaderMap,
-}
-
 /// A 2xx response as received.
 #[derive(Debug)]
 pub(crate) struct Raw {
@@ -181,14 +175,31 @@ pub(crate) struct Raw {
 
 impl Raw {
     /// Decodes the JSON body.
-    pub(crate) fn json<T: DeserializeOwned>(self) -> Result<Response<T>> {
-        let body = serde_json::from_slice(&self.bytes).map_err(|e| Error::Decode {
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.bytes).map_err(|e| Error::Decode {
             message: e.to_string(),
             excerpt: excerpt(&self.bytes),
-        })?;
-        Ok(Response {
-            body,
-            headers: self.headers,
+        })
+    }
+}
+
+/// A page as received, with its `next` link.
+#[derive(Debug)]
+pub(crate) struct RawPage {
+    pub raw: Raw,
+    pub next: Option<Url>,
+}
+
+impl RawPage {
+    /// Decodes the items.
+    pub(crate) fn decode<T: DeserializeOwned>(self) -> Result<Page<T>> {
+        let rate_limit = RateLimit::from_headers(&self.raw.headers);
+        let request_id = request_id(&self.raw.headers);
+        Ok(Page {
+            items: self.raw.json::<Vec<T>>()?,
+            next: self.next,
+            rate_limit,
+            request_id,
         })
     }
 }
@@ -371,7 +382,7 @@ impl Client {
         url: Url,
         body: Option<&serde_json::Value>,
     ) -> Result<T> {
-        Ok(self.execute(method, url, body).await?.json()?.body)
+        self.execute(method, url, body).await?.json()
     }
 
     /// Sends `method url` and ignores the answer's body (204s, and 200s with `{}` or none).
@@ -380,14 +391,20 @@ impl Client {
     }
 
     /// `GET url` and decode the JSON body.
-    pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<Response<T>> {
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T> {
         self.execute(Method::GET, url, None).await?.json()
     }
 
     /// `GET url` of a collection: one page and its `next` link.
     pub(crate) async fn get_page<T: DeserializeOwned>(&self, url: Url) -> Result<Page<T>> {
-        let res = self.get_json::<Vec<T>>(url).await?;
-        let links = res.headers.get_all(LINK).iter().filter_map(|v| v.to_str().ok());
+        self.fetch_page(url).await?.decode()
+    }
+
+    /// `GET url` of a collection, not decoded yet: its `next` link is known before the body is
+    /// decoded, so the next page can be on its way meanwhile.
+    pub(crate) async fn fetch_page(&self, url: Url) -> Result<RawPage> {
+        let raw = self.execute(Method::GET, url, None).await?;
+        let links = raw.headers.get_all(LINK).iter().filter_map(|v| v.to_str().ok());
         let next = match link::find_rel(links, "next") {
             Some(target) => Some(
                 Url::parse(&target)
@@ -395,11 +412,6 @@ impl Client {
             ),
             None => None,
         };
-        Ok(Page {
-            items: res.body,
-            next,
-            rate_limit: RateLimit::from_headers(&res.headers),
-            request_id: request_id(&res.headers),
-        })
+        Ok(RawPage { raw, next })
     }
 }

@@ -50,7 +50,7 @@ impl GroupsHandler {
     /// # Errors
     /// [`crate::Error::Api`] 404 E0000007 when there is no such group.
     pub async fn get(&self, id: &str) -> Result<Group> {
-        Ok(self.client.get_json(self.client.api_url(&["groups", id])).await?.body)
+        self.client.get_json(self.client.api_url(&["groups", id])).await
     }
 
     /// Creates an `OKTA_GROUP` (`POST /api/v1/groups`); not retried once it may have reached Okta.

@@ -50,8 +50,8 @@ pub use error::{ApiError, Error, Result};
 pub use list::List;
 pub use logs::{LogCursor, LogTail};
 pub use models::{
-    AppGroupAssignment, AppUser, Application, Group, GroupProfile, LogEntity, LogEvent, NewUser, User, UserProfile,
-    UserStatus,
+    AppGroupAssignment, AppUser, Application, AuthProvider, Group, GroupProfile, LogEntity, LogEvent, NewUser, RawJson,
+    User, UserCredentials, UserProfile, UserStatus, UserType,
 };
 pub use org_url::OrgUrl;
 pub use page::{Page, RateLimit};

@@ -7,7 +7,7 @@ use futures::{Stream, StreamExt, TryStreamExt, stream};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::client::Client;
+use crate::client::{Client, RawPage};
 use crate::error::{Error, Result};
 use crate::page::Page;
 
@@ -83,33 +83,71 @@ impl<T: DeserializeOwned + Send + 'static> List<T> {
     }
 }
 
+/// Aborts a prefetch nobody will read (the stream was dropped).
+struct Prefetch(tokio::task::JoinHandle<Result<RawPage>>);
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 struct Cursor {
-    next: Option<Url>,
+    client: Client,
+    first: Option<Url>,
+    pending: Option<Prefetch>,
+    /// An error found while starting the next fetch, reported after the current page.
+    failed: Option<Error>,
     seen: HashSet<String>,
 }
 
-/// The pages from `first` on.
+impl Cursor {
+    /// Starts fetching `url` in the background, unless it was seen before.
+    fn prefetch(&mut self, url: Url) -> Result<()> {
+        if !self.seen.insert(url.as_str().to_owned()) {
+            return Err(Error::Pagination(format!(
+                "the server repeated the page {url}; stopping instead of looping"
+            )));
+        }
+        let client = self.client.clone();
+        self.pending = Some(Prefetch(tokio::spawn(async move { client.fetch_page(url).await })));
+        Ok(())
+    }
+}
+
+/// The pages from `first` on. While a page is decoded, the next one is already being fetched
+/// (its link comes in the headers), so decoding and the network overlap.
 pub(crate) fn pages<T>(client: Client, first: Url) -> impl Stream<Item = Result<Page<T>>> + Send + 'static
 where
     T: DeserializeOwned + Send + 'static,
 {
     let start = Cursor {
-        next: Some(first),
+        client,
+        first: Some(first),
+        pending: None,
+        failed: None,
         seen: HashSet::new(),
     };
-    stream::try_unfold(start, move |mut cur| {
-        let client = client.clone();
-        async move {
-            let Some(url) = cur.next.take() else { return Ok(None) };
-            if !cur.seen.insert(url.as_str().to_owned()) {
-                return Err(Error::Pagination(format!(
-                    "the server repeated the page {url}; stopping instead of looping"
-                )));
-            }
-            let page = client.get_page::<T>(url).await?;
-            cur.next = page.next.clone();
-            Ok(Some((page, cur)))
+    stream::try_unfold(start, move |mut cur| async move {
+        if let Some(e) = cur.failed.take() {
+            return Err(e);
         }
+        if let Some(first) = cur.first.take() {
+            cur.prefetch(first)?;
+        }
+        let Some(mut pending) = cur.pending.take() else {
+            return Ok(None);
+        };
+        let raw = (&mut pending.0)
+            .await
+            .map_err(|e| Error::Pagination(format!("the page fetch stopped: {e}")))??;
+        if let Some(next) = raw.next.clone()
+            && let Err(e) = cur.prefetch(next)
+        {
+            cur.failed = Some(e);
+        }
+        let page = raw.decode::<T>()?;
+        Ok(Some((page, cur)))
     })
     .boxed()
 }

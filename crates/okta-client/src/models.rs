@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-/// A user (`#/components/schemas/User`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A user (`#/components/schemas/User`). Decoded by hand rather than with `#[serde(flatten)]`,
+/// which buffers every field before decoding it: listing users is the hot path.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct User {
@@ -43,15 +44,15 @@ pub struct User {
     pub password_changed: Option<OffsetDateTime>,
     /// The user type (`{"id": "oty…"}`).
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub user_type: Option<Value>,
+    pub user_type: Option<UserType>,
     /// Profile attributes.
     pub profile: UserProfile,
     /// Credentials (password presence, provider, recovery question).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials: Option<Value>,
-    /// HAL links.
+    pub credentials: Option<UserCredentials>,
+    /// HAL links, kept as Okta sent them.
     #[serde(rename = "_links", default, skip_serializing_if = "Option::is_none")]
-    pub links: Option<Value>,
+    pub links: Option<RawJson>,
     /// Fields this version does not model.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -59,7 +60,7 @@ pub struct User {
 
 /// A user's profile (`#/components/schemas/UserProfile`): the base attributes typed, custom
 /// ones in `extra`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct UserProfile {
@@ -156,6 +157,226 @@ impl From<UserStatus> for String {
 impl std::fmt::Display for UserStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A piece of JSON kept exactly as received, decoded only when asked for (HAL links, which
+/// few callers read, cost nothing this way on the hot path of listing users).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawJson(Box<serde_json::value::RawValue>);
+
+impl RawJson {
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+    /// Decoded.
+    ///
+    /// # Errors
+    /// When it does not decode as `T`.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+/// Equal when they hold the same JSON, however it is spaced.
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get() || self.parse::<Value>().ok() == other.parse::<Value>().ok()
+    }
+}
+
+/// A user's type (`#/components/schemas/UserType` as embedded in a user).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UserType {
+    /// Its id, e.g. `oty1162QAr8hJjTaq0g4`.
+    pub id: String,
+}
+
+/// A user's credentials as Okta shows them (`#/components/schemas/UserCredentials`): never a
+/// password's value.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct UserCredentials {
+    /// `{}` when the user has a password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Value>,
+    /// Who authenticates the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<AuthProvider>,
+    /// `{"question": "…"}` when one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_question: Option<Value>,
+}
+
+/// The authentication provider of a user (`#/components/schemas/AuthenticationProvider`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AuthProvider {
+    /// `OKTA`, `ACTIVE_DIRECTORY`, `LDAP`, `FEDERATION`, `SOCIAL` or `IMPORT`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub provider_type: Option<String>,
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A map key: one of the names `known` lists (by index), or another name (kept).
+enum Key {
+    Known(usize),
+    Other(String),
+}
+
+struct KeySeed(&'static [&'static str]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for KeySeed {
+    type Value = Key;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(match self.0.iter().position(|k| *k == v) {
+            Some(i) => Key::Known(i),
+            None => Key::Other(v.to_owned()),
+        })
+    }
+}
+
+/// An RFC 3339 time or null.
+struct OptTime(Option<OffsetDateTime>);
+
+impl<'de> Deserialize<'de> for OptTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        time::serde::rfc3339::option::deserialize(d).map(OptTime)
+    }
+}
+
+const USER_FIELDS: &[&str] = &[
+    "id",
+    "status",
+    "created",
+    "activated",
+    "statusChanged",
+    "lastLogin",
+    "lastUpdated",
+    "passwordChanged",
+    "type",
+    "profile",
+    "credentials",
+    "_links",
+];
+
+impl<'de> Deserialize<'de> for User {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = User;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an Okta user object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<User, A::Error> {
+                let (mut id, mut status, mut profile) = (None, None, None);
+                let mut times: [Option<OffsetDateTime>; 6] = [None; 6];
+                let (mut user_type, mut credentials, mut links) = (None, None, None);
+                let mut extra = Map::new();
+                while let Some(key) = map.next_key_seed(KeySeed(USER_FIELDS))? {
+                    match key {
+                        Key::Known(0) => id = Some(map.next_value::<String>()?),
+                        Key::Known(1) => status = Some(map.next_value::<UserStatus>()?),
+                        Key::Known(i @ 2..=7) => times[i - 2] = map.next_value::<OptTime>()?.0,
+                        Key::Known(8) => user_type = map.next_value::<Option<UserType>>()?,
+                        Key::Known(9) => profile = Some(map.next_value::<UserProfile>()?),
+                        Key::Known(10) => credentials = map.next_value::<Option<UserCredentials>>()?,
+                        Key::Known(_) => links = map.next_value::<Option<RawJson>>()?,
+                        Key::Other(k) => {
+                            extra.insert(k, map.next_value::<Value>()?);
+                        }
+                    }
+                }
+                let [
+                    created,
+                    activated,
+                    status_changed,
+                    last_login,
+                    last_updated,
+                    password_changed,
+                ] = times;
+                Ok(User {
+                    id: id.ok_or_else(|| serde::de::Error::missing_field("id"))?,
+                    status: status.ok_or_else(|| serde::de::Error::missing_field("status"))?,
+                    created,
+                    activated,
+                    status_changed,
+                    last_login,
+                    last_updated,
+                    password_changed,
+                    user_type,
+                    profile: profile.ok_or_else(|| serde::de::Error::missing_field("profile"))?,
+                    credentials,
+                    links,
+                    extra,
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+const PROFILE_FIELDS: &[&str] = &[
+    "login",
+    "firstName",
+    "lastName",
+    "email",
+    "displayName",
+    "mobilePhone",
+    "secondEmail",
+];
+
+impl<'de> Deserialize<'de> for UserProfile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = UserProfile;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an Okta user profile")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UserProfile, A::Error> {
+                let mut login = None;
+                let mut known: [Option<String>; 6] = Default::default();
+                let mut extra = Map::new();
+                while let Some(key) = map.next_key_seed(KeySeed(PROFILE_FIELDS))? {
+                    match key {
+                        Key::Known(0) => login = Some(map.next_value::<String>()?),
+                        Key::Known(i) => known[i - 1] = map.next_value::<Option<String>>()?,
+                        Key::Other(k) => {
+                            extra.insert(k, map.next_value::<Value>()?);
+                        }
+                    }
+                }
+                let [first_name, last_name, email, display_name, mobile_phone, second_email] = known;
+                Ok(UserProfile {
+                    login: login.ok_or_else(|| serde::de::Error::missing_field("login"))?,
+                    first_name,
+                    last_name,
+                    email,
+                    display_name,
+                    mobile_phone,
+                    second_email,
+                    extra,
+                })
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 

@@ -94,11 +94,9 @@ impl UsersHandler {
     /// # Errors
     /// [`Error::Api`] with status 404 and code `E0000007` when there is no such user.
     pub async fn get(&self, id_or_login: &str) -> Result<User> {
-        Ok(self
-            .client
+        self.client
             .get_json::<User>(self.client.api_url(&["users", id_or_login]))
-            .await?
-            .body)
+            .await
     }
 
     /// Creates a user (`POST /api/v1/users?activate=…`). Not retried once it may have reached
@@ -160,7 +158,7 @@ impl UsersHandler {
         if raw.bytes.is_empty() {
             return Ok(None);
         }
-        let v: serde_json::Value = raw.json()?.body;
+        let v: serde_json::Value = raw.json()?;
         Ok(if v.as_object().is_some_and(|o| o.is_empty()) {
             None
         } else {
