@@ -27,6 +27,15 @@ struct Row {
     peak_mb: Option<f64>,
 }
 
+/// The sandbox's own runtime: one worker thread.
+fn sandbox_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
 fn sandbox(rt: &tokio::runtime::Runtime, users: usize, users_rate_limit: u32) -> Sandbox {
     let started = Instant::now();
     let sb = rt
@@ -153,11 +162,7 @@ fn print(rows: &[Row], relative: bool) {
 }
 
 fn compare(users: usize) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = sandbox_runtime();
     let sb = sandbox(&rt, users, u32::MAX);
     // A first export warms the sandbox (and the machine's caches) for everyone.
     let _ = in_process(&sb);
@@ -196,11 +201,7 @@ fn memory() {
     println!("\n### Peak memory of `okta-bridge users list --format ndjson`\n");
     let mut rows = Vec::new();
     for users in [10_000, 100_000, 1_000_000] {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = sandbox_runtime();
         let sb = sandbox(&rt, users, u32::MAX);
         if let Some(mut r) = timed("okta-bridge users list --format ndjson", cli(&sb), true) {
             assert_eq!(r.users, users);
@@ -216,11 +217,7 @@ fn memory() {
 /// 600 requests a minute on the users bucket, Okta's default: how close does a paced export
 /// come to that, and does it ever see a 429?
 fn rate_limited() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = sandbox_runtime();
     // 2,000 pages of 200: three and a bit windows.
     let users = 400_000;
     let sb = sandbox(&rt, users, 600);
