@@ -1,22 +1,60 @@
-//! `okta-client`: a typed client for Okta's Management API.
+//! `okta-client`: a typed client for Okta's Management API that streams pages, paces itself
+//! under Okta's rate limits and retries only what is safe to retry.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), okta_client::Error> {
 //! use futures::TryStreamExt;
 //! use okta_client::Client;
+//! use okta_client::expr::Attr;
 //!
 //! let client = Client::builder("https://dev-207260.okta.com")?
 //!     .api_token("00abc...".to_owned())
 //!     .build()?;
+//! // Every user, page after page (the next page is fetched while this one is decoded).
 //! let users: Vec<_> = client.users().list().limit(200).stream().try_collect().await?;
+//! // A search whose value is quoted and escaped for you.
+//! let engineers: Vec<_> = client
+//!     .users()
+//!     .list()
+//!     .search(Attr::new("profile.department")?.eq("Engineering"))
+//!     .stream()
+//!     .try_collect()
+//!     .await?;
 //! let admin = client.users().get("admin@example.com").await?;
+//! let groups: Vec<_> = client.users().groups(&admin.id).stream().try_collect().await?;
+//! // What the org said of its rate limits, per endpoint bucket.
+//! for (bucket, limit) in client.rate_limits() {
+//!     println!("{bucket}: {} of {} left", limit.remaining, limit.limit);
+//! }
 //! # Ok(()) }
 //! ```
+//!
+//! A service app (client credentials with `private_key_jwt`, DPoP-bound tokens):
+//!
+//! ```no_run
+//! # async fn demo(pem: &str) -> Result<(), okta_client::Error> {
+//! use okta_client::{Client, PrivateKey, ServiceApp};
+//!
+//! let key = PrivateKey::parse(pem)?.with_key_id("my-key");
+//! let app = ServiceApp::new("0oa1service", &["okta.users.read", "okta.logs.read"], key).with_dpop();
+//! let client = Client::builder("https://dev-207260.okta.com")?.service_app(app).build()?;
+//! // Polling the System Log, resumable from a saved cursor.
+//! let mut tail = client.logs().tail(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
+//! let events = tail.catch_up().await?;
+//! let saved = tail.cursor().to_string();
+//! let mut later = client.logs().resume(&saved.parse().unwrap())?;
+//! # Ok(()) }
+//! ```
+//!
+//! Or configured as Okta's SDKs are (`~/.okta/okta.yaml`, `./.okta.yaml`, `OKTA_CLIENT_*`):
+//! `Client::from_env()?` (see [`config`]).
 //!
 //! # Layout
 //! - [`org_url`]: [`OrgUrl`], the validated base URL of an org (https, or http on loopback).
 //! - [`auth`]: how requests are authenticated: SSWS API tokens and [`TokenSource`]s.
-//! - [`client`]: [`Client`] and its builder: the HTTP client, authentication, error decoding.
+//! - [`service_app`]: client credentials with `private_key_jwt`, DPoP.
+//! - [`config`]: configuration as Okta's SDKs read it.
+//! - [`client`]: [`Client`] and its builder: pacing, retries ([`RetryPolicy`]), error decoding.
 //! - [`error`]: the one [`Error`] type, with Okta's error fields and the request id.
 //! - [`link`]: parsing of `Link` headers.
 //! - [`page`]: [`Page`], one page of a collection with its `next` link and rate-limit state.

@@ -350,6 +350,7 @@ impl Directory {
         let epoch = time::macros::datetime!(2021-01-04 09:00 UTC);
         let admin_login = config.admin_login.to_ascii_lowercase();
         let mut logins: HashSet<String> = HashSet::from([admin_login.clone()]);
+        let mut next_suffix: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
         let mut dir = Self::empty(user_type_id, base, config.seed);
         for n in 0..config.users {
             let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
@@ -359,11 +360,18 @@ impl Directory {
                 config.admin_login.clone()
             } else {
                 let stem = format!("{}.{}", ascii_slug(first), ascii_slug(last));
-                let mut candidate = format!("{stem}@example.com");
-                let mut k = 2;
+                // The next free suffix per name: `ada.lovelace`, `ada.lovelace2`, … without
+                // probing from 2 each time (which made big orgs quadratic to generate).
+                let k = next_suffix.entry(stem.clone()).or_insert(1);
+                let mut candidate = if *k == 1 {
+                    format!("{stem}@example.com")
+                } else {
+                    format!("{stem}{k}@example.com")
+                };
+                *k += 1;
                 while logins.contains(&candidate) {
                     candidate = format!("{stem}{k}@example.com");
-                    k += 1;
+                    *k += 1;
                 }
                 logins.insert(candidate.clone());
                 candidate
