@@ -23,6 +23,17 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// Another instance was refreshing this connection's token and did not finish in time
+    /// (→ 503, retry later). Not a credentials problem: the connection is fine.
+    #[error(
+        "timed out after {waited_ms} ms waiting for another instance to refresh the token of connection {account:?}; try again"
+    )]
+    RefreshWaitTimeout {
+        /// The connection.
+        account: String,
+        /// How long we waited.
+        waited_ms: u128,
+    },
     /// A stored value did not decrypt: the master key is not the one it was written with,
     /// or the data was tampered with (→ 500).
     #[error(

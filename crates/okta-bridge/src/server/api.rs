@@ -29,7 +29,15 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, String) {
         Error::Invalid(_) => (StatusCode::BAD_REQUEST, e.to_string()),
         Error::UnknownConnection(_) => (StatusCode::NOT_FOUND, e.to_string()),
         Error::Reconnect { .. } => (StatusCode::CONFLICT, e.to_string()),
-        Error::Okta(okta_client::Error::TokenSource(t)) => (StatusCode::CONFLICT, t.to_string()),
+        Error::RefreshWaitTimeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        // The token source wraps our own error: classify that one (a wait that ran out is not
+        // a reason to reconnect).
+        Error::Okta(okta_client::Error::TokenSource(t)) => {
+            match std::error::Error::source(t).and_then(|s| s.downcast_ref::<Error>()) {
+                Some(inner) => classify(inner),
+                None => (StatusCode::CONFLICT, t.to_string()),
+            }
+        }
         Error::Okta(okta_client::Error::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, e.to_string()),
         Error::Okta(_) | Error::OAuth(_) => (StatusCode::BAD_GATEWAY, e.to_string()),
         _ => {
@@ -49,6 +57,7 @@ fn error_response(e: &Error) -> Response {
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::CONFLICT => "reconnect_required",
         StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => "okta_error",
+        StatusCode::SERVICE_UNAVAILABLE => "busy_try_again",
         _ => "internal_error",
     };
     (status, Json(json!({ "error": code, "message": message }))).into_response()

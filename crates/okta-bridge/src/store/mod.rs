@@ -325,7 +325,8 @@ impl Store {
             .map(|r| self.key.seal(&ctx(a, "refresh_token"), r.expose_secret().as_bytes()));
         let result = with_pool!(self, pool => {
             sqlx::query(
-                "UPDATE connections SET access_token = $1, refresh_token = $2, expires_at = $3, version = version + 1, updated_at = $4 \
+                "UPDATE connections SET access_token = $1, refresh_token = $2, expires_at = $3, version = version + 1, updated_at = $4, \
+                 refresh_lease_owner = NULL, refresh_lease_until = NULL \
                  WHERE account = $5 AND version = $6",
             )
             .bind(access)
@@ -339,6 +340,48 @@ impl Store {
             .rows_affected()
         });
         Ok(result == 1)
+    }
+
+    /// Takes the refresh lease of `account` for `owner` until `until` (epoch seconds) if no
+    /// one holds an unexpired one: one statement, so at most one taker wins across every
+    /// process sharing the database. Returns whether `owner` holds it now.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn take_refresh_lease(&self, account: &AccountName, owner: &str, until: i64) -> Result<bool> {
+        let n = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE connections SET refresh_lease_owner = $1, refresh_lease_until = $2 \
+                 WHERE account = $3 AND (refresh_lease_until IS NULL OR refresh_lease_until < $4 OR refresh_lease_owner = $1)",
+            )
+            .bind(owner)
+            .bind(until)
+            .bind(account.as_str())
+            .bind(now())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Gives the refresh lease back (when the refresh did not happen); only its owner can.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn release_refresh_lease(&self, account: &AccountName, owner: &str) -> Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE connections SET refresh_lease_owner = NULL, refresh_lease_until = NULL \
+                 WHERE account = $1 AND refresh_lease_owner = $2",
+            )
+            .bind(account.as_str())
+            .bind(owner)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
     }
 
     /// Deletes a connection; returns whether it existed.

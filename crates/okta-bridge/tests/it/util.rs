@@ -343,3 +343,42 @@ pub fn next_link(res: &reqwest::Response) -> Option<String> {
         Some(v[v.find('<')? + 1..v.find('>')?].to_owned())
     })
 }
+
+/// The OAuth app a [`TestApp`] refreshes with (its sandbox's web app).
+pub fn oauth_app(app: &TestApp) -> OAuthApp {
+    OAuthApp::new(
+        OrgUrl::parse(app.sandbox.url()).unwrap(),
+        app.sandbox.config().client_id.clone(),
+        app.sandbox.config().client_secret.clone(),
+        &format!("{}/oauth/okta_callback", app.url),
+        Scopes::parse("okta.users.read offline_access").unwrap(),
+    )
+    .unwrap()
+}
+
+/// Starts `okta-bridge serve` with exactly `env` (nothing inherited but `PATH`); returns the
+/// process and the URL it printed once listening.
+pub async fn spawn_server_process(env: &[(&str, &str)]) -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"));
+    cmd.arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("okta-bridge serve starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the server prints where it listens");
+        if let Some(rest) = line.strip_prefix("okta-bridge listening on ") {
+            break rest.split_whitespace().next().unwrap().trim_end_matches('/').to_owned();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
+}

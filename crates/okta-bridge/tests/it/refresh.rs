@@ -1,0 +1,164 @@
+//! Exactly one refresh per expiry: across tasks, across refreshers sharing a database, across
+//! server processes sharing PostgreSQL; and a wait that runs out says so.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use okta_bridge::domain::AccountName;
+use okta_bridge::store::{Store, TokenSet};
+use okta_bridge::tokens::Refresher;
+use secrecy::ExposeSecret;
+
+use crate::flow::on_both_databases;
+use crate::util::{AppOptions, Browser, TEST_KEY_B64, TestApp, TestDb, api_get, connect, spawn_app};
+
+fn account_of(app: &TestApp) -> AccountName {
+    AccountName::parse(&format!("127-0-0-1-{}", app.sandbox.addr().port())).unwrap()
+}
+
+/// Makes the stored access token expired (a second ago), as if an hour had passed.
+async fn expire(store: &Store, account: &AccountName) {
+    let c = store.connection(account).await.unwrap().unwrap();
+    let tokens = TokenSet {
+        access_token: c.access_token.clone(),
+        refresh_token: c.refresh_token.clone(),
+        expires_at: time::OffsetDateTime::now_utc().unix_timestamp() - 1,
+    };
+    assert!(store.update_tokens(account, c.version, &tokens).await.unwrap());
+}
+
+async fn connected(db: &TestDb) -> (TestApp, AccountName) {
+    let app = spawn_app(db, AppOptions::default()).await;
+    connect(&app, &mut Browser::new()).await;
+    let account = account_of(&app);
+    (app, account)
+}
+
+async fn many_requests_one_refresh(db: TestDb) {
+    let (app, account) = connected(&db).await;
+    let client_id = app.sandbox.config().client_id.clone();
+    assert_eq!(app.sandbox.state().token_grants(&client_id), 1);
+    expire(&app.store, &account).await;
+    let path = format!("/api/connections/{account}/users?limit=1");
+    let answers = futures::future::join_all((0..200).map(|_| api_get(&app, &path))).await;
+    assert!(answers.iter().all(|r| r.status() == 200), "every request succeeds");
+    assert_eq!(app.sandbox.state().token_grants(&client_id), 2, "exactly one refresh");
+}
+on_both_databases!(
+    two_hundred_requests_on_an_expired_token_refresh_once,
+    super::many_requests_one_refresh
+);
+
+/// Two refreshers on one database behave as two processes: the in-process lock cannot keep
+/// them apart, only the lease in the database can.
+async fn two_refreshers_one_refresh(db: TestDb) {
+    let (app, account) = connected(&db).await;
+    let client_id = app.sandbox.config().client_id.clone();
+    expire(&app.store, &account).await;
+    let oauth = crate::util::oauth_app(&app);
+    let other_store = db.open().await;
+    let a = Arc::new(Refresher::new(
+        app.store.clone(),
+        Some(oauth.clone()),
+        Duration::from_secs(60),
+    ));
+    let b = Arc::new(Refresher::new(other_store, Some(oauth), Duration::from_secs(60)));
+    let tokens = futures::future::join_all((0..60).map(|i| {
+        let (r, account) = (if i % 2 == 0 { a.clone() } else { b.clone() }, account.clone());
+        async move { r.access_token(&account).await.unwrap().expose_secret().to_owned() }
+    }))
+    .await;
+    assert_eq!(app.sandbox.state().token_grants(&client_id), 2, "one refresh for both");
+    assert!(tokens.windows(2).all(|w| w[0] == w[1]), "everyone got the new token");
+}
+on_both_databases!(
+    two_refreshers_on_one_database_refresh_once,
+    super::two_refreshers_one_refresh
+);
+
+async fn a_held_lease_times_out_as_such(db: TestDb) {
+    let (app, account) = connected(&db).await;
+    expire(&app.store, &account).await;
+    let in_a_minute = time::OffsetDateTime::now_utc().unix_timestamp() + 60;
+    assert!(
+        app.store
+            .take_refresh_lease(&account, "another-instance", in_a_minute)
+            .await
+            .unwrap()
+    );
+    let waiting = Refresher::new(
+        app.store.clone(),
+        Some(crate::util::oauth_app(&app)),
+        Duration::from_secs(60),
+    )
+    .with_wait(Duration::from_millis(300));
+    let err = waiting.access_token(&account).await.unwrap_err();
+    assert!(matches!(err, okta_bridge::Error::RefreshWaitTimeout { .. }), "{err}");
+    assert!(err.to_string().contains("waiting for another instance"), "{err}");
+    // A lease whose holder died runs out: then the refresh goes ahead.
+    let a_second_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
+    app.store
+        .release_refresh_lease(&account, "another-instance")
+        .await
+        .unwrap();
+    assert!(
+        app.store
+            .take_refresh_lease(&account, "dead-instance", a_second_ago)
+            .await
+            .unwrap()
+    );
+    let t = waiting.access_token(&account).await.unwrap();
+    assert!(!t.expose_secret().is_empty());
+}
+on_both_databases!(
+    a_lease_held_elsewhere_times_out_then_runs_out,
+    super::a_held_lease_times_out_as_such
+);
+
+/// Three `okta-bridge serve` processes on one PostgreSQL database, 500 requests at once on a
+/// connection whose token has just expired: one refresh-token grant, every request served.
+#[tokio::test]
+async fn three_server_processes_refresh_once() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let (app, account) = connected(&db).await;
+    let client_id = app.sandbox.config().client_id.clone();
+    let admin = "three-processes-admin-token";
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        servers.push(
+            crate::util::spawn_server_process(&[
+                ("OKTA_BRIDGE_DATABASE_URL", db.url.as_str()),
+                ("OKTA_BRIDGE_MASTER_KEY", TEST_KEY_B64.as_str()),
+                ("OKTA_BRIDGE_ADMIN_TOKEN", admin),
+                ("OKTA_BRIDGE_LISTEN", "127.0.0.1:0"),
+                ("OKTA_CLIENT_ORGURL", app.sandbox.url()),
+                ("OKTA_CLIENT_CLIENTID", &client_id),
+                ("OKTA_CLIENT_CLIENTSECRET", app.sandbox.config().client_secret_value()),
+            ])
+            .await,
+        );
+    }
+    expire(&app.store, &account).await;
+    let http = reqwest::Client::new();
+    let answers = futures::future::join_all((0..500).map(|i| {
+        let url = format!("{}/api/connections/{account}/users?limit=1", servers[i % 3].1);
+        let req = http.get(url).bearer_auth(admin);
+        async move { req.send().await.map(|r| r.status().as_u16()) }
+    }))
+    .await;
+    let ok = answers.iter().filter(|a| matches!(a, Ok(200))).count();
+    assert_eq!(
+        ok,
+        500,
+        "every request succeeds: {:?}",
+        answers.iter().find(|a| !matches!(a, Ok(200)))
+    );
+    assert_eq!(
+        app.sandbox.state().token_grants(&client_id),
+        2,
+        "exactly one refresh across three processes"
+    );
+    for (mut child, _) in servers {
+        child.kill().await.unwrap();
+    }
+}
