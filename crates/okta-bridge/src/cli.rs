@@ -374,6 +374,11 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
         .admin_token()
         .unwrap_or_else(|| SecretString::from(random_secret()));
     let refresher = Arc::new(Refresher::new(store.clone(), oauth.clone(), REFRESH_MARGIN));
+    let background = (settings.refresh_ahead > 0).then(|| {
+        refresher
+            .clone()
+            .spawn_background(Duration::from_secs(30), Duration::from_secs(settings.refresh_ahead))
+    });
     let state = AppState::new(store.clone(), oauth, refresher, public_url.clone(), admin_token.clone());
 
     println!("okta-bridge listening on {public_url} (database {})", store.kind());
@@ -398,6 +403,9 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
         );
     }
     serve(listener, state, shutdown_signal()).await?;
+    if let Some(task) = background {
+        task.abort();
+    }
     store.close().await;
     if let Some(sb) = sandbox {
         sb.shutdown().await?;

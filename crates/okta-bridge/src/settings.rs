@@ -53,6 +53,10 @@ pub struct Settings {
     /// 32-byte base64 key that encrypts stored tokens (default: a key file next to the database).
     #[arg(long, env = "OKTA_BRIDGE_MASTER_KEY", hide_env_values = true, value_parser = secret)]
     pub master_key: Option<SecretString>,
+    /// The background refresher renews access tokens this many seconds before they expire
+    /// (0 turns it off; a request that finds an expired token refreshes it anyway).
+    #[arg(long, env = "OKTA_BRIDGE_REFRESH_AHEAD", default_value_t = 300)]
+    pub refresh_ahead: u64,
 }
 
 /// Options of commands that only need the database.

@@ -25,7 +25,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::connect::OAuthApp;
 use crate::domain::AccountName;
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::store::{ConnectionStatus, Store};
 
 /// Hands out access tokens for stored connections, refreshing them ahead of expiry.
 #[derive(Debug)]
@@ -40,6 +40,8 @@ pub struct Refresher {
     lease: Duration,
     /// How long to wait for another instance's refresh before giving up.
     wait: Duration,
+    /// Refresh outcomes per (account, outcome), for metrics.
+    outcomes: Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
 }
 
 /// How long a refresh lease lasts by default.
@@ -57,6 +59,7 @@ impl Refresher {
             instance: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
             lease: LEASE,
             wait: LEASE + Duration::from_secs(5),
+            outcomes: Mutex::new(std::collections::BTreeMap::new()),
         }
     }
 
@@ -83,32 +86,99 @@ impl Refresher {
             .ok_or_else(|| Error::UnknownConnection(account.to_string()))
     }
 
-    fn fresh(&self, expires_at: i64) -> bool {
-        expires_at - self.margin.as_secs() as i64 > time::OffsetDateTime::now_utc().unix_timestamp()
+    fn fresh(expires_at: i64, margin: Duration) -> bool {
+        expires_at - margin.as_secs() as i64 > now()
+    }
+
+    fn count(&self, account: &AccountName, outcome: &'static str) {
+        *self
+            .outcomes
+            .lock()
+            .expect("outcomes mutex")
+            .entry((account.to_string(), outcome))
+            .or_default() += 1;
+    }
+
+    /// Refresh outcomes so far, per account: `refreshed`, `needs_reauth`, `failed` (a transient
+    /// failure), `kept` (the current token stayed in use after a transient failure).
+    pub fn outcomes(&self) -> Vec<(String, &'static str, u64)> {
+        self.outcomes
+            .lock()
+            .expect("outcomes mutex")
+            .iter()
+            .map(|((a, o), n)| (a.clone(), *o, *n))
+            .collect()
     }
 
     /// A valid access token of `account`.
     ///
     /// # Errors
-    /// [`Error::UnknownConnection`], [`Error::Reconnect`] when it cannot be refreshed,
+    /// [`Error::UnknownConnection`], [`Error::Reconnect`] when it cannot be refreshed (and the
+    /// connection is then marked `needs_reauth`), [`Error::RefreshWaitTimeout`],
     /// [`Error::OAuth`]/[`Error::Database`] on failures.
     pub async fn access_token(&self, account: &AccountName) -> Result<SecretString> {
+        self.token_with_margin(account, self.margin).await
+    }
+
+    /// Refreshes every connected connection whose token expires within `ahead`, as the
+    /// background refresher does on each tick. Returns how many were refreshed.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the connections cannot be listed; a connection that fails is
+    /// logged and counted, and the others still go ahead.
+    pub async fn refresh_due(&self, ahead: Duration) -> Result<usize> {
+        let ahead = ahead.max(self.margin);
+        let mut refreshed = 0;
+        for c in self.store.connections().await? {
+            if c.status != ConnectionStatus::Connected || c.refresh_token.is_none() || Self::fresh(c.expires_at, ahead)
+            {
+                continue;
+            }
+            match self.token_with_margin(&c.account, ahead).await {
+                Ok(_) => refreshed += 1,
+                Err(e) => tracing::warn!(account = %c.account, error = %e, "background refresh failed"),
+            }
+        }
+        Ok(refreshed)
+    }
+
+    /// Runs [`refresh_due`](Self::refresh_due) every `every` until the task is dropped.
+    pub fn spawn_background(self: Arc<Self>, every: Duration, ahead: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = self.refresh_due(ahead).await {
+                    tracing::warn!(error = %e, "background refresh could not list connections");
+                }
+            }
+        })
+    }
+
+    async fn token_with_margin(&self, account: &AccountName, margin: Duration) -> Result<SecretString> {
         let conn = self.load(account).await?;
-        if self.fresh(conn.expires_at) {
+        if let ConnectionStatus::NeedsReauth(reason) = &conn.status {
+            return Err(Error::Reconnect {
+                account: account.to_string(),
+                reason: reason.clone(),
+            });
+        }
+        if Self::fresh(conn.expires_at, margin) {
             return Ok(conn.access_token);
         }
         let lock = self.lock_for(account);
         let _guard = lock.lock().await;
         // Someone may have refreshed while we waited.
         let conn = self.load(account).await?;
-        if self.fresh(conn.expires_at) {
+        if Self::fresh(conn.expires_at, margin) {
             return Ok(conn.access_token);
         }
         // Across processes: take the lease, or wait for whoever holds it.
         let started = std::time::Instant::now();
         let mut pause = Duration::from_millis(20);
         loop {
-            let until = time::OffsetDateTime::now_utc().unix_timestamp() + self.lease.as_secs() as i64;
+            let until = now() + self.lease.as_secs() as i64;
             if self.store.take_refresh_lease(account, &self.instance, until).await? {
                 break;
             }
@@ -126,22 +196,20 @@ impl Refresher {
                 return Ok(now.access_token);
             }
         }
-        let result = self.refresh_holding_lease(account).await;
-        if result.is_err() {
-            // Let another instance try; the lease would run out anyway.
-            if let Err(e) = self.store.release_refresh_lease(account, &self.instance).await {
-                tracing::warn!(account = %account, error = %e, "could not release the refresh lease");
-            }
+        let result = self.refresh_holding_lease(account, margin).await;
+        // A successful write cleared the lease already; otherwise let another instance try
+        // (the lease would run out anyway).
+        if let Err(e) = self.store.release_refresh_lease(account, &self.instance).await {
+            tracing::warn!(account = %account, error = %e, "could not release the refresh lease");
         }
         result
     }
 
     /// The refresh itself, by the holder of the lease.
-    async fn refresh_holding_lease(&self, account: &AccountName) -> Result<SecretString> {
+    async fn refresh_holding_lease(&self, account: &AccountName, margin: Duration) -> Result<SecretString> {
         // Another instance may have refreshed between our read and our lease.
         let conn = self.load(account).await?;
-        if self.fresh(conn.expires_at) {
-            self.store.release_refresh_lease(account, &self.instance).await?;
+        if Self::fresh(conn.expires_at, margin) {
             return Ok(conn.access_token);
         }
         let refresh_token = conn.refresh_token.as_ref().ok_or_else(|| Error::Reconnect {
@@ -159,8 +227,31 @@ impl Refresher {
                     conn.org_url
                 ),
             })?;
-        let tokens = oauth.refresh(account, refresh_token).await?;
+        let tokens = match self.refresh_with_retries(oauth, account, refresh_token).await {
+            Ok(t) => t,
+            Err(Error::Reconnect { reason, .. }) => {
+                // Okta refused the refresh token: only a new connection helps.
+                self.store.mark_needs_reauth(account, &reason).await?;
+                self.count(account, "needs_reauth");
+                tracing::warn!(account = %account, %reason, "connection needs to be connected again");
+                return Err(Error::Reconnect {
+                    account: account.to_string(),
+                    reason,
+                });
+            }
+            Err(e) if conn.expires_at > now() => {
+                // Transient: the current token is still valid, so it stays in use.
+                self.count(account, "kept");
+                tracing::warn!(account = %account, error = %e, "refresh failed; the current access token stays in use until it expires");
+                return Ok(conn.access_token);
+            }
+            Err(e) => {
+                self.count(account, "failed");
+                return Err(e);
+            }
+        };
         if self.store.update_tokens(account, conn.version, &tokens).await? {
+            self.count(account, "refreshed");
             tracing::info!(account = %account, "access token refreshed");
             return Ok(tokens.access_token);
         }
@@ -168,6 +259,35 @@ impl Refresher {
         let conn = self.load(account).await?;
         Ok(conn.access_token)
     }
+}
+
+impl Refresher {
+    /// The refresh grant, retried with backoff on transient failures (Okta unreachable, 5xx):
+    /// three attempts. `invalid_grant` is final.
+    async fn refresh_with_retries(
+        &self,
+        oauth: &OAuthApp,
+        account: &AccountName,
+        refresh_token: &SecretString,
+    ) -> Result<crate::store::TokenSet> {
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 1;
+        loop {
+            match oauth.refresh(account, refresh_token).await {
+                Err(Error::OAuth(why)) if attempt < 3 => {
+                    tracing::debug!(account = %account, attempt, %why, "refresh failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// The [`TokenSource`] of one stored connection, for `okta_client::Client`.

@@ -79,6 +79,11 @@ pub(crate) async fn connections(_: Admin, State(state): State<Arc<AppState>>) ->
                         "hasRefreshToken": c.refresh_token.is_some(),
                         "created": fmt_time(c.created_at),
                         "lastUpdated": fmt_time(c.updated_at),
+                        "status": c.status.as_str(),
+                        "statusReason": match &c.status {
+                            crate::store::ConnectionStatus::NeedsReauth(r) => Some(r.as_str()),
+                            _ => None,
+                        },
                     })
                 })
                 .collect::<Vec<_>>(),

@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod oauth;
+mod ops;
 mod pages;
 
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ pub struct AppState {
     public_url: Url,
     admin_token: SecretString,
     clients: Mutex<HashMap<String, okta_client::Client>>,
+    metrics: ops::Metrics,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             public_url,
             admin_token,
             clients: Mutex::new(HashMap::new()),
+            metrics: ops::Metrics::default(),
         })
     }
 
@@ -98,6 +101,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/logout", post(pages::logout))
         .route("/api/connections", get(api::connections))
         .route("/api/connections/{account}/users", get(api::users))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), ops::observe))
         .with_state(state)
 }
 

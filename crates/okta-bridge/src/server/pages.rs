@@ -54,6 +54,8 @@ struct ConnectionRow {
     expires_at: String,
     updated_at: String,
     has_refresh_token: bool,
+    status: &'static str,
+    status_reason: String,
 }
 
 #[derive(Template)]
@@ -78,6 +80,11 @@ pub(crate) async fn index(_: AdminPage, State(state): State<Arc<AppState>>) -> R
             expires_at: fmt_time(c.expires_at),
             updated_at: fmt_time(c.updated_at),
             has_refresh_token: c.refresh_token.is_some(),
+            status: c.status.as_str(),
+            status_reason: match &c.status {
+                crate::store::ConnectionStatus::NeedsReauth(r) => r.clone(),
+                _ => String::new(),
+            },
         })
         .collect();
     let org = state

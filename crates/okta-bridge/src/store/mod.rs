@@ -67,6 +67,29 @@ pub struct Connection {
     pub created_at: i64,
     /// When it last changed (unix seconds).
     pub updated_at: i64,
+    /// Whether it still works.
+    pub status: ConnectionStatus,
+}
+
+/// Whether a connection still works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionStatus {
+    /// Tokens are valid or can be refreshed.
+    Connected,
+    /// Okta refused the refresh token: an admin must connect the org again. The reason is
+    /// what Okta said.
+    NeedsReauth(String),
+}
+
+impl ConnectionStatus {
+    /// `connected` or `needs_reauth`, as stored and shown.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ConnectionStatus::Connected => "connected",
+            ConnectionStatus::NeedsReauth(_) => "needs_reauth",
+        }
+    }
 }
 
 /// What the connect flow hands the store.
@@ -122,6 +145,8 @@ struct ConnectionRow {
     version: i64,
     created_at: i64,
     updated_at: i64,
+    status: String,
+    status_reason: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -136,7 +161,7 @@ struct StateRow {
 macro_rules! select_connections {
     ($tail:literal) => {
         concat!(
-            "SELECT account, org_url, scopes, token_type, access_token, refresh_token, expires_at, version, created_at, updated_at FROM connections ",
+            "SELECT account, org_url, scopes, token_type, access_token, refresh_token, expires_at, version, created_at, updated_at, status, status_reason FROM connections ",
             $tail
         )
     };
@@ -245,7 +270,7 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) \
                  ON CONFLICT (account) DO UPDATE SET org_url = excluded.org_url, scopes = excluded.scopes, token_type = excluded.token_type, \
                  access_token = excluded.access_token, refresh_token = excluded.refresh_token, expires_at = excluded.expires_at, \
-                 version = connections.version + 1, updated_at = excluded.updated_at",
+                 version = connections.version + 1, updated_at = excluded.updated_at, status = 'connected', status_reason = NULL",
             )
             .bind(account)
             .bind(c.org_url.as_str())
@@ -285,6 +310,10 @@ impl Store {
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            status: match row.status.as_str() {
+                "needs_reauth" => ConnectionStatus::NeedsReauth(row.status_reason.unwrap_or_default()),
+                _ => ConnectionStatus::Connected,
+            },
         })
     }
 
@@ -381,6 +410,36 @@ impl Store {
             .await?
             .rows_affected()
         });
+        Ok(())
+    }
+
+    /// Marks `account` as needing a new connection (Okta refused its refresh token), with
+    /// Okta's reason. Connecting it again clears the mark.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn mark_needs_reauth(&self, account: &AccountName, reason: &str) -> Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE connections SET status = 'needs_reauth', status_reason = $1, updated_at = $2, \
+                 refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE account = $3",
+            )
+            .bind(reason)
+            .bind(now())
+            .bind(account.as_str())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    ///
+    /// # Errors
+    /// [`Error::Database`] when it does not.
+    pub async fn ping(&self) -> Result<()> {
+        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await?.rows_affected());
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 mod api_auth;
 mod cli;
 mod flow;
+mod ops;
 mod refresh;
 mod reject;
 mod serve;

@@ -162,3 +162,117 @@ async fn three_server_processes_refresh_once() {
         child.kill().await.unwrap();
     }
 }
+
+/// Revokes the connection's refresh token at the sandbox, as an Okta admin would.
+async fn revoke_refresh_token(app: &TestApp, account: &AccountName) {
+    let c = app.store.connection(account).await.unwrap().unwrap();
+    let res = reqwest::Client::new()
+        .post(format!("{}/oauth2/v1/revoke", app.sandbox.url()))
+        .basic_auth(
+            &app.sandbox.config().client_id,
+            Some(app.sandbox.config().client_secret_value()),
+        )
+        .form(&[("token", c.refresh_token.unwrap().expose_secret())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+async fn invalid_grant_needs_reauth(db: TestDb) {
+    let (app, account) = connected(&db).await;
+    let client_id = app.sandbox.config().client_id.clone();
+    revoke_refresh_token(&app, &account).await;
+    expire(&app.store, &account).await;
+    let path = format!("/api/connections/{account}/users?limit=1");
+    let res = api_get(&app, &path).await;
+    assert_eq!(res.status(), 409);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "reconnect_required");
+    let list: serde_json::Value = api_get(&app, "/api/connections").await.json().await.unwrap();
+    assert_eq!(list[0]["status"], "needs_reauth");
+    assert!(
+        list[0]["statusReason"].as_str().unwrap().contains("refresh token"),
+        "{list}"
+    );
+    // Marked: later requests do not ask Okta again.
+    let grants = app.sandbox.state().token_grants(&client_id);
+    let counters = |sb: &okta_sandbox::Sandbox| sb.state().token_grants(&client_id);
+    assert_eq!(api_get(&app, &path).await.status(), 409);
+    assert_eq!(counters(&app.sandbox), grants);
+    // Connecting again clears it.
+    connect(&app, &mut Browser::new()).await;
+    assert_eq!(api_get(&app, &path).await.status(), 200);
+    let list: serde_json::Value = api_get(&app, "/api/connections").await.json().await.unwrap();
+    assert_eq!(list[0]["status"], "connected");
+}
+on_both_databases!(
+    a_refused_refresh_token_marks_the_connection,
+    super::invalid_grant_needs_reauth
+);
+
+#[tokio::test]
+async fn a_transient_failure_keeps_the_current_token_in_use() {
+    let db = TestDb::sqlite();
+    let (app, account) = connected(&db).await;
+    // Within the 60-second margin but not expired: a refresh is due, the token still works.
+    let c = app.store.connection(&account).await.unwrap().unwrap();
+    let soon = TokenSet {
+        access_token: c.access_token.clone(),
+        refresh_token: c.refresh_token.clone(),
+        expires_at: time::OffsetDateTime::now_utc().unix_timestamp() + 30,
+    };
+    assert!(app.store.update_tokens(&account, c.version, &soon).await.unwrap());
+    let fault = serde_json::json!([{ "route": "/oauth2/v1/token", "errors": 1.0 }]);
+    let res = reqwest::Client::new()
+        .put(format!("{}/__sandbox/faults", app.sandbox.url()))
+        .header(
+            "authorization",
+            format!("SSWS {}", app.sandbox.config().api_token_value()),
+        )
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = api_get(&app, &format!("/api/connections/{account}/users?limit=1")).await;
+    assert_eq!(res.status(), 200, "the current token stays in use");
+    let after = app.store.connection(&account).await.unwrap().unwrap();
+    assert_eq!(after.access_token.expose_secret(), c.access_token.expose_secret());
+    assert_eq!(
+        after.status,
+        okta_bridge::store::ConnectionStatus::Connected,
+        "not a reason to reconnect"
+    );
+}
+
+#[tokio::test]
+async fn the_background_refresher_renews_tokens_ahead_of_expiry() {
+    let db = TestDb::sqlite();
+    let (app, account) = connected(&db).await;
+    let client_id = app.sandbox.config().client_id.clone();
+    let refresher = Refresher::new(
+        app.store.clone(),
+        Some(crate::util::oauth_app(&app)),
+        Duration::from_secs(60),
+    );
+    // An hour left: nothing is due five minutes ahead.
+    assert_eq!(refresher.refresh_due(Duration::from_secs(300)).await.unwrap(), 0);
+    let c = app.store.connection(&account).await.unwrap().unwrap();
+    let in_four_minutes = TokenSet {
+        access_token: c.access_token.clone(),
+        refresh_token: c.refresh_token.clone(),
+        expires_at: time::OffsetDateTime::now_utc().unix_timestamp() + 240,
+    };
+    assert!(
+        app.store
+            .update_tokens(&account, c.version, &in_four_minutes)
+            .await
+            .unwrap()
+    );
+    assert_eq!(refresher.refresh_due(Duration::from_secs(300)).await.unwrap(), 1);
+    assert_eq!(app.sandbox.state().token_grants(&client_id), 2);
+    let after = app.store.connection(&account).await.unwrap().unwrap();
+    assert!(after.expires_at > time::OffsetDateTime::now_utc().unix_timestamp() + 3000);
+    assert_eq!(refresher.outcomes(), vec![(account.to_string(), "refreshed", 1)]);
+}

@@ -356,16 +356,27 @@ pub fn oauth_app(app: &TestApp) -> OAuthApp {
     .unwrap()
 }
 
-/// Starts `okta-bridge serve` with exactly `env` (nothing inherited but `PATH`); returns the
-/// process and the URL it printed once listening.
+/// Starts `okta-bridge serve` with exactly `env` (nothing inherited but `PATH`; logs at
+/// `warn` unless `env` says otherwise, stderr as `stderr` says); returns the process and the
+/// URL it printed once listening.
 pub async fn spawn_server_process(env: &[(&str, &str)]) -> (tokio::process::Child, String) {
+    spawn_server_process_with(env, std::process::Stdio::inherit()).await
+}
+
+/// [`spawn_server_process`] with stderr going where `stderr` says.
+pub async fn spawn_server_process_with(
+    env: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> (tokio::process::Child, String) {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"));
     cmd.arg("serve")
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("OKTA_BRIDGE_LOG", "okta_bridge=warn")
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
         .kill_on_drop(true);
     let mut child = cmd.spawn().expect("okta-bridge serve starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

@@ -1,0 +1,192 @@
+//! Operating the server: one log line per request with a request id, `/readyz`, and
+//! `/metrics` in Prometheus' text format (refreshes and their outcome per account, connections
+//! by status, rate-limit headroom per org and bucket, request counts and latencies per route).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::auth::Admin;
+
+/// Upper bounds of the latency histogram's buckets, in seconds.
+const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+/// Request counters of the server.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+}
+
+impl Metrics {
+    fn record(&self, route: &str, status: u16, seconds: f64) {
+        *self
+            .requests
+            .lock()
+            .expect("metrics lock")
+            .entry((route.to_owned(), status))
+            .or_default() += 1;
+        let mut latency = self.latency.lock().expect("metrics lock");
+        let h = latency.entry(route.to_owned()).or_default();
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if seconds <= *le {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += seconds;
+        h.count += 1;
+    }
+}
+
+/// Logs one line per request (request id, method, route, status, latency; never the query,
+/// which can hold an authorization code) and counts it. The request id is the caller's
+/// `X-Request-Id` when it sends a short one, else a new one; it is returned in the response.
+pub(crate) async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_owned);
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut res = tracing::Instrument::instrument(next.run(req), span).await;
+    let status = res.status().as_u16();
+    let seconds = started.elapsed().as_secs_f64();
+    state.metrics.record(&route, status, seconds);
+    tracing::info!(request_id = %id, %method, route, status, latency_ms = (seconds * 1000.0).round() as u64, "request");
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
+
+/// `GET /readyz`: 200 when the database answers, 503 otherwise.
+pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}
+
+/// Escapes a Prometheus label value.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// `GET /metrics` (admin token): Prometheus' text format.
+pub(crate) async fn metrics(_: Admin, State(state): State<Arc<AppState>>) -> Response {
+    let mut out = String::new();
+    out.push_str("# HELP okta_bridge_refreshes_total Token refreshes by account and outcome.\n");
+    out.push_str("# TYPE okta_bridge_refreshes_total counter\n");
+    for (account, outcome, n) in state.refresher.outcomes() {
+        let _ = writeln!(
+            out,
+            "okta_bridge_refreshes_total{{account=\"{}\",outcome=\"{outcome}\"}} {n}",
+            label(&account)
+        );
+    }
+    out.push_str("# HELP okta_bridge_connections Stored connections by status.\n");
+    out.push_str("# TYPE okta_bridge_connections gauge\n");
+    match state.store.connections().await {
+        Ok(conns) => {
+            let mut by_status: BTreeMap<&str, u64> = BTreeMap::from([("connected", 0), ("needs_reauth", 0)]);
+            for c in &conns {
+                *by_status.entry(c.status.as_str()).or_default() += 1;
+            }
+            for (status, n) in by_status {
+                let _ = writeln!(out, "okta_bridge_connections{{status=\"{status}\"}} {n}");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot count connections"),
+    }
+    out.push_str(
+        "# HELP okta_bridge_rate_limit_remaining Requests left in the current rate-limit window, per org and bucket.\n",
+    );
+    out.push_str("# TYPE okta_bridge_rate_limit_remaining gauge\n");
+    let clients: Vec<(String, okta_client::Client)> = state
+        .clients
+        .lock()
+        .expect("clients lock")
+        .iter()
+        .map(|(a, c)| (a.clone(), c.clone()))
+        .collect();
+    let mut limits = String::new();
+    for (account, client) in &clients {
+        for (bucket, rl) in client.rate_limits() {
+            let labels = format!(
+                "account=\"{}\",org=\"{}\",bucket=\"{}\"",
+                label(account),
+                label(client.org_url().as_str()),
+                label(&bucket)
+            );
+            let _ = writeln!(out, "okta_bridge_rate_limit_remaining{{{labels}}} {}", rl.remaining);
+            let _ = writeln!(limits, "okta_bridge_rate_limit_limit{{{labels}}} {}", rl.limit);
+        }
+    }
+    out.push_str("# HELP okta_bridge_rate_limit_limit Requests allowed in the current window, per org and bucket.\n");
+    out.push_str("# TYPE okta_bridge_rate_limit_limit gauge\n");
+    out.push_str(&limits);
+    out.push_str("# HELP okta_bridge_http_requests_total Requests served, by route and status.\n");
+    out.push_str("# TYPE okta_bridge_http_requests_total counter\n");
+    for ((route, status), n) in state.metrics.requests.lock().expect("metrics lock").iter() {
+        let _ = writeln!(
+            out,
+            "okta_bridge_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+            label(route)
+        );
+    }
+    out.push_str("# HELP okta_bridge_http_request_duration_seconds Time to answer, by route.\n");
+    out.push_str("# TYPE okta_bridge_http_request_duration_seconds histogram\n");
+    for (route, h) in state.metrics.latency.lock().expect("metrics lock").iter() {
+        let route = label(route);
+        for (le, n) in BUCKETS.iter().zip(h.counts) {
+            let _ = writeln!(
+                out,
+                "okta_bridge_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "okta_bridge_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+            h.count
+        );
+        let _ = writeln!(
+            out,
+            "okta_bridge_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+            h.sum
+        );
+        let _ = writeln!(
+            out,
+            "okta_bridge_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+            h.count
+        );
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        out,
+    )
+        .into_response()
+}

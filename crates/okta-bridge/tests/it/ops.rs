@@ -1,0 +1,120 @@
+//! Operating the server: readiness, Prometheus metrics, request ids, JSON logs.
+
+use crate::util::{AppOptions, Browser, TEST_KEY_B64, TestDb, api_get, connect, spawn_app};
+
+#[tokio::test]
+async fn readiness_metrics_and_request_ids() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let http = reqwest::Client::new();
+    let ready = http.get(format!("{}/readyz", app.url)).send().await.unwrap();
+    assert_eq!(
+        (ready.status().as_u16(), ready.text().await.unwrap()),
+        (200, "ready".to_owned())
+    );
+    assert_eq!(
+        http.get(format!("{}/metrics", app.url)).send().await.unwrap().status(),
+        401,
+        "metrics need the admin token"
+    );
+
+    connect(&app, &mut Browser::new()).await;
+    let account = format!("127-0-0-1-{}", app.sandbox.addr().port());
+    let res = http
+        .get(format!("{}/api/connections/{account}/users?limit=2", app.url))
+        .bearer_auth(&app.admin_token)
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["x-request-id"],
+        "trace-me-42",
+        "the caller's id comes back"
+    );
+    let res = api_get(&app, "/api/connections").await;
+    assert_eq!(
+        res.headers()["x-request-id"].to_str().unwrap().len(),
+        16,
+        "or a new one"
+    );
+
+    let metrics = api_get(&app, "/metrics").await;
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = metrics.text().await.unwrap();
+    for expected in [
+        "okta_bridge_connections{status=\"connected\"} 1".to_owned(),
+        "okta_bridge_connections{status=\"needs_reauth\"} 0".to_owned(),
+        "okta_bridge_http_requests_total{route=\"/api/connections/{account}/users\",status=\"200\"} 1".to_owned(),
+        "okta_bridge_http_request_duration_seconds_count{route=\"/api/connections/{account}/users\"} 1".to_owned(),
+        format!(
+            "okta_bridge_rate_limit_limit{{account=\"{account}\",org=\"{}\",bucket=\"/api/v1/users\"}} 600",
+            app.sandbox.url()
+        ),
+        format!(
+            "okta_bridge_rate_limit_remaining{{account=\"{account}\",org=\"{}\",bucket=\"/api/v1/users\"}} 599",
+            app.sandbox.url()
+        ),
+    ] {
+        assert!(text.contains(&expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(!text.contains(&app.admin_token));
+}
+
+#[tokio::test]
+async fn json_logs_one_line_per_request_without_secrets() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let admin = "json-logs-admin-token-0123456789";
+    let (mut child, url) = crate::util::spawn_server_process_with(
+        &[
+            ("OKTA_BRIDGE_DATABASE_URL", db.url.as_str()),
+            ("OKTA_BRIDGE_MASTER_KEY", TEST_KEY_B64.as_str()),
+            ("OKTA_BRIDGE_ADMIN_TOKEN", admin),
+            ("OKTA_BRIDGE_LISTEN", "127.0.0.1:0"),
+            ("OKTA_BRIDGE_LOG", "okta_bridge=trace"),
+            ("OKTA_BRIDGE_LOG_FORMAT", "json"),
+            ("OKTA_CLIENT_ORGURL", app.sandbox.url()),
+            ("OKTA_CLIENT_CLIENTID", &app.sandbox.config().client_id),
+            ("OKTA_CLIENT_CLIENTSECRET", app.sandbox.config().client_secret_value()),
+        ],
+        std::process::Stdio::piped(),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    for path in [
+        "/api/connections",
+        "/readyz",
+        "/authenticate_okta?account=x&code=secret-code",
+    ] {
+        http.get(format!("{url}{path}"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap();
+    }
+    child.kill().await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let requests: Vec<&serde_json::Value> = lines.iter().filter(|l| l["message"] == "request").collect();
+    assert_eq!(requests.len(), 3, "{logs}");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r["request_id"].is_string() && r["status"].is_number())
+    );
+    assert_eq!(requests[0]["route"], "/api/connections");
+    for secret in [admin, app.sandbox.config().client_secret_value(), "secret-code"] {
+        assert!(!logs.contains(secret), "a secret in the logs: {logs}");
+    }
+}
