@@ -73,15 +73,31 @@ impl FromRequestParts<Arc<AppState>> for Admin {
     }
 }
 
-/// Proof a browser is signed in (HTML pages: else sent to the sign-in form).
-pub(crate) struct AdminPage;
+/// Proof a browser is signed in (HTML pages: else sent to the sign-in form), with the CSRF
+/// token its forms must carry.
+pub(crate) struct AdminPage {
+    /// Derived from the session id: an attacker's page cannot know it.
+    pub csrf: String,
+}
+
+/// The CSRF token of a signed-in browser's forms.
+pub(crate) fn session_csrf(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE).map(|id| hash(&format!("csrf:{id}")))
+}
+
+/// Whether `presented` is the CSRF token `expected` (compared by hash, in constant time).
+pub(crate) fn csrf_matches(expected: Option<&str>, presented: &str) -> bool {
+    expected.is_some_and(|e| !presented.is_empty() && hash(e) == hash(presented))
+}
 
 impl FromRequestParts<Arc<AppState>> for AdminPage {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        if has_session(state, &parts.headers).await {
-            Ok(AdminPage)
+        if has_session(state, &parts.headers).await
+            && let Some(csrf) = session_csrf(&parts.headers)
+        {
+            Ok(AdminPage { csrf })
         } else {
             Err(Redirect::to("/login").into_response())
         }

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::AppState;
-use super::auth::cookie;
+use super::auth::{AdminPage, cookie};
 use super::pages::error_page;
 use crate::connect::{CallbackParams, STATE_TTL};
 use crate::domain::AccountName;
@@ -29,8 +29,13 @@ fn binding_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
     .expect("base64url cookie values are valid headers")
 }
 
-/// `GET /authenticate_okta[?account=NAME]`: sends the browser to the org's sign-in.
-pub(crate) async fn authenticate(State(state): State<Arc<AppState>>, Query(p): Query<AuthenticateParams>) -> Response {
+/// `GET /authenticate_okta[?account=NAME]`: sends the signed-in admin's browser to the org's
+/// sign-in (anyone else to the sign-in form: only the admin connects orgs).
+pub(crate) async fn authenticate(
+    _: AdminPage,
+    State(state): State<Arc<AppState>>,
+    Query(p): Query<AuthenticateParams>,
+) -> Response {
     let Some(oauth) = &state.oauth else {
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -71,6 +76,7 @@ pub(crate) async fn authenticate(State(state): State<Arc<AppState>>, Query(p): Q
 
 /// `GET /oauth/okta_callback`: finishes the flow and stores the connection.
 pub(crate) async fn callback(
+    _: AdminPage,
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Query(p): Query<CallbackParams>,

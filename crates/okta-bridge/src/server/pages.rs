@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::api::PageParams;
-use super::auth::{AdminPage, SESSION_COOKIE, SESSION_TTL_SECS, cookie, token_matches};
+use super::auth::{AdminPage, SESSION_COOKIE, SESSION_TTL_SECS, cookie, csrf_matches, session_csrf, token_matches};
 use crate::connect::{hash, random_secret};
 use crate::error::Error;
 
@@ -63,10 +63,11 @@ struct ConnectionRow {
 struct IndexPage {
     connections: Vec<ConnectionRow>,
     org: String,
+    csrf: String,
 }
 
 /// `GET /`.
-pub(crate) async fn index(_: AdminPage, State(state): State<Arc<AppState>>) -> Response {
+pub(crate) async fn index(admin: AdminPage, State(state): State<Arc<AppState>>) -> Response {
     let connections = match state.store.connections().await {
         Ok(c) => c,
         Err(e) => return internal(&e),
@@ -91,7 +92,11 @@ pub(crate) async fn index(_: AdminPage, State(state): State<Arc<AppState>>) -> R
         .oauth
         .as_ref()
         .map_or_else(|| "none configured".to_owned(), |o| o.org().to_string());
-    render(&IndexPage { connections: rows, org })
+    render(&IndexPage {
+        connections: rows,
+        org,
+        csrf: admin.csrf,
+    })
 }
 
 struct UserRow {
@@ -106,6 +111,7 @@ struct UserRow {
 #[derive(Template)]
 #[template(path = "users.html")]
 struct UsersPage {
+    csrf: String,
     account: String,
     users: Vec<UserRow>,
     next: Option<String>,
@@ -113,7 +119,7 @@ struct UsersPage {
 
 /// `GET /connections/{account}/users`: one page of users, read live.
 pub(crate) async fn users(
-    _: AdminPage,
+    admin: AdminPage,
     State(state): State<Arc<AppState>>,
     Path(account): Path<String>,
     Query(p): Query<PageParams>,
@@ -148,6 +154,7 @@ pub(crate) async fn users(
         })
         .collect();
     render(&UsersPage {
+        csrf: admin.csrf,
         account: account.to_string(),
         users,
         next,
@@ -158,17 +165,48 @@ pub(crate) async fn users(
 #[template(path = "login.html")]
 struct LoginPage<'a> {
     error: Option<&'a str>,
+    csrf: &'a str,
+}
+
+/// The cookie that carries the sign-in form's CSRF token (double submit: a page of another
+/// site can neither read it nor set it).
+const LOGIN_CSRF_COOKIE: &str = "okta_bridge_login_csrf";
+
+fn login_csrf_cookie(state: &AppState, value: &str) -> HeaderValue {
+    let secure = if state.secure_cookies() { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{LOGIN_CSRF_COOKIE}={value}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
+    ))
+    .expect("base64url cookie values are valid headers")
+}
+
+/// The sign-in page with a fresh CSRF token (and its cookie).
+fn login_page(state: &AppState, error: Option<&str>, status: StatusCode) -> Response {
+    let csrf = random_secret();
+    let mut res = render(&LoginPage { error, csrf: &csrf });
+    *res.status_mut() = status;
+    res.headers_mut()
+        .append(header::SET_COOKIE, login_csrf_cookie(state, &csrf));
+    res
 }
 
 /// `GET /login`.
-pub(crate) async fn login_form() -> Response {
-    render(&LoginPage { error: None })
+pub(crate) async fn login_form(State(state): State<Arc<AppState>>) -> Response {
+    login_page(&state, None, StatusCode::OK)
 }
 
 #[derive(Deserialize)]
 pub(crate) struct LoginForm {
     #[serde(default)]
     token: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
 }
 
 fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
@@ -180,13 +218,20 @@ fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
 }
 
 /// `POST /login`: the admin token in exchange for a session cookie.
-pub(crate) async fn login(State(state): State<Arc<AppState>>, Form(f): Form<LoginForm>) -> Response {
+pub(crate) async fn login(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    if !csrf_matches(cookie(&headers, LOGIN_CSRF_COOKIE), &f.csrf) {
+        return login_page(
+            &state,
+            Some("The sign-in form expired or did not come from this site: sign in again."),
+            StatusCode::FORBIDDEN,
+        );
+    }
     if !token_matches(&state, f.token.trim()) {
-        let mut res = render(&LoginPage {
-            error: Some("That is not the admin token."),
-        });
-        *res.status_mut() = StatusCode::UNAUTHORIZED;
-        return res;
+        return login_page(&state, Some("That is not the admin token."), StatusCode::UNAUTHORIZED);
     }
     let id = random_secret();
     let expires = time::OffsetDateTime::now_utc().unix_timestamp() + SESSION_TTL_SECS;
@@ -200,7 +245,18 @@ pub(crate) async fn login(State(state): State<Arc<AppState>>, Form(f): Form<Logi
 }
 
 /// `POST /logout`.
-pub(crate) async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub(crate) async fn logout(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !csrf_matches(session_csrf(&headers).as_deref(), &f.csrf) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Not signed out",
+            "The form did not come from this site. Use the Sign out button of okta-bridge's own pages.",
+        );
+    }
     if let Some(id) = cookie(&headers, SESSION_COOKIE)
         && let Err(e) = state.store.delete_session(&hash(id)).await
     {

@@ -52,7 +52,7 @@ async fn read_all_users(app: &TestApp, account: &AccountName, limit: u32) -> (Ve
 
 async fn connect_then_read(db: TestDb) {
     let app = spawn_app(&db, AppOptions::default()).await;
-    let mut browser = Browser::new();
+    let mut browser = Browser::signed_in(&app).await;
     let last = connect(&app, &mut browser).await;
     assert!(
         browser
@@ -135,7 +135,7 @@ async fn refresh_when_expired(db: TestDb, rotation: RefreshTokenRotation) {
         },
     )
     .await;
-    connect(&app, &mut Browser::new()).await;
+    connect(&app, &mut Browser::signed_in(&app).await).await;
     let account = account_of(&app);
     let client_id = app.sandbox.config().client_id.clone();
     let before = app.store.connection(&account).await.unwrap().unwrap();
@@ -185,7 +185,7 @@ on_both_databases!(refresh_with_rotating_refresh_tokens, super::refresh_rotate);
 async fn a_fresh_token_is_not_refreshed() {
     let db = TestDb::sqlite();
     let app = spawn_app(&db, AppOptions::default()).await;
-    connect(&app, &mut Browser::new()).await;
+    connect(&app, &mut Browser::signed_in(&app).await).await;
     let account = account_of(&app);
     for _ in 0..3 {
         assert_eq!(
@@ -210,7 +210,7 @@ async fn without_offline_access_an_expired_connection_asks_to_reconnect() {
     )
     .await;
     // Connect, then drop the refresh token as if offline_access had not been granted.
-    connect(&app, &mut Browser::new()).await;
+    connect(&app, &mut Browser::signed_in(&app).await).await;
     let account = account_of(&app);
     let conn = app.store.connection(&account).await.unwrap().unwrap();
     let tokens = okta_bridge::store::TokenSet {
@@ -231,15 +231,18 @@ async fn html_pages_show_connections_and_users_after_sign_in() {
     let db = TestDb::sqlite();
     let app = spawn_app(&db, AppOptions::default()).await;
     let mut browser = Browser::new();
-    let page = connect(&app, &mut browser).await;
+    let page = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
     assert_eq!(page.url().path(), "/login", "not signed in yet");
     let page_url = page.url().clone();
     let html = page.text().await.unwrap();
     let res = browser.submit(&page_url, &html, &[("token", "wrong")]).await;
     assert_eq!(res.status(), 401);
+    let page_url = res.url().clone();
+    let html = res.text().await.unwrap();
     let res = browser.submit(&page_url, &html, &[("token", &app.admin_token)]).await;
     assert_eq!(res.status(), 200);
-    let index = res.text().await.unwrap();
+    connect(&app, &mut browser).await;
+    let index = browser.visit(&format!("{}/", app.url)).await.text().await.unwrap();
     let account = account_of(&app);
     assert!(
         index.contains(account.as_str()) && index.contains("Connect Okta"),
@@ -259,7 +262,7 @@ async fn html_pages_show_connections_and_users_after_sign_in() {
 async fn account_name_can_be_chosen() {
     let db = TestDb::sqlite();
     let app = spawn_app(&db, AppOptions::default()).await;
-    let mut browser = Browser::new();
+    let mut browser = Browser::signed_in(&app).await;
     let res = browser
         .visit(&format!("{}/authenticate_okta?account=acme-prod", app.url))
         .await;

@@ -7,6 +7,7 @@ mod flow;
 mod ops;
 mod refresh;
 mod reject;
+mod security;
 mod serve;
 mod store;
 mod util;

@@ -87,7 +87,10 @@ async fn json_logs_one_line_per_request_without_secrets() {
         std::process::Stdio::piped(),
     )
     .await;
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     for path in [
         "/api/connections",
         "/readyz",

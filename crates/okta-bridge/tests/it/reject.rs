@@ -46,14 +46,7 @@ async fn sign_in_without_callback(app: &TestApp, browser: &Browser) -> reqwest::
         .unwrap();
     let authorize = res.headers()[LOCATION].to_str().unwrap().to_owned();
     let page = browser.http.get(&authorize).send().await.unwrap().text().await.unwrap();
-    let request_id = page
-        .split("name=\"request_id\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let request_id = crate::util::hidden_value(&page, "request_id");
     let c = app.sandbox.config();
     let res = browser
         .http
@@ -81,7 +74,7 @@ async fn error_page(res: reqwest::Response) -> String {
 async fn forged_state_is_rejected() {
     let db = TestDb::sqlite();
     let app = spawn_app(&db, AppOptions::default()).await;
-    let browser = Browser::new();
+    let browser = Browser::signed_in(&app).await;
     start(&app, &browser).await;
     let res = browser
         .http
@@ -105,7 +98,7 @@ async fn forged_state_is_rejected() {
 async fn replayed_state_and_replayed_code_are_rejected() {
     let db = TestDb::sqlite();
     let app = spawn_app(&db, AppOptions::default()).await;
-    let browser = Browser::new();
+    let browser = Browser::signed_in(&app).await;
     let callback = sign_in_without_callback(&app, &browser).await;
     let res = browser.http.get(callback.clone()).send().await.unwrap();
     assert_eq!(res.status(), 303, "the first callback succeeds");
@@ -150,9 +143,11 @@ async fn expired_state_is_rejected() {
         })
         .await
         .unwrap();
+    // The admin's session, and the browser binding of the pending state.
+    app.store.create_session(&hash("session-id"), now + 600).await.unwrap();
     let res = reqwest::Client::new()
         .get(format!("{}/oauth/okta_callback?code=abc&state=old-state", app.url))
-        .header(COOKIE, "okta_bridge_oauth=binding")
+        .header(COOKIE, "okta_bridge_oauth=binding; okta_bridge_session=session-id")
         .send()
         .await
         .unwrap();
@@ -164,9 +159,27 @@ async fn expired_state_is_rejected() {
 async fn a_callback_in_another_browser_is_rejected() {
     let db = TestDb::sqlite();
     let app = spawn_app(&db, AppOptions::default()).await;
-    let callback = sign_in_without_callback(&app, &Browser::new()).await;
-    let res = Browser::new().http.get(callback).send().await.unwrap();
+    let callback = sign_in_without_callback(&app, &Browser::signed_in(&app).await).await;
+    // Another browser, even one signed in as the admin, cannot finish it.
+    let res = Browser::signed_in(&app)
+        .await
+        .http
+        .get(callback.clone())
+        .send()
+        .await
+        .unwrap();
     assert!(error_page(res).await.contains("another browser"));
+    // A browser not signed in is sent to the sign-in form, and nothing happens.
+    let res = Browser::new().http.get(callback).send().await.unwrap();
+    assert_eq!(res.headers()[LOCATION], "/login");
+    nothing_stored(&app).await;
+    let res = Browser::new()
+        .http
+        .get(format!("{}/authenticate_okta", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[LOCATION], "/login", "only the admin starts a connection");
     nothing_stored(&app).await;
 }
 
@@ -181,7 +194,7 @@ async fn wrong_redirect_uri_stops_at_the_sandbox() {
         },
     )
     .await;
-    let mut browser = Browser::new();
+    let mut browser = Browser::signed_in(&app).await;
     let res = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
     assert_eq!(res.status(), 400);
     assert!(
@@ -203,7 +216,7 @@ async fn bad_client_secret_fails_the_exchange() {
         },
     )
     .await;
-    let mut browser = Browser::new();
+    let mut browser = Browser::signed_in(&app).await;
     let res = connect(&app, &mut browser).await;
     let html = error_page(res).await;
     assert!(html.contains("invalid_client"), "{html}");
@@ -215,7 +228,7 @@ async fn bad_client_secret_fails_the_exchange() {
 async fn access_denied_from_okta_is_shown() {
     let db = TestDb::sqlite();
     let app = spawn_app(&db, AppOptions::default()).await;
-    let browser = Browser::new();
+    let browser = Browser::signed_in(&app).await;
     let state = start(&app, &browser).await;
     let url = format!(
         "{}/oauth/okta_callback?error=access_denied&error_description=User+is+not+assigned+to+the+client+application.&state={state}",
@@ -241,7 +254,7 @@ async fn access_denied_from_okta_is_shown() {
 async fn a_wrong_password_shows_the_sign_in_page_again() {
     let db = TestDb::sqlite();
     let app = spawn_app(&db, AppOptions::default()).await;
-    let mut browser = Browser::new();
+    let mut browser = Browser::signed_in(&app).await;
     let res = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
     let page_url = res.url().clone();
     let html = res.text().await.unwrap();

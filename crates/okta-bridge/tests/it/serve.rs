@@ -55,18 +55,14 @@ async fn serve_with_a_sandbox_shows_the_whole_flow() {
     let creds = after(&lines, "sign in to the sandbox as").unwrap();
     let (login, password) = creds.split_once(" / ").unwrap();
 
+    // As a person would: sign in with the admin token, then connect the sandbox org.
     let mut browser = Browser::new();
+    browser.sign_in(&url, &admin_token).await;
     let page = browser.visit(&format!("{url}/authenticate_okta")).await;
     let page_url = page.url().clone();
     let html = page.text().await.unwrap();
-    let res = browser
-        .submit(&page_url, &html, &[("username", login), ("password", password)])
-        .await;
-    assert_eq!(res.url().path(), "/login");
-    let page_url = res.url().clone();
-    let html = res.text().await.unwrap();
     let index = browser
-        .submit(&page_url, &html, &[("token", &admin_token)])
+        .submit(&page_url, &html, &[("username", login), ("password", password)])
         .await
         .text()
         .await

@@ -244,6 +244,24 @@ impl Browser {
         panic!("too many redirects: {:?}", self.hops);
     }
 
+    /// A browser signed in to `app` as its admin.
+    pub async fn signed_in(app: &TestApp) -> Self {
+        let mut b = Self::new();
+        b.sign_in(&app.url, &app.admin_token).await;
+        b
+    }
+
+    /// Signs in through the sign-in form (which carries its CSRF token) with `admin_token`.
+    pub async fn sign_in(&mut self, app_url: &str, admin_token: &str) -> reqwest::Response {
+        let page = self.visit(&format!("{app_url}/login")).await;
+        assert_eq!(page.status(), 200);
+        let page_url = page.url().clone();
+        let html = page.text().await.unwrap();
+        let res = self.submit(&page_url, &html, &[("token", admin_token)]).await;
+        assert_eq!(res.url().path(), "/", "signed in: {:?}", self.hops);
+        res
+    }
+
     pub async fn visit(&mut self, url: &str) -> reqwest::Response {
         self.hops = vec![url.to_owned()];
         let res = self.http.get(url).send().await.unwrap();
@@ -300,7 +318,11 @@ fn hidden_inputs(html: &str) -> Vec<(String, String)> {
 
 /// Runs the whole connect flow in `browser` as the sandbox's admin. Returns the final page.
 pub async fn connect(app: &TestApp, browser: &mut Browser) -> reqwest::Response {
-    let res = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
+    let mut res = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
+    if res.url().path() == "/login" {
+        browser.sign_in(&app.url, &app.admin_token).await;
+        res = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
+    }
     assert_eq!(res.status(), 200, "sign-in page: {:?}", browser.hops);
     let page_url = res.url().clone();
     let html = res.text().await.unwrap();
@@ -392,4 +414,13 @@ pub async fn spawn_server_process_with(
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, url)
+}
+
+/// The value of the hidden input `name` in `html`.
+pub fn hidden_value(html: &str, name: &str) -> String {
+    hidden_inputs(html)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no hidden input {name:?} in {html}"))
 }
