@@ -352,6 +352,7 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
         )
     } else {
         let org = OrgUrl::parse(settings.org_url.as_deref().unwrap_or_default()).context("OKTA_CLIENT_ORGURL")?;
+        okta_bridge::domain::check_org_url(&org, settings.dev_allow_private_orgs).context("OKTA_CLIENT_ORGURL")?;
         let (id, secret) = settings
             .oauth_client()?
             .context("OKTA_CLIENT_CLIENTID and OKTA_CLIENT_CLIENTSECRET are required")?;

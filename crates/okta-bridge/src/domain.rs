@@ -114,3 +114,97 @@ mod tests {
         assert!(Scopes::parse("a\"b").is_err());
     }
 }
+
+/// Checks that okta-bridge may talk to the org at `url`: an Okta org is reached over https at a
+/// public address. Loopback, private, link-local (cloud metadata services live there) and
+/// unspecified addresses, and `localhost` names, are refused, so that an org URL cannot turn
+/// the server into a way into its own network; `allow_private` (the development switch
+/// `OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS`, which the built-in sandbox sets) lifts that, and
+/// allows plain http, for local orgs such as okta-sandbox.
+///
+/// Names are checked as written, not resolved: a public name that resolves to a private
+/// address is not caught here.
+///
+/// # Errors
+/// [`crate::Error::Config`] saying why and what to do.
+pub fn check_org_url(url: &okta_client::OrgUrl, allow_private: bool) -> crate::Result<()> {
+    use std::net::IpAddr;
+    if allow_private {
+        return Ok(());
+    }
+    let u = url::Url::parse(url.as_str()).map_err(|e| crate::Error::Config(format!("org URL: {e}")))?;
+    let switch = "set OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS=true only for local development";
+    if u.scheme() != "https" {
+        return Err(crate::Error::Config(format!(
+            "the org URL {url} is not https: Okta orgs are reached over https ({switch})"
+        )));
+    }
+    let private = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
+        }
+    };
+    let refused = match u.host() {
+        Some(url::Host::Ipv4(ip)) => private(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => private(IpAddr::V6(ip)),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => true,
+    };
+    if refused {
+        return Err(crate::Error::Config(format!(
+            "the org URL {url} points at a loopback, private or link-local address, where no Okta org lives ({switch})"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod org_url_tests {
+    use super::check_org_url;
+    use okta_client::OrgUrl;
+
+    #[test]
+    fn only_public_https_orgs_unless_the_dev_switch_says_so() {
+        let ok = OrgUrl::parse("https://dev-207260.okta.com").unwrap();
+        assert!(check_org_url(&ok, false).is_ok());
+        for bad in [
+            "http://127.0.0.1:8055",
+            "https://127.0.0.1",
+            "https://10.0.0.7",
+            "https://172.20.1.1",
+            "https://192.168.1.10",
+            "https://169.254.169.254",
+            "https://100.64.0.1",
+            "https://0.0.0.0",
+            "https://[::1]",
+            "https://[fd00::1]",
+            "https://[fe80::1]",
+            "https://[::ffff:10.0.0.1]",
+            "https://localhost",
+            "https://api.localhost",
+        ] {
+            let Ok(url) = OrgUrl::parse(bad) else { continue };
+            let err = check_org_url(&url, false).unwrap_err().to_string();
+            assert!(err.contains("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS"), "{bad}: {err}");
+            assert!(check_org_url(&url, true).is_ok(), "{bad} with the switch");
+        }
+        assert!(OrgUrl::parse("https://user:pw@dev.okta.com").is_err(), "no userinfo");
+    }
+}

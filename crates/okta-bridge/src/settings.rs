@@ -57,6 +57,10 @@ pub struct Settings {
     /// (0 turns it off; a request that finds an expired token refreshes it anyway).
     #[arg(long, env = "OKTA_BRIDGE_REFRESH_AHEAD", default_value_t = 300)]
     pub refresh_ahead: u64,
+    /// Development only: allow org URLs on loopback or private addresses, and plain http
+    /// (local orgs such as okta-sandbox). `--sandbox` implies it for its own org.
+    #[arg(long, env = "OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS")]
+    pub dev_allow_private_orgs: bool,
 }
 
 /// Options of commands that only need the database.

@@ -16,6 +16,7 @@ fn okta_bridge() -> Command {
         "OKTA_CLIENT_CLIENTSECRET",
         "OKTA_BRIDGE_DATABASE_URL",
         "OKTA_BRIDGE_MASTER_KEY",
+        "OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS",
     ] {
         c.env_remove(var);
     }
@@ -326,4 +327,28 @@ async fn sandbox_takes_authorization_servers_dpop_and_rate_limits_from_flags() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("letters and digits"));
+}
+
+#[tokio::test]
+async fn serve_refuses_private_org_urls_without_the_dev_switch() {
+    for (org, says) in [
+        ("http://127.0.0.1:9", "not https"),
+        ("https://10.1.2.3", "private"),
+        ("https://169.254.169.254", "link-local"),
+    ] {
+        let out = okta_bridge()
+            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", "sqlite::memory:"])
+            .env("OKTA_CLIENT_ORGURL", org)
+            .env("OKTA_CLIENT_CLIENTID", "0oa1")
+            .env("OKTA_CLIENT_CLIENTSECRET", "s")
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "{org} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(says) && err.contains("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS"),
+            "{org}: {err}"
+        );
+    }
 }

@@ -81,6 +81,7 @@ async fn json_logs_one_line_per_request_without_secrets() {
             ("OKTA_BRIDGE_LOG", "okta_bridge=trace"),
             ("OKTA_BRIDGE_LOG_FORMAT", "json"),
             ("OKTA_CLIENT_ORGURL", app.sandbox.url()),
+            ("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS", "true"),
             ("OKTA_CLIENT_CLIENTID", &app.sandbox.config().client_id),
             ("OKTA_CLIENT_CLIENTSECRET", app.sandbox.config().client_secret_value()),
         ],

@@ -132,6 +132,7 @@ async fn three_server_processes_refresh_once() {
                 ("OKTA_BRIDGE_ADMIN_TOKEN", admin),
                 ("OKTA_BRIDGE_LISTEN", "127.0.0.1:0"),
                 ("OKTA_CLIENT_ORGURL", app.sandbox.url()),
+                ("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS", "true"),
                 ("OKTA_CLIENT_CLIENTID", &client_id),
                 ("OKTA_CLIENT_CLIENTSECRET", app.sandbox.config().client_secret_value()),
             ])
