@@ -34,6 +34,7 @@ type OktaOAuthClient = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, 
 #[derive(Debug, Clone)]
 pub struct OAuthApp {
     client: OktaOAuthClient,
+    client_secret: SecretString,
     http: reqwest::Client,
     org: OrgUrl,
     scopes: Scopes,
@@ -142,10 +143,53 @@ impl OAuthApp {
             .map_err(|e| bad("HTTP client", e.to_string()))?;
         Ok(Self {
             client,
+            client_secret,
             http,
             org,
             scopes,
         })
+    }
+
+    /// Revokes a connection's tokens at the authorization server (RFC 7009, client
+    /// authentication as for the token endpoint): the refresh token first (which ends the
+    /// grant), then the access token. Sent with our own client because the `oauth2` crate
+    /// refuses a revocation endpoint that is not https, which a local sandbox is.
+    ///
+    /// # Errors
+    /// [`Error::OAuth`] when the authorization server cannot be reached or refuses.
+    pub async fn revoke(
+        &self,
+        access_token: &SecretString,
+        refresh_token: Option<&SecretString>,
+    ) -> Result<Vec<&'static str>> {
+        let url = self.org.join("/oauth2/v1/revoke");
+        let mut tokens = Vec::new();
+        if let Some(rt) = refresh_token {
+            tokens.push(("refresh_token", rt));
+        }
+        tokens.push(("access_token", access_token));
+        let mut revoked = Vec::new();
+        for (kind, token) in tokens {
+            let res = self
+                .http
+                .post(url.clone())
+                .basic_auth(
+                    self.client.client_id().as_str(),
+                    Some(self.client_secret.expose_secret()),
+                )
+                .form(&[("token", token.expose_secret()), ("token_type_hint", kind)])
+                .send()
+                .await
+                .map_err(|e| Error::OAuth(format!("revoking the {kind} failed: {}", e.without_url())))?;
+            if !res.status().is_success() {
+                return Err(Error::OAuth(format!(
+                    "revoking the {kind} failed: the authorization server answered {}",
+                    res.status()
+                )));
+            }
+            revoked.push(kind);
+        }
+        Ok(revoked)
     }
 
     /// The org this app belongs to.

@@ -93,6 +93,22 @@ pub(crate) async fn connections(_: Admin, State(state): State<Arc<AppState>>) ->
     }
 }
 
+/// `DELETE /api/connections/{account}`: revoke the tokens at Okta, then forget them.
+pub(crate) async fn disconnect(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(account): axum::extract::Path<String>,
+) -> Response {
+    let result = match AccountName::parse(&account) {
+        Ok(a) => state.disconnect(&a).await.map(|r| (a, r)),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok((account, revoked)) => Json(json!({ "disconnected": account, "revoked": revoked })).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
 /// One page of the org's users through the stored connection named `account`.
 pub(crate) async fn fetch_page(
     state: &AppState,

@@ -89,6 +89,36 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Disconnects `account`: revokes its refresh and access tokens at the org's authorization
+    /// server, then removes the stored tokens, keeping an audit record. When Okta cannot be
+    /// reached nothing is removed, so the admin can try again. Returns what was revoked.
+    async fn disconnect(&self, account: &AccountName) -> Result<Vec<&'static str>> {
+        let conn = self
+            .store
+            .connection(account)
+            .await?
+            .ok_or_else(|| crate::error::Error::UnknownConnection(account.to_string()))?;
+        let oauth = self
+            .oauth
+            .as_ref()
+            .filter(|o| o.org() == &conn.org_url)
+            .ok_or_else(|| {
+                crate::error::Error::OAuth(format!(
+                    "no OAuth client is configured for {}, so its tokens cannot be revoked",
+                    conn.org_url
+                ))
+            })?;
+        let revoked = oauth.revoke(&conn.access_token, conn.refresh_token.as_ref()).await?;
+        self.store
+            .remove_connection(account, "disconnected", &format!("revoked {}", revoked.join(" and ")))
+            .await?;
+        self.clients.lock().expect("clients lock").remove(account.as_str());
+        tracing::info!(account = %account, "disconnected");
+        Ok(revoked)
+    }
+}
+
 /// Every route.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -101,6 +131,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/logout", post(pages::logout))
         .route("/api/connections", get(api::connections))
         .route("/api/connections/{account}/users", get(api::users))
+        .route("/api/connections/{account}", axum::routing::delete(api::disconnect))
+        .route("/connections/{account}/disconnect", post(pages::disconnect))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), ops::observe))

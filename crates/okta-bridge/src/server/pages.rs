@@ -244,6 +244,33 @@ pub(crate) async fn login(
     res
 }
 
+/// `POST /connections/{account}/disconnect` (CSRF token): revoke, forget, back to the list.
+pub(crate) async fn disconnect(
+    admin: AdminPage,
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !csrf_matches(Some(&admin.csrf), &f.csrf) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Not disconnected",
+            "The form did not come from this site.",
+        );
+    }
+    let result = match crate::domain::AccountName::parse(&account) {
+        Ok(a) => state.disconnect(&a).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Redirect::to("/").into_response(),
+        Err(e) => {
+            let (status, message) = super::api::classify(&e);
+            error_page(status, "Could not disconnect", &message)
+        }
+    }
+}
+
 /// `POST /logout`.
 pub(crate) async fn logout(
     State(state): State<Arc<AppState>>,

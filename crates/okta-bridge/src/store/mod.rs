@@ -443,6 +443,53 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes a connection and records why in the audit log, in one transaction; returns
+    /// whether it existed.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn remove_connection(&self, account: &AccountName, event: &str, detail: &str) -> Result<bool> {
+        let n = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let org: Option<(String,)> = sqlx::query_as("SELECT org_url FROM connections WHERE account = $1")
+                .bind(account.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            let n = match org {
+                Some((org,)) => {
+                    sqlx::query("DELETE FROM connections WHERE account = $1").bind(account.as_str()).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO connection_audit (account, org_url, event, detail, at) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(account.as_str())
+                        .bind(org)
+                        .bind(event)
+                        .bind(detail)
+                        .bind(now())
+                        .execute(&mut *tx)
+                        .await?;
+                    1
+                }
+                None => 0,
+            };
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+
+    /// The audit log of `account`, oldest first: (event, detail, unix seconds).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn audit(&self, account: &AccountName) -> Result<Vec<(String, Option<String>, i64)>> {
+        let rows: Vec<(String, Option<String>, i64)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT event, detail, at FROM connection_audit WHERE account = $1 ORDER BY at")
+                .bind(account.as_str())
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows)
+    }
+
     /// Deletes a connection; returns whether it existed.
     ///
     /// # Errors

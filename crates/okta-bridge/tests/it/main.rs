@@ -3,6 +3,7 @@
 
 mod api_auth;
 mod cli;
+mod disconnect;
 mod flow;
 mod ops;
 mod refresh;
