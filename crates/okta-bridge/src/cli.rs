@@ -356,7 +356,12 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
         let (id, secret) = settings
             .oauth_client()?
             .context("OKTA_CLIENT_CLIENTID and OKTA_CLIENT_CLIENTSECRET are required")?;
-        let oauth = OAuthApp::new(org, id, secret, &settings.redirect_uri(), scopes)?;
+        let oauth = match &settings.issuer {
+            Some(issuer) => OAuthApp::discover(org, issuer, id, secret, &settings.redirect_uri(), scopes)
+                .await
+                .context("OKTA_OAUTH2_ISSUER")?,
+            None => OAuthApp::new(org, id, secret, &settings.redirect_uri(), scopes)?,
+        };
         (
             Some(oauth),
             settings

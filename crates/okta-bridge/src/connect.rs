@@ -35,9 +35,26 @@ type OktaOAuthClient = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, 
 pub struct OAuthApp {
     client: OktaOAuthClient,
     client_secret: SecretString,
+    revocation: Url,
     http: reqwest::Client,
     org: OrgUrl,
     scopes: Scopes,
+}
+
+/// The endpoints of an authorization server.
+struct Endpoints {
+    authorization: Url,
+    token: Url,
+    revocation: Url,
+}
+
+/// The part of a discovery document (RFC 8414 / OpenID Connect Discovery) we use.
+#[derive(serde::Deserialize)]
+struct Discovery {
+    issuer: String,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
 }
 
 /// Where to send the browser, and the cookie that binds the flow to it.
@@ -127,11 +144,99 @@ impl OAuthApp {
         redirect_uri: &str,
         scopes: Scopes,
     ) -> Result<Self> {
+        let endpoints = Endpoints {
+            authorization: org.join("/oauth2/v1/authorize"),
+            token: org.join("/oauth2/v1/token"),
+            revocation: org.join("/oauth2/v1/revoke"),
+        };
+        Self::with_endpoints(org, endpoints, client_id, client_secret, redirect_uri, scopes)
+    }
+
+    /// The app of `org` at the authorization server whose issuer is `issuer` (an Okta custom
+    /// authorization server such as `{org}/oauth2/default`, or any standards-compliant one),
+    /// its endpoints read from `{issuer}/.well-known/oauth-authorization-server` (RFC 8414),
+    /// falling back to `openid-configuration`. The document must name `issuer` as its issuer and
+    /// endpoints on the issuer's origin: the client secret goes nowhere else.
+    ///
+    /// # Errors
+    /// [`Error::Config`] saying what the discovery document lacks or why it cannot be read.
+    pub async fn discover(
+        org: OrgUrl,
+        issuer: &Url,
+        client_id: String,
+        client_secret: SecretString,
+        redirect_uri: &str,
+        scopes: Scopes,
+    ) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        let base = issuer.as_str().trim_end_matches('/');
+        let mut doc = None;
+        for name in ["oauth-authorization-server", "openid-configuration"] {
+            let url = format!("{base}/.well-known/{name}");
+            let res = http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| Error::Config(format!("cannot read {url}: {}", e.without_url())))?;
+            if res.status().is_success() {
+                doc = Some(
+                    res.json::<Discovery>()
+                        .await
+                        .map_err(|e| Error::Config(format!("{url} is not a discovery document: {e}")))?,
+                );
+                break;
+            }
+        }
+        let doc = doc.ok_or_else(|| {
+            Error::Config(format!(
+                "no discovery document at {base}/.well-known/oauth-authorization-server or openid-configuration: is {issuer} an issuer?"
+            ))
+        })?;
+        if doc.issuer.trim_end_matches('/') != base {
+            return Err(Error::Config(format!(
+                "the discovery document of {issuer} names another issuer ({})",
+                doc.issuer
+            )));
+        }
+        let endpoint = |name: &str, value: Option<String>| -> Result<Url> {
+            let value =
+                value.ok_or_else(|| Error::Config(format!("the discovery document of {issuer} has no {name}")))?;
+            let url = Url::parse(&value).map_err(|e| Error::Config(format!("{name} {value:?}: {e}")))?;
+            if url.origin() != issuer.origin() {
+                return Err(Error::Config(format!(
+                    "the {name} {url} is not on the issuer's origin: refusing to send the client secret there"
+                )));
+            }
+            Ok(url)
+        };
+        let endpoints = Endpoints {
+            authorization: endpoint("authorization_endpoint", doc.authorization_endpoint)?,
+            token: endpoint("token_endpoint", doc.token_endpoint)?,
+            revocation: endpoint(
+                "revocation_endpoint",
+                doc.revocation_endpoint.or_else(|| Some(format!("{base}/v1/revoke"))),
+            )?,
+        };
+        Self::with_endpoints(org, endpoints, client_id, client_secret, redirect_uri, scopes)
+    }
+
+    fn with_endpoints(
+        org: OrgUrl,
+        endpoints: Endpoints,
+        client_id: String,
+        client_secret: SecretString,
+        redirect_uri: &str,
+        scopes: Scopes,
+    ) -> Result<Self> {
         let bad = |what: &str, e: String| Error::Config(format!("{what}: {e}"));
         let client = BasicClient::new(ClientId::new(client_id))
             .set_client_secret(ClientSecret::new(client_secret.expose_secret().to_owned()))
-            .set_auth_uri(AuthUrl::from_url(org.join("/oauth2/v1/authorize")))
-            .set_token_uri(TokenUrl::from_url(org.join("/oauth2/v1/token")))
+            .set_auth_uri(AuthUrl::from_url(endpoints.authorization))
+            .set_token_uri(TokenUrl::from_url(endpoints.token))
             .set_redirect_uri(
                 RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| bad("OKTA_BRIDGE_PUBLIC_URL", e.to_string()))?,
             );
@@ -144,6 +249,7 @@ impl OAuthApp {
         Ok(Self {
             client,
             client_secret,
+            revocation: endpoints.revocation,
             http,
             org,
             scopes,
@@ -162,7 +268,7 @@ impl OAuthApp {
         access_token: &SecretString,
         refresh_token: Option<&SecretString>,
     ) -> Result<Vec<&'static str>> {
-        let url = self.org.join("/oauth2/v1/revoke");
+        let url = self.revocation.clone();
         let mut tokens = Vec::new();
         if let Some(rt) = refresh_token {
             tokens.push(("refresh_token", rt));

@@ -35,6 +35,12 @@ pub struct Settings {
     /// Its client secret (prefer the environment variable: flags show up in `ps`).
     #[arg(long, env = "OKTA_CLIENT_CLIENTSECRET", hide_env_values = true, value_parser = secret)]
     pub client_secret: Option<SecretString>,
+    /// The authorization server to connect through, by its issuer (e.g.
+    /// `https://dev-207260.okta.com/oauth2/default`); its endpoints come from its discovery
+    /// document. Default: the org authorization server (the only one whose tokens carry
+    /// `okta.*` scopes for the Management API).
+    #[arg(long, env = "OKTA_OAUTH2_ISSUER")]
+    pub issuer: Option<Url>,
     /// Scopes to ask for, space-separated.
     #[arg(long, env = "OKTA_CLIENT_SCOPES", default_value = DEFAULT_SCOPES)]
     pub scopes: String,

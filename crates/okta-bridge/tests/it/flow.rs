@@ -289,3 +289,73 @@ async fn account_name_can_be_chosen() {
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("lower-case"));
 }
+
+/// The payload of a JWT, unverified (the sandbox's own keys are checked in its tests).
+fn claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn through_a_custom_authorization_server(db: TestDb) {
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            custom_server: Some("default"),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let page = connect(&app, &mut Browser::new()).await;
+    assert_eq!(page.status(), 200, "{:?}", page.url());
+    let account = account_of(&app);
+    let conn = app.store.connection(&account).await.unwrap().unwrap();
+    let issuer = format!("{}/oauth2/default", app.sandbox.url());
+    assert_eq!(claims(conn.access_token.expose_secret())["iss"], issuer.as_str());
+    assert_eq!(conn.scopes, "openid offline_access");
+
+    // Refreshing goes to the custom server's token endpoint, found by discovery.
+    let client_id = app.sandbox.config().client_id.clone();
+    let grants = app.sandbox.state().token_grants(&client_id);
+    let soon = okta_bridge::store::TokenSet {
+        access_token: conn.access_token.clone(),
+        refresh_token: conn.refresh_token.clone(),
+        expires_at: time::OffsetDateTime::now_utc().unix_timestamp() - 1,
+    };
+    assert!(app.store.update_tokens(&account, conn.version, &soon).await.unwrap());
+    let refresher = okta_bridge::tokens::Refresher::new(
+        app.store.clone(),
+        Some(crate::util::oauth_app_at(&app, "default").await),
+        Duration::from_secs(60),
+    );
+    let fresh = refresher.access_token(&account).await.unwrap();
+    assert_eq!(claims(fresh.expose_secret())["iss"], issuer.as_str());
+    assert_eq!(app.sandbox.state().token_grants(&client_id), grants + 1);
+}
+on_both_databases!(
+    connect_through_discovery_to_a_custom_server,
+    super::through_a_custom_authorization_server
+);
+
+#[tokio::test]
+async fn discovery_refuses_what_is_not_an_issuer() {
+    let sandbox = okta_sandbox::Sandbox::spawn(okta_sandbox::SandboxConfig::default())
+        .await
+        .unwrap();
+    let err = okta_bridge::connect::OAuthApp::discover(
+        okta_client::OrgUrl::parse(sandbox.url()).unwrap(),
+        &format!("{}/oauth2/ausNotHere", sandbox.url()).parse().unwrap(),
+        "0oa1".into(),
+        secrecy::SecretString::from("s".to_owned()),
+        "http://127.0.0.1:3000/oauth/okta_callback",
+        okta_bridge::domain::Scopes::parse("openid").unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("no discovery document"), "{err}");
+}

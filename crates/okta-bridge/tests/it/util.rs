@@ -155,6 +155,9 @@ pub struct AppOptions {
     /// The client secret the app uses (default: the right one).
     pub client_secret: Option<String>,
     pub refresh_margin: Duration,
+    /// Connect through this custom authorization server of the sandbox (by id, e.g.
+    /// `default`), found by discovery, asking for `openid offline_access`.
+    pub custom_server: Option<&'static str>,
 }
 
 impl Default for AppOptions {
@@ -163,6 +166,7 @@ impl Default for AppOptions {
             sandbox: Box::new(|_| {}),
             client_secret: None,
             refresh_margin: Duration::from_secs(60),
+            custom_server: None,
         }
     }
 }
@@ -182,14 +186,27 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
     let secret = opts
         .client_secret
         .unwrap_or_else(|| sandbox.config().client_secret_value().to_owned());
-    let oauth = OAuthApp::new(
-        OrgUrl::parse(sandbox.url()).unwrap(),
-        sandbox.config().client_id.clone(),
-        SecretString::from(secret),
-        &redirect_uri,
-        Scopes::parse("okta.users.read offline_access").unwrap(),
-    )
-    .unwrap();
+    let org = OrgUrl::parse(sandbox.url()).unwrap();
+    let oauth = match opts.custom_server {
+        None => OAuthApp::new(
+            org,
+            sandbox.config().client_id.clone(),
+            SecretString::from(secret),
+            &redirect_uri,
+            Scopes::parse("okta.users.read offline_access").unwrap(),
+        )
+        .unwrap(),
+        Some(id) => OAuthApp::discover(
+            org,
+            &format!("{}/oauth2/{id}", sandbox.url()).parse().unwrap(),
+            sandbox.config().client_id.clone(),
+            SecretString::from(secret),
+            &redirect_uri,
+            Scopes::parse("openid offline_access").unwrap(),
+        )
+        .await
+        .expect("discovery"),
+    };
     let store = db.open().await;
     let refresher = Arc::new(Refresher::new(store.clone(), Some(oauth.clone()), opts.refresh_margin));
     let admin_token = random_secret();
@@ -375,6 +392,20 @@ pub fn oauth_app(app: &TestApp) -> OAuthApp {
         &format!("{}/oauth/okta_callback", app.url),
         Scopes::parse("okta.users.read offline_access").unwrap(),
     )
+    .unwrap()
+}
+
+/// The OAuth app of a [`TestApp`] at its sandbox's custom authorization server `id`.
+pub async fn oauth_app_at(app: &TestApp, id: &str) -> OAuthApp {
+    OAuthApp::discover(
+        OrgUrl::parse(app.sandbox.url()).unwrap(),
+        &format!("{}/oauth2/{id}", app.sandbox.url()).parse().unwrap(),
+        app.sandbox.config().client_id.clone(),
+        app.sandbox.config().client_secret.clone(),
+        &format!("{}/oauth/okta_callback", app.url),
+        Scopes::parse("openid offline_access").unwrap(),
+    )
+    .await
     .unwrap()
 }
 
