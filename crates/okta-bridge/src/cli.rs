@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt};
 use okta_bridge::connect::{OAuthApp, random_secret};
 use okta_bridge::domain::{AccountName, Scopes};
 use okta_bridge::server::{AppState, serve};
-use okta_bridge::settings::{Settings, StoreSettings, open_store, secret};
+use okta_bridge::settings::{Settings, StoreSettings, open_store_with, secret};
 use okta_bridge::tokens::{ConnectionTokenSource, Refresher};
 use okta_client::{OrgUrl, User};
 use okta_sandbox::{RefreshTokenRotation, Sandbox, SandboxConfig};
@@ -45,6 +45,17 @@ enum Command {
     /// Stored connections.
     #[command(subcommand)]
     Connections(ConnectionsCommand),
+    /// The master keys that encrypt stored secrets.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Re-encrypt every stored secret under OKTA_BRIDGE_MASTER_KEY, online. Put the previous key
+    /// in OKTA_BRIDGE_OLD_MASTER_KEYS (for this command and for the servers, which must run
+    /// with the new key first); afterwards the old key can go.
+    Rotate(StoreSettings),
 }
 
 #[derive(Debug, clap::Args)]
@@ -197,6 +208,15 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Sandbox(args) => sandbox_command(args).await,
         Command::Users(UsersCommand::List(args)) => users_list(args).await,
         Command::Connections(ConnectionsCommand::List(store)) => connections_list(store).await,
+        Command::Keys(KeysCommand::Rotate(store)) => {
+            let store = store.open().await?;
+            let n = store.rotate_keys().await?;
+            println!(
+                "Re-encrypted {n} stored secret(s) under key id {}.",
+                okta_bridge::crypto::key_id_hex(&store.key_id())
+            );
+            Ok(())
+        }
     }
 }
 
@@ -370,9 +390,10 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
                 .unwrap_or_else(|| okta_bridge::settings::DEFAULT_DATABASE_URL.to_owned()),
         )
     };
-    let store = open_store(
+    let store = open_store_with(
         Some(&database_url),
         settings.master_key.as_ref().map(ExposeSecret::expose_secret),
+        settings.old_master_keys.as_ref().map(ExposeSecret::expose_secret),
     )
     .await?;
     let generated_token = settings.admin_token().is_none();

@@ -4,6 +4,12 @@
 //!
 //! The master key comes from `OKTA_BRIDGE_MASTER_KEY` (32 bytes, base64) or from a key file
 //! created once with mode 0600 and reused (like Rails' `master.key`).
+//!
+//! Every ciphertext names the key it was sealed with (an 8-byte key id derived from the key),
+//! so keys can be rotated: a [`MasterKey`] is a key ring whose first key seals and whose others
+//! (`OKTA_BRIDGE_OLD_MASTER_KEYS`) only open; `okta-bridge keys rotate` re-seals everything
+//! under the first. Format: `2 | key id (8) | nonce (24) | ciphertext`; `1 | nonce | ciphertext`
+//! is the format before key ids, opened with the first key.
 
 use std::fmt;
 use std::path::Path;
@@ -16,17 +22,43 @@ use rand::RngCore;
 
 use crate::error::Error;
 
-const VERSION: u8 = 1;
+const LEGACY: u8 = 1;
+const VERSION: u8 = 2;
 const NONCE_LEN: usize = 24;
+const KID_LEN: usize = 8;
 
-/// The 32-byte key all secrets in the store are encrypted with. `Debug` never shows it.
+/// A key's id: the first 8 bytes of SHA-256 over a label and the key (not the key itself).
+pub type KeyId = [u8; KID_LEN];
+
+fn key_id(bytes: &[u8; 32]) -> KeyId {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::new_with_prefix(b"okta-bridge master key id\0")
+        .chain_update(bytes)
+        .finalize();
+    let mut id = [0u8; KID_LEN];
+    id.copy_from_slice(&d[..KID_LEN]);
+    id
+}
+
+/// Hex of a key id, for messages.
+pub fn key_id_hex(id: &KeyId) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The key ring all secrets in the store are encrypted with: the first key seals, every key
+/// opens what it sealed. `Debug` shows key ids only.
 #[derive(Clone)]
-pub struct MasterKey(XChaCha20Poly1305);
+pub struct MasterKey(Vec<(KeyId, XChaCha20Poly1305)>);
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MasterKey([REDACTED])")
+        let ids: Vec<String> = self.0.iter().map(|(id, _)| key_id_hex(id)).collect();
+        write!(f, "MasterKey(ids {ids:?}, keys [REDACTED])")
     }
+}
+
+fn single(bytes: &[u8; 32]) -> MasterKey {
+    MasterKey(vec![(key_id(bytes), XChaCha20Poly1305::new(bytes.into()))])
 }
 
 impl MasterKey {
@@ -35,7 +67,57 @@ impl MasterKey {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let encoded = STANDARD.encode(bytes);
-        (Self(XChaCha20Poly1305::new((&bytes).into())), encoded)
+        (single(&bytes), encoded)
+    }
+
+    /// The id of the key that seals.
+    pub fn current_id(&self) -> KeyId {
+        self.0[0].0
+    }
+
+    /// Whether the ring holds the key `id`.
+    pub fn has(&self, id: &KeyId) -> bool {
+        self.0.iter().any(|(k, _)| k == id)
+    }
+
+    /// This ring plus `old` keys, which open but never seal.
+    #[must_use]
+    pub fn with_old(mut self, old: MasterKey) -> Self {
+        for (id, key) in old.0 {
+            if !self.has(&id) {
+                self.0.push((id, key));
+            }
+        }
+        self
+    }
+
+    /// Parses `OKTA_BRIDGE_OLD_MASTER_KEYS`: base64 keys separated by commas or spaces.
+    ///
+    /// # Errors
+    /// [`Error::Config`] as for [`from_base64`](Self::from_base64).
+    pub fn old_keys(list: &str, source: &str) -> Result<Option<Self>, Error> {
+        let mut ring: Option<Self> = None;
+        for (i, k) in list
+            .split([',', ' ', '\n'])
+            .filter(|k| !k.trim().is_empty())
+            .enumerate()
+        {
+            let key = Self::from_base64(k, &format!("{source} (key {})", i + 1))?;
+            ring = Some(match ring {
+                Some(r) => r.with_old(key),
+                None => key,
+            });
+        }
+        Ok(ring)
+    }
+
+    /// The key id a ciphertext names (`None` for the format before key ids).
+    pub fn sealed_with(sealed: &[u8]) -> Option<KeyId> {
+        (sealed.len() > 1 + KID_LEN && sealed[0] == VERSION).then(|| {
+            let mut id = [0u8; KID_LEN];
+            id.copy_from_slice(&sealed[1..=KID_LEN]);
+            id
+        })
     }
 
     /// Parses a base64 key of 32 bytes.
@@ -52,7 +134,7 @@ impl MasterKey {
                 b.len()
             ))
         })?;
-        Ok(Self(XChaCha20Poly1305::new((&bytes).into())))
+        Ok(single(&bytes))
     }
 
     /// Reads the key file at `path`, creating it (mode 0600) with a new key if it does not exist.
@@ -78,8 +160,8 @@ impl MasterKey {
     pub fn seal(&self, context: &str, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
-        let ct = self
-            .0
+        let (id, key) = &self.0[0];
+        let ct = key
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
@@ -88,8 +170,9 @@ impl MasterKey {
                 },
             )
             .expect("XChaCha20-Poly1305 encryption of an in-memory buffer does not fail");
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
+        let mut out = Vec::with_capacity(1 + KID_LEN + NONCE_LEN + ct.len());
         out.push(VERSION);
+        out.extend_from_slice(id);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
         out
@@ -100,19 +183,29 @@ impl MasterKey {
     /// # Errors
     /// [`Error::Decrypt`] when the key, context or data are wrong.
     pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, Error> {
-        if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != VERSION {
-            return Err(Error::Decrypt(context.to_owned()));
-        }
-        let (nonce, ct) = sealed[1..].split_at(NONCE_LEN);
-        self.0
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: ct,
-                    aad: context.as_bytes(),
-                },
-            )
-            .map_err(|_| Error::Decrypt(context.to_owned()))
+        let (key, rest) = match sealed.first() {
+            Some(&VERSION) if sealed.len() >= 1 + KID_LEN + NONCE_LEN + 16 => {
+                let id = Self::sealed_with(sealed).unwrap_or_default();
+                let key = self
+                    .0
+                    .iter()
+                    .find(|(k, _)| *k == id)
+                    .map(|(_, key)| key)
+                    .ok_or_else(|| Error::UnknownKey(key_id_hex(&id)))?;
+                (key, &sealed[1 + KID_LEN..])
+            }
+            Some(&LEGACY) if sealed.len() >= 1 + NONCE_LEN + 16 => (&self.0[0].1, &sealed[1..]),
+            _ => return Err(Error::Decrypt(context.to_owned())),
+        };
+        let (nonce, ct) = rest.split_at(NONCE_LEN);
+        key.decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ct,
+                aad: context.as_bytes(),
+            },
+        )
+        .map_err(|_| Error::Decrypt(context.to_owned()))
     }
 }
 
@@ -178,6 +271,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("32 bytes"), "{e}");
+    }
+
+    #[test]
+    fn ciphertexts_name_their_key_and_old_keys_still_open() {
+        let (old, _) = MasterKey::generate();
+        let (new, _) = MasterKey::generate();
+        let sealed_old = old.seal("c", b"x");
+        assert_eq!(MasterKey::sealed_with(&sealed_old), Some(old.current_id()));
+        let e = new.open("c", &sealed_old).unwrap_err();
+        assert!(
+            matches!(&e, Error::UnknownKey(id) if *id == key_id_hex(&old.current_id())),
+            "{e}"
+        );
+        let ring = new.clone().with_old(old.clone());
+        assert_eq!(ring.open("c", &sealed_old).unwrap(), b"x");
+        let sealed_new = ring.seal("c", b"y");
+        assert_eq!(
+            MasterKey::sealed_with(&sealed_new),
+            Some(new.current_id()),
+            "the first key seals"
+        );
+        assert!(
+            !format!("{ring:?}").contains("REDACTED") || format!("{ring:?}").contains(&key_id_hex(&new.current_id()))
+        );
     }
 
     proptest! {

@@ -40,6 +40,11 @@ pub enum Error {
         "stored secret {0} does not decrypt: is OKTA_BRIDGE_MASTER_KEY (or the key file) the one the database was written with?"
     )]
     Decrypt(String),
+    /// A stored value was sealed with a key this server does not have (→ refuse to start).
+    #[error(
+        "the database holds secrets sealed with master key id {0}, which this server does not have: set OKTA_BRIDGE_MASTER_KEY to that key, or add it to OKTA_BRIDGE_OLD_MASTER_KEYS"
+    )]
+    UnknownKey(String),
     /// The OAuth flow failed (→ 400 error page).
     #[error("{0}")]
     OAuth(String),

@@ -59,6 +59,10 @@ pub struct Settings {
     /// 32-byte base64 key that encrypts stored tokens (default: a key file next to the database).
     #[arg(long, env = "OKTA_BRIDGE_MASTER_KEY", hide_env_values = true, value_parser = secret)]
     pub master_key: Option<SecretString>,
+    /// Earlier master keys (base64, comma-separated): they open what they sealed, never seal.
+    /// For rotating keys: see `okta-bridge keys rotate`.
+    #[arg(long, env = "OKTA_BRIDGE_OLD_MASTER_KEYS", hide_env_values = true, value_parser = secret)]
+    pub old_master_keys: Option<SecretString>,
     /// The background refresher renews access tokens this many seconds before they expire
     /// (0 turns it off; a request that finds an expired token refreshes it anyway).
     #[arg(long, env = "OKTA_BRIDGE_REFRESH_AHEAD", default_value_t = 300)]
@@ -78,6 +82,10 @@ pub struct StoreSettings {
     /// 32-byte base64 key that encrypts stored tokens (default: a key file next to the database).
     #[arg(long, env = "OKTA_BRIDGE_MASTER_KEY", hide_env_values = true, value_parser = secret)]
     pub master_key: Option<SecretString>,
+    /// Earlier master keys (base64, comma-separated): they open what they sealed, never seal.
+    /// For rotating keys: see `okta-bridge keys rotate`.
+    #[arg(long, env = "OKTA_BRIDGE_OLD_MASTER_KEYS", hide_env_values = true, value_parser = secret)]
+    pub old_master_keys: Option<SecretString>,
 }
 
 /// The default database.
@@ -102,14 +110,35 @@ pub fn key_file_for(database_url: &str) -> Option<PathBuf> {
 /// # Errors
 /// [`Error::Config`] for a bad key or URL; database errors.
 pub async fn open_store(database_url: Option<&str>, master_key: Option<&str>) -> Result<Store> {
+    open_store_with(database_url, master_key, None).await
+}
+
+/// [`open_store`] with earlier keys that still open what they sealed
+/// (`OKTA_BRIDGE_OLD_MASTER_KEYS`).
+///
+/// # Errors
+/// As [`open_store`]; [`Error::UnknownKey`] when the database holds secrets under a key that
+/// is in neither.
+pub async fn open_store_with(
+    database_url: Option<&str>,
+    master_key: Option<&str>,
+    old_keys: Option<&str>,
+) -> Result<Store> {
     let url = database_url.unwrap_or(DEFAULT_DATABASE_URL);
-    let key = match master_key {
+    let mut key = match master_key {
         Some(k) => MasterKey::from_base64(k, "OKTA_BRIDGE_MASTER_KEY")?,
         None => match key_file_for(url) {
             Some(path) => MasterKey::load_or_create(&path)?,
             None => MasterKey::generate().0,
         },
     };
+    if let Some(old) = old_keys
+        .map(|o| MasterKey::old_keys(o, "OKTA_BRIDGE_OLD_MASTER_KEYS"))
+        .transpose()?
+        .flatten()
+    {
+        key = key.with_old(old);
+    }
     Store::open(url, key).await
 }
 
@@ -119,9 +148,10 @@ impl StoreSettings {
     /// # Errors
     /// See [`open_store`].
     pub async fn open(&self) -> Result<Store> {
-        open_store(
+        open_store_with(
             self.database_url.as_deref(),
             self.master_key.as_ref().map(ExposeSecret::expose_secret),
+            self.old_master_keys.as_ref().map(ExposeSecret::expose_secret),
         )
         .await
     }

@@ -228,9 +228,62 @@ impl Store {
         with_pool!(self, pool => pool.close().await)
     }
 
-    /// A wrong master key would make every token unreadable: refuse to start instead.
+    /// Every sealed value in the database, with its context: (table, key, column, context, bytes).
+    async fn sealed_values(&self) -> Result<Vec<(&'static str, String, &'static str, String, Vec<u8>)>> {
+        let conns: Vec<(String, Vec<u8>, Option<Vec<u8>>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT account, access_token, refresh_token FROM connections").fetch_all(pool).await?
+        });
+        let states: Vec<(String, Vec<u8>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT state_hash, pkce_verifier FROM oauth_states").fetch_all(pool).await?
+        });
+        let meta: Vec<(String, Vec<u8>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT name, value FROM store_meta").fetch_all(pool).await?
+        });
+        let mut out = Vec::new();
+        for (account, access, refresh) in conns {
+            out.push((
+                "connections",
+                account.clone(),
+                "access_token",
+                ctx(&account, "access_token"),
+                access,
+            ));
+            if let Some(r) = refresh {
+                out.push((
+                    "connections",
+                    account.clone(),
+                    "refresh_token",
+                    ctx(&account, "refresh_token"),
+                    r,
+                ));
+            }
+        }
+        for (state, verifier) in states {
+            out.push((
+                "oauth_states",
+                state.clone(),
+                "pkce_verifier",
+                format!("oauth_states/{state}/pkce_verifier"),
+                verifier,
+            ));
+        }
+        for (name, value) in meta {
+            out.push(("store_meta", name.clone(), "value", format!("store_meta/{name}"), value));
+        }
+        Ok(out)
+    }
+
+    /// Refuses to start when the database holds ciphertexts under a key this server does not
+    /// have (every token would be unreadable), or when the key check does not open.
     async fn check_key(&self) -> Result<()> {
         const CTX: &str = "store_meta/key_check";
+        for (_, _, _, _, sealed) in self.sealed_values().await? {
+            if let Some(id) = MasterKey::sealed_with(&sealed)
+                && !self.key.has(&id)
+            {
+                return Err(Error::UnknownKey(crate::crypto::key_id_hex(&id)));
+            }
+        }
         let existing: Option<Vec<u8>> = with_pool!(self, pool => {
             sqlx::query_scalar("SELECT value FROM store_meta WHERE name = 'key_check'").fetch_optional(pool).await?
         });
@@ -247,6 +300,46 @@ impl Store {
                 Ok(())
             }
         }
+    }
+
+    /// The id of the key that seals.
+    pub fn key_id(&self) -> crate::crypto::KeyId {
+        self.key.current_id()
+    }
+
+    /// Re-seals every secret under the key ring's first key, online: each value is replaced
+    /// only if it is still the one read (a token refreshed meanwhile was sealed anew already).
+    /// Returns how many values were re-sealed.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKey`]/[`Error::Decrypt`] when a value does not open; [`Error::Database`].
+    pub async fn rotate_keys(&self) -> Result<usize> {
+        let current = self.key.current_id();
+        let mut n = 0;
+        for (table, key, column, context, sealed) in self.sealed_values().await? {
+            if MasterKey::sealed_with(&sealed) == Some(current) {
+                continue;
+            }
+            let plain = self.key.open(&context, &sealed)?;
+            let resealed = self.key.seal(&context, &plain);
+            let sql = match (table, column) {
+                ("connections", "access_token") => {
+                    "UPDATE connections SET access_token = $1 WHERE account = $2 AND access_token = $3"
+                }
+                ("connections", _) => {
+                    "UPDATE connections SET refresh_token = $1 WHERE account = $2 AND refresh_token = $3"
+                }
+                ("oauth_states", _) => {
+                    "UPDATE oauth_states SET pkce_verifier = $1 WHERE state_hash = $2 AND pkce_verifier = $3"
+                }
+                _ => "UPDATE store_meta SET value = $1 WHERE name = $2 AND value = $3",
+            };
+            let changed = with_pool!(self, pool => {
+                sqlx::query(sql).bind(resealed).bind(&key).bind(&sealed).execute(pool).await?.rows_affected()
+            });
+            n += usize::try_from(changed).unwrap_or(0);
+        }
+        Ok(n)
     }
 
     /// Stores a connection, replacing one with the same account name.

@@ -5,6 +5,7 @@ mod api_auth;
 mod cli;
 mod disconnect;
 mod flow;
+mod keys;
 mod ops;
 mod refresh;
 mod reject;

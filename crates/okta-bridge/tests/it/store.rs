@@ -183,7 +183,10 @@ async fn a_different_master_key_is_refused(db: TestDb) {
     store.close().await;
     let (other, _) = MasterKey::generate();
     let err = Store::open(&db.url, other).await.expect_err("wrong key").to_string();
-    assert!(err.contains("master key does not match"), "{err}");
+    assert!(
+        err.contains("sealed with master key id") && err.contains("OKTA_BRIDGE_MASTER_KEY"),
+        "{err}"
+    );
     // The right key still opens it and nothing was lost.
     let store = db.open().await;
     assert_eq!(store.connections().await.unwrap().len(), 1);

@@ -1,0 +1,96 @@
+//! Key ids on every ciphertext, online rotation, and a server that refuses to start on a key it
+//! does not have.
+
+use okta_bridge::crypto::MasterKey;
+use okta_bridge::domain::AccountName;
+use okta_bridge::settings::open_store_with;
+use okta_bridge::store::{NewConnection, TokenSet};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::flow::on_both_databases;
+use crate::util::TestDb;
+
+async fn rotation(db: TestDb) {
+    let (_, old) = MasterKey::generate();
+    let (_, new) = MasterKey::generate();
+    let store = open_store_with(Some(&db.url), Some(&old), None).await.unwrap();
+    let account = AccountName::parse("acme").unwrap();
+    store
+        .upsert_connection(&NewConnection {
+            account: account.clone(),
+            org_url: okta_client::OrgUrl::parse("https://acme.okta.com").unwrap(),
+            scopes: "okta.users.read offline_access".into(),
+            token_type: "Bearer".into(),
+            tokens: TokenSet {
+                access_token: SecretString::from("access-1".to_owned()),
+                refresh_token: Some(SecretString::from("refresh-1".to_owned())),
+                expires_at: 0,
+            },
+        })
+        .await
+        .unwrap();
+    store.close().await;
+
+    // A server with only the new key refuses to start, and says what to do.
+    let err = open_store_with(Some(&db.url), Some(&new), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("OKTA_BRIDGE_OLD_MASTER_KEYS") && err.contains("key id"),
+        "{err}"
+    );
+    assert!(!err.contains(&old) && !err.contains(&new), "no key in the message");
+
+    // With the old key as an old key: it starts, reads, and `keys rotate` re-seals everything.
+    let both = open_store_with(Some(&db.url), Some(&new), Some(&old)).await.unwrap();
+    let c = both.connection(&account).await.unwrap().unwrap();
+    assert_eq!(c.access_token.expose_secret(), "access-1");
+    let n = both.rotate_keys().await.unwrap();
+    assert_eq!(n, 3, "access token, refresh token, key check");
+    assert_eq!(both.rotate_keys().await.unwrap(), 0, "nothing left under the old key");
+    both.close().await;
+
+    // Now the new key alone is enough, and the old one alone is refused.
+    let only_new = open_store_with(Some(&db.url), Some(&new), None).await.unwrap();
+    let c = only_new.connection(&account).await.unwrap().unwrap();
+    assert_eq!(c.refresh_token.unwrap().expose_secret(), "refresh-1");
+    only_new.close().await;
+    assert!(open_store_with(Some(&db.url), Some(&old), None).await.is_err());
+}
+on_both_databases!(keys_rotate_online_and_unknown_keys_refuse_to_start, super::rotation);
+
+#[tokio::test]
+async fn the_cli_rotates_and_serve_refuses_an_unknown_key() {
+    let db = TestDb::sqlite();
+    let (_, old) = MasterKey::generate();
+    let (_, new) = MasterKey::generate();
+    let store = open_store_with(Some(&db.url), Some(&old), None).await.unwrap();
+    store.close().await;
+    let run = |args: &[&str], master: &str, olds: Option<&str>| {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"));
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("OKTA_BRIDGE_DATABASE_URL", &db.url)
+            .env("OKTA_BRIDGE_MASTER_KEY", master)
+            .env("OKTA_CLIENT_ORGURL", "https://acme.okta.com")
+            .env("OKTA_CLIENT_CLIENTID", "0oa1")
+            .env("OKTA_CLIENT_CLIENTSECRET", "secret")
+            .env("OKTA_BRIDGE_LISTEN", "127.0.0.1:0")
+            .kill_on_drop(true);
+        if let Some(o) = olds {
+            c.env("OKTA_BRIDGE_OLD_MASTER_KEYS", o);
+        }
+        c
+    };
+    let out = run(&["serve"], &new, None).output().await.unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("OKTA_BRIDGE_OLD_MASTER_KEYS"), "{err}");
+    let out = run(&["keys", "rotate"], &new, Some(&old)).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Re-encrypted 1 stored secret"));
+    let reopened = open_store_with(Some(&db.url), Some(&new), None).await;
+    assert!(reopened.is_ok(), "the new key alone opens it after rotation");
+}
