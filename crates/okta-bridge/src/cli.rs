@@ -200,6 +200,23 @@ struct UsersListArgs {
 enum ConnectionsCommand {
     /// List stored connections (never their tokens).
     List(StoreSettings),
+    /// Refresh a connection's access token now, whatever its expiry (exactly once across
+    /// instances, as every refresh).
+    Refresh(RefreshArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RefreshArgs {
+    /// The connection.
+    account: String,
+    /// The org's OAuth web app that refreshes it.
+    #[arg(long, env = "OKTA_CLIENT_CLIENTID")]
+    client_id: String,
+    /// Its client secret.
+    #[arg(long, env = "OKTA_CLIENT_CLIENTSECRET", hide_env_values = true, value_parser = secret)]
+    client_secret: SecretString,
+    #[command(flatten)]
+    store: StoreSettings,
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -208,6 +225,25 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Sandbox(args) => sandbox_command(args).await,
         Command::Users(UsersCommand::List(args)) => users_list(args).await,
         Command::Connections(ConnectionsCommand::List(store)) => connections_list(store).await,
+        Command::Connections(ConnectionsCommand::Refresh(a)) => {
+            let account = AccountName::parse(&a.account)?;
+            let store = a.store.open().await?;
+            let conn = store
+                .connection(&account)
+                .await?
+                .ok_or_else(|| okta_bridge::Error::UnknownConnection(account.to_string()))?;
+            let oauth = OAuthApp::new(
+                conn.org_url.clone(),
+                a.client_id,
+                a.client_secret,
+                "http://127.0.0.1/oauth/okta_callback",
+                Scopes::parse(&conn.scopes)?,
+            )?;
+            let refresher = Refresher::new(store, Some(oauth), REFRESH_MARGIN);
+            refresher.refresh_now(&account).await?;
+            println!("Refreshed the access token of {account}.");
+            Ok(())
+        }
         Command::Keys(KeysCommand::Rotate(store)) => {
             let store = store.open().await?;
             let n = store.rotate_keys().await?;

@@ -9,6 +9,7 @@ mod keys;
 mod ops;
 mod refresh;
 mod reject;
+mod reliability;
 mod security;
 mod serve;
 mod store;

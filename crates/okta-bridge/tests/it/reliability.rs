@@ -1,0 +1,116 @@
+//! Refreshes in processes killed (SIGKILL) at random moments, under refresh-token rotation:
+//! with Okta's default leeway no connection is lost; without leeway, every kill that lands
+//! between Okta's token response and our commit loses the connection. See docs/reliability.md.
+
+use std::time::Duration;
+
+use okta_bridge::domain::AccountName;
+use okta_sandbox::RefreshTokenRotation;
+use rand::Rng;
+use sqlx::Connection;
+
+use crate::util::{AppOptions, Browser, TEST_KEY_B64, TestApp, TestDb, connect, spawn_app};
+
+#[derive(Debug, Default)]
+struct Outcome {
+    completed: usize,
+    killed_before_okta: usize,
+    killed_in_window: usize,
+    killed_after_commit: usize,
+    lost: usize,
+}
+
+async fn connect_fresh(app: &TestApp) {
+    connect(app, &mut Browser::signed_in(app).await).await;
+}
+
+/// `n` refreshes, each by `okta-bridge connections refresh` killed after a random 0-30 ms.
+async fn killed_refreshes(leeway: Duration, n: usize) -> Outcome {
+    let db = TestDb::sqlite();
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(move |c| {
+                c.refresh_token_rotation = RefreshTokenRotation::Rotate;
+                c.refresh_token_leeway = leeway;
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    connect_fresh(&app).await;
+    let account = AccountName::parse(&format!("127-0-0-1-{}", app.sandbox.addr().port())).unwrap();
+    let client_id = app.sandbox.config().client_id.clone();
+    let checker = okta_bridge::tokens::Refresher::new(
+        app.store.clone(),
+        Some(crate::util::oauth_app(&app)),
+        Duration::from_secs(60),
+    );
+    let mut sql = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    let mut out = Outcome::default();
+    for _ in 0..n {
+        let version = app.store.connection(&account).await.unwrap().unwrap().version;
+        let grants = app.sandbox.state().token_grants(&client_id);
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
+            .args(["connections", "refresh", account.as_str()])
+            .env_clear()
+            .env("OKTA_BRIDGE_DATABASE_URL", &db.url)
+            .env("OKTA_BRIDGE_MASTER_KEY", TEST_KEY_B64.as_str())
+            .env("OKTA_CLIENT_CLIENTID", &client_id)
+            .env("OKTA_CLIENT_CLIENTSECRET", app.sandbox.config().client_secret_value())
+            .env("OKTA_BRIDGE_LOG", "off")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        // The chaos: a kill at a random moment of the refresh (not a wait for anything).
+        let at = Duration::from_micros(rand::rng().random_range(0..30_000));
+        let finished = tokio::time::timeout(at, child.wait()).await;
+        let completed = match finished {
+            Ok(status) => status.unwrap().success(),
+            Err(_) => {
+                child.start_kill().unwrap();
+                child.wait().await.unwrap();
+                false
+            }
+        };
+        // A dead holder's lease would run out in 30 s; the harness lets it run out now.
+        sqlx::query("UPDATE connections SET refresh_lease_owner = NULL, refresh_lease_until = NULL")
+            .execute(&mut sql)
+            .await
+            .unwrap();
+        let after = app.store.connection(&account).await.unwrap().unwrap().version;
+        let okta_answered = app.sandbox.state().token_grants(&client_id) > grants;
+        match (completed, okta_answered, after > version) {
+            (true, _, _) => out.completed += 1,
+            (false, _, true) => out.killed_after_commit += 1,
+            (false, true, false) => out.killed_in_window += 1,
+            (false, false, false) => out.killed_before_okta += 1,
+        }
+        // Is the connection still usable? One more refresh says.
+        if let Err(e) = checker.refresh_now(&account).await {
+            assert!(matches!(e, okta_bridge::Error::Reconnect { .. }), "{e}");
+            out.lost += 1;
+            connect_fresh(&app).await;
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_thousand_killed_refreshes_lose_nothing_with_okta_leeway() {
+    let with = killed_refreshes(Duration::from_secs(30), 1_000).await;
+    eprintln!("ROTATE, leeway 30 s: {with:?}");
+    assert_eq!(with.lost, 0, "no connection may end up unusable: {with:?}");
+    assert!(
+        with.killed_in_window > 0,
+        "some kills must land between Okta's answer and the commit for this to show anything: {with:?}"
+    );
+
+    let without = killed_refreshes(Duration::ZERO, 1_000).await;
+    eprintln!("ROTATE, leeway 0: {without:?}");
+    assert_eq!(
+        without.lost, without.killed_in_window,
+        "without leeway, exactly the kills between Okta's answer and the commit lose the connection: {without:?}"
+    );
+}
