@@ -242,7 +242,8 @@ impl OAuthApp {
             );
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
+            // Below the refresh lease (tokens::LEASE): a refresh never outlives its lease.
+            .timeout(Duration::from_secs(8))
             .user_agent(concat!("okta-bridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| bad("HTTP client", e.to_string()))?;

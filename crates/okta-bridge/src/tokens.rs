@@ -5,7 +5,7 @@
 //! - within a process, one task per connection goes on (a per-account lock);
 //! - across processes, that task must take the connection's *refresh lease* in the database (a
 //!   single conditional `UPDATE`, so one taker wins, on SQLite and PostgreSQL alike). The lease
-//!   runs out by itself, so a process that dies holding it blocks no one for long;
+//!   runs out by itself ([`LEASE`], 10 s), so a process that dies holding it blocks no one for long;
 //! - everyone else waits for the row's version to change and uses the tokens written there,
 //!   never refreshing again; a wait that runs out is reported as such
 //!   ([`Error::RefreshWaitTimeout`]), never as invalid credentials.
@@ -44,8 +44,11 @@ pub struct Refresher {
     outcomes: Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
 }
 
-/// How long a refresh lease lasts by default.
-const LEASE: Duration = Duration::from_secs(30);
+/// How long a refresh lease lasts. Shorter than Okta's default refresh-token leeway (30 s), so
+/// that when a holder dies right after Okta rotated the token, the next refresh still comes
+/// within the leeway; longer than a token request may take (the OAuth client gives up after
+/// 8 s), so that a live holder never outlasts its lease.
+pub const LEASE: Duration = Duration::from_secs(10);
 
 impl Refresher {
     /// `oauth` is the app that refreshes tokens (`None` when no OAuth client is configured:
