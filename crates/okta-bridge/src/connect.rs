@@ -79,6 +79,12 @@ pub struct CallbackParams {
     pub error_description: Option<String>,
 }
 
+/// What a pending authorization is bound to: the browser's binding cookie and the admin
+/// session that started it, hashed together.
+pub fn binding_hash(binding: &str, session: &str) -> String {
+    hash(&format!("{binding}\n{session}"))
+}
+
 /// SHA-256, hex: states, bindings and session ids are stored only as hashes.
 pub fn hash(value: &str) -> String {
     Sha256::digest(value.as_bytes())
@@ -304,11 +310,13 @@ impl OAuthApp {
         &self.org
     }
 
-    /// Begins an authorization: records it and returns where to send the browser.
+    /// Begins an authorization for the admin session `session` (its cookie value): records it
+    /// and returns where to send the browser. The state is bound to both the browser (a cookie
+    /// of its own) and that admin session.
     ///
     /// # Errors
     /// [`Error::Database`].
-    pub async fn start(&self, store: &Store, account: Option<AccountName>) -> Result<Started> {
+    pub async fn start(&self, store: &Store, account: Option<AccountName>, session: &str) -> Result<Started> {
         let state = random_secret();
         let binding = random_secret();
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -323,7 +331,7 @@ impl OAuthApp {
         store
             .put_pending(&PendingAuthorization {
                 state_hash: hash(&state),
-                browser_hash: hash(&binding),
+                browser_hash: binding_hash(&binding, session),
                 pkce_verifier: verifier.secret().clone().into(),
                 account,
                 expires_at: now() + STATE_TTL.as_secs() as i64,
@@ -345,6 +353,7 @@ impl OAuthApp {
         store: &Store,
         params: &CallbackParams,
         browser_binding: Option<&str>,
+        session: &str,
     ) -> Result<AccountName> {
         // The state is consumed first, so even a failed callback cannot be replayed.
         let pending = match &params.state {
@@ -371,10 +380,10 @@ impl OAuthApp {
             ));
         }
         match browser_binding {
-            Some(b) if hash(b) == pending.browser_hash => {}
+            Some(b) if binding_hash(b, session) == pending.browser_hash => {}
             _ => {
                 return Err(Error::OAuth(
-                    "this sign-in was started in another browser (or its cookie is gone); start again from the Connect button in this browser".into(),
+                    "this sign-in was started in another browser or admin session (or its cookie is gone); start again from the Connect button in this browser".into(),
                 ));
             }
         }

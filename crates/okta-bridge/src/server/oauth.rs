@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::AppState;
-use super::auth::{AdminPage, cookie};
+use super::auth::{AdminPage, SESSION_COOKIE, cookie};
 use super::pages::error_page;
 use crate::connect::{CallbackParams, STATE_TTL};
 use crate::domain::AccountName;
@@ -34,6 +34,7 @@ fn binding_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
 pub(crate) async fn authenticate(
     _: AdminPage,
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     Query(p): Query<AuthenticateParams>,
 ) -> Response {
     let Some(oauth) = &state.oauth else {
@@ -54,7 +55,8 @@ pub(crate) async fn authenticate(
         Ok(a) => a,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, "Invalid account name", &e.to_string()),
     };
-    match oauth.start(&state.store, account).await {
+    let session = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    match oauth.start(&state.store, account, session).await {
         Ok(started) => {
             let mut res = Redirect::to(started.authorize_url.as_str()).into_response();
             res.headers_mut().append(
@@ -88,7 +90,10 @@ pub(crate) async fn callback(
             "This server has no OAuth client configured.",
         );
     };
-    let result = oauth.finish(&state.store, &p, cookie(&headers, BINDING_COOKIE)).await;
+    let session = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    let result = oauth
+        .finish(&state.store, &p, cookie(&headers, BINDING_COOKIE), session)
+        .await;
     let mut res = match result {
         Ok(account) => {
             state.clients.lock().expect("clients lock").remove(account.as_str());

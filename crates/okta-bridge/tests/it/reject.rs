@@ -136,7 +136,7 @@ async fn expired_state_is_rejected() {
     app.store
         .put_pending(&PendingAuthorization {
             state_hash: hash("old-state"),
-            browser_hash: hash("binding"),
+            browser_hash: okta_bridge::connect::binding_hash("binding", "session-id"),
             pkce_verifier: "v".repeat(43).into(),
             account: None,
             expires_at: now - 1,
@@ -180,6 +180,19 @@ async fn a_callback_in_another_browser_is_rejected() {
         .await
         .unwrap();
     assert_eq!(res.headers()[LOCATION], "/login", "only the admin starts a connection");
+    nothing_stored(&app).await;
+}
+
+#[tokio::test]
+async fn a_callback_in_another_admin_session_is_rejected() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let mut browser = Browser::signed_in(&app).await;
+    let callback = sign_in_without_callback(&app, &browser).await;
+    // Same browser (same binding cookie), but the admin signed in again meanwhile.
+    browser.sign_in(&app.url, &app.admin_token).await;
+    let res = browser.http.get(callback).send().await.unwrap();
+    assert!(error_page(res).await.contains("another browser or admin session"));
     nothing_stored(&app).await;
 }
 
