@@ -583,17 +583,6 @@ impl Store {
         Ok(rows)
     }
 
-    /// Deletes a connection; returns whether it existed.
-    ///
-    /// # Errors
-    /// [`Error::Database`].
-    pub async fn delete_connection(&self, account: &AccountName) -> Result<bool> {
-        let n = with_pool!(self, pool => {
-            sqlx::query("DELETE FROM connections WHERE account = $1").bind(account.as_str()).execute(pool).await?.rows_affected()
-        });
-        Ok(n == 1)
-    }
-
     /// Records a pending authorization (and forgets expired ones).
     ///
     /// # Errors

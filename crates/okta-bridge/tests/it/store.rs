@@ -94,9 +94,20 @@ async fn connections_round_trip(db: TestDb) {
         ("access-four", "refresh-4", 3)
     );
 
-    assert!(store.delete_connection(&c.account).await.unwrap());
-    assert!(!store.delete_connection(&c.account).await.unwrap());
+    assert!(
+        store
+            .remove_connection(&c.account, "removed", "by the test")
+            .await
+            .unwrap()
+    );
+    assert!(!store.remove_connection(&c.account, "removed", "again").await.unwrap());
     assert!(store.connection(&c.account).await.unwrap().is_none());
+    let audit = store.audit(&c.account).await.unwrap();
+    assert_eq!(audit.len(), 1, "one record, for the removal that happened: {audit:?}");
+    assert_eq!(
+        (audit[0].0.as_str(), audit[0].1.as_deref()),
+        ("removed", Some("by the test"))
+    );
 }
 on_both_databases!(connections_round_trip_test, super::connections_round_trip);
 
