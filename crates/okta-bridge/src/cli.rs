@@ -8,11 +8,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::{Stream, StreamExt};
+use okta_bridge::accounts::Apps;
 use okta_bridge::connect::{OAuthApp, random_secret};
 use okta_bridge::domain::{AccountName, Scopes};
 use okta_bridge::server::{AppState, serve};
-use okta_bridge::settings::{Settings, StoreSettings, open_store_with, secret};
-use okta_bridge::tokens::{ConnectionTokenSource, Refresher};
+use okta_bridge::settings::{DEFAULT_SCOPES, Settings, StoreSettings, open_store_with, secret};
+use okta_bridge::tokens::Refresher;
 use okta_client::{OrgUrl, User};
 use okta_sandbox::{RefreshTokenRotation, Sandbox, SandboxConfig};
 use secrecy::{ExposeSecret, SecretString};
@@ -42,6 +43,10 @@ enum Command {
     /// Work with an org's users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The orgs okta-bridge works with and their apps (secrets from a file or stdin, never
+    /// from the command line).
+    #[command(subcommand)]
+    Accounts(crate::accounts_cli::AccountsCommand),
     /// Stored connections.
     #[command(subcommand)]
     Connections(ConnectionsCommand),
@@ -203,21 +208,55 @@ enum ConnectionsCommand {
     /// Refresh a connection's access token now, whatever its expiry (exactly once across
     /// instances, as every refresh).
     Refresh(RefreshArgs),
+    /// Revoke a connection's tokens at Okta and forget them (an audit record stays).
+    Disconnect(RefreshArgs),
 }
 
 #[derive(Debug, clap::Args)]
 struct RefreshArgs {
     /// The connection.
     account: String,
-    /// The org's OAuth web app that refreshes it.
+    /// The org's OAuth web app, for a connection without an account of its own.
     #[arg(long, env = "OKTA_CLIENT_CLIENTID")]
-    client_id: String,
+    client_id: Option<String>,
     /// Its client secret.
     #[arg(long, env = "OKTA_CLIENT_CLIENTSECRET", hide_env_values = true, value_parser = secret)]
-    client_secret: SecretString,
+    client_secret: Option<SecretString>,
     #[command(flatten)]
     store: StoreSettings,
 }
+
+/// The apps of a command that works on a stored connection: the accounts' own, and the web app
+/// given by flags or `OKTA_CLIENT_*` for a connection without an account.
+async fn command_apps(
+    store: &okta_bridge::store::Store,
+    account: &AccountName,
+    client_id: Option<&String>,
+    client_secret: Option<&SecretString>,
+) -> Result<Arc<Apps>> {
+    let conn = store
+        .connection(account)
+        .await?
+        .ok_or_else(|| okta_bridge::Error::UnknownConnection(account.to_string()))?;
+    let fallback = match (client_id, client_secret) {
+        (Some(id), Some(secret)) => Some(OAuthApp::new(
+            conn.org_url.clone(),
+            id.clone(),
+            secret.clone(),
+            CLI_REDIRECT_URI,
+            Scopes::parse(if conn.scopes.is_empty() {
+                DEFAULT_SCOPES
+            } else {
+                &conn.scopes
+            })?,
+        )?),
+        _ => None,
+    };
+    Ok(Arc::new(Apps::new(store.clone(), fallback, CLI_REDIRECT_URI)))
+}
+
+/// Commands never run the connect flow; refresh and revoke ignore the redirect URI.
+const CLI_REDIRECT_URI: &str = "http://127.0.0.1/oauth/okta_callback";
 
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -228,22 +267,28 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Connections(ConnectionsCommand::Refresh(a)) => {
             let account = AccountName::parse(&a.account)?;
             let store = a.store.open().await?;
-            let conn = store
-                .connection(&account)
-                .await?
-                .ok_or_else(|| okta_bridge::Error::UnknownConnection(account.to_string()))?;
-            let oauth = OAuthApp::new(
-                conn.org_url.clone(),
-                a.client_id,
-                a.client_secret,
-                "http://127.0.0.1/oauth/okta_callback",
-                Scopes::parse(&conn.scopes)?,
-            )?;
-            let refresher = Refresher::new(store, Some(oauth), REFRESH_MARGIN);
+            let apps = command_apps(&store, &account, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
+            let refresher = Refresher::with_apps(store, apps, REFRESH_MARGIN);
             refresher.refresh_now(&account).await?;
             println!("Refreshed the access token of {account}.");
             Ok(())
         }
+        Command::Connections(ConnectionsCommand::Disconnect(a)) => {
+            let account = AccountName::parse(&a.account)?;
+            let store = a.store.open().await?;
+            let apps = command_apps(&store, &account, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
+            let revoked = okta_bridge::accounts::disconnect(&store, &apps, &account).await?;
+            if revoked.is_empty() {
+                println!("Disconnected {account}.");
+            } else {
+                println!(
+                    "Disconnected {account} (revoked its {} at Okta).",
+                    revoked.join(" and ")
+                );
+            }
+            Ok(())
+        }
+        Command::Accounts(cmd) => crate::accounts_cli::run(cmd).await,
         Command::Keys(KeysCommand::Rotate(store)) => {
             let store = store.open().await?;
             let n = store.rotate_keys().await?;
@@ -371,12 +416,12 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
     settings.listen = listener.local_addr()?;
     let public_url = settings.public_url();
     let scopes = Scopes::parse(&settings.scopes).context("OKTA_CLIENT_SCOPES")?;
-    let use_sandbox = a.sandbox || settings.org_url.is_none();
+    let use_sandbox = a.sandbox || (settings.org_url.is_none() && !has_accounts(&settings).await?);
     let mut sandbox = None;
     let (oauth, database_url) = if use_sandbox {
         if !a.sandbox {
             eprintln!(
-                "No OKTA_CLIENT_ORGURL configured: starting a built-in sandbox org (use --sandbox to say so explicitly)."
+                "No OKTA_CLIENT_ORGURL configured and no accounts: starting a built-in sandbox org (use --sandbox to say so explicitly)."
             );
         }
         let config = SandboxConfig {
@@ -407,19 +452,25 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
                 .unwrap_or_else(|| "sqlite://okta-bridge-sandbox.db".to_owned()),
         )
     } else {
-        let org = OrgUrl::parse(settings.org_url.as_deref().unwrap_or_default()).context("OKTA_CLIENT_ORGURL")?;
-        okta_bridge::domain::check_org_url(&org, settings.dev_allow_private_orgs).context("OKTA_CLIENT_ORGURL")?;
-        let (id, secret) = settings
-            .oauth_client()?
-            .context("OKTA_CLIENT_CLIENTID and OKTA_CLIENT_CLIENTSECRET are required")?;
-        let oauth = match &settings.issuer {
-            Some(issuer) => OAuthApp::discover(org, issuer, id, secret, &settings.redirect_uri(), scopes)
-                .await
-                .context("OKTA_OAUTH2_ISSUER")?,
-            None => OAuthApp::new(org, id, secret, &settings.redirect_uri(), scopes)?,
+        let oauth = match settings.org_url.as_deref() {
+            None => None,
+            Some(org) => {
+                let org = OrgUrl::parse(org).context("OKTA_CLIENT_ORGURL")?;
+                okta_bridge::domain::check_org_url(&org, settings.dev_allow_private_orgs)
+                    .context("OKTA_CLIENT_ORGURL")?;
+                let (id, secret) = settings
+                    .oauth_client()?
+                    .context("OKTA_CLIENT_CLIENTID and OKTA_CLIENT_CLIENTSECRET are required")?;
+                Some(match &settings.issuer {
+                    Some(issuer) => OAuthApp::discover(org, issuer, id, secret, &settings.redirect_uri(), scopes)
+                        .await
+                        .context("OKTA_OAUTH2_ISSUER")?,
+                    None => OAuthApp::new(org, id, secret, &settings.redirect_uri(), scopes)?,
+                })
+            }
         };
         (
-            Some(oauth),
+            oauth,
             settings
                 .database_url
                 .clone()
@@ -436,13 +487,20 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
     let admin_token = settings
         .admin_token()
         .unwrap_or_else(|| SecretString::from(random_secret()));
-    let refresher = Arc::new(Refresher::new(store.clone(), oauth.clone(), REFRESH_MARGIN));
+    let apps = Arc::new(Apps::new(store.clone(), oauth, settings.redirect_uri()));
+    let refresher = Arc::new(Refresher::with_apps(store.clone(), apps, REFRESH_MARGIN));
     let background = (settings.refresh_ahead > 0).then(|| {
         refresher
             .clone()
             .spawn_background(Duration::from_secs(30), Duration::from_secs(settings.refresh_ahead))
     });
-    let state = AppState::new(store.clone(), oauth, refresher, public_url.clone(), admin_token.clone());
+    let state = AppState::new(
+        store.clone(),
+        refresher,
+        public_url.clone(),
+        admin_token.clone(),
+        settings.dev_allow_private_orgs || use_sandbox,
+    );
 
     println!("okta-bridge listening on {public_url} (database {})", store.kind());
     if generated_token {
@@ -476,29 +534,39 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
     Ok(())
 }
 
+/// Whether the configured database (when there is one already) holds accounts: then `serve`
+/// serves them rather than starting a sandbox.
+async fn has_accounts(settings: &Settings) -> Result<bool> {
+    let url = match &settings.database_url {
+        Some(u) => u.clone(),
+        None if std::path::Path::new("okta-bridge.db").exists() => {
+            okta_bridge::settings::DEFAULT_DATABASE_URL.to_owned()
+        }
+        None => return Ok(false),
+    };
+    let store = open_store_with(
+        Some(&url),
+        settings.master_key.as_ref().map(ExposeSecret::expose_secret),
+        settings.old_master_keys.as_ref().map(ExposeSecret::expose_secret),
+    )
+    .await?;
+    let any = !store.accounts().await?.is_empty();
+    store.close().await;
+    Ok(any)
+}
+
 async fn users_list(a: UsersListArgs) -> Result<()> {
     let client = match (&a.connection, &a.org_url, &a.api_token) {
         (Some(account), _, _) => {
             let account = AccountName::parse(account)?;
             let store = a.store.open().await?;
+            let apps = command_apps(&store, &account, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
             let conn = store
                 .connection(&account)
                 .await?
                 .ok_or_else(|| okta_bridge::Error::UnknownConnection(account.to_string()))?;
-            let oauth = match (&a.client_id, &a.client_secret) {
-                (Some(id), Some(secret)) => Some(OAuthApp::new(
-                    conn.org_url.clone(),
-                    id.clone(),
-                    secret.clone(),
-                    "http://127.0.0.1/oauth/okta_callback",
-                    Scopes::parse(&conn.scopes)?,
-                )?),
-                _ => None,
-            };
-            let refresher = Arc::new(Refresher::new(store, oauth, REFRESH_MARGIN));
-            okta_client::Client::builder_for(conn.org_url)
-                .token_source(Arc::new(ConnectionTokenSource::new(refresher, account)))
-                .build()?
+            let refresher = Arc::new(Refresher::with_apps(store.clone(), apps, REFRESH_MARGIN));
+            okta_bridge::accounts::client_for(&store, &refresher, conn).await?
         }
         (None, Some(org), Some(token)) => okta_client::Client::builder(org)?
             .api_token(token.expose_secret())

@@ -39,6 +39,7 @@ pub struct OAuthApp {
     http: reqwest::Client,
     org: OrgUrl,
     scopes: Scopes,
+    redirect_uri: String,
 }
 
 /// The endpoints of an authorization server.
@@ -136,6 +137,65 @@ fn describe(e: RequestTokenError<HttpError, BasicErrorResponse>) -> String {
         RequestTokenError::Parse(e, _) => format!("the authorization server's answer is not a token response: {e}"),
         RequestTokenError::Other(s) => s,
     }
+}
+
+/// A callback that passed every check but the code exchange.
+#[derive(Debug)]
+pub struct Callback {
+    /// The pending authorization it completes (taken from the store: it cannot be used again).
+    pub pending: PendingAuthorization,
+    code: String,
+}
+
+/// Takes the pending authorization named by the callback's state (so that even a failed
+/// callback cannot be replayed) and checks the callback: no error from the authorization
+/// server, a known and unexpired state, started in this browser by this admin session, a code.
+///
+/// # Errors
+/// [`Error::OAuth`] with a message for the person in the browser.
+pub async fn take_callback(
+    store: &Store,
+    params: &CallbackParams,
+    browser_binding: Option<&str>,
+    session: &str,
+) -> Result<Callback> {
+    // The state is consumed first, so even a failed callback cannot be replayed.
+    let pending = match &params.state {
+        Some(state) => store.take_pending(&hash(state)).await?,
+        None => None,
+    };
+    if let Some(error) = &params.error {
+        let description = params.error_description.as_deref().unwrap_or("no description");
+        return Err(Error::OAuth(format!(
+            "Okta did not authorize the connection ({error}): {description}"
+        )));
+    }
+    if params.state.is_none() {
+        return Err(Error::OAuth(
+            "the callback has no state parameter; start again from the Connect button".into(),
+        ));
+    }
+    let pending = pending.ok_or_else(|| {
+        Error::OAuth("this sign-in link is unknown or was already used; start again from the Connect button".into())
+    })?;
+    if pending.expires_at <= now() {
+        return Err(Error::OAuth(
+            "this sign-in took too long and expired; start again from the Connect button".into(),
+        ));
+    }
+    match browser_binding {
+        Some(b) if binding_hash(b, session) == pending.browser_hash => {}
+        _ => {
+            return Err(Error::OAuth(
+                "this sign-in was started in another browser or admin session (or its cookie is gone); start again from the Connect button in this browser".into(),
+            ));
+        }
+    }
+    let code = params
+        .code
+        .clone()
+        .ok_or_else(|| Error::OAuth("the callback has no authorization code; start again".into()))?;
+    Ok(Callback { pending, code })
 }
 
 impl OAuthApp {
@@ -260,6 +320,7 @@ impl OAuthApp {
             http,
             org,
             scopes,
+            redirect_uri: redirect_uri.to_owned(),
         })
     }
 
@@ -305,6 +366,11 @@ impl OAuthApp {
         Ok(revoked)
     }
 
+    /// Where the authorization server sends the browser back.
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
     /// The org this app belongs to.
     pub fn org(&self) -> &OrgUrl {
         &self.org
@@ -343,59 +409,18 @@ impl OAuthApp {
         })
     }
 
-    /// Completes an authorization: checks state and browser, exchanges the code, stores the
-    /// connection. Nothing is stored unless every step succeeds.
+    /// Completes an authorization taken from the store with [`take_callback`]: checks it,
+    /// exchanges the code, stores the connection. Nothing is stored unless every step succeeds.
     ///
     /// # Errors
     /// [`Error::OAuth`] with a message for the person in the browser.
-    pub async fn finish(
-        &self,
-        store: &Store,
-        params: &CallbackParams,
-        browser_binding: Option<&str>,
-        session: &str,
-    ) -> Result<AccountName> {
-        // The state is consumed first, so even a failed callback cannot be replayed.
-        let pending = match &params.state {
-            Some(state) => store.take_pending(&hash(state)).await?,
-            None => None,
-        };
-        if let Some(error) = &params.error {
-            let description = params.error_description.as_deref().unwrap_or("no description");
-            return Err(Error::OAuth(format!(
-                "Okta did not authorize the connection ({error}): {description}"
-            )));
-        }
-        if params.state.is_none() {
-            return Err(Error::OAuth(
-                "the callback has no state parameter; start again from the Connect button".into(),
-            ));
-        }
-        let pending = pending.ok_or_else(|| {
-            Error::OAuth("this sign-in link is unknown or was already used; start again from the Connect button".into())
-        })?;
-        if pending.expires_at <= now() {
-            return Err(Error::OAuth(
-                "this sign-in took too long and expired; start again from the Connect button".into(),
-            ));
-        }
-        match browser_binding {
-            Some(b) if binding_hash(b, session) == pending.browser_hash => {}
-            _ => {
-                return Err(Error::OAuth(
-                    "this sign-in was started in another browser or admin session (or its cookie is gone); start again from the Connect button in this browser".into(),
-                ));
-            }
-        }
-        let code = params
-            .code
-            .as_deref()
-            .ok_or_else(|| Error::OAuth("the callback has no authorization code; start again".into()))?;
+    pub async fn finish(&self, store: &Store, callback: Callback) -> Result<AccountName> {
+        let Callback { pending, code } = callback;
         let http = self.http.clone();
         let http_client = move |req: HttpRequest| send(http.clone(), req);
         let token = self
             .client
-            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .exchange_code(AuthorizationCode::new(code))
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.expose_secret().to_owned()))
             .request_async(&http_client)
             .await
@@ -420,6 +445,7 @@ impl OAuthApp {
                 scopes,
                 token_type: "Bearer".into(),
                 tokens,
+                method: crate::store::ConnectionMethod::AuthorizationCode,
             })
             .await?;
         tracing::info!(account = %account, org = %self.org, "connection stored");

@@ -14,6 +14,16 @@ pub enum Error {
     /// No connection with that account name (→ 404).
     #[error("no connection named {0:?}: connect one at /authenticate_okta")]
     UnknownConnection(String),
+    /// No account with that name (→ 404).
+    #[error("no account named {0:?}: add it with `okta-bridge accounts add` or POST /api/accounts")]
+    UnknownAccount(String),
+    /// An account with that name exists already (→ 409).
+    #[error("an account named {0:?} exists already: remove it first, or replace it (--replace / ?replace=true)")]
+    AccountExists(String),
+    /// The request conflicts with what is stored, e.g. removing an account that is still
+    /// connected (→ 409). The message says what to do first.
+    #[error("{0}")]
+    Conflict(String),
     /// The connection can no longer produce an access token; the user must connect again
     /// (→ 409 with a link to reconnect).
     #[error("connection {account:?} needs to be connected again: {reason}")]
@@ -45,6 +55,10 @@ pub enum Error {
         "the database holds secrets sealed with master key id {0}, which this server does not have: set OKTA_BRIDGE_MASTER_KEY to that key, or add it to OKTA_BRIDGE_OLD_MASTER_KEYS"
     )]
     UnknownKey(String),
+    /// Okta did not accept the credentials an admin gave (an API token, a service app's key):
+    /// nothing was stored (→ 422).
+    #[error("{0}")]
+    Rejected(String),
     /// The OAuth flow failed (→ 400 error page).
     #[error("{0}")]
     OAuth(String),

@@ -11,6 +11,7 @@
 //! - `src/cli.rs` (binary only): the `okta-bridge` commands (`serve`, `sandbox`, `users list`, `connections list`).
 //! - [`error`]: the crate's one error type.
 
+pub mod accounts;
 pub mod connect;
 pub mod crypto;
 pub mod domain;

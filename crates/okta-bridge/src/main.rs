@@ -1,4 +1,5 @@
 use clap::Parser;
+mod accounts_cli;
 mod cli;
 
 use cli::{Cli, run};

@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use okta_client::{AccessToken, TokenSource, TokenSourceError};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::accounts::Apps;
 use crate::connect::OAuthApp;
 use crate::domain::AccountName;
 use crate::error::{Error, Result};
@@ -31,7 +32,7 @@ use crate::store::{ConnectionStatus, Store};
 #[derive(Debug)]
 pub struct Refresher {
     store: Store,
-    oauth: Option<OAuthApp>,
+    apps: Arc<Apps>,
     margin: Duration,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// This process's name in refresh leases.
@@ -51,12 +52,22 @@ pub struct Refresher {
 pub const LEASE: Duration = Duration::from_secs(10);
 
 impl Refresher {
-    /// `oauth` is the app that refreshes tokens (`None` when no OAuth client is configured:
-    /// then expired connections cannot be refreshed).
+    /// `oauth` is the app that refreshes tokens of connections without an account of their own
+    /// (`None` when no OAuth client is configured); accounts' connections are refreshed with
+    /// their account's app.
     pub fn new(store: Store, oauth: Option<OAuthApp>, margin: Duration) -> Self {
+        let redirect = oauth.as_ref().map_or_else(
+            || "http://127.0.0.1/oauth/okta_callback".to_owned(),
+            |o| o.redirect_uri().to_owned(),
+        );
+        Self::with_apps(store.clone(), Arc::new(Apps::new(store, oauth, redirect)), margin)
+    }
+
+    /// Refreshes with the apps of `apps` (shared with the server, which connects with them).
+    pub fn with_apps(store: Store, apps: Arc<Apps>, margin: Duration) -> Self {
         Self {
             store,
-            oauth,
+            apps,
             margin,
             locks: Mutex::new(HashMap::new()),
             instance: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
@@ -64,6 +75,11 @@ impl Refresher {
             wait: LEASE + Duration::from_secs(5),
             outcomes: Mutex::new(std::collections::BTreeMap::new()),
         }
+    }
+
+    /// The apps that connect and refresh accounts.
+    pub fn apps(&self) -> &Arc<Apps> {
+        &self.apps
     }
 
     /// Sets how long to wait for another instance's refresh (default: the lease and 5 s).
@@ -230,8 +246,8 @@ impl Refresher {
             account: account.to_string(),
             reason: "the access token expired and there is no refresh token (ask for the offline_access scope)".into(),
         })?;
-        let oauth = self
-            .oauth
+        let oauth = self.apps.web_app(account).await?;
+        let oauth = oauth
             .as_ref()
             .filter(|o| o.org() == &conn.org_url)
             .ok_or_else(|| Error::Reconnect {

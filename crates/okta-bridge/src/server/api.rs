@@ -27,7 +27,9 @@ pub(crate) struct PageParams {
 pub(crate) fn classify(e: &Error) -> (StatusCode, String) {
     match e {
         Error::Invalid(_) => (StatusCode::BAD_REQUEST, e.to_string()),
-        Error::UnknownConnection(_) => (StatusCode::NOT_FOUND, e.to_string()),
+        Error::UnknownConnection(_) | Error::UnknownAccount(_) => (StatusCode::NOT_FOUND, e.to_string()),
+        Error::AccountExists(_) | Error::Conflict(_) => (StatusCode::CONFLICT, e.to_string()),
+        Error::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
         Error::Reconnect { .. } => (StatusCode::CONFLICT, e.to_string()),
         Error::RefreshWaitTimeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         // The token source wraps our own error: classify that one (a wait that ran out is not
@@ -50,12 +52,15 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, String) {
     }
 }
 
-fn error_response(e: &Error) -> Response {
+pub(crate) fn error_response(e: &Error) -> Response {
     let (status, message) = classify(e);
     let code = match status {
         StatusCode::BAD_REQUEST => "invalid_request",
         StatusCode::NOT_FOUND => "not_found",
+        StatusCode::CONFLICT if matches!(e, Error::AccountExists(_)) => "account_exists",
+        StatusCode::CONFLICT if matches!(e, Error::Conflict(_)) => "conflict",
         StatusCode::CONFLICT => "reconnect_required",
+        StatusCode::UNPROCESSABLE_ENTITY => "credentials_rejected",
         StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => "okta_error",
         StatusCode::SERVICE_UNAVAILABLE => "busy_try_again",
         _ => "internal_error",

@@ -3,6 +3,7 @@
 //! [`router`] builds the routes from an [`AppState`]; [`serve`] runs them on a listener until a
 //! shutdown signal, so tests bind `127.0.0.1:0` and shut down cleanly.
 
+mod accounts;
 mod api;
 mod auth;
 mod oauth;
@@ -19,37 +20,38 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use url::Url;
 
-use crate::connect::OAuthApp;
 use crate::domain::AccountName;
 use crate::error::Result;
 use crate::store::Store;
-use crate::tokens::{ConnectionTokenSource, Refresher};
+use crate::tokens::Refresher;
 
 /// What every handler shares.
 #[derive(Debug)]
 pub struct AppState {
     store: Store,
-    oauth: Option<OAuthApp>,
     refresher: Arc<Refresher>,
+    allow_private_orgs: bool,
     public_url: Url,
     admin_token: SecretString,
-    clients: Mutex<HashMap<String, okta_client::Client>>,
+    clients: Mutex<HashMap<String, (i64, okta_client::Client)>>,
     metrics: ops::Metrics,
 }
 
 impl AppState {
-    /// The state of a server on `store`, connecting through `oauth`, reachable at `public_url`.
+    /// The state of a server on `store`, connecting and refreshing with the apps of
+    /// `refresher`, reachable at `public_url`. `allow_private_orgs` lets accounts name orgs on
+    /// loopback or private addresses (development: `OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS`).
     pub fn new(
         store: Store,
-        oauth: Option<OAuthApp>,
         refresher: Arc<Refresher>,
         public_url: Url,
         admin_token: SecretString,
+        allow_private_orgs: bool,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
-            oauth,
             refresher,
+            allow_private_orgs,
             public_url,
             admin_token,
             clients: Mutex::new(HashMap::new()),
@@ -67,24 +69,25 @@ impl AppState {
         self.public_url.scheme() == "https"
     }
 
-    /// The okta-client of a stored connection (cached; its tokens come from the store).
+    /// The okta-client of a stored connection: kept (with its rate-limit pacing) while the
+    /// connection is the same one, even if another instance made it.
     async fn client_for(&self, account: &AccountName) -> Result<okta_client::Client> {
-        if let Some(c) = self.clients.lock().expect("clients lock").get(account.as_str()) {
-            return Ok(c.clone());
-        }
         let conn = self
             .store
             .connection(account)
             .await?
             .ok_or_else(|| crate::error::Error::UnknownConnection(account.to_string()))?;
-        let source = ConnectionTokenSource::new(self.refresher.clone(), account.clone());
-        let client = okta_client::Client::builder_for(conn.org_url)
-            .token_source(Arc::new(source))
-            .build()?;
+        let stamp = crate::accounts::client_stamp(&conn);
+        if let Some((s, c)) = self.clients.lock().expect("clients lock").get(account.as_str())
+            && *s == stamp
+        {
+            return Ok(c.clone());
+        }
+        let client = crate::accounts::client_for(&self.store, &self.refresher, conn).await?;
         self.clients
             .lock()
             .expect("clients lock")
-            .insert(account.to_string(), client.clone());
+            .insert(account.to_string(), (stamp, client.clone()));
         Ok(client)
     }
 }
@@ -94,31 +97,11 @@ impl AppState {
     /// server, then removes the stored tokens, keeping an audit record. When Okta cannot be
     /// reached nothing is removed, so the admin can try again. Returns what was revoked.
     async fn disconnect(&self, account: &AccountName) -> Result<Vec<&'static str>> {
-        let conn = self
-            .store
-            .connection(account)
-            .await?
-            .ok_or_else(|| crate::error::Error::UnknownConnection(account.to_string()))?;
-        let oauth = self
-            .oauth
-            .as_ref()
-            .filter(|o| o.org() == &conn.org_url)
-            .ok_or_else(|| {
-                crate::error::Error::OAuth(format!(
-                    "no OAuth client is configured for {}, so its tokens cannot be revoked",
-                    conn.org_url
-                ))
-            })?;
-        let revoked = oauth.revoke(&conn.access_token, conn.refresh_token.as_ref()).await?;
-        self.store
-            .remove_connection(account, "disconnected", &format!("revoked {}", revoked.join(" and ")))
-            .await?;
+        let revoked = crate::accounts::disconnect(&self.store, self.refresher.apps(), account).await?;
         self.clients.lock().expect("clients lock").remove(account.as_str());
-        tracing::info!(account = %account, "disconnected");
         Ok(revoked)
     }
 }
-
 /// Every route.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -130,6 +113,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/api/connections", get(api::connections))
+        .route("/api/accounts", get(accounts::list).post(accounts::add))
+        .route("/api/accounts/{name}", get(accounts::get).delete(accounts::remove))
+        .route("/api/accounts/{name}/connect", post(accounts::connect))
+        .route("/accounts/{name}/connect", post(accounts::connect_form))
         .route("/api/connections/{account}/users", get(api::users))
         .route("/api/connections/{account}", axum::routing::delete(api::disconnect))
         .route("/connections/{account}/disconnect", post(pages::disconnect))

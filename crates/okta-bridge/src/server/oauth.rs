@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::auth::{AdminPage, SESSION_COOKIE, cookie};
 use super::pages::error_page;
-use crate::connect::{CallbackParams, STATE_TTL};
+use crate::connect::{CallbackParams, OAuthApp, STATE_TTL, take_callback};
 use crate::domain::AccountName;
 
 const BINDING_COOKIE: &str = "okta_bridge_oauth";
@@ -29,21 +29,45 @@ fn binding_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
     .expect("base64url cookie values are valid headers")
 }
 
+/// The web app that connects `account` (an account's own, or the configured one), or the
+/// error page that says why there is none.
+async fn app_for(state: &AppState, account: Option<&AccountName>) -> Result<OAuthApp, Response> {
+    let found = match account {
+        Some(a) => state.refresher.apps().web_app(a).await,
+        None => Ok(state.refresher.apps().fallback().cloned()),
+    };
+    match found {
+        Ok(Some(app)) => Ok(app),
+        Ok(None) => Err(error_page(
+            StatusCode::NOT_FOUND,
+            "No Okta app for this account",
+            &match account {
+                Some(a) => format!(
+                    "There is no account named {a} and no OAuth app configured for the server: add the account first (okta-bridge accounts add, or POST /api/accounts)."
+                ),
+                None => "Choose an account to connect, or configure the server's OAuth app (OKTA_CLIENT_ORGURL, OKTA_CLIENT_CLIENTID, OKTA_CLIENT_CLIENTSECRET), or run `okta-bridge serve --sandbox`.".to_owned(),
+            },
+        )),
+        Err(e @ crate::error::Error::Invalid(_)) => {
+            Err(error_page(StatusCode::BAD_REQUEST, "Not connected this way", &e.to_string()))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the account's OAuth app");
+            let (status, message) = super::api::classify(&e);
+            Err(error_page(status, "The account's app cannot be used", &message))
+        }
+    }
+}
+
 /// `GET /authenticate_okta[?account=NAME]`: sends the signed-in admin's browser to the org's
-/// sign-in (anyone else to the sign-in form: only the admin connects orgs).
+/// sign-in, through the account's own web app (or the server's configured app); anyone else
+/// goes to the sign-in form: only the admin connects orgs.
 pub(crate) async fn authenticate(
     _: AdminPage,
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Query(p): Query<AuthenticateParams>,
 ) -> Response {
-    let Some(oauth) = &state.oauth else {
-        return error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "No Okta org configured",
-            "Set OKTA_CLIENT_ORGURL, OKTA_CLIENT_CLIENTID and OKTA_CLIENT_CLIENTSECRET, or run `okta-bridge serve --sandbox`.",
-        );
-    };
     let account = match p
         .account
         .as_deref()
@@ -54,6 +78,10 @@ pub(crate) async fn authenticate(
     {
         Ok(a) => a,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, "Invalid account name", &e.to_string()),
+    };
+    let oauth = match app_for(&state, account.as_ref()).await {
+        Ok(app) => app,
+        Err(page) => return page,
     };
     let session = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
     match oauth.start(&state.store, account, session).await {
@@ -76,25 +104,29 @@ pub(crate) async fn authenticate(
     }
 }
 
-/// `GET /oauth/okta_callback`: finishes the flow and stores the connection.
+/// `GET /oauth/okta_callback`: finishes the flow with the app it was started with and stores
+/// the connection.
 pub(crate) async fn callback(
     _: AdminPage,
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Query(p): Query<CallbackParams>,
 ) -> Response {
-    let Some(oauth) = &state.oauth else {
-        return error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "No Okta org configured",
-            "This server has no OAuth client configured.",
-        );
-    };
     let session = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
-    let result = oauth
-        .finish(&state.store, &p, cookie(&headers, BINDING_COOKIE), session)
-        .await;
-    let mut res = match result {
+    let mut res = match take_callback(&state.store, &p, cookie(&headers, BINDING_COOKIE), session).await {
+        Ok(cb) => match app_for(&state, cb.pending.account.as_ref()).await {
+            Ok(oauth) => finished(&state, oauth.finish(&state.store, cb).await),
+            Err(page) => page,
+        },
+        Err(e) => finished(&state, Err(e)),
+    };
+    res.headers_mut()
+        .append(header::SET_COOKIE, binding_cookie(&state, "", 0));
+    res
+}
+
+fn finished(state: &AppState, result: crate::error::Result<AccountName>) -> Response {
+    match result {
         Ok(account) => {
             state.clients.lock().expect("clients lock").remove(account.as_str());
             Redirect::to("/").into_response()
@@ -111,8 +143,5 @@ pub(crate) async fn callback(
                 "The connection could not be stored; see the server log.",
             )
         }
-    };
-    res.headers_mut()
-        .append(header::SET_COOKIE, binding_cookie(&state, "", 0));
-    res
+    }
 }

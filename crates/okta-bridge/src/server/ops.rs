@@ -131,7 +131,7 @@ pub(crate) async fn metrics(_: Admin, State(state): State<Arc<AppState>>) -> Res
         .lock()
         .expect("clients lock")
         .iter()
-        .map(|(a, c)| (a.clone(), c.clone()))
+        .map(|(a, (_, c))| (a.clone(), c.clone()))
         .collect();
     let mut limits = String::new();
     for (account, client) in &clients {

@@ -58,9 +58,23 @@ struct ConnectionRow {
     status_reason: String,
 }
 
+struct AccountRow {
+    name: String,
+    org_url: String,
+    /// `web`, `service` or `token`.
+    kind: &'static str,
+    client_id: String,
+    /// `connected`, `needs_reauth` or `not_connected`.
+    status: &'static str,
+    status_reason: String,
+    /// How it is connected, for people.
+    method: &'static str,
+}
+
 #[derive(Template)]
 #[template(path = "index.html")]
 struct IndexPage {
+    accounts: Vec<AccountRow>,
     connections: Vec<ConnectionRow>,
     org: String,
     csrf: String,
@@ -72,13 +86,45 @@ pub(crate) async fn index(admin: AdminPage, State(state): State<Arc<AppState>>) 
         Ok(c) => c,
         Err(e) => return internal(&e),
     };
+    let accounts = match state.accounts_with_connections().await {
+        Ok(a) => a,
+        Err(e) => return internal(&e),
+    };
+    let accounts = accounts
+        .into_iter()
+        .map(|(a, c)| AccountRow {
+            name: a.name.to_string(),
+            org_url: a.org_url.to_string(),
+            kind: a.app.kind(),
+            client_id: a.app.client_id().unwrap_or_default().to_owned(),
+            status: match c.as_ref().map(|c| &c.status) {
+                None => "not_connected",
+                Some(s) => s.as_str(),
+            },
+            status_reason: match c.as_ref().map(|c| &c.status) {
+                Some(crate::store::ConnectionStatus::NeedsReauth(r)) => r.clone(),
+                _ => String::new(),
+            },
+            method: match c.map(|c| c.method) {
+                Some(crate::store::ConnectionMethod::ApiToken) => "API token",
+                Some(crate::store::ConnectionMethod::ServiceApp) if a.dpop => "service app (DPoP)",
+                Some(crate::store::ConnectionMethod::ServiceApp) => "service app",
+                Some(_) => "Okta sign-in",
+                None => "",
+            },
+        })
+        .collect();
     let rows = connections
         .into_iter()
         .map(|c| ConnectionRow {
             account: c.account.to_string(),
             org_url: c.org_url.to_string(),
             scopes: c.scopes,
-            expires_at: fmt_time(c.expires_at),
+            expires_at: if c.expires_at == crate::store::NEVER {
+                "never".to_owned()
+            } else {
+                fmt_time(c.expires_at)
+            },
             updated_at: fmt_time(c.updated_at),
             has_refresh_token: c.refresh_token.is_some(),
             status: c.status.as_str(),
@@ -89,10 +135,12 @@ pub(crate) async fn index(admin: AdminPage, State(state): State<Arc<AppState>>) 
         })
         .collect();
     let org = state
-        .oauth
-        .as_ref()
+        .refresher
+        .apps()
+        .fallback()
         .map_or_else(|| "none configured".to_owned(), |o| o.org().to_string());
     render(&IndexPage {
+        accounts,
         connections: rows,
         org,
         csrf: admin.csrf,

@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::accounts::{Account, AppCredentials};
 use crate::crypto::MasterKey;
 use crate::domain::AccountName;
 use crate::error::{Error, Result};
@@ -69,7 +70,45 @@ pub struct Connection {
     pub updated_at: i64,
     /// Whether it still works.
     pub status: ConnectionStatus,
+    /// How it was made.
+    pub method: ConnectionMethod,
 }
+
+/// How a connection was made, which says how its requests are authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionMethod {
+    /// Authorization code + PKCE: Bearer tokens, refreshed with the refresh token.
+    AuthorizationCode,
+    /// An API token pasted by an admin (`SSWS`): never expires, never refreshed.
+    ApiToken,
+    /// The account's service app: each instance mints its own tokens (client credentials with
+    /// `private_key_jwt`), so the row holds none.
+    ServiceApp,
+}
+
+impl ConnectionMethod {
+    /// As stored and shown: `authorization_code`, `api_token`, `service_app`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::ApiToken => "api_token",
+            Self::ServiceApp => "service_app",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "api_token" => Self::ApiToken,
+            "service_app" => Self::ServiceApp,
+            _ => Self::AuthorizationCode,
+        }
+    }
+}
+
+/// The expiry stored for tokens that do not expire (API tokens; service-app connections):
+/// 9999-12-31T23:59:59Z.
+pub const NEVER: i64 = 253_402_300_799;
 
 /// Whether a connection still works.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +144,8 @@ pub struct NewConnection {
     pub token_type: String,
     /// Tokens and expiry.
     pub tokens: TokenSet,
+    /// How it was made.
+    pub method: ConnectionMethod,
 }
 
 /// A token set from a token response.
@@ -147,6 +188,7 @@ struct ConnectionRow {
     updated_at: i64,
     status: String,
     status_reason: Option<String>,
+    method: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -161,7 +203,7 @@ struct StateRow {
 macro_rules! select_connections {
     ($tail:literal) => {
         concat!(
-            "SELECT account, org_url, scopes, token_type, access_token, refresh_token, expires_at, version, created_at, updated_at, status, status_reason FROM connections ",
+            "SELECT account, org_url, scopes, token_type, access_token, refresh_token, expires_at, version, created_at, updated_at, status, status_reason, method FROM connections ",
             $tail
         )
     };
@@ -173,6 +215,39 @@ fn now() -> i64 {
 
 fn ctx(account: &str, column: &str) -> String {
     format!("connections/{account}/{column}")
+}
+
+/// An account's name with its sealed client secret and private key.
+type SealedAccountRow = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+
+fn account_ctx(name: &str, column: &str) -> String {
+    format!("accounts/{name}/{column}")
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    name: String,
+    org_url: String,
+    kind: String,
+    client_id: Option<String>,
+    client_secret: Option<Vec<u8>>,
+    private_key: Option<Vec<u8>>,
+    key_id: Option<String>,
+    issuer: Option<String>,
+    scopes: String,
+    dpop: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// `SELECT` of every column of `accounts`, followed by `$tail`.
+macro_rules! select_accounts {
+    ($tail:literal) => {
+        concat!(
+            "SELECT name, org_url, kind, client_id, client_secret, private_key, key_id, issuer, scopes, dpop, created_at, updated_at FROM accounts ",
+            $tail
+        )
+    };
 }
 
 impl Store {
@@ -236,6 +311,9 @@ impl Store {
         let states: Vec<(String, Vec<u8>)> = with_pool!(self, pool => {
             sqlx::query_as("SELECT state_hash, pkce_verifier FROM oauth_states").fetch_all(pool).await?
         });
+        let accounts: Vec<SealedAccountRow> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT name, client_secret, private_key FROM accounts").fetch_all(pool).await?
+        });
         let meta: Vec<(String, Vec<u8>)> = with_pool!(self, pool => {
             sqlx::query_as("SELECT name, value FROM store_meta").fetch_all(pool).await?
         });
@@ -266,6 +344,13 @@ impl Store {
                 format!("oauth_states/{state}/pkce_verifier"),
                 verifier,
             ));
+        }
+        for (name, secret, key) in accounts {
+            for (column, value) in [("client_secret", secret), ("private_key", key)] {
+                if let Some(v) = value {
+                    out.push(("accounts", name.clone(), column, account_ctx(&name, column), v));
+                }
+            }
         }
         for (name, value) in meta {
             out.push(("store_meta", name.clone(), "value", format!("store_meta/{name}"), value));
@@ -329,6 +414,10 @@ impl Store {
                 ("connections", _) => {
                     "UPDATE connections SET refresh_token = $1 WHERE account = $2 AND refresh_token = $3"
                 }
+                ("accounts", "client_secret") => {
+                    "UPDATE accounts SET client_secret = $1 WHERE name = $2 AND client_secret = $3"
+                }
+                ("accounts", _) => "UPDATE accounts SET private_key = $1 WHERE name = $2 AND private_key = $3",
                 ("oauth_states", _) => {
                     "UPDATE oauth_states SET pkce_verifier = $1 WHERE state_hash = $2 AND pkce_verifier = $3"
                 }
@@ -373,6 +462,7 @@ impl Store {
             .bind(refresh)
             .bind(c.tokens.expires_at)
             .bind(now)
+            .bind(c.method.as_str())
             .execute(pool)
             .await?;
         });
@@ -407,6 +497,7 @@ impl Store {
                 "needs_reauth" => ConnectionStatus::NeedsReauth(row.status_reason.unwrap_or_default()),
                 _ => ConnectionStatus::Connected,
             },
+            method: ConnectionMethod::parse(&row.method),
         })
     }
 
@@ -670,5 +761,178 @@ impl Store {
             sqlx::query("DELETE FROM admin_sessions WHERE session_hash = $1").bind(session_hash).execute(pool).await?;
         });
         Ok(())
+    }
+
+    fn decode_account(&self, row: AccountRow) -> Result<Account> {
+        let open = |column: &str, sealed: Option<&[u8]>| -> Result<SecretString> {
+            let context = account_ctx(&row.name, column);
+            let sealed = sealed.ok_or_else(|| Error::Decrypt(context.clone()))?;
+            let bytes = self.key.open(&context, sealed)?;
+            String::from_utf8(bytes)
+                .map(SecretString::from)
+                .map_err(|_| Error::Decrypt(context))
+        };
+        let client_id = || row.client_id.clone().unwrap_or_default();
+        let app = match row.kind.as_str() {
+            "web" => AppCredentials::Web {
+                client_id: client_id(),
+                client_secret: open("client_secret", row.client_secret.as_deref())?,
+            },
+            "service" => AppCredentials::Service {
+                client_id: client_id(),
+                private_key: open("private_key", row.private_key.as_deref())?,
+                key_id: row.key_id.clone(),
+            },
+            _ => AppCredentials::ApiToken,
+        };
+        Ok(Account {
+            name: AccountName::parse(&row.name)?,
+            org_url: OrgUrl::parse(&row.org_url).map_err(|e| Error::Invalid(e.to_string()))?,
+            app,
+            issuer: row
+                .issuer
+                .as_deref()
+                .map(url::Url::parse)
+                .transpose()
+                .map_err(|e| Error::Invalid(format!("stored issuer of {}: {e}", row.name)))?,
+            scopes: row.scopes,
+            dpop: row.dpop != 0,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+
+    /// Adds an account, or replaces the one of the same name when `replace` (keeping its
+    /// connection and creation time). Returns `false` when it exists and `replace` is not set.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn put_account(&self, a: &Account, replace: bool) -> Result<bool> {
+        use secrecy::ExposeSecret;
+        let name = a.name.as_str();
+        let (secret, key, key_id) = match &a.app {
+            AppCredentials::Web { client_secret, .. } => (
+                Some(self.key.seal(
+                    &account_ctx(name, "client_secret"),
+                    client_secret.expose_secret().as_bytes(),
+                )),
+                None,
+                None,
+            ),
+            AppCredentials::Service {
+                private_key, key_id, ..
+            } => (
+                None,
+                Some(self.key.seal(
+                    &account_ctx(name, "private_key"),
+                    private_key.expose_secret().as_bytes(),
+                )),
+                key_id.clone(),
+            ),
+            AppCredentials::ApiToken => (None, None, None),
+        };
+        let sql = if replace {
+            "INSERT INTO accounts (name, org_url, kind, client_id, client_secret, private_key, key_id, issuer, scopes, dpop, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+             ON CONFLICT (name) DO UPDATE SET org_url = excluded.org_url, kind = excluded.kind, client_id = excluded.client_id, \
+             client_secret = excluded.client_secret, private_key = excluded.private_key, key_id = excluded.key_id, issuer = excluded.issuer, \
+             scopes = excluded.scopes, dpop = excluded.dpop, updated_at = accounts.updated_at + 1"
+        } else {
+            "INSERT INTO accounts (name, org_url, kind, client_id, client_secret, private_key, key_id, issuer, scopes, dpop, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (name) DO NOTHING"
+        };
+        let n = with_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(name)
+                .bind(a.org_url.as_str())
+                .bind(a.app.kind())
+                .bind(a.app.client_id())
+                .bind(secret)
+                .bind(key)
+                .bind(key_id)
+                .bind(a.issuer.as_ref().map(url::Url::as_str))
+                .bind(&a.scopes)
+                .bind(i64::from(a.dpop))
+                .bind(now())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// One account, secrets decrypted.
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::Decrypt`].
+    pub async fn account(&self, name: &AccountName) -> Result<Option<Account>> {
+        let row: Option<AccountRow> = with_pool!(self, pool => {
+            sqlx::query_as(select_accounts!("WHERE name = $1")).bind(name.as_str()).fetch_optional(pool).await?
+        });
+        row.map(|r| self.decode_account(r)).transpose()
+    }
+
+    /// Every account, by name.
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::Decrypt`].
+    pub async fn accounts(&self) -> Result<Vec<Account>> {
+        let rows: Vec<AccountRow> = with_pool!(self, pool => {
+            sqlx::query_as(select_accounts!("ORDER BY name")).fetch_all(pool).await?
+        });
+        rows.into_iter().map(|r| self.decode_account(r)).collect()
+    }
+
+    /// Records whether the org requires DPoP for the account's service app.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn set_account_dpop(&self, name: &AccountName, dpop: bool) -> Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE accounts SET dpop = $1, updated_at = updated_at + 1 WHERE name = $2 AND dpop <> $1")
+                .bind(i64::from(dpop))
+                .bind(name.as_str())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Removes an account that has no connection, with an audit record, in one transaction.
+    /// Returns whether it existed.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when it is still connected (disconnect it first, which revokes its
+    /// tokens: removing the account must not strand live tokens); [`Error::Database`].
+    pub async fn remove_account(&self, name: &AccountName) -> Result<bool> {
+        let outcome: Result<bool> = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let connected: Option<(String,)> = sqlx::query_as("SELECT account FROM connections WHERE account = $1")
+                .bind(name.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if connected.is_some() {
+                Err(Error::Conflict(format!(
+                    "account {name} is connected: disconnect it first (okta-bridge connections disconnect {name}, or DELETE /api/connections/{name}), which revokes its tokens at Okta"
+                )))
+            } else {
+                let org: Option<(String,)> = sqlx::query_as("DELETE FROM accounts WHERE name = $1 RETURNING org_url")
+                    .bind(name.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some((org,)) = &org {
+                    sqlx::query("INSERT INTO connection_audit (account, org_url, event, detail, at) VALUES ($1, $2, 'account_removed', NULL, $3)")
+                        .bind(name.as_str())
+                        .bind(org)
+                        .bind(now())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(org.is_some())
+            }
+        });
+        outcome
     }
 }

@@ -26,9 +26,21 @@ async fn rotation(db: TestDb) {
                 refresh_token: Some(SecretString::from("refresh-1".to_owned())),
                 expires_at: 0,
             },
+            method: okta_bridge::store::ConnectionMethod::AuthorizationCode,
         })
         .await
         .unwrap();
+    // Accounts' app secrets are sealed and rotated like tokens.
+    let web = okta_bridge::accounts::NewAccount {
+        name: "acme-web".into(),
+        org_url: "https://acme.okta.com".into(),
+        client_id: Some("0oaWeb".into()),
+        client_secret: Some(SecretString::from("web-secret-1".to_owned())),
+        ..Default::default()
+    }
+    .validate(false)
+    .unwrap();
+    assert!(store.put_account(&web, false).await.unwrap());
     store.close().await;
 
     // A server with only the new key refuses to start, and says what to do.
@@ -47,7 +59,10 @@ async fn rotation(db: TestDb) {
     let c = both.connection(&account).await.unwrap().unwrap();
     assert_eq!(c.access_token.expose_secret(), "access-1");
     let n = both.rotate_keys().await.unwrap();
-    assert_eq!(n, 3, "access token, refresh token, key check");
+    assert_eq!(
+        n, 4,
+        "access token, refresh token, the account's client secret, key check"
+    );
     assert_eq!(both.rotate_keys().await.unwrap(), 0, "nothing left under the old key");
     both.close().await;
 
@@ -55,6 +70,11 @@ async fn rotation(db: TestDb) {
     let only_new = open_store_with(Some(&db.url), Some(&new), None).await.unwrap();
     let c = only_new.connection(&account).await.unwrap().unwrap();
     assert_eq!(c.refresh_token.unwrap().expose_secret(), "refresh-1");
+    let web = only_new.account(&web.name).await.unwrap().unwrap();
+    let okta_bridge::accounts::AppCredentials::Web { client_secret, .. } = web.app else {
+        panic!("{web:?}")
+    };
+    assert_eq!(client_secret.expose_secret(), "web-secret-1");
     only_new.close().await;
     assert!(open_store_with(Some(&db.url), Some(&old), None).await.is_err());
 }

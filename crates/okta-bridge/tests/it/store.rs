@@ -21,6 +21,7 @@ fn new_connection(account: &str, access: &str, refresh: Option<&str>) -> NewConn
             refresh_token: refresh.map(|r| r.to_owned().into()),
             expires_at: 1_900_000_000,
         },
+        method: okta_bridge::store::ConnectionMethod::AuthorizationCode,
     }
 }
 

@@ -208,14 +208,14 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         .expect("discovery"),
     };
     let store = db.open().await;
-    let refresher = Arc::new(Refresher::new(store.clone(), Some(oauth.clone()), opts.refresh_margin));
+    let refresher = Arc::new(Refresher::new(store.clone(), Some(oauth), opts.refresh_margin));
     let admin_token = random_secret();
     let state = AppState::new(
         store.clone(),
-        Some(oauth),
         refresher,
         url.parse().unwrap(),
         SecretString::from(admin_token.clone()),
+        true,
     );
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(serve(listener, state, async {

@@ -1,0 +1,290 @@
+//! `okta-bridge accounts add|list|remove|connect`. Secrets come from files or stdin, never
+//! from the command line (where `ps` and shell history would show them).
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use okta_bridge::accounts::{NewAccount, connect_api_token, connect_service_app};
+use okta_bridge::domain::AccountName;
+use okta_bridge::store::{ConnectionStatus, NEVER};
+use secrecy::SecretString;
+
+use clap::{Subcommand, ValueEnum};
+use okta_bridge::settings::StoreSettings;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AccountsCommand {
+    /// Add an org: with its OAuth web app (--client-id and the secret from
+    /// --client-secret-file/--client-secret-stdin), its service app (--client-id and
+    /// --private-key-file), or no app (connect it with an API token).
+    Add(AccountsAddArgs),
+    /// List accounts and whether they are connected (never their secrets).
+    List(AccountsListArgs),
+    /// Remove an account that is not connected (disconnect it first).
+    Remove(AccountNameArgs),
+    /// Connect an account without a browser: with an API token (from --api-token-file or
+    /// --api-token-stdin; checked with Okta first), or as its service app.
+    Connect(AccountsConnectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct AccountsAddArgs {
+    /// The account's name, e.g. acme-prod (lower-case letters, digits, '-', '_', '.').
+    pub(crate) name: String,
+    /// The org, e.g. https://acme.okta.com.
+    #[arg(long)]
+    pub(crate) org_url: String,
+    /// web, service or token (default: from the credentials given).
+    #[arg(long, value_parser = ["web", "service", "token"])]
+    pub(crate) kind: Option<String>,
+    /// The app's client id.
+    #[arg(long)]
+    pub(crate) client_id: Option<String>,
+    /// Read the web app's client secret from this file ('-' for stdin).
+    #[arg(long, value_name = "FILE", conflicts_with = "client_secret_stdin")]
+    pub(crate) client_secret_file: Option<std::path::PathBuf>,
+    /// Read the web app's client secret from stdin.
+    #[arg(long)]
+    pub(crate) client_secret_stdin: bool,
+    /// Read the service app's private key (PEM or private JWK) from this file ('-' for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) private_key_file: Option<std::path::PathBuf>,
+    /// The key's id (kid) as registered with the service app, when the key does not name it.
+    #[arg(long)]
+    pub(crate) key_id: Option<String>,
+    /// A custom authorization server, by issuer (web apps), e.g. https://acme.okta.com/oauth2/default.
+    #[arg(long)]
+    pub(crate) issuer: Option<String>,
+    /// Scopes, space-separated (default: okta.users.read offline_access for web apps,
+    /// okta.users.read for service apps).
+    #[arg(long)]
+    pub(crate) scopes: Option<String>,
+    /// Replace an account of the same name (its connection stays if the org is the same).
+    #[arg(long)]
+    pub(crate) replace: bool,
+    /// Development only: allow an org on a loopback or private address, over plain http.
+    #[arg(long, env = "OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS")]
+    pub(crate) dev_allow_private_orgs: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreSettings,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct AccountsListArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub(crate) format: ListFormat,
+    #[command(flatten)]
+    pub(crate) store: StoreSettings,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct AccountNameArgs {
+    /// The account.
+    pub(crate) name: String,
+    #[command(flatten)]
+    pub(crate) store: StoreSettings,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct AccountsConnectArgs {
+    /// The account.
+    pub(crate) name: String,
+    /// Read an API token from this file ('-' for stdin).
+    #[arg(long, value_name = "FILE", conflicts_with = "api_token_stdin")]
+    pub(crate) api_token_file: Option<std::path::PathBuf>,
+    /// Read an API token from stdin.
+    #[arg(long)]
+    pub(crate) api_token_stdin: bool,
+    #[command(flatten)]
+    pub(crate) store: StoreSettings,
+}
+
+/// Reads a secret from `path` (`-` is stdin), trimmed of surrounding whitespace.
+fn read_secret(path: &Path, what: &str) -> Result<SecretString> {
+    let mut text = String::new();
+    if path == Path::new("-") {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .with_context(|| format!("cannot read the {what} from stdin"))?;
+    } else {
+        text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read the {what} from {}", path.display()))?;
+    }
+    let text = text.trim();
+    if text.is_empty() {
+        bail!(
+            "the {what} is empty ({})",
+            if path == Path::new("-") {
+                "stdin".to_owned()
+            } else {
+                path.display().to_string()
+            }
+        );
+    }
+    Ok(SecretString::from(text.to_owned()))
+}
+
+fn stdin_or(file: Option<&Path>, stdin: bool, what: &str) -> Result<Option<SecretString>> {
+    match (file, stdin) {
+        (Some(f), _) => read_secret(f, what).map(Some),
+        (None, true) => read_secret(Path::new("-"), what).map(Some),
+        (None, false) => Ok(None),
+    }
+}
+
+pub async fn run(cmd: AccountsCommand) -> Result<()> {
+    match cmd {
+        AccountsCommand::Add(a) => {
+            if a.client_secret_file.as_deref() == Some(Path::new("-"))
+                && a.private_key_file.as_deref() == Some(Path::new("-"))
+            {
+                bail!("only one secret can come from stdin");
+            }
+            let input = NewAccount {
+                name: a.name,
+                org_url: a.org_url,
+                kind: a.kind,
+                client_id: a.client_id,
+                client_secret: stdin_or(a.client_secret_file.as_deref(), a.client_secret_stdin, "client secret")?,
+                private_key: stdin_or(a.private_key_file.as_deref(), false, "private key")?,
+                key_id: a.key_id,
+                issuer: a.issuer,
+                scopes: a.scopes,
+            };
+            let account = input.validate(a.dev_allow_private_orgs)?;
+            let store = a.store.open().await?;
+            if a.replace
+                && let Some(c) = store.connection(&account.name).await?
+                && c.org_url != account.org_url
+            {
+                bail!(
+                    "account {} is connected to {}: disconnect it (okta-bridge connections disconnect {}) before pointing it at another org",
+                    account.name,
+                    c.org_url,
+                    account.name
+                );
+            }
+            if !store.put_account(&account, a.replace).await? {
+                return Err(okta_bridge::Error::AccountExists(account.name.to_string()).into());
+            }
+            let how = match account.app.kind() {
+                "web" => format!("connect it in a browser: /authenticate_okta?account={}", account.name),
+                "service" => format!("connect it: okta-bridge accounts connect {}", account.name),
+                _ => format!(
+                    "connect it: okta-bridge accounts connect {} --api-token-stdin",
+                    account.name
+                ),
+            };
+            println!(
+                "{} account {} for {} ({how}).",
+                if a.replace { "Saved" } else { "Added" },
+                account.name,
+                account.org_url
+            );
+            Ok(())
+        }
+        AccountsCommand::List(a) => {
+            let store = a.store.open().await?;
+            let accounts = store.accounts().await?;
+            let mut rows = Vec::new();
+            for acc in accounts {
+                let conn = store.connection(&acc.name).await?;
+                rows.push((acc, conn));
+            }
+            match a.format {
+                ListFormat::Json => {
+                    let items: Vec<_> = rows
+                        .iter()
+                        .map(|(acc, conn)| {
+                            serde_json::json!({
+                                "name": acc.name,
+                                "orgUrl": acc.org_url.to_string(),
+                                "kind": acc.app.kind(),
+                                "clientId": acc.app.client_id(),
+                                "scopes": acc.scopes,
+                                "dpop": acc.dpop,
+                                "status": status(conn.as_ref()),
+                                "method": conn.as_ref().map(|c| c.method.as_str()),
+                                "expiresAt": conn.as_ref().filter(|c| c.expires_at != NEVER).map(|c| c.expires_at),
+                            })
+                        })
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&items)?);
+                }
+                ListFormat::Table => {
+                    if rows.is_empty() {
+                        println!("No accounts yet: add one with `okta-bridge accounts add NAME --org-url URL …`.");
+                        return Ok(());
+                    }
+                    println!(
+                        "{:<24}  {:<36}  {:<8}  {:<24}  STATUS",
+                        "NAME", "ORG", "KIND", "CLIENT ID"
+                    );
+                    for (acc, conn) in &rows {
+                        println!(
+                            "{:<24}  {:<36}  {:<8}  {:<24}  {}{}",
+                            acc.name,
+                            acc.org_url,
+                            acc.app.kind(),
+                            acc.app.client_id().unwrap_or("-"),
+                            status(conn.as_ref()),
+                            conn.as_ref()
+                                .map(|c| format!(" ({})", c.method.as_str()))
+                                .unwrap_or_default()
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        AccountsCommand::Remove(a) => {
+            let name = AccountName::parse(&a.name)?;
+            let store = a.store.open().await?;
+            if !store.remove_account(&name).await? {
+                return Err(okta_bridge::Error::UnknownAccount(name.to_string()).into());
+            }
+            println!("Removed account {name}.");
+            Ok(())
+        }
+        AccountsCommand::Connect(a) => {
+            let name = AccountName::parse(&a.name)?;
+            let token = stdin_or(a.api_token_file.as_deref(), a.api_token_stdin, "API token")?;
+            let store = a.store.open().await?;
+            let account = store
+                .account(&name)
+                .await?
+                .ok_or_else(|| okta_bridge::Error::UnknownAccount(name.to_string()))?;
+            let connected = match (token, account.app.kind()) {
+                (Some(t), _) => connect_api_token(&store, &account, &t).await?,
+                (None, "service") => connect_service_app(&store, &account).await?,
+                (None, "web") => bail!(
+                    "account {name} connects through Okta's sign-in: run `okta-bridge serve` and open /authenticate_okta?account={name} (or give --api-token-stdin)"
+                ),
+                (None, _) => {
+                    bail!("account {name} connects with an API token: give --api-token-file FILE or --api-token-stdin")
+                }
+            };
+            match connected.user {
+                Some(user) => println!("Connected {name} with an API token of {user}."),
+                None => println!("Connected {name} as a service app ({} tokens).", connected.token_type),
+            }
+            Ok(())
+        }
+    }
+}
+
+fn status(conn: Option<&okta_bridge::store::Connection>) -> &'static str {
+    match conn.map(|c| &c.status) {
+        None => "not_connected",
+        Some(ConnectionStatus::NeedsReauth(_)) => "needs_reauth",
+        Some(_) => "connected",
+    }
+}

@@ -1,0 +1,258 @@
+//! Accounts in the JSON API (`/api/accounts…`) and the connect forms of the accounts page.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::api::error_response;
+use super::auth::{Admin, AdminPage, csrf_matches};
+use super::pages::{error_page, fmt_time};
+use crate::accounts::{Account, AppCredentials, Connected, NewAccount, connect_api_token, connect_service_app};
+use crate::domain::AccountName;
+use crate::error::{Error, Result};
+use crate::store::{Connection, ConnectionStatus, NEVER};
+
+/// An account as the API shows it: never a secret, with its connection's status.
+pub(crate) fn account_json(a: &Account, conn: Option<&Connection>) -> Value {
+    let (status, reason) = match conn.map(|c| &c.status) {
+        None => ("not_connected", None),
+        Some(ConnectionStatus::NeedsReauth(r)) => ("needs_reauth", Some(r.as_str())),
+        Some(_) => ("connected", None),
+    };
+    json!({
+        "name": a.name,
+        "orgUrl": a.org_url.to_string(),
+        "kind": a.app.kind(),
+        "clientId": a.app.client_id(),
+        "keyId": match &a.app { AppCredentials::Service { key_id, .. } => key_id.as_deref(), _ => None },
+        "issuer": a.issuer.as_ref().map(url::Url::as_str),
+        "scopes": a.scopes,
+        "dpop": a.dpop,
+        "created": fmt_time(a.created_at),
+        "lastUpdated": fmt_time(a.updated_at),
+        "status": status,
+        "statusReason": reason,
+        "connection": conn.map(|c| json!({
+            "method": c.method.as_str(),
+            "tokenType": c.token_type,
+            "expiresAt": (c.expires_at != NEVER).then(|| fmt_time(c.expires_at)),
+            "lastUpdated": fmt_time(c.updated_at),
+        })),
+    })
+}
+
+impl AppState {
+    /// Every account with its connection, if it has one.
+    pub(crate) async fn accounts_with_connections(&self) -> Result<Vec<(Account, Option<Connection>)>> {
+        let accounts = self.store.accounts().await?;
+        let mut conns: HashMap<String, Connection> = self
+            .store
+            .connections()
+            .await?
+            .into_iter()
+            .map(|c| (c.account.to_string(), c))
+            .collect();
+        Ok(accounts
+            .into_iter()
+            .map(|a| {
+                let c = conns.remove(a.name.as_str());
+                (a, c)
+            })
+            .collect())
+    }
+
+    /// Connects `name` with an API token (when given) or as its service app.
+    async fn connect_account(&self, name: &str, api_token: Option<SecretString>) -> Result<Connected> {
+        let name = AccountName::parse(name)?;
+        let account = self
+            .store
+            .account(&name)
+            .await?
+            .ok_or_else(|| Error::UnknownAccount(name.to_string()))?;
+        let connected = match (api_token, &account.app) {
+            (Some(token), _) => connect_api_token(&self.store, &account, &token).await?,
+            (None, AppCredentials::Service { .. }) => connect_service_app(&self.store, &account).await?,
+            (None, AppCredentials::Web { .. }) => {
+                return Err(Error::Invalid(format!(
+                    "account {name} connects through Okta's sign-in: open {}/authenticate_okta?account={name} in a browser (or send an apiToken)",
+                    self.base()
+                )));
+            }
+            (None, _) => {
+                return Err(Error::Invalid(format!(
+                    "account {name} connects with an API token: send {{\"apiToken\": \"…\"}}"
+                )));
+            }
+        };
+        self.clients.lock().expect("clients lock").remove(name.as_str());
+        Ok(connected)
+    }
+}
+
+/// `GET /api/accounts`.
+pub(crate) async fn list(_: Admin, State(state): State<Arc<AppState>>) -> Response {
+    match state.accounts_with_connections().await {
+        Ok(all) => Json(all.iter().map(|(a, c)| account_json(a, c.as_ref())).collect::<Vec<_>>()).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// `GET /api/accounts/{name}`.
+pub(crate) async fn get(_: Admin, State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    let found = async {
+        let name = AccountName::parse(&name)?;
+        let a = state
+            .store
+            .account(&name)
+            .await?
+            .ok_or_else(|| Error::UnknownAccount(name.to_string()))?;
+        let c = state.store.connection(&name).await?;
+        Ok::<_, Error>(account_json(&a, c.as_ref()))
+    };
+    match found.await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AddParams {
+    #[serde(default)]
+    replace: bool,
+}
+
+/// `POST /api/accounts[?replace=true]` with a [`NewAccount`] as JSON: 201 with the account,
+/// 409 when the name is taken (unless `replace`), 400 saying what to fix.
+pub(crate) async fn add(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Query(p): Query<AddParams>,
+    body: axum::body::Bytes,
+) -> Response {
+    let input: NewAccount = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        // serde's message names the field, never its value.
+        Err(e) => return error_response(&Error::Invalid(format!("the account is not valid JSON: {e}"))),
+    };
+    let result = async {
+        let account = input.validate(state.allow_private_orgs)?;
+        if p.replace {
+            check_replace(&state, &account).await?;
+        }
+        if !state.store.put_account(&account, p.replace).await? {
+            return Err(Error::AccountExists(account.name.to_string()));
+        }
+        let stored = state.store.account(&account.name).await?.unwrap_or(account);
+        let conn = state.store.connection(&stored.name).await?;
+        Ok::<_, Error>(account_json(&stored, conn.as_ref()))
+    };
+    match result.await {
+        Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// A connected account may get new credentials, not another org: its tokens belong to the
+/// org they came from.
+pub(crate) async fn check_replace(state: &AppState, account: &Account) -> Result<()> {
+    if let Some(c) = state.store.connection(&account.name).await?
+        && c.org_url != account.org_url
+    {
+        return Err(Error::Invalid(format!(
+            "account {} is connected to {}: disconnect it before pointing it at another org",
+            account.name, c.org_url
+        )));
+    }
+    Ok(())
+}
+
+/// `DELETE /api/accounts/{name}`: only an account without a connection.
+pub(crate) async fn remove(_: Admin, State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    let result = async {
+        let name = AccountName::parse(&name)?;
+        if state.store.remove_account(&name).await? {
+            Ok(name)
+        } else {
+            Err(Error::UnknownAccount(name.to_string()))
+        }
+    };
+    match result.await {
+        Ok(name) => Json(json!({ "removed": name })).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ConnectBody {
+    #[serde(default, deserialize_with = "secret_opt")]
+    api_token: Option<SecretString>,
+}
+
+fn secret_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    let s: Option<String> = Deserialize::deserialize(d)?;
+    Ok(s.filter(|s| !s.trim().is_empty()).map(SecretString::from))
+}
+
+/// `POST /api/accounts/{name}/connect` with `{"apiToken": "…"}` (checked with Okta before it
+/// is stored) or `{}` for a service app.
+pub(crate) async fn connect(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let parsed: Result<ConnectBody> = if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(ConnectBody::default())
+    } else {
+        serde_json::from_slice(&body).map_err(|e| Error::Invalid(format!("the body is not valid JSON: {e}")))
+    };
+    let result = match parsed {
+        Ok(b) => state.connect_account(&name, b.api_token).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(c) => Json(c).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ConnectForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default, deserialize_with = "secret_opt")]
+    api_token: Option<SecretString>,
+}
+
+/// `POST /accounts/{name}/connect` (accounts page; CSRF token): paste an API token, or
+/// connect a service app.
+pub(crate) async fn connect_form(
+    admin: AdminPage,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    axum::Form(f): axum::Form<ConnectForm>,
+) -> Response {
+    if !csrf_matches(Some(&admin.csrf), &f.csrf) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Not connected",
+            "The form did not come from this site.",
+        );
+    }
+    match state.connect_account(&name, f.api_token).await {
+        Ok(_) => Redirect::to("/").into_response(),
+        Err(e) => {
+            let (status, message) = super::api::classify(&e);
+            error_page(status, "Not connected", &message)
+        }
+    }
+}
