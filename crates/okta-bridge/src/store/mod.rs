@@ -448,11 +448,12 @@ impl Store {
         let now = now();
         with_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO connections (account, org_url, scopes, token_type, access_token, refresh_token, expires_at, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) \
+                "INSERT INTO connections (account, org_url, scopes, token_type, access_token, refresh_token, expires_at, version, created_at, updated_at, method) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9) \
                  ON CONFLICT (account) DO UPDATE SET org_url = excluded.org_url, scopes = excluded.scopes, token_type = excluded.token_type, \
                  access_token = excluded.access_token, refresh_token = excluded.refresh_token, expires_at = excluded.expires_at, \
-                 version = connections.version + 1, updated_at = excluded.updated_at, status = 'connected', status_reason = NULL",
+                 version = connections.version + 1, updated_at = excluded.updated_at, status = 'connected', status_reason = NULL, \
+                 method = excluded.method, refresh_lease_owner = NULL, refresh_lease_until = NULL",
             )
             .bind(account)
             .bind(c.org_url.as_str())

@@ -1,6 +1,7 @@
 //! okta-bridge's integration tests: the real sandbox, the real server, real SQLite files and
 //! the real PostgreSQL (set `OKTA_BRIDGE_TEST_POSTGRES`, or have one on 127.0.0.1:5432).
 
+mod accounts;
 mod api_auth;
 mod cli;
 mod disconnect;

@@ -1,0 +1,564 @@
+//! Accounts: several orgs at once, each connected its own way (authorization code through its
+//! own web app, a pasted API token, a service app with DPoP), managed through the JSON API and
+//! the CLI, and listed on the page.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use okta_bridge::domain::AccountName;
+use okta_bridge::store::{ConnectionMethod, TokenSet};
+use okta_sandbox::{Sandbox, SandboxConfig};
+use rsa::pkcs8::EncodePrivateKey;
+use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::flow::on_both_databases;
+use crate::util::{AppOptions, Browser, TestApp, TestDb, api_get, spawn_app};
+
+const SVC_CLIENT: &str = "0oaServiceC";
+const SVC_KID: &str = "svc-key-1";
+
+/// An RSA key pair: the private key as PKCS#8 PEM, the public one as a JWKS for the sandbox.
+fn rsa_key() -> (String, jsonwebtoken::jwk::JwkSet) {
+    let k = rsa::RsaPrivateKey::new(&mut rand_core06::OsRng, 2048).unwrap();
+    let b = |n: &rsa::BigUint| URL_SAFE_NO_PAD.encode(n.to_bytes_be());
+    let _ = k.d();
+    let public = json!({ "kty": "RSA", "kid": SVC_KID, "alg": "RS256", "use": "sig", "n": b(k.n()), "e": b(k.e()) });
+    let pem = k.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap().to_string();
+    (pem, serde_json::from_value(json!({ "keys": [public] })).unwrap())
+}
+
+async fn api(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> (reqwest::StatusCode, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}{path}", app.url))
+        .bearer_auth(&app.admin_token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// Every user id of a connection, read page by page through the app's API.
+async fn user_ids(app: &TestApp, account: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut next = Some(format!("/api/connections/{account}/users?limit=7"));
+    while let Some(url) = next {
+        let res = api_get(app, &url).await;
+        if res.status() != 200 {
+            panic!("{account}: {url}: {} {}", res.status(), res.text().await.unwrap());
+        }
+        next = crate::util::next_link(&res);
+        let page: Vec<Value> = res.json().await.unwrap();
+        ids.extend(page.into_iter().map(|u| u["id"].as_str().unwrap().to_owned()));
+    }
+    ids
+}
+
+async fn many_orgs_each_connected_its_own_way(db: TestDb) {
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let redirect = format!("{}/oauth/okta_callback", app.url);
+    let web_org = Sandbox::spawn(SandboxConfig {
+        users: 31,
+        redirect_uris: vec![redirect],
+        seed: 1,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let token_org = Sandbox::spawn(SandboxConfig {
+        users: 22,
+        seed: 2,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let (pem, jwks) = rsa_key();
+    let svc_org = Sandbox::spawn(SandboxConfig {
+        users: 17,
+        seed: 3,
+        service_apps: vec![okta_sandbox::ServiceApp {
+            client_id: SVC_CLIENT.into(),
+            jwks,
+            scopes: vec!["okta.users.read".into()],
+            require_dpop: true,
+        }],
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let web_secret = web_org.config().client_secret_value().to_owned();
+    let api_token = token_org.config().api_token_value().to_owned();
+
+    // Accounts through the JSON API. The answers never hold a secret.
+    let (status, body) = api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts",
+        Some(json!({ "name": "web-a", "orgUrl": web_org.url(), "clientId": web_org.config().client_id, "clientSecret": web_secret })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["kind"], "web");
+    assert_eq!(body["status"], "not_connected");
+    assert!(!body.to_string().contains(&web_secret));
+    let (status, body) = api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts",
+        Some(json!({ "name": "web-a", "orgUrl": token_org.url() })),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (409, Some("account_exists")),
+        "{body}"
+    );
+    let (status, body) = api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts",
+        Some(json!({ "name": "tok-b", "orgUrl": token_org.url() })),
+    )
+    .await;
+    assert_eq!((status.as_u16(), body["kind"].as_str()), (201, Some("token")), "{body}");
+    let (status, body) = api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts",
+        Some(json!({ "name": "svc-c", "orgUrl": svc_org.url(), "clientId": SVC_CLIENT, "privateKey": "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----" })),
+    )
+    .await;
+    assert_eq!(status, 400, "a key that does not parse is refused: {body}");
+    assert!(body["message"].as_str().unwrap().contains("private key"), "{body}");
+    let (status, body) = api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts",
+        Some(json!({ "name": "svc-c", "orgUrl": svc_org.url(), "clientId": SVC_CLIENT, "privateKey": pem, "keyId": SVC_KID })),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), body["kind"].as_str()),
+        (201, Some("service")),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("PRIVATE KEY"));
+
+    // The web account connects through its own org's sign-in and web app.
+    let mut browser = Browser::signed_in(&app).await;
+    let res = browser
+        .visit(&format!("{}/authenticate_okta?account=web-a", app.url))
+        .await;
+    assert!(
+        res.url().as_str().starts_with(web_org.url()),
+        "sent to the account's org: {:?}",
+        browser.hops
+    );
+    let page_url = res.url().clone();
+    let html = res.text().await.unwrap();
+    let c = web_org.config();
+    let res = browser
+        .submit(
+            &page_url,
+            &html,
+            &[("username", &c.admin_login), ("password", c.user_password_value())],
+        )
+        .await;
+    assert_eq!(res.url().path(), "/", "{:?}", browser.hops);
+    let web_a = AccountName::parse("web-a").unwrap();
+    let conn = app.store.connection(&web_a).await.unwrap().unwrap();
+    assert_eq!(conn.org_url.as_str(), web_org.url());
+    assert_eq!(conn.method, ConnectionMethod::AuthorizationCode);
+    assert_eq!(web_org.token_grants_of_web_app(), 1);
+
+    // The token account: a wrong token is refused by Okta and nothing is stored.
+    let (status, body) = api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts/tok-b/connect",
+        Some(json!({ "apiToken": "00wrongtoken" })),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (422, Some("credentials_rejected")),
+        "{body}"
+    );
+    assert!(body["message"].as_str().unwrap().contains("E0000011"), "{body}");
+    assert!(!body.to_string().contains("00wrongtoken"));
+    let tok_b = AccountName::parse("tok-b").unwrap();
+    assert!(app.store.connection(&tok_b).await.unwrap().is_none());
+    let (status, body) = api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts/tok-b/connect",
+        Some(json!({ "apiToken": api_token })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["user"].as_str(),
+        Some(token_org.config().admin_login.as_str()),
+        "whose token, said by /users/me"
+    );
+
+    // The service account: Okta requires DPoP, found on the first try and remembered.
+    let (status, body) = api(&app, reqwest::Method::POST, "/api/accounts/svc-c/connect", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tokenType"], "DPoP");
+    let svc_c = AccountName::parse("svc-c").unwrap();
+    assert!(app.store.account(&svc_c).await.unwrap().unwrap().dpop);
+
+    // Each org's users, read through its own connection.
+    assert_eq!(user_ids(&app, "web-a").await, web_org.state().listed_user_ids());
+    assert_eq!(user_ids(&app, "tok-b").await, token_org.state().listed_user_ids());
+    assert_eq!(user_ids(&app, "svc-c").await, svc_org.state().listed_user_ids());
+    assert_eq!(web_org.state().listed_user_ids().len(), 31);
+
+    // An expired token of the web account is refreshed with that account's app at its org.
+    app.store
+        .update_tokens(
+            &web_a,
+            conn.version,
+            &TokenSet {
+                access_token: conn.access_token.clone(),
+                refresh_token: conn.refresh_token.clone(),
+                expires_at: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(user_ids(&app, "web-a").await.len(), 31);
+    assert_eq!(web_org.token_grants_of_web_app(), 2, "one code grant, one refresh");
+
+    // The accounts list: each with its status and how it is connected, no secret.
+    let (status, list) = api(&app, reqwest::Method::GET, "/api/accounts", None).await;
+    assert_eq!(status, 200);
+    let summary: Vec<(String, String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_owned(),
+                a["status"].as_str().unwrap().to_owned(),
+                a["connection"]["method"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("svc-c".into(), "connected".into(), "service_app".into()),
+            ("tok-b".into(), "connected".into(), "api_token".into()),
+            ("web-a".into(), "connected".into(), "authorization_code".into()),
+        ]
+    );
+    let text = list.to_string();
+    for secret in [web_secret.as_str(), api_token.as_str(), "PRIVATE KEY"] {
+        assert!(!text.contains(secret));
+    }
+    let page = browser.visit(&format!("{}/", app.url)).await.text().await.unwrap();
+    for expected in ["web-a", "tok-b", "svc-c", "service app (DPoP)", "API token", SVC_CLIENT] {
+        assert!(page.contains(expected), "the page shows {expected}");
+    }
+    assert!(!page.contains(&web_secret) && !page.contains(&api_token));
+
+    // A connected account is not removed (its tokens would be stranded); disconnected, it is.
+    let (status, body) = api(&app, reqwest::Method::DELETE, "/api/accounts/web-a", None).await;
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    let res = reqwest::Client::new()
+        .delete(format!("{}/api/connections/web-a", app.url))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "disconnect revokes with the account's app");
+    assert_eq!(web_org.state().live_refresh_tokens(), 0);
+    let (status, _) = api(&app, reqwest::Method::DELETE, "/api/accounts/web-a", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = api(&app, reqwest::Method::GET, "/api/accounts/web-a", None).await;
+    assert_eq!(status, 404);
+    let events: Vec<String> = app
+        .store
+        .audit(&web_a)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(events, ["disconnected", "account_removed"]);
+
+    // No secret is in the database files.
+    if db.is_sqlite() {
+        app.store.close().await;
+        let pem_body = pem.lines().nth(5).unwrap().to_owned();
+        for file in db.files() {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            for secret in [web_secret.as_str(), api_token.as_str(), pem_body.as_str()] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{} holds a secret",
+                    file.display()
+                );
+            }
+        }
+    }
+}
+on_both_databases!(
+    many_orgs_each_connected_its_own_way,
+    super::many_orgs_each_connected_its_own_way
+);
+
+/// Counts a sandbox's grants to its registered web app.
+trait WebGrants {
+    fn token_grants_of_web_app(&self) -> u64;
+}
+
+impl WebGrants for Sandbox {
+    fn token_grants_of_web_app(&self) -> u64 {
+        self.state().token_grants(&self.config().client_id)
+    }
+}
+
+#[tokio::test]
+async fn the_page_connects_with_a_pasted_api_token_and_a_forged_form_is_refused() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let (status, _) = api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts",
+        Some(json!({ "name": "pasted", "orgUrl": app.sandbox.url() })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let mut browser = Browser::signed_in(&app).await;
+    let page = browser.visit(&format!("{}/", app.url)).await;
+    let html = page.text().await.unwrap();
+    let csrf = crate::util::hidden_value(&html, "csrf");
+    let action = format!("{}/accounts/pasted/connect", app.url);
+
+    // Without the page's CSRF token: refused, nothing stored.
+    let res = browser
+        .http
+        .post(&action)
+        .form(&[
+            ("csrf", "forged"),
+            ("api_token", app.sandbox.config().api_token_value()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let pasted = AccountName::parse("pasted").unwrap();
+    assert!(app.store.connection(&pasted).await.unwrap().is_none());
+
+    // A wrong token: Okta's refusal shown, nothing stored.
+    let res = browser
+        .http
+        .post(&action)
+        .form(&[("csrf", csrf.as_str()), ("api_token", "00nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("did not accept the API token"));
+    assert!(app.store.connection(&pasted).await.unwrap().is_none());
+
+    let res = browser
+        .http
+        .post(&action)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("api_token", app.sandbox.config().api_token_value()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "back to the list");
+    let conn = app.store.connection(&pasted).await.unwrap().unwrap();
+    assert_eq!(conn.method, ConnectionMethod::ApiToken);
+    assert_eq!(
+        conn.access_token.expose_secret(),
+        app.sandbox.config().api_token_value()
+    );
+    assert_eq!(user_ids(&app, "pasted").await, app.sandbox.state().listed_user_ids());
+    // A web-app flow is not started for an account that has no web app.
+    let res = browser
+        .visit(&format!("{}/authenticate_okta?account=pasted", app.url))
+        .await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("API token"));
+}
+
+/// Runs the CLI with `stdin`, against `db`.
+async fn cli(db: &TestDb, args: &[&str], stdin: &str) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("OKTA_BRIDGE_DATABASE_URL", &db.url)
+        .env("OKTA_BRIDGE_MASTER_KEY", crate::util::TEST_KEY_B64.as_str())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the command finishes")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_cli_manages_accounts_with_secrets_from_stdin_and_files() {
+    let db = TestDb::sqlite();
+    let org = Sandbox::spawn(SandboxConfig {
+        users: 12,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let secret = org.config().client_secret_value().to_owned();
+    let ok = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    // A web app, its secret on stdin.
+    let out = cli(
+        &db,
+        &[
+            "accounts",
+            "add",
+            "acme",
+            "--org-url",
+            org.url(),
+            "--client-id",
+            &org.config().client_id,
+            "--client-secret-stdin",
+            "--dev-allow-private-orgs",
+        ],
+        &format!("{secret}\n"),
+    )
+    .await;
+    assert!(ok(&out).contains("Added account acme"));
+    // Secrets are never taken from argv: there is no such flag.
+    let out = cli(
+        &db,
+        &[
+            "accounts",
+            "add",
+            "x",
+            "--org-url",
+            org.url(),
+            "--client-secret",
+            &secret,
+        ],
+        "",
+    )
+    .await;
+    assert!(!out.status.success());
+    // Without the development switch a loopback org is refused, with the switch named.
+    let out = cli(&db, &["accounts", "add", "local", "--org-url", org.url()], "").await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS"));
+    // An API-token account, connected with the token from a file.
+    ok(&cli(
+        &db,
+        &[
+            "accounts",
+            "add",
+            "acme-token",
+            "--org-url",
+            org.url(),
+            "--dev-allow-private-orgs",
+        ],
+        "",
+    )
+    .await);
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{}\n", org.config().api_token_value())).unwrap();
+    let out = cli(
+        &db,
+        &[
+            "accounts",
+            "connect",
+            "acme-token",
+            "--api-token-file",
+            token_file.to_str().unwrap(),
+        ],
+        "",
+    )
+    .await;
+    assert!(ok(&out).contains(&format!("API token of {}", org.config().admin_login)));
+    let out = cli(
+        &db,
+        &["accounts", "connect", "acme-token", "--api-token-stdin"],
+        "00wrong\n",
+    )
+    .await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did not accept") && !err.contains("00wrong"), "{err}");
+
+    let out = ok(&cli(&db, &["accounts", "list", "--format", "json"], "").await);
+    assert!(!out.contains(&secret) && !out.contains(org.config().api_token_value()));
+    let list: Value = serde_json::from_str(&out).unwrap();
+    let rows: Vec<(&str, &str, &str)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap(),
+                a["kind"].as_str().unwrap(),
+                a["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [("acme", "web", "not_connected"), ("acme-token", "token", "connected")]
+    );
+
+    // The stored connection serves `users list`.
+    let out = ok(&cli(
+        &db,
+        &["users", "list", "--connection", "acme-token", "--format", "ndjson"],
+        "",
+    )
+    .await);
+    assert_eq!(out.lines().count(), 12);
+
+    // Remove: refused while connected, done once disconnected.
+    let out = cli(&db, &["accounts", "remove", "acme-token"], "").await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("disconnect it first"));
+    ok(&cli(&db, &["connections", "disconnect", "acme-token"], "").await);
+    ok(&cli(&db, &["accounts", "remove", "acme-token"], "").await);
+    ok(&cli(&db, &["accounts", "remove", "acme"], "").await);
+    let out = ok(&cli(&db, &["accounts", "list"], "").await);
+    assert!(out.contains("No accounts yet"));
+}
