@@ -286,6 +286,33 @@ impl NewAccount {
     }
 }
 
+impl Account {
+    /// Resolves the org's name (and the issuer's) and refuses one that leads to a loopback,
+    /// private or link-local address, or that does not resolve at all (a mistyped org URL),
+    /// unless `allow_private`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] saying which name and what to do.
+    pub async fn check_resolves(&self, allow_private: bool) -> Result<()> {
+        let mut urls = vec![self.org_url.clone()];
+        if let Some(issuer) = &self.issuer
+            && let Ok(u) = OrgUrl::parse(&issuer[..url::Position::BeforePath])
+        {
+            urls.push(u);
+        }
+        for url in urls {
+            match crate::domain::check_org_resolves(&url, allow_private).await {
+                Ok(crate::domain::Resolution::Unresolved(why)) => {
+                    return Err(Error::Invalid(format!("{why}: check the org URL {url}")));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(Error::Invalid(e.to_string().replace("configuration: ", ""))),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Finds the OAuth web app of an account: its own (an account of kind `web`), or the server's
 /// configured app (`OKTA_CLIENT_*`) for connections that have no account. Built apps are kept
 /// until the account changes.

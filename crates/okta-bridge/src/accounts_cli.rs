@@ -160,6 +160,7 @@ pub async fn run(cmd: AccountsCommand) -> Result<()> {
                 scopes: a.scopes,
             };
             let account = input.validate(a.dev_allow_private_orgs)?;
+            account.check_resolves(a.dev_allow_private_orgs).await?;
             let store = a.store.open().await?;
             if a.replace
                 && let Some(c) = store.connection(&account.name).await?

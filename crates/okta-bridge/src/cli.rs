@@ -458,6 +458,13 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
                 let org = OrgUrl::parse(org).context("OKTA_CLIENT_ORGURL")?;
                 okta_bridge::domain::check_org_url(&org, settings.dev_allow_private_orgs)
                     .context("OKTA_CLIENT_ORGURL")?;
+                if let okta_bridge::domain::Resolution::Unresolved(why) =
+                    okta_bridge::domain::check_org_resolves(&org, settings.dev_allow_private_orgs)
+                        .await
+                        .context("OKTA_CLIENT_ORGURL")?
+                {
+                    eprintln!("warning: OKTA_CLIENT_ORGURL: {why}; starting anyway (check the org URL)");
+                }
                 let (id, secret) = settings
                     .oauth_client()?
                     .context("OKTA_CLIENT_CLIENTID and OKTA_CLIENT_CLIENTSECRET are required")?;

@@ -115,6 +115,73 @@ mod tests {
     }
 }
 
+/// Whether `ip` is somewhere no Okta org lives: loopback, private, link-local (cloud metadata
+/// services), carrier-grade NAT, unspecified or broadcast, in IPv4 or IPv6 (mapped included).
+fn is_private(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// What a resolved org name says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Resolution {
+    /// Every address is public (or the development switch is on, or the URL holds an address).
+    Public,
+    /// The name could not be resolved; the message says why.
+    Unresolved(String),
+}
+
+/// Resolves the org's host name and refuses it when any of its addresses is loopback,
+/// private or link-local: a public-looking name must not lead okta-bridge into its own
+/// network. Names are checked when an account is added and when the server starts; a name that
+/// changes its addresses later is not caught (DNS rebinding), see docs.
+///
+/// # Errors
+/// [`crate::Error::Config`] naming the address and the development switch.
+pub async fn check_org_resolves(url: &okta_client::OrgUrl, allow_private: bool) -> crate::Result<Resolution> {
+    if allow_private {
+        return Ok(Resolution::Public);
+    }
+    let u = url::Url::parse(url.as_str()).map_err(|e| crate::Error::Config(format!("org URL: {e}")))?;
+    let Some(url::Host::Domain(name)) = u.host() else {
+        return Ok(Resolution::Public);
+    };
+    let port = u.port_or_known_default().unwrap_or(443);
+    let looked_up =
+        tokio::time::timeout(std::time::Duration::from_secs(5), tokio::net::lookup_host((name, port))).await;
+    let addrs = match looked_up {
+        Err(_) => return Ok(Resolution::Unresolved(format!("resolving {name} timed out"))),
+        Ok(Err(e)) => return Ok(Resolution::Unresolved(format!("{name} does not resolve: {e}"))),
+        Ok(Ok(a)) => a,
+    };
+    for addr in addrs {
+        if is_private(addr.ip()) {
+            return Err(crate::Error::Config(format!(
+                "the org URL {url} resolves to {}, a loopback, private or link-local address, where no Okta org lives (set OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS=true only for local development)",
+                addr.ip()
+            )));
+        }
+    }
+    Ok(Resolution::Public)
+}
+
 /// Checks that okta-bridge may talk to the org at `url`: an Okta org is reached over https at a
 /// public address. Loopback, private, link-local (cloud metadata services live there) and
 /// unspecified addresses, and `localhost` names, are refused, so that an org URL cannot turn
@@ -122,8 +189,7 @@ mod tests {
 /// `OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS`, which the built-in sandbox sets) lifts that, and
 /// allows plain http, for local orgs such as okta-sandbox.
 ///
-/// Names are checked as written, not resolved: a public name that resolves to a private
-/// address is not caught here.
+/// Names are checked as written here; [`check_org_resolves`] checks what they resolve to.
 ///
 /// # Errors
 /// [`crate::Error::Config`] saying why and what to do.
@@ -139,28 +205,9 @@ pub fn check_org_url(url: &okta_client::OrgUrl, allow_private: bool) -> crate::R
             "the org URL {url} is not https: Okta orgs are reached over https ({switch})"
         )));
     }
-    let private = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
-        }
-    };
     let refused = match u.host() {
-        Some(url::Host::Ipv4(ip)) => private(IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => private(IpAddr::V6(ip)),
+        Some(url::Host::Ipv4(ip)) => is_private(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => is_private(IpAddr::V6(ip)),
         Some(url::Host::Domain(d)) => {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
             d == "localhost" || d.ends_with(".localhost")

@@ -144,6 +144,7 @@ pub(crate) async fn add(
     };
     let result = async {
         let account = input.validate(state.allow_private_orgs)?;
+        account.check_resolves(state.allow_private_orgs).await?;
         if p.replace {
             check_replace(&state, &account).await?;
         }

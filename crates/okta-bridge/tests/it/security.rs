@@ -103,3 +103,74 @@ async fn every_response_carries_security_headers() {
         "{cookie}"
     );
 }
+
+/// This machine's name: a name that looks public but resolves to a loopback address (Debian
+/// puts it in /etc/hosts; so do containers).
+fn local_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("the kernel names this machine")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+#[tokio::test]
+async fn org_names_are_resolved_and_private_addresses_refused() {
+    use std::net::ToSocketAddrs;
+    let host = local_hostname();
+    let addrs: Vec<std::net::IpAddr> = (host.as_str(), 443)
+        .to_socket_addrs()
+        .map(|a| a.map(|s| s.ip()).collect())
+        .unwrap_or_default();
+    assert!(
+        !addrs.is_empty() && addrs.iter().all(|ip| ip.is_loopback()),
+        "this test needs the machine's name ({host}) to resolve to loopback, as /etc/hosts has it: {addrs:?}"
+    );
+    let url = okta_client::OrgUrl::parse(&format!("https://{host}")).unwrap();
+    assert!(
+        okta_bridge::domain::check_org_url(&url, false).is_ok(),
+        "{host} looks like a public name"
+    );
+    let err = okta_bridge::domain::check_org_resolves(&url, false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&addrs[0].to_string()) && err.contains("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS"),
+        "{err}"
+    );
+    assert_eq!(
+        okta_bridge::domain::check_org_resolves(&url, true).await.unwrap(),
+        okta_bridge::domain::Resolution::Public,
+        "the development switch allows it"
+    );
+
+    // Through the API of a server without the development switch: refused, nothing stored.
+    let db = TestDb::sqlite();
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            allow_private_orgs: false,
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    for (org, expected) in [
+        (format!("https://{host}"), format!("resolves to {}", addrs[0])),
+        ("https://10.1.2.3".to_owned(), "private".to_owned()),
+        (app.sandbox.url().to_owned(), "https".to_owned()),
+        ("https://no-such-org.invalid".to_owned(), "check the org URL".to_owned()),
+    ] {
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/accounts", app.url))
+            .bearer_auth(&app.admin_token)
+            .json(&serde_json::json!({ "name": "acme", "orgUrl": org }))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(status, 400, "{org}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(&expected), "{org}: {body}");
+    }
+    assert!(app.store.accounts().await.unwrap().is_empty());
+}

@@ -158,6 +158,8 @@ pub struct AppOptions {
     /// Connect through this custom authorization server of the sandbox (by id, e.g.
     /// `default`), found by discovery, asking for `openid offline_access`.
     pub custom_server: Option<&'static str>,
+    /// Whether accounts may name orgs on private addresses (default: yes, the sandboxes).
+    pub allow_private_orgs: bool,
 }
 
 impl Default for AppOptions {
@@ -167,6 +169,7 @@ impl Default for AppOptions {
             client_secret: None,
             refresh_margin: Duration::from_secs(60),
             custom_server: None,
+            allow_private_orgs: true,
         }
     }
 }
@@ -215,7 +218,7 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         refresher,
         url.parse().unwrap(),
         SecretString::from(admin_token.clone()),
-        true,
+        opts.allow_private_orgs,
     );
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(serve(listener, state, async {
