@@ -552,6 +552,42 @@ async fn the_cli_manages_accounts_with_secrets_from_stdin_and_files() {
     .await);
     assert_eq!(out.lines().count(), 12);
 
+    // `serve` without OKTA_CLIENT_ORGURL serves the accounts of its database (no sandbox).
+    let admin = "admin-token-for-accounts";
+    let (mut server, url) = crate::util::spawn_server_process(&[
+        ("OKTA_BRIDGE_DATABASE_URL", db.url.as_str()),
+        ("OKTA_BRIDGE_MASTER_KEY", crate::util::TEST_KEY_B64.as_str()),
+        ("OKTA_BRIDGE_LISTEN", "127.0.0.1:0"),
+        ("OKTA_BRIDGE_ADMIN_TOKEN", admin),
+    ])
+    .await;
+    let http = reqwest::Client::new();
+    let listed: Value = http
+        .get(format!("{url}/api/accounts"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    let users: Vec<Value> = http
+        .get(format!("{url}/api/connections/acme-token/users?limit=5"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 5);
+    let mut browser = Browser::new();
+    browser.sign_in(&url, admin).await;
+    let res = browser.visit(&format!("{url}/authenticate_okta")).await;
+    assert_eq!(res.status(), 404, "no sandbox behind a plain Connect: {:?}", browser.hops);
+    server.kill().await.unwrap();
+
     // Remove: refused while connected, done once disconnected.
     let out = cli(&db, &["accounts", "remove", "acme-token"], "").await;
     assert!(!out.status.success());
@@ -562,3 +598,67 @@ async fn the_cli_manages_accounts_with_secrets_from_stdin_and_files() {
     let out = ok(&cli(&db, &["accounts", "list"], "").await);
     assert!(out.contains("No accounts yet"));
 }
+
+fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// An account whose web app signs in at a custom authorization server, found by discovery:
+/// connected and refreshed there, with no server-wide OAuth settings involved.
+async fn an_account_at_a_custom_authorization_server(db: TestDb) {
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let issuer = format!("{}/oauth2/default", app.sandbox.url());
+    let c = app.sandbox.config();
+    let (status, body) = api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts",
+        Some(json!({
+            "name": "custom", "orgUrl": app.sandbox.url(), "clientId": c.client_id,
+            "clientSecret": c.client_secret_value(), "issuer": issuer, "scopes": "openid offline_access",
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["issuer"], issuer.as_str());
+
+    let mut browser = Browser::signed_in(&app).await;
+    let res = browser.visit(&format!("{}/authenticate_okta?account=custom", app.url)).await;
+    assert!(
+        browser.hops.iter().any(|h| h.starts_with(&format!("{issuer}/v1/authorize"))),
+        "the custom server's authorize endpoint: {:?}",
+        browser.hops
+    );
+    let page_url = res.url().clone();
+    let html = res.text().await.unwrap();
+    let res = browser
+        .submit(
+            &page_url,
+            &html,
+            &[("username", &c.admin_login), ("password", c.user_password_value())],
+        )
+        .await;
+    assert_eq!(res.url().path(), "/", "{:?}", browser.hops);
+    let account = AccountName::parse("custom").unwrap();
+    let conn = app.store.connection(&account).await.unwrap().unwrap();
+    assert_eq!(claims(conn.access_token.expose_secret())["iss"], issuer.as_str());
+
+    // Refreshed with the account's app, at the custom server, by a refresher that has no
+    // server-wide app at all.
+    let grants = app.sandbox.state().token_grants(&c.client_id);
+    let apps = std::sync::Arc::new(okta_bridge::accounts::Apps::new(
+        app.store.clone(),
+        None,
+        format!("{}/oauth/okta_callback", app.url),
+    ));
+    let refresher = okta_bridge::tokens::Refresher::with_apps(app.store.clone(), apps, Duration::from_secs(60));
+    let fresh = refresher.refresh_now(&account).await.unwrap();
+    assert_eq!(claims(fresh.expose_secret())["iss"], issuer.as_str());
+    assert_ne!(fresh.expose_secret(), conn.access_token.expose_secret());
+    assert_eq!(app.sandbox.state().token_grants(&c.client_id), grants + 1);
+}
+on_both_databases!(
+    account_at_a_custom_authorization_server,
+    super::an_account_at_a_custom_authorization_server
+);
