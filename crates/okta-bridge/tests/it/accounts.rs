@@ -662,3 +662,95 @@ on_both_databases!(
     account_at_a_custom_authorization_server,
     super::an_account_at_a_custom_authorization_server
 );
+
+/// Adding and connecting accounts every way, with every crate logging at trace level: no
+/// secret (client secret, private key, API tokens, access tokens, client assertions) in the logs.
+#[tokio::test]
+async fn no_secret_of_any_account_reaches_the_logs() {
+    let db = TestDb::sqlite();
+    let (pem, jwks) = rsa_key();
+    let org = Sandbox::spawn(SandboxConfig {
+        users: 9,
+        service_apps: vec![okta_sandbox::ServiceApp {
+            client_id: SVC_CLIENT.into(),
+            jwks,
+            scopes: vec!["okta.users.read".into()],
+            require_dpop: true,
+        }],
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let admin = "trace-logs-admin-token-0123456789";
+    let (mut child, url) = crate::util::spawn_server_process_with(
+        &[
+            ("OKTA_BRIDGE_DATABASE_URL", db.url.as_str()),
+            ("OKTA_BRIDGE_MASTER_KEY", crate::util::TEST_KEY_B64.as_str()),
+            ("OKTA_BRIDGE_ADMIN_TOKEN", admin),
+            ("OKTA_BRIDGE_LISTEN", "127.0.0.1:0"),
+            ("OKTA_BRIDGE_LOG", "trace"),
+            ("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS", "true"),
+            ("OKTA_CLIENT_ORGURL", org.url()),
+            ("OKTA_CLIENT_CLIENTID", &org.config().client_id),
+            ("OKTA_CLIENT_CLIENTSECRET", org.config().client_secret_value()),
+        ],
+        std::process::Stdio::piped(),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut req = http.request(method, format!("{url}{path}")).bearer_auth(admin);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send()
+    };
+    let c = org.config();
+    let accounts = [
+        json!({ "name": "web", "orgUrl": org.url(), "clientId": c.client_id, "clientSecret": c.client_secret_value() }),
+        json!({ "name": "svc", "orgUrl": org.url(), "clientId": SVC_CLIENT, "privateKey": pem, "keyId": SVC_KID }),
+        json!({ "name": "tok", "orgUrl": org.url() }),
+    ];
+    for a in accounts {
+        let res = call(reqwest::Method::POST, "/api/accounts", Some(a)).await.unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    let res = call(
+        reqwest::Method::POST,
+        "/api/accounts/tok/connect",
+        Some(json!({ "apiToken": "00wrong-token-in-logs?" })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422);
+    for (path, body) in [
+        ("/api/accounts/tok/connect", Some(json!({ "apiToken": c.api_token_value() }))),
+        ("/api/accounts/svc/connect", None),
+    ] {
+        let res = call(reqwest::Method::POST, path, body).await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    for account in ["tok", "svc"] {
+        let res = call(reqwest::Method::GET, &format!("/api/connections/{account}/users"), None)
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.json::<Vec<Value>>().await.unwrap().len(), 9);
+    }
+    child.kill().await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(logs.contains("TRACE"), "logging at trace level: {logs}");
+    let pem_line = pem.lines().nth(3).unwrap();
+    for secret in [
+        admin,
+        c.client_secret_value(),
+        c.api_token_value(),
+        "00wrong-token-in-logs",
+        pem_line,
+        // Every JWT (access tokens, client assertions) starts so.
+        "eyJ",
+    ] {
+        assert!(!logs.contains(secret), "{secret:?} in the logs");
+    }
+}
