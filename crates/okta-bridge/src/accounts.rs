@@ -574,7 +574,8 @@ pub async fn connect_service_app(store: &Store, account: &Account) -> Result<Con
 /// once across instances).
 ///
 /// # Errors
-/// [`Error::Reconnect`] when a service-app connection lost its account; [`Error::Database`].
+/// [`Error::Reconnect`] when the connection needs to be made again, or a service-app
+/// connection lost its account; [`Error::Database`].
 pub async fn client_for(
     store: &Store,
     refresher: &std::sync::Arc<crate::tokens::Refresher>,
@@ -582,6 +583,12 @@ pub async fn client_for(
 ) -> Result<okta_client::Client> {
     use secrecy::ExposeSecret;
     let account = &conn.account;
+    if let crate::store::ConnectionStatus::NeedsReauth(reason) = &conn.status {
+        return Err(Error::Reconnect {
+            account: account.to_string(),
+            reason: reason.clone(),
+        });
+    }
     let builder = okta_client::Client::builder_for(conn.org_url);
     Ok(match conn.method {
         ConnectionMethod::ApiToken => builder.api_token(conn.access_token.expose_secret()).build()?,

@@ -63,7 +63,8 @@ pub(crate) fn authenticate(s: &SandboxState, headers: &HeaderMap) -> Result<Call
         if !constant_time_eq(
             credential.trim().as_bytes(),
             s.config.api_token.expose_secret().as_bytes(),
-        ) {
+        ) || !s.api_token_live()
+        {
             return Err(ApiError::invalid_token());
         }
         let dir = s.dir();
@@ -314,6 +315,23 @@ pub(crate) fn parse_limit(value: Option<&str>, default: usize, max: usize) -> Re
 
 fn link_value(url: &str, rel: &str) -> HeaderValue {
     HeaderValue::from_str(&format!("<{url}>; rel=\"{rel}\"")).expect("URLs we build are valid header values")
+}
+
+/// `DELETE /api/v1/api-tokens/current`: revokes the API token the request is made with
+/// (204); from then on it is refused like any invalid token. Only an API token can revoke
+/// itself: an OAuth access token gets 403.
+pub(crate) async fn revoke_current_api_token(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&s, &headers)?;
+    if caller.scopes.is_some() {
+        return Err(ApiError::forbidden_because(
+            "only an API token (SSWS) can revoke itself",
+        ));
+    }
+    s.api_token_revoked.store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /api/v1/users/{id or login}` (and `me`).

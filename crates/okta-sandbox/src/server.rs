@@ -35,6 +35,8 @@ pub struct SandboxState {
     pub(crate) log: Mutex<SystemLog>,
     pub(crate) faults: Mutex<Faults>,
     pub(crate) dpop: Mutex<crate::dpop::DpopState>,
+    /// Whether the admin's API token was revoked (`DELETE /api/v1/api-tokens/current`).
+    pub(crate) api_token_revoked: std::sync::atomic::AtomicBool,
 }
 
 impl SandboxState {
@@ -64,6 +66,7 @@ impl SandboxState {
             limits: Mutex::new(RateLimits::default()),
             log: Mutex::new(SystemLog::default()),
             dpop: Mutex::new(crate::dpop::DpopState::default()),
+            api_token_revoked: std::sync::atomic::AtomicBool::new(false),
             faults: Mutex::new(Faults {
                 rules: config.faults.clone(),
                 ..Faults::default()
@@ -129,6 +132,11 @@ impl SandboxState {
         self.grants.lock().expect("grants lock").revoke_all_access();
     }
 
+    /// Whether the admin's API token still works (it stops when revoked through the API).
+    pub fn api_token_live(&self) -> bool {
+        !self.api_token_revoked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// How many refresh tokens are currently valid.
     pub fn live_refresh_tokens(&self) -> usize {
         self.grants.lock().expect("grants lock").live_refresh_tokens()
@@ -182,6 +190,10 @@ pub fn router(state: Arc<SandboxState>) -> Router {
             put(groups::add_member).delete(groups::remove_member),
         )
         .route("/api/v1/logs", get(syslog::list))
+        .route(
+            "/api/v1/api-tokens/current",
+            axum::routing::delete(api::revoke_current_api_token),
+        )
         .route("/api/v1/apps", get(apps::list))
         .route("/api/v1/apps/{appId}", get(apps::get))
         .route("/api/v1/apps/{appId}/users", get(apps::users))

@@ -131,7 +131,10 @@ pub(crate) async fn fetch_page(
     if let Some(after) = &p.after {
         request = request.after(after.clone());
     }
-    Ok((account, request.send().await?))
+    match request.send().await {
+        Ok(page) => Ok((account, page)),
+        Err(e) => Err(state.okta_failed(&account, e).await),
+    }
 }
 
 /// `GET /api/connections/{account}/users?limit=&after=`: Okta's users, read live, with a

@@ -69,6 +69,29 @@ impl AppState {
         self.public_url.scheme() == "https"
     }
 
+    /// What an Okta error on `account`'s connection means. An API token that Okta refuses (it
+    /// was revoked, or expired after 30 days unused) cannot come back by itself: the
+    /// connection is marked `needs_reauth`, as an OAuth connection whose refresh token was
+    /// refused is.
+    async fn okta_failed(&self, account: &AccountName, e: okta_client::Error) -> crate::error::Error {
+        let refused = matches!(&e, okta_client::Error::Api(api) if api.status == 401);
+        if refused
+            && let Ok(Some(conn)) = self.store.connection(account).await
+            && conn.method == crate::store::ConnectionMethod::ApiToken
+        {
+            let reason = "Okta no longer accepts the API token (revoked, or unused for 30 days): connect it again with a new token".to_owned();
+            if let Err(db) = self.store.mark_needs_reauth(account, &reason).await {
+                tracing::error!(account = %account, error = %db, "could not mark the connection");
+            }
+            tracing::warn!(account = %account, %reason, "connection needs to be connected again");
+            return crate::error::Error::Reconnect {
+                account: account.to_string(),
+                reason,
+            };
+        }
+        crate::error::Error::Okta(e)
+    }
+
     /// The okta-client of a stored connection: kept (with its rate-limit pacing) while the
     /// connection is the same one, even if another instance made it.
     async fn client_for(&self, account: &AccountName) -> Result<okta_client::Client> {
@@ -77,6 +100,12 @@ impl AppState {
             .connection(account)
             .await?
             .ok_or_else(|| crate::error::Error::UnknownConnection(account.to_string()))?;
+        if let crate::store::ConnectionStatus::NeedsReauth(reason) = &conn.status {
+            return Err(crate::error::Error::Reconnect {
+                account: account.to_string(),
+                reason: reason.clone(),
+            });
+        }
         let stamp = crate::accounts::client_stamp(&conn);
         if let Some((s, c)) = self.clients.lock().expect("clients lock").get(account.as_str())
             && *s == stamp

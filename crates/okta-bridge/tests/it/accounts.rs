@@ -393,6 +393,30 @@ async fn the_page_connects_with_a_pasted_api_token_and_a_forged_form_is_refused(
         app.sandbox.config().api_token_value()
     );
     assert_eq!(user_ids(&app, "pasted").await, app.sandbox.state().listed_user_ids());
+
+    // The token is revoked at Okta (or expires unused): the connection says so, and Okta is
+    // not asked again with it.
+    let res = reqwest::Client::new()
+        .delete(format!("{}/api/v1/api-tokens/current", app.sandbox.url()))
+        .header(
+            "authorization",
+            format!("SSWS {}", app.sandbox.config().api_token_value()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    for _ in 0..2 {
+        let res = api_get(&app, "/api/connections/pasted/users").await;
+        assert_eq!(res.status(), 409);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "reconnect_required");
+    }
+    let (_, account) = api(&app, reqwest::Method::GET, "/api/accounts/pasted", None).await;
+    assert_eq!(account["status"], "needs_reauth", "{account}");
+    assert!(account["statusReason"].as_str().unwrap().contains("API token"));
+    let page = browser.visit(&format!("{}/", app.url)).await.text().await.unwrap();
+    assert!(page.contains("needs to be connected again"));
     // A web-app flow is not started for an account that has no web app.
     let res = browser
         .visit(&format!("{}/authenticate_okta?account=pasted", app.url))
@@ -585,7 +609,12 @@ async fn the_cli_manages_accounts_with_secrets_from_stdin_and_files() {
     let mut browser = Browser::new();
     browser.sign_in(&url, admin).await;
     let res = browser.visit(&format!("{url}/authenticate_okta")).await;
-    assert_eq!(res.status(), 404, "no sandbox behind a plain Connect: {:?}", browser.hops);
+    assert_eq!(
+        res.status(),
+        404,
+        "no sandbox behind a plain Connect: {:?}",
+        browser.hops
+    );
     server.kill().await.unwrap();
 
     // Remove: refused while connected, done once disconnected.
@@ -624,9 +653,14 @@ async fn an_account_at_a_custom_authorization_server(db: TestDb) {
     assert_eq!(body["issuer"], issuer.as_str());
 
     let mut browser = Browser::signed_in(&app).await;
-    let res = browser.visit(&format!("{}/authenticate_okta?account=custom", app.url)).await;
+    let res = browser
+        .visit(&format!("{}/authenticate_okta?account=custom", app.url))
+        .await;
     assert!(
-        browser.hops.iter().any(|h| h.starts_with(&format!("{issuer}/v1/authorize"))),
+        browser
+            .hops
+            .iter()
+            .any(|h| h.starts_with(&format!("{issuer}/v1/authorize"))),
         "the custom server's authorize endpoint: {:?}",
         browser.hops
     );
@@ -724,7 +758,10 @@ async fn no_secret_of_any_account_reaches_the_logs() {
     .unwrap();
     assert_eq!(res.status(), 422);
     for (path, body) in [
-        ("/api/accounts/tok/connect", Some(json!({ "apiToken": c.api_token_value() }))),
+        (
+            "/api/accounts/tok/connect",
+            Some(json!({ "apiToken": c.api_token_value() })),
+        ),
         ("/api/accounts/svc/connect", None),
     ] {
         let res = call(reqwest::Method::POST, path, body).await.unwrap();

@@ -434,3 +434,38 @@ async fn rate_limit_buckets_follow_okta_published_limits() {
         assert_eq!(limit_of(path.clone()).await, limit, "{path}");
     }
 }
+
+#[tokio::test]
+async fn an_api_token_revokes_itself_and_is_refused_after() {
+    let sb = sandbox(|_| {}).await;
+    let http = reqwest::Client::new();
+    let me = |auth: String| {
+        http.get(format!("{}/api/v1/users/me", sb.url()))
+            .header("authorization", auth)
+            .send()
+    };
+    assert_eq!(me(ssws(&sb)).await.unwrap().status(), 200);
+    // An OAuth access token cannot revoke an API token.
+    let tokens = tokens_for(&sb, &sb.config().admin_login, "okta.users.read").await;
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+    let res = http
+        .delete(format!("{}/api/v1/api-tokens/current", sb.url()))
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(sb.state().api_token_live());
+    let res = http
+        .delete(format!("{}/api/v1/api-tokens/current", sb.url()))
+        .header("authorization", ssws(&sb))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert!(!sb.state().api_token_live());
+    let res = me(ssws(&sb)).await.unwrap();
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errorCode"], "E0000011");
+}
