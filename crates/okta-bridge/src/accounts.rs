@@ -313,6 +313,48 @@ impl Account {
     }
 }
 
+/// Stores an account the admin described: a new one, or with `replace` new credentials for an
+/// existing one. A connected account keeps its org and its kind (its tokens came from that org
+/// that way): changing either needs a disconnect first.
+///
+/// # Errors
+/// [`Error::AccountExists`] (without `replace`), [`Error::Conflict`], [`Error::Database`].
+pub async fn save(store: &Store, account: &Account, replace: bool) -> Result<()> {
+    if replace && let Some(c) = store.connection(&account.name).await? {
+        let kind_of_connection = match c.method {
+            ConnectionMethod::ServiceApp => Some("service"),
+            ConnectionMethod::AuthorizationCode => Some("web"),
+            _ => None,
+        };
+        if c.org_url != account.org_url {
+            return Err(Error::Conflict(format!(
+                "account {} is connected to {}: disconnect it before pointing it at another org",
+                account.name, c.org_url
+            )));
+        }
+        if kind_of_connection.is_some_and(|k| k != account.app.kind()) {
+            return Err(Error::Conflict(format!(
+                "account {} is connected through its {} app: disconnect it before changing the kind of app",
+                account.name,
+                kind_of_connection.unwrap_or_default()
+            )));
+        }
+    }
+    let mut account = account.clone();
+    if replace
+        && let Some(old) = store.account(&account.name).await?
+        && old.app.kind() == account.app.kind()
+        && old.app.client_id() == account.app.client_id()
+    {
+        // The same app: what connecting learned about it (DPoP) still holds.
+        account.dpop = old.dpop;
+    }
+    if !store.put_account(&account, replace).await? {
+        return Err(Error::AccountExists(account.name.to_string()));
+    }
+    Ok(())
+}
+
 /// Finds the OAuth web app of an account: its own (an account of kind `web`), or the server's
 /// configured app (`OKTA_CLIENT_*`) for connections that have no account. Built apps are kept
 /// until the account changes.
@@ -607,13 +649,20 @@ pub async fn client_for(
 }
 
 /// What a cached client of `conn` depends on: nothing for OAuth connections (their tokens are
-/// read from the store on every request), the row's version otherwise (a new API token or
-/// service app needs a new client).
-pub fn client_stamp(conn: &crate::store::Connection) -> i64 {
-    match conn.method {
-        ConnectionMethod::AuthorizationCode => 0,
-        _ => conn.version,
-    }
+/// read from the store on every request); the row's version for an API token; that and the
+/// account's version for a service app (a new key or DPoP needs a new client).
+///
+/// # Errors
+/// [`Error::Database`], [`Error::Decrypt`].
+pub async fn client_stamp(store: &Store, conn: &crate::store::Connection) -> Result<(i64, i64)> {
+    Ok(match conn.method {
+        ConnectionMethod::ApiToken => (conn.version, 0),
+        ConnectionMethod::ServiceApp => (
+            conn.version,
+            store.account(&conn.account).await?.map_or(0, |a| a.updated_at),
+        ),
+        _ => (0, 0),
+    })
 }
 
 /// Disconnects `account`: an OAuth connection's refresh and access tokens are revoked at the

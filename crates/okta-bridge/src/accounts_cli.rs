@@ -162,20 +162,7 @@ pub async fn run(cmd: AccountsCommand) -> Result<()> {
             let account = input.validate(a.dev_allow_private_orgs)?;
             account.check_resolves(a.dev_allow_private_orgs).await?;
             let store = a.store.open().await?;
-            if a.replace
-                && let Some(c) = store.connection(&account.name).await?
-                && c.org_url != account.org_url
-            {
-                bail!(
-                    "account {} is connected to {}: disconnect it (okta-bridge connections disconnect {}) before pointing it at another org",
-                    account.name,
-                    c.org_url,
-                    account.name
-                );
-            }
-            if !store.put_account(&account, a.replace).await? {
-                return Err(okta_bridge::Error::AccountExists(account.name.to_string()).into());
-            }
+            okta_bridge::accounts::save(&store, &account, a.replace).await?;
             let how = match account.app.kind() {
                 "web" => format!("connect it in a browser: /authenticate_okta?account={}", account.name),
                 "service" => format!("connect it: okta-bridge accounts connect {}", account.name),

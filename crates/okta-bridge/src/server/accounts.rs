@@ -145,12 +145,7 @@ pub(crate) async fn add(
     let result = async {
         let account = input.validate(state.allow_private_orgs)?;
         account.check_resolves(state.allow_private_orgs).await?;
-        if p.replace {
-            check_replace(&state, &account).await?;
-        }
-        if !state.store.put_account(&account, p.replace).await? {
-            return Err(Error::AccountExists(account.name.to_string()));
-        }
+        crate::accounts::save(&state.store, &account, p.replace).await?;
         let stored = state.store.account(&account.name).await?.unwrap_or(account);
         let conn = state.store.connection(&stored.name).await?;
         Ok::<_, Error>(account_json(&stored, conn.as_ref()))
@@ -159,20 +154,6 @@ pub(crate) async fn add(
         Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
         Err(e) => error_response(&e),
     }
-}
-
-/// A connected account may get new credentials, not another org: its tokens belong to the
-/// org they came from.
-pub(crate) async fn check_replace(state: &AppState, account: &Account) -> Result<()> {
-    if let Some(c) = state.store.connection(&account.name).await?
-        && c.org_url != account.org_url
-    {
-        return Err(Error::Invalid(format!(
-            "account {} is connected to {}: disconnect it before pointing it at another org",
-            account.name, c.org_url
-        )));
-    }
-    Ok(())
 }
 
 /// `DELETE /api/accounts/{name}`: only an account without a connection.

@@ -33,7 +33,7 @@ pub struct AppState {
     allow_private_orgs: bool,
     public_url: Url,
     admin_token: SecretString,
-    clients: Mutex<HashMap<String, (i64, okta_client::Client)>>,
+    clients: Mutex<HashMap<String, ((i64, i64), okta_client::Client)>>,
     metrics: ops::Metrics,
 }
 
@@ -106,7 +106,7 @@ impl AppState {
                 reason: reason.clone(),
             });
         }
-        let stamp = crate::accounts::client_stamp(&conn);
+        let stamp = crate::accounts::client_stamp(&self.store, &conn).await?;
         if let Some((s, c)) = self.clients.lock().expect("clients lock").get(account.as_str())
             && *s == stamp
         {

@@ -804,7 +804,9 @@ impl Store {
     }
 
     /// Adds an account, or replaces the one of the same name when `replace` (keeping its
-    /// connection and creation time). Returns `false` when it exists and `replace` is not set.
+    /// connection and creation time; `updated_at` always moves forward, so it versions the
+    /// account). Returns `false` when it exists and `replace` is not set. See
+    /// [`crate::accounts::save`] for the checks around it.
     ///
     /// # Errors
     /// [`Error::Database`].
@@ -837,7 +839,8 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
              ON CONFLICT (name) DO UPDATE SET org_url = excluded.org_url, kind = excluded.kind, client_id = excluded.client_id, \
              client_secret = excluded.client_secret, private_key = excluded.private_key, key_id = excluded.key_id, issuer = excluded.issuer, \
-             scopes = excluded.scopes, dpop = excluded.dpop, updated_at = accounts.updated_at + 1"
+             scopes = excluded.scopes, dpop = excluded.dpop, \
+             updated_at = CASE WHEN excluded.updated_at > accounts.updated_at THEN excluded.updated_at ELSE accounts.updated_at + 1 END"
         } else {
             "INSERT INTO accounts (name, org_url, kind, client_id, client_secret, private_key, key_id, issuer, scopes, dpop, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (name) DO NOTHING"
@@ -890,9 +893,10 @@ impl Store {
     /// [`Error::Database`].
     pub async fn set_account_dpop(&self, name: &AccountName, dpop: bool) -> Result<()> {
         with_pool!(self, pool => {
-            sqlx::query("UPDATE accounts SET dpop = $1, updated_at = updated_at + 1 WHERE name = $2 AND dpop <> $1")
+            sqlx::query("UPDATE accounts SET dpop = $1, updated_at = CASE WHEN $3 > updated_at THEN $3 ELSE updated_at + 1 END WHERE name = $2 AND dpop <> $1")
                 .bind(i64::from(dpop))
                 .bind(name.as_str())
+                .bind(now())
                 .execute(pool)
                 .await?
                 .rows_affected()

@@ -220,6 +220,53 @@ async fn many_orgs_each_connected_its_own_way(db: TestDb) {
     assert_eq!(user_ids(&app, "svc-c").await, svc_org.state().listed_user_ids());
     assert_eq!(web_org.state().listed_user_ids().len(), 31);
 
+    // New credentials for a connected account take effect at once (the cached client goes);
+    // another org or another kind of app needs a disconnect first.
+    let (other_pem, _) = rsa_key();
+    let svc = |key: &str| json!({ "name": "svc-c", "orgUrl": svc_org.url(), "clientId": SVC_CLIENT, "privateKey": key, "keyId": SVC_KID });
+    let (status, body) = api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts?replace=true",
+        Some(svc(&other_pem)),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["dpop"], true, "the same app still needs DPoP");
+    let res = api_get(&app, "/api/connections/svc-c/users").await;
+    assert_eq!(res.status(), 502, "a key Okta does not know is used at once");
+    assert!(res.text().await.unwrap().contains("invalid_client"));
+    let (status, _) = api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts?replace=true",
+        Some(svc(&pem)),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(user_ids(&app, "svc-c").await.len(), 17);
+    for (replacement, why) in [
+        (json!({ "name": "tok-b", "orgUrl": web_org.url() }), "another org"),
+        (
+            json!({ "name": "web-a", "orgUrl": web_org.url(), "clientId": SVC_CLIENT, "privateKey": pem }),
+            "kind of app",
+        ),
+    ] {
+        let (status, body) = api(
+            &app,
+            reqwest::Method::POST,
+            "/api/accounts?replace=true",
+            Some(replacement),
+        )
+        .await;
+        assert_eq!(
+            (status.as_u16(), body["error"].as_str()),
+            (409, Some("conflict")),
+            "{body}"
+        );
+        assert!(body["message"].as_str().unwrap().contains(why), "{body}");
+    }
+
     // An expired token of the web account is refreshed with that account's app at its org.
     app.store
         .update_tokens(
