@@ -648,13 +648,16 @@ pub async fn client_for(
     })
 }
 
+/// The versions a cached client depends on (see [`client_stamp`]).
+pub type ClientStamp = (i64, i64);
+
 /// What a cached client of `conn` depends on: nothing for OAuth connections (their tokens are
 /// read from the store on every request); the row's version for an API token; that and the
 /// account's version for a service app (a new key or DPoP needs a new client).
 ///
 /// # Errors
 /// [`Error::Database`], [`Error::Decrypt`].
-pub async fn client_stamp(store: &Store, conn: &crate::store::Connection) -> Result<(i64, i64)> {
+pub async fn client_stamp(store: &Store, conn: &crate::store::Connection) -> Result<ClientStamp> {
     Ok(match conn.method {
         ConnectionMethod::ApiToken => (conn.version, 0),
         ConnectionMethod::ServiceApp => (

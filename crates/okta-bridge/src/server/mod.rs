@@ -33,7 +33,7 @@ pub struct AppState {
     allow_private_orgs: bool,
     public_url: Url,
     admin_token: SecretString,
-    clients: Mutex<HashMap<String, ((i64, i64), okta_client::Client)>>,
+    clients: Mutex<HashMap<String, (crate::accounts::ClientStamp, okta_client::Client)>>,
     metrics: ops::Metrics,
 }
 
