@@ -701,15 +701,22 @@ async fn connections_list(store: StoreSettings) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<24}  {:<40}  {:<25}  SCOPES",
-        "ACCOUNT", "ORG", "ACCESS TOKEN EXPIRES"
+        "{:<24}  {:<40}  {:<18}  {:<13}  {:<25}  SCOPES",
+        "ACCOUNT", "ORG", "METHOD", "STATUS", "ACCESS TOKEN EXPIRES"
     );
     for c in conns {
+        let expires = if c.expires_at == okta_bridge::store::NEVER {
+            "never".to_owned()
+        } else {
+            ts(time::OffsetDateTime::from_unix_timestamp(c.expires_at).ok())
+        };
         println!(
-            "{:<24}  {:<40}  {:<25}  {}",
+            "{:<24}  {:<40}  {:<18}  {:<13}  {:<25}  {}",
             c.account,
             c.org_url,
-            ts(time::OffsetDateTime::from_unix_timestamp(c.expires_at).ok()),
+            c.method.as_str(),
+            c.status.as_str(),
+            expires,
             c.scopes
         );
     }

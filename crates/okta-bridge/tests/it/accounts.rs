@@ -622,6 +622,12 @@ async fn the_cli_manages_accounts_with_secrets_from_stdin_and_files() {
     )
     .await);
     assert_eq!(out.lines().count(), 12);
+    let out = ok(&cli(&db, &["connections", "list"], "").await);
+    let row = out.lines().find(|l| l.starts_with("acme-token")).expect(&out);
+    assert!(
+        row.contains("api_token") && row.contains("connected") && row.contains("never"),
+        "{out}"
+    );
 
     // `serve` without OKTA_CLIENT_ORGURL serves the accounts of its database (no sandbox).
     let admin = "admin-token-for-accounts";
