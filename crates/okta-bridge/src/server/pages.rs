@@ -77,6 +77,7 @@ struct IndexPage {
     accounts: Vec<AccountRow>,
     connections: Vec<ConnectionRow>,
     org: String,
+    has_default_app: bool,
     csrf: String,
 }
 
@@ -140,6 +141,7 @@ pub(crate) async fn index(admin: AdminPage, State(state): State<Arc<AppState>>) 
         .fallback()
         .map_or_else(|| "none configured".to_owned(), |o| o.org().to_string());
     render(&IndexPage {
+        has_default_app: state.refresher.apps().fallback().is_some(),
         accounts,
         connections: rows,
         org,
