@@ -140,9 +140,20 @@ pub struct NewAccount {
     pub scopes: Option<String>,
 }
 
-fn secret_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+/// Deserializes an optional secret straight into a [`SecretString`]; blank counts as absent.
+pub(crate) fn secret_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
     let s: Option<String> = serde::Deserialize::deserialize(d)?;
-    Ok(s.map(SecretString::from))
+    Ok(s.filter(|s| !s.trim().is_empty()).map(SecretString::from))
+}
+
+/// An account's status from its connection: `not_connected`, `connected` or `needs_reauth`
+/// (with Okta's reason).
+pub fn status_of(conn: Option<&crate::store::Connection>) -> (&'static str, Option<&str>) {
+    match conn.map(|c| &c.status) {
+        None => ("not_connected", None),
+        Some(crate::store::ConnectionStatus::NeedsReauth(r)) => ("needs_reauth", Some(r.as_str())),
+        Some(s) => (s.as_str(), None),
+    }
 }
 
 fn now() -> i64 {

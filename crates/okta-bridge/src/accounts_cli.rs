@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use okta_bridge::accounts::{NewAccount, connect_api_token, connect_service_app};
 use okta_bridge::domain::AccountName;
-use okta_bridge::store::{ConnectionStatus, NEVER};
+use okta_bridge::store::NEVER;
 use secrecy::SecretString;
 
 use clap::{Subcommand, ValueEnum};
@@ -199,7 +199,7 @@ pub async fn run(cmd: AccountsCommand) -> Result<()> {
                                 "clientId": acc.app.client_id(),
                                 "scopes": acc.scopes,
                                 "dpop": acc.dpop,
-                                "status": status(conn.as_ref()),
+                                "status": okta_bridge::accounts::status_of(conn.as_ref()).0,
                                 "method": conn.as_ref().map(|c| c.method.as_str()),
                                 "expiresAt": conn.as_ref().filter(|c| c.expires_at != NEVER).map(|c| c.expires_at),
                             })
@@ -223,7 +223,7 @@ pub async fn run(cmd: AccountsCommand) -> Result<()> {
                             acc.org_url,
                             acc.app.kind(),
                             acc.app.client_id().unwrap_or("-"),
-                            status(conn.as_ref()),
+                            okta_bridge::accounts::status_of(conn.as_ref()).0,
                             conn.as_ref()
                                 .map(|c| format!(" ({})", c.method.as_str()))
                                 .unwrap_or_default()
@@ -266,13 +266,5 @@ pub async fn run(cmd: AccountsCommand) -> Result<()> {
             }
             Ok(())
         }
-    }
-}
-
-fn status(conn: Option<&okta_bridge::store::Connection>) -> &'static str {
-    match conn.map(|c| &c.status) {
-        None => "not_connected",
-        Some(ConnectionStatus::NeedsReauth(_)) => "needs_reauth",
-        Some(_) => "connected",
     }
 }

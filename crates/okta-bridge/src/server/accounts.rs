@@ -18,15 +18,11 @@ use super::pages::{error_page, fmt_time};
 use crate::accounts::{Account, AppCredentials, Connected, NewAccount, connect_api_token, connect_service_app};
 use crate::domain::AccountName;
 use crate::error::{Error, Result};
-use crate::store::{Connection, ConnectionStatus, NEVER};
+use crate::store::{Connection, NEVER};
 
 /// An account as the API shows it: never a secret, with its connection's status.
 pub(crate) fn account_json(a: &Account, conn: Option<&Connection>) -> Value {
-    let (status, reason) = match conn.map(|c| &c.status) {
-        None => ("not_connected", None),
-        Some(ConnectionStatus::NeedsReauth(r)) => ("needs_reauth", Some(r.as_str())),
-        Some(_) => ("connected", None),
-    };
+    let (status, reason) = crate::accounts::status_of(conn);
     json!({
         "name": a.name,
         "orgUrl": a.org_url.to_string(),
@@ -175,13 +171,8 @@ pub(crate) async fn remove(_: Admin, State(state): State<Arc<AppState>>, Path(na
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ConnectBody {
-    #[serde(default, deserialize_with = "secret_opt")]
+    #[serde(default, deserialize_with = "crate::accounts::secret_opt")]
     api_token: Option<SecretString>,
-}
-
-fn secret_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
-    let s: Option<String> = Deserialize::deserialize(d)?;
-    Ok(s.filter(|s| !s.trim().is_empty()).map(SecretString::from))
 }
 
 /// `POST /api/accounts/{name}/connect` with `{"apiToken": "…"}` (checked with Okta before it
@@ -211,7 +202,7 @@ pub(crate) async fn connect(
 pub(crate) struct ConnectForm {
     #[serde(default)]
     csrf: String,
-    #[serde(default, deserialize_with = "secret_opt")]
+    #[serde(default, deserialize_with = "crate::accounts::secret_opt")]
     api_token: Option<SecretString>,
 }
 

@@ -98,14 +98,8 @@ pub(crate) async fn index(admin: AdminPage, State(state): State<Arc<AppState>>) 
             org_url: a.org_url.to_string(),
             kind: a.app.kind(),
             client_id: a.app.client_id().unwrap_or_default().to_owned(),
-            status: match c.as_ref().map(|c| &c.status) {
-                None => "not_connected",
-                Some(s) => s.as_str(),
-            },
-            status_reason: match c.as_ref().map(|c| &c.status) {
-                Some(crate::store::ConnectionStatus::NeedsReauth(r)) => r.clone(),
-                _ => String::new(),
-            },
+            status: crate::accounts::status_of(c.as_ref()).0,
+            status_reason: crate::accounts::status_of(c.as_ref()).1.unwrap_or_default().to_owned(),
             method: match c.map(|c| c.method) {
                 Some(crate::store::ConnectionMethod::ApiToken) => "API token",
                 Some(crate::store::ConnectionMethod::ServiceApp) if a.dpop => "service app (DPoP)",

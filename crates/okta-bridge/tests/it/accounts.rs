@@ -10,12 +10,12 @@ use okta_bridge::domain::AccountName;
 use okta_bridge::store::{ConnectionMethod, TokenSet};
 use okta_sandbox::{Sandbox, SandboxConfig};
 use rsa::pkcs8::EncodePrivateKey;
-use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+use rsa::traits::PublicKeyParts;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::flow::on_both_databases;
-use crate::util::{AppOptions, Browser, TestApp, TestDb, api_get, spawn_app};
+use crate::util::{AppOptions, Browser, TestApp, TestDb, api_get, sign_in_to_org, spawn_app};
 
 const SVC_CLIENT: &str = "0oaServiceC";
 const SVC_KID: &str = "svc-key-1";
@@ -24,10 +24,29 @@ const SVC_KID: &str = "svc-key-1";
 fn rsa_key() -> (String, jsonwebtoken::jwk::JwkSet) {
     let k = rsa::RsaPrivateKey::new(&mut rand_core06::OsRng, 2048).unwrap();
     let b = |n: &rsa::BigUint| URL_SAFE_NO_PAD.encode(n.to_bytes_be());
-    let _ = k.d();
     let public = json!({ "kty": "RSA", "kid": SVC_KID, "alg": "RS256", "use": "sig", "n": b(k.n()), "e": b(k.e()) });
     let pem = k.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap().to_string();
     (pem, serde_json::from_value(json!({ "keys": [public] })).unwrap())
+}
+
+/// An org of `users` users with the service app [`SVC_CLIENT`], which requires DPoP; and the
+/// app's private key (PEM).
+async fn service_app_org(users: usize, seed: u64) -> (Sandbox, String) {
+    let (pem, jwks) = rsa_key();
+    let org = Sandbox::spawn(SandboxConfig {
+        users,
+        seed,
+        service_apps: vec![okta_sandbox::ServiceApp {
+            client_id: SVC_CLIENT.into(),
+            jwks,
+            scopes: vec!["okta.users.read".into()],
+            require_dpop: true,
+        }],
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    (org, pem)
 }
 
 async fn api(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> (reqwest::StatusCode, Value) {
@@ -77,20 +96,7 @@ async fn many_orgs_each_connected_its_own_way(db: TestDb) {
     })
     .await
     .unwrap();
-    let (pem, jwks) = rsa_key();
-    let svc_org = Sandbox::spawn(SandboxConfig {
-        users: 17,
-        seed: 3,
-        service_apps: vec![okta_sandbox::ServiceApp {
-            client_id: SVC_CLIENT.into(),
-            jwks,
-            scopes: vec!["okta.users.read".into()],
-            require_dpop: true,
-        }],
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap();
+    let (svc_org, pem) = service_app_org(17, 3).await;
     let web_secret = web_org.config().client_secret_value().to_owned();
     let api_token = token_org.config().api_token_value().to_owned();
 
@@ -159,16 +165,7 @@ async fn many_orgs_each_connected_its_own_way(db: TestDb) {
         "sent to the account's org: {:?}",
         browser.hops
     );
-    let page_url = res.url().clone();
-    let html = res.text().await.unwrap();
-    let c = web_org.config();
-    let res = browser
-        .submit(
-            &page_url,
-            &html,
-            &[("username", &c.admin_login), ("password", c.user_password_value())],
-        )
-        .await;
+    let res = sign_in_to_org(&mut browser, res, &web_org).await;
     assert_eq!(res.url().path(), "/", "{:?}", browser.hops);
     let web_a = AccountName::parse("web-a").unwrap();
     let conn = app.store.connection(&web_a).await.unwrap().unwrap();
@@ -717,15 +714,7 @@ async fn an_account_at_a_custom_authorization_server(db: TestDb) {
         "the custom server's authorize endpoint: {:?}",
         browser.hops
     );
-    let page_url = res.url().clone();
-    let html = res.text().await.unwrap();
-    let res = browser
-        .submit(
-            &page_url,
-            &html,
-            &[("username", &c.admin_login), ("password", c.user_password_value())],
-        )
-        .await;
+    let res = sign_in_to_org(&mut browser, res, &app.sandbox).await;
     assert_eq!(res.url().path(), "/", "{:?}", browser.hops);
     let account = AccountName::parse("custom").unwrap();
     let conn = app.store.connection(&account).await.unwrap().unwrap();
@@ -755,19 +744,7 @@ on_both_databases!(
 #[tokio::test]
 async fn no_secret_of_any_account_reaches_the_logs() {
     let db = TestDb::sqlite();
-    let (pem, jwks) = rsa_key();
-    let org = Sandbox::spawn(SandboxConfig {
-        users: 9,
-        service_apps: vec![okta_sandbox::ServiceApp {
-            client_id: SVC_CLIENT.into(),
-            jwks,
-            scopes: vec!["okta.users.read".into()],
-            require_dpop: true,
-        }],
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap();
+    let (org, pem) = service_app_org(9, 4).await;
     let admin = "trace-logs-admin-token-0123456789";
     let (mut child, url) = crate::util::spawn_server_process_with(
         &[

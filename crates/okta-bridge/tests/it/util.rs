@@ -343,6 +343,11 @@ pub async fn connect(app: &TestApp, browser: &mut Browser) -> reqwest::Response 
         browser.sign_in(&app.url, &app.admin_token).await;
         res = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
     }
+    sign_in_to_org(browser, res, &app.sandbox).await
+}
+
+/// Fills in `org`'s sign-in page `res` as its admin and follows where it leads.
+pub async fn sign_in_to_org(browser: &mut Browser, res: reqwest::Response, org: &Sandbox) -> reqwest::Response {
     assert_eq!(res.status(), 200, "sign-in page: {:?}", browser.hops);
     let page_url = res.url().clone();
     let html = res.text().await.unwrap();
@@ -350,7 +355,7 @@ pub async fn connect(app: &TestApp, browser: &mut Browser) -> reqwest::Response 
         html.contains("name=\"username\"") && html.contains("name=\"password\""),
         "{html}"
     );
-    let c = app.sandbox.config();
+    let c = org.config();
     browser
         .submit(
             &page_url,
