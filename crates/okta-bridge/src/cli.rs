@@ -233,7 +233,7 @@ async fn command_apps(
     account: &AccountName,
     client_id: Option<&String>,
     client_secret: Option<&SecretString>,
-) -> Result<Arc<Apps>> {
+) -> Result<(Arc<Apps>, okta_bridge::store::Connection)> {
     let conn = store
         .connection(account)
         .await?
@@ -252,7 +252,7 @@ async fn command_apps(
         )?),
         _ => None,
     };
-    Ok(Arc::new(Apps::new(store.clone(), fallback, CLI_REDIRECT_URI)))
+    Ok((Arc::new(Apps::new(store.clone(), fallback, CLI_REDIRECT_URI)), conn))
 }
 
 /// Commands never run the connect flow; refresh and revoke ignore the redirect URI.
@@ -267,7 +267,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Connections(ConnectionsCommand::Refresh(a)) => {
             let account = AccountName::parse(&a.account)?;
             let store = a.store.open().await?;
-            let apps = command_apps(&store, &account, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
+            let (apps, _) = command_apps(&store, &account, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
             let refresher = Refresher::with_apps(store, apps, REFRESH_MARGIN);
             refresher.refresh_now(&account).await?;
             println!("Refreshed the access token of {account}.");
@@ -276,7 +276,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Connections(ConnectionsCommand::Disconnect(a)) => {
             let account = AccountName::parse(&a.account)?;
             let store = a.store.open().await?;
-            let apps = command_apps(&store, &account, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
+            let (apps, _) = command_apps(&store, &account, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
             let revoked = okta_bridge::accounts::disconnect(&store, &apps, &account).await?;
             if revoked.is_empty() {
                 println!("Disconnected {account}.");
@@ -416,7 +416,17 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
     settings.listen = listener.local_addr()?;
     let public_url = settings.public_url();
     let scopes = Scopes::parse(&settings.scopes).context("OKTA_CLIENT_SCOPES")?;
-    let use_sandbox = a.sandbox || (settings.org_url.is_none() && !has_accounts(&settings).await?);
+    // Without an org, an existing database's accounts are served; a sandbox starts only when
+    // there are none. The store opened to find out is the one served.
+    let existing = match (&settings.org_url, a.sandbox) {
+        (None, false) => open_existing(&settings).await?,
+        _ => None,
+    };
+    let has_accounts = match &existing {
+        Some(store) => !store.accounts().await?.is_empty(),
+        None => false,
+    };
+    let use_sandbox = a.sandbox || (settings.org_url.is_none() && !has_accounts);
     let mut sandbox = None;
     let (oauth, database_url) = if use_sandbox {
         if !a.sandbox {
@@ -484,12 +494,17 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
                 .unwrap_or_else(|| okta_bridge::settings::DEFAULT_DATABASE_URL.to_owned()),
         )
     };
-    let store = open_store_with(
-        Some(&database_url),
-        settings.master_key.as_ref().map(ExposeSecret::expose_secret),
-        settings.old_master_keys.as_ref().map(ExposeSecret::expose_secret),
-    )
-    .await?;
+    let store = match existing.filter(|_| !use_sandbox || settings.database_url.is_some()) {
+        Some(store) => store,
+        None => {
+            open_store_with(
+                Some(&database_url),
+                settings.master_key.as_ref().map(ExposeSecret::expose_secret),
+                settings.old_master_keys.as_ref().map(ExposeSecret::expose_secret),
+            )
+            .await?
+        }
+    };
     let generated_token = settings.admin_token().is_none();
     let admin_token = settings
         .admin_token()
@@ -541,15 +556,15 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Whether the configured database (when there is one already) holds accounts: then `serve`
-/// serves them rather than starting a sandbox.
-async fn has_accounts(settings: &Settings) -> Result<bool> {
+/// The configured database, opened, when it exists already (a configured URL, or the default
+/// SQLite file in the working directory).
+async fn open_existing(settings: &Settings) -> Result<Option<okta_bridge::store::Store>> {
     let url = match &settings.database_url {
         Some(u) => u.clone(),
         None if std::path::Path::new("okta-bridge.db").exists() => {
             okta_bridge::settings::DEFAULT_DATABASE_URL.to_owned()
         }
-        None => return Ok(false),
+        None => return Ok(None),
     };
     let store = open_store_with(
         Some(&url),
@@ -557,9 +572,7 @@ async fn has_accounts(settings: &Settings) -> Result<bool> {
         settings.old_master_keys.as_ref().map(ExposeSecret::expose_secret),
     )
     .await?;
-    let any = !store.accounts().await?.is_empty();
-    store.close().await;
-    Ok(any)
+    Ok(Some(store))
 }
 
 async fn users_list(a: UsersListArgs) -> Result<()> {
@@ -567,11 +580,7 @@ async fn users_list(a: UsersListArgs) -> Result<()> {
         (Some(account), _, _) => {
             let account = AccountName::parse(account)?;
             let store = a.store.open().await?;
-            let apps = command_apps(&store, &account, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
-            let conn = store
-                .connection(&account)
-                .await?
-                .ok_or_else(|| okta_bridge::Error::UnknownConnection(account.to_string()))?;
+            let (apps, conn) = command_apps(&store, &account, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
             let refresher = Arc::new(Refresher::with_apps(store.clone(), apps, REFRESH_MARGIN));
             okta_bridge::accounts::client_for(&store, &refresher, conn).await?
         }
