@@ -374,6 +374,7 @@ pub struct Apps {
     store: Store,
     fallback: Option<OAuthApp>,
     redirect_uri: String,
+    allow_private: bool,
     built: Mutex<HashMap<String, (i64, OAuthApp)>>,
 }
 
@@ -385,7 +386,36 @@ impl Apps {
             store,
             fallback,
             redirect_uri: redirect_uri.into(),
+            allow_private: false,
             built: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether accounts' orgs may be on loopback or private addresses (development:
+    /// `OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS`). Without it, every connection to an account's
+    /// org resolves its name through [`crate::domain::PublicAddressesOnly`].
+    #[must_use]
+    pub fn allow_private_orgs(mut self, allow: bool) -> Self {
+        self.allow_private = allow;
+        self
+    }
+
+    /// Whether orgs on private addresses are allowed.
+    pub fn allows_private_orgs(&self) -> bool {
+        self.allow_private
+    }
+
+    /// The resolver for connections to accounts' orgs (`None`: the system's, unchecked).
+    pub fn resolver(&self) -> Option<crate::connect::Resolver> {
+        crate::domain::org_resolver(self.allow_private)
+    }
+
+    /// A client builder for `org` that resolves its name as this policy says.
+    pub fn client_builder(&self, org: OrgUrl) -> okta_client::ClientBuilder {
+        let builder = okta_client::Client::builder_for(org);
+        match self.resolver() {
+            Some(r) => builder.dns_resolver(r),
+            None => builder,
         }
     }
 
@@ -430,9 +460,25 @@ impl Apps {
         let scopes = Scopes::parse(&a.scopes)?;
         let app = match &a.issuer {
             Some(issuer) => {
-                OAuthApp::discover(a.org_url, issuer, client_id, client_secret, &self.redirect_uri, scopes).await?
+                OAuthApp::discover_via(
+                    a.org_url,
+                    issuer,
+                    client_id,
+                    client_secret,
+                    &self.redirect_uri,
+                    scopes,
+                    self.resolver(),
+                )
+                .await?
             }
-            None => OAuthApp::new(a.org_url, client_id, client_secret, &self.redirect_uri, scopes)?,
+            None => OAuthApp::new_via(
+                a.org_url,
+                client_id,
+                client_secret,
+                &self.redirect_uri,
+                scopes,
+                self.resolver(),
+            )?,
         };
         self.built
             .lock()
@@ -506,7 +552,8 @@ fn refused(what: &str, e: &okta_client::Error) -> Option<Error> {
 /// # Errors
 /// [`Error::Rejected`] when Okta refuses the token (nothing stored); [`Error::Okta`] when Okta
 /// cannot be reached; [`Error::Database`].
-pub async fn connect_api_token(store: &Store, account: &Account, token: &SecretString) -> Result<Connected> {
+pub async fn connect_api_token(apps: &Apps, account: &Account, token: &SecretString) -> Result<Connected> {
+    let store = &apps.store;
     use secrecy::ExposeSecret;
     let token = token.expose_secret().trim();
     if token.is_empty() {
@@ -514,7 +561,8 @@ pub async fn connect_api_token(store: &Store, account: &Account, token: &SecretS
             "the API token is empty: paste the token Okta showed when it was created".into(),
         ));
     }
-    let client = okta_client::Client::builder_for(account.org_url.clone())
+    let client = apps
+        .client_builder(account.org_url.clone())
         .api_token(token)
         .max_retries(1)
         .build()
@@ -566,8 +614,9 @@ async fn probe(client: &okta_client::Client, scopes: &str) -> okta_client::Resul
     }
 }
 
-async fn try_service_app(a: &Account) -> Result<()> {
-    let client = okta_client::Client::builder_for(a.org_url.clone())
+async fn try_service_app(apps: &Apps, a: &Account) -> Result<()> {
+    let client = apps
+        .client_builder(a.org_url.clone())
         .service_app(Apps::service_app(a)?)
         .max_retries(1)
         .build()?;
@@ -582,14 +631,15 @@ async fn try_service_app(a: &Account) -> Result<()> {
 /// # Errors
 /// [`Error::Invalid`] for an account without a service app; [`Error::Rejected`] when Okta
 /// refuses the app, key or scopes (nothing stored); [`Error::Okta`], [`Error::Database`].
-pub async fn connect_service_app(store: &Store, account: &Account) -> Result<Connected> {
+pub async fn connect_service_app(apps: &Apps, account: &Account) -> Result<Connected> {
+    let store = &apps.store;
     let mut account = account.clone();
-    let mut result = try_service_app(&account).await;
+    let mut result = try_service_app(apps, &account).await;
     if !account.dpop
         && matches!(&result, Err(Error::Okta(okta_client::Error::OAuth { error, .. })) if error == "invalid_dpop_proof")
     {
         account.dpop = true;
-        result = try_service_app(&account).await;
+        result = try_service_app(apps, &account).await;
     }
     match result {
         Ok(()) => {}
@@ -642,7 +692,7 @@ pub async fn client_for(
             reason: reason.clone(),
         });
     }
-    let builder = okta_client::Client::builder_for(conn.org_url);
+    let builder = refresher.apps().client_builder(conn.org_url);
     Ok(match conn.method {
         ConnectionMethod::ApiToken => builder.api_token(conn.access_token.expose_secret()).build()?,
         ConnectionMethod::ServiceApp => {

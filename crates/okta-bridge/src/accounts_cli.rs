@@ -63,9 +63,6 @@ pub(crate) struct AccountsAddArgs {
     /// Replace an account of the same name (its connection stays if the org is the same).
     #[arg(long)]
     pub(crate) replace: bool,
-    /// Development only: allow an org on a loopback or private address, over plain http.
-    #[arg(long, env = "OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS")]
-    pub(crate) dev_allow_private_orgs: bool,
     #[command(flatten)]
     pub(crate) store: StoreSettings,
 }
@@ -159,8 +156,8 @@ pub async fn run(cmd: AccountsCommand) -> Result<()> {
                 issuer: a.issuer,
                 scopes: a.scopes,
             };
-            let account = input.validate(a.dev_allow_private_orgs)?;
-            account.check_resolves(a.dev_allow_private_orgs).await?;
+            let account = input.validate(a.store.dev_allow_private_orgs)?;
+            account.check_resolves(a.store.dev_allow_private_orgs).await?;
             let store = a.store.open().await?;
             okta_bridge::accounts::save(&store, &account, a.replace).await?;
             let how = match account.app.kind() {
@@ -250,9 +247,11 @@ pub async fn run(cmd: AccountsCommand) -> Result<()> {
                 .account(&name)
                 .await?
                 .ok_or_else(|| okta_bridge::Error::UnknownAccount(name.to_string()))?;
+            let apps = okta_bridge::accounts::Apps::new(store.clone(), None, crate::cli::CLI_REDIRECT_URI)
+                .allow_private_orgs(a.store.dev_allow_private_orgs);
             let connected = match (token, account.app.kind()) {
-                (Some(t), _) => connect_api_token(&store, &account, &t).await?,
-                (None, "service") => connect_service_app(&store, &account).await?,
+                (Some(t), _) => connect_api_token(&apps, &account, &t).await?,
+                (None, "service") => connect_service_app(&apps, &account).await?,
                 (None, "web") => bail!(
                     "account {name} connects through Okta's sign-in: run `okta-bridge serve` and open /authenticate_okta?account={name} (or give --api-token-stdin)"
                 ),

@@ -233,6 +233,7 @@ async fn command_apps(
     account: &AccountName,
     client_id: Option<&String>,
     client_secret: Option<&SecretString>,
+    allow_private: bool,
 ) -> Result<(Arc<Apps>, okta_bridge::store::Connection)> {
     let conn = store
         .connection(account)
@@ -252,11 +253,12 @@ async fn command_apps(
         )?),
         _ => None,
     };
-    Ok((Arc::new(Apps::new(store.clone(), fallback, CLI_REDIRECT_URI)), conn))
+    let apps = Apps::new(store.clone(), fallback, CLI_REDIRECT_URI).allow_private_orgs(allow_private);
+    Ok((Arc::new(apps), conn))
 }
 
 /// Commands never run the connect flow; refresh and revoke ignore the redirect URI.
-const CLI_REDIRECT_URI: &str = "http://127.0.0.1/oauth/okta_callback";
+pub(crate) const CLI_REDIRECT_URI: &str = "http://127.0.0.1/oauth/okta_callback";
 
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -267,7 +269,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Connections(ConnectionsCommand::Refresh(a)) => {
             let account = AccountName::parse(&a.account)?;
             let store = a.store.open().await?;
-            let (apps, _) = command_apps(&store, &account, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
+            let (apps, _) = command_apps(
+                &store,
+                &account,
+                a.client_id.as_ref(),
+                a.client_secret.as_ref(),
+                a.store.dev_allow_private_orgs,
+            )
+            .await?;
             let refresher = Refresher::with_apps(store, apps, REFRESH_MARGIN);
             refresher.refresh_now(&account).await?;
             println!("Refreshed the access token of {account}.");
@@ -276,7 +285,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Connections(ConnectionsCommand::Disconnect(a)) => {
             let account = AccountName::parse(&a.account)?;
             let store = a.store.open().await?;
-            let (apps, _) = command_apps(&store, &account, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
+            let (apps, _) = command_apps(
+                &store,
+                &account,
+                a.client_id.as_ref(),
+                a.client_secret.as_ref(),
+                a.store.dev_allow_private_orgs,
+            )
+            .await?;
             let revoked = okta_bridge::accounts::disconnect(&store, &apps, &account).await?;
             if revoked.is_empty() {
                 println!("Disconnected {account}.");
@@ -509,20 +525,17 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
     let admin_token = settings
         .admin_token()
         .unwrap_or_else(|| SecretString::from(random_secret()));
-    let apps = Arc::new(Apps::new(store.clone(), oauth, settings.redirect_uri()));
+    let apps = Arc::new(
+        Apps::new(store.clone(), oauth, settings.redirect_uri())
+            .allow_private_orgs(settings.dev_allow_private_orgs || use_sandbox),
+    );
     let refresher = Arc::new(Refresher::with_apps(store.clone(), apps, REFRESH_MARGIN));
     let background = (settings.refresh_ahead > 0).then(|| {
         refresher
             .clone()
             .spawn_background(Duration::from_secs(30), Duration::from_secs(settings.refresh_ahead))
     });
-    let state = AppState::new(
-        store.clone(),
-        refresher,
-        public_url.clone(),
-        admin_token.clone(),
-        settings.dev_allow_private_orgs || use_sandbox,
-    );
+    let state = AppState::new(store.clone(), refresher, public_url.clone(), admin_token.clone());
 
     println!("okta-bridge listening on {public_url} (database {})", store.kind());
     if generated_token {
@@ -580,7 +593,14 @@ async fn users_list(a: UsersListArgs) -> Result<()> {
         (Some(account), _, _) => {
             let account = AccountName::parse(account)?;
             let store = a.store.open().await?;
-            let (apps, conn) = command_apps(&store, &account, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
+            let (apps, conn) = command_apps(
+                &store,
+                &account,
+                a.client_id.as_ref(),
+                a.client_secret.as_ref(),
+                a.store.dev_allow_private_orgs,
+            )
+            .await?;
             let refresher = Arc::new(Refresher::with_apps(store.clone(), apps, REFRESH_MARGIN));
             okta_bridge::accounts::client_for(&store, &refresher, conn).await?
         }

@@ -109,6 +109,11 @@ fn now() -> i64 {
 #[error("{0}")]
 struct HttpError(String);
 
+/// What went wrong with a request, without its URL, with its causes.
+fn transport_message(e: reqwest::Error) -> String {
+    okta_client::with_causes(&e.without_url())
+}
+
 /// The `oauth2` crate's HTTP calls, made with our reqwest client (no redirects followed).
 async fn send(http: reqwest::Client, request: HttpRequest) -> Result<HttpResponse, HttpError> {
     let (parts, body) = request.into_parts();
@@ -118,12 +123,12 @@ async fn send(http: reqwest::Client, request: HttpRequest) -> Result<HttpRespons
         .body(body)
         .send()
         .await
-        .map_err(|e| HttpError(e.without_url().to_string()))?;
+        .map_err(|e| HttpError(transport_message(e)))?;
     let mut builder = http::Response::builder().status(res.status());
     for (name, value) in res.headers() {
         builder = builder.header(name, value);
     }
-    let body = res.bytes().await.map_err(|e| HttpError(e.without_url().to_string()))?;
+    let body = res.bytes().await.map_err(|e| HttpError(transport_message(e)))?;
     builder.body(body.to_vec()).map_err(|e| HttpError(e.to_string()))
 }
 
@@ -198,6 +203,22 @@ pub async fn take_callback(
     Ok(Callback { pending, code })
 }
 
+/// A DNS resolver for connections to an authorization server.
+pub type Resolver = std::sync::Arc<dyn reqwest::dns::Resolve>;
+
+/// Our HTTP client for authorization servers: never follows redirects, gives up after
+/// `timeout`, resolves names with `resolver` when given.
+fn http_client(timeout: Duration, resolver: Option<&Resolver>) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .user_agent(concat!("okta-bridge/", env!("CARGO_PKG_VERSION")));
+    if let Some(r) = resolver {
+        builder = builder.dns_resolver(r.clone());
+    }
+    builder.build().map_err(|e| Error::Config(format!("HTTP client: {e}")))
+}
+
 impl OAuthApp {
     /// The app `client_id`/`client_secret` registered in `org`, redirecting to `redirect_uri`.
     ///
@@ -210,12 +231,28 @@ impl OAuthApp {
         redirect_uri: &str,
         scopes: Scopes,
     ) -> Result<Self> {
+        Self::new_via(org, client_id, client_secret, redirect_uri, scopes, None)
+    }
+
+    /// [`new`](Self::new), resolving the authorization server's name with `resolver` (see
+    /// [`crate::domain::org_resolver`]).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn new_via(
+        org: OrgUrl,
+        client_id: String,
+        client_secret: SecretString,
+        redirect_uri: &str,
+        scopes: Scopes,
+        resolver: Option<Resolver>,
+    ) -> Result<Self> {
         let endpoints = Endpoints {
             authorization: org.join("/oauth2/v1/authorize"),
             token: org.join("/oauth2/v1/token"),
             revocation: org.join("/oauth2/v1/revoke"),
         };
-        Self::with_endpoints(org, endpoints, client_id, client_secret, redirect_uri, scopes)
+        Self::with_endpoints(org, endpoints, client_id, client_secret, redirect_uri, scopes, resolver)
     }
 
     /// The app of `org` at the authorization server whose issuer is `issuer` (an Okta custom
@@ -234,11 +271,24 @@ impl OAuthApp {
         redirect_uri: &str,
         scopes: Scopes,
     ) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        Self::discover_via(org, issuer, client_id, client_secret, redirect_uri, scopes, None).await
+    }
+
+    /// [`discover`](Self::discover), resolving names with `resolver` (see
+    /// [`crate::domain::org_resolver`]).
+    ///
+    /// # Errors
+    /// As [`discover`](Self::discover).
+    pub async fn discover_via(
+        org: OrgUrl,
+        issuer: &Url,
+        client_id: String,
+        client_secret: SecretString,
+        redirect_uri: &str,
+        scopes: Scopes,
+        resolver: Option<Resolver>,
+    ) -> Result<Self> {
+        let http = http_client(Duration::from_secs(30), resolver.as_ref())?;
         let base = issuer.as_str().trim_end_matches('/');
         let mut doc = None;
         for name in ["oauth-authorization-server", "openid-configuration"] {
@@ -247,7 +297,7 @@ impl OAuthApp {
                 .get(&url)
                 .send()
                 .await
-                .map_err(|e| Error::Config(format!("cannot read {url}: {}", e.without_url())))?;
+                .map_err(|e| Error::Config(format!("cannot read {url}: {}", transport_message(e))))?;
             if res.status().is_success() {
                 doc = Some(
                     res.json::<Discovery>()
@@ -287,7 +337,7 @@ impl OAuthApp {
                 doc.revocation_endpoint.or_else(|| Some(format!("{base}/v1/revoke"))),
             )?,
         };
-        Self::with_endpoints(org, endpoints, client_id, client_secret, redirect_uri, scopes)
+        Self::with_endpoints(org, endpoints, client_id, client_secret, redirect_uri, scopes, resolver)
     }
 
     fn with_endpoints(
@@ -297,6 +347,7 @@ impl OAuthApp {
         client_secret: SecretString,
         redirect_uri: &str,
         scopes: Scopes,
+        resolver: Option<Resolver>,
     ) -> Result<Self> {
         let bad = |what: &str, e: String| Error::Config(format!("{what}: {e}"));
         let client = BasicClient::new(ClientId::new(client_id))
@@ -306,13 +357,8 @@ impl OAuthApp {
             .set_redirect_uri(
                 RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| bad("OKTA_BRIDGE_PUBLIC_URL", e.to_string()))?,
             );
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            // Below the refresh lease (tokens::LEASE): a refresh never outlives its lease.
-            .timeout(Duration::from_secs(8))
-            .user_agent(concat!("okta-bridge/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| bad("HTTP client", e.to_string()))?;
+        // Below the refresh lease (tokens::LEASE): a refresh never outlives its lease.
+        let http = http_client(Duration::from_secs(8), resolver.as_ref())?;
         Ok(Self {
             client,
             client_secret,
@@ -354,7 +400,7 @@ impl OAuthApp {
                 .form(&[("token", token.expose_secret()), ("token_type_hint", kind)])
                 .send()
                 .await
-                .map_err(|e| Error::OAuth(format!("revoking the {kind} failed: {}", e.without_url())))?;
+                .map_err(|e| Error::OAuth(format!("revoking the {kind} failed: {}", transport_message(e))))?;
             if !res.status().is_success() {
                 return Err(Error::OAuth(format!(
                     "revoking the {kind} failed: the authorization server answered {}",

@@ -182,6 +182,35 @@ pub async fn check_org_resolves(url: &okta_client::OrgUrl, allow_private: bool) 
     Ok(Resolution::Public)
 }
 
+/// A DNS resolver that refuses names with a loopback, private or link-local address, for every
+/// connection okta-bridge makes to an org: a name checked when it was added may resolve
+/// elsewhere later (DNS rebinding), so the check is made again where it counts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublicAddressesOnly;
+
+impl reqwest::dns::Resolve for PublicAddressesOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if let Some(bad) = addrs.iter().find(|a| is_private(a.ip())) {
+                return Err(format!(
+                    "{host} resolves to {}, a loopback, private or link-local address, where no Okta org lives: refusing to connect (OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS=true allows it, for local development only)",
+                    bad.ip()
+                )
+                .into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// The resolver for connections to orgs: [`PublicAddressesOnly`] unless `allow_private`.
+pub fn org_resolver(allow_private: bool) -> Option<crate::connect::Resolver> {
+    (!allow_private).then(|| std::sync::Arc::new(PublicAddressesOnly) as crate::connect::Resolver)
+}
+
 /// Checks that okta-bridge may talk to the org at `url`: an Okta org is reached over https at a
 /// public address. Loopback, private, link-local (cloud metadata services live there) and
 /// unspecified addresses, and `localhost` names, are refused, so that an org URL cannot turn

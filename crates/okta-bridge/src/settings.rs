@@ -86,6 +86,10 @@ pub struct StoreSettings {
     /// For rotating keys: see `okta-bridge keys rotate`.
     #[arg(long, env = "OKTA_BRIDGE_OLD_MASTER_KEYS", hide_env_values = true, value_parser = secret)]
     pub old_master_keys: Option<SecretString>,
+    /// Development only: allow orgs on loopback or private addresses, over plain http (local
+    /// orgs such as okta-sandbox).
+    #[arg(long, env = "OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS")]
+    pub dev_allow_private_orgs: bool,
 }
 
 /// The default database.

@@ -54,13 +54,16 @@ pub const LEASE: Duration = Duration::from_secs(10);
 impl Refresher {
     /// `oauth` is the app that refreshes tokens of connections without an account of their own
     /// (`None` when no OAuth client is configured); accounts' connections are refreshed with
-    /// their account's app.
+    /// their account's app, whatever address its org has (a caller that chose its own app and
+    /// orgs, as tests do; servers and commands use [`with_apps`](Self::with_apps) with their
+    /// network policy).
     pub fn new(store: Store, oauth: Option<OAuthApp>, margin: Duration) -> Self {
         let redirect = oauth.as_ref().map_or_else(
             || "http://127.0.0.1/oauth/okta_callback".to_owned(),
             |o| o.redirect_uri().to_owned(),
         );
-        Self::with_apps(store.clone(), Arc::new(Apps::new(store, oauth, redirect)), margin)
+        let apps = Apps::new(store.clone(), oauth, redirect).allow_private_orgs(true);
+        Self::with_apps(store, Arc::new(apps), margin)
     }
 
     /// Refreshes with the apps of `apps` (shared with the server, which connects with them).

@@ -74,9 +74,29 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     retry: RetryPolicy,
     service_app: Option<crate::ServiceApp>,
+    resolver: Option<Resolver>,
+}
+
+/// A DNS resolver for the client's connections (`Debug` names it only).
+#[derive(Clone)]
+struct Resolver(Arc<dyn reqwest::dns::Resolve>);
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Resolver")
+    }
 }
 
 impl ClientBuilder {
+    /// Resolves host names with `resolver` instead of the system's resolver, e.g. to refuse
+    /// addresses an org can never have (an application guarding against DNS rebinding checks
+    /// every connection this way, not just the name it was given). Token requests of a service
+    /// app go through it too.
+    pub fn dns_resolver(mut self, resolver: Arc<dyn reqwest::dns::Resolve>) -> Self {
+        self.resolver = Some(Resolver(resolver));
+        self
+    }
+
     /// Authenticate with an API token (`Authorization: SSWS …`).
     pub fn api_token(mut self, token: impl Into<String>) -> Self {
         self.credentials = Some(Credentials::ApiToken(SecretString::from(token.into())));
@@ -127,12 +147,16 @@ impl ClientBuilder {
     /// # Errors
     /// [`Error::Config`] when no credentials were given or the HTTP client cannot be built.
     pub fn build(self) -> Result<Client> {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             // A redirect would carry our Authorization header somewhere we did not choose.
             .redirect(Policy::none())
             .user_agent(USER_AGENT)
             .timeout(self.timeout)
-            .connect_timeout(self.connect_timeout)
+            .connect_timeout(self.connect_timeout);
+        if let Some(Resolver(r)) = &self.resolver {
+            http = http.dns_resolver(r.clone());
+        }
+        let http = http
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         let credentials = match (self.credentials, self.service_app) {
@@ -229,6 +253,7 @@ impl Client {
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             service_app: None,
+            resolver: None,
         }
     }
 

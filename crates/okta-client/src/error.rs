@@ -17,8 +17,9 @@ pub enum Error {
     /// Okta answered with a non-2xx status (its error JSON decoded where present).
     #[error(transparent)]
     Api(Box<ApiError>),
-    /// The request did not complete: DNS, connect, TLS, reset connection.
-    #[error("request to Okta failed: {0}")]
+    /// The request did not complete: DNS, connect, TLS, reset connection. The message holds
+    /// the causes (e.g. what the resolver or the TCP connect said).
+    #[error("request to Okta failed: {}", with_causes(.0))]
     Transport(#[source] reqwest::Error),
     /// The request or connection timed out.
     #[error("request to Okta timed out: {0}")]
@@ -188,6 +189,23 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
         s.push('…');
     }
     s
+}
+
+/// `e` followed by each distinct message of its sources, as `a: b: c`: reqwest's own message
+/// is only "error sending request", while its causes say what the resolver, the TCP connect or
+/// TLS said.
+pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let msg = cause.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        source = cause.source();
+    }
+    out
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ pub mod users;
 pub use auth::{AccessToken, TokenSource, TokenSourceError};
 pub use client::{Client, ClientBuilder, RetryPolicy};
 pub use config::{AuthorizationMode, OktaConfig};
-pub use error::{ApiError, Error, Result};
+pub use error::{ApiError, Error, Result, with_causes};
 pub use list::List;
 pub use logs::{LogCursor, LogTail};
 pub use models::{

@@ -74,8 +74,8 @@ impl AppState {
             .await?
             .ok_or_else(|| Error::UnknownAccount(name.to_string()))?;
         let connected = match (api_token, &account.app) {
-            (Some(token), _) => connect_api_token(&self.store, &account, &token).await?,
-            (None, AppCredentials::Service { .. }) => connect_service_app(&self.store, &account).await?,
+            (Some(token), _) => connect_api_token(self.refresher.apps(), &account, &token).await?,
+            (None, AppCredentials::Service { .. }) => connect_service_app(self.refresher.apps(), &account).await?,
             (None, AppCredentials::Web { .. }) => {
                 return Err(Error::Invalid(format!(
                     "account {name} connects through Okta's sign-in: open {}/authenticate_okta?account={name} in a browser (or send an apiToken)",
@@ -139,8 +139,10 @@ pub(crate) async fn add(
         Err(e) => return error_response(&Error::Invalid(format!("the account is not valid JSON: {e}"))),
     };
     let result = async {
-        let account = input.validate(state.allow_private_orgs)?;
-        account.check_resolves(state.allow_private_orgs).await?;
+        let account = input.validate(state.refresher.apps().allows_private_orgs())?;
+        account
+            .check_resolves(state.refresher.apps().allows_private_orgs())
+            .await?;
         crate::accounts::save(&state.store, &account, p.replace).await?;
         let stored = state.store.account(&account.name).await?.unwrap_or(account);
         let conn = state.store.connection(&stored.name).await?;

@@ -30,7 +30,6 @@ use crate::tokens::Refresher;
 pub struct AppState {
     store: Store,
     refresher: Arc<Refresher>,
-    allow_private_orgs: bool,
     public_url: Url,
     admin_token: SecretString,
     clients: Mutex<HashMap<String, (crate::accounts::ClientStamp, okta_client::Client)>>,
@@ -39,19 +38,12 @@ pub struct AppState {
 
 impl AppState {
     /// The state of a server on `store`, connecting and refreshing with the apps of
-    /// `refresher`, reachable at `public_url`. `allow_private_orgs` lets accounts name orgs on
-    /// loopback or private addresses (development: `OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS`).
-    pub fn new(
-        store: Store,
-        refresher: Arc<Refresher>,
-        public_url: Url,
-        admin_token: SecretString,
-        allow_private_orgs: bool,
-    ) -> Arc<Self> {
+    /// `refresher` (whose policy says whether accounts may name orgs on private addresses),
+    /// reachable at `public_url`.
+    pub fn new(store: Store, refresher: Arc<Refresher>, public_url: Url, admin_token: SecretString) -> Arc<Self> {
         Arc::new(Self {
             store,
             refresher,
-            allow_private_orgs,
             public_url,
             admin_token,
             clients: Mutex::new(HashMap::new()),

@@ -576,6 +576,7 @@ async fn the_cli_manages_accounts_with_secrets_from_stdin_and_files() {
             "acme-token",
             "--api-token-file",
             token_file.to_str().unwrap(),
+            "--dev-allow-private-orgs",
         ],
         "",
     )
@@ -583,7 +584,13 @@ async fn the_cli_manages_accounts_with_secrets_from_stdin_and_files() {
     assert!(ok(&out).contains(&format!("API token of {}", org.config().admin_login)));
     let out = cli(
         &db,
-        &["accounts", "connect", "acme-token", "--api-token-stdin"],
+        &[
+            "accounts",
+            "connect",
+            "acme-token",
+            "--api-token-stdin",
+            "--dev-allow-private-orgs",
+        ],
         "00wrong\n",
     )
     .await;
@@ -614,7 +621,15 @@ async fn the_cli_manages_accounts_with_secrets_from_stdin_and_files() {
     // The stored connection serves `users list`.
     let out = ok(&cli(
         &db,
-        &["users", "list", "--connection", "acme-token", "--format", "ndjson"],
+        &[
+            "users",
+            "list",
+            "--connection",
+            "acme-token",
+            "--format",
+            "ndjson",
+            "--dev-allow-private-orgs",
+        ],
         "",
     )
     .await);
@@ -633,6 +648,7 @@ async fn the_cli_manages_accounts_with_secrets_from_stdin_and_files() {
         ("OKTA_BRIDGE_MASTER_KEY", crate::util::TEST_KEY_B64.as_str()),
         ("OKTA_BRIDGE_LISTEN", "127.0.0.1:0"),
         ("OKTA_BRIDGE_ADMIN_TOKEN", admin),
+        ("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS", "true"),
     ])
     .await;
     let http = reqwest::Client::new();
@@ -723,11 +739,10 @@ async fn an_account_at_a_custom_authorization_server(db: TestDb) {
     // Refreshed with the account's app, at the custom server, by a refresher that has no
     // server-wide app at all.
     let grants = app.sandbox.state().token_grants(&c.client_id);
-    let apps = std::sync::Arc::new(okta_bridge::accounts::Apps::new(
-        app.store.clone(),
-        None,
-        format!("{}/oauth/okta_callback", app.url),
-    ));
+    let apps = std::sync::Arc::new(
+        okta_bridge::accounts::Apps::new(app.store.clone(), None, format!("{}/oauth/okta_callback", app.url))
+            .allow_private_orgs(true),
+    );
     let refresher = okta_bridge::tokens::Refresher::with_apps(app.store.clone(), apps, Duration::from_secs(60));
     let fresh = refresher.refresh_now(&account).await.unwrap();
     assert_eq!(claims(fresh.expose_secret())["iss"], issuer.as_str());

@@ -174,3 +174,76 @@ async fn org_names_are_resolved_and_private_addresses_refused() {
     }
     assert!(app.store.accounts().await.unwrap().is_empty());
 }
+
+/// A name that passed when its account was added may resolve elsewhere later (DNS rebinding):
+/// every connection to an account's org resolves it again and refuses private addresses, for
+/// API tokens, service apps and web apps alike, unless the development switch is on.
+#[tokio::test]
+async fn connections_to_orgs_refuse_names_that_resolve_to_private_addresses() {
+    use okta_bridge::accounts::{Apps, NewAccount, connect_api_token, connect_service_app};
+    let host = local_hostname();
+    let db = TestDb::sqlite();
+    let store = db.open().await;
+    // As if the name had resolved to a public address when the account was added.
+    let add = |name: &str, extra: NewAccount| NewAccount {
+        name: name.into(),
+        org_url: format!("https://{host}:1"),
+        ..extra
+    };
+    let token = add("rebound-token", NewAccount::default()).validate(true).unwrap();
+    let web = add(
+        "rebound-web",
+        NewAccount {
+            client_id: Some("0oaWeb".into()),
+            client_secret: Some(secrecy::SecretString::from("s3cret".to_owned())),
+            ..NewAccount::default()
+        },
+    )
+    .validate(true)
+    .unwrap();
+    for a in [&token, &web] {
+        okta_bridge::accounts::save(&store, a, false).await.unwrap();
+    }
+    let strict = Apps::new(store.clone(), None, "https://bridge.example.com/oauth/okta_callback");
+    let lax = Apps::new(store.clone(), None, "https://bridge.example.com/oauth/okta_callback").allow_private_orgs(true);
+    let refused = |e: &okta_bridge::Error| {
+        let m = e.to_string();
+        m.contains("resolves to 127.0.0.1") && m.contains("refusing to connect")
+    };
+
+    let secret = secrecy::SecretString::from("00token".to_owned());
+    let err = connect_api_token(&strict, &token, &secret).await.unwrap_err();
+    assert!(refused(&err), "{err}");
+    let err = connect_api_token(&lax, &token, &secret).await.unwrap_err();
+    assert!(!refused(&err), "with the switch the connection is tried: {err}");
+
+    let key = okta_bridge::accounts::NewAccount {
+        name: "rebound-svc".into(),
+        org_url: format!("https://{host}:1"),
+        client_id: Some("0oaSvc".into()),
+        private_key: Some(secrecy::SecretString::from(test_private_key())),
+        ..NewAccount::default()
+    }
+    .validate(true)
+    .unwrap();
+    let err = connect_service_app(&strict, &key).await.unwrap_err();
+    assert!(refused(&err), "{err}");
+
+    let app = strict.web_app(&web.name).await.unwrap().unwrap();
+    let err = app
+        .refresh(&web.name, &secrecy::SecretString::from("rt".to_owned()))
+        .await
+        .unwrap_err();
+    assert!(refused(&err), "{err}");
+    assert!(store.connections().await.unwrap().is_empty(), "nothing stored");
+}
+
+/// An RSA private key in PKCS#8 PEM.
+fn test_private_key() -> String {
+    use rsa::pkcs8::EncodePrivateKey;
+    rsa::RsaPrivateKey::new(&mut rand_core06::OsRng, 2048)
+        .unwrap()
+        .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+        .unwrap()
+        .to_string()
+}

@@ -211,14 +211,15 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         .expect("discovery"),
     };
     let store = db.open().await;
-    let refresher = Arc::new(Refresher::new(store.clone(), Some(oauth), opts.refresh_margin));
+    let apps = okta_bridge::accounts::Apps::new(store.clone(), Some(oauth), redirect_uri.clone())
+        .allow_private_orgs(opts.allow_private_orgs);
+    let refresher = Arc::new(Refresher::with_apps(store.clone(), Arc::new(apps), opts.refresh_margin));
     let admin_token = random_secret();
     let state = AppState::new(
         store.clone(),
         refresher,
         url.parse().unwrap(),
         SecretString::from(admin_token.clone()),
-        opts.allow_private_orgs,
     );
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(serve(listener, state, async {
