@@ -226,6 +226,23 @@ struct RefreshArgs {
     store: StoreSettings,
 }
 
+impl RefreshArgs {
+    /// The connection's name, the store and the apps that refresh and revoke it.
+    async fn open(&self) -> Result<(AccountName, okta_bridge::store::Store, Arc<Apps>)> {
+        let account = AccountName::parse(&self.account)?;
+        let store = self.store.open().await?;
+        let (apps, _) = command_apps(
+            &store,
+            &account,
+            self.client_id.as_ref(),
+            self.client_secret.as_ref(),
+            self.store.dev_allow_private_orgs,
+        )
+        .await?;
+        Ok((account, store, apps))
+    }
+}
+
 /// The apps of a command that works on a stored connection: the accounts' own, and the web app
 /// given by flags or `OKTA_CLIENT_*` for a connection without an account.
 async fn command_apps(
@@ -267,32 +284,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Users(UsersCommand::List(args)) => users_list(args).await,
         Command::Connections(ConnectionsCommand::List(store)) => connections_list(store).await,
         Command::Connections(ConnectionsCommand::Refresh(a)) => {
-            let account = AccountName::parse(&a.account)?;
-            let store = a.store.open().await?;
-            let (apps, _) = command_apps(
-                &store,
-                &account,
-                a.client_id.as_ref(),
-                a.client_secret.as_ref(),
-                a.store.dev_allow_private_orgs,
-            )
-            .await?;
+            let (account, store, apps) = a.open().await?;
             let refresher = Refresher::with_apps(store, apps, REFRESH_MARGIN);
             refresher.refresh_now(&account).await?;
             println!("Refreshed the access token of {account}.");
             Ok(())
         }
         Command::Connections(ConnectionsCommand::Disconnect(a)) => {
-            let account = AccountName::parse(&a.account)?;
-            let store = a.store.open().await?;
-            let (apps, _) = command_apps(
-                &store,
-                &account,
-                a.client_id.as_ref(),
-                a.client_secret.as_ref(),
-                a.store.dev_allow_private_orgs,
-            )
-            .await?;
+            let (account, store, apps) = a.open().await?;
             let revoked = okta_bridge::accounts::disconnect(&store, &apps, &account).await?;
             if revoked.is_empty() {
                 println!("Disconnected {account}.");
