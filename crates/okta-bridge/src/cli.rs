@@ -226,34 +226,25 @@ struct RefreshArgs {
     store: StoreSettings,
 }
 
-impl RefreshArgs {
-    /// The connection's name, the store and the apps that refresh and revoke it.
-    async fn open(&self) -> Result<(AccountName, okta_bridge::store::Store, Arc<Apps>)> {
-        let account = AccountName::parse(&self.account)?;
-        let store = self.store.open().await?;
-        let (apps, _) = command_apps(
-            &store,
-            &account,
-            self.client_id.as_ref(),
-            self.client_secret.as_ref(),
-            self.store.dev_allow_private_orgs,
-        )
-        .await?;
-        Ok((account, store, apps))
-    }
-}
-
-/// The apps of a command that works on a stored connection: the accounts' own, and the web app
-/// given by flags or `OKTA_CLIENT_*` for a connection without an account.
-async fn command_apps(
-    store: &okta_bridge::store::Store,
-    account: &AccountName,
+/// A stored connection opened for a command: its name, the store, the apps that refresh and
+/// revoke it (the accounts' own, and the web app given by flags or `OKTA_CLIENT_*` for a
+/// connection without an account), and the connection.
+async fn open_connection(
+    account: &str,
+    store: &StoreSettings,
     client_id: Option<&String>,
     client_secret: Option<&SecretString>,
-    allow_private: bool,
-) -> Result<(Arc<Apps>, okta_bridge::store::Connection)> {
+) -> Result<(
+    AccountName,
+    okta_bridge::store::Store,
+    Arc<Apps>,
+    okta_bridge::store::Connection,
+)> {
+    let account = AccountName::parse(account)?;
+    let settings = store;
+    let store = settings.open().await?;
     let conn = store
-        .connection(account)
+        .connection(&account)
         .await?
         .ok_or_else(|| okta_bridge::Error::UnknownConnection(account.to_string()))?;
     let fallback = match (client_id, client_secret) {
@@ -270,8 +261,8 @@ async fn command_apps(
         )?),
         _ => None,
     };
-    let apps = Apps::new(store.clone(), fallback, CLI_REDIRECT_URI).allow_private_orgs(allow_private);
-    Ok((Arc::new(apps), conn))
+    let apps = Apps::new(store.clone(), fallback, CLI_REDIRECT_URI).allow_private_orgs(settings.dev_allow_private_orgs);
+    Ok((account, store, Arc::new(apps), conn))
 }
 
 /// Commands never run the connect flow; refresh and revoke ignore the redirect URI.
@@ -284,14 +275,16 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Users(UsersCommand::List(args)) => users_list(args).await,
         Command::Connections(ConnectionsCommand::List(store)) => connections_list(store).await,
         Command::Connections(ConnectionsCommand::Refresh(a)) => {
-            let (account, store, apps) = a.open().await?;
+            let (account, store, apps, _) =
+                open_connection(&a.account, &a.store, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
             let refresher = Refresher::with_apps(store, apps, REFRESH_MARGIN);
             refresher.refresh_now(&account).await?;
             println!("Refreshed the access token of {account}.");
             Ok(())
         }
         Command::Connections(ConnectionsCommand::Disconnect(a)) => {
-            let (account, store, apps) = a.open().await?;
+            let (account, store, apps, _) =
+                open_connection(&a.account, &a.store, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
             let revoked = okta_bridge::accounts::disconnect(&store, &apps, &account).await?;
             if revoked.is_empty() {
                 println!("Disconnected {account}.");
@@ -590,16 +583,8 @@ async fn open_existing(settings: &Settings) -> Result<Option<okta_bridge::store:
 async fn users_list(a: UsersListArgs) -> Result<()> {
     let client = match (&a.connection, &a.org_url, &a.api_token) {
         (Some(account), _, _) => {
-            let account = AccountName::parse(account)?;
-            let store = a.store.open().await?;
-            let (apps, conn) = command_apps(
-                &store,
-                &account,
-                a.client_id.as_ref(),
-                a.client_secret.as_ref(),
-                a.store.dev_allow_private_orgs,
-            )
-            .await?;
+            let (_, store, apps, conn) =
+                open_connection(account, &a.store, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
             let refresher = Arc::new(Refresher::with_apps(store.clone(), apps, REFRESH_MARGIN));
             okta_bridge::accounts::client_for(&store, &refresher, conn).await?
         }

@@ -542,11 +542,14 @@ async fn the_cli_manages_accounts_with_secrets_from_stdin_and_files() {
             org.url(),
             "--client-secret",
             &secret,
+            "--dev-allow-private-orgs",
         ],
         "",
     )
     .await;
     assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unexpected argument '--client-secret'"), "{err}");
     // Without the development switch a loopback org is refused, with the switch named.
     let out = cli(&db, &["accounts", "add", "local", "--org-url", org.url()], "").await;
     assert!(!out.status.success());
@@ -651,27 +654,21 @@ async fn the_cli_manages_accounts_with_secrets_from_stdin_and_files() {
         ("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS", "true"),
     ])
     .await;
-    let http = reqwest::Client::new();
-    let listed: Value = http
-        .get(format!("{url}/api/accounts"))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let get = |path: &str| {
+        reqwest::Client::new()
+            .get(format!("{url}{path}"))
+            .bearer_auth(admin)
+            .send()
+    };
+    let listed: Value = get("/api/accounts").await.unwrap().json().await.unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
-    let users: Vec<Value> = http
-        .get(format!("{url}/api/connections/acme-token/users?limit=5"))
-        .bearer_auth(admin)
-        .send()
+    let users: Value = get("/api/connections/acme-token/users?limit=5")
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(users.len(), 5);
+    assert_eq!(users.as_array().unwrap().len(), 5, "{users}");
     let mut browser = Browser::new();
     browser.sign_in(&url, admin).await;
     let res = browser.visit(&format!("{url}/authenticate_okta")).await;
