@@ -731,18 +731,38 @@ pub async fn client_stamp(store: &Store, conn: &crate::store::Connection) -> Res
 
 /// Disconnects `account`: an OAuth connection's refresh and access tokens are revoked at the
 /// authorization server first (nothing is removed when that fails, so it can be tried again);
-/// then the stored tokens are removed with an audit record. An API token is forgotten, not
-/// revoked (it is the admin's, and may serve other tools); a service app's connection holds no
-/// token. Returns what was revoked.
+/// then the stored tokens are removed with an audit record. An API token is revoked at Okta
+/// only when `revoke_api_token` says so (it is the admin's and may serve other tools), else
+/// forgotten; a service app's connection holds no token. Returns what was revoked.
 ///
 /// # Errors
 /// [`Error::UnknownConnection`]; [`Error::OAuth`] when revocation fails; [`Error::Database`].
-pub async fn disconnect(store: &Store, apps: &Apps, account: &AccountName) -> Result<Vec<&'static str>> {
+pub async fn disconnect(
+    store: &Store,
+    apps: &Apps,
+    account: &AccountName,
+    revoke_api_token: bool,
+) -> Result<Vec<&'static str>> {
     let conn = store
         .connection(account)
         .await?
         .ok_or_else(|| Error::UnknownConnection(account.to_string()))?;
     let (revoked, detail) = match conn.method {
+        ConnectionMethod::ApiToken if revoke_api_token => {
+            use secrecy::ExposeSecret;
+            let client = apps
+                .client_builder(conn.org_url.clone())
+                .api_token(conn.access_token.expose_secret())
+                .build()?;
+            match client.revoke_current_api_token().await {
+                Ok(()) => (vec!["api_token"], "revoked the API token".to_owned()),
+                // Okta refuses it already: revoked or expired; nothing left to revoke.
+                Err(okta_client::Error::Api(e)) if e.status == 401 => {
+                    (Vec::new(), "API token forgotten (Okta refused it already)".to_owned())
+                }
+                Err(e) => return Err(Error::Okta(e)),
+            }
+        }
         ConnectionMethod::ApiToken => (
             Vec::new(),
             "API token forgotten (not revoked: it is the admin's; revoke it in the Admin Console under Security > API > Tokens if it is no longer needed)".to_owned(),

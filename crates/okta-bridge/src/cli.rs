@@ -209,7 +209,17 @@ enum ConnectionsCommand {
     /// instances, as every refresh).
     Refresh(RefreshArgs),
     /// Revoke a connection's tokens at Okta and forget them (an audit record stays).
-    Disconnect(RefreshArgs),
+    Disconnect(DisconnectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DisconnectArgs {
+    #[command(flatten)]
+    connection: RefreshArgs,
+    /// Revoke an API-token connection's token at Okta too (by default it is only forgotten:
+    /// it is an admin's, and may serve other tools).
+    #[arg(long)]
+    revoke_api_token: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -282,10 +292,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("Refreshed the access token of {account}.");
             Ok(())
         }
-        Command::Connections(ConnectionsCommand::Disconnect(a)) => {
+        Command::Connections(ConnectionsCommand::Disconnect(d)) => {
+            let a = &d.connection;
             let (account, store, apps, _) =
                 open_connection(&a.account, &a.store, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
-            let revoked = okta_bridge::accounts::disconnect(&store, &apps, &account).await?;
+            let revoked = okta_bridge::accounts::disconnect(&store, &apps, &account, d.revoke_api_token).await?;
             if revoked.is_empty() {
                 println!("Disconnected {account}.");
             } else {

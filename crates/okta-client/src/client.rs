@@ -282,6 +282,17 @@ impl Client {
         crate::logs::LogsHandler::new(self.clone())
     }
 
+    /// Revokes the API token this client authenticates with (`DELETE /api/v1/api-tokens/current`):
+    /// from then on Okta refuses it.
+    ///
+    /// # Errors
+    /// [`Error::Api`] with 403 when the client does not use an API token, 401 when the token is
+    /// no longer valid.
+    pub async fn revoke_current_api_token(&self) -> Result<()> {
+        self.send_unit(Method::DELETE, self.api_url(&["api-tokens", "current"]), None)
+            .await
+    }
+
     /// The rate-limit state of every endpoint bucket this client (and its clones) used in a
     /// window that has not ended yet, by bucket (`/api/v1/users`, `GET /api/v1/users/{id}`, …).
     pub fn rate_limits(&self) -> Vec<(String, RateLimit)> {

@@ -99,14 +99,24 @@ pub(crate) async fn connections(_: Admin, State(state): State<Arc<AppState>>) ->
     }
 }
 
-/// `DELETE /api/connections/{account}`: revoke the tokens at Okta, then forget them.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DisconnectParams {
+    /// Revoke an API-token connection's token at Okta too (default: forget it only).
+    #[serde(default)]
+    revoke_api_token: bool,
+}
+
+/// `DELETE /api/connections/{account}[?revokeApiToken=true]`: revoke the tokens at Okta, then
+/// forget them.
 pub(crate) async fn disconnect(
     _: Admin,
     State(state): State<Arc<AppState>>,
     axum::extract::Path(account): axum::extract::Path<String>,
+    Query(p): Query<DisconnectParams>,
 ) -> Response {
     let result = match AccountName::parse(&account) {
-        Ok(a) => state.disconnect(&a).await.map(|r| (a, r)),
+        Ok(a) => state.disconnect(&a, p.revoke_api_token).await.map(|r| (a, r)),
         Err(e) => Err(e),
     };
     match result {

@@ -117,8 +117,9 @@ impl AppState {
     /// Disconnects `account`: revokes its refresh and access tokens at the org's authorization
     /// server, then removes the stored tokens, keeping an audit record. When Okta cannot be
     /// reached nothing is removed, so the admin can try again. Returns what was revoked.
-    async fn disconnect(&self, account: &AccountName) -> Result<Vec<&'static str>> {
-        let revoked = crate::accounts::disconnect(&self.store, self.refresher.apps(), account).await?;
+    async fn disconnect(&self, account: &AccountName, revoke_api_token: bool) -> Result<Vec<&'static str>> {
+        let revoked =
+            crate::accounts::disconnect(&self.store, self.refresher.apps(), account, revoke_api_token).await?;
         self.clients.lock().expect("clients lock").remove(account.as_str());
         Ok(revoked)
     }

@@ -303,7 +303,7 @@ pub(crate) async fn disconnect(
         );
     }
     let result = match crate::domain::AccountName::parse(&account) {
-        Ok(a) => state.disconnect(&a).await,
+        Ok(a) => state.disconnect(&a, false).await,
         Err(e) => Err(e),
     };
     match result {

@@ -342,6 +342,21 @@ async fn many_orgs_each_connected_its_own_way(db: TestDb) {
         .collect();
     assert_eq!(events, ["disconnected", "account_removed"]);
 
+    // Disconnecting the API-token account with revocation asked for: Okta refuses the token
+    // from then on.
+    let res = reqwest::Client::new()
+        .delete(format!("{}/api/connections/tok-b?revokeApiToken=true", app.url))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["revoked"], json!(["api_token"]), "{body}");
+    assert!(!token_org.state().api_token_live(), "revoked at the org");
+    let events = app.store.audit(&tok_b).await.unwrap();
+    assert_eq!(events.last().unwrap().1.as_deref(), Some("revoked the API token"));
+
     // No secret is in the database files.
     if db.is_sqlite() {
         app.store.close().await;
@@ -684,7 +699,12 @@ async fn the_cli_manages_accounts_with_secrets_from_stdin_and_files() {
     let out = cli(&db, &["accounts", "remove", "acme-token"], "").await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("disconnect it first"));
-    ok(&cli(&db, &["connections", "disconnect", "acme-token"], "").await);
+    let out = ok(&cli(&db, &["connections", "disconnect", "acme-token"], "").await);
+    assert!(out.contains("Disconnected acme-token."), "{out}");
+    assert!(
+        org.state().api_token_live(),
+        "an API token is forgotten, not revoked, unless asked"
+    );
     ok(&cli(&db, &["accounts", "remove", "acme-token"], "").await);
     ok(&cli(&db, &["accounts", "remove", "acme"], "").await);
     let out = ok(&cli(&db, &["accounts", "list"], "").await);
