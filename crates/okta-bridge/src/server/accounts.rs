@@ -139,12 +139,7 @@ pub(crate) async fn add(
         Err(e) => return error_response(&Error::Invalid(format!("the account is not valid JSON: {e}"))),
     };
     let result = async {
-        let account = input.validate(state.refresher.apps().allows_private_orgs())?;
-        account
-            .check_resolves(state.refresher.apps().allows_private_orgs())
-            .await?;
-        crate::accounts::save(&state.store, &account, p.replace).await?;
-        let stored = state.store.account(&account.name).await?.unwrap_or(account);
+        let stored = state.add_account(input, p.replace).await?;
         let conn = state.store.connection(&stored.name).await?;
         Ok::<_, Error>(account_json(&stored, conn.as_ref()))
     };
@@ -228,6 +223,88 @@ pub(crate) async fn connect_form(
         Err(e) => {
             let (status, message) = super::api::classify(&e);
             error_page(status, "Not connected", &message)
+        }
+    }
+}
+
+/// The add-account form of the page: every field a string, blank meaning absent.
+#[derive(Deserialize)]
+pub(crate) struct AddForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    org_url: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default, deserialize_with = "crate::accounts::secret_opt")]
+    client_secret: Option<SecretString>,
+    #[serde(default, deserialize_with = "crate::accounts::secret_opt")]
+    private_key: Option<SecretString>,
+    #[serde(default)]
+    key_id: String,
+    #[serde(default)]
+    issuer: String,
+    #[serde(default)]
+    scopes: String,
+}
+
+fn present(s: String) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+impl AppState {
+    /// Checks and stores an account described by an admin: fields, the org's name as it
+    /// resolves, then [`crate::accounts::save`].
+    async fn add_account(&self, input: NewAccount, replace: bool) -> Result<Account> {
+        let allow = self.refresher.apps().allows_private_orgs();
+        let account = input.validate(allow)?;
+        account.check_resolves(allow).await?;
+        crate::accounts::save(&self.store, &account, replace).await?;
+        Ok(self.store.account(&account.name).await?.unwrap_or(account))
+    }
+}
+
+/// `POST /accounts` (the page's form; CSRF token): adds an account, back to the list.
+pub(crate) async fn add_form(
+    admin: AdminPage,
+    State(state): State<Arc<AppState>>,
+    axum::Form(f): axum::Form<AddForm>,
+) -> Response {
+    if !csrf_matches(Some(&admin.csrf), &f.csrf) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Not added",
+            "The form did not come from this site.",
+        );
+    }
+    let kind = present(f.kind);
+    // The form shows every field whatever the kind: only the kind's own credentials are taken.
+    let (client_secret, private_key) = match kind.as_deref() {
+        Some("service") => (None, f.private_key),
+        Some("token") => (None, None),
+        _ => (f.client_secret, None),
+    };
+    let input = NewAccount {
+        name: f.name,
+        org_url: f.org_url,
+        client_id: present(f.client_id).filter(|_| kind.as_deref() != Some("token")),
+        kind,
+        client_secret,
+        private_key,
+        key_id: present(f.key_id),
+        issuer: present(f.issuer),
+        scopes: present(f.scopes),
+    };
+    match state.add_account(input, false).await {
+        Ok(_) => Redirect::to("/").into_response(),
+        Err(e) => {
+            let (status, message) = super::api::classify(&e);
+            error_page(status, "Account not added", &message)
         }
     }
 }

@@ -138,6 +138,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/accounts", get(accounts::list).post(accounts::add))
         .route("/api/accounts/{name}", get(accounts::get).delete(accounts::remove))
         .route("/api/accounts/{name}/connect", post(accounts::connect))
+        .route("/accounts", post(accounts::add_form))
         .route("/accounts/{name}/connect", post(accounts::connect_form))
         .route("/api/connections/{account}/users", get(api::users))
         .route("/api/connections/{account}", axum::routing::delete(api::disconnect))

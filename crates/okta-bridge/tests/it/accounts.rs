@@ -390,21 +390,60 @@ impl WebGrants for Sandbox {
 }
 
 #[tokio::test]
-async fn the_page_connects_with_a_pasted_api_token_and_a_forged_form_is_refused() {
+async fn the_page_adds_accounts_and_connects_a_pasted_api_token_and_refuses_forged_forms() {
     let db = TestDb::sqlite();
     let app = spawn_app(&db, AppOptions::default()).await;
-    let (status, _) = api(
-        &app,
-        reqwest::Method::POST,
-        "/api/accounts",
-        Some(json!({ "name": "pasted", "orgUrl": app.sandbox.url() })),
-    )
-    .await;
-    assert_eq!(status, 201);
     let mut browser = Browser::signed_in(&app).await;
     let page = browser.visit(&format!("{}/", app.url)).await;
     let html = page.text().await.unwrap();
+    assert!(html.contains("Add an account"));
     let csrf = crate::util::hidden_value(&html, "csrf");
+
+    // The page's add-account form: a forged one is refused, a wrong field explained, and the
+    // fields of another kind of app than the one chosen are not taken.
+    let add =
+        |fields: Vec<(&'static str, String)>| browser.http.post(format!("{}/accounts", app.url)).form(&fields).send();
+    let token_account = |csrf: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("name", "pasted".to_owned()),
+            ("org_url", app.sandbox.url().to_owned()),
+            ("kind", "token".to_owned()),
+            ("client_secret", "typed-in-the-wrong-box".to_owned()),
+        ]
+    };
+    assert_eq!(add(token_account("forged")).await.unwrap().status(), 403);
+    let mut bad = token_account(&csrf);
+    bad[2].1 = "ftp://acme.okta.com".to_owned();
+    let res = add(bad).await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("ftp"));
+    assert!(app.store.accounts().await.unwrap().is_empty());
+    let res = add(token_account(&csrf)).await.unwrap();
+    assert_eq!(res.status(), 303, "back to the list");
+    let web = vec![
+        ("csrf", csrf.clone()),
+        ("name", "web".to_owned()),
+        ("org_url", app.sandbox.url().to_owned()),
+        ("kind", "web".to_owned()),
+        ("client_id", app.sandbox.config().client_id.clone()),
+        ("client_secret", app.sandbox.config().client_secret_value().to_owned()),
+        ("private_key", "ignored for a web app".to_owned()),
+    ];
+    assert_eq!(add(web).await.unwrap().status(), 303);
+    let kinds: Vec<&str> = app
+        .store
+        .accounts()
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.app.kind())
+        .collect();
+    assert_eq!(kinds, ["token", "web"]);
+    let html = browser.visit(&format!("{}/", app.url)).await.text().await.unwrap();
+    assert!(html.contains("none (API token)"), "the token account's row");
+    assert!(html.contains(&format!("OAuth web app {}", app.sandbox.config().client_id)));
+    assert!(!html.contains(app.sandbox.config().client_secret_value()));
     let action = format!("{}/accounts/pasted/connect", app.url);
 
     // Without the page's CSRF token: refused, nothing stored.
