@@ -460,7 +460,7 @@ impl Apps {
         let scopes = Scopes::parse(&a.scopes)?;
         let app = match &a.issuer {
             Some(issuer) => {
-                OAuthApp::discover_via(
+                OAuthApp::discover(
                     a.org_url,
                     issuer,
                     client_id,
@@ -471,7 +471,7 @@ impl Apps {
                 )
                 .await?
             }
-            None => OAuthApp::new_via(
+            None => OAuthApp::new(
                 a.org_url,
                 client_id,
                 client_secret,

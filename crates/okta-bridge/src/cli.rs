@@ -268,6 +268,7 @@ async fn open_connection(
             } else {
                 &conn.scopes
             })?,
+            okta_bridge::domain::org_resolver(settings.dev_allow_private_orgs),
         )?),
         _ => None,
     };
@@ -471,6 +472,8 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
             sb.config().client_secret.clone(),
             &settings.redirect_uri(),
             scopes,
+            // The built-in sandbox lives on loopback.
+            None,
         )?;
         sandbox = Some(sb);
         (
@@ -497,11 +500,13 @@ async fn serve_command(a: ServeArgs) -> Result<()> {
                 let (id, secret) = settings
                     .oauth_client()?
                     .context("OKTA_CLIENT_CLIENTID and OKTA_CLIENT_CLIENTSECRET are required")?;
+                let resolver = okta_bridge::domain::org_resolver(settings.dev_allow_private_orgs);
+                let redirect = settings.redirect_uri();
                 Some(match &settings.issuer {
-                    Some(issuer) => OAuthApp::discover(org, issuer, id, secret, &settings.redirect_uri(), scopes)
+                    Some(issuer) => OAuthApp::discover(org, issuer, id, secret, &redirect, scopes, resolver)
                         .await
                         .context("OKTA_OAUTH2_ISSUER")?,
-                    None => OAuthApp::new(org, id, secret, &settings.redirect_uri(), scopes)?,
+                    None => OAuthApp::new(org, id, secret, &redirect, scopes, resolver)?,
                 })
             }
         };

@@ -220,26 +220,13 @@ fn http_client(timeout: Duration, resolver: Option<&Resolver>) -> Result<reqwest
 }
 
 impl OAuthApp {
-    /// The app `client_id`/`client_secret` registered in `org`, redirecting to `redirect_uri`.
+    /// The app `client_id`/`client_secret` registered in `org`, redirecting to `redirect_uri`,
+    /// resolving the org's name with `resolver` (`None`: the system's; see
+    /// [`crate::domain::org_resolver`]).
     ///
     /// # Errors
     /// [`Error::Config`] when a URL cannot be built.
     pub fn new(
-        org: OrgUrl,
-        client_id: String,
-        client_secret: SecretString,
-        redirect_uri: &str,
-        scopes: Scopes,
-    ) -> Result<Self> {
-        Self::new_via(org, client_id, client_secret, redirect_uri, scopes, None)
-    }
-
-    /// [`new`](Self::new), resolving the authorization server's name with `resolver` (see
-    /// [`crate::domain::org_resolver`]).
-    ///
-    /// # Errors
-    /// As [`new`](Self::new).
-    pub fn new_via(
         org: OrgUrl,
         client_id: String,
         client_secret: SecretString,
@@ -259,27 +246,12 @@ impl OAuthApp {
     /// authorization server such as `{org}/oauth2/default`, or any standards-compliant one),
     /// its endpoints read from `{issuer}/.well-known/oauth-authorization-server` (RFC 8414),
     /// falling back to `openid-configuration`. The document must name `issuer` as its issuer and
-    /// endpoints on the issuer's origin: the client secret goes nowhere else.
+    /// endpoints on the issuer's origin: the client secret goes nowhere else. Names are resolved
+    /// with `resolver` (`None`: the system's).
     ///
     /// # Errors
     /// [`Error::Config`] saying what the discovery document lacks or why it cannot be read.
     pub async fn discover(
-        org: OrgUrl,
-        issuer: &Url,
-        client_id: String,
-        client_secret: SecretString,
-        redirect_uri: &str,
-        scopes: Scopes,
-    ) -> Result<Self> {
-        Self::discover_via(org, issuer, client_id, client_secret, redirect_uri, scopes, None).await
-    }
-
-    /// [`discover`](Self::discover), resolving names with `resolver` (see
-    /// [`crate::domain::org_resolver`]).
-    ///
-    /// # Errors
-    /// As [`discover`](Self::discover).
-    pub async fn discover_via(
         org: OrgUrl,
         issuer: &Url,
         client_id: String,

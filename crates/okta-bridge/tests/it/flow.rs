@@ -354,6 +354,7 @@ async fn discovery_refuses_what_is_not_an_issuer() {
         secrecy::SecretString::from("s".to_owned()),
         "http://127.0.0.1:3000/oauth/okta_callback",
         okta_bridge::domain::Scopes::parse("openid").unwrap(),
+        None,
     )
     .await
     .unwrap_err();

@@ -197,6 +197,7 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
             SecretString::from(secret),
             &redirect_uri,
             Scopes::parse("okta.users.read offline_access").unwrap(),
+            None,
         )
         .unwrap(),
         Some(id) => OAuthApp::discover(
@@ -206,6 +207,7 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
             SecretString::from(secret),
             &redirect_uri,
             Scopes::parse("openid offline_access").unwrap(),
+            None,
         )
         .await
         .expect("discovery"),
@@ -400,6 +402,7 @@ pub fn oauth_app(app: &TestApp) -> OAuthApp {
         app.sandbox.config().client_secret.clone(),
         &format!("{}/oauth/okta_callback", app.url),
         Scopes::parse("okta.users.read offline_access").unwrap(),
+        None,
     )
     .unwrap()
 }
@@ -413,6 +416,7 @@ pub async fn oauth_app_at(app: &TestApp, id: &str) -> OAuthApp {
         app.sandbox.config().client_secret.clone(),
         &format!("{}/oauth/okta_callback", app.url),
         Scopes::parse("openid offline_access").unwrap(),
+        None,
     )
     .await
     .unwrap()
