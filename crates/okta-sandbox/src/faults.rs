@@ -113,13 +113,29 @@ impl FromStr for FaultRule {
 }
 
 /// Faults in force and what the sandbox has counted.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Faults {
     pub rules: Vec<FaultRule>,
+    /// Decides which requests get a fault: seeded from the org's seed, so the same requests in
+    /// the same order meet the same faults (a test's outcome does not depend on luck).
+    pub rng: rand_chacha::ChaCha8Rng,
     /// Requests per `METHOD route`.
     pub requests: BTreeMap<String, u64>,
     /// Faults injected per kind.
     pub injected: BTreeMap<&'static str, u64>,
+}
+
+impl Faults {
+    /// `rules` in force, decided by a generator seeded with `seed`.
+    pub(crate) fn new(rules: Vec<FaultRule>, seed: u64) -> Self {
+        use rand::SeedableRng;
+        Self {
+            rules,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xfa17),
+            requests: BTreeMap::new(),
+            injected: BTreeMap::new(),
+        }
+    }
 }
 
 enum Fault {
@@ -142,8 +158,8 @@ pub(crate) async fn inject(
         *f.requests.entry(format!("{} {route}", req.method())).or_default() += 1;
         let index = f.rules.iter().position(|r| r.applies_to(&path) && r.times != Some(0));
         let rule = index.map(|i| f.rules[i].clone());
+        let rng = &mut f.rng;
         let fault = rule.as_ref().and_then(|r| {
-            let mut rng = rand::rng();
             if rng.random_bool(r.rate_limits) {
                 Some(Fault::RateLimit)
             } else if rng.random_bool(r.errors) {

@@ -67,10 +67,7 @@ impl SandboxState {
             log: Mutex::new(SystemLog::default()),
             dpop: Mutex::new(crate::dpop::DpopState::default()),
             api_token_revoked: std::sync::atomic::AtomicBool::new(false),
-            faults: Mutex::new(Faults {
-                rules: config.faults.clone(),
-                ..Faults::default()
-            }),
+            faults: Mutex::new(Faults::new(config.faults.clone(), config.seed)),
             config,
         }))
     }
