@@ -40,6 +40,23 @@ fn key_id(bytes: &[u8; 32]) -> KeyId {
     id
 }
 
+/// SHA-256, hex: states, bindings and session ids are stored only as hashes.
+pub fn hash(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// 32 random bytes, base64url: states, bindings, session ids, generated admin tokens.
+pub fn random_secret() -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// Hex of a key id, for messages.
 pub fn key_id_hex(id: &KeyId) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
@@ -126,13 +143,13 @@ impl MasterKey {
     /// [`Error::Config`] saying what a key must look like; never echoes the input.
     pub fn from_base64(encoded: &str, source: &str) -> Result<Self, Error> {
         let bytes = STANDARD.decode(encoded.trim()).map_err(|_| {
-            Error::Config(format!("{source}: the master key is not base64; generate one with `openssl rand -base64 32` or let okta-bridge create a key file"))
+            Error::config(source, "the master key is not base64; generate one with `openssl rand -base64 32` or let okta-bridge create a key file")
         })?;
         let bytes: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-            Error::Config(format!(
-                "{source}: the master key must be 32 bytes, this one is {} bytes",
-                b.len()
-            ))
+            Error::config(
+                source,
+                format!("the master key must be 32 bytes, this one is {} bytes", b.len()),
+            )
         })?;
         Ok(single(&bytes))
     }
@@ -148,11 +165,11 @@ impl MasterKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let (key, encoded) = Self::generate();
                 write_new_private_file(path, format!("{encoded}\n").as_bytes())
-                    .map_err(|e| Error::Config(format!("cannot create the master key file {shown}: {e}")))?;
+                    .map_err(|e| Error::config("OKTA_BRIDGE_MASTER_KEY", format!("cannot create the master key file {shown}: {e}")))?;
                 tracing::info!(path = %shown, "created a new master key file; back it up: without it stored tokens cannot be read");
                 Ok(key)
             }
-            Err(e) => Err(Error::Config(format!("cannot read the master key file {shown}: {e}"))),
+            Err(e) => Err(Error::config("OKTA_BRIDGE_MASTER_KEY", format!("cannot read the master key file {shown}: {e}"))),
         }
     }
 
@@ -195,7 +212,7 @@ impl MasterKey {
                 (key, &sealed[1 + KID_LEN..])
             }
             Some(&LEGACY) if sealed.len() >= 1 + NONCE_LEN + 16 => (&self.0[0].1, &sealed[1..]),
-            _ => return Err(Error::Decrypt(context.to_owned())),
+            _ => return Err(Error::Decrypt { context: context.to_owned() }),
         };
         let (nonce, ct) = rest.split_at(NONCE_LEN);
         key.decrypt(
@@ -205,7 +222,7 @@ impl MasterKey {
                 aad: context.as_bytes(),
             },
         )
-        .map_err(|_| Error::Decrypt(context.to_owned()))
+        .map_err(|_| Error::Decrypt { context: context.to_owned() })
     }
 }
 

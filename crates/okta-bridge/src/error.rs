@@ -1,16 +1,37 @@
 //! The one error type of the okta-bridge library.
+//!
+//! Variants carry typed causes (the field, the setting, Okta's own error, the kind of OAuth
+//! failure), never a message to be parsed again. How an error becomes an HTTP answer lives in
+//! one place (`server/error.rs`), how it becomes the CLI's message in another (`cli/mod.rs`).
+
+use std::fmt;
+use std::net::IpAddr;
 
 /// Everything okta-bridge's library code can fail with. Messages say what to do and never
 /// contain a secret.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A setting is missing or wrong (→ exit at start-up). The message names the setting.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// Input that does not pass validation (→ 400/422).
-    #[error("{0}")]
-    Invalid(String),
+    /// A setting is missing or wrong (→ refuse to start). Names the setting.
+    #[error("{setting}: {reason}")]
+    Config {
+        /// The setting, as an operator writes it (`OKTA_BRIDGE_DATABASE_URL`, a key file, …).
+        setting: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// Input that does not pass validation (→ 400). Names the field.
+    #[error("{reason}")]
+    Invalid {
+        /// The field, as the JSON API names it (`name`, `orgUrl`, `clientId`, …).
+        field: &'static str,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// An org (or issuer) okta-bridge must not reach (→ 400 for input; refuse to start for a
+    /// setting).
+    #[error(transparent)]
+    Egress(#[from] EgressRefusal),
     /// No connection with that account name (→ 404).
     #[error("no connection named {0:?}: connect one at /authenticate_okta")]
     UnknownConnection(String),
@@ -20,17 +41,28 @@ pub enum Error {
     /// An account with that name exists already (→ 409).
     #[error("an account named {0:?} exists already: remove it first, or replace it (--replace / ?replace=true)")]
     AccountExists(String),
-    /// The request conflicts with what is stored, e.g. removing an account that is still
-    /// connected (→ 409). The message says what to do first.
-    #[error("{0}")]
-    Conflict(String),
-    /// The connection can no longer produce an access token; the user must connect again
-    /// (→ 409 with a link to reconnect).
+    /// The request conflicts with what is stored (→ 409); says what to do first.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+    /// The connection can no longer produce an access token: an admin must connect again
+    /// (→ 409 `reconnect_required`). `reason` is what Okta said.
     #[error("connection {account:?} needs to be connected again: {reason}")]
     Reconnect {
         /// The connection.
         account: String,
         /// Why.
+        reason: String,
+    },
+    /// Okta refused the account's app itself (`invalid_client`: a rotated or wrong client
+    /// secret, a removed app): retrying cannot help; new credentials for the account can
+    /// (→ 409 `app_rejected`).
+    #[error(
+        "Okta rejected the app of connection {account:?} ({reason}): give the account its app's current credentials (okta-bridge accounts add {account} --replace …)"
+    )]
+    AppRejected {
+        /// The connection.
+        account: String,
+        /// What Okta said.
         reason: String,
     },
     /// Another instance was refreshing this connection's token and did not finish in time
@@ -47,22 +79,52 @@ pub enum Error {
     /// A stored value did not decrypt: the master key is not the one it was written with,
     /// or the data was tampered with (→ 500).
     #[error(
-        "stored secret {0} does not decrypt: is OKTA_BRIDGE_MASTER_KEY (or the key file) the one the database was written with?"
+        "stored secret {context} does not decrypt: is OKTA_BRIDGE_MASTER_KEY (or the key file) the one the database was written with?"
     )]
-    Decrypt(String),
+    Decrypt {
+        /// Table, row and column of the value.
+        context: String,
+    },
     /// A stored value was sealed with a key this server does not have (→ refuse to start).
     #[error(
         "the database holds secrets sealed with master key id {0}, which this server does not have: set OKTA_BRIDGE_MASTER_KEY to that key, or add it to OKTA_BRIDGE_OLD_MASTER_KEYS"
     )]
     UnknownKey(String),
-    /// Okta did not accept the credentials an admin gave (an API token, a service app's key):
+    /// A value read from the database that this version does not know (written by a newer
+    /// version, or by hand) (→ 500 for that row; every other row is still served).
+    #[error(
+        "the database holds {value:?} in {table}.{column} of row {row:?}, which this version of okta-bridge does not know (written by a newer version?)"
+    )]
+    Unreadable {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        row: String,
+        /// The column.
+        column: &'static str,
+        /// The value found.
+        value: String,
+    },
+    /// Okta did not accept credentials an admin gave (an API token, a service app's key):
     /// nothing was stored (→ 422).
-    #[error("{0}")]
-    Rejected(String),
-    /// The OAuth flow failed (→ 400 error page).
-    #[error("{0}")]
-    OAuth(String),
-    /// Okta answered with an error or could not be reached (→ 502).
+    #[error("Okta did not accept the {what} ({cause}); nothing was stored")]
+    Rejected {
+        /// What was refused (`API token`, `service app's credentials`).
+        what: &'static str,
+        /// Okta's answer.
+        cause: Refusal,
+    },
+    /// A step of OAuth failed (→ 400 for the connect flow, 502 for the token endpoint).
+    #[error("{detail}")]
+    OAuth {
+        /// What kind of failure: whether retrying can help.
+        kind: OAuthFailure,
+        /// The RFC 6749 error code, when the authorization server sent one.
+        code: Option<String>,
+        /// What happened and what to do.
+        detail: String,
+    },
+    /// Okta answered with an error or could not be reached (→ 502, 504 on a timeout).
     #[error(transparent)]
     Okta(#[from] okta_client::Error),
     /// The database failed (→ 500; details logged).
@@ -71,6 +133,181 @@ pub enum Error {
     /// A migration failed at start-up.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Error {
+    /// An [`Error::Invalid`] of `field`.
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::Config`] of `setting`.
+    pub fn config(setting: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Config {
+            setting: setting.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::OAuth`] without an RFC 6749 code.
+    pub fn oauth(kind: OAuthFailure, detail: impl Into<String>) -> Self {
+        Self::OAuth {
+            kind,
+            code: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// The error of ours inside a token source's failure, if that is what this is (an
+    /// `okta-client` request fails with our error when the connection's token could not be had).
+    pub fn ours(&self) -> &Error {
+        if let Error::Okta(okta_client::Error::TokenSource(t)) = self
+            && let Some(inner) = std::error::Error::source(t).and_then(|s| s.downcast_ref::<Error>())
+        {
+            return inner.ours();
+        }
+        self
+    }
+}
+
+/// Whether an OAuth failure can pass by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OAuthFailure {
+    /// The authorization server could not be reached, timed out, or answered 5xx or garbage:
+    /// trying again later may work.
+    Transient,
+    /// The authorization server (or our checks of a callback) refused this request: the
+    /// person must start again.
+    Refused,
+    /// The authorization server refused the app itself (`invalid_client`,
+    /// `unauthorized_client`): its credentials must change.
+    ClientRejected,
+}
+
+/// What Okta said when it refused an admin's credentials.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// A Management API error (401/403), with Okta's `errorCode`, `errorSummary`, `errorId`.
+    Api(Box<okta_client::ApiError>),
+    /// A token endpoint's RFC 6749 error.
+    OAuth {
+        /// `error`, e.g. `invalid_client`.
+        error: String,
+        /// `error_description`.
+        description: Option<String>,
+    },
+    /// The credentials cannot even be used (e.g. a key that does not parse).
+    Unusable(String),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Api(api) => write!(
+                f,
+                "{} {}: {}",
+                api.status.as_u16(),
+                api.error_code.as_deref().unwrap_or("-"),
+                api.error_summary.as_deref().unwrap_or("no summary")
+            ),
+            Refusal::OAuth { error, description } => {
+                f.write_str(error)?;
+                if let Some(d) = description {
+                    write!(f, ": {d}")?;
+                }
+                Ok(())
+            }
+            Refusal::Unusable(m) => write!(f, "it cannot be used: {m}"),
+        }
+    }
+}
+
+impl Refusal {
+    /// Okta's refusal in `e`, when `e` is one (401/403, an OAuth error, unusable credentials).
+    pub fn from_okta(e: okta_client::Error) -> Result<Self, okta_client::Error> {
+        match e {
+            okta_client::Error::Api(api) if matches!(api.status.as_u16(), 401 | 403) => Ok(Refusal::Api(api)),
+            okta_client::Error::OAuth { error, description, .. } => Ok(Refusal::OAuth { error, description }),
+            okta_client::Error::Config(m) => Ok(Refusal::Unusable(m)),
+            other => Err(other),
+        }
+    }
+}
+
+/// Why an org (or issuer) may not be reached.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum EgressRefusal {
+    /// Not https.
+    #[error("the org URL {url} is not https: Okta orgs are reached over https ({SWITCH})")]
+    NotHttps {
+        /// The URL.
+        url: String,
+    },
+    /// A loopback, private or link-local address (or a `localhost` name), as written.
+    #[error(
+        "the org URL {url} points at a loopback, private or link-local address, where no Okta org lives ({SWITCH})"
+    )]
+    PrivateUrl {
+        /// The URL.
+        url: String,
+    },
+    /// A name that resolves to such an address.
+    #[error(
+        "the org URL {url} resolves to {address}, a loopback, private or link-local address, where no Okta org lives ({SWITCH})"
+    )]
+    PrivateAddress {
+        /// The URL.
+        url: String,
+        /// The address it resolved to.
+        address: IpAddr,
+    },
+    /// A name that does not resolve (a mistyped org URL).
+    #[error("{why}: check the org URL {url}")]
+    Unresolved {
+        /// The URL.
+        url: String,
+        /// What the resolver said.
+        why: String,
+    },
+}
+
+/// What to do about an org on a private address.
+const SWITCH: &str = "set OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS=true only for local development";
+
+/// A request that conflicts with what is stored.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Conflict {
+    /// Removing an account that is still connected.
+    #[error(
+        "account {account} is connected: disconnect it first (okta-bridge connections disconnect {account}, or DELETE /api/connections/{account}), which revokes its tokens at Okta"
+    )]
+    StillConnected {
+        /// The account.
+        account: String,
+    },
+    /// Pointing a connected account at another org.
+    #[error("account {account} is connected to {org}: disconnect it before pointing it at another org")]
+    OtherOrg {
+        /// The account.
+        account: String,
+        /// The org it is connected to.
+        org: String,
+    },
+    /// Changing a connected account's kind of app.
+    #[error("account {account} is connected through its {kind} app: disconnect it before changing the kind of app")]
+    OtherKind {
+        /// The account.
+        account: String,
+        /// `web` or `service`.
+        kind: &'static str,
+    },
 }
 
 /// A specialised `Result` for okta-bridge.

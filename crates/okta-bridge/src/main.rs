@@ -1,8 +1,6 @@
 use clap::Parser;
-mod accounts_cli;
-mod cli;
 
-use cli::{Cli, run};
+mod cli;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -18,10 +16,10 @@ async fn main() -> std::process::ExitCode {
     } else {
         logs.init();
     }
-    match run(Cli::parse()).await {
+    match cli::run(cli::Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", cli::report(&e));
             std::process::ExitCode::FAILURE
         }
     }

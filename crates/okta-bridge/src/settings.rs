@@ -1,5 +1,6 @@
 //! Settings: command-line flags over environment variables over defaults, into one typed
-//! [`Settings`]. Okta's SDK names are used where they exist (`OKTA_CLIENT_*`).
+//! [`Settings`] (and [`StoreSettings`], the part commands that only need the database take).
+//! Okta's SDK names are used where they exist (`OKTA_CLIENT_*`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +9,9 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::crypto::MasterKey;
+use crate::egress::Egress;
 use crate::error::{Error, Result};
+use crate::model::DEFAULT_WEB_SCOPES;
 use crate::store::Store;
 
 /// Parses a secret flag or variable straight into a [`SecretString`], so settings never hold
@@ -19,9 +22,6 @@ use crate::store::Store;
 pub fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(s.to_owned()))
 }
-
-/// The default scopes: read users, and a refresh token.
-pub const DEFAULT_SCOPES: &str = "okta.users.read offline_access";
 
 /// Everything `okta-bridge serve` is configured with.
 #[derive(Debug, Clone, clap::Args)]
@@ -42,7 +42,7 @@ pub struct Settings {
     #[arg(long, env = "OKTA_OAUTH2_ISSUER")]
     pub issuer: Option<Url>,
     /// Scopes to ask for, space-separated.
-    #[arg(long, env = "OKTA_CLIENT_SCOPES", default_value = DEFAULT_SCOPES)]
+    #[arg(long, env = "OKTA_CLIENT_SCOPES", default_value = DEFAULT_WEB_SCOPES)]
     pub scopes: String,
     /// Address the server listens on.
     #[arg(long, env = "OKTA_BRIDGE_LISTEN", default_value = "127.0.0.1:3000")]
@@ -50,27 +50,19 @@ pub struct Settings {
     /// The address browsers (and Okta's redirects) reach the server at; default from --listen.
     #[arg(long, env = "OKTA_BRIDGE_PUBLIC_URL")]
     pub public_url: Option<Url>,
-    /// sqlite://file.db (default sqlite://okta-bridge.db) or postgres://user@host/db.
-    #[arg(long, env = "OKTA_BRIDGE_DATABASE_URL")]
-    pub database_url: Option<String>,
     /// Token that guards everything but the OAuth routes and /healthz (default: random, printed).
     #[arg(long, env = "OKTA_BRIDGE_ADMIN_TOKEN", hide_env_values = true, value_parser = secret)]
     pub admin_token: Option<SecretString>,
-    /// 32-byte base64 key that encrypts stored tokens (default: a key file next to the database).
-    #[arg(long, env = "OKTA_BRIDGE_MASTER_KEY", hide_env_values = true, value_parser = secret)]
-    pub master_key: Option<SecretString>,
-    /// Earlier master keys (base64, comma-separated): they open what they sealed, never seal.
-    /// For rotating keys: see `okta-bridge keys rotate`.
-    #[arg(long, env = "OKTA_BRIDGE_OLD_MASTER_KEYS", hide_env_values = true, value_parser = secret)]
-    pub old_master_keys: Option<SecretString>,
     /// The background refresher renews access tokens this many seconds before they expire
     /// (0 turns it off; a request that finds an expired token refreshes it anyway).
     #[arg(long, env = "OKTA_BRIDGE_REFRESH_AHEAD", default_value_t = 300)]
     pub refresh_ahead: u64,
-    /// Development only: allow org URLs on loopback or private addresses, and plain http
-    /// (local orgs such as okta-sandbox). `--sandbox` implies it for its own org.
-    #[arg(long, env = "OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS")]
-    pub dev_allow_private_orgs: bool,
+    /// Refresh an access token when a request finds it with less than this many seconds left.
+    #[arg(long, env = "OKTA_BRIDGE_REFRESH_MARGIN", default_value_t = 60)]
+    pub refresh_margin: u64,
+    /// The database, its keys and the development switch.
+    #[command(flatten)]
+    pub store: StoreSettings,
 }
 
 /// Options of commands that only need the database.
@@ -87,7 +79,7 @@ pub struct StoreSettings {
     #[arg(long, env = "OKTA_BRIDGE_OLD_MASTER_KEYS", hide_env_values = true, value_parser = secret)]
     pub old_master_keys: Option<SecretString>,
     /// Development only: allow orgs on loopback or private addresses, over plain http (local
-    /// orgs such as okta-sandbox).
+    /// orgs such as okta-sandbox). `serve --sandbox` implies it.
     #[arg(long, env = "OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS")]
     pub dev_allow_private_orgs: bool,
 }
@@ -109,55 +101,52 @@ pub fn key_file_for(database_url: &str) -> Option<PathBuf> {
     Some(PathBuf::from("okta-bridge.master.key"))
 }
 
-/// Opens the store with the configured key (or the key file, created once).
-///
-/// # Errors
-/// [`Error::Config`] for a bad key or URL; database errors.
-pub async fn open_store(database_url: Option<&str>, master_key: Option<&str>) -> Result<Store> {
-    open_store_with(database_url, master_key, None).await
-}
-
-/// [`open_store`] with earlier keys that still open what they sealed
-/// (`OKTA_BRIDGE_OLD_MASTER_KEYS`).
-///
-/// # Errors
-/// As [`open_store`]; [`Error::UnknownKey`] when the database holds secrets under a key that
-/// is in neither.
-pub async fn open_store_with(
-    database_url: Option<&str>,
-    master_key: Option<&str>,
-    old_keys: Option<&str>,
-) -> Result<Store> {
-    let url = database_url.unwrap_or(DEFAULT_DATABASE_URL);
-    let mut key = match master_key {
-        Some(k) => MasterKey::from_base64(k, "OKTA_BRIDGE_MASTER_KEY")?,
-        None => match key_file_for(url) {
-            Some(path) => MasterKey::load_or_create(&path)?,
-            None => MasterKey::generate().0,
-        },
-    };
-    if let Some(old) = old_keys
-        .map(|o| MasterKey::old_keys(o, "OKTA_BRIDGE_OLD_MASTER_KEYS"))
-        .transpose()?
-        .flatten()
-    {
-        key = key.with_old(old);
-    }
-    Store::open(url, key).await
-}
-
 impl StoreSettings {
-    /// Opens the store.
+    /// The database at `url` with the master key `master_key` (base64), nothing else set.
+    pub fn new(url: impl Into<String>, master_key: Option<SecretString>) -> Self {
+        Self {
+            database_url: Some(url.into()),
+            master_key,
+            old_master_keys: None,
+            dev_allow_private_orgs: false,
+        }
+    }
+
+    /// The database URL: as given, or the default SQLite file.
+    pub fn url(&self) -> &str {
+        self.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL)
+    }
+
+    /// How orgs may be reached.
+    pub fn egress(&self) -> Egress {
+        Egress::from_switch(self.dev_allow_private_orgs)
+    }
+
+    /// Opens the store with the configured key (or the key file, created once) and the old
+    /// keys that still open what they sealed (`OKTA_BRIDGE_OLD_MASTER_KEYS`).
     ///
     /// # Errors
-    /// See [`open_store`].
+    /// [`Error::Config`] for a bad key or URL; [`Error::UnknownKey`] when the database holds
+    /// secrets under a key that is in neither; database errors.
     pub async fn open(&self) -> Result<Store> {
-        open_store_with(
-            self.database_url.as_deref(),
-            self.master_key.as_ref().map(ExposeSecret::expose_secret),
-            self.old_master_keys.as_ref().map(ExposeSecret::expose_secret),
-        )
-        .await
+        let url = self.url();
+        let mut key = match &self.master_key {
+            Some(k) => MasterKey::from_base64(k.expose_secret(), "OKTA_BRIDGE_MASTER_KEY")?,
+            None => match key_file_for(url) {
+                Some(path) => MasterKey::load_or_create(&path)?,
+                None => MasterKey::generate().0,
+            },
+        };
+        if let Some(old) = self
+            .old_master_keys
+            .as_ref()
+            .map(|o| MasterKey::old_keys(o.expose_secret(), "OKTA_BRIDGE_OLD_MASTER_KEYS"))
+            .transpose()?
+            .flatten()
+        {
+            key = key.with_old(old);
+        }
+        Store::open(url, key).await
     }
 }
 
@@ -177,11 +166,6 @@ impl Settings {
         )
     }
 
-    /// The admin token, or `None` to generate one.
-    pub fn admin_token(&self) -> Option<SecretString> {
-        self.admin_token.clone()
-    }
-
     /// Checks the OAuth settings hang together.
     ///
     /// # Errors
@@ -190,11 +174,13 @@ impl Settings {
         match (&self.org_url, &self.client_id, &self.client_secret) {
             (None, _, _) => Ok(None),
             (Some(_), Some(id), Some(secret)) => Ok(Some((id.clone(), secret.clone()))),
-            (Some(_), None, _) => Err(Error::Config(
-                "OKTA_CLIENT_ORGURL is set but OKTA_CLIENT_CLIENTID is not: set the client id of the org's OAuth web app".into(),
+            (Some(_), None, _) => Err(Error::config(
+                "OKTA_CLIENT_CLIENTID",
+                "OKTA_CLIENT_ORGURL is set but OKTA_CLIENT_CLIENTID is not: set the client id of the org's OAuth web app",
             )),
-            (Some(_), _, None) => Err(Error::Config(
-                "OKTA_CLIENT_ORGURL is set but OKTA_CLIENT_CLIENTSECRET is not: set the client secret of the org's OAuth web app".into(),
+            (Some(_), _, None) => Err(Error::config(
+                "OKTA_CLIENT_CLIENTSECRET",
+                "OKTA_CLIENT_ORGURL is set but OKTA_CLIENT_CLIENTSECRET is not: set the client secret of the org's OAuth web app",
             )),
         }
     }

@@ -19,14 +19,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use okta_client::{AccessToken, TokenSource, TokenSourceError};
-use secrecy::{ExposeSecret, SecretString};
+use okta_client::{TokenSource, TokenSourceError};
+use secrecy::ExposeSecret;
 
-use crate::accounts::Apps;
-use crate::connect::OAuthApp;
-use crate::domain::AccountName;
-use crate::error::{Error, Result};
-use crate::store::{ConnectionStatus, Store};
+use crate::apps::Apps;
+use crate::error::{Error, OAuthFailure, Result};
+use crate::model::{AccessToken, AccountName, Connection, ConnectionStatus, Expiry, RefreshToken, TokenSet, now};
+use crate::oauth::OAuthApp;
+use crate::store::Store;
 
 /// Hands out access tokens for stored connections, refreshing them ahead of expiry.
 #[derive(Debug)]
@@ -52,22 +52,9 @@ pub struct Refresher {
 pub const LEASE: Duration = Duration::from_secs(10);
 
 impl Refresher {
-    /// `oauth` is the app that refreshes tokens of connections without an account of their own
-    /// (`None` when no OAuth client is configured); accounts' connections are refreshed with
-    /// their account's app, whatever address its org has (a caller that chose its own app and
-    /// orgs, as tests do; servers and commands use [`with_apps`](Self::with_apps) with their
-    /// network policy).
-    pub fn new(store: Store, oauth: Option<OAuthApp>, margin: Duration) -> Self {
-        let redirect = oauth.as_ref().map_or_else(
-            || "http://127.0.0.1/oauth/okta_callback".to_owned(),
-            |o| o.redirect_uri().to_owned(),
-        );
-        let apps = Apps::new(store.clone(), oauth, redirect).allow_private_orgs(true);
-        Self::with_apps(store, Arc::new(apps), margin)
-    }
-
-    /// Refreshes with the apps of `apps` (shared with the server, which connects with them).
-    pub fn with_apps(store: Store, apps: Arc<Apps>, margin: Duration) -> Self {
+    /// Refreshes with the apps of `apps` (shared with the service, which connects with them),
+    /// `margin` before tokens expire.
+    pub fn new(store: Store, apps: Arc<Apps>, margin: Duration) -> Self {
         Self {
             store,
             apps,
@@ -78,11 +65,6 @@ impl Refresher {
             wait: LEASE + Duration::from_secs(5),
             outcomes: Mutex::new(std::collections::BTreeMap::new()),
         }
-    }
-
-    /// The apps that connect and refresh accounts.
-    pub fn apps(&self) -> &Arc<Apps> {
-        &self.apps
     }
 
     /// Sets how long to wait for another instance's refresh (default: the lease and 5 s).
@@ -101,15 +83,15 @@ impl Refresher {
             .clone()
     }
 
-    async fn load(&self, account: &AccountName) -> Result<crate::store::Connection> {
+    async fn load(&self, account: &AccountName) -> Result<Connection> {
         self.store
             .connection(account)
             .await?
             .ok_or_else(|| Error::UnknownConnection(account.to_string()))
     }
 
-    fn fresh(expires_at: i64, margin: Duration) -> bool {
-        expires_at - margin.as_secs() as i64 > now()
+    fn fresh(expires_at: Expiry, margin: Duration) -> bool {
+        expires_at.fresh_at(now(), i64::try_from(margin.as_secs()).unwrap_or(i64::MAX))
     }
 
     fn count(&self, account: &AccountName, outcome: &'static str) {
@@ -121,8 +103,9 @@ impl Refresher {
             .or_default() += 1;
     }
 
-    /// Refresh outcomes so far, per account: `refreshed`, `needs_reauth`, `failed` (a transient
-    /// failure), `kept` (the current token stayed in use after a transient failure).
+    /// Refresh outcomes so far, per account: `refreshed`, `needs_reauth`, `app_rejected` (Okta
+    /// refused the app), `failed` (a transient failure), `kept` (the current token stayed in use
+    /// after a transient failure).
     pub fn outcomes(&self) -> Vec<(String, &'static str, u64)> {
         self.outcomes
             .lock()
@@ -136,9 +119,10 @@ impl Refresher {
     ///
     /// # Errors
     /// [`Error::UnknownConnection`], [`Error::Reconnect`] when it cannot be refreshed (and the
-    /// connection is then marked `needs_reauth`), [`Error::RefreshWaitTimeout`],
+    /// connection is then marked `needs_reauth`), [`Error::AppRejected`] when Okta refuses the
+    /// app (marked `app_rejected`), [`Error::RefreshWaitTimeout`],
     /// [`Error::OAuth`]/[`Error::Database`] on failures.
-    pub async fn access_token(&self, account: &AccountName) -> Result<SecretString> {
+    pub async fn access_token(&self, account: &AccountName) -> Result<AccessToken> {
         self.token_with_margin(account, self.margin).await
     }
 
@@ -147,7 +131,7 @@ impl Refresher {
     ///
     /// # Errors
     /// As [`access_token`](Self::access_token).
-    pub async fn refresh_now(&self, account: &AccountName) -> Result<SecretString> {
+    pub async fn refresh_now(&self, account: &AccountName) -> Result<AccessToken> {
         // A margin longer than any token's life makes every token due.
         self.token_with_margin(account, Duration::from_secs(100 * 365 * 24 * 3600))
             .await
@@ -189,14 +173,9 @@ impl Refresher {
         })
     }
 
-    async fn token_with_margin(&self, account: &AccountName, margin: Duration) -> Result<SecretString> {
+    async fn token_with_margin(&self, account: &AccountName, margin: Duration) -> Result<AccessToken> {
         let conn = self.load(account).await?;
-        if let ConnectionStatus::NeedsReauth(reason) = &conn.status {
-            return Err(Error::Reconnect {
-                account: account.to_string(),
-                reason: reason.clone(),
-            });
-        }
+        conn.usable()?;
         if Self::fresh(conn.expires_at, margin) {
             return Ok(conn.access_token);
         }
@@ -211,7 +190,7 @@ impl Refresher {
         let started = std::time::Instant::now();
         let mut pause = Duration::from_millis(20);
         loop {
-            let until = now() + self.lease.as_secs() as i64;
+            let until = now() + i64::try_from(self.lease.as_secs()).unwrap_or(i64::MAX / 2);
             if self.store.take_refresh_lease(account, &self.instance, until).await? {
                 break;
             }
@@ -239,7 +218,7 @@ impl Refresher {
     }
 
     /// The refresh itself, by the holder of the lease.
-    async fn refresh_holding_lease(&self, account: &AccountName, margin: Duration) -> Result<SecretString> {
+    async fn refresh_holding_lease(&self, account: &AccountName, margin: Duration) -> Result<AccessToken> {
         // Another instance may have refreshed between our read and our lease.
         let conn = self.load(account).await?;
         if Self::fresh(conn.expires_at, margin) {
@@ -272,7 +251,24 @@ impl Refresher {
                     reason,
                 });
             }
-            Err(e) if conn.expires_at > now() => {
+            Err(Error::OAuth {
+                kind: OAuthFailure::ClientRejected,
+                detail,
+                ..
+            }) => {
+                // Okta refused the app (a rotated client secret, a removed app): no retry,
+                // no new connection helps; the account's credentials must change.
+                self.store
+                    .mark_connection(account, &ConnectionStatus::AppRejected(detail.clone()))
+                    .await?;
+                self.count(account, "app_rejected");
+                tracing::warn!(account = %account, reason = %detail, "Okta rejected the account's app");
+                return Err(Error::AppRejected {
+                    account: account.to_string(),
+                    reason: detail,
+                });
+            }
+            Err(e) if Self::fresh(conn.expires_at, Duration::ZERO) => {
                 // Transient: the current token is still valid, so it stays in use.
                 self.count(account, "kept");
                 tracing::warn!(account = %account, error = %e, "refresh failed; the current access token stays in use until it expires");
@@ -295,20 +291,24 @@ impl Refresher {
 }
 
 impl Refresher {
-    /// The refresh grant, retried with backoff on transient failures (Okta unreachable, 5xx):
-    /// three attempts. `invalid_grant` is final.
+    /// The refresh grant, retried with backoff on transient failures only (Okta unreachable,
+    /// 5xx): three attempts. A refusal (`invalid_grant`, `invalid_client`, …) is final.
     async fn refresh_with_retries(
         &self,
         oauth: &OAuthApp,
         account: &AccountName,
-        refresh_token: &SecretString,
-    ) -> Result<crate::store::TokenSet> {
+        refresh_token: &RefreshToken,
+    ) -> Result<TokenSet> {
         let mut delay = Duration::from_millis(200);
         let mut attempt = 1;
         loop {
             match oauth.refresh(account, refresh_token).await {
-                Err(Error::OAuth(why)) if attempt < 3 => {
-                    tracing::debug!(account = %account, attempt, %why, "refresh failed; retrying");
+                Err(Error::OAuth {
+                    kind: OAuthFailure::Transient,
+                    detail,
+                    ..
+                }) if attempt < 3 => {
+                    tracing::debug!(account = %account, attempt, %detail, "refresh failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                     attempt += 1;
@@ -317,10 +317,6 @@ impl Refresher {
             }
         }
     }
-}
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// The [`TokenSource`] of one stored connection, for `okta_client::Client`.
@@ -339,9 +335,9 @@ impl ConnectionTokenSource {
 
 #[async_trait]
 impl TokenSource for ConnectionTokenSource {
-    async fn access_token(&self) -> Result<AccessToken, TokenSourceError> {
+    async fn access_token(&self) -> Result<okta_client::AccessToken, TokenSourceError> {
         match self.refresher.access_token(&self.account).await {
-            Ok(t) => Ok(AccessToken::new(t.expose_secret())),
+            Ok(t) => Ok(okta_client::AccessToken::new(t.expose_secret())),
             Err(e) => Err(TokenSourceError::with_source(e.to_string(), e)),
         }
     }

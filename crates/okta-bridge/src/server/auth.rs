@@ -5,16 +5,16 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::ExposeSecret;
 use serde_json::json;
 
 use super::AppState;
-use crate::connect::hash;
+use crate::crypto::hash;
 
 pub(crate) const SESSION_COOKIE: &str = "okta_bridge_session";
-pub(crate) const SESSION_TTL_SECS: i64 = 12 * 3600;
+pub(crate) const SESSION_TTL_SECS: u64 = 12 * 3600;
 
 /// The value of cookie `name`.
 pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -28,6 +28,23 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .map(|(_, v)| v)
 }
 
+/// A `Set-Cookie` value: `HttpOnly`, `Secure` when browsers reach us over https, for `path`,
+/// with `same_site` (`Lax` or `Strict`), living `max_age` seconds (0 deletes it).
+pub(crate) fn set_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    same_site: &str,
+    max_age: u64,
+) -> HeaderValue {
+    let secure = if state.secure_cookies() { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
+    ))
+    .expect("base64url cookie values are valid headers")
+}
+
 pub(crate) fn token_matches(state: &AppState, presented: &str) -> bool {
     let expected = state.admin_token.expose_secret().as_bytes();
     // Compare hashes so the time taken does not depend on where the inputs differ.
@@ -36,7 +53,7 @@ pub(crate) fn token_matches(state: &AppState, presented: &str) -> bool {
 
 async fn has_session(state: &AppState, headers: &HeaderMap) -> bool {
     match cookie(headers, SESSION_COOKIE) {
-        Some(id) => state.store.session_valid(&hash(id)).await.unwrap_or(false),
+        Some(id) => state.store().session_valid(&hash(id)).await.unwrap_or(false),
         None => false,
     }
 }

@@ -1,4 +1,6 @@
-//! The HTTP server: OAuth routes, HTML pages and the JSON API.
+//! The HTTP server: OAuth routes, HTML pages and the JSON API, thin over the
+//! [`Service`]: handlers parse, call one workflow, and return `Result<…>`; errors become
+//! answers in `error.rs`, views are in [`views`].
 //!
 //! [`router`] builds the routes from an [`AppState`]; [`serve`] runs them on a listener until a
 //! shutdown signal, so tests bind `127.0.0.1:0` and shut down cleanly.
@@ -6,13 +8,14 @@
 mod accounts;
 mod api;
 mod auth;
+mod error;
 mod oauth;
 mod ops;
 mod pages;
+pub mod views;
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -20,35 +23,32 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use url::Url;
 
-use crate::domain::AccountName;
-use crate::error::Result;
+use crate::service::Service;
 use crate::store::Store;
-use crate::tokens::Refresher;
 
 /// What every handler shares.
 #[derive(Debug)]
 pub struct AppState {
-    store: Store,
-    refresher: Arc<Refresher>,
+    service: Arc<Service>,
     public_url: Url,
     admin_token: SecretString,
-    clients: Mutex<HashMap<String, (crate::accounts::ClientStamp, okta_client::Client)>>,
     metrics: ops::Metrics,
 }
 
 impl AppState {
-    /// The state of a server on `store`, connecting and refreshing with the apps of
-    /// `refresher` (whose policy says whether accounts may name orgs on private addresses),
-    /// reachable at `public_url`.
-    pub fn new(store: Store, refresher: Arc<Refresher>, public_url: Url, admin_token: SecretString) -> Arc<Self> {
+    /// The state of a server running `service`, reachable at `public_url`, guarded by
+    /// `admin_token`.
+    pub fn new(service: Arc<Service>, public_url: Url, admin_token: SecretString) -> Arc<Self> {
         Arc::new(Self {
-            store,
-            refresher,
+            service,
             public_url,
             admin_token,
-            clients: Mutex::new(HashMap::new()),
             metrics: ops::Metrics::default(),
         })
+    }
+
+    fn store(&self) -> &Store {
+        self.service.store()
     }
 
     /// The public URL without a trailing slash.
@@ -60,70 +60,8 @@ impl AppState {
     fn secure_cookies(&self) -> bool {
         self.public_url.scheme() == "https"
     }
-
-    /// What an Okta error on `account`'s connection means. An API token that Okta refuses (it
-    /// was revoked, or expired after 30 days unused) cannot come back by itself: the
-    /// connection is marked `needs_reauth`, as an OAuth connection whose refresh token was
-    /// refused is.
-    async fn okta_failed(&self, account: &AccountName, e: okta_client::Error) -> crate::error::Error {
-        let refused = matches!(&e, okta_client::Error::Api(api) if api.status == 401);
-        if refused
-            && let Ok(Some(conn)) = self.store.connection(account).await
-            && conn.method == crate::store::ConnectionMethod::ApiToken
-        {
-            let reason = "Okta no longer accepts the API token (revoked, or unused for 30 days): connect it again with a new token".to_owned();
-            if let Err(db) = self.store.mark_needs_reauth(account, &reason).await {
-                tracing::error!(account = %account, error = %db, "could not mark the connection");
-            }
-            tracing::warn!(account = %account, %reason, "connection needs to be connected again");
-            return crate::error::Error::Reconnect {
-                account: account.to_string(),
-                reason,
-            };
-        }
-        crate::error::Error::Okta(e)
-    }
-
-    /// The okta-client of a stored connection: kept (with its rate-limit pacing) while the
-    /// connection is the same one, even if another instance made it.
-    async fn client_for(&self, account: &AccountName) -> Result<okta_client::Client> {
-        let conn = self
-            .store
-            .connection(account)
-            .await?
-            .ok_or_else(|| crate::error::Error::UnknownConnection(account.to_string()))?;
-        if let crate::store::ConnectionStatus::NeedsReauth(reason) = &conn.status {
-            return Err(crate::error::Error::Reconnect {
-                account: account.to_string(),
-                reason: reason.clone(),
-            });
-        }
-        let stamp = crate::accounts::client_stamp(&self.store, &conn).await?;
-        if let Some((s, c)) = self.clients.lock().expect("clients lock").get(account.as_str())
-            && *s == stamp
-        {
-            return Ok(c.clone());
-        }
-        let client = crate::accounts::client_for(&self.store, &self.refresher, conn).await?;
-        self.clients
-            .lock()
-            .expect("clients lock")
-            .insert(account.to_string(), (stamp, client.clone()));
-        Ok(client)
-    }
 }
 
-impl AppState {
-    /// Disconnects `account`: revokes its refresh and access tokens at the org's authorization
-    /// server, then removes the stored tokens, keeping an audit record. When Okta cannot be
-    /// reached nothing is removed, so the admin can try again. Returns what was revoked.
-    async fn disconnect(&self, account: &AccountName, revoke_api_token: bool) -> Result<Vec<&'static str>> {
-        let revoked =
-            crate::accounts::disconnect(&self.store, self.refresher.apps(), account, revoke_api_token).await?;
-        self.clients.lock().expect("clients lock").remove(account.as_str());
-        Ok(revoked)
-    }
-}
 /// Every route.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::auth::Admin;
+use crate::model::ConnectionStatus;
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
 const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -82,7 +83,7 @@ pub(crate) async fn observe(State(state): State<Arc<AppState>>, req: Request, ne
 
 /// `GET /readyz`: 200 when the database answers, 503 otherwise.
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.ping().await {
+    match state.store().ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the database does not answer");
@@ -101,7 +102,7 @@ pub(crate) async fn metrics(_: Admin, State(state): State<Arc<AppState>>) -> Res
     let mut out = String::new();
     out.push_str("# HELP okta_bridge_refreshes_total Token refreshes by account and outcome.\n");
     out.push_str("# TYPE okta_bridge_refreshes_total counter\n");
-    for (account, outcome, n) in state.refresher.outcomes() {
+    for (account, outcome, n) in state.service.refresher().outcomes() {
         let _ = writeln!(
             out,
             "okta_bridge_refreshes_total{{account=\"{}\",outcome=\"{outcome}\"}} {n}",
@@ -110,9 +111,9 @@ pub(crate) async fn metrics(_: Admin, State(state): State<Arc<AppState>>) -> Res
     }
     out.push_str("# HELP okta_bridge_connections Stored connections by status.\n");
     out.push_str("# TYPE okta_bridge_connections gauge\n");
-    match state.store.connections().await {
+    match state.store().connections().await {
         Ok(conns) => {
-            let mut by_status: BTreeMap<&str, u64> = BTreeMap::from([("connected", 0), ("needs_reauth", 0)]);
+            let mut by_status: BTreeMap<&str, u64> = ConnectionStatus::ALL.iter().map(|s| (*s, 0)).collect();
             for c in &conns {
                 *by_status.entry(c.status.as_str()).or_default() += 1;
             }
@@ -126,13 +127,7 @@ pub(crate) async fn metrics(_: Admin, State(state): State<Arc<AppState>>) -> Res
         "# HELP okta_bridge_rate_limit_remaining Requests left in the current rate-limit window, per org and bucket.\n",
     );
     out.push_str("# TYPE okta_bridge_rate_limit_remaining gauge\n");
-    let clients: Vec<(String, okta_client::Client)> = state
-        .clients
-        .lock()
-        .expect("clients lock")
-        .iter()
-        .map(|(a, (_, c))| (a.clone(), c.clone()))
-        .collect();
+    let clients = state.service.clients_in_use();
     let mut limits = String::new();
     for (account, client) in &clients {
         for (bucket, rl) in client.rate_limits() {

@@ -5,13 +5,13 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use okta_bridge::accounts::{NewAccount, connect_api_token, connect_service_app};
-use okta_bridge::domain::AccountName;
-use okta_bridge::store::NEVER;
-use secrecy::SecretString;
-
 use clap::{Subcommand, ValueEnum};
+use okta_bridge::model::{AccountName, ApiToken, AppKind, NewAccount};
+use okta_bridge::server::views::account_json;
 use okta_bridge::settings::StoreSettings;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::connections::open_service;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AccountsCommand {
@@ -137,7 +137,7 @@ fn stdin_or(file: Option<&Path>, stdin: bool, what: &str) -> Result<Option<Secre
     }
 }
 
-pub async fn run(cmd: AccountsCommand) -> Result<()> {
+pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
     match cmd {
         AccountsCommand::Add(a) => {
             if a.client_secret_file.as_deref() == Some(Path::new("-"))
@@ -150,19 +150,18 @@ pub async fn run(cmd: AccountsCommand) -> Result<()> {
                 org_url: a.org_url,
                 kind: a.kind,
                 client_id: a.client_id,
-                client_secret: stdin_or(a.client_secret_file.as_deref(), a.client_secret_stdin, "client secret")?,
-                private_key: stdin_or(a.private_key_file.as_deref(), false, "private key")?,
+                client_secret: stdin_or(a.client_secret_file.as_deref(), a.client_secret_stdin, "client secret")?
+                    .map(Into::into),
+                private_key: stdin_or(a.private_key_file.as_deref(), false, "private key")?.map(Into::into),
                 key_id: a.key_id,
                 issuer: a.issuer,
                 scopes: a.scopes,
             };
-            let account = input.validate(a.store.dev_allow_private_orgs)?;
-            account.check_resolves(a.store.dev_allow_private_orgs).await?;
-            let store = a.store.open().await?;
-            okta_bridge::accounts::save(&store, &account, a.replace).await?;
+            let service = open_service(&a.store, None).await?;
+            let account = service.add_account(input, a.replace).await?;
             let how = match account.app.kind() {
-                "web" => format!("connect it in a browser: /authenticate_okta?account={}", account.name),
-                "service" => format!("connect it: okta-bridge accounts connect {}", account.name),
+                AppKind::Web => format!("connect it in a browser: /authenticate_okta?account={}", account.name),
+                AppKind::Service => format!("connect it: okta-bridge accounts connect {}", account.name),
                 _ => format!(
                     "connect it: okta-bridge accounts connect {} --api-token-stdin",
                     account.name
@@ -177,31 +176,11 @@ pub async fn run(cmd: AccountsCommand) -> Result<()> {
             Ok(())
         }
         AccountsCommand::List(a) => {
-            let store = a.store.open().await?;
-            let accounts = store.accounts().await?;
-            let mut rows = Vec::new();
-            for acc in accounts {
-                let conn = store.connection(&acc.name).await?;
-                rows.push((acc, conn));
-            }
+            let service = open_service(&a.store, None).await?;
+            let rows = service.accounts().await?;
             match a.format {
                 ListFormat::Json => {
-                    let items: Vec<_> = rows
-                        .iter()
-                        .map(|(acc, conn)| {
-                            serde_json::json!({
-                                "name": acc.name,
-                                "orgUrl": acc.org_url.to_string(),
-                                "kind": acc.app.kind(),
-                                "clientId": acc.app.client_id(),
-                                "scopes": acc.scopes,
-                                "dpop": acc.dpop,
-                                "status": okta_bridge::accounts::status_of(conn.as_ref()).0,
-                                "method": conn.as_ref().map(|c| c.method.as_str()),
-                                "expiresAt": conn.as_ref().filter(|c| c.expires_at != NEVER).map(|c| c.expires_at),
-                            })
-                        })
-                        .collect();
+                    let items: Vec<_> = rows.iter().map(|(acc, conn)| account_json(acc, conn.as_ref())).collect();
                     println!("{}", serde_json::to_string_pretty(&items)?);
                 }
                 ListFormat::Table => {
@@ -220,7 +199,7 @@ pub async fn run(cmd: AccountsCommand) -> Result<()> {
                             acc.org_url,
                             acc.app.kind(),
                             acc.app.client_id().unwrap_or("-"),
-                            okta_bridge::accounts::status_of(conn.as_ref()).0,
+                            okta_bridge::model::status_of(conn.as_ref()).0,
                             conn.as_ref()
                                 .map(|c| format!(" ({})", c.method.as_str()))
                                 .unwrap_or_default()
@@ -232,27 +211,20 @@ pub async fn run(cmd: AccountsCommand) -> Result<()> {
         }
         AccountsCommand::Remove(a) => {
             let name = AccountName::parse(&a.name)?;
-            let store = a.store.open().await?;
-            if !store.remove_account(&name).await? {
-                return Err(okta_bridge::Error::UnknownAccount(name.to_string()).into());
-            }
+            let service = open_service(&a.store, None).await?;
+            service.remove_account(&name).await?;
             println!("Removed account {name}.");
             Ok(())
         }
         AccountsCommand::Connect(a) => {
             let name = AccountName::parse(&a.name)?;
             let token = stdin_or(a.api_token_file.as_deref(), a.api_token_stdin, "API token")?;
-            let store = a.store.open().await?;
-            let account = store
-                .account(&name)
-                .await?
-                .ok_or_else(|| okta_bridge::Error::UnknownAccount(name.to_string()))?;
-            let apps = okta_bridge::accounts::Apps::new(store.clone(), None, crate::cli::CLI_REDIRECT_URI)
-                .allow_private_orgs(a.store.dev_allow_private_orgs);
+            let service = open_service(&a.store, None).await?;
+            let (account, _) = service.account(&name).await?;
             let connected = match (token, account.app.kind()) {
-                (Some(t), _) => connect_api_token(&apps, &account, &t).await?,
-                (None, "service") => connect_service_app(&apps, &account).await?,
-                (None, "web") => bail!(
+                (Some(t), _) => service.connect_api_token(&account, &ApiToken::new(t.expose_secret())).await?,
+                (None, AppKind::Service) => service.connect_service_app(&account).await?,
+                (None, AppKind::Web) => bail!(
                     "account {name} connects through Okta's sign-in: run `okta-bridge serve` and open /authenticate_okta?account={name} (or give --api-token-stdin)"
                 ),
                 (None, _) => {

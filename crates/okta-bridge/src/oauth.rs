@@ -1,32 +1,41 @@
-//! The OAuth 2.0 authorization-code flow with PKCE against an org's authorization server, and
-//! the refresh grant, through the `oauth2` crate on our own reqwest client.
+//! The OAuth 2.0 authorization-code flow with PKCE against an org's authorization server
+//! (the org's own or any other found by discovery), the refresh grant and revocation, through
+//! the `oauth2` crate on our own reqwest client (see [`crate::egress`]).
 //!
 //! A pending authorization is a random `state` (stored as a hash), a PKCE verifier (stored
-//! sealed) and a browser binding (a cookie whose hash is stored). The callback *takes* the
-//! pending row, so a state works once, whatever happens next.
+//! sealed) and a browser binding (a cookie whose hash, with the admin session's, is stored).
+//! The callback *takes* the pending row, so a state works once, whatever happens next.
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use oauth2::basic::{BasicClient, BasicErrorResponse};
 use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, HttpRequest,
-    HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
-    TokenResponse, TokenUrl,
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret as OAuth2Secret, CsrfToken, EndpointNotSet, EndpointSet,
+    HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken as OAuth2Refresh,
+    RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use okta_client::OrgUrl;
-use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::domain::{AccountName, Scopes};
-use crate::error::{Error, Result};
-use crate::store::{NewConnection, PendingAuthorization, Store, TokenSet};
+use crate::crypto::{hash, random_secret};
+use crate::egress::Egress;
+use crate::error::{Error, OAuthFailure, Result};
+use crate::model::{
+    AccessToken, AccountName, ClientSecret, ConnectionMethod, Expiry, NewConnection, PendingAuthorization, PkceVerifier,
+    RefreshToken, Scopes, TokenSet, now,
+};
+use crate::store::Store;
 
 /// How long a started authorization may take to come back.
 pub const STATE_TTL: Duration = Duration::from_secs(600);
+
+/// How long a token request may take: below the refresh lease (`tokens::LEASE`), so a refresh
+/// never outlives its lease.
+pub const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// The longest access-token lifetime we believe (a day); Okta's is at most a day.
+const MAX_LIFETIME_SECS: i64 = 24 * 3600;
 
 type OktaOAuthClient = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
@@ -34,7 +43,7 @@ type OktaOAuthClient = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, 
 #[derive(Debug, Clone)]
 pub struct OAuthApp {
     client: OktaOAuthClient,
-    client_secret: SecretString,
+    client_secret: ClientSecret,
     revocation: Url,
     http: reqwest::Client,
     org: OrgUrl,
@@ -86,23 +95,10 @@ pub fn binding_hash(binding: &str, session: &str) -> String {
     hash(&format!("{binding}\n{session}"))
 }
 
-/// SHA-256, hex: states, bindings and session ids are stored only as hashes.
-pub fn hash(value: &str) -> String {
-    Sha256::digest(value.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// 32 random bytes, base64url.
-pub fn random_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+/// `now` + a token response's `expires_in` (an hour when absent), capped to a day.
+fn expiry(expires_in: Option<Duration>) -> Expiry {
+    let secs = expires_in.map_or(3600, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    Expiry::At(now().saturating_add(secs.min(MAX_LIFETIME_SECS)))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,15 +128,36 @@ async fn send(http: reqwest::Client, request: HttpRequest) -> Result<HttpRespons
     builder.body(body.to_vec()).map_err(|e| HttpError(e.to_string()))
 }
 
-fn describe(e: RequestTokenError<HttpError, BasicErrorResponse>) -> String {
+/// A failed token request as an [`Error::OAuth`] of the right kind: the app refused
+/// (`invalid_client`, `unauthorized_client`) is [`OAuthFailure::ClientRejected`], any other
+/// answer of the server [`OAuthFailure::Refused`], no answer [`OAuthFailure::Transient`].
+fn token_error(doing: &str, e: RequestTokenError<HttpError, BasicErrorResponse>) -> Error {
     match e {
-        RequestTokenError::ServerResponse(r) => match r.error_description() {
-            Some(d) => format!("{}: {d}", r.error()),
-            None => r.error().to_string(),
-        },
-        RequestTokenError::Request(e) => format!("could not reach the authorization server: {e}"),
-        RequestTokenError::Parse(e, _) => format!("the authorization server's answer is not a token response: {e}"),
-        RequestTokenError::Other(s) => s,
+        RequestTokenError::ServerResponse(r) => {
+            let code = r.error().to_string();
+            let kind = match code.as_str() {
+                "invalid_client" | "unauthorized_client" => OAuthFailure::ClientRejected,
+                _ => OAuthFailure::Refused,
+            };
+            let detail = match r.error_description() {
+                Some(d) => format!("{doing} failed: {code}: {d}"),
+                None => format!("{doing} failed: {code}"),
+            };
+            Error::OAuth {
+                kind,
+                code: Some(code),
+                detail,
+            }
+        }
+        RequestTokenError::Request(e) => Error::oauth(
+            OAuthFailure::Transient,
+            format!("{doing} failed: could not reach the authorization server: {e}"),
+        ),
+        RequestTokenError::Parse(e, _) => Error::oauth(
+            OAuthFailure::Transient,
+            format!("{doing} failed: the authorization server's answer is not a token response: {e}"),
+        ),
+        RequestTokenError::Other(s) => Error::oauth(OAuthFailure::Transient, format!("{doing} failed: {s}")),
     }
 }
 
@@ -152,12 +169,16 @@ pub struct Callback {
     code: String,
 }
 
+fn refused(detail: &str) -> Error {
+    Error::oauth(OAuthFailure::Refused, detail)
+}
+
 /// Takes the pending authorization named by the callback's state (so that even a failed
 /// callback cannot be replayed) and checks the callback: no error from the authorization
 /// server, a known and unexpired state, started in this browser by this admin session, a code.
 ///
 /// # Errors
-/// [`Error::OAuth`] with a message for the person in the browser.
+/// [`Error::OAuth`] ([`OAuthFailure::Refused`]) with a message for the person in the browser.
 pub async fn take_callback(
     store: &Store,
     params: &CallbackParams,
@@ -171,96 +192,82 @@ pub async fn take_callback(
     };
     if let Some(error) = &params.error {
         let description = params.error_description.as_deref().unwrap_or("no description");
-        return Err(Error::OAuth(format!(
-            "Okta did not authorize the connection ({error}): {description}"
-        )));
+        return Err(Error::OAuth {
+            kind: OAuthFailure::Refused,
+            code: Some(error.clone()),
+            detail: format!("Okta did not authorize the connection ({error}): {description}"),
+        });
     }
     if params.state.is_none() {
-        return Err(Error::OAuth(
-            "the callback has no state parameter; start again from the Connect button".into(),
+        return Err(refused(
+            "the callback has no state parameter; start again from the Connect button",
         ));
     }
     let pending = pending.ok_or_else(|| {
-        Error::OAuth("this sign-in link is unknown or was already used; start again from the Connect button".into())
+        refused("this sign-in link is unknown or was already used; start again from the Connect button")
     })?;
     if pending.expires_at <= now() {
-        return Err(Error::OAuth(
-            "this sign-in took too long and expired; start again from the Connect button".into(),
+        return Err(refused(
+            "this sign-in took too long and expired; start again from the Connect button",
         ));
     }
     match browser_binding {
         Some(b) if binding_hash(b, session) == pending.browser_hash => {}
         _ => {
-            return Err(Error::OAuth(
-                "this sign-in was started in another browser or admin session (or its cookie is gone); start again from the Connect button in this browser".into(),
+            return Err(refused(
+                "this sign-in was started in another browser or admin session (or its cookie is gone); start again from the Connect button in this browser",
             ));
         }
     }
     let code = params
         .code
         .clone()
-        .ok_or_else(|| Error::OAuth("the callback has no authorization code; start again".into()))?;
+        .ok_or_else(|| refused("the callback has no authorization code; start again"))?;
     Ok(Callback { pending, code })
 }
 
-/// A DNS resolver for connections to an authorization server.
-pub type Resolver = std::sync::Arc<dyn reqwest::dns::Resolve>;
-
-/// Our HTTP client for authorization servers: never follows redirects, gives up after
-/// `timeout`, resolves names with `resolver` when given.
-fn http_client(timeout: Duration, resolver: Option<&Resolver>) -> Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .user_agent(concat!("okta-bridge/", env!("CARGO_PKG_VERSION")));
-    if let Some(r) = resolver {
-        builder = builder.dns_resolver(r.clone());
-    }
-    builder.build().map_err(|e| Error::Config(format!("HTTP client: {e}")))
-}
-
 impl OAuthApp {
-    /// The app `client_id`/`client_secret` registered in `org`, redirecting to `redirect_uri`,
-    /// resolving the org's name with `resolver` (`None`: the system's; see
-    /// [`crate::domain::org_resolver`]).
+    /// The app `client_id`/`client_secret` registered in `org` (at the org authorization
+    /// server), redirecting to `redirect_uri`, reaching the org as `egress` says.
     ///
     /// # Errors
     /// [`Error::Config`] when a URL cannot be built.
     pub fn new(
         org: OrgUrl,
         client_id: String,
-        client_secret: SecretString,
+        client_secret: ClientSecret,
         redirect_uri: &str,
         scopes: Scopes,
-        resolver: Option<Resolver>,
+        egress: Egress,
     ) -> Result<Self> {
         let endpoints = Endpoints {
             authorization: org.join("/oauth2/v1/authorize"),
             token: org.join("/oauth2/v1/token"),
             revocation: org.join("/oauth2/v1/revoke"),
         };
-        Self::with_endpoints(org, endpoints, client_id, client_secret, redirect_uri, scopes, resolver)
+        Self::with_endpoints(org, endpoints, client_id, client_secret, redirect_uri, scopes, egress)
     }
 
     /// The app of `org` at the authorization server whose issuer is `issuer` (an Okta custom
     /// authorization server such as `{org}/oauth2/default`, or any standards-compliant one),
     /// its endpoints read from `{issuer}/.well-known/oauth-authorization-server` (RFC 8414),
     /// falling back to `openid-configuration`. The document must name `issuer` as its issuer and
-    /// endpoints on the issuer's origin: the client secret goes nowhere else. Names are resolved
-    /// with `resolver` (`None`: the system's).
+    /// endpoints on the issuer's origin: the client secret goes nowhere else.
     ///
     /// # Errors
-    /// [`Error::Config`] saying what the discovery document lacks or why it cannot be read.
+    /// [`Error::Config`] (setting `OKTA_OAUTH2_ISSUER`) saying what the discovery document
+    /// lacks or why it cannot be read.
     pub async fn discover(
         org: OrgUrl,
         issuer: &Url,
         client_id: String,
-        client_secret: SecretString,
+        client_secret: ClientSecret,
         redirect_uri: &str,
         scopes: Scopes,
-        resolver: Option<Resolver>,
+        egress: Egress,
     ) -> Result<Self> {
-        let http = http_client(Duration::from_secs(30), resolver.as_ref())?;
+        const SETTING: &str = "OKTA_OAUTH2_ISSUER";
+        let http = egress.http_client(Duration::from_secs(30))?;
         let base = issuer.as_str().trim_end_matches('/');
         let mut doc = None;
         for name in ["oauth-authorization-server", "openid-configuration"] {
@@ -269,35 +276,39 @@ impl OAuthApp {
                 .get(&url)
                 .send()
                 .await
-                .map_err(|e| Error::Config(format!("cannot read {url}: {}", transport_message(e))))?;
+                .map_err(|e| Error::config(SETTING, format!("cannot read {url}: {}", transport_message(e))))?;
             if res.status().is_success() {
                 doc = Some(
                     res.json::<Discovery>()
                         .await
-                        .map_err(|e| Error::Config(format!("{url} is not a discovery document: {e}")))?,
+                        .map_err(|e| Error::config(SETTING, format!("{url} is not a discovery document: {e}")))?,
                 );
                 break;
             }
         }
         let doc = doc.ok_or_else(|| {
-            Error::Config(format!(
-                "no discovery document at {base}/.well-known/oauth-authorization-server or openid-configuration: is {issuer} an issuer?"
-            ))
+            Error::config(
+                SETTING,
+                format!(
+                    "no discovery document at {base}/.well-known/oauth-authorization-server or openid-configuration: is {issuer} an issuer?"
+                ),
+            )
         })?;
         if doc.issuer.trim_end_matches('/') != base {
-            return Err(Error::Config(format!(
-                "the discovery document of {issuer} names another issuer ({})",
-                doc.issuer
-            )));
+            return Err(Error::config(
+                SETTING,
+                format!("the discovery document of {issuer} names another issuer ({})", doc.issuer),
+            ));
         }
         let endpoint = |name: &str, value: Option<String>| -> Result<Url> {
-            let value =
-                value.ok_or_else(|| Error::Config(format!("the discovery document of {issuer} has no {name}")))?;
-            let url = Url::parse(&value).map_err(|e| Error::Config(format!("{name} {value:?}: {e}")))?;
+            let value = value
+                .ok_or_else(|| Error::config(SETTING, format!("the discovery document of {issuer} has no {name}")))?;
+            let url = Url::parse(&value).map_err(|e| Error::config(SETTING, format!("{name} {value:?}: {e}")))?;
             if url.origin() != issuer.origin() {
-                return Err(Error::Config(format!(
-                    "the {name} {url} is not on the issuer's origin: refusing to send the client secret there"
-                )));
+                return Err(Error::config(
+                    SETTING,
+                    format!("the {name} {url} is not on the issuer's origin: refusing to send the client secret there"),
+                ));
             }
             Ok(url)
         };
@@ -309,33 +320,31 @@ impl OAuthApp {
                 doc.revocation_endpoint.or_else(|| Some(format!("{base}/v1/revoke"))),
             )?,
         };
-        Self::with_endpoints(org, endpoints, client_id, client_secret, redirect_uri, scopes, resolver)
+        Self::with_endpoints(org, endpoints, client_id, client_secret, redirect_uri, scopes, egress)
     }
 
     fn with_endpoints(
         org: OrgUrl,
         endpoints: Endpoints,
         client_id: String,
-        client_secret: SecretString,
+        client_secret: ClientSecret,
         redirect_uri: &str,
         scopes: Scopes,
-        resolver: Option<Resolver>,
+        egress: Egress,
     ) -> Result<Self> {
-        let bad = |what: &str, e: String| Error::Config(format!("{what}: {e}"));
         let client = BasicClient::new(ClientId::new(client_id))
-            .set_client_secret(ClientSecret::new(client_secret.expose_secret().to_owned()))
+            .set_client_secret(OAuth2Secret::new(client_secret.expose_secret().to_owned()))
             .set_auth_uri(AuthUrl::from_url(endpoints.authorization))
             .set_token_uri(TokenUrl::from_url(endpoints.token))
             .set_redirect_uri(
-                RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| bad("OKTA_BRIDGE_PUBLIC_URL", e.to_string()))?,
+                RedirectUrl::new(redirect_uri.to_owned())
+                    .map_err(|e| Error::config("OKTA_BRIDGE_PUBLIC_URL", e.to_string()))?,
             );
-        // Below the refresh lease (tokens::LEASE): a refresh never outlives its lease.
-        let http = http_client(Duration::from_secs(8), resolver.as_ref())?;
         Ok(Self {
             client,
             client_secret,
             revocation: endpoints.revocation,
-            http,
+            http: egress.http_client(TOKEN_REQUEST_TIMEOUT)?,
             org,
             scopes,
             redirect_uri: redirect_uri.to_owned(),
@@ -351,33 +360,45 @@ impl OAuthApp {
     /// [`Error::OAuth`] when the authorization server cannot be reached or refuses.
     pub async fn revoke(
         &self,
-        access_token: &SecretString,
-        refresh_token: Option<&SecretString>,
+        access_token: &AccessToken,
+        refresh_token: Option<&RefreshToken>,
     ) -> Result<Vec<&'static str>> {
-        let url = self.revocation.clone();
-        let mut tokens = Vec::new();
+        let mut tokens: Vec<(&'static str, &str)> = Vec::new();
         if let Some(rt) = refresh_token {
-            tokens.push(("refresh_token", rt));
+            tokens.push(("refresh_token", rt.expose_secret()));
         }
-        tokens.push(("access_token", access_token));
+        tokens.push(("access_token", access_token.expose_secret()));
         let mut revoked = Vec::new();
         for (kind, token) in tokens {
             let res = self
                 .http
-                .post(url.clone())
+                .post(self.revocation.clone())
                 .basic_auth(
                     self.client.client_id().as_str(),
                     Some(self.client_secret.expose_secret()),
                 )
-                .form(&[("token", token.expose_secret()), ("token_type_hint", kind)])
+                .form(&[("token", token), ("token_type_hint", kind)])
                 .send()
                 .await
-                .map_err(|e| Error::OAuth(format!("revoking the {kind} failed: {}", transport_message(e))))?;
+                .map_err(|e| {
+                    Error::oauth(
+                        OAuthFailure::Transient,
+                        format!("revoking the {kind} failed: {}", transport_message(e)),
+                    )
+                })?;
             if !res.status().is_success() {
-                return Err(Error::OAuth(format!(
-                    "revoking the {kind} failed: the authorization server answered {}",
-                    res.status()
-                )));
+                let kind_of_failure = match res.status().as_u16() {
+                    401 => OAuthFailure::ClientRejected,
+                    500.. => OAuthFailure::Transient,
+                    _ => OAuthFailure::Refused,
+                };
+                return Err(Error::oauth(
+                    kind_of_failure,
+                    format!(
+                        "revoking the {kind} failed: the authorization server answered {}",
+                        res.status()
+                    ),
+                ));
             }
             revoked.push(kind);
         }
@@ -416,7 +437,7 @@ impl OAuthApp {
             .put_pending(&PendingAuthorization {
                 state_hash: hash(&state),
                 browser_hash: binding_hash(&binding, session),
-                pkce_verifier: verifier.secret().clone().into(),
+                pkce_verifier: PkceVerifier::new(verifier.into_secret()),
                 account,
                 expires_at: now() + STATE_TTL.as_secs() as i64,
             })
@@ -427,34 +448,35 @@ impl OAuthApp {
         })
     }
 
-    /// Completes an authorization taken from the store with [`take_callback`]: checks it,
-    /// exchanges the code, stores the connection. Nothing is stored unless every step succeeds.
+    /// Completes an authorization taken from the store with [`take_callback`]: exchanges the
+    /// code and stores the connection. Nothing is stored unless every step succeeds.
     ///
     /// # Errors
-    /// [`Error::OAuth`] with a message for the person in the browser.
+    /// [`Error::OAuth`] with a message for the person in the browser; [`Error::Database`].
     pub async fn finish(&self, store: &Store, callback: Callback) -> Result<AccountName> {
         let Callback { pending, code } = callback;
         let http = self.http.clone();
         let http_client = move |req: HttpRequest| send(http.clone(), req);
+        let verifier = PkceCodeVerifier::new(pending.pkce_verifier.expose_secret().to_owned());
         let token = self
             .client
             .exchange_code(AuthorizationCode::new(code))
-            .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.expose_secret().to_owned()))
+            .set_pkce_verifier(verifier)
             .request_async(&http_client)
             .await
-            .map_err(|e| Error::OAuth(format!("exchanging the authorization code failed: {}", describe(e))))?;
-        let scopes = token
-            .scopes()
-            .map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" "))
-            .unwrap_or_else(|| self.scopes.to_string());
+            .map_err(|e| token_error("exchanging the authorization code", e))?;
+        let scopes = match token.scopes() {
+            Some(s) => Scopes::parse_any(&s.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" "))?,
+            None => self.scopes.clone(),
+        };
         let account = match pending.account {
             Some(a) => a,
             None => AccountName::parse(&self.org.subdomain())?,
         };
         let tokens = TokenSet {
-            access_token: token.access_token().secret().clone().into(),
-            refresh_token: token.refresh_token().map(|r| r.secret().clone().into()),
-            expires_at: now() + token.expires_in().map_or(3600, |d| d.as_secs() as i64),
+            access_token: AccessToken::new(token.access_token().secret().clone()),
+            refresh_token: token.refresh_token().map(|r| RefreshToken::new(r.secret().clone())),
+            expires_at: expiry(token.expires_in()),
         };
         store
             .upsert_connection(&NewConnection {
@@ -463,7 +485,7 @@ impl OAuthApp {
                 scopes,
                 token_type: "Bearer".into(),
                 tokens,
-                method: crate::store::ConnectionMethod::AuthorizationCode,
+                method: ConnectionMethod::AuthorizationCode,
             })
             .await?;
         tracing::info!(account = %account, org = %self.org, "connection stored");
@@ -474,12 +496,12 @@ impl OAuthApp {
     /// static refresh tokens).
     ///
     /// # Errors
-    /// [`Error::Reconnect`] when the authorization server rejects the refresh token,
-    /// [`Error::OAuth`] when it cannot be reached.
-    pub async fn refresh(&self, account: &AccountName, refresh_token: &SecretString) -> Result<TokenSet> {
+    /// [`Error::Reconnect`] when the authorization server rejects the refresh token
+    /// (`invalid_grant`); [`Error::OAuth`] otherwise, of the kind that says whether to retry.
+    pub async fn refresh(&self, account: &AccountName, refresh_token: &RefreshToken) -> Result<TokenSet> {
         let http = self.http.clone();
         let http_client = move |req: HttpRequest| send(http.clone(), req);
-        let rt = RefreshToken::new(refresh_token.expose_secret().to_owned());
+        let rt = OAuth2Refresh::new(refresh_token.expose_secret().to_owned());
         let token = self
             .client
             .exchange_refresh_token(&rt)
@@ -493,16 +515,16 @@ impl OAuthApp {
                         r.error_description().map_or("invalid_grant", |d| d.as_str())
                     ),
                 },
-                other => Error::OAuth(format!("refreshing the access token failed: {}", describe(other))),
+                other => token_error("refreshing the access token", other),
             })?;
         Ok(TokenSet {
-            access_token: token.access_token().secret().clone().into(),
+            access_token: AccessToken::new(token.access_token().secret().clone()),
             refresh_token: Some(
                 token
                     .refresh_token()
-                    .map_or_else(|| refresh_token.clone(), |r| r.secret().clone().into()),
+                    .map_or_else(|| refresh_token.clone(), |r| RefreshToken::new(r.secret().clone())),
             ),
-            expires_at: now() + token.expires_in().map_or(3600, |d| d.as_secs() as i64),
+            expires_at: expiry(token.expires_in()),
         })
     }
 }

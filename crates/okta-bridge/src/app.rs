@@ -1,0 +1,175 @@
+//! The composition root: [`App::build`] turns [`Settings`] into everything `serve` runs (the
+//! store, the apps, the service, the server's state and the background refresher). The binary
+//! and the integration tests both build the server this way.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpListener;
+
+use crate::apps::Apps;
+use crate::crypto::random_secret;
+use crate::egress::Egress;
+use crate::error::{EgressRefusal, Error, Result};
+use crate::model::{ClientSecret, OrgUrl, Scopes};
+use crate::oauth::OAuthApp;
+use crate::server::{AppState, serve};
+use crate::service::Service;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// Where the server-wide org of `OKTA_CLIENT_ORGURL` comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OrgSource {
+    /// Configured by the operator: checked like any org (https on a public address, unless
+    /// the development switch is on).
+    Configured,
+    /// A sandbox this process started on loopback (`serve --sandbox`, tests): its app reaches
+    /// it without the public-address guard, whatever the switch says for accounts' orgs.
+    BuiltInSandbox,
+}
+
+/// How often the background refresher looks for tokens to renew.
+const BACKGROUND_TICK: Duration = Duration::from_secs(30);
+
+/// A server, built and ready to serve.
+#[derive(Debug)]
+pub struct App {
+    state: Arc<AppState>,
+    service: Arc<Service>,
+    admin_token: SecretString,
+    admin_token_generated: bool,
+    background: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The server-wide OAuth app of `settings`, if an org is configured.
+async fn server_wide_app(settings: &Settings, source: OrgSource, scopes: Scopes) -> Result<Option<OAuthApp>> {
+    const ORG: &str = "OKTA_CLIENT_ORGURL";
+    let Some(org) = settings.org_url.as_deref() else {
+        return Ok(None);
+    };
+    let org = OrgUrl::parse(org).map_err(|e| Error::config(ORG, e.to_string()))?;
+    let egress = match source {
+        OrgSource::BuiltInSandbox => Egress::allow_private_for_development(),
+        OrgSource::Configured => {
+            let egress = settings.store.egress();
+            egress.check_url(&org).map_err(|e| Error::config(ORG, e.to_string()))?;
+            match egress.check_resolves(&org).await {
+                Ok(()) => {}
+                Err(EgressRefusal::Unresolved { why, .. }) => {
+                    tracing::warn!(%why, "{ORG} does not resolve; starting anyway (check the org URL)");
+                }
+                Err(e) => return Err(Error::config(ORG, e.to_string())),
+            }
+            egress
+        }
+    };
+    let (id, secret) = settings.oauth_client()?.ok_or_else(|| {
+        Error::config(
+            "OKTA_CLIENT_CLIENTID",
+            "OKTA_CLIENT_CLIENTID and OKTA_CLIENT_CLIENTSECRET are required",
+        )
+    })?;
+    let secret = ClientSecret::from(secret);
+    let redirect = settings.redirect_uri();
+    Ok(Some(match &settings.issuer {
+        Some(issuer) => OAuthApp::discover(org, issuer, id, secret, &redirect, scopes, egress).await?,
+        None => OAuthApp::new(org, id, secret, &redirect, scopes, egress)?,
+    }))
+}
+
+impl App {
+    /// Builds the server `settings` describe, on `store` when given (else the configured
+    /// database, opened), with the server-wide org from `source`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting that is wrong; the store's errors.
+    pub async fn build(settings: &Settings, source: OrgSource, store: Option<Store>) -> Result<Self> {
+        let scopes = Scopes::parse(&settings.scopes).map_err(|e| Error::config("OKTA_CLIENT_SCOPES", e.to_string()))?;
+        let oauth = server_wide_app(settings, source, scopes).await?;
+        let store = match store {
+            Some(s) => s,
+            None => settings.store.open().await?,
+        };
+        let apps = Arc::new(Apps::new(
+            store.clone(),
+            oauth,
+            settings.redirect_uri(),
+            settings.store.egress(),
+        ));
+        let service = Arc::new(Service::new(
+            store,
+            apps,
+            Duration::from_secs(settings.refresh_margin),
+        ));
+        let admin_token_generated = settings.admin_token.is_none();
+        let admin_token = settings
+            .admin_token
+            .clone()
+            .unwrap_or_else(|| SecretString::from(random_secret()));
+        let state = AppState::new(service.clone(), settings.public_url(), admin_token.clone());
+        let background = (settings.refresh_ahead > 0).then(|| {
+            service
+                .refresher()
+                .clone()
+                .spawn_background(BACKGROUND_TICK, Duration::from_secs(settings.refresh_ahead))
+        });
+        for e in service.store().unreadable_accounts().await? {
+            tracing::error!(error = %e, "an account cannot be read; every other account is served");
+        }
+        for e in service.store().unreadable_connections().await? {
+            tracing::error!(error = %e, "a connection cannot be read; every other connection is served");
+        }
+        Ok(Self {
+            state,
+            service,
+            admin_token,
+            admin_token_generated,
+            background,
+        })
+    }
+
+    /// The workflows.
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
+    }
+
+    /// What the handlers share.
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// The admin token, and whether it was generated (so it must be shown once).
+    pub fn admin_token(&self) -> (&str, bool) {
+        (self.admin_token.expose_secret(), self.admin_token_generated)
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops the background refresher
+    /// and closes the database.
+    ///
+    /// # Errors
+    /// I/O errors of the listener.
+    pub async fn serve(
+        mut self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let result = serve(listener, self.state.clone(), shutdown).await;
+        if let Some(task) = self.background.take() {
+            task.abort();
+        }
+        self.service.store().close().await;
+        result
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(task) = self.background.take() {
+            task.abort();
+        }
+    }
+}

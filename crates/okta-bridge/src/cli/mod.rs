@@ -1,0 +1,108 @@
+//! The `okta-bridge` commands, one file per command group; each parses its arguments and calls
+//! the library (the service for accounts and connections, the app for `serve`).
+
+mod accounts;
+mod connections;
+mod keys;
+mod sandbox;
+mod serve;
+mod users;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "okta-bridge",
+    version,
+    about = "Connect applications to Okta orgs and work with their data"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the web server: connect orgs through OAuth, list connections and users.
+    Serve(serve::ServeArgs),
+    /// Run a local Okta org (OAuth authorization server + Management API).
+    Sandbox(sandbox::SandboxArgs),
+    /// Work with an org's users.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// The orgs okta-bridge works with and their apps (secrets from a file or stdin, never
+    /// from the command line).
+    #[command(subcommand)]
+    Accounts(accounts::AccountsCommand),
+    /// Stored connections.
+    #[command(subcommand)]
+    Connections(connections::ConnectionsCommand),
+    /// The master keys that encrypt stored secrets.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+/// Runs the command.
+///
+/// # Errors
+/// Whatever the command fails with; [`report`] says it.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Users(cmd) => users::run(cmd).await,
+        Command::Accounts(cmd) => accounts::run(cmd).await,
+        Command::Connections(cmd) => connections::run(cmd).await,
+        Command::Keys(cmd) => keys::run(cmd).await,
+    }
+}
+
+/// The error and its causes, each said once: a cause whose text its error already shows (as
+/// okta-client's transport errors do) is not repeated.
+pub fn report(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// RFC 3339, or nothing.
+fn ts(t: Option<time::OffsetDateTime>) -> String {
+    t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("error sending request: connection refused")]
+    struct Inner;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("request to Okta failed: error sending request: connection refused")]
+    struct Outer(#[source] Inner);
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let e = anyhow::Error::new(Outer(Inner)).context("listing users failed");
+        assert_eq!(
+            report(&e),
+            "listing users failed: request to Okta failed: error sending request: connection refused"
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! `okta-bridge sandbox`: a local Okta org on its own.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use okta_bridge::settings::secret;
+use okta_sandbox::{RefreshTokenRotation, Sandbox, SandboxConfig};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use url::Url;
+
+use super::shutdown_signal;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8055")]
+    listen: SocketAddr,
+    /// Base of absolute links (default: http:// + --listen).
+    #[arg(long)]
+    public_url: Option<Url>,
+    /// How many users the org holds.
+    #[arg(long, default_value_t = 100)]
+    users: usize,
+    /// How many groups the org holds besides Everyone.
+    #[arg(long, default_value_t = 8)]
+    groups: usize,
+    /// How many bookmark apps the org holds besides the registered OAuth web app.
+    #[arg(long, default_value_t = 3)]
+    apps: usize,
+    /// Percentage of generated users that are DEPROVISIONED (listed only by filter or search).
+    #[arg(long, default_value_t = 0)]
+    deprovisioned_percent: u8,
+    /// Load the org (users, groups, apps) from this JSON file instead of generating one
+    /// (`GET /__sandbox/export` writes such a file).
+    #[arg(long, value_name = "FILE")]
+    load: Option<std::path::PathBuf>,
+    /// Keep the org in this file across restarts: loaded at start if it exists, saved on exit.
+    #[arg(long, value_name = "FILE")]
+    state: Option<std::path::PathBuf>,
+    /// A service app (repeatable): `client_id=0oa…,jwks=FILE,scopes=okta.users.read[,dpop=true]`
+    /// for the client_credentials grant with private_key_jwt.
+    #[arg(long = "service-app")]
+    service_apps: Vec<okta_sandbox::ServiceApp>,
+    /// A custom authorization server besides `default` (repeatable):
+    /// `id=aus…[,audience=api://…][,scopes=orders.read orders.write]`.
+    #[arg(long = "auth-server")]
+    auth_servers: Vec<okta_sandbox::AuthorizationServer>,
+    /// The web app requires DPoP-bound tokens (a DPoP proof on every token request).
+    #[arg(long)]
+    require_dpop: bool,
+    /// Requests a minute on the list-and-create-users bucket (Okta's default 600).
+    #[arg(long, default_value_t = 600)]
+    users_rate_limit: u32,
+    /// Seconds per rate-limit window (Okta's: 60); shorter ones make pacing tests quick.
+    #[arg(long, default_value_t = 60)]
+    rate_limit_window: u64,
+    /// Requests a minute on each OAuth bucket (Okta's Workforce default 2,000).
+    #[arg(long, default_value_t = 2_000)]
+    oauth_rate_limit: u32,
+    /// A fault to inject (repeatable), e.g. `/api/v1/users:latency=50,errors=0.1,429=0.05,cuts=0.02`.
+    #[arg(long = "fault")]
+    faults: Vec<okta_sandbox::faults::FaultRule>,
+    /// Seed of the generated org: the same seed gives the same users.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Login of the super admin (one of the users).
+    #[arg(long, default_value = "admin@example.com")]
+    admin_login: String,
+    /// Every user's password (default: random, printed).
+    #[arg(long, value_parser = secret)]
+    user_password: Option<SecretString>,
+    /// The admin's SSWS API token (default: random, printed).
+    #[arg(long, value_parser = secret)]
+    api_token: Option<SecretString>,
+    /// Client id of the registered OAuth web app (default: random, printed).
+    #[arg(long)]
+    client_id: Option<String>,
+    /// Its client secret (default: random, printed).
+    #[arg(long, value_parser = secret)]
+    client_secret: Option<SecretString>,
+    /// A registered redirect URI (repeatable; default: okta-bridge's on 127.0.0.1:3000 and localhost:3000).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// Access token lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    access_token_ttl: u64,
+    /// Refresh token rotation: static or rotate.
+    #[arg(long, default_value = "static")]
+    refresh_token_rotation: RefreshTokenRotation,
+    /// With rotation, seconds a rotated-out refresh token keeps working (0-60).
+    #[arg(long, default_value_t = 30)]
+    refresh_token_leeway: u64,
+}
+
+pub(crate) async fn run(a: SandboxArgs) -> Result<()> {
+    let mut config = SandboxConfig {
+        public_url: a.public_url,
+        users: a.users,
+        groups: a.groups,
+        apps: a.apps,
+        deprovisioned_percent: a.deprovisioned_percent,
+        service_apps: a.service_apps,
+        web_app_require_dpop: a.require_dpop,
+        users_rate_limit: a.users_rate_limit,
+        rate_limit_window: Duration::from_secs(a.rate_limit_window),
+        oauth_rate_limit: a.oauth_rate_limit,
+        faults: a.faults,
+        seed: a.seed,
+        admin_login: a.admin_login,
+        access_token_ttl: Duration::from_secs(a.access_token_ttl),
+        refresh_token_rotation: a.refresh_token_rotation,
+        refresh_token_leeway: Duration::from_secs(a.refresh_token_leeway),
+        ..SandboxConfig::default()
+    };
+    if let Some(p) = a.user_password {
+        config.user_password = p;
+    }
+    if let Some(t) = a.api_token {
+        config.api_token = t;
+    }
+    if let Some(id) = a.client_id {
+        config.client_id = id;
+    }
+    if let Some(s) = a.client_secret {
+        config.client_secret = s;
+    }
+    if !a.redirect_uris.is_empty() {
+        config.redirect_uris = a.redirect_uris;
+    }
+    config.authorization_servers.extend(a.auth_servers);
+    let from_state = a.state.as_ref().filter(|p| p.exists());
+    if let Some(path) = from_state.or(a.load.as_ref()) {
+        let org = okta_sandbox::snapshot::OrgSnapshot::read(path).map_err(anyhow::Error::msg)?;
+        println!("Loading the org from {} ({} users).", path.display(), org.users());
+        config.org = Some(org);
+    }
+    let listener = TcpListener::bind(a.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--listen)", a.listen))?;
+    let sandbox = Sandbox::spawn_on(listener, config)
+        .await
+        .context("cannot start the sandbox")?;
+    print_sandbox(&sandbox);
+    println!("\nPress Ctrl-C to stop.");
+    shutdown_signal().await;
+    if let Some(path) = &a.state {
+        sandbox.state().snapshot().write(path).map_err(anyhow::Error::msg)?;
+        println!("Saved the org to {}.", path.display());
+    }
+    sandbox.shutdown().await?;
+    Ok(())
+}
+
+pub(crate) fn print_sandbox(sandbox: &Sandbox) {
+    let c = sandbox.config();
+    println!("okta-sandbox org running at {}", sandbox.url());
+    println!(
+        "  users:            {} in {} groups and Everyone (seed {})",
+        c.users, c.groups, c.seed
+    );
+    for f in &c.faults {
+        println!("  fault:            {f:?}");
+    }
+    println!(
+        "  control:          {}/__sandbox/faults, {}/__sandbox/counters (SSWS API token)",
+        sandbox.url(),
+        sandbox.url()
+    );
+    println!("  sign in as:       {} / {}", c.admin_login, c.user_password_value());
+    println!("  API token (SSWS): {}", c.api_token_value());
+    println!("  OAuth client id:  {}", c.client_id);
+    println!("  client secret:    {}", c.client_secret_value());
+    for uri in &c.redirect_uris {
+        println!("  redirect URI:     {uri}");
+    }
+    if c.web_app_require_dpop {
+        println!("  web app:          DPoP required");
+    }
+    for a in &c.authorization_servers {
+        println!(
+            "  issuer:           {}/oauth2/{} (audience {})",
+            sandbox.url(),
+            a.id,
+            a.audience
+        );
+    }
+    for app in &c.service_apps {
+        let dpop = if app.require_dpop { ", DPoP required" } else { "" };
+        println!("  service app:      {} ({}{dpop})", app.client_id, app.scopes.join(" "));
+    }
+    println!(
+        "  try: OKTA_CLIENT_ORGURL={} OKTA_CLIENT_TOKEN={} okta-bridge users list",
+        sandbox.url(),
+        c.api_token_value()
+    );
+}

@@ -1,0 +1,228 @@
+//! Reaching orgs: which addresses okta-bridge may talk to, the resolver that enforces it on
+//! every connection, and the HTTP clients built with it.
+//!
+//! An Okta org is reached over https at a public address. Loopback, private, link-local (cloud
+//! metadata services live there) and unspecified addresses, and `localhost` names, are refused,
+//! so that an org URL cannot turn the server into a way into its own network. Names are checked
+//! when an account is added and when the server starts, and again by the resolver on every
+//! connection (a name may resolve elsewhere later: DNS rebinding). The development switch
+//! (`OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS`) lifts all of it, and allows plain http, for local orgs
+//! such as okta-sandbox; only [`Egress::allow_private_for_development`] turns it on.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use okta_client::OrgUrl;
+
+use crate::error::{EgressRefusal, Error, Result};
+
+/// A DNS resolver for connections to orgs and authorization servers.
+pub type Resolver = Arc<dyn reqwest::dns::Resolve>;
+
+/// Whether `ip` is somewhere no Okta org lives: loopback, private, link-local (cloud metadata
+/// services), carrier-grade NAT, unspecified or broadcast, in IPv4 or IPv6 (mapped included).
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// A DNS resolver that refuses names with a loopback, private or link-local address.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublicAddressesOnly;
+
+impl reqwest::dns::Resolve for PublicAddressesOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if let Some(bad) = addrs.iter().find(|a| is_private(a.ip())) {
+                return Err(format!(
+                    "{host} resolves to {}, a loopback, private or link-local address, where no Okta org lives: refusing to connect (OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS=true allows it, for local development only)",
+                    bad.ip()
+                )
+                .into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// The policy for reaching orgs: public addresses only, or (development) anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Egress {
+    allow_private: bool,
+}
+
+impl Egress {
+    /// Orgs on public addresses over https only: the policy of every deployment.
+    pub fn public_only() -> Self {
+        Self { allow_private: false }
+    }
+
+    /// Orgs anywhere, over http too: local development with orgs such as okta-sandbox
+    /// (`OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS`).
+    pub fn allow_private_for_development() -> Self {
+        Self { allow_private: true }
+    }
+
+    /// The policy the development switch says.
+    pub fn from_switch(dev_allow_private_orgs: bool) -> Self {
+        if dev_allow_private_orgs {
+            Self::allow_private_for_development()
+        } else {
+            Self::public_only()
+        }
+    }
+
+    /// Whether orgs on private addresses are allowed.
+    pub fn allows_private(self) -> bool {
+        self.allow_private
+    }
+
+    /// The resolver for connections to orgs: [`PublicAddressesOnly`] unless private orgs are
+    /// allowed (`None`: the system's).
+    pub fn resolver(self) -> Option<Resolver> {
+        (!self.allow_private).then(|| Arc::new(PublicAddressesOnly) as Resolver)
+    }
+
+    /// An okta-client builder for `org` that resolves its name as this policy says.
+    pub fn client_builder(self, org: OrgUrl) -> okta_client::ClientBuilder {
+        let builder = okta_client::Client::builder_for(org);
+        match self.resolver() {
+            Some(r) => builder.dns_resolver(r),
+            None => builder,
+        }
+    }
+
+    /// Our HTTP client for authorization servers: never follows redirects, gives up after
+    /// `timeout`, resolves names as this policy says.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the TLS stack cannot be set up.
+    pub fn http_client(self, timeout: Duration) -> Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .user_agent(concat!("okta-bridge/", env!("CARGO_PKG_VERSION")));
+        if let Some(r) = self.resolver() {
+            builder = builder.dns_resolver(r);
+        }
+        builder.build().map_err(|e| Error::config("HTTP client", e.to_string()))
+    }
+
+    /// Checks the org URL as written: https, and not a loopback, private or link-local address
+    /// or a `localhost` name. [`check_resolves`](Self::check_resolves) checks what it resolves to.
+    ///
+    /// # Errors
+    /// [`EgressRefusal`] saying why and what to do.
+    pub fn check_url(self, url: &OrgUrl) -> Result<(), EgressRefusal> {
+        if self.allow_private {
+            return Ok(());
+        }
+        let u = url.as_url();
+        if u.scheme() != "https" {
+            return Err(EgressRefusal::NotHttps { url: url.to_string() });
+        }
+        let refused = match u.host() {
+            Some(url::Host::Ipv4(ip)) => is_private(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => is_private(IpAddr::V6(ip)),
+            Some(url::Host::Domain(d)) => {
+                let d = d.trim_end_matches('.').to_ascii_lowercase();
+                d == "localhost" || d.ends_with(".localhost")
+            }
+            None => true,
+        };
+        if refused {
+            return Err(EgressRefusal::PrivateUrl { url: url.to_string() });
+        }
+        Ok(())
+    }
+
+    /// Resolves the org's host name and refuses it when any of its addresses is loopback,
+    /// private or link-local, or when it does not resolve at all (a mistyped org URL).
+    ///
+    /// # Errors
+    /// [`EgressRefusal::PrivateAddress`], [`EgressRefusal::Unresolved`].
+    pub async fn check_resolves(self, url: &OrgUrl) -> Result<(), EgressRefusal> {
+        if self.allow_private {
+            return Ok(());
+        }
+        let u = url.as_url();
+        let Some(url::Host::Domain(name)) = u.host() else {
+            return Ok(());
+        };
+        let port = u.port_or_known_default().unwrap_or(443);
+        let unresolved = |why: String| EgressRefusal::Unresolved {
+            url: url.to_string(),
+            why,
+        };
+        let addrs = match tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host((name, port))).await {
+            Err(_) => return Err(unresolved(format!("resolving {name} timed out"))),
+            Ok(Err(e)) => return Err(unresolved(format!("{name} does not resolve: {e}"))),
+            Ok(Ok(a)) => a,
+        };
+        for addr in addrs {
+            if is_private(addr.ip()) {
+                return Err(EgressRefusal::PrivateAddress {
+                    url: url.to_string(),
+                    address: addr.ip(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_https_orgs_unless_the_dev_switch_says_so() {
+        let strict = Egress::public_only();
+        let ok = OrgUrl::parse("https://dev-207260.okta.com").unwrap();
+        assert!(strict.check_url(&ok).is_ok());
+        for bad in [
+            "http://127.0.0.1:8055",
+            "https://127.0.0.1",
+            "https://10.0.0.7",
+            "https://172.20.1.1",
+            "https://192.168.1.10",
+            "https://169.254.169.254",
+            "https://100.64.0.1",
+            "https://0.0.0.0",
+            "https://[::1]",
+            "https://[fd00::1]",
+            "https://[fe80::1]",
+            "https://[::ffff:10.0.0.1]",
+            "https://localhost",
+            "https://api.localhost",
+        ] {
+            let Ok(url) = OrgUrl::parse(bad) else { continue };
+            let err = strict.check_url(&url).unwrap_err().to_string();
+            assert!(err.contains("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS"), "{bad}: {err}");
+            assert!(
+                Egress::allow_private_for_development().check_url(&url).is_ok(),
+                "{bad} with the switch"
+            );
+        }
+        assert!(OrgUrl::parse("https://user:pw@dev.okta.com").is_err(), "no userinfo");
+    }
+}

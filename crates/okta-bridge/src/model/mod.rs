@@ -1,0 +1,21 @@
+//! The domain's types, each valid once constructed: names, accounts and their apps,
+//! connections and their tokens, one type per secret.
+
+mod account;
+mod connection;
+mod names;
+mod secrets;
+
+pub use account::{Account, AppCredentials, AppKind, DEFAULT_SERVICE_SCOPES, DEFAULT_WEB_SCOPES, NewAccount};
+pub use connection::{
+    AuditRecord, Connection, ConnectionMethod, ConnectionStatus, Expiry, NewConnection, PendingAuthorization, TokenSet,
+    status_of,
+};
+pub use names::{AccountName, Scopes};
+pub use okta_client::OrgUrl;
+pub use secrets::{AccessToken, ApiToken, ClientSecret, PkceVerifier, PrivateKeyPem, RefreshToken, secret_opt};
+
+/// The time now, in unix seconds: the one clock of the crate.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

@@ -1,0 +1,89 @@
+//! How errors become HTTP answers, in one place: [`classify`] picks the status, a stable code
+//! and a message safe to show (internal details are logged, never sent); the JSON API answers
+//! `{"error": code, "message": …}` (`impl IntoResponse for Error`), the pages the error page
+//! ([`PageError`]).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::views::error_page;
+use crate::error::{Error, OAuthFailure};
+
+/// Status, code and message of `e`.
+pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
+    let shown = || e.to_string();
+    match e.ours() {
+        // A request whose connection's token could not be had fails with our own error.
+        inner if !std::ptr::eq(inner, e) => classify(inner),
+        Error::Invalid { .. } | Error::Egress(_) => (StatusCode::BAD_REQUEST, "invalid_request", shown()),
+        Error::UnknownConnection(_) | Error::UnknownAccount(_) => (StatusCode::NOT_FOUND, "not_found", shown()),
+        Error::AccountExists(_) => (StatusCode::CONFLICT, "account_exists", shown()),
+        Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", shown()),
+        Error::Reconnect { .. } => (StatusCode::CONFLICT, "reconnect_required", shown()),
+        Error::AppRejected { .. } => (StatusCode::CONFLICT, "app_rejected", shown()),
+        Error::Rejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "credentials_rejected", shown()),
+        Error::RefreshWaitTimeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy_try_again", shown()),
+        Error::Okta(okta_client::Error::TokenSource(t)) => (StatusCode::CONFLICT, "reconnect_required", t.to_string()),
+        Error::Okta(okta_client::Error::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "okta_error", shown()),
+        Error::Okta(_) | Error::OAuth { .. } => (StatusCode::BAD_GATEWAY, "okta_error", shown()),
+        _ => {
+            tracing::error!(error = %e, "request failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal error; see the server log".to_owned(),
+            )
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code, message) = classify(&self);
+        (status, Json(json!({ "error": code, "message": message }))).into_response()
+    }
+}
+
+/// An error of a page: the error page with a title saying what did not happen.
+#[derive(Debug)]
+pub(crate) struct PageError {
+    /// What did not happen, e.g. "Not connected".
+    pub title: &'static str,
+    /// Why.
+    pub error: Error,
+}
+
+/// Wraps errors of a page's work with its title.
+pub(crate) trait PageContext<T> {
+    /// `Err(e)` as a [`PageError`] titled `title`.
+    fn page(self, title: &'static str) -> Result<T, PageError>;
+}
+
+impl<T, E: Into<Error>> PageContext<T> for Result<T, E> {
+    fn page(self, title: &'static str) -> Result<T, PageError> {
+        self.map_err(|e| PageError {
+            title,
+            error: e.into(),
+        })
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        // A refused connect flow is the person's to retry: 400, with what Okta said.
+        let (status, _, message) = match &self.error {
+            Error::OAuth {
+                kind: OAuthFailure::Refused | OAuthFailure::ClientRejected,
+                detail,
+                ..
+            } => {
+                tracing::warn!(message = %detail, "connect flow rejected");
+                (StatusCode::BAD_REQUEST, "", detail.clone())
+            }
+            e => classify(e),
+        };
+        error_page(status, self.title, &message)
+    }
+}

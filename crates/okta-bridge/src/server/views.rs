@@ -1,0 +1,216 @@
+//! What pages and the JSON API show: the view structs of the templates, the one JSON shape of
+//! an account and of a connection (never a secret), and times for people.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::model::{Account, AppKind, Connection, ConnectionMethod, ConnectionStatus, status_of};
+
+/// Formats unix seconds for people (RFC 3339).
+pub fn fmt_time(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| secs.to_string())
+}
+
+/// A connection as the API shows it: never a token.
+pub fn connection_json(c: &Connection) -> Value {
+    json!({
+        "account": c.account,
+        "orgUrl": c.org_url.to_string(),
+        "scopes": c.scopes,
+        "tokenType": c.token_type,
+        "method": c.method.as_str(),
+        "expiresAt": c.expires_at.at().map(fmt_time),
+        "hasRefreshToken": c.refresh_token.is_some(),
+        "created": fmt_time(c.created_at),
+        "lastUpdated": fmt_time(c.updated_at),
+        "status": c.status.as_str(),
+        "statusReason": c.status.reason(),
+    })
+}
+
+/// An account as the API shows it: never a secret, with its connection's status.
+pub fn account_json(a: &Account, conn: Option<&Connection>) -> Value {
+    let (status, reason) = status_of(conn);
+    json!({
+        "name": a.name,
+        "orgUrl": a.org_url.to_string(),
+        "kind": a.app.kind(),
+        "clientId": a.app.client_id(),
+        "keyId": a.app.key_id(),
+        "issuer": a.issuer.as_ref().map(url::Url::as_str),
+        "scopes": a.scopes,
+        "dpop": a.dpop,
+        "created": fmt_time(a.created_at),
+        "lastUpdated": fmt_time(a.updated_at),
+        "status": status,
+        "statusReason": reason,
+        "connection": conn.map(connection_json),
+    })
+}
+
+/// Renders a template; a template that fails is logged and answered 500.
+pub(crate) fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+/// An HTML error page.
+pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let mut res = render(&ErrorPage { title, message });
+    *res.status_mut() = status;
+    res
+}
+
+/// A connection's status for the pages.
+pub(crate) struct StatusView {
+    status: &'static str,
+    /// What Okta said, when it does not work.
+    pub reason: String,
+}
+
+impl StatusView {
+    fn of(s: &ConnectionStatus) -> Self {
+        Self {
+            status: s.as_str(),
+            reason: s.reason().unwrap_or_default().to_owned(),
+        }
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        self.status == ConnectionStatus::Connected.as_str()
+    }
+
+    pub(crate) fn needs_reauth(&self) -> bool {
+        matches!(ConnectionStatus::parse(self.status, None), Some(ConnectionStatus::NeedsReauth(_)))
+    }
+
+    pub(crate) fn app_rejected(&self) -> bool {
+        matches!(ConnectionStatus::parse(self.status, None), Some(ConnectionStatus::AppRejected(_)))
+    }
+}
+
+/// A row of the accounts table.
+pub(crate) struct AccountRow {
+    pub name: String,
+    pub org_url: String,
+    pub kind: AppKind,
+    pub client_id: String,
+    /// `None`: not connected.
+    pub status: Option<StatusView>,
+    /// How it is connected, for people.
+    pub method: &'static str,
+}
+
+impl AccountRow {
+    pub(crate) fn new(a: &Account, c: Option<&Connection>) -> Self {
+        Self {
+            name: a.name.to_string(),
+            org_url: a.org_url.to_string(),
+            kind: a.app.kind(),
+            client_id: a.app.client_id().unwrap_or_default().to_owned(),
+            status: c.map(|c| StatusView::of(&c.status)),
+            method: match c.map(|c| c.method) {
+                Some(ConnectionMethod::ApiToken) => "API token",
+                Some(ConnectionMethod::ServiceApp) if a.dpop => "service app (DPoP)",
+                Some(ConnectionMethod::ServiceApp) => "service app",
+                Some(ConnectionMethod::AuthorizationCode) => "Okta sign-in",
+                None => "",
+            },
+        }
+    }
+}
+
+/// A row of the connections table.
+pub(crate) struct ConnectionRow {
+    pub account: String,
+    pub org_url: String,
+    pub scopes: String,
+    pub expires_at: String,
+    pub updated_at: String,
+    pub has_refresh_token: bool,
+    pub status: StatusView,
+}
+
+impl ConnectionRow {
+    pub(crate) fn new(c: Connection) -> Self {
+        Self {
+            account: c.account.to_string(),
+            org_url: c.org_url.to_string(),
+            scopes: c.scopes.to_string(),
+            expires_at: c.expires_at.at().map_or_else(|| "never".to_owned(), fmt_time),
+            updated_at: fmt_time(c.updated_at),
+            has_refresh_token: c.refresh_token.is_some(),
+            status: StatusView::of(&c.status),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+pub(crate) struct IndexPage {
+    pub accounts: Vec<AccountRow>,
+    pub connections: Vec<ConnectionRow>,
+    pub org: String,
+    pub has_default_app: bool,
+    pub csrf: String,
+}
+
+/// A row of the users table.
+pub(crate) struct UserRow {
+    pub id: String,
+    pub status: String,
+    pub login: String,
+    pub name: String,
+    pub email: String,
+    pub last_login: String,
+}
+
+impl UserRow {
+    pub(crate) fn new(u: okta_client::User) -> Self {
+        Self {
+            name: [u.profile.first_name.as_deref(), u.profile.last_name.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" "),
+            email: u.profile.email.clone().unwrap_or_default(),
+            login: u.profile.login.clone(),
+            status: u.status.to_string(),
+            last_login: u.last_login.map(|t| fmt_time(t.unix_timestamp())).unwrap_or_default(),
+            id: u.id,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+pub(crate) struct UsersPage {
+    pub csrf: String,
+    pub account: String,
+    pub users: Vec<UserRow>,
+    pub next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub(crate) struct LoginPage<'a> {
+    pub error: Option<&'a str>,
+    pub csrf: &'a str,
+}

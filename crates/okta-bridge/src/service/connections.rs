@@ -1,0 +1,172 @@
+//! Using and ending connections: an okta-client authorized as the connection was made, what an
+//! Okta refusal means for it, and disconnecting with revocation.
+
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+
+use super::Service;
+use crate::apps::Apps;
+use crate::error::{Error, OAuthFailure, Result};
+use crate::model::{AccountName, Connection, ConnectionMethod, ConnectionStatus};
+use crate::tokens::ConnectionTokenSource;
+
+/// The versions a cached client depends on: nothing for OAuth connections (their tokens are
+/// read from the store on every request); the row's version for an API token; that and the
+/// account's version for a service app (a new key or DPoP needs a new client).
+pub type ClientStamp = (i64, i64);
+
+impl Service {
+    async fn connection(&self, account: &AccountName) -> Result<Connection> {
+        self.store
+            .connection(account)
+            .await?
+            .ok_or_else(|| Error::UnknownConnection(account.to_string()))
+    }
+
+    async fn stamp(&self, conn: &Connection) -> Result<ClientStamp> {
+        Ok(match conn.method {
+            ConnectionMethod::ApiToken => (conn.version, 0),
+            ConnectionMethod::ServiceApp => (
+                conn.version,
+                self.store.account(&conn.account).await?.map_or(0, |a| a.updated_at),
+            ),
+            ConnectionMethod::AuthorizationCode => (0, 0),
+        })
+    }
+
+    /// An okta-client for the stored connection `account`, authorized as the connection was
+    /// made: the API token (`SSWS`), the account's service app (tokens minted by this instance,
+    /// DPoP when the org requires it), or the connection's tokens through the refresher
+    /// (refreshed as needed, once across instances). Kept, with its rate-limit pacing, while
+    /// the connection is the same one, even if another instance made it.
+    ///
+    /// # Errors
+    /// [`Error::UnknownConnection`]; [`Error::Reconnect`] / [`Error::AppRejected`] when the
+    /// connection does not work; [`Error::Database`].
+    pub async fn client(&self, account: &AccountName) -> Result<okta_client::Client> {
+        let conn = self.connection(account).await?;
+        conn.usable()?;
+        let stamp = self.stamp(&conn).await?;
+        if let Some((s, c)) = self.clients.lock().expect("clients lock").get(account.as_str())
+            && *s == stamp
+        {
+            return Ok(c.clone());
+        }
+        let client = self.client_for(conn).await?;
+        self.clients
+            .lock()
+            .expect("clients lock")
+            .insert(account.to_string(), (stamp, client.clone()));
+        Ok(client)
+    }
+
+    async fn client_for(&self, conn: Connection) -> Result<okta_client::Client> {
+        let account = &conn.account;
+        let builder = self.apps.egress().client_builder(conn.org_url.clone());
+        Ok(match conn.method {
+            ConnectionMethod::ApiToken => builder.api_token(conn.access_token.expose_secret()).build()?,
+            ConnectionMethod::ServiceApp => {
+                let a = self.store.account(account).await?.ok_or_else(|| Error::Reconnect {
+                    account: account.to_string(),
+                    reason: "its account (with the service app's key) was removed".into(),
+                })?;
+                builder.service_app(Apps::service_app(&a)?).build()?
+            }
+            ConnectionMethod::AuthorizationCode => {
+                let source = ConnectionTokenSource::new(self.refresher.clone(), account.clone());
+                builder.token_source(Arc::new(source)).build()?
+            }
+        })
+    }
+
+    /// What an Okta error on `account`'s connection means. An API token that Okta refuses (it
+    /// was revoked, or expired after 30 days unused) cannot come back by itself: the
+    /// connection is marked `needs_reauth`, as an OAuth connection whose refresh token was
+    /// refused is.
+    pub async fn okta_failed(&self, account: &AccountName, e: okta_client::Error) -> Error {
+        let refused = matches!(&e, okta_client::Error::Api(api) if api.status == 401);
+        if refused && let Ok(Some(conn)) = self.store.connection(account).await
+            && conn.method == ConnectionMethod::ApiToken
+        {
+            let reason = "Okta no longer accepts the API token (revoked, or unused for 30 days): connect it again with a new token".to_owned();
+            let status = ConnectionStatus::NeedsReauth(reason.clone());
+            if let Err(db) = self.store.mark_connection(account, &status).await {
+                tracing::error!(account = %account, error = %db, "could not mark the connection");
+            }
+            tracing::warn!(account = %account, %reason, "connection needs to be connected again");
+            return Error::Reconnect {
+                account: account.to_string(),
+                reason,
+            };
+        }
+        Error::Okta(e)
+    }
+
+    /// Refreshes `account`'s token now, whatever its expiry (same lease and write as any
+    /// refresh).
+    ///
+    /// # Errors
+    /// As [`crate::tokens::Refresher::refresh_now`].
+    pub async fn refresh_now(&self, account: &AccountName) -> Result<()> {
+        self.refresher.refresh_now(account).await.map(drop)
+    }
+
+    /// Disconnects `account`: an OAuth connection's refresh and access tokens are revoked at
+    /// the authorization server first (nothing is removed when that fails, so it can be tried
+    /// again); then the stored tokens are removed with an audit record. An API token is revoked
+    /// at Okta only when `revoke_api_token` says so (it is the admin's and may serve other
+    /// tools), else forgotten; a service app's connection holds no token. Returns what was
+    /// revoked.
+    ///
+    /// # Errors
+    /// [`Error::UnknownConnection`]; [`Error::OAuth`] when revocation fails; [`Error::Database`].
+    pub async fn disconnect(&self, account: &AccountName, revoke_api_token: bool) -> Result<Vec<&'static str>> {
+        let conn = self.connection(account).await?;
+        let (revoked, detail) = match conn.method {
+            ConnectionMethod::ApiToken if revoke_api_token => {
+                let client = self
+                    .apps
+                    .egress()
+                    .client_builder(conn.org_url.clone())
+                    .api_token(conn.access_token.expose_secret())
+                    .build()?;
+                match client.revoke_current_api_token().await {
+                    Ok(()) => (vec!["api_token"], "revoked the API token".to_owned()),
+                    // Okta refuses it already: revoked or expired; nothing left to revoke.
+                    Err(okta_client::Error::Api(e)) if e.status == 401 => {
+                        (Vec::new(), "API token forgotten (Okta refused it already)".to_owned())
+                    }
+                    Err(e) => return Err(Error::Okta(e)),
+                }
+            }
+            ConnectionMethod::ApiToken => (
+                Vec::new(),
+                "API token forgotten (not revoked: it is the admin's; revoke it in the Admin Console under Security > API > Tokens if it is no longer needed)".to_owned(),
+            ),
+            ConnectionMethod::ServiceApp => (
+                Vec::new(),
+                "service app connection removed (its tokens were never stored)".to_owned(),
+            ),
+            ConnectionMethod::AuthorizationCode => {
+                let oauth = self.apps.web_app(account).await?;
+                let oauth = oauth.as_ref().filter(|o| o.org() == &conn.org_url).ok_or_else(|| {
+                    Error::oauth(
+                        OAuthFailure::Refused,
+                        format!(
+                            "no OAuth client is configured for {}, so its tokens cannot be revoked",
+                            conn.org_url
+                        ),
+                    )
+                })?;
+                let revoked = oauth.revoke(&conn.access_token, conn.refresh_token.as_ref()).await?;
+                let detail = format!("revoked {}", revoked.join(" and "));
+                (revoked, detail)
+            }
+        };
+        self.store.remove_connection(account, "disconnected", &detail).await?;
+        self.forget_client(account.as_str());
+        tracing::info!(account = %account, "disconnected");
+        Ok(revoked)
+    }
+}

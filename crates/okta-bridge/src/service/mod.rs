@@ -1,0 +1,73 @@
+//! The workflows the server and the CLI both call: add, replace and remove accounts; connect
+//! them (the authorization-code flow, an API token, a service app); disconnect; an okta-client
+//! for a connection. Built on the store, the apps and the refresher; it knows nothing of HTTP
+//! or terminals.
+
+mod accounts;
+mod connect;
+mod connections;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::apps::Apps;
+use crate::store::Store;
+use crate::tokens::Refresher;
+
+pub use connect::Connected;
+pub use connections::ClientStamp;
+
+/// The workflows, on one store. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Service {
+    store: Store,
+    apps: Arc<Apps>,
+    refresher: Arc<Refresher>,
+    /// okta-clients of connections, kept (with their rate-limit pacing) while the connection is
+    /// the same one.
+    clients: Mutex<HashMap<String, (ClientStamp, okta_client::Client)>>,
+}
+
+impl Service {
+    /// The workflows on `store`, connecting and refreshing with `apps`, refreshing tokens
+    /// `refresh_margin` before they expire.
+    pub fn new(store: Store, apps: Arc<Apps>, refresh_margin: Duration) -> Self {
+        let refresher = Arc::new(Refresher::new(store.clone(), apps.clone(), refresh_margin));
+        Self {
+            store,
+            apps,
+            refresher,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The apps.
+    pub fn apps(&self) -> &Arc<Apps> {
+        &self.apps
+    }
+
+    /// The refresher.
+    pub fn refresher(&self) -> &Arc<Refresher> {
+        &self.refresher
+    }
+
+    /// The okta-clients in use, by account (for rate-limit metrics).
+    pub fn clients_in_use(&self) -> Vec<(String, okta_client::Client)> {
+        self.clients
+            .lock()
+            .expect("clients lock")
+            .iter()
+            .map(|(a, (_, c))| (a.clone(), c.clone()))
+            .collect()
+    }
+
+    fn forget_client(&self, account: &str) {
+        self.clients.lock().expect("clients lock").remove(account);
+    }
+}
