@@ -100,11 +100,7 @@ impl App {
             settings.redirect_uri(),
             settings.store.egress(),
         ));
-        let service = Arc::new(Service::new(
-            store,
-            apps,
-            Duration::from_secs(settings.refresh_margin),
-        ));
+        let service = Arc::new(Service::new(store, apps, Duration::from_secs(settings.refresh_margin)));
         let admin_token_generated = settings.admin_token.is_none();
         let admin_token = settings
             .admin_token

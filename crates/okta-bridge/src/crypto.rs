@@ -164,12 +164,19 @@ impl MasterKey {
             Ok(text) => Self::from_base64(&text, &format!("key file {shown}")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let (key, encoded) = Self::generate();
-                write_new_private_file(path, format!("{encoded}\n").as_bytes())
-                    .map_err(|e| Error::config("OKTA_BRIDGE_MASTER_KEY", format!("cannot create the master key file {shown}: {e}")))?;
+                write_new_private_file(path, format!("{encoded}\n").as_bytes()).map_err(|e| {
+                    Error::config(
+                        "OKTA_BRIDGE_MASTER_KEY",
+                        format!("cannot create the master key file {shown}: {e}"),
+                    )
+                })?;
                 tracing::info!(path = %shown, "created a new master key file; back it up: without it stored tokens cannot be read");
                 Ok(key)
             }
-            Err(e) => Err(Error::config("OKTA_BRIDGE_MASTER_KEY", format!("cannot read the master key file {shown}: {e}"))),
+            Err(e) => Err(Error::config(
+                "OKTA_BRIDGE_MASTER_KEY",
+                format!("cannot read the master key file {shown}: {e}"),
+            )),
         }
     }
 
@@ -212,7 +219,11 @@ impl MasterKey {
                 (key, &sealed[1 + KID_LEN..])
             }
             Some(&LEGACY) if sealed.len() >= 1 + NONCE_LEN + 16 => (&self.0[0].1, &sealed[1..]),
-            _ => return Err(Error::Decrypt { context: context.to_owned() }),
+            _ => {
+                return Err(Error::Decrypt {
+                    context: context.to_owned(),
+                });
+            }
         };
         let (nonce, ct) = rest.split_at(NONCE_LEN);
         key.decrypt(
@@ -222,7 +233,9 @@ impl MasterKey {
                 aad: context.as_bytes(),
             },
         )
-        .map_err(|_| Error::Decrypt { context: context.to_owned() })
+        .map_err(|_| Error::Decrypt {
+            context: context.to_owned(),
+        })
     }
 }
 

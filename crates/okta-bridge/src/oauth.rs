@@ -22,8 +22,8 @@ use crate::crypto::{hash, random_secret};
 use crate::egress::Egress;
 use crate::error::{Error, OAuthFailure, Result};
 use crate::model::{
-    AccessToken, AccountName, ClientSecret, ConnectionMethod, Expiry, NewConnection, PendingAuthorization, PkceVerifier,
-    RefreshToken, Scopes, TokenSet, now,
+    AccessToken, AccountName, ClientSecret, ConnectionMethod, Expiry, NewConnection, PendingAuthorization,
+    PkceVerifier, RefreshToken, Scopes, TokenSet, now,
 };
 use crate::store::Store;
 
@@ -297,7 +297,10 @@ impl OAuthApp {
         if doc.issuer.trim_end_matches('/') != base {
             return Err(Error::config(
                 SETTING,
-                format!("the discovery document of {issuer} names another issuer ({})", doc.issuer),
+                format!(
+                    "the discovery document of {issuer} names another issuer ({})",
+                    doc.issuer
+                ),
             ));
         }
         let endpoint = |name: &str, value: Option<String>| -> Result<Url> {

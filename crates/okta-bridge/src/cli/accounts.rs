@@ -180,7 +180,10 @@ pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
             let rows = service.accounts().await?;
             match a.format {
                 ListFormat::Json => {
-                    let items: Vec<_> = rows.iter().map(|(acc, conn)| account_json(acc, conn.as_ref())).collect();
+                    let items: Vec<_> = rows
+                        .iter()
+                        .map(|(acc, conn)| account_json(acc, conn.as_ref()))
+                        .collect();
                     println!("{}", serde_json::to_string_pretty(&items)?);
                 }
                 ListFormat::Table => {
@@ -222,7 +225,11 @@ pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
             let service = open_service(&a.store, None).await?;
             let (account, _) = service.account(&name).await?;
             let connected = match (token, account.app.kind()) {
-                (Some(t), _) => service.connect_api_token(&account, &ApiToken::new(t.expose_secret())).await?,
+                (Some(t), _) => {
+                    service
+                        .connect_api_token(&account, &ApiToken::new(t.expose_secret()))
+                        .await?
+                }
                 (None, AppKind::Service) => service.connect_service_app(&account).await?,
                 (None, AppKind::Web) => bail!(
                     "account {name} connects through Okta's sign-in: run `okta-bridge serve` and open /authenticate_okta?account={name} (or give --api-token-stdin)"

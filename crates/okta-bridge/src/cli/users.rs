@@ -187,4 +187,3 @@ async fn write_users(
     out.flush()?;
     Ok(())
 }
-

@@ -414,7 +414,9 @@ mod tests {
                 other => panic!("{other}"),
             }
         }
-        let private = new("acme", "https://10.1.2.3").validate(&Egress::public_only(), 0).unwrap_err();
+        let private = new("acme", "https://10.1.2.3")
+            .validate(&Egress::public_only(), 0)
+            .unwrap_err();
         assert!(matches!(private, Error::Egress(_)), "{private}");
         assert!(private.to_string().contains("private"), "{private}");
     }

@@ -52,7 +52,11 @@ pub(crate) async fn add(
 }
 
 /// `DELETE /api/accounts/{name}`: only an account without a connection.
-pub(crate) async fn remove(_: Admin, State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<Value>> {
+pub(crate) async fn remove(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>> {
     let name = AccountName::parse(&name)?;
     state.service.remove_account(&name).await?;
     Ok(Json(json!({ "removed": name })))

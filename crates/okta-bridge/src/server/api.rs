@@ -56,7 +56,12 @@ pub(crate) async fn fetch_page(state: &AppState, account: &str, p: &PageParams) 
     let limit = match p.limit {
         None => 200,
         Some(n @ 1..=200) => n,
-        Some(n) => return Err(Error::invalid("limit", format!("limit must be between 1 and 200, not {n}"))),
+        Some(n) => {
+            return Err(Error::invalid(
+                "limit",
+                format!("limit must be between 1 and 200, not {n}"),
+            ));
+        }
     };
     let client = state.service.client(&account).await?;
     let mut request = client.users().list().limit(limit);

@@ -63,10 +63,7 @@ pub(crate) trait PageContext<T> {
 
 impl<T, E: Into<Error>> PageContext<T> for Result<T, E> {
     fn page(self, title: &'static str) -> Result<T, PageError> {
-        self.map_err(|e| PageError {
-            title,
-            error: e.into(),
-        })
+        self.map_err(|e| PageError { title, error: e.into() })
     }
 }
 

@@ -51,7 +51,11 @@ pub(crate) async fn authenticate(
             ),
             None => "Choose an account to connect, or configure the server's OAuth app (OKTA_CLIENT_ORGURL, OKTA_CLIENT_CLIENTID, OKTA_CLIENT_CLIENTSECRET), or run `okta-bridge serve --sandbox`.".to_owned(),
         };
-        return Ok(error_page(StatusCode::NOT_FOUND, "No Okta app for this account", &message));
+        return Ok(error_page(
+            StatusCode::NOT_FOUND,
+            "No Okta app for this account",
+            &message,
+        ));
     };
     let session = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
     let started = state

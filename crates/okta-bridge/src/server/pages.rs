@@ -162,10 +162,16 @@ pub(crate) async fn logout(
         ));
     }
     if let Some(id) = cookie(&headers, SESSION_COOKIE) {
-        state.store().delete_session(&hash(id)).await.page(SOMETHING_WENT_WRONG)?;
+        state
+            .store()
+            .delete_session(&hash(id))
+            .await
+            .page(SOMETHING_WENT_WRONG)?;
     }
     let mut res = Redirect::to("/login").into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", "/", "Lax", 0));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, "", "/", "Lax", 0),
+    );
     Ok(res)
 }

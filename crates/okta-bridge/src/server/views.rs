@@ -98,11 +98,17 @@ impl StatusView {
     }
 
     pub(crate) fn needs_reauth(&self) -> bool {
-        matches!(ConnectionStatus::parse(self.status, None), Some(ConnectionStatus::NeedsReauth(_)))
+        matches!(
+            ConnectionStatus::parse(self.status, None),
+            Some(ConnectionStatus::NeedsReauth(_))
+        )
     }
 
     pub(crate) fn app_rejected(&self) -> bool {
-        matches!(ConnectionStatus::parse(self.status, None), Some(ConnectionStatus::AppRejected(_)))
+        matches!(
+            ConnectionStatus::parse(self.status, None),
+            Some(ConnectionStatus::AppRejected(_))
+        )
     }
 }
 

@@ -86,7 +86,8 @@ impl Service {
     /// refused is.
     pub async fn okta_failed(&self, account: &AccountName, e: okta_client::Error) -> Error {
         let refused = matches!(&e, okta_client::Error::Api(api) if api.status == 401);
-        if refused && let Ok(Some(conn)) = self.store.connection(account).await
+        if refused
+            && let Ok(Some(conn)) = self.store.connection(account).await
             && conn.method == ConnectionMethod::ApiToken
         {
             let reason = "Okta no longer accepts the API token (revoked, or unused for 30 days): connect it again with a new token".to_owned();

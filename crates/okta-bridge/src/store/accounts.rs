@@ -105,10 +105,10 @@ impl Store {
             ),
             AppCredentials::Service { private_key, .. } => (
                 None,
-                Some(
-                    self.key
-                        .seal(&account_ctx(name, "private_key"), private_key.expose_secret().as_bytes()),
-                ),
+                Some(self.key.seal(
+                    &account_ctx(name, "private_key"),
+                    private_key.expose_secret().as_bytes(),
+                )),
             ),
             AppCredentials::ApiToken => (None, None),
         };

@@ -7,8 +7,8 @@ use super::keys::connection_ctx;
 use super::{Pool, Store, with_pool};
 use crate::error::{Error, Result};
 use crate::model::{
-    AccessToken, AccountName, Connection, ConnectionMethod, ConnectionStatus, Expiry, NewConnection, RefreshToken, Scopes,
-    TokenSet, now,
+    AccessToken, AccountName, Connection, ConnectionMethod, ConnectionStatus, Expiry, NewConnection, RefreshToken,
+    Scopes, TokenSet, now,
 };
 
 /// The expiry stored for tokens that do not expire: 9999-12-31T23:59:59Z.
@@ -186,10 +186,10 @@ impl Store {
             &connection_ctx(a, "access_token"),
             tokens.access_token.expose_secret().as_bytes(),
         );
-        let refresh = tokens
-            .refresh_token
-            .as_ref()
-            .map(|r| self.key.seal(&connection_ctx(a, "refresh_token"), r.expose_secret().as_bytes()));
+        let refresh = tokens.refresh_token.as_ref().map(|r| {
+            self.key
+                .seal(&connection_ctx(a, "refresh_token"), r.expose_secret().as_bytes())
+        });
         let result = with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE connections SET access_token = $1, refresh_token = $2, expires_at = $3, version = version + 1, updated_at = $4, \

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use okta_bridge::domain::AccountName;
-use okta_bridge::store::{ConnectionMethod, TokenSet};
+use okta_bridge::model::AccountName;
+use okta_bridge::model::{ConnectionMethod, Expiry, TokenSet};
 use okta_sandbox::{Sandbox, SandboxConfig};
 use rsa::pkcs8::EncodePrivateKey;
 use rsa::traits::PublicKeyParts;
@@ -272,7 +272,7 @@ async fn many_orgs_each_connected_its_own_way(db: TestDb) {
             &TokenSet {
                 access_token: conn.access_token.clone(),
                 refresh_token: conn.refresh_token.clone(),
-                expires_at: 0,
+                expires_at: Expiry::At(0),
             },
         )
         .await
@@ -338,7 +338,7 @@ async fn many_orgs_each_connected_its_own_way(db: TestDb) {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.0)
+        .map(|e| e.event)
         .collect();
     assert_eq!(events, ["disconnected", "account_removed"]);
 
@@ -355,7 +355,7 @@ async fn many_orgs_each_connected_its_own_way(db: TestDb) {
     assert_eq!(body["revoked"], json!(["api_token"]), "{body}");
     assert!(!token_org.state().api_token_live(), "revoked at the org");
     let events = app.store.audit(&tok_b).await.unwrap();
-    assert_eq!(events.last().unwrap().1.as_deref(), Some("revoked the API token"));
+    assert_eq!(events.last().unwrap().detail.as_deref(), Some("revoked the API token"));
 
     // No secret is in the database files.
     if db.is_sqlite() {
@@ -437,7 +437,7 @@ async fn the_page_adds_accounts_and_connects_a_pasted_api_token_and_refuses_forg
         .await
         .unwrap()
         .iter()
-        .map(|a| a.app.kind())
+        .map(|a| a.app.kind().as_str())
         .collect();
     assert_eq!(kinds, ["token", "web"]);
     let html = browser.visit(&format!("{}/", app.url)).await.text().await.unwrap();
@@ -795,11 +795,7 @@ async fn an_account_at_a_custom_authorization_server(db: TestDb) {
     // Refreshed with the account's app, at the custom server, by a refresher that has no
     // server-wide app at all.
     let grants = app.sandbox.state().token_grants(&c.client_id);
-    let apps = std::sync::Arc::new(
-        okta_bridge::accounts::Apps::new(app.store.clone(), None, format!("{}/oauth/okta_callback", app.url))
-            .allow_private_orgs(true),
-    );
-    let refresher = okta_bridge::tokens::Refresher::with_apps(app.store.clone(), apps, Duration::from_secs(60));
+    let refresher = crate::util::refresher(&app.store, None, Duration::from_secs(60));
     let fresh = refresher.refresh_now(&account).await.unwrap();
     assert_eq!(claims(fresh.expose_secret())["iss"], issuer.as_str());
     assert_ne!(fresh.expose_secret(), conn.access_token.expose_secret());

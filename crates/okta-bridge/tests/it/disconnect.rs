@@ -6,7 +6,7 @@ use crate::flow::on_both_databases;
 use crate::util::{AppOptions, Browser, TestDb, api_get, connect, hidden_value, spawn_app};
 
 /// `DELETE /api/connections/{account}` as the admin.
-async fn delete(app: &crate::util::TestApp, account: &okta_bridge::domain::AccountName) -> reqwest::Response {
+async fn delete(app: &crate::util::TestApp, account: &okta_bridge::model::AccountName) -> reqwest::Response {
     reqwest::Client::new()
         .delete(format!("{}/api/connections/{account}", app.url))
         .bearer_auth(&app.admin_token)
@@ -18,7 +18,7 @@ async fn delete(app: &crate::util::TestApp, account: &okta_bridge::domain::Accou
 async fn disconnect_revokes_then_forgets(db: TestDb) {
     let app = spawn_app(&db, AppOptions::default()).await;
     connect(&app, &mut Browser::new()).await;
-    let account = okta_bridge::domain::AccountName::parse(&format!("127-0-0-1-{}", app.sandbox.addr().port())).unwrap();
+    let account = okta_bridge::model::AccountName::parse(&format!("127-0-0-1-{}", app.sandbox.addr().port())).unwrap();
     let before = app.store.connection(&account).await.unwrap().unwrap();
     assert_eq!(app.sandbox.state().live_refresh_tokens(), 1);
 
@@ -60,10 +60,10 @@ async fn disconnect_revokes_then_forgets(db: TestDb) {
     assert_eq!(old.status(), 401, "access token revoked at the org");
     let audit = app.store.audit(&account).await.unwrap();
     assert_eq!(audit.len(), 1);
-    assert_eq!(audit[0].0, "disconnected");
+    assert_eq!(audit[0].event, "disconnected");
     assert!(
         audit[0]
-            .1
+            .detail
             .as_deref()
             .unwrap()
             .contains("refresh_token and access_token")

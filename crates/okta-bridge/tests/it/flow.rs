@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use okta_bridge::domain::AccountName;
+use okta_bridge::model::AccountName;
 use okta_sandbox::RefreshTokenRotation;
 use secrecy::ExposeSecret;
 
@@ -78,12 +78,12 @@ async fn connect_then_read(db: TestDb) {
         .unwrap()
         .expect("connection stored");
     assert_eq!(conn.org_url.as_str(), app.sandbox.url());
-    assert_eq!(conn.scopes, "okta.users.read offline_access");
+    assert_eq!(conn.scopes.to_string(), "okta.users.read offline_access");
     assert!(conn.refresh_token.is_some(), "offline_access gives a refresh token");
     let in_an_hour = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
     assert!(
-        (in_an_hour - 5..=in_an_hour + 1).contains(&conn.expires_at),
-        "expiry {}",
+        (in_an_hour - 5..=in_an_hour + 1).contains(&conn.expires_at.at().unwrap()),
+        "expiry {:?}",
         conn.expires_at
     );
 
@@ -107,9 +107,12 @@ async fn connect_then_read(db: TestDb) {
         assert!(!files.is_empty());
         for f in files {
             let bytes = std::fs::read(&f).unwrap();
-            for secret in [&conn.access_token, conn.refresh_token.as_ref().unwrap()] {
+            for secret in [
+                conn.access_token.expose_secret(),
+                conn.refresh_token.as_ref().unwrap().expose_secret(),
+            ] {
                 // Any 24-byte window of the token would already be a leak.
-                let probe = &secret.expose_secret().as_bytes()[..24];
+                let probe = &secret.as_bytes()[..24];
                 assert!(
                     !bytes.windows(probe.len()).any(|w| w == probe),
                     "token found in {}",
@@ -213,7 +216,7 @@ async fn without_offline_access_an_expired_connection_asks_to_reconnect() {
     connect(&app, &mut Browser::signed_in(&app).await).await;
     let account = account_of(&app);
     let conn = app.store.connection(&account).await.unwrap().unwrap();
-    let tokens = okta_bridge::store::TokenSet {
+    let tokens = okta_bridge::model::TokenSet {
         access_token: conn.access_token.clone(),
         refresh_token: None,
         expires_at: conn.expires_at,
@@ -317,19 +320,19 @@ async fn through_a_custom_authorization_server(db: TestDb) {
     let conn = app.store.connection(&account).await.unwrap().unwrap();
     let issuer = format!("{}/oauth2/default", app.sandbox.url());
     assert_eq!(claims(conn.access_token.expose_secret())["iss"], issuer.as_str());
-    assert_eq!(conn.scopes, "openid offline_access");
+    assert_eq!(conn.scopes.to_string(), "openid offline_access");
 
     // Refreshing goes to the custom server's token endpoint, found by discovery.
     let client_id = app.sandbox.config().client_id.clone();
     let grants = app.sandbox.state().token_grants(&client_id);
-    let soon = okta_bridge::store::TokenSet {
+    let soon = okta_bridge::model::TokenSet {
         access_token: conn.access_token.clone(),
         refresh_token: conn.refresh_token.clone(),
-        expires_at: time::OffsetDateTime::now_utc().unix_timestamp() - 1,
+        expires_at: okta_bridge::model::Expiry::At(time::OffsetDateTime::now_utc().unix_timestamp() - 1),
     };
     assert!(app.store.update_tokens(&account, conn.version, &soon).await.unwrap());
-    let refresher = okta_bridge::tokens::Refresher::new(
-        app.store.clone(),
+    let refresher = crate::util::refresher(
+        &app.store.clone(),
         Some(crate::util::oauth_app_at(&app, "default").await),
         Duration::from_secs(60),
     );
@@ -347,14 +350,14 @@ async fn discovery_refuses_what_is_not_an_issuer() {
     let sandbox = okta_sandbox::Sandbox::spawn(okta_sandbox::SandboxConfig::default())
         .await
         .unwrap();
-    let err = okta_bridge::connect::OAuthApp::discover(
+    let err = okta_bridge::oauth::OAuthApp::discover(
         okta_client::OrgUrl::parse(sandbox.url()).unwrap(),
         &format!("{}/oauth2/ausNotHere", sandbox.url()).parse().unwrap(),
         "0oa1".into(),
-        secrecy::SecretString::from("s".to_owned()),
+        okta_bridge::model::ClientSecret::new("s"),
         "http://127.0.0.1:3000/oauth/okta_callback",
-        okta_bridge::domain::Scopes::parse("openid").unwrap(),
-        None,
+        okta_bridge::model::Scopes::parse("openid").unwrap(),
+        crate::util::dev_egress(),
     )
     .await
     .unwrap_err();

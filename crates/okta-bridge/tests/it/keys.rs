@@ -1,11 +1,11 @@
 //! Key ids on every ciphertext, online rotation, and a server that refuses to start on a key it
 //! does not have.
 
+use crate::util::open_store_with;
 use okta_bridge::crypto::MasterKey;
-use okta_bridge::domain::AccountName;
-use okta_bridge::settings::open_store_with;
-use okta_bridge::store::{NewConnection, TokenSet};
-use secrecy::{ExposeSecret, SecretString};
+use okta_bridge::model::AccountName;
+use okta_bridge::model::{NewConnection, TokenSet};
+use secrecy::ExposeSecret;
 
 use crate::flow::on_both_databases;
 use crate::util::TestDb;
@@ -19,26 +19,26 @@ async fn rotation(db: TestDb) {
         .upsert_connection(&NewConnection {
             account: account.clone(),
             org_url: okta_client::OrgUrl::parse("https://acme.okta.com").unwrap(),
-            scopes: "okta.users.read offline_access".into(),
+            scopes: okta_bridge::model::Scopes::parse_any("okta.users.read offline_access").unwrap(),
             token_type: "Bearer".into(),
             tokens: TokenSet {
-                access_token: SecretString::from("access-1".to_owned()),
-                refresh_token: Some(SecretString::from("refresh-1".to_owned())),
-                expires_at: 0,
+                access_token: okta_bridge::model::AccessToken::from("access-1".to_owned()),
+                refresh_token: Some(okta_bridge::model::RefreshToken::from("refresh-1".to_owned())),
+                expires_at: okta_bridge::model::Expiry::At(0),
             },
-            method: okta_bridge::store::ConnectionMethod::AuthorizationCode,
+            method: okta_bridge::model::ConnectionMethod::AuthorizationCode,
         })
         .await
         .unwrap();
     // Accounts' app secrets are sealed and rotated like tokens.
-    let web = okta_bridge::accounts::NewAccount {
+    let web = okta_bridge::model::NewAccount {
         name: "acme-web".into(),
         org_url: "https://acme.okta.com".into(),
         client_id: Some("0oaWeb".into()),
-        client_secret: Some(SecretString::from("web-secret-1".to_owned())),
+        client_secret: Some(okta_bridge::model::ClientSecret::from("web-secret-1".to_owned())),
         ..Default::default()
     }
-    .validate(false)
+    .validate(&okta_bridge::egress::Egress::public_only(), 0)
     .unwrap();
     assert!(store.put_account(&web, false).await.unwrap());
     store.close().await;
@@ -71,7 +71,7 @@ async fn rotation(db: TestDb) {
     let c = only_new.connection(&account).await.unwrap().unwrap();
     assert_eq!(c.refresh_token.unwrap().expose_secret(), "refresh-1");
     let web = only_new.account(&web.name).await.unwrap().unwrap();
-    let okta_bridge::accounts::AppCredentials::Web { client_secret, .. } = web.app else {
+    let okta_bridge::model::AppCredentials::Web { client_secret, .. } = web.app else {
         panic!("{web:?}")
     };
     assert_eq!(client_secret.expose_secret(), "web-secret-1");

@@ -7,7 +7,6 @@ mod cli;
 mod disconnect;
 mod flow;
 mod keys;
-mod make_fixtures;
 mod ops;
 mod refresh;
 mod reject;

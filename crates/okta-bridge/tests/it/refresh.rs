@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use okta_bridge::domain::AccountName;
-use okta_bridge::store::{Store, TokenSet};
-use okta_bridge::tokens::Refresher;
+use okta_bridge::model::AccountName;
+use okta_bridge::model::TokenSet;
+use okta_bridge::store::Store;
 use secrecy::ExposeSecret;
 
 use crate::flow::on_both_databases;
@@ -22,7 +22,7 @@ async fn expire(store: &Store, account: &AccountName) {
     let tokens = TokenSet {
         access_token: c.access_token.clone(),
         refresh_token: c.refresh_token.clone(),
-        expires_at: time::OffsetDateTime::now_utc().unix_timestamp() - 1,
+        expires_at: okta_bridge::model::Expiry::At(time::OffsetDateTime::now_utc().unix_timestamp() - 1),
     };
     assert!(store.update_tokens(account, c.version, &tokens).await.unwrap());
 }
@@ -57,12 +57,16 @@ async fn two_refreshers_one_refresh(db: TestDb) {
     expire(&app.store, &account).await;
     let oauth = crate::util::oauth_app(&app);
     let other_store = db.open().await;
-    let a = Arc::new(Refresher::new(
-        app.store.clone(),
+    let a = Arc::new(crate::util::refresher(
+        &app.store.clone(),
         Some(oauth.clone()),
         Duration::from_secs(60),
     ));
-    let b = Arc::new(Refresher::new(other_store, Some(oauth), Duration::from_secs(60)));
+    let b = Arc::new(crate::util::refresher(
+        &other_store,
+        Some(oauth),
+        Duration::from_secs(60),
+    ));
     let tokens = futures::future::join_all((0..60).map(|i| {
         let (r, account) = (if i % 2 == 0 { a.clone() } else { b.clone() }, account.clone());
         async move { r.access_token(&account).await.unwrap().expose_secret().to_owned() }
@@ -86,8 +90,8 @@ async fn a_held_lease_times_out_as_such(db: TestDb) {
             .await
             .unwrap()
     );
-    let waiting = Refresher::new(
-        app.store.clone(),
+    let waiting = crate::util::refresher(
+        &app.store.clone(),
         Some(crate::util::oauth_app(&app)),
         Duration::from_secs(60),
     )
@@ -221,7 +225,7 @@ async fn a_transient_failure_keeps_the_current_token_in_use() {
     let soon = TokenSet {
         access_token: c.access_token.clone(),
         refresh_token: c.refresh_token.clone(),
-        expires_at: time::OffsetDateTime::now_utc().unix_timestamp() + 30,
+        expires_at: okta_bridge::model::Expiry::At(time::OffsetDateTime::now_utc().unix_timestamp() + 30),
     };
     assert!(app.store.update_tokens(&account, c.version, &soon).await.unwrap());
     let fault = serde_json::json!([{ "route": "/oauth2/v1/token", "errors": 1.0 }]);
@@ -242,7 +246,7 @@ async fn a_transient_failure_keeps_the_current_token_in_use() {
     assert_eq!(after.access_token.expose_secret(), c.access_token.expose_secret());
     assert_eq!(
         after.status,
-        okta_bridge::store::ConnectionStatus::Connected,
+        okta_bridge::model::ConnectionStatus::Connected,
         "not a reason to reconnect"
     );
 }
@@ -252,8 +256,8 @@ async fn the_background_refresher_renews_tokens_ahead_of_expiry() {
     let db = TestDb::sqlite();
     let (app, account) = connected(&db).await;
     let client_id = app.sandbox.config().client_id.clone();
-    let refresher = Refresher::new(
-        app.store.clone(),
+    let refresher = crate::util::refresher(
+        &app.store.clone(),
         Some(crate::util::oauth_app(&app)),
         Duration::from_secs(60),
     );
@@ -263,7 +267,7 @@ async fn the_background_refresher_renews_tokens_ahead_of_expiry() {
     let in_four_minutes = TokenSet {
         access_token: c.access_token.clone(),
         refresh_token: c.refresh_token.clone(),
-        expires_at: time::OffsetDateTime::now_utc().unix_timestamp() + 240,
+        expires_at: okta_bridge::model::Expiry::At(time::OffsetDateTime::now_utc().unix_timestamp() + 240),
     };
     assert!(
         app.store
@@ -274,6 +278,6 @@ async fn the_background_refresher_renews_tokens_ahead_of_expiry() {
     assert_eq!(refresher.refresh_due(Duration::from_secs(300)).await.unwrap(), 1);
     assert_eq!(app.sandbox.state().token_grants(&client_id), 2);
     let after = app.store.connection(&account).await.unwrap().unwrap();
-    assert!(after.expires_at > time::OffsetDateTime::now_utc().unix_timestamp() + 3000);
+    assert!(after.expires_at.at().unwrap() > time::OffsetDateTime::now_utc().unix_timestamp() + 3000);
     assert_eq!(refresher.outcomes(), vec![(account.to_string(), "refreshed", 1)]);
 }

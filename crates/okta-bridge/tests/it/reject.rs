@@ -1,8 +1,8 @@
 //! Every way the connect flow can be attacked or fail is rejected with a clear message, and
 //! nothing is stored.
 
-use okta_bridge::connect::hash;
-use okta_bridge::store::PendingAuthorization;
+use okta_bridge::crypto::hash;
+use okta_bridge::model::PendingAuthorization;
 use reqwest::header::{COOKIE, LOCATION};
 
 use crate::util::{AppOptions, Browser, TestApp, TestDb, connect, spawn_app};
@@ -136,7 +136,7 @@ async fn expired_state_is_rejected() {
     app.store
         .put_pending(&PendingAuthorization {
             state_hash: hash("old-state"),
-            browser_hash: okta_bridge::connect::binding_hash("binding", "session-id"),
+            browser_hash: okta_bridge::oauth::binding_hash("binding", "session-id"),
             pkce_verifier: "v".repeat(43).into(),
             account: None,
             expires_at: now - 1,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use okta_bridge::domain::AccountName;
+use okta_bridge::model::AccountName;
 use okta_sandbox::RefreshTokenRotation;
 use rand::Rng;
 use sqlx::Connection;
@@ -41,8 +41,8 @@ async fn killed_refreshes(leeway: Duration, n: usize) -> Outcome {
     connect_fresh(&app).await;
     let account = AccountName::parse(&format!("127-0-0-1-{}", app.sandbox.addr().port())).unwrap();
     let client_id = app.sandbox.config().client_id.clone();
-    let checker = okta_bridge::tokens::Refresher::new(
-        app.store.clone(),
+    let checker = crate::util::refresher(
+        &app.store.clone(),
         Some(crate::util::oauth_app(&app)),
         Duration::from_secs(60),
     );

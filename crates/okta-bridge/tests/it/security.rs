@@ -1,5 +1,6 @@
 //! Forms carry CSRF tokens, pages carry security headers, connecting needs the admin.
 
+use okta_bridge::egress::Egress;
 use reqwest::header::LOCATION;
 
 use crate::util::{AppOptions, Browser, TestDb, hidden_value, spawn_app};
@@ -127,10 +128,11 @@ async fn org_names_are_resolved_and_private_addresses_refused() {
     );
     let url = okta_client::OrgUrl::parse(&format!("https://{host}")).unwrap();
     assert!(
-        okta_bridge::domain::check_org_url(&url, false).is_ok(),
+        Egress::public_only().check_url(&url).is_ok(),
         "{host} looks like a public name"
     );
-    let err = okta_bridge::domain::check_org_resolves(&url, false)
+    let err = Egress::public_only()
+        .check_resolves(&url)
         .await
         .unwrap_err()
         .to_string();
@@ -138,9 +140,8 @@ async fn org_names_are_resolved_and_private_addresses_refused() {
         err.contains(&addrs[0].to_string()) && err.contains("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS"),
         "{err}"
     );
-    assert_eq!(
-        okta_bridge::domain::check_org_resolves(&url, true).await.unwrap(),
-        okta_bridge::domain::Resolution::Public,
+    assert!(
+        crate::util::dev_egress().check_resolves(&url).await.is_ok(),
         "the development switch allows it"
     );
 
@@ -180,7 +181,7 @@ async fn org_names_are_resolved_and_private_addresses_refused() {
 /// API tokens, service apps and web apps alike, unless the development switch is on.
 #[tokio::test]
 async fn connections_to_orgs_refuse_names_that_resolve_to_private_addresses() {
-    use okta_bridge::accounts::{Apps, NewAccount, connect_api_token, connect_service_app};
+    use okta_bridge::model::{ApiToken, NewAccount, RefreshToken};
     let host = local_hostname();
     let db = TestDb::sqlite();
     let store = db.open().await;
@@ -190,50 +191,49 @@ async fn connections_to_orgs_refuse_names_that_resolve_to_private_addresses() {
         org_url: format!("https://{host}:1"),
         ..extra
     };
-    let token = add("rebound-token", NewAccount::default()).validate(true).unwrap();
+    let token = add("rebound-token", NewAccount::default())
+        .validate(&crate::util::dev_egress(), 0)
+        .unwrap();
     let web = add(
         "rebound-web",
         NewAccount {
             client_id: Some("0oaWeb".into()),
-            client_secret: Some(secrecy::SecretString::from("s3cret".to_owned())),
+            client_secret: Some(okta_bridge::model::ClientSecret::from("s3cret".to_owned())),
             ..NewAccount::default()
         },
     )
-    .validate(true)
+    .validate(&crate::util::dev_egress(), 0)
     .unwrap();
+    let strict = crate::util::service(&store, None, Egress::public_only());
+    let lax = crate::util::service(&store, None, crate::util::dev_egress());
     for a in [&token, &web] {
-        okta_bridge::accounts::save(&store, a, false).await.unwrap();
+        strict.save_account(a, false).await.unwrap();
     }
-    let strict = Apps::new(store.clone(), None, "https://bridge.example.com/oauth/okta_callback");
-    let lax = Apps::new(store.clone(), None, "https://bridge.example.com/oauth/okta_callback").allow_private_orgs(true);
     let refused = |e: &okta_bridge::Error| {
         let m = e.to_string();
         m.contains("resolves to 127.0.0.1") && m.contains("refusing to connect")
     };
 
-    let secret = secrecy::SecretString::from("00token".to_owned());
-    let err = connect_api_token(&strict, &token, &secret).await.unwrap_err();
+    let secret = ApiToken::new("00token");
+    let err = strict.connect_api_token(&token, &secret).await.unwrap_err();
     assert!(refused(&err), "{err}");
-    let err = connect_api_token(&lax, &token, &secret).await.unwrap_err();
+    let err = lax.connect_api_token(&token, &secret).await.unwrap_err();
     assert!(!refused(&err), "with the switch the connection is tried: {err}");
 
-    let key = okta_bridge::accounts::NewAccount {
+    let key = okta_bridge::model::NewAccount {
         name: "rebound-svc".into(),
         org_url: format!("https://{host}:1"),
         client_id: Some("0oaSvc".into()),
-        private_key: Some(secrecy::SecretString::from(test_private_key())),
+        private_key: Some(okta_bridge::model::PrivateKeyPem::from(test_private_key())),
         ..NewAccount::default()
     }
-    .validate(true)
+    .validate(&crate::util::dev_egress(), 0)
     .unwrap();
-    let err = connect_service_app(&strict, &key).await.unwrap_err();
+    let err = strict.connect_service_app(&key).await.unwrap_err();
     assert!(refused(&err), "{err}");
 
-    let app = strict.web_app(&web.name).await.unwrap().unwrap();
-    let err = app
-        .refresh(&web.name, &secrecy::SecretString::from("rt".to_owned()))
-        .await
-        .unwrap_err();
+    let app = strict.apps().web_app(&web.name).await.unwrap().unwrap();
+    let err = app.refresh(&web.name, &RefreshToken::new("rt")).await.unwrap_err();
     assert!(refused(&err), "{err}");
     assert!(store.connections().await.unwrap().is_empty(), "nothing stored");
 }

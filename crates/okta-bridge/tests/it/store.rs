@@ -1,9 +1,10 @@
 //! The store's contract, run on SQLite and on PostgreSQL alike.
 
-use okta_bridge::connect::hash;
 use okta_bridge::crypto::MasterKey;
-use okta_bridge::domain::AccountName;
-use okta_bridge::store::{NewConnection, PendingAuthorization, Store, TokenSet};
+use okta_bridge::crypto::hash;
+use okta_bridge::model::AccountName;
+use okta_bridge::model::{NewConnection, PendingAuthorization, TokenSet};
+use okta_bridge::store::Store;
 use okta_client::OrgUrl;
 use secrecy::ExposeSecret;
 
@@ -14,14 +15,14 @@ fn new_connection(account: &str, access: &str, refresh: Option<&str>) -> NewConn
     NewConnection {
         account: AccountName::parse(account).unwrap(),
         org_url: OrgUrl::parse("https://dev-207260.okta.com").unwrap(),
-        scopes: "okta.users.read offline_access".into(),
+        scopes: okta_bridge::model::Scopes::parse_any("okta.users.read offline_access").unwrap(),
         token_type: "Bearer".into(),
         tokens: TokenSet {
             access_token: access.to_owned().into(),
             refresh_token: refresh.map(|r| r.to_owned().into()),
-            expires_at: 1_900_000_000,
+            expires_at: okta_bridge::model::Expiry::At(1_900_000_000),
         },
-        method: okta_bridge::store::ConnectionMethod::AuthorizationCode,
+        method: okta_bridge::model::ConnectionMethod::AuthorizationCode,
     }
 }
 
@@ -56,7 +57,11 @@ async fn connections_round_trip(db: TestDb) {
     );
     assert_eq!(
         (c.org_url.as_str(), c.expires_at, c.version),
-        ("https://dev-207260.okta.com", 1_900_000_000, 1)
+        (
+            "https://dev-207260.okta.com",
+            okta_bridge::model::Expiry::At(1_900_000_000),
+            1
+        )
     );
 
     // Connecting again under the same name replaces the tokens and bumps the version.
@@ -78,7 +83,7 @@ async fn connections_round_trip(db: TestDb) {
     let tokens = TokenSet {
         access_token: "access-four".to_owned().into(),
         refresh_token: Some("refresh-4".to_owned().into()),
-        expires_at: 1_900_000_100,
+        expires_at: okta_bridge::model::Expiry::At(1_900_000_100),
     };
     assert!(
         !store.update_tokens(&c.account, 1, &tokens).await.unwrap(),
@@ -106,7 +111,7 @@ async fn connections_round_trip(db: TestDb) {
     let audit = store.audit(&c.account).await.unwrap();
     assert_eq!(audit.len(), 1, "one record, for the removal that happened: {audit:?}");
     assert_eq!(
-        (audit[0].0.as_str(), audit[0].1.as_deref()),
+        (audit[0].event.as_str(), audit[0].detail.as_deref()),
         ("removed", Some("by the test"))
     );
 }

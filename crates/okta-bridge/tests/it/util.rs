@@ -4,10 +4,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use okta_bridge::connect::{OAuthApp, random_secret};
-use okta_bridge::domain::Scopes;
-use okta_bridge::server::{AppState, serve};
-use okta_bridge::settings::open_store;
+use okta_bridge::app::{App, OrgSource};
+use okta_bridge::apps::Apps;
+use okta_bridge::crypto::random_secret;
+use okta_bridge::egress::Egress;
+use okta_bridge::model::{ClientSecret, Scopes};
+use okta_bridge::oauth::OAuthApp;
+use okta_bridge::service::Service;
+use okta_bridge::settings::{Settings, StoreSettings};
 use okta_bridge::store::Store;
 use okta_bridge::tokens::Refresher;
 use okta_client::OrgUrl;
@@ -98,10 +102,13 @@ impl TestDb {
             .collect()
     }
 
+    /// The store settings of this database with the test key.
+    pub fn settings(&self) -> StoreSettings {
+        StoreSettings::new(&self.url, Some(SecretString::from(TEST_KEY_B64.clone())))
+    }
+
     pub async fn open(&self) -> Store {
-        open_store(Some(&self.url), Some(&TEST_KEY_B64))
-            .await
-            .expect("open store")
+        self.settings().open().await.expect("open store")
     }
 }
 
@@ -177,7 +184,8 @@ impl Default for AppOptions {
 pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
     init_tracing();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let addr = listener.local_addr().unwrap();
+    let url = format!("http://{addr}");
     let redirect_uri = format!("{url}/oauth/okta_callback");
     let mut config = SandboxConfig {
         users: 230,
@@ -189,42 +197,35 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
     let secret = opts
         .client_secret
         .unwrap_or_else(|| sandbox.config().client_secret_value().to_owned());
-    let org = OrgUrl::parse(sandbox.url()).unwrap();
-    let oauth = match opts.custom_server {
-        None => OAuthApp::new(
-            org,
-            sandbox.config().client_id.clone(),
-            SecretString::from(secret),
-            &redirect_uri,
-            Scopes::parse("okta.users.read offline_access").unwrap(),
-            None,
-        )
-        .unwrap(),
-        Some(id) => OAuthApp::discover(
-            org,
-            &format!("{}/oauth2/{id}", sandbox.url()).parse().unwrap(),
-            sandbox.config().client_id.clone(),
-            SecretString::from(secret),
-            &redirect_uri,
-            Scopes::parse("openid offline_access").unwrap(),
-            None,
-        )
-        .await
-        .expect("discovery"),
-    };
-    let store = db.open().await;
-    let apps = okta_bridge::accounts::Apps::new(store.clone(), Some(oauth), redirect_uri.clone())
-        .allow_private_orgs(opts.allow_private_orgs);
-    let refresher = Arc::new(Refresher::with_apps(store.clone(), Arc::new(apps), opts.refresh_margin));
     let admin_token = random_secret();
-    let state = AppState::new(
-        store.clone(),
-        refresher,
-        url.parse().unwrap(),
-        SecretString::from(admin_token.clone()),
-    );
+    let mut store = db.settings();
+    store.dev_allow_private_orgs = opts.allow_private_orgs;
+    let settings = Settings {
+        org_url: Some(sandbox.url().to_owned()),
+        client_id: Some(sandbox.config().client_id.clone()),
+        client_secret: Some(SecretString::from(secret)),
+        issuer: opts
+            .custom_server
+            .map(|id| format!("{}/oauth2/{id}", sandbox.url()).parse().unwrap()),
+        scopes: if opts.custom_server.is_some() {
+            "openid offline_access"
+        } else {
+            "okta.users.read offline_access"
+        }
+        .to_owned(),
+        listen: addr,
+        public_url: Some(url.parse().unwrap()),
+        admin_token: Some(SecretString::from(admin_token.clone())),
+        refresh_ahead: 0,
+        refresh_margin: opts.refresh_margin.as_secs(),
+        store,
+    };
+    let app = App::build(&settings, OrgSource::BuiltInSandbox, None)
+        .await
+        .expect("the app builds");
+    let store = app.service().store().clone();
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(serve(listener, state, async {
+    tokio::spawn(app.serve(listener, async {
         let _ = rx.await;
     }));
     TestApp {
@@ -234,6 +235,32 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         sandbox,
         shutdown: Some(tx),
     }
+}
+
+/// The development policy, said explicitly: the tests' orgs are sandboxes on loopback.
+pub fn dev_egress() -> Egress {
+    Egress::allow_private_for_development()
+}
+
+/// A service on `store` reaching orgs as `egress` says, with `fallback` as its server-wide app.
+pub fn service(store: &Store, fallback: Option<OAuthApp>, egress: Egress) -> Service {
+    let redirect = fallback.as_ref().map_or_else(
+        || "http://127.0.0.1/oauth/okta_callback".to_owned(),
+        |o| o.redirect_uri().to_owned(),
+    );
+    let apps = Apps::new(store.clone(), fallback, redirect, egress);
+    Service::new(store.clone(), Arc::new(apps), Duration::from_secs(60))
+}
+
+/// A refresher on `store` with `oauth` as the app of connections without an account, reaching
+/// the (loopback) orgs of tests.
+pub fn refresher(store: &Store, oauth: Option<OAuthApp>, margin: Duration) -> Refresher {
+    let redirect = oauth.as_ref().map_or_else(
+        || "http://127.0.0.1/oauth/okta_callback".to_owned(),
+        |o| o.redirect_uri().to_owned(),
+    );
+    let apps = Apps::new(store.clone(), oauth, redirect, dev_egress());
+    Refresher::new(store.clone(), Arc::new(apps), margin)
 }
 
 /// A browser: keeps cookies, follows redirects one by one so tests can see each hop.
@@ -399,10 +426,10 @@ pub fn oauth_app(app: &TestApp) -> OAuthApp {
     OAuthApp::new(
         OrgUrl::parse(app.sandbox.url()).unwrap(),
         app.sandbox.config().client_id.clone(),
-        app.sandbox.config().client_secret.clone(),
+        ClientSecret::from(app.sandbox.config().client_secret.clone()),
         &format!("{}/oauth/okta_callback", app.url),
         Scopes::parse("okta.users.read offline_access").unwrap(),
-        None,
+        dev_egress(),
     )
     .unwrap()
 }
@@ -413,10 +440,10 @@ pub async fn oauth_app_at(app: &TestApp, id: &str) -> OAuthApp {
         OrgUrl::parse(app.sandbox.url()).unwrap(),
         &format!("{}/oauth2/{id}", app.sandbox.url()).parse().unwrap(),
         app.sandbox.config().client_id.clone(),
-        app.sandbox.config().client_secret.clone(),
+        ClientSecret::from(app.sandbox.config().client_secret.clone()),
         &format!("{}/oauth/okta_callback", app.url),
         Scopes::parse("openid offline_access").unwrap(),
-        None,
+        dev_egress(),
     )
     .await
     .unwrap()
@@ -467,4 +494,14 @@ pub fn hidden_value(html: &str, name: &str) -> String {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
         .unwrap_or_else(|| panic!("no hidden input {name:?} in {html}"))
+}
+
+/// Opens the store at `url` with `key` (and `old` keys), as `StoreSettings` does.
+pub async fn open_store_with(url: Option<&str>, key: Option<&str>, old: Option<&str>) -> okta_bridge::Result<Store> {
+    let mut s = StoreSettings::new(
+        url.unwrap_or(okta_bridge::settings::DEFAULT_DATABASE_URL),
+        key.map(|k| SecretString::from(k.to_owned())),
+    );
+    s.old_master_keys = old.map(|k| SecretString::from(k.to_owned()));
+    s.open().await
 }
