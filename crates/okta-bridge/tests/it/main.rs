@@ -3,6 +3,7 @@
 
 mod accounts;
 mod api_auth;
+mod app_rejected;
 mod cli;
 mod disconnect;
 mod flow;
