@@ -15,4 +15,5 @@ mod reliability;
 mod security;
 mod serve;
 mod store;
+mod upgrade;
 mod util;

@@ -88,6 +88,16 @@ impl TestDb {
         })
     }
 
+    /// The PostgreSQL schema of this database, if it is one.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_ref().map(|(_, s)| s.as_str())
+    }
+
+    /// The SQLite file of this database, if it is one.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.path().join("okta-bridge.db"))
+    }
+
     pub fn is_sqlite(&self) -> bool {
         self.dir.is_some()
     }
