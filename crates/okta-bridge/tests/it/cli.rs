@@ -352,3 +352,36 @@ async fn serve_refuses_private_org_urls_without_the_dev_switch() {
         );
     }
 }
+
+/// A listing that fails at its first request prints no table header, and the error says each
+/// of its causes once.
+#[tokio::test]
+async fn a_failed_listing_prints_no_header_and_each_cause_once() {
+    // A port nothing listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = okta_bridge()
+        .args([
+            "users",
+            "list",
+            "--format",
+            "table",
+            "--org-url",
+            &format!("http://127.0.0.1:{port}"),
+            "--api-token",
+            "x",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "no header without users");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains("listing users failed"), "{line}");
+    for cause in ["error sending request", "refused"] {
+        assert_eq!(line.matches(cause).count(), 1, "{cause:?} once in {line}");
+    }
+}
