@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::oauth::AccessClaims;
 use crate::org::OrgUser;
 use crate::query::{self, Dialect, Expr};
-use crate::server::SandboxState;
+use crate::state::SandboxState;
 use crate::util::constant_time_eq;
 
 const MAX_LIMIT: usize = 200;

@@ -13,7 +13,7 @@ use crate::api::{Params, authenticate, parse_limit};
 use crate::error::ApiError;
 use crate::org::OrgApp;
 use crate::query::{self, Dialect};
-use crate::server::SandboxState;
+use crate::state::SandboxState;
 
 const READ: &[&str] = &["okta.apps.read", "okta.apps.manage"];
 

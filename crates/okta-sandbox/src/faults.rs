@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::server::SandboxState;
+use crate::state::SandboxState;
 use crate::util::{constant_time_eq, now};
 
 /// One fault rule.

@@ -12,7 +12,7 @@ use crate::api::{Params, authenticate, parse_limit};
 use crate::error::ApiError;
 use crate::org::OrgGroup;
 use crate::query::{self, Dialect, Expr};
-use crate::server::SandboxState;
+use crate::state::SandboxState;
 use crate::syslog::Target;
 use crate::util::now;
 

@@ -11,10 +11,13 @@
 //!
 //! # Layout
 //! - [`config`]: everything a sandbox org is made from (users, seed, the OAuth app, TTLs).
-//! - `org`: the directory: deterministic user generation, lookup by id or login.
+//! - `org`: the directory: users, groups, apps, lookup by id or login; `org/generate.rs`
+//!   generates an org deterministically from a seed.
 //! - `keys`: the RSA key that signs access tokens and its JWKS.
-//! - `oauth`: `/oauth2/v1/*` and discovery: authorize + sign-in page, token, revoke,
-//!   introspect, keys.
+//! - `oauth`: `/oauth2/v1/*` (and custom servers') and discovery: grants, claims, keys;
+//!   `oauth/authorize.rs` the authorize endpoint and sign-in page, `oauth/token.rs` the token
+//!   endpoint, revoke and introspect, `oauth/client_credentials.rs` service apps'
+//!   `private_key_jwt` assertions and DPoP binding.
 //! - `api`: `/api/v1/users`: authentication (SSWS or Bearer), scopes, `search`/`filter`/`q`,
 //!   sorting, paging by `Link`.
 //! - [`query`]: Okta's `search`/`filter` expression language: parser and evaluation.
@@ -24,10 +27,12 @@
 //! - `syslog`: the System Log: events of every change, sign-in and grant; `/api/v1/logs`.
 //! - `dpop`: DPoP proofs (RFC 9449): nonces, `jkt` binding, `ath` on resource calls.
 //! - `error`: Okta's error JSON and OAuth error JSON.
+//! - `util`: Okta's time format, random tokens, constant-time comparison.
 //! - [`faults`]: fault injection (latency, 5xx, 429, cut connections) and `/__sandbox/`
 //!   control and counters.
 //! - `middleware`: `X-Okta-Request-Id` and the `X-Rate-Limit-*` buckets on every response.
 //! - [`snapshot`]: the org as a JSON document: export, `--load`, `--state`.
+//! - `state`: [`SandboxState`], the state of one org that every handler shares.
 //! - [`server`]: `router(state)`, `serve(listener, shutdown)` and the [`Sandbox`] handle.
 //!
 //! The sandbox never depends on `okta-client`: each side is checked against Okta's spec on its
@@ -47,6 +52,7 @@ mod org;
 pub mod query;
 pub mod server;
 pub mod snapshot;
+mod state;
 mod syslog;
 mod users_write;
 mod util;

@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::server::SandboxState;
+use crate::state::SandboxState;
 use crate::util::{now, random_token};
 
 /// Counters of the current window per bucket.

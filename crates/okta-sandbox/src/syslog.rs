@@ -15,7 +15,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::api::{Params, authenticate, parse_limit};
 use crate::error::ApiError;
 use crate::query::{self, Dialect};
-use crate::server::SandboxState;
+use crate::state::SandboxState;
 use crate::util::{now, okta_time, random_token};
 
 /// Recorded events in publication order, each rendered once.

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use crate::api::{Caller, authenticate};
 use crate::error::ApiError;
 use crate::org::{OrgUser, Profile};
-use crate::server::SandboxState;
+use crate::state::SandboxState;
 use crate::syslog::Target;
 use crate::util::{now, random_token};
 

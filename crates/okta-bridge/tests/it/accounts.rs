@@ -1,6 +1,10 @@
 //! Accounts: several orgs at once, each connected its own way (authorization code through its
 //! own web app, a pasted API token, a service app with DPoP), managed through the JSON API and
 //! the CLI, and listed on the page.
+//!
+//! Longer than our other files (~890 lines) for a reason: each test is one end-to-end scenario
+//! (three orgs connected three ways, the page's forms, the CLI, logs without secrets) that shares
+//! the helpers at the top; splitting them would scatter one feature's story.
 
 use std::time::Duration;
 

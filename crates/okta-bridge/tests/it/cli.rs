@@ -379,7 +379,10 @@ async fn a_failed_listing_prints_no_header_and_each_cause_once() {
     assert!(!out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "", "no header without users");
     let err = String::from_utf8_lossy(&out.stderr);
-    let line = err.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{err}"));
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("{err}"));
     assert!(line.contains("listing users failed"), "{line}");
     for cause in ["error sending request", "refused"] {
         assert_eq!(line.matches(cause).count(), 1, "{cause:?} once in {line}");

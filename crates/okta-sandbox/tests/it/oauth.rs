@@ -1,4 +1,7 @@
 //! The org authorization server: authorize, sign-in, token, refresh, revoke, introspect, keys.
+//!
+//! Longer than our other files (~680 lines) for a reason: one authorization server's endpoints,
+//! each test a scenario of Okta's documented behaviour, read together.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use okta_sandbox::RefreshTokenRotation;

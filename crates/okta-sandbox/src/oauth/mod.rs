@@ -1,0 +1,247 @@
+//! The org authorization server (and custom ones): `/oauth2/v1/*`, `/oauth2/{id}/v1/*` and
+//! their discovery documents.
+//!
+//! Grants live in memory ([`Grants`]). Codes are single-use and short-lived; refresh tokens are
+//! issued only when `offline_access` was granted and rotate per the app's setting.
+//!
+//! - this file: which server a request is for, the grants, access-token claims, discovery, keys;
+//! - `authorize`: `/authorize` and the sign-in page;
+//! - `token`: `/token` (authorization code, refresh token), client authentication, `/revoke`,
+//!   `/introspect`;
+//! - `client_credentials`: the client credentials grant of service apps: `private_key_jwt`
+//!   assertions and DPoP binding.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::state::SandboxState;
+
+mod authorize;
+mod client_credentials;
+mod token;
+
+pub(crate) use authorize::{authorize, sign_in};
+pub(crate) use token::{introspect, revoke, token};
+
+/// Scopes the org authorization server knows.
+pub(crate) const SUPPORTED_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+    "okta.users.read",
+    "okta.users.manage",
+    "okta.groups.read",
+    "okta.groups.manage",
+    "okta.apps.read",
+    "okta.apps.manage",
+    "okta.logs.read",
+];
+
+/// How long a sign-in page stays usable.
+const SIGN_IN_TTL: time::Duration = time::Duration::minutes(10);
+
+/// Which authorization server a request is for: the org's (`/oauth2/v1/*`) or a custom one
+/// (`/oauth2/{id}/v1/*`, by its index in [`SandboxConfig::authorization_servers`]). Taken from
+/// the request's path.
+///
+/// [`SandboxConfig::authorization_servers`]: crate::SandboxConfig::authorization_servers
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthServer {
+    Org,
+    Custom(usize),
+}
+
+impl AuthServer {
+    fn custom(self, s: &SandboxState) -> Option<&crate::config::AuthorizationServer> {
+        match self {
+            AuthServer::Org => None,
+            AuthServer::Custom(i) => s.config.authorization_servers.get(i),
+        }
+    }
+    /// The `iss` of its tokens and discovery document.
+    pub fn issuer(self, s: &SandboxState) -> String {
+        match self.custom(s) {
+            None => s.base.clone(),
+            Some(a) => format!("{}/oauth2/{}", s.base, a.id),
+        }
+    }
+    /// The `aud` of its access tokens.
+    pub fn audience(self, s: &SandboxState) -> String {
+        match self.custom(s) {
+            None => s.base.clone(),
+            Some(a) => a.audience.clone(),
+        }
+    }
+    /// Where its endpoints live.
+    fn endpoints(self, s: &SandboxState) -> String {
+        match self.custom(s) {
+            None => format!("{}/oauth2/v1", s.base),
+            Some(a) => format!("{}/oauth2/{}/v1", s.base, a.id),
+        }
+    }
+    fn token_url(self, s: &SandboxState) -> String {
+        format!("{}/token", self.endpoints(s))
+    }
+    fn scopes(self, s: &SandboxState) -> Vec<&str> {
+        match self.custom(s) {
+            None => SUPPORTED_SCOPES.to_vec(),
+            Some(a) => a.supported_scopes().collect(),
+        }
+    }
+}
+
+impl axum::extract::FromRequestParts<Arc<SandboxState>> for AuthServer {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &Arc<SandboxState>,
+    ) -> Result<Self, Self::Rejection> {
+        let path = parts.uri.path();
+        if path.starts_with("/oauth2/v1/") || path.starts_with("/.well-known/") {
+            return Ok(AuthServer::Org);
+        }
+        let id = path
+            .strip_prefix("/oauth2/")
+            .and_then(|p| p.split('/').next())
+            .unwrap_or_default();
+        match s.config.authorization_servers.iter().position(|a| a.id == id) {
+            Some(i) => Ok(AuthServer::Custom(i)),
+            None => Err(crate::error::ApiError::not_found(id, "AuthorizationServer").into_response()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AuthRequest {
+    server: AuthServer,
+    client_id: String,
+    redirect_uri: String,
+    state: String,
+    scopes: Vec<String>,
+    code_challenge: Option<String>,
+    expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+struct CodeGrant {
+    server: AuthServer,
+    client_id: String,
+    redirect_uri: String,
+    user_id: String,
+    scopes: Vec<String>,
+    code_challenge: Option<String>,
+    expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+struct RefreshGrant {
+    server: AuthServer,
+    client_id: String,
+    user_id: String,
+    scopes: Vec<String>,
+    issued_at: OffsetDateTime,
+}
+
+/// Everything the authorization server has handed out.
+#[derive(Debug, Default)]
+pub(crate) struct Grants {
+    pending: HashMap<String, AuthRequest>,
+    codes: HashMap<String, CodeGrant>,
+    refresh: HashMap<String, RefreshGrant>,
+    /// Rotated-out refresh tokens: their successor and when they were rotated. They keep
+    /// working during the app's leeway, as Okta's do, handing out the successor.
+    rotated: HashMap<String, (String, OffsetDateTime)>,
+    revoked_access: HashSet<String>,
+    /// `jti`s of the access tokens issued (kept to revoke them all at once).
+    issued_access: Vec<String>,
+    /// `jti`s of client assertions already used (an assertion works once).
+    used_assertions: HashMap<String, i64>,
+    /// Token grants per client id, for tests that count refreshes.
+    pub token_grants: HashMap<String, u64>,
+}
+
+impl Grants {
+    fn prune(&mut self, now: OffsetDateTime) {
+        self.pending.retain(|_, r| r.expires_at > now);
+        self.codes.retain(|_, c| c.expires_at > now);
+    }
+    pub fn is_revoked(&self, jti: &str) -> bool {
+        self.revoked_access.contains(jti)
+    }
+    pub fn live_refresh_tokens(&self) -> usize {
+        self.refresh.len()
+    }
+    /// Revokes every access token issued so far.
+    pub fn revoke_all_access(&mut self) {
+        let issued = std::mem::take(&mut self.issued_access);
+        self.revoked_access.extend(issued);
+    }
+}
+
+/// Claims of an access token of the org authorization server (Okta's shape).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct AccessClaims {
+    pub ver: u32,
+    pub jti: String,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub cid: String,
+    /// The signed-in user; absent for a service app's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    pub scp: Vec<String>,
+    pub auth_time: i64,
+    pub sub: String,
+    /// DPoP binding: the thumbprint of the key proofs must be signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a DPoP-bound token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Confirmation {
+    pub jkt: String,
+}
+
+pub(crate) async fn discovery(State(s): State<Arc<SandboxState>>, server: AuthServer) -> impl IntoResponse {
+    let e = server.endpoints(&s);
+    Json(json!({
+        "issuer": server.issuer(&s),
+        "authorization_endpoint": format!("{e}/authorize"),
+        "token_endpoint": format!("{e}/token"),
+        "jwks_uri": format!("{e}/keys"),
+        "revocation_endpoint": format!("{e}/revoke"),
+        "introspection_endpoint": format!("{e}/introspect"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "scopes_supported": server.scopes(&s),
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "request_parameter_supported": false,
+    }))
+}
+
+pub(crate) async fn keys(State(s): State<Arc<SandboxState>>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "max-age=3600, must-revalidate")],
+        Json(s.keys.jwks()),
+    )
+}

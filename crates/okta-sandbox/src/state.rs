@@ -1,0 +1,133 @@
+//! The state of one sandbox org, which every handler shares: the directory, the signing key,
+//! grants, rate-limit windows, the System Log, faults and DPoP nonces.
+
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+
+use serde_json::Value;
+use url::Url;
+
+use crate::config::SandboxConfig;
+use crate::faults::Faults;
+use crate::keys::SigningKey;
+use crate::middleware::RateLimits;
+use crate::oauth::Grants;
+use crate::org::Directory;
+use crate::syslog::SystemLog;
+
+/// The whole state of one sandbox org.
+#[derive(Debug)]
+pub struct SandboxState {
+    pub(crate) config: SandboxConfig,
+    /// The public URL without a trailing slash: the issuer and the base of every link.
+    pub(crate) base: String,
+    pub(crate) directory: RwLock<Directory>,
+    pub(crate) keys: SigningKey,
+    pub(crate) grants: Mutex<Grants>,
+    pub(crate) limits: Mutex<RateLimits>,
+    pub(crate) log: Mutex<SystemLog>,
+    pub(crate) faults: Mutex<Faults>,
+    pub(crate) dpop: Mutex<crate::dpop::DpopState>,
+    /// Whether the admin's API token was revoked (`DELETE /api/v1/api-tokens/current`).
+    pub(crate) api_token_revoked: std::sync::atomic::AtomicBool,
+}
+
+impl SandboxState {
+    /// Builds the org described by `config`, reachable at `public_url`.
+    ///
+    /// # Errors
+    /// When the configuration is invalid (see [`SandboxConfig::validate`]).
+    pub fn new(config: SandboxConfig, public_url: &Url) -> Result<Arc<Self>, String> {
+        config.validate()?;
+        let base = public_url.as_str().trim_end_matches('/').to_owned();
+        let directory = match &config.org {
+            Some(snap) => Directory::from_snapshot(snap.clone(), &base, config.seed)?,
+            None => Directory::generate(&config, &base),
+        };
+        if directory.find(&config.admin_login).is_none() {
+            return Err(format!(
+                "the admin login {} is not a user of the org",
+                config.admin_login
+            ));
+        }
+        let directory = RwLock::new(directory);
+        Ok(Arc::new(Self {
+            base,
+            directory,
+            keys: SigningKey::generate(),
+            grants: Mutex::new(Grants::default()),
+            limits: Mutex::new(RateLimits::default()),
+            log: Mutex::new(SystemLog::default()),
+            dpop: Mutex::new(crate::dpop::DpopState::default()),
+            api_token_revoked: std::sync::atomic::AtomicBool::new(false),
+            faults: Mutex::new(Faults::new(config.faults.clone(), config.seed)),
+            config,
+        }))
+    }
+
+    /// The configuration the org was built from.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+
+    /// The org URL (issuer), without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The directory, for reading. Never held across an `.await`.
+    pub(crate) fn dir(&self) -> RwLockReadGuard<'_, Directory> {
+        self.directory.read().expect("directory lock")
+    }
+
+    /// Ids of the users `GET /api/v1/users` lists, in its order.
+    pub fn listed_user_ids(&self) -> Vec<String> {
+        self.dir()
+            .after(None)
+            .filter(|u| u.status != "DEPROVISIONED")
+            .map(|u| u.id.clone())
+            .collect()
+    }
+
+    /// One user in Okta's JSON shape, by id or login.
+    pub fn user_json(&self, id_or_login: &str) -> Option<Value> {
+        let dir = self.dir();
+        dir.find(id_or_login).map(|u| dir.user_json(u))
+    }
+
+    /// The org's users, groups and apps as a document (for `--state` and exports).
+    pub fn snapshot(&self) -> crate::snapshot::OrgSnapshot {
+        self.dir().snapshot()
+    }
+
+    /// How many tokens the token endpoint has issued to `client_id`.
+    pub fn token_grants(&self, client_id: &str) -> u64 {
+        self.grants
+            .lock()
+            .expect("grants lock")
+            .token_grants
+            .get(client_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many requests were refused with 429 for going over a rate limit (injected 429s
+    /// are not counted here).
+    pub fn rate_limited(&self) -> u64 {
+        self.limits.lock().expect("limits lock").refused.values().sum()
+    }
+
+    /// Revokes every access token issued so far, as an admin clearing sessions would.
+    pub fn revoke_all_access_tokens(&self) {
+        self.grants.lock().expect("grants lock").revoke_all_access();
+    }
+
+    /// Whether the admin's API token still works (it stops when revoked through the API).
+    pub fn api_token_live(&self) -> bool {
+        !self.api_token_revoked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many refresh tokens are currently valid.
+    pub fn live_refresh_tokens(&self) -> usize {
+        self.grants.lock().expect("grants lock").live_refresh_tokens()
+    }
+}
