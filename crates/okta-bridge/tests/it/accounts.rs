@@ -19,7 +19,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::flow::on_both_databases;
-use crate::util::{AppOptions, Browser, TestApp, TestDb, api_get, sign_in_to_org, spawn_app};
+use crate::util::{AppOptions, Browser, TestApp, TestDb, api, api_get, sign_in_to_org, spawn_app};
 
 const SVC_CLIENT: &str = "0oaServiceC";
 const SVC_KID: &str = "svc-key-1";
@@ -51,19 +51,6 @@ async fn service_app_org(users: usize, seed: u64) -> (Sandbox, String) {
     .await
     .unwrap();
     (org, pem)
-}
-
-async fn api(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> (reqwest::StatusCode, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, format!("{}{path}", app.url))
-        .bearer_auth(&app.admin_token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 /// Every user id of a connection, read page by page through the app's API.

@@ -7,20 +7,7 @@ use okta_bridge::model::{AccountName, ConnectionStatus, Expiry, TokenSet};
 use serde_json::{Value, json};
 
 use crate::flow::on_both_databases;
-use crate::util::{AppOptions, Browser, TestApp, TestDb, sign_in_to_org, spawn_app};
-
-async fn api(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, format!("{}{path}", app.url))
-        .bearer_auth(&app.admin_token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
+use crate::util::{AppOptions, Browser, TestApp, TestDb, api, sign_in_to_org, spawn_app};
 
 /// Requests the sandbox's token endpoint has answered.
 async fn token_requests(app: &TestApp) -> u64 {
@@ -87,7 +74,11 @@ async fn a_rejected_app(db: TestDb) {
 
     let before = token_requests(&app).await;
     let (status, body) = api(&app, reqwest::Method::GET, "/api/connections/acme/users?limit=1", None).await;
-    assert_eq!((status, body["error"].as_str()), (409, Some("app_rejected")), "{body}");
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (409, Some("app_rejected")),
+        "{body}"
+    );
     let message = body["message"].as_str().unwrap();
     assert!(
         message.contains("invalid_client") && message.contains("accounts add acme --replace"),
@@ -140,7 +131,11 @@ async fn a_rejected_app(db: TestDb) {
         Some(account(&app, &right)),
     )
     .await;
-    assert_eq!((status, body["status"].as_str()), (201, Some("connected")), "{body}");
+    assert_eq!(
+        (status.as_u16(), body["status"].as_str()),
+        (201, Some("connected")),
+        "{body}"
+    );
     let (status, users) = api(&app, reqwest::Method::GET, "/api/connections/acme/users?limit=1", None).await;
     assert_eq!(status, 200, "{users}");
     assert_eq!(users.as_array().unwrap().len(), 1);

@@ -515,3 +515,25 @@ pub async fn open_store_with(url: Option<&str>, key: Option<&str>, old: Option<&
     s.old_master_keys = old.map(|k| SecretString::from(k.to_owned()));
     s.open().await
 }
+
+/// Calls the app's API as the admin; the body as JSON (or as a string when it is not).
+pub async fn api(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}{path}", app.url))
+        .bearer_auth(&app.admin_token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
