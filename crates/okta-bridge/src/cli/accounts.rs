@@ -157,7 +157,7 @@ pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
                 issuer: a.issuer,
                 scopes: a.scopes,
             };
-            let service = open_service(&a.store, None).await?;
+            let service = open_service(&a.store).await?;
             let account = service.add_account(input, a.replace).await?;
             let how = match account.app.kind() {
                 AppKind::Web => format!("connect it in a browser: /authenticate_okta?account={}", account.name),
@@ -176,7 +176,7 @@ pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
             Ok(())
         }
         AccountsCommand::List(a) => {
-            let service = open_service(&a.store, None).await?;
+            let service = open_service(&a.store).await?;
             let rows = service.accounts().await?;
             match a.format {
                 ListFormat::Json => {
@@ -214,7 +214,7 @@ pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
         }
         AccountsCommand::Remove(a) => {
             let name = AccountName::parse(&a.name)?;
-            let service = open_service(&a.store, None).await?;
+            let service = open_service(&a.store).await?;
             service.remove_account(&name).await?;
             println!("Removed account {name}.");
             Ok(())
@@ -222,7 +222,7 @@ pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
         AccountsCommand::Connect(a) => {
             let name = AccountName::parse(&a.name)?;
             let token = stdin_or(a.api_token_file.as_deref(), a.api_token_stdin, "API token")?;
-            let service = open_service(&a.store, None).await?;
+            let service = open_service(&a.store).await?;
             let (account, _) = service.account(&name).await?;
             let connected = match (token, account.app.kind()) {
                 (Some(t), _) => {

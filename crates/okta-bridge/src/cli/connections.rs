@@ -10,6 +10,7 @@ use okta_bridge::model::{AccountName, ClientSecret, DEFAULT_WEB_SCOPES, Scopes};
 use okta_bridge::oauth::OAuthApp;
 use okta_bridge::service::Service;
 use okta_bridge::settings::{StoreSettings, secret};
+use okta_bridge::store::Store;
 use secrecy::SecretString;
 
 use super::ts;
@@ -54,56 +55,48 @@ pub(crate) struct RefreshArgs {
     #[command(flatten)]
     store: StoreSettings,
 }
-/// The service of the database `store` names, for commands: the accounts' own apps, and the
-/// web app given by flags or `OKTA_CLIENT_*` for a connection without an account.
-pub(crate) async fn open_service(
-    store: &StoreSettings,
-    fallback: Option<(&okta_bridge::model::OrgUrl, &str, &SecretString, &Scopes)>,
-) -> Result<Service> {
-    let settings = store;
-    let store = settings.open().await?;
-    let fallback = match fallback {
-        Some((org, id, secret, scopes)) => Some(OAuthApp::new(
-            org.clone(),
-            id.to_owned(),
-            ClientSecret::from(secret.clone()),
-            CLI_REDIRECT_URI,
-            scopes.clone(),
-            settings.egress(),
-        )?),
-        None => None,
-    };
+/// The service of the database `store` names, for commands (which never run the connect
+/// flow, so no server-wide app).
+pub(crate) async fn open_service(store: &StoreSettings) -> Result<Service> {
+    Ok(service_on(store.open().await?, store, None))
+}
+
+fn service_on(store: Store, settings: &StoreSettings, fallback: Option<OAuthApp>) -> Service {
     let apps = Apps::new(store.clone(), fallback, CLI_REDIRECT_URI, settings.egress());
-    Ok(Service::new(store, Arc::new(apps), REFRESH_MARGIN))
+    Service::new(store, Arc::new(apps), REFRESH_MARGIN)
 }
 
 /// A stored connection opened for a command: its name, and the service whose apps refresh and
-/// revoke it (the account's own, or the web app given by flags for a connection without an
-/// account).
+/// revoke it: the account's own, or the web app given by flags or `OKTA_CLIENT_*` for a
+/// connection without an account.
 pub(crate) async fn open_connection(
     account: &str,
-    store: &StoreSettings,
+    settings: &StoreSettings,
     client_id: Option<&String>,
     client_secret: Option<&SecretString>,
 ) -> Result<(AccountName, Service)> {
     let account = AccountName::parse(account)?;
-    let service = open_service(store, None).await?;
-    let conn = service
-        .store()
+    let store = settings.open().await?;
+    let conn = store
         .connection(&account)
         .await?
         .ok_or_else(|| okta_bridge::Error::UnknownConnection(account.to_string()))?;
-    let (Some(id), Some(secret)) = (client_id, client_secret) else {
-        return Ok((account, service));
+    let fallback = match (client_id, client_secret) {
+        (Some(id), Some(secret)) => Some(OAuthApp::new(
+            conn.org_url.clone(),
+            id.clone(),
+            ClientSecret::from(secret.clone()),
+            CLI_REDIRECT_URI,
+            if conn.scopes.is_empty() {
+                Scopes::parse(DEFAULT_WEB_SCOPES)?
+            } else {
+                conn.scopes.clone()
+            },
+            settings.egress(),
+        )?),
+        _ => None,
     };
-    let scopes = if conn.scopes.is_empty() {
-        Scopes::parse(DEFAULT_WEB_SCOPES)?
-    } else {
-        conn.scopes.clone()
-    };
-    service.store().close().await;
-    let service = open_service(store, Some((&conn.org_url, id, secret, &scopes))).await?;
-    Ok((account, service))
+    Ok((account, service_on(store, settings, fallback)))
 }
 
 pub(crate) async fn run(cmd: ConnectionsCommand) -> Result<()> {

@@ -13,10 +13,11 @@ use crate::error::{Error, OAuthFailure};
 
 /// Status, code and message of `e`.
 pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
+    // A request whose connection's token could not be had fails with our own error: that one
+    // says what happened (a wait that ran out is not a reason to reconnect).
+    let e = e.ours();
     let shown = || e.to_string();
-    match e.ours() {
-        // A request whose connection's token could not be had fails with our own error.
-        inner if !std::ptr::eq(inner, e) => classify(inner),
+    match e {
         Error::Invalid { .. } | Error::Egress(_) => (StatusCode::BAD_REQUEST, "invalid_request", shown()),
         Error::UnknownConnection(_) | Error::UnknownAccount(_) => (StatusCode::NOT_FOUND, "not_found", shown()),
         Error::AccountExists(_) => (StatusCode::CONFLICT, "account_exists", shown()),
