@@ -1,6 +1,7 @@
 //! How errors become HTTP answers, in one place: [`classify`] picks the status, a stable code
 //! and a message safe to show (internal details are logged, never sent); the JSON API answers
-//! `{"error": code, "message": …}` (`impl IntoResponse for Error`), the pages the error page
+//! `{"error": code, "message": …}` with Okta's `errorCode`, `errorSummary` and `errorId` under
+//! `okta` when Okta's API refused (`impl IntoResponse for Error`), the pages the error page
 //! ([`PageError`]).
 
 use axum::Json;
@@ -9,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::views::error_page;
-use crate::error::{Error, OAuthFailure};
+use crate::error::{Error, OAuthFailure, Refusal};
 
 /// Status, code and message of `e`.
 pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
@@ -43,7 +44,21 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code, message) = classify(&self);
-        (status, Json(json!({ "error": code, "message": message }))).into_response()
+        let mut body = json!({ "error": code, "message": message });
+        // Okta's own error, where the failure came from Okta's API, for its support.
+        if let Error::Okta(okta_client::Error::Api(api))
+        | Error::Rejected {
+            cause: Refusal::Api(api),
+            ..
+        } = self.ours()
+        {
+            body["okta"] = json!({
+                "errorCode": api.error_code,
+                "errorSummary": api.error_summary,
+                "errorId": api.error_id,
+            });
+        }
+        (status, Json(body)).into_response()
     }
 }
 

@@ -178,6 +178,14 @@ async fn many_orgs_each_connected_its_own_way(db: TestDb) {
         "{body}"
     );
     assert!(body["message"].as_str().unwrap().contains("E0000011"), "{body}");
+    assert_eq!(
+        body["okta"]["errorCode"], "E0000011",
+        "Okta's own error, passed through: {body}"
+    );
+    assert!(
+        body["okta"]["errorId"].as_str().is_some_and(|id| !id.is_empty()),
+        "{body}"
+    );
     assert!(!body.to_string().contains("00wrongtoken"));
     let tok_b = AccountName::parse("tok-b").unwrap();
     assert!(app.store.connection(&tok_b).await.unwrap().is_none());
