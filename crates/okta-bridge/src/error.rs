@@ -107,7 +107,7 @@ pub enum Error {
     },
     /// Okta did not accept credentials an admin gave (an API token, a service app's key):
     /// nothing was stored (→ 422).
-    #[error("Okta did not accept the {what} ({cause}); nothing was stored")]
+    #[error("{}", rejected_message(what, cause))]
     Rejected {
         /// What was refused (`API token`, `service app's credentials`).
         what: &'static str,
@@ -222,7 +222,7 @@ impl fmt::Display for Refusal {
                 }
                 Ok(())
             }
-            Refusal::Unusable(m) => write!(f, "it cannot be used: {m}"),
+            Refusal::Unusable(m) => f.write_str(m),
         }
     }
 }
@@ -236,6 +236,14 @@ impl Refusal {
             okta_client::Error::Config(m) => Ok(Refusal::Unusable(m)),
             other => Err(other),
         }
+    }
+}
+
+/// What [`Error::Rejected`] says: Okta's refusal, or why the credentials could not even be sent.
+fn rejected_message(what: &str, cause: &Refusal) -> String {
+    match cause {
+        Refusal::Unusable(m) => format!("the {what} cannot be used: {m}; nothing was stored"),
+        cause => format!("Okta did not accept the {what} ({cause}); nothing was stored"),
     }
 }
 
