@@ -46,14 +46,22 @@ pub(crate) struct DisconnectArgs {
 pub(crate) struct RefreshArgs {
     /// The connection.
     account: String,
+    #[command(flatten)]
+    app: WebAppFlags,
+    #[command(flatten)]
+    store: StoreSettings,
+}
+
+/// The org's OAuth web app, to refresh and revoke a connection without an account of its own
+/// (one made through the server-wide app).
+#[derive(Debug, clap::Args)]
+pub(crate) struct WebAppFlags {
     /// The org's OAuth web app, for a connection without an account of its own.
     #[arg(long, env = "OKTA_CLIENT_CLIENTID")]
     client_id: Option<String>,
     /// Its client secret.
     #[arg(long, env = "OKTA_CLIENT_CLIENTSECRET", hide_env_values = true, value_parser = secret)]
     client_secret: Option<SecretString>,
-    #[command(flatten)]
-    store: StoreSettings,
 }
 /// The service of the database `store` names, for commands (which never run the connect
 /// flow, so no server-wide app).
@@ -72,8 +80,7 @@ fn service_on(store: Store, settings: &StoreSettings, fallback: Option<OAuthApp>
 pub(crate) async fn open_connection(
     account: &str,
     settings: &StoreSettings,
-    client_id: Option<&String>,
-    client_secret: Option<&SecretString>,
+    app: &WebAppFlags,
 ) -> Result<(AccountName, Service)> {
     let account = AccountName::parse(account)?;
     let store = settings.open().await?;
@@ -81,7 +88,7 @@ pub(crate) async fn open_connection(
         .connection(&account)
         .await?
         .ok_or_else(|| okta_bridge::Error::UnknownConnection(account.to_string()))?;
-    let fallback = match (client_id, client_secret) {
+    let fallback = match (&app.client_id, &app.client_secret) {
         (Some(id), Some(secret)) => Some(OAuthApp::new(
             conn.org_url.clone(),
             id.clone(),
@@ -103,16 +110,14 @@ pub(crate) async fn run(cmd: ConnectionsCommand) -> Result<()> {
     match cmd {
         ConnectionsCommand::List(store) => list(store).await,
         ConnectionsCommand::Refresh(a) => {
-            let (account, service) =
-                open_connection(&a.account, &a.store, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
+            let (account, service) = open_connection(&a.account, &a.store, &a.app).await?;
             service.refresh_now(&account).await?;
             println!("Refreshed the access token of {account}.");
             Ok(())
         }
         ConnectionsCommand::Disconnect(d) => {
             let a = &d.connection;
-            let (account, service) =
-                open_connection(&a.account, &a.store, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
+            let (account, service) = open_connection(&a.account, &a.store, &a.app).await?;
             let revoked = service.disconnect(&account, d.revoke_api_token).await?;
             if revoked.is_empty() {
                 println!("Disconnected {account}.");

@@ -9,7 +9,7 @@ use okta_bridge::settings::{StoreSettings, secret};
 use okta_client::User;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::connections::open_connection;
+use super::connections::{WebAppFlags, open_connection};
 use super::ts;
 
 #[derive(Debug, Subcommand)]
@@ -43,12 +43,8 @@ pub(crate) struct UsersListArgs {
     /// Users per page requested from Okta (1-200).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=200))]
     page_size: u32,
-    /// Client id, to refresh a stored connection's token.
-    #[arg(long, env = "OKTA_CLIENT_CLIENTID")]
-    client_id: Option<String>,
-    /// Client secret, to refresh a stored connection's token.
-    #[arg(long, env = "OKTA_CLIENT_CLIENTSECRET", hide_env_values = true, value_parser = secret)]
-    client_secret: Option<SecretString>,
+    #[command(flatten)]
+    app: WebAppFlags,
     #[command(flatten)]
     store: StoreSettings,
 }
@@ -57,8 +53,7 @@ pub(crate) async fn run(cmd: UsersCommand) -> Result<()> {
     let UsersCommand::List(a) = cmd;
     let client = match (&a.connection, &a.org_url, &a.api_token) {
         (Some(account), _, _) => {
-            let (account, service) =
-                open_connection(account, &a.store, a.client_id.as_ref(), a.client_secret.as_ref()).await?;
+            let (account, service) = open_connection(account, &a.store, &a.app).await?;
             service.client(&account).await?
         }
         (None, Some(org), Some(token)) => okta_client::Client::builder(org)?
