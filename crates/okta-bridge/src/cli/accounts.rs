@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
 use okta_bridge::model::{AccountName, ApiToken, AppKind, NewAccount};
 use okta_bridge::server::views::account_json;
+use okta_bridge::service::Service;
 use okta_bridge::settings::StoreSettings;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -157,8 +158,10 @@ pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
                 issuer: a.issuer,
                 scopes: a.scopes,
             };
+            // Checked before the database is opened (or created).
+            let account = Service::check_account(input, a.store.egress()).await?;
             let service = open_service(&a.store).await?;
-            let account = service.add_account(input, a.replace).await?;
+            service.save_account(&account, a.replace).await?;
             let how = match account.app.kind() {
                 AppKind::Web => format!("connect it in a browser: /authenticate_okta?account={}", account.name),
                 AppKind::Service => format!("connect it: okta-bridge accounts connect {}", account.name),

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::Service;
+use crate::egress::Egress;
 use crate::error::{Conflict, Error, Result};
 use crate::model::{Account, AccountName, AppKind, Connection, ConnectionMethod, NewAccount, now};
 
@@ -14,13 +15,22 @@ impl Service {
     /// # Errors
     /// [`Error::Invalid`], [`Error::Egress`], and those of [`save`](Self::save_account).
     pub async fn add_account(&self, input: NewAccount, replace: bool) -> Result<Account> {
-        let egress = self.apps.egress();
+        let account = Self::check_account(input, self.apps.egress()).await?;
+        self.save_account(&account, replace).await?;
+        Ok(self.store.account(&account.name).await?.unwrap_or(account))
+    }
+
+    /// Checks an account an admin described, before anything is opened or stored: its fields
+    /// and where its org's name (and its issuer's) resolves, as `egress` allows.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`], [`Error::Egress`].
+    pub async fn check_account(input: NewAccount, egress: Egress) -> Result<Account> {
         let account = input.validate(&egress, now())?;
         for url in account.origins() {
             egress.check_resolves(&url).await?;
         }
-        self.save_account(&account, replace).await?;
-        Ok(self.store.account(&account.name).await?.unwrap_or(account))
+        Ok(account)
     }
 
     /// Stores `account`: a new one, or with `replace` new credentials for an existing one. A

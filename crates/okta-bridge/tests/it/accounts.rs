@@ -566,6 +566,12 @@ async fn the_cli_manages_accounts_with_secrets_from_stdin_and_files() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
 
+    // An account that does not pass its checks creates nothing, not even the database.
+    let out = cli(&db, &["accounts", "add", "Not Valid", "--org-url", org.url()], "").await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("account name"));
+    assert!(db.files().is_empty(), "no database was created: {:?}", db.files());
+
     // A web app, its secret on stdin.
     let out = cli(
         &db,
