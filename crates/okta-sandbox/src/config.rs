@@ -5,7 +5,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use crate::faults::FaultRule;
+use crate::state::faults::FaultRule;
 use crate::util::random_token;
 
 /// How the refresh token changes when it is used, per Okta's app setting

@@ -32,7 +32,10 @@
 //!   control and counters.
 //! - `middleware`: `X-Okta-Request-Id` and the `X-Rate-Limit-*` buckets on every response.
 //! - [`snapshot`]: the org as a JSON document: export, `--load`, `--state`.
-//! - `state`: [`SandboxState`], the state of one org that every handler shares.
+//! - `state`: [`SandboxState`], the state of one org that every handler shares, with the data
+//!   it holds: `state/faults.rs` (rules in force, counters), `state/grants.rs` (codes, tokens),
+//!   `state/limits.rs` (rate-limit windows), `state/log.rs` (System Log events). Handlers import
+//!   it; it imports none of them, so the crate's modules import one way.
 //! - [`server`]: `router(state)`, `serve(listener, shutdown)` and the [`Sandbox`] handle.
 //!
 //! The sandbox never depends on `okta-client`: each side is checked against Okta's spec on its

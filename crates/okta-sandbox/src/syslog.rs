@@ -2,7 +2,6 @@
 //! `LogEvent`s, and `GET /api/v1/logs` with Okta's polling semantics (without `until`, a `next`
 //! link is always present; poll it until a page comes back empty, then later resume from it).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -17,13 +16,6 @@ use crate::error::ApiError;
 use crate::query::{self, Dialect};
 use crate::state::SandboxState;
 use crate::util::{now, okta_time, random_token};
-
-/// Recorded events in publication order, each rendered once.
-#[derive(Debug, Default)]
-pub(crate) struct SystemLog {
-    events: Vec<(OffsetDateTime, String, Value)>,
-    index: HashMap<String, usize>,
-}
 
 /// What an event is about.
 pub(crate) struct Target<'a> {

@@ -11,8 +11,9 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use url::Url;
 
-use super::{AuthRequest, AuthServer, CodeGrant, SIGN_IN_TTL};
+use super::SIGN_IN_TTL;
 use crate::state::SandboxState;
+use crate::state::grants::{AuthRequest, AuthServer, CodeGrant};
 use crate::util::{constant_time_eq, now, random_token};
 
 #[derive(Template)]

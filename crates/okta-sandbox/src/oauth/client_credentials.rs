@@ -9,9 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AccessClaims, AuthServer, Confirmation};
+use super::{AccessClaims, Confirmation};
 use crate::error::OAuthError;
 use crate::state::SandboxState;
+use crate::state::grants::AuthServer;
 use crate::util::{now, random_token};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";

@@ -11,7 +11,6 @@
 //! - `client_credentials`: the client credentials grant of service apps: `private_key_jwt`
 //!   assertions and DPoP binding.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::Json;
@@ -20,9 +19,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use time::OffsetDateTime;
 
 use crate::state::SandboxState;
+use crate::state::grants::AuthServer;
 
 mod authorize;
 mod client_credentials;
@@ -50,17 +49,6 @@ pub(crate) const SUPPORTED_SCOPES: &[&str] = &[
 
 /// How long a sign-in page stays usable.
 const SIGN_IN_TTL: time::Duration = time::Duration::minutes(10);
-
-/// Which authorization server a request is for: the org's (`/oauth2/v1/*`) or a custom one
-/// (`/oauth2/{id}/v1/*`, by its index in [`SandboxConfig::authorization_servers`]). Taken from
-/// the request's path.
-///
-/// [`SandboxConfig::authorization_servers`]: crate::SandboxConfig::authorization_servers
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AuthServer {
-    Org,
-    Custom(usize),
-}
 
 impl AuthServer {
     fn custom(self, s: &SandboxState) -> Option<&crate::config::AuthorizationServer> {
@@ -120,73 +108,6 @@ impl axum::extract::FromRequestParts<Arc<SandboxState>> for AuthServer {
             Some(i) => Ok(AuthServer::Custom(i)),
             None => Err(crate::error::ApiError::not_found(id, "AuthorizationServer").into_response()),
         }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct AuthRequest {
-    server: AuthServer,
-    client_id: String,
-    redirect_uri: String,
-    state: String,
-    scopes: Vec<String>,
-    code_challenge: Option<String>,
-    expires_at: OffsetDateTime,
-}
-
-#[derive(Debug, Clone)]
-struct CodeGrant {
-    server: AuthServer,
-    client_id: String,
-    redirect_uri: String,
-    user_id: String,
-    scopes: Vec<String>,
-    code_challenge: Option<String>,
-    expires_at: OffsetDateTime,
-}
-
-#[derive(Debug, Clone)]
-struct RefreshGrant {
-    server: AuthServer,
-    client_id: String,
-    user_id: String,
-    scopes: Vec<String>,
-    issued_at: OffsetDateTime,
-}
-
-/// Everything the authorization server has handed out.
-#[derive(Debug, Default)]
-pub(crate) struct Grants {
-    pending: HashMap<String, AuthRequest>,
-    codes: HashMap<String, CodeGrant>,
-    refresh: HashMap<String, RefreshGrant>,
-    /// Rotated-out refresh tokens: their successor and when they were rotated. They keep
-    /// working during the app's leeway, as Okta's do, handing out the successor.
-    rotated: HashMap<String, (String, OffsetDateTime)>,
-    revoked_access: HashSet<String>,
-    /// `jti`s of the access tokens issued (kept to revoke them all at once).
-    issued_access: Vec<String>,
-    /// `jti`s of client assertions already used (an assertion works once).
-    used_assertions: HashMap<String, i64>,
-    /// Token grants per client id, for tests that count refreshes.
-    pub token_grants: HashMap<String, u64>,
-}
-
-impl Grants {
-    fn prune(&mut self, now: OffsetDateTime) {
-        self.pending.retain(|_, r| r.expires_at > now);
-        self.codes.retain(|_, c| c.expires_at > now);
-    }
-    pub fn is_revoked(&self, jti: &str) -> bool {
-        self.revoked_access.contains(jti)
-    }
-    pub fn live_refresh_tokens(&self) -> usize {
-        self.refresh.len()
-    }
-    /// Revokes every access token issued so far.
-    pub fn revoke_all_access(&mut self) {
-        let issued = std::mem::take(&mut self.issued_access);
-        self.revoked_access.extend(issued);
     }
 }
 

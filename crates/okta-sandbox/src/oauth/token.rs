@@ -14,11 +14,12 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::AccessClaims;
 use super::client_credentials::{DpopRefusal, client_credentials, dpop_binding};
-use super::{AccessClaims, AuthServer, RefreshGrant};
 use crate::config::RefreshTokenRotation;
 use crate::error::OAuthError;
 use crate::state::SandboxState;
+use crate::state::grants::{AuthServer, RefreshGrant};
 use crate::util::{constant_time_eq, now, random_token};
 
 /// Authenticates the client of a token, revoke or introspect request by

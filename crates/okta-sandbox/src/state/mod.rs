@@ -1,5 +1,7 @@
 //! The state of one sandbox org, which every handler shares: the directory, the signing key,
-//! grants, rate-limit windows, the System Log, faults and DPoP nonces.
+//! grants, rate-limit windows, the System Log, faults and DPoP nonces. The data types of each
+//! live here (`faults`, `grants`, `limits`, `log`), the handlers that act on them in their own
+//! modules, which import this one and never the other way round.
 
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
@@ -7,12 +9,18 @@ use serde_json::Value;
 use url::Url;
 
 use crate::config::SandboxConfig;
-use crate::faults::Faults;
 use crate::keys::SigningKey;
-use crate::middleware::RateLimits;
-use crate::oauth::Grants;
 use crate::org::Directory;
-use crate::syslog::SystemLog;
+
+pub(crate) mod faults;
+pub(crate) mod grants;
+pub(crate) mod limits;
+pub(crate) mod log;
+
+use faults::Faults;
+use grants::Grants;
+use limits::RateLimits;
+use log::SystemLog;
 
 /// The whole state of one sandbox org.
 #[derive(Debug)]
