@@ -88,6 +88,7 @@ impl App {
     /// # Errors
     /// [`Error::Config`] naming the setting that is wrong; the store's errors.
     pub async fn build(settings: &Settings, source: OrgSource, store: Option<Store>) -> Result<Self> {
+        let admin_token = settings.checked_admin_token()?.cloned();
         let scopes = Scopes::parse(&settings.scopes).map_err(|e| Error::config("OKTA_CLIENT_SCOPES", e.to_string()))?;
         let oauth = server_wide_app(settings, source, scopes).await?;
         let store = match store {
@@ -101,11 +102,8 @@ impl App {
             settings.store.egress(),
         ));
         let service = Arc::new(Service::new(store, apps, Duration::from_secs(settings.refresh_margin)));
-        let admin_token_generated = settings.admin_token.is_none();
-        let admin_token = settings
-            .admin_token
-            .clone()
-            .unwrap_or_else(|| SecretString::from(random_secret()));
+        let admin_token_generated = admin_token.is_none();
+        let admin_token = admin_token.unwrap_or_else(|| SecretString::from(random_secret()));
         let state = AppState::new(service.clone(), settings.public_url(), admin_token.clone());
         let background = (settings.refresh_ahead > 0).then(|| {
             service

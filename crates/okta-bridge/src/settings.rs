@@ -84,6 +84,9 @@ pub struct StoreSettings {
     pub dev_allow_private_orgs: bool,
 }
 
+/// The least length of an admin token.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
 /// The default database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://okta-bridge.db";
 
@@ -164,6 +167,29 @@ impl Settings {
             "{}/oauth/okta_callback",
             self.public_url().as_str().trim_end_matches('/')
         )
+    }
+
+    /// The admin token, checked: `None` (one is generated), or at least
+    /// [`MIN_ADMIN_TOKEN_LEN`] characters. An empty one (an unset compose variable,
+    /// `--admin-token ''`) would let anyone sign in with an empty form.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an empty or short token, saying how to make one.
+    pub fn checked_admin_token(&self) -> Result<Option<&SecretString>> {
+        match &self.admin_token {
+            Some(t) if t.expose_secret().trim().chars().count() < MIN_ADMIN_TOKEN_LEN => Err(Error::config(
+                "OKTA_BRIDGE_ADMIN_TOKEN",
+                format!(
+                    "the admin token is {}: it must be at least {MIN_ADMIN_TOKEN_LEN} characters; make one with `openssl rand -base64 32`, or leave it unset to have one generated",
+                    if t.expose_secret().trim().is_empty() {
+                        "empty"
+                    } else {
+                        "too short"
+                    }
+                ),
+            )),
+            other => Ok(other.as_ref()),
+        }
     }
 
     /// Checks the OAuth settings hang together.

@@ -38,6 +38,8 @@ async fn open_existing(settings: &Settings) -> Result<Option<Store>> {
 
 pub(crate) async fn run(a: ServeArgs) -> Result<()> {
     let mut settings = a.settings;
+    // Before anything starts: an empty or short admin token fails closed.
+    settings.checked_admin_token()?;
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {} (OKTA_BRIDGE_LISTEN)", settings.listen))?;

@@ -96,3 +96,55 @@ async fn serve_with_a_sandbox_shows_the_whole_flow() {
     );
     child.kill().await.unwrap();
 }
+
+/// An empty or short admin token (an unset compose variable, `--admin-token ''`) fails closed:
+/// the server does not start, and says how to make one. Nothing is created.
+#[tokio::test]
+async fn an_empty_or_short_admin_token_refuses_to_start() {
+    for (token, says) in [("", "empty"), ("   ", "empty"), ("short-token", "too short")] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
+            .args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("OKTA_BRIDGE_ADMIN_TOKEN", token)
+            .kill_on_drop(true)
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "{token:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("OKTA_BRIDGE_ADMIN_TOKEN") && err.contains(says) && err.contains("at least 16"),
+            "{token:?}: {err}"
+        );
+        assert!(err.contains("openssl rand"), "says how to make one: {err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing created");
+    }
+    // The same rule holds for every server, however it is built.
+    let db = crate::util::TestDb::sqlite();
+    let mut settings = okta_bridge::settings::Settings {
+        org_url: None,
+        client_id: None,
+        client_secret: None,
+        issuer: None,
+        scopes: okta_bridge::model::DEFAULT_WEB_SCOPES.to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        public_url: None,
+        admin_token: Some(secrecy::SecretString::from(String::new())),
+        refresh_ahead: 0,
+        refresh_margin: 60,
+        store: db.settings(),
+    };
+    let err = okta_bridge::app::App::build(&settings, okta_bridge::app::OrgSource::Configured, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("OKTA_BRIDGE_ADMIN_TOKEN"), "{err}");
+    settings.admin_token = Some(secrecy::SecretString::from("sixteen-chars-ok".to_owned()));
+    assert!(
+        okta_bridge::app::App::build(&settings, okta_bridge::app::OrgSource::Configured, None)
+            .await
+            .is_ok()
+    );
+}
