@@ -207,7 +207,20 @@ impl MasterKey {
     /// # Errors
     /// [`Error::Decrypt`] when the key, context or data are wrong.
     pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, Error> {
-        let (key, rest) = match sealed.first() {
+        let refused = || Error::Decrypt {
+            context: context.to_owned(),
+        };
+        let decrypt = |key: &XChaCha20Poly1305, rest: &[u8]| {
+            let (nonce, ct) = rest.split_at(NONCE_LEN);
+            key.decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
+        };
+        match sealed.first() {
             Some(&VERSION) if sealed.len() >= 1 + KID_LEN + NONCE_LEN + 16 => {
                 let id = Self::sealed_with(sealed).unwrap_or_default();
                 let key = self
@@ -216,26 +229,17 @@ impl MasterKey {
                     .find(|(k, _)| *k == id)
                     .map(|(_, key)| key)
                     .ok_or_else(|| Error::UnknownKey(key_id_hex(&id)))?;
-                (key, &sealed[1 + KID_LEN..])
+                decrypt(key, &sealed[1 + KID_LEN..]).map_err(|_| refused())
             }
-            Some(&LEGACY) if sealed.len() >= 1 + NONCE_LEN + 16 => (&self.0[0].1, &sealed[1..]),
-            _ => {
-                return Err(Error::Decrypt {
-                    context: context.to_owned(),
-                });
-            }
-        };
-        let (nonce, ct) = rest.split_at(NONCE_LEN);
-        key.decrypt(
-            XNonce::from_slice(nonce),
-            Payload {
-                msg: ct,
-                aad: context.as_bytes(),
-            },
-        )
-        .map_err(|_| Error::Decrypt {
-            context: context.to_owned(),
-        })
+            // Before key ids: any key of the ring may have sealed it (the key that did may be an
+            // old one by now), and the AEAD tag says which one did.
+            Some(&LEGACY) if sealed.len() >= 1 + NONCE_LEN + 16 => self
+                .0
+                .iter()
+                .find_map(|(_, key)| decrypt(key, &sealed[1..]).ok())
+                .ok_or_else(refused),
+            _ => Err(refused()),
+        }
     }
 }
 
@@ -260,6 +264,34 @@ fn write_new_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// `1 | nonce | ciphertext`, as values were sealed before key ids.
+    fn seal_legacy(k: &MasterKey, context: &str, plaintext: &[u8]) -> Vec<u8> {
+        let sealed = k.seal(context, plaintext);
+        let mut legacy = vec![LEGACY];
+        legacy.extend_from_slice(&sealed[1 + KID_LEN..]);
+        legacy
+    }
+
+    #[test]
+    fn legacy_values_open_with_any_key_of_the_ring() {
+        let (old, _) = MasterKey::generate();
+        let (new, _) = MasterKey::generate();
+        let sealed = seal_legacy(&old, "connections/acme/access_token", b"secret");
+        assert_eq!(old.open("connections/acme/access_token", &sealed).unwrap(), b"secret");
+        // After a rotation the key that sealed it is an old one: it still opens, so it can be
+        // re-sealed under the new key.
+        let ring = new.clone().with_old(old);
+        assert_eq!(ring.open("connections/acme/access_token", &sealed).unwrap(), b"secret");
+        assert!(
+            ring.open("connections/acme/refresh_token", &sealed).is_err(),
+            "bound to its context"
+        );
+        assert!(
+            new.open("connections/acme/access_token", &sealed).is_err(),
+            "not without its key"
+        );
+    }
 
     #[test]
     fn wrong_context_or_key_does_not_open() {

@@ -264,3 +264,23 @@ async fn unknown_values(db: TestDb) {
     let _ = tx.send(());
 }
 on_both_databases!(an_unknown_value_is_named_and_the_rest_is_served, super::unknown_values);
+
+/// A database holding values sealed before key ids rotates to a new master key: the old key,
+/// given as an old key, opens them, and afterwards the new key alone reads everything.
+async fn legacy_values_rotate(db: TestDb) {
+    let settings = load(&db).await;
+    let expected = expected();
+    let (_, new) = okta_bridge::crypto::MasterKey::generate();
+    let mut rotating = settings.clone();
+    rotating.old_master_keys = settings.master_key.clone();
+    rotating.master_key = Some(SecretString::from(new.clone()));
+    let store = rotating.open().await.expect("opens with the old key as an old key");
+    assert!(store.rotate_keys().await.unwrap() > 0);
+    store.close().await;
+    let mut only_new = settings.clone();
+    only_new.master_key = Some(SecretString::from(new));
+    let store = only_new.open().await.expect("the new key alone opens it");
+    check_everything(&store, &expected).await;
+    store.close().await;
+}
+on_both_databases!(legacy_values_rotate_to_a_new_key, super::legacy_values_rotate);
