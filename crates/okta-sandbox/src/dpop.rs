@@ -114,7 +114,7 @@ pub(crate) fn verify(
         return Err(bad("The DPoP proof's htm and htu must match the request."));
     }
     let now_ts = now().unix_timestamp();
-    if (claims.iat - now_ts).abs() > IAT_WINDOW {
+    if !iat_within(claims.iat, now_ts, IAT_WINDOW) {
         return Err(bad("The DPoP proof's iat is too far from the current time."));
     }
     if let Some(token) = token
@@ -133,4 +133,36 @@ pub(crate) fn verify(
         .thumbprint(ThumbprintHash::SHA256)
         .map_err(|_| bad("The DPoP proof's jwk has no thumbprint."))?;
     Ok(Proof { jkt })
+}
+
+/// Whether `iat` is within `window` seconds of `now`, for any `iat` a proof may carry (checked
+/// arithmetic: an extreme value is refused, never a panic under the DPoP lock).
+pub(crate) fn iat_within(iat: i64, now: i64, window: i64) -> bool {
+    iat.checked_sub(now)
+        .and_then(i64::checked_abs)
+        .is_some_and(|d| d <= window)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::iat_within;
+
+    proptest! {
+        #[test]
+        fn extreme_iats_are_refused_never_a_panic(iat in any::<i64>(), now in any::<i64>(), window in 0i64..=3600) {
+            let exact = (i128::from(iat) - i128::from(now)).abs() <= i128::from(window);
+            prop_assert_eq!(iat_within(iat, now, window), exact);
+        }
+    }
+
+    #[test]
+    fn the_edges() {
+        assert!(!iat_within(i64::MIN, 0, 300));
+        assert!(!iat_within(i64::MAX, -1, 300));
+        assert!(!iat_within(0, i64::MIN, 300));
+        assert!(iat_within(1_000, 1_300, 300));
+        assert!(!iat_within(1_000, 1_301, 300));
+    }
 }

@@ -72,7 +72,7 @@ fn authenticate_assertion<'a>(
     if claims.sub != app.client_id {
         return Err(invalid("The client_assertion's sub must be the client id."));
     }
-    if claims.exp - claims.iat.unwrap_or_else(|| now().unix_timestamp()) > 3600 {
+    if !lifetime_within(claims.exp, claims.iat, now().unix_timestamp(), MAX_ASSERTION_LIFETIME) {
         return Err(invalid("The client_assertion may be valid for at most one hour."));
     }
     let jti = claims.jti.ok_or_else(|| invalid("The client_assertion needs a jti."))?;
@@ -83,6 +83,17 @@ fn authenticate_assertion<'a>(
         return Err(invalid("The client_assertion token has already been used (jti)."));
     }
     Ok(app)
+}
+
+/// The longest a client assertion may be valid (`exp - iat`), as Okta allows.
+const MAX_ASSERTION_LIFETIME: i64 = 3600;
+
+/// Whether an assertion issued at `iat` (or `now`, without one) and expiring at `exp` lives
+/// between 0 and `max` seconds, for any claims an assertion may carry: checked arithmetic, so
+/// `exp = i64::MAX, iat = -1` is refused, never wrapped into a pass or a panic.
+pub(crate) fn lifetime_within(exp: i64, iat: Option<i64>, now: i64, max: i64) -> bool {
+    exp.checked_sub(iat.unwrap_or(now))
+        .is_some_and(|d| (0..=max).contains(&d))
 }
 
 /// Why a token request's DPoP proof was not accepted.
@@ -215,4 +226,31 @@ pub(super) fn client_credentials(
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::lifetime_within;
+
+    proptest! {
+        #[test]
+        fn extreme_claims_are_refused_never_a_panic(exp in any::<i64>(), iat in proptest::option::of(any::<i64>()), now in any::<i64>()) {
+            let exact = (0..=3600).contains(&(i128::from(exp) - i128::from(iat.unwrap_or(now))));
+            prop_assert_eq!(lifetime_within(exp, iat, now, 3600), exact);
+        }
+    }
+
+    #[test]
+    fn the_assertion_of_the_review_is_refused() {
+        assert!(!lifetime_within(i64::MAX, Some(-1), 0, 3600));
+        assert!(!lifetime_within(i64::MAX, Some(i64::MIN), 0, 3600));
+        assert!(lifetime_within(1_000 + 3600, Some(1_000), 0, 3600));
+        assert!(!lifetime_within(1_000 + 3601, Some(1_000), 0, 3600));
+        assert!(
+            !lifetime_within(999, Some(1_000), 0, 3600),
+            "expires before it was issued"
+        );
+    }
 }

@@ -126,6 +126,11 @@ async fn client_credentials_with_private_key_jwt() {
                 json!({ "exp": time::OffsetDateTime::now_utc().unix_timestamp() + 7200 }),
             ),
         ),
+        (
+            // exp - iat overflows: it once wrapped into a pass (release) or panicked (debug).
+            "exp = i64::MAX, iat = -1",
+            assertion(&registered, &aud, json!({ "exp": i64::MAX, "iat": -1 })),
+        ),
         ("sub differs", assertion(&registered, &aud, json!({ "sub": "someone" }))),
         (
             "unknown client",
@@ -146,6 +151,18 @@ async fn client_credentials_with_private_key_jwt() {
 
 /// A DPoP proof (RFC 9449) signed by `key`, built here from the RFC, not by the sandbox.
 fn proof(key: &Key, method: &str, url: &str, nonce: Option<&str>, token: Option<&str>) -> String {
+    proof_at(
+        key,
+        method,
+        url,
+        nonce,
+        token,
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    )
+}
+
+/// [`proof`] issued at `iat`.
+fn proof_at(key: &Key, method: &str, url: &str, nonce: Option<&str>, token: Option<&str>, iat: i64) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Header::new(Algorithm::RS256);
     h.typ = Some("dpop+jwt".into());
@@ -154,7 +171,7 @@ fn proof(key: &Key, method: &str, url: &str, nonce: Option<&str>, token: Option<
     h.jwk = Some(serde_json::from_value(public).unwrap());
     let mut claims = json!({
         "htm": method, "htu": url,
-        "iat": time::OffsetDateTime::now_utc().unix_timestamp(),
+        "iat": iat,
         "jti": format!("proof-{}", rand08::random::<u64>()),
     });
     if let Some(n) = nonce {
@@ -164,6 +181,50 @@ fn proof(key: &Key, method: &str, url: &str, nonce: Option<&str>, token: Option<
         claims["ath"] = json!(URL_SAFE_NO_PAD.encode(Sha256::digest(t.as_bytes())));
     }
     jsonwebtoken::encode(&h, &claims, &key.encoding).unwrap()
+}
+
+/// A proof with an extreme `iat` is refused, and cannot take the DPoP state down with it (a
+/// panic under its lock once failed every later proof until restart).
+#[tokio::test]
+async fn extreme_dpop_iats_are_refused_and_later_proofs_still_work() {
+    let signing = key("assertion-key");
+    let dpop_key = key("dpop-key");
+    let jwks = serde_json::from_value(json!({ "keys": [signing.jwk] })).unwrap();
+    let sb = sandbox(move |c| {
+        c.service_apps = vec![ServiceApp {
+            client_id: CLIENT.into(),
+            jwks,
+            scopes: vec!["okta.users.read".into()],
+            require_dpop: true,
+        }];
+    })
+    .await;
+    let token_url = format!("{}/oauth2/v1/token", sb.url());
+    for iat in [i64::MIN, i64::MAX, -1] {
+        let res = token_with(
+            &sb,
+            &assertion(&signing, &token_url, json!({})),
+            "okta.users.read",
+            Some(&proof_at(&dpop_key, "POST", &token_url, None, None, iat)),
+        )
+        .await;
+        assert_eq!(res.status(), 400, "iat {iat}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["error"], "invalid_dpop_proof", "iat {iat}: {err}");
+    }
+    let res = token_with(
+        &sb,
+        &assertion(&signing, &token_url, json!({})),
+        "okta.users.read",
+        Some(&proof(&dpop_key, "POST", &token_url, None, None)),
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "use_dpop_nonce",
+        "a good proof is still checked: the nonce comes next"
+    );
 }
 
 #[tokio::test]
