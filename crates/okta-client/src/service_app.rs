@@ -365,12 +365,10 @@ impl ServiceAppAuth {
                     message: e.to_string(),
                     excerpt: "(a token response; not shown)".to_owned(),
                 })?;
-                let lifetime = Duration::from_secs(t.expires_in.unwrap_or(3600));
-                let margin = self.renew_before.min(lifetime);
                 return Ok(Cached {
                     token: SecretString::from(t.access_token),
                     dpop: t.token_type.eq_ignore_ascii_case("DPoP"),
-                    renew_at: Instant::now() + lifetime - margin,
+                    renew_at: renew_at(Instant::now(), t.expires_in, self.renew_before),
                 });
             }
             let body: Option<OAuthErrorBody> = serde_json::from_slice(&bytes).ok();
@@ -411,9 +409,45 @@ pub(crate) fn authorization(token: &SecretString, dpop: bool) -> Result<HeaderVa
     Ok(v)
 }
 
+/// The longest token lifetime believed from a response (a day; Okta's are an hour at most):
+/// whatever `expires_in` says, a token is renewed within it.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// When a token issued at `now` that expires in `expires_in` seconds (an hour when absent) is
+/// renewed: `renew_before` ahead of its end, its lifetime capped to [`MAX_LIFETIME`], with no
+/// arithmetic that can overflow, whatever the server sent.
+fn renew_at(now: Instant, expires_in: Option<u64>, renew_before: Duration) -> Instant {
+    let lifetime = Duration::from_secs(expires_in.unwrap_or(3600)).min(MAX_LIFETIME);
+    let ahead = lifetime.saturating_sub(renew_before.min(lifetime));
+    now.checked_add(ahead).unwrap_or(now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn any_expires_in_gives_a_renewal_within_a_day(expires_in in proptest::option::of(proptest::prelude::any::<u64>())) {
+            let now = Instant::now();
+            let at = renew_at(now, expires_in, Duration::from_secs(300));
+            proptest::prop_assert!(at >= now && at <= now + MAX_LIFETIME);
+        }
+    }
+
+    #[test]
+    fn lifetimes_are_believed_up_to_a_day() {
+        let now = Instant::now();
+        let five_min = Duration::from_secs(300);
+        assert_eq!(renew_at(now, Some(3600), five_min), now + Duration::from_secs(3300));
+        assert_eq!(renew_at(now, None, five_min), now + Duration::from_secs(3300));
+        assert_eq!(renew_at(now, Some(u64::MAX), five_min), now + MAX_LIFETIME - five_min);
+        assert_eq!(
+            renew_at(now, Some(60), five_min),
+            now,
+            "shorter than the margin: renewed at once"
+        );
+    }
 
     #[test]
     fn keys_parse_from_pem_and_jwk_and_never_show() {

@@ -151,3 +151,43 @@ fn org_urls_are_checked_and_credentials_required() {
     );
     assert!(!debug.contains("00secret-token"), "{debug}");
 }
+
+/// A token endpoint that says its token lives for `u64::MAX` seconds (a panic once:
+/// `Instant::now() + lifetime`): the client uses the token, believing it for a day at most.
+#[tokio::test]
+async fn a_huge_expires_in_is_capped_not_a_panic() {
+    let (base, seen) = raw_server(|req, _| {
+        if req.contains("/oauth2/v1/token") {
+            response(
+                "200 OK",
+                &[("content-type", "application/json".to_owned())],
+                &format!(
+                    r#"{{"token_type":"Bearer","access_token":"at-1","expires_in":{},"scope":"okta.users.read"}}"#,
+                    u64::MAX
+                ),
+            )
+        } else {
+            response("200 OK", &[("content-type", "application/json".to_owned())], "[]")
+        }
+    })
+    .await;
+    let key = rsa::RsaPrivateKey::new(&mut rand_core06::OsRng, 2048).unwrap();
+    let pem = rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&key, rsa::pkcs8::LineEnding::LF).unwrap();
+    let pk = okta_client::PrivateKey::parse(&pem).unwrap().with_key_id("k1");
+    let c = Client::builder(&base)
+        .unwrap()
+        .service_app(okta_client::ServiceApp::new("0oaSvc", &["okta.users.read"], pk))
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let page = c.users().list().send().await.unwrap();
+        assert!(page.items.is_empty());
+    }
+    let token_requests = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.contains("/oauth2/v1/token"))
+        .count();
+    assert_eq!(token_requests, 1, "the token is kept, not asked for again");
+}
