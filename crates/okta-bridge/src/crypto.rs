@@ -49,6 +49,13 @@ pub fn hash(value: &str) -> String {
         .collect()
 }
 
+/// What binds an admin session to the admin token it was signed in with: a hash of the session
+/// id and the token. Stored with the session, so that a session taken with another token (before
+/// the token changed) does not match, and ends. Neither value can be read back from it.
+pub fn session_binding(session_id: &str, admin_token: &str) -> String {
+    hash(&format!("okta-bridge admin session\n{session_id}\n{admin_token}"))
+}
+
 /// 32 random bytes, base64url: states, bindings, session ids, generated admin tokens.
 pub fn random_secret() -> String {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;

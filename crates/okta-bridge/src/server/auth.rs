@@ -51,9 +51,19 @@ pub(crate) fn token_matches(state: &AppState, presented: &str) -> bool {
     hash(presented) == hash(std::str::from_utf8(expected).unwrap_or_default())
 }
 
+/// What binds the session `id` to the admin token in force: a hash of both. A session signed
+/// in with another token (before the token changed) does not match, so it ends.
+pub(crate) fn token_binding(state: &AppState, id: &str) -> String {
+    crate::crypto::session_binding(id, state.admin_token.expose_secret())
+}
+
 async fn has_session(state: &AppState, headers: &HeaderMap) -> bool {
     match cookie(headers, SESSION_COOKIE) {
-        Some(id) => state.store().session_valid(&hash(id)).await.unwrap_or(false),
+        Some(id) => state
+            .store()
+            .session_valid(&hash(id), &token_binding(state, id))
+            .await
+            .unwrap_or(false),
         None => false,
     }
 }

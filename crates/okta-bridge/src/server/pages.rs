@@ -11,7 +11,8 @@ use serde::Deserialize;
 use super::AppState;
 use super::api::PageParams;
 use super::auth::{
-    AdminPage, SESSION_COOKIE, SESSION_TTL_SECS, cookie, csrf_matches, session_csrf, set_cookie, token_matches,
+    AdminPage, SESSION_COOKIE, SESSION_TTL_SECS, cookie, csrf_matches, session_csrf, set_cookie, token_binding,
+    token_matches,
 };
 use super::error::{PageContext, PageError};
 use super::views::{AccountRow, ConnectionRow, IndexPage, LoginPage, UserRow, UsersPage, error_page, render};
@@ -117,7 +118,7 @@ pub(crate) async fn login(
     let expires = now() + i64::try_from(SESSION_TTL_SECS).unwrap_or(i64::MAX / 2);
     state
         .store()
-        .create_session(&hash(&id), expires)
+        .create_session(&hash(&id), &token_binding(&state, &id), expires)
         .await
         .page(SOMETHING_WENT_WRONG)?;
     let mut res = Redirect::to("/").into_response();

@@ -1,6 +1,6 @@
 //! Everything but the OAuth routes and the health check requires the admin token.
 
-use crate::util::{AppOptions, TestDb, spawn_app};
+use crate::util::{AppOptions, Browser, TestDb, spawn_app};
 
 #[tokio::test]
 async fn api_requires_the_admin_token() {
@@ -65,3 +65,38 @@ async fn api_requires_the_admin_token() {
         200
     );
 }
+
+/// A session is bound to the admin token it was signed in with: after a restart with another
+/// token it no longer signs anyone in; with the same token it still does.
+async fn sessions_end_with_their_token(db: TestDb) {
+    let options = |token: &str| AppOptions {
+        admin_token: Some(token.to_owned()),
+        ..AppOptions::default()
+    };
+    let (t1, t2) = ("the-first-admin-token-0123", "the-second-admin-token-456");
+    let app = spawn_app(&db, options(t1)).await;
+    let mut browser = Browser::signed_in(&app).await;
+    drop(app);
+
+    let app = spawn_app(&db, options(t2)).await;
+    let res = browser.visit(&format!("{}/", app.url)).await;
+    assert_eq!(
+        res.url().path(),
+        "/login",
+        "the old token's session ended: {:?}",
+        browser.hops
+    );
+    drop(app);
+
+    let app = spawn_app(&db, options(t1)).await;
+    let res = browser.visit(&format!("{}/", app.url)).await;
+    assert_eq!(
+        (res.status().as_u16(), res.url().path()),
+        (200, "/"),
+        "the same token, another run: still signed in"
+    );
+}
+crate::flow::on_both_databases!(
+    changing_the_admin_token_ends_sessions,
+    super::sessions_end_with_their_token
+);

@@ -144,7 +144,11 @@ async fn expired_state_is_rejected() {
         .await
         .unwrap();
     // The admin's session, and the browser binding of the pending state.
-    app.store.create_session(&hash("session-id"), now + 600).await.unwrap();
+    let binding = okta_bridge::crypto::session_binding("session-id", &app.admin_token);
+    app.store
+        .create_session(&hash("session-id"), &binding, now + 600)
+        .await
+        .unwrap();
     let res = reqwest::Client::new()
         .get(format!("{}/oauth/okta_callback?code=abc&state=old-state", app.url))
         .header(COOKIE, "okta_bridge_oauth=binding; okta_bridge_session=session-id")

@@ -181,13 +181,23 @@ on_both_databases!(pending_single_use, super::pending_authorizations_are_single_
 async fn sessions_expire(db: TestDb) {
     let store = db.open().await;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    store.create_session(&hash("live"), now + 60).await.unwrap();
-    store.create_session(&hash("dead"), now - 1).await.unwrap();
-    assert!(store.session_valid(&hash("live")).await.unwrap());
-    assert!(!store.session_valid(&hash("dead")).await.unwrap());
-    assert!(!store.session_valid(&hash("unknown")).await.unwrap());
+    store
+        .create_session(&hash("live"), "bound-to-t1", now + 60)
+        .await
+        .unwrap();
+    store
+        .create_session(&hash("dead"), "bound-to-t1", now - 1)
+        .await
+        .unwrap();
+    assert!(store.session_valid(&hash("live"), "bound-to-t1").await.unwrap());
+    assert!(
+        !store.session_valid(&hash("live"), "bound-to-t2").await.unwrap(),
+        "another admin token's binding"
+    );
+    assert!(!store.session_valid(&hash("dead"), "bound-to-t1").await.unwrap());
+    assert!(!store.session_valid(&hash("unknown"), "bound-to-t1").await.unwrap());
     store.delete_session(&hash("live")).await.unwrap();
-    assert!(!store.session_valid(&hash("live")).await.unwrap());
+    assert!(!store.session_valid(&hash("live"), "bound-to-t1").await.unwrap());
 }
 on_both_databases!(sessions, super::sessions_expire);
 

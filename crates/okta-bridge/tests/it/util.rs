@@ -177,6 +177,8 @@ pub struct AppOptions {
     pub custom_server: Option<&'static str>,
     /// Whether accounts may name orgs on private addresses (default: yes, the sandboxes).
     pub allow_private_orgs: bool,
+    /// The admin token (default: a random one).
+    pub admin_token: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -187,6 +189,7 @@ impl Default for AppOptions {
             refresh_margin: Duration::from_secs(60),
             custom_server: None,
             allow_private_orgs: true,
+            admin_token: None,
         }
     }
 }
@@ -207,7 +210,7 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
     let secret = opts
         .client_secret
         .unwrap_or_else(|| sandbox.config().client_secret_value().to_owned());
-    let admin_token = random_secret();
+    let admin_token = opts.admin_token.unwrap_or_else(random_secret);
     let mut store = db.settings();
     store.dev_allow_private_orgs = opts.allow_private_orgs;
     let settings = Settings {
