@@ -32,6 +32,14 @@ pub enum Error {
     /// setting).
     #[error(transparent)]
     Egress(#[from] EgressRefusal),
+    /// A JSON body sent without `Content-Type: application/json` (→ 415).
+    #[error("send the body as JSON, with Content-Type: application/json")]
+    NotJson,
+    /// A state-changing request a browser made from another origin (→ 403).
+    #[error(
+        "this request came from another origin (a page of another site or port); okta-bridge only takes changes from its own pages or from API clients"
+    )]
+    CrossOrigin,
     /// No connection with that account name (→ 404).
     #[error("no connection named {0:?}: connect one at /authenticate_okta")]
     UnknownConnection(String),
@@ -307,6 +315,19 @@ pub enum Conflict {
         account: String,
         /// The org it is connected to.
         org: String,
+    },
+    /// Changing the app (client id) or the authorization server (issuer) of a connected account:
+    /// its tokens were issued to the old one, which alone may refresh or revoke them.
+    #[error(
+        "account {account} is connected through {what} {old}: its tokens belong to that one, so disconnect it first (or add a new account) to change it"
+    )]
+    OtherApp {
+        /// The account.
+        account: String,
+        /// `client id` or `issuer`.
+        what: &'static str,
+        /// The stored value.
+        old: String,
     },
     /// Changing a connected account's kind of app.
     #[error("account {account} is connected through its {kind} app: disconnect it before changing the kind of app")]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -16,6 +16,21 @@ use super::views::{account_json, error_page};
 use crate::error::{Error, Result};
 use crate::model::{AccountName, ApiToken, AppKind, ClientSecret, NewAccount, PrivateKeyPem, secret_opt};
 use crate::service::Connected;
+
+/// The JSON body of an API request, which must say it is JSON: a page of another site can send
+/// `text/plain` without a preflight, never `application/json`.
+fn json_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8], what: &str) -> Result<T> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(Error::NotJson);
+    }
+    // serde's message names the field, never its value.
+    serde_json::from_slice(body).map_err(|e| Error::invalid("body", format!("{what} is not valid JSON: {e}")))
+}
 
 /// `GET /api/accounts`.
 pub(crate) async fn list(_: Admin, State(state): State<Arc<AppState>>) -> Result<Json<Vec<Value>>> {
@@ -41,11 +56,10 @@ pub(crate) async fn add(
     _: Admin,
     State(state): State<Arc<AppState>>,
     Query(p): Query<AddParams>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>)> {
-    // serde's message names the field, never its value.
-    let input: NewAccount = serde_json::from_slice(&body)
-        .map_err(|e| Error::invalid("body", format!("the account is not valid JSON: {e}")))?;
+    let input: NewAccount = json_body(&headers, &body, "the account")?;
     let stored = state.service.add_account(input, p.replace).await?;
     let conn = state.store().connection(&stored.name).await?;
     Ok((StatusCode::CREATED, Json(account_json(&stored, conn.as_ref()))))
@@ -75,12 +89,14 @@ pub(crate) async fn connect(
     _: Admin,
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Connected>> {
+    // No body connects a service app; a body (an API token) must be JSON.
     let b: ConnectBody = if body.iter().all(u8::is_ascii_whitespace) {
         ConnectBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| Error::invalid("body", format!("the body is not valid JSON: {e}")))?
+        json_body(&headers, &body, "the body")?
     };
     let name = AccountName::parse(&name)?;
     Ok(Json(state.service.connect(&name, b.api_token).await?))

@@ -1,5 +1,6 @@
-//! Admin authentication: `Authorization: Bearer <admin token>` for the API, or the session
-//! cookie the sign-in form sets for the HTML pages.
+//! Admin authentication: `Authorization: Bearer <admin token>` for the API (only), the session
+//! cookie the sign-in form sets for the HTML pages (only), CSRF tokens for the pages' forms, and
+//! the same-origin check every state-changing request passes.
 
 use std::sync::Arc;
 
@@ -68,7 +69,7 @@ async fn has_session(state: &AppState, headers: &HeaderMap) -> bool {
     }
 }
 
-/// Proof the caller is the admin (API: bearer token or session).
+/// Proof the caller is the admin (API): `Authorization: Bearer <admin token>`.
 pub(crate) struct Admin;
 
 impl FromRequestParts<Arc<AppState>> for Admin {
@@ -80,11 +81,11 @@ impl FromRequestParts<Arc<AppState>> for Admin {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-        if let Some(token) = bearer {
-            if token_matches(state, token.trim()) {
-                return Ok(Admin);
-            }
-        } else if has_session(state, &parts.headers).await {
+        // Bearer credentials only, never the session cookie: a browser sends cookies along with
+        // requests another site's page makes, it never adds an Authorization header to them.
+        if let Some(token) = bearer
+            && token_matches(state, token.trim())
+        {
             return Ok(Admin);
         }
         let body = json!({
@@ -129,4 +130,36 @@ impl FromRequestParts<Arc<AppState>> for AdminPage {
             Err(Redirect::to("/login").into_response())
         }
     }
+}
+
+/// Refuses a state-changing request (any method but GET, HEAD, OPTIONS) that a browser says
+/// comes from another origin: `Sec-Fetch-Site` other than `same-origin` or `none`, or an
+/// `Origin` other than the server's public origin. A second line behind the CSRF tokens of the
+/// forms and the bearer-only API: a page on another port of the same host, or on a sibling
+/// subdomain, is "same-site" for cookies but not the same origin. Clients that are not
+/// browsers send neither header and pass.
+pub(crate) async fn same_origin(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::Method;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let cross_site = fetch_site.is_some_and(|v| !matches!(v, "same-origin" | "none"));
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let ours = state.public_url.origin().ascii_serialization();
+    let other_origin = origin.is_some_and(|o| o != ours);
+    if cross_site || other_origin {
+        tracing::warn!(
+            origin,
+            fetch_site,
+            "refused a state-changing request from another origin"
+        );
+        return crate::error::Error::CrossOrigin.into_response();
+    }
+    next.run(req).await
 }

@@ -83,6 +83,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/connections/{account}/disconnect", post(pages::disconnect))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::same_origin))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), ops::observe))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)

@@ -34,8 +34,9 @@ impl Service {
     }
 
     /// Stores `account`: a new one, or with `replace` new credentials for an existing one. A
-    /// connected account keeps its org and its kind (its tokens came from that org that way):
-    /// changing either needs a disconnect first. New credentials clear an `app_rejected` mark.
+    /// connected account keeps its org, its kind, its app's client id and its issuer (its tokens
+    /// came from that app there): changing any needs a disconnect first. New credentials clear
+    /// an `app_rejected` mark.
     ///
     /// # Errors
     /// [`Error::AccountExists`] (without `replace`), [`Error::Conflict`], [`Error::Database`].
@@ -61,6 +62,31 @@ impl Service {
                     kind: kind.as_str(),
                 }
                 .into());
+            }
+            // Its tokens came from that app at that authorization server, which alone may
+            // refresh or revoke them: new credentials may not silently point elsewhere.
+            if kind_of_connection.is_some()
+                && let Some(old) = self.store.account(&account.name).await?
+            {
+                if old.app.client_id() != account.app.client_id() {
+                    return Err(Conflict::OtherApp {
+                        account: account.name.to_string(),
+                        what: "client id",
+                        old: old.app.client_id().unwrap_or_default().to_owned(),
+                    }
+                    .into());
+                }
+                if old.issuer != account.issuer {
+                    return Err(Conflict::OtherApp {
+                        account: account.name.to_string(),
+                        what: "issuer",
+                        old: old
+                            .issuer
+                            .as_ref()
+                            .map_or_else(|| format!("{} (the org's own)", old.org_url), |i| i.to_string()),
+                    }
+                    .into());
+                }
             }
         }
         let mut account = account.clone();

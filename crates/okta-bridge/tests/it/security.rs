@@ -247,3 +247,134 @@ fn test_private_key() -> String {
         .unwrap()
         .to_string()
 }
+
+/// Issue 11, finding 1: a page of another origin (another port of 127.0.0.1, a sibling
+/// subdomain) cannot drive the JSON API with the admin's cookie, and a connected account's
+/// credentials cannot be pointed at another app or authorization server.
+async fn the_api_cannot_be_driven_cross_origin(db: TestDb) {
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let account = |client_id: &str, issuer: Option<String>| {
+        let mut a = serde_json::json!({
+            "name": "acme",
+            "orgUrl": app.sandbox.url(),
+            "clientId": client_id,
+            "clientSecret": app.sandbox.config().client_secret_value(),
+        });
+        if let Some(i) = issuer {
+            a["issuer"] = i.into();
+        }
+        a
+    };
+    let client_id = app.sandbox.config().client_id.clone();
+    let (status, body) = crate::util::api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts",
+        Some(account(&client_id, None)),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let mut browser = Browser::signed_in(&app).await;
+    let res = browser
+        .visit(&format!("{}/authenticate_okta?account=acme", app.url))
+        .await;
+    let res = crate::util::sign_in_to_org(&mut browser, res, &app.sandbox).await;
+    assert_eq!(res.url().path(), "/");
+    let attacker_issuer = format!("{}/oauth2/default", app.sandbox.url());
+    let forged = account(&client_id, Some(attacker_issuer.clone())).to_string();
+    let replace = format!("{}/api/accounts?replace=true", app.url);
+
+    // The attack of the review: text/plain (no preflight), the admin's cookie, from a page on
+    // another port: refused by the origin check.
+    let res = browser
+        .http
+        .post(&replace)
+        .header("content-type", "text/plain")
+        .header("origin", "http://127.0.0.1:9")
+        .header("sec-fetch-site", "same-site")
+        .body(forged.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "cross_origin");
+    // Each line on its own: the cookie is no credential for the API ...
+    let res = browser
+        .http
+        .post(&replace)
+        .header("content-type", "application/json")
+        .body(forged.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "the session cookie is not accepted by the API");
+    // ... a JSON body must say it is JSON ...
+    let res = reqwest::Client::new()
+        .post(&replace)
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "text/plain")
+        .body(forged.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 415);
+    // ... and even the admin cannot silently point a connected account at another issuer or app.
+    let (status, body) = crate::util::api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts?replace=true",
+        Some(account(&client_id, Some(attacker_issuer))),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    assert!(body["message"].as_str().unwrap().contains("issuer"), "{body}");
+    let (status, body) = crate::util::api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts?replace=true",
+        Some(account("0oaSomeoneElse", None)),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("client id"), "{body}");
+    let stored = app
+        .store
+        .account(&okta_bridge::model::AccountName::parse("acme").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.issuer.is_none(), "nothing changed");
+    // New credentials of the same app are still taken (a rotated secret).
+    let (status, body) = crate::util::api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts?replace=true",
+        Some(account(&client_id, None)),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // The pages' own forms still work: a same-origin POST with its CSRF token.
+    let res = browser
+        .http
+        .post(format!("{}/accounts", app.url))
+        .header("origin", app.url.as_str())
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("csrf", "not-the-token"), ("name", "x"), ("org_url", app.sandbox.url())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        403,
+        "same origin, but no CSRF token: the form's own check"
+    );
+    assert!(res.text().await.unwrap().contains("did not come from this site"));
+}
+crate::flow::on_both_databases!(
+    the_api_refuses_cross_origin_requests,
+    super::the_api_cannot_be_driven_cross_origin
+);
