@@ -21,23 +21,40 @@ use crate::error::{EgressRefusal, Error, Result};
 pub type Resolver = Arc<dyn reqwest::dns::Resolve>;
 
 /// Whether `ip` is somewhere no Okta org lives: loopback, private, link-local (cloud metadata
-/// services), carrier-grade NAT, unspecified or broadcast, in IPv4 or IPv6 (mapped included).
+/// services), carrier-grade NAT, "this network" (0.0.0.0/8), reserved (240.0.0.0/4) or
+/// broadcast in IPv4; in IPv6 loopback, unspecified, unique-local, link-local, and every form
+/// that carries an IPv4 address (mapped `::ffff:0:0/96`, compatible `::/96`, NAT64
+/// `64:ff9b::/96`, 6to4 `2002::/16`) when that address is one of those.
 fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
-                || v4.is_unspecified()
                 || v4.is_broadcast()
-                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
+                || a == 0
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
         }
         IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                let [h1, h2] = hi.to_be_bytes();
+                let [l1, l2] = lo.to_be_bytes();
+                is_private(IpAddr::V4(std::net::Ipv4Addr::new(h1, h2, l1, l2)))
+            };
             v6.is_loopback()
                 || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
                 || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+                // IPv4-compatible (deprecated) ::a.b.c.d
+                || (s[..6] == [0; 6] && embedded(s[6], s[7]))
+                // NAT64 64:ff9b::a.b.c.d
+                || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && embedded(s[6], s[7]))
+                // 6to4 2002:a.b.c.d::
+                || (s[0] == 0x2002 && embedded(s[1], s[2]))
         }
     }
 }
@@ -122,7 +139,8 @@ impl Egress {
             .timeout(timeout)
             .user_agent(concat!("okta-bridge/", env!("CARGO_PKG_VERSION")));
         if let Some(r) = self.resolver() {
-            builder = builder.dns_resolver(r);
+            // A proxy would resolve the name itself, past the guard: none for org traffic.
+            builder = builder.dns_resolver(r).no_proxy();
         }
         builder.build().map_err(|e| Error::config("HTTP client", e.to_string()))
     }
@@ -222,6 +240,15 @@ mod tests {
                 Egress::allow_private_for_development().check_url(&url).is_ok(),
                 "{bad} with the switch"
             );
+        }
+        for public in [
+            "https://[2606:4700::1]",
+            "https://[64:ff9b::808:808]",
+            "https://[2002:808:808::]",
+            "https://8.8.8.8",
+        ] {
+            let url = OrgUrl::parse(public).unwrap();
+            assert!(strict.check_url(&url).is_ok(), "{public} is public");
         }
         assert!(OrgUrl::parse("https://user:pw@dev.okta.com").is_err(), "no userinfo");
     }

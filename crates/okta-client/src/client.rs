@@ -91,7 +91,8 @@ impl ClientBuilder {
     /// Resolves host names with `resolver` instead of the system's resolver, e.g. to refuse
     /// addresses an org can never have (an application guarding against DNS rebinding checks
     /// every connection this way, not just the name it was given). Token requests of a service
-    /// app go through it too.
+    /// app go through it too, and proxies from the environment are then not used (a proxy would
+    /// resolve the name itself, past the resolver).
     pub fn dns_resolver(mut self, resolver: Arc<dyn reqwest::dns::Resolve>) -> Self {
         self.resolver = Some(Resolver(resolver));
         self
@@ -154,7 +155,9 @@ impl ClientBuilder {
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout);
         if let Some(Resolver(r)) = &self.resolver {
-            http = http.dns_resolver(r.clone());
+            // A resolver that vets addresses would be bypassed by a proxy (the proxy resolves
+            // the name): with one, proxies from the environment (`HTTPS_PROXY`, …) are not used.
+            http = http.dns_resolver(r.clone()).no_proxy();
         }
         let http = http
             .build()

@@ -378,3 +378,83 @@ crate::flow::on_both_databases!(
     the_api_refuses_cross_origin_requests,
     super::the_api_cannot_be_driven_cross_origin
 );
+
+/// A proxy from the environment (`HTTPS_PROXY`, `ALL_PROXY`) would resolve an org's name itself,
+/// past the public-addresses guard: org traffic never goes through one.
+#[tokio::test]
+async fn proxies_from_the_environment_do_not_bypass_the_guard() {
+    use tokio::io::AsyncWriteExt;
+    let host = local_hostname();
+    let db = TestDb::sqlite();
+    // A "proxy" that counts who comes to it.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let visits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = visits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = proxy.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = sock
+                .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let run = |args: Vec<String>, proxied: bool| {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"));
+        c.args(&args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("OKTA_BRIDGE_DATABASE_URL", &db.url)
+            .env("OKTA_BRIDGE_MASTER_KEY", crate::util::TEST_KEY_B64.as_str())
+            .stdin(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if proxied {
+            for var in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "ALL_PROXY"] {
+                c.env(var, &proxy_url);
+            }
+        }
+        c
+    };
+    // Added while the name looked public (the switch stands in for that here).
+    let out = run(
+        vec![
+            "accounts".into(),
+            "add".into(),
+            "rebound".into(),
+            "--org-url".into(),
+            format!("https://{host}:1"),
+            "--dev-allow-private-orgs".into(),
+        ],
+        false,
+    )
+    .output()
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut child = run(
+        vec![
+            "accounts".into(),
+            "connect".into(),
+            "rebound".into(),
+            "--api-token-stdin".into(),
+        ],
+        true,
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    child.stdin.take().unwrap().write_all(b"00token\n").await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("resolves to 127.0.0.1") || err.contains("resolves to ::1"),
+        "{err}"
+    );
+    assert_eq!(
+        visits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the proxy saw nothing"
+    );
+}
