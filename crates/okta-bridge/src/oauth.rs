@@ -72,8 +72,17 @@ struct Discovery {
 pub struct Started {
     /// The org's authorize URL with state, PKCE challenge and scopes.
     pub authorize_url: Url,
+    /// The name of this flow's browser-binding cookie ([`binding_cookie_name`]).
+    pub binding_cookie: String,
     /// The value of the browser-binding cookie.
     pub browser_binding: SecretString,
+}
+
+/// The name of the browser-binding cookie of the flow whose state is `state`: one cookie per
+/// flow, so two flows in two tabs do not overwrite each other's binding, and a stray or forged
+/// callback (another state, or none) leaves every real flow's cookie alone.
+pub fn binding_cookie_name(state: &str) -> String {
+    format!("okta_bridge_oauth_{}", &hash(state)[..16])
 }
 
 /// What came back on the callback URL.
@@ -447,6 +456,7 @@ impl OAuthApp {
             .await?;
         Ok(Started {
             authorize_url,
+            binding_cookie: binding_cookie_name(&state),
             browser_binding: binding.into(),
         })
     }

@@ -13,9 +13,7 @@ use super::auth::{AdminPage, SESSION_COOKIE, cookie, set_cookie};
 use super::error::{PageContext, PageError};
 use super::views::error_page;
 use crate::model::AccountName;
-use crate::oauth::{CallbackParams, STATE_TTL};
-
-const BINDING_COOKIE: &str = "okta_bridge_oauth";
+use crate::oauth::{CallbackParams, STATE_TTL, binding_cookie_name};
 
 #[derive(Deserialize)]
 pub(crate) struct AuthenticateParams {
@@ -68,7 +66,7 @@ pub(crate) async fn authenticate(
         header::SET_COOKIE,
         set_cookie(
             &state,
-            BINDING_COOKIE,
+            &started.binding_cookie,
             started.browser_binding.expose_secret(),
             "/oauth",
             "Lax",
@@ -78,8 +76,9 @@ pub(crate) async fn authenticate(
     Ok(res)
 }
 
-/// `GET /oauth/okta_callback`: finishes the flow with the app it was started with and stores
-/// the connection. Whatever the outcome, the browser-binding cookie is cleared.
+/// `GET /oauth/okta_callback`: finishes the flow named by its state with the app it was
+/// started with and stores the connection. Only that flow's binding cookie is cleared (its
+/// state is used up, whatever the outcome): other flows in other tabs go on.
 pub(crate) async fn callback(
     _: AdminPage,
     State(state): State<Arc<AppState>>,
@@ -87,18 +86,20 @@ pub(crate) async fn callback(
     Query(p): Query<CallbackParams>,
 ) -> Response {
     let session = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    let binding_cookie = p.state.as_deref().map(binding_cookie_name);
+    let binding = binding_cookie.as_deref().and_then(|name| cookie(&headers, name));
     let finished = state
         .service
-        .finish_authorization(&p, cookie(&headers, BINDING_COOKIE), session)
+        .finish_authorization(&p, binding, session)
         .await
         .page("Okta was not connected");
     let mut res = match finished {
         Ok(_) => Redirect::to("/").into_response(),
         Err(page) => page.into_response(),
     };
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&state, BINDING_COOKIE, "", "/oauth", "Lax", 0),
-    );
+    if let Some(name) = binding_cookie.filter(|_| binding.is_some()) {
+        res.headers_mut()
+            .append(header::SET_COOKIE, set_cookie(&state, &name, "", "/oauth", "Lax", 0));
+    }
     res
 }

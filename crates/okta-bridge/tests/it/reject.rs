@@ -5,7 +5,7 @@ use okta_bridge::crypto::hash;
 use okta_bridge::model::PendingAuthorization;
 use reqwest::header::{COOKIE, LOCATION};
 
-use crate::util::{AppOptions, Browser, TestApp, TestDb, connect, spawn_app};
+use crate::util::{AppOptions, Browser, TestApp, TestDb, connect, sign_in_to_org, spawn_app};
 
 async fn nothing_stored(app: &TestApp) {
     assert!(
@@ -151,7 +151,13 @@ async fn expired_state_is_rejected() {
         .unwrap();
     let res = reqwest::Client::new()
         .get(format!("{}/oauth/okta_callback?code=abc&state=old-state", app.url))
-        .header(COOKIE, "okta_bridge_oauth=binding; okta_bridge_session=session-id")
+        .header(
+            COOKIE,
+            format!(
+                "{}=binding; okta_bridge_session=session-id",
+                okta_bridge::oauth::binding_cookie_name("old-state")
+            ),
+        )
         .send()
         .await
         .unwrap();
@@ -298,4 +304,47 @@ async fn a_wrong_password_shows_the_sign_in_page_again() {
         .await;
     assert_eq!(res.status(), 200);
     assert_eq!(app.store.connections().await.unwrap().len(), 1);
+}
+
+/// Issue 11, finding 7: a stray or forged callback (a prefetch, a double click, another site's
+/// link) does not kill the admin's real flow, and two flows started in two tabs both finish.
+#[tokio::test]
+async fn a_stray_callback_and_a_second_tab_leave_real_flows_alone() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let mut browser = Browser::signed_in(&app).await;
+    // Two connects, in two tabs: the server-wide app's org, and the same org under a name.
+    let first = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
+    let second = browser
+        .visit(&format!("{}/authenticate_okta?account=acme-prod", app.url))
+        .await;
+    // A stray callback in between.
+    let stray = browser
+        .visit(&format!("{}/oauth/okta_callback?code=abc&state=forged", app.url))
+        .await;
+    assert_eq!(stray.status(), 400);
+    let res = sign_in_to_org(&mut browser, first, &app.sandbox).await;
+    assert_eq!(
+        res.url().path(),
+        "/",
+        "the first tab's flow finished: {:?}",
+        browser.hops
+    );
+    let res = sign_in_to_org(&mut browser, second, &app.sandbox).await;
+    assert_eq!(
+        res.url().path(),
+        "/",
+        "the second tab's flow finished: {:?}",
+        browser.hops
+    );
+    let names: Vec<String> = app
+        .store
+        .connections()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.account.to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"acme-prod".to_owned()), "{names:?}");
 }
