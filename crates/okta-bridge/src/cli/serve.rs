@@ -98,6 +98,8 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
     let (admin_token, generated) = app.admin_token();
     if generated {
         println!("  admin token:      {admin_token} (random; set OKTA_BRIDGE_ADMIN_TOKEN to choose one)");
+    } else {
+        println!("  admin token:      the one you set (OKTA_BRIDGE_ADMIN_TOKEN or --admin-token; not shown)");
     }
     println!(
         "  redirect URI:     {} (register it in the Okta app)",
@@ -106,7 +108,12 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
     if let Some(sb) = &sandbox {
         let c = sb.config();
         println!("\nBuilt-in sandbox org at {} with {} users.", sb.url(), c.users);
-        println!("  1. open {public_url} and sign in with the admin token above");
+        let which = if generated {
+            "the admin token above"
+        } else {
+            "your admin token (OKTA_BRIDGE_ADMIN_TOKEN)"
+        };
+        println!("  1. open {public_url} and sign in with {which}");
         println!(
             "  2. press \"Connect Okta\" and sign in to the sandbox as {} / {}",
             c.admin_login,

@@ -148,3 +148,37 @@ async fn an_empty_or_short_admin_token_refuses_to_start() {
             .is_ok()
     );
 }
+
+/// With an admin token from the environment, the start-up text says where it comes from, and
+/// never prints it.
+#[tokio::test]
+async fn a_chosen_admin_token_is_named_not_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "a-chosen-admin-token-0123456789";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
+        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("OKTA_BRIDGE_ADMIN_TOKEN", token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut text = String::new();
+    while let Some(line) = out.next_line().await.unwrap() {
+        text.push_str(&line);
+        text.push('\n');
+        if line.contains("sign in to the sandbox as") {
+            break;
+        }
+    }
+    assert!(!text.contains(token), "{text}");
+    assert!(!text.contains("admin token above"), "{text}");
+    assert!(
+        text.contains("sign in with your admin token (OKTA_BRIDGE_ADMIN_TOKEN)"),
+        "{text}"
+    );
+}
