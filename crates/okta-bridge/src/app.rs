@@ -15,7 +15,7 @@ use crate::egress::Egress;
 use crate::error::{EgressRefusal, Error, Result};
 use crate::model::{ClientSecret, OrgUrl, Scopes};
 use crate::oauth::OAuthApp;
-use crate::server::{AppState, serve};
+use crate::server::{AppState, Limits, serve_with};
 use crate::service::Service;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -43,6 +43,7 @@ pub struct App {
     admin_token: SecretString,
     admin_token_generated: bool,
     background: Option<tokio::task::JoinHandle<()>>,
+    limits: Limits,
 }
 
 /// The server-wide OAuth app of `settings`, if an org is configured.
@@ -123,6 +124,10 @@ impl App {
             admin_token,
             admin_token_generated,
             background,
+            limits: Limits {
+                header_read_timeout: Duration::from_secs(settings.header_read_timeout.max(1)),
+                max_connections: settings.max_connections.max(1),
+            },
         })
     }
 
@@ -141,8 +146,8 @@ impl App {
         (self.admin_token.expose_secret(), self.admin_token_generated)
     }
 
-    /// Serves on `listener` until `shutdown` completes, then stops the background refresher
-    /// and closes the database.
+    /// Serves on `listener` until `shutdown` completes, within the settings' header-read
+    /// timeout and connection cap, then stops the background refresher and closes the database.
     ///
     /// # Errors
     /// I/O errors of the listener.
@@ -151,7 +156,7 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let result = serve(listener, self.state.clone(), shutdown).await;
+        let result = serve_with(listener, self.state.clone(), self.limits, shutdown).await;
         if let Some(task) = self.background.take() {
             task.abort();
         }

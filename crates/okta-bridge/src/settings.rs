@@ -60,6 +60,12 @@ pub struct Settings {
     /// Refresh an access token when a request finds it with less than this many seconds left.
     #[arg(long, env = "OKTA_BRIDGE_REFRESH_MARGIN", default_value_t = 60)]
     pub refresh_margin: u64,
+    /// Seconds a client has to send a request's headers (and an idle connection stays open).
+    #[arg(long, env = "OKTA_BRIDGE_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, env = "OKTA_BRIDGE_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
     /// The database, its keys and the development switch.
     #[command(flatten)]
     pub store: StoreSettings,

@@ -122,3 +122,61 @@ async fn json_logs_one_line_per_request_without_secrets() {
         assert!(!logs.contains(secret), "a secret in the logs: {logs}");
     }
 }
+
+/// Issue 11, finding 4: a request whose headers never finish (slowloris) is dropped after the
+/// header-read timeout, and connections beyond the cap wait until one closes.
+#[tokio::test]
+async fn slow_headers_are_dropped_and_connections_are_capped() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    let db = TestDb::sqlite();
+    let server = |timeout: &'static str, cap: &'static str| {
+        let url = db.url.clone();
+        async move {
+            crate::util::spawn_server_process(&[
+                ("OKTA_BRIDGE_DATABASE_URL", url.as_str()),
+                ("OKTA_BRIDGE_MASTER_KEY", TEST_KEY_B64.as_str()),
+                ("OKTA_BRIDGE_ADMIN_TOKEN", "slowloris-admin-token-0123456789"),
+                ("OKTA_BRIDGE_LISTEN", "127.0.0.1:0"),
+                ("OKTA_BRIDGE_HEADER_READ_TIMEOUT", timeout),
+                ("OKTA_BRIDGE_MAX_CONNECTIONS", cap),
+            ])
+            .await
+        }
+    };
+    let half_sent = b"GET /healthz HTTP/1.1\r\nHost: x\r\n";
+
+    // Headers that never finish: the server closes the connection after its 1-s timeout.
+    let (_first, url) = server("1", "1024").await;
+    let addr = url.trim_start_matches("http://").to_owned();
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(half_sent).await.unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "the half-sent request is still held after 10 s");
+
+    // With two places, two slow clients hold them: a third waits until one of them leaves.
+    let (_second, url) = server("60", "2").await;
+    let addr = url.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = TcpStream::connect(&addr).await.unwrap();
+        c.write_all(half_sent).await.unwrap();
+        held.push(c);
+    }
+    let mut third = TcpStream::connect(&addr).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 12];
+    let early = tokio::time::timeout(Duration::from_millis(500), third.read(&mut answer)).await;
+    assert!(early.is_err(), "answered beyond the cap");
+    drop(held.pop());
+    let n = tokio::time::timeout(Duration::from_secs(10), third.read_exact(&mut answer))
+        .await
+        .expect("answered once a place was free")
+        .unwrap();
+    assert_eq!(&answer[..n], b"HTTP/1.1 200");
+}

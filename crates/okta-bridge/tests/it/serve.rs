@@ -135,6 +135,8 @@ async fn an_empty_or_short_admin_token_refuses_to_start() {
         admin_token: Some(secrecy::SecretString::from(String::new())),
         refresh_ahead: 0,
         refresh_margin: 60,
+        header_read_timeout: 10,
+        max_connections: 1024,
         store: db.settings(),
     };
     let err = okta_bridge::app::App::build(&settings, okta_bridge::app::OrgSource::Configured, None)

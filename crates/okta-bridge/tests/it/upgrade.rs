@@ -226,6 +226,8 @@ async fn unknown_values(db: TestDb) {
             admin_token: Some(SecretString::from(admin.to_owned())),
             refresh_ahead: 0,
             refresh_margin: 60,
+            header_read_timeout: 10,
+            max_connections: 1024,
             store: settings.clone(),
         },
         OrgSource::Configured,

@@ -231,6 +231,8 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         admin_token: Some(SecretString::from(admin_token.clone())),
         refresh_ahead: 0,
         refresh_margin: opts.refresh_margin.as_secs(),
+        header_read_timeout: 10,
+        max_connections: 1024,
         store,
     };
     let app = App::build(&settings, OrgSource::BuiltInSandbox, None)
