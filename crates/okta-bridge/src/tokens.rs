@@ -1,7 +1,8 @@
 //! Fresh access tokens for stored connections.
 //!
-//! A token is refreshed when it has less than the refresh margin left, exactly once per expiry
-//! across every task and every process sharing the database:
+//! A token is refreshed when it has less than the refresh margin left (at most half its
+//! lifetime, so tokens shorter than the margin do not make every request a refresh), exactly
+//! once per expiry across every task and every process sharing the database:
 //! - within a process, one task per connection goes on (a per-account lock);
 //! - across processes, that task must take the connection's *refresh lease* in the database (a
 //!   single conditional `UPDATE`, so one taker wins, on SQLite and PostgreSQL alike). The lease
@@ -27,6 +28,17 @@ use crate::error::{Error, OAuthFailure, Result};
 use crate::model::{AccessToken, AccountName, Connection, ConnectionStatus, Expiry, RefreshToken, TokenSet, now};
 use crate::oauth::OAuthApp;
 use crate::store::Store;
+
+/// When a token is due for a refresh.
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    /// When it has less than this left, at most half its lifetime (a request's refresh).
+    Within(Duration),
+    /// When it has less than this left (the background refresher's look ahead, once a tick).
+    Ahead(Duration),
+    /// Now, whatever its expiry.
+    Now,
+}
 
 /// Hands out access tokens for stored connections, refreshing them ahead of expiry.
 #[derive(Debug)]
@@ -90,8 +102,19 @@ impl Refresher {
             .ok_or_else(|| Error::UnknownConnection(account.to_string()))
     }
 
-    fn fresh(expires_at: Expiry, margin: Duration) -> bool {
-        expires_at.fresh_at(now(), i64::try_from(margin.as_secs()).unwrap_or(i64::MAX))
+    /// Whether `conn`'s access token is not `due` yet.
+    fn fresh(conn: &Connection, due: Due) -> bool {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let margin = match (due, conn.expires_at) {
+            (Due::Now, _) => return false,
+            (Due::Ahead(ahead), _) => secs(ahead),
+            // Never more than half the token's lifetime: a server that issues tokens shorter
+            // than the margin must not turn every request into a refresh. The row was written
+            // when the token was issued, so `updated_at` stands for its issue time.
+            (Due::Within(margin), Expiry::At(t)) => secs(margin).min(t.saturating_sub(conn.updated_at).max(0) / 2),
+            (Due::Within(margin), Expiry::Never) => secs(margin),
+        };
+        conn.expires_at.fresh_at(now(), margin)
     }
 
     fn count(&self, account: &AccountName, outcome: &'static str) {
@@ -123,7 +146,7 @@ impl Refresher {
     /// app (marked `app_rejected`), [`Error::RefreshWaitTimeout`],
     /// [`Error::OAuth`]/[`Error::Database`] on failures.
     pub async fn access_token(&self, account: &AccountName) -> Result<AccessToken> {
-        self.token_with_margin(account, self.margin).await
+        self.token_with_margin(account, Due::Within(self.margin)).await
     }
 
     /// Refreshes `account`'s token now, whatever its expiry (same lease and write as any
@@ -132,9 +155,7 @@ impl Refresher {
     /// # Errors
     /// As [`access_token`](Self::access_token).
     pub async fn refresh_now(&self, account: &AccountName) -> Result<AccessToken> {
-        // A margin longer than any token's life makes every token due.
-        self.token_with_margin(account, Duration::from_secs(100 * 365 * 24 * 3600))
-            .await
+        self.token_with_margin(account, Due::Now).await
     }
 
     /// Refreshes every connected connection whose token expires within `ahead`, as the
@@ -147,11 +168,13 @@ impl Refresher {
         let ahead = ahead.max(self.margin);
         let mut refreshed = 0;
         for c in self.store.connections().await? {
-            if c.status != ConnectionStatus::Connected || c.refresh_token.is_none() || Self::fresh(c.expires_at, ahead)
+            if c.status != ConnectionStatus::Connected
+                || c.refresh_token.is_none()
+                || Self::fresh(&c, Due::Ahead(ahead))
             {
                 continue;
             }
-            match self.token_with_margin(&c.account, ahead).await {
+            match self.token_with_margin(&c.account, Due::Ahead(ahead)).await {
                 Ok(_) => refreshed += 1,
                 Err(e) => tracing::warn!(account = %c.account, error = %e, "background refresh failed"),
             }
@@ -173,17 +196,17 @@ impl Refresher {
         })
     }
 
-    async fn token_with_margin(&self, account: &AccountName, margin: Duration) -> Result<AccessToken> {
+    async fn token_with_margin(&self, account: &AccountName, due: Due) -> Result<AccessToken> {
         let conn = self.load(account).await?;
         conn.usable()?;
-        if Self::fresh(conn.expires_at, margin) {
+        if Self::fresh(&conn, due) {
             return Ok(conn.access_token);
         }
         let lock = self.lock_for(account);
         let _guard = lock.lock().await;
         // Someone may have refreshed while we waited.
         let conn = self.load(account).await?;
-        if Self::fresh(conn.expires_at, margin) {
+        if Self::fresh(&conn, due) {
             return Ok(conn.access_token);
         }
         // Across processes: take the lease, or wait for whoever holds it.
@@ -208,7 +231,7 @@ impl Refresher {
                 return Ok(now.access_token);
             }
         }
-        let result = self.refresh_holding_lease(account, margin).await;
+        let result = self.refresh_holding_lease(account, due).await;
         // A successful write cleared the lease already; otherwise let another instance try
         // (the lease would run out anyway).
         if let Err(e) = self.store.release_refresh_lease(account, &self.instance).await {
@@ -218,10 +241,10 @@ impl Refresher {
     }
 
     /// The refresh itself, by the holder of the lease.
-    async fn refresh_holding_lease(&self, account: &AccountName, margin: Duration) -> Result<AccessToken> {
+    async fn refresh_holding_lease(&self, account: &AccountName, due: Due) -> Result<AccessToken> {
         // Another instance may have refreshed between our read and our lease.
         let conn = self.load(account).await?;
-        if Self::fresh(conn.expires_at, margin) {
+        if Self::fresh(&conn, due) {
             return Ok(conn.access_token);
         }
         let refresh_token = conn.refresh_token.as_ref().ok_or_else(|| Error::Reconnect {
@@ -268,7 +291,7 @@ impl Refresher {
                     reason: detail,
                 });
             }
-            Err(e) if Self::fresh(conn.expires_at, Duration::ZERO) => {
+            Err(e) if Self::fresh(&conn, Due::Within(Duration::ZERO)) => {
                 // Transient: the current token is still valid, so it stays in use.
                 self.count(account, "kept");
                 tracing::warn!(account = %account, error = %e, "refresh failed; the current access token stays in use until it expires");

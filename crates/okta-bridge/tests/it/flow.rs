@@ -125,8 +125,8 @@ async fn connect_then_read(db: TestDb) {
 on_both_databases!(connect_store_and_read, super::connect_then_read);
 
 async fn refresh_when_expired(db: TestDb, rotation: RefreshTokenRotation) {
-    // A 1-second token is inside the 60-second refresh margin from the start: the next read
-    // must refresh it first.
+    // A token that has expired (a 1-second one, expired by hand): the next read must refresh it
+    // first.
     let app = spawn_app(
         &db,
         AppOptions {
@@ -141,6 +141,18 @@ async fn refresh_when_expired(db: TestDb, rotation: RefreshTokenRotation) {
     connect(&app, &mut Browser::signed_in(&app).await).await;
     let account = account_of(&app);
     let client_id = app.sandbox.config().client_id.clone();
+    let issued = app.store.connection(&account).await.unwrap().unwrap();
+    let expired = okta_bridge::model::TokenSet {
+        access_token: issued.access_token.clone(),
+        refresh_token: issued.refresh_token.clone(),
+        expires_at: okta_bridge::model::Expiry::At(time::OffsetDateTime::now_utc().unix_timestamp() - 1),
+    };
+    assert!(
+        app.store
+            .update_tokens(&account, issued.version, &expired)
+            .await
+            .unwrap()
+    );
     let before = app.store.connection(&account).await.unwrap().unwrap();
     assert_eq!(app.sandbox.state().token_grants(&client_id), 1);
 
@@ -169,7 +181,19 @@ async fn refresh_when_expired(db: TestDb, rotation: RefreshTokenRotation) {
         "the sandbox knows exactly one refresh token"
     );
 
-    // The stored refresh token is the one that works: the next read refreshes again with it.
+    // The stored refresh token is the one that works: once this token expires too, the next
+    // read refreshes again with it.
+    let expired = okta_bridge::model::TokenSet {
+        access_token: after.access_token.clone(),
+        refresh_token: Some(new_rt.clone()),
+        expires_at: okta_bridge::model::Expiry::At(time::OffsetDateTime::now_utc().unix_timestamp() - 1),
+    };
+    assert!(
+        app.store
+            .update_tokens(&account, after.version, &expired)
+            .await
+            .unwrap()
+    );
     let res = api_get(&app, &format!("/api/connections/{account}/users?limit=5")).await;
     assert_eq!(res.status(), 200);
     assert_eq!(app.sandbox.state().token_grants(&client_id), 3);
@@ -219,7 +243,7 @@ async fn without_offline_access_an_expired_connection_asks_to_reconnect() {
     let tokens = okta_bridge::model::TokenSet {
         access_token: conn.access_token.clone(),
         refresh_token: None,
-        expires_at: conn.expires_at,
+        expires_at: okta_bridge::model::Expiry::At(time::OffsetDateTime::now_utc().unix_timestamp() - 1),
     };
     assert!(app.store.update_tokens(&account, conn.version, &tokens).await.unwrap());
     let res = api_get(&app, &format!("/api/connections/{account}/users")).await;

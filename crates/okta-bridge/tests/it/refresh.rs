@@ -49,6 +49,41 @@ on_both_databases!(
     super::many_requests_one_refresh
 );
 
+/// Issue 11, finding 8: tokens that live less than the refresh margin (60 s) are refreshed when
+/// half their life is gone, not on every request.
+async fn short_tokens_are_not_refreshed_on_every_request(db: TestDb) {
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| c.access_token_ttl = Duration::from_secs(8)),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    // From before the token is issued: the time taken bounds the token's age.
+    let started = std::time::Instant::now();
+    connect(&app, &mut Browser::new()).await;
+    let account = account_of(&app);
+    let client_id = app.sandbox.config().client_id.clone();
+    assert_eq!(app.sandbox.state().token_grants(&client_id), 1);
+    let path = format!("/api/connections/{account}/users?limit=1");
+    for _ in 0..30 {
+        assert_eq!(api_get(&app, &path).await.status(), 200);
+    }
+    // Within the first half of the token's life no request refreshes; a slow machine may pass
+    // into the second half, which allows one.
+    let refreshes = app.sandbox.state().token_grants(&client_id) - 1;
+    let allowed = u64::from(started.elapsed() >= Duration::from_secs(4));
+    assert!(
+        refreshes <= allowed,
+        "{refreshes} refreshes for 30 requests with 8-s tokens"
+    );
+}
+on_both_databases!(
+    short_lived_tokens_refresh_at_half_life,
+    super::short_tokens_are_not_refreshed_on_every_request
+);
+
 /// Two refreshers on one database behave as two processes: the in-process lock cannot keep
 /// them apart, only the lease in the database can.
 async fn two_refreshers_one_refresh(db: TestDb) {
