@@ -147,7 +147,7 @@ pub async fn serve(
 
 /// Serves the app on `listener` until `shutdown` completes, within `limits`: at most
 /// `max_connections` at once (each holds a permit until it closes), headers within
-/// `header_read_timeout`. At shutdown, requests in flight get [`SHUTDOWN_GRACE`] to finish.
+/// `header_read_timeout`. At shutdown, requests in flight get ten seconds to finish.
 ///
 /// # Errors
 /// I/O errors of the listener.
