@@ -124,21 +124,7 @@ async fn an_empty_or_short_admin_token_refuses_to_start() {
     }
     // The same rule holds for every server, however it is built.
     let db = crate::util::TestDb::sqlite();
-    let mut settings = okta_bridge::settings::Settings {
-        org_url: None,
-        client_id: None,
-        client_secret: None,
-        issuer: None,
-        scopes: okta_bridge::model::DEFAULT_WEB_SCOPES.to_owned(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        public_url: None,
-        admin_token: Some(secrecy::SecretString::from(String::new())),
-        refresh_ahead: 0,
-        refresh_margin: 60,
-        header_read_timeout: 10,
-        max_connections: 1024,
-        store: db.settings(),
-    };
+    let mut settings = crate::util::server_settings(db.settings(), "");
     let err = okta_bridge::app::App::build(&settings, okta_bridge::app::OrgSource::Configured, None)
         .await
         .unwrap_err();

@@ -10,7 +10,7 @@ use okta_bridge::app::{App, OrgSource};
 use okta_bridge::crypto::hash;
 use okta_bridge::model::{AccountName, AppCredentials, Expiry};
 use okta_bridge::oauth::binding_hash;
-use okta_bridge::settings::{Settings, StoreSettings};
+use okta_bridge::settings::StoreSettings;
 use okta_bridge::store::Store;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -215,21 +215,7 @@ async fn unknown_values(db: TestDb) {
     let expected = expected();
     let admin = "an-admin-token-for-the-upgrade-test";
     let app = App::build(
-        &Settings {
-            org_url: None,
-            client_id: None,
-            client_secret: None,
-            issuer: None,
-            scopes: okta_bridge::model::DEFAULT_WEB_SCOPES.to_owned(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            public_url: None,
-            admin_token: Some(SecretString::from(admin.to_owned())),
-            refresh_ahead: 0,
-            refresh_margin: 60,
-            header_read_timeout: 10,
-            max_connections: 1024,
-            store: settings.clone(),
-        },
+        &crate::util::server_settings(settings.clone(), admin),
         OrgSource::Configured,
         Some(store),
     )

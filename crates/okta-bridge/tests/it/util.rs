@@ -542,3 +542,23 @@ pub async fn api(
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
     )
 }
+
+/// Server settings on `store` with every other setting at its default (no org, no background
+/// refresher), as `okta-bridge serve` would have them.
+pub fn server_settings(store: StoreSettings, admin_token: &str) -> Settings {
+    Settings {
+        org_url: None,
+        client_id: None,
+        client_secret: None,
+        issuer: None,
+        scopes: okta_bridge::model::DEFAULT_WEB_SCOPES.to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        public_url: None,
+        admin_token: Some(SecretString::from(admin_token.to_owned())),
+        refresh_ahead: 0,
+        refresh_margin: 60,
+        header_read_timeout: 10,
+        max_connections: 1024,
+        store,
+    }
+}
