@@ -1,5 +1,6 @@
 //! The composition root: [`App::build`] turns [`Settings`] into everything `serve` runs (the
-//! store, the apps, the service, the server's state and the background refresher). The binary
+//! store, the apps, the service, the server's state, the background refresher and the recovery
+//! of abandoned refreshes). The binary
 //! and the integration tests both build the server this way.
 
 use std::future::Future;
@@ -19,6 +20,7 @@ use crate::server::{AppState, Limits, serve_with};
 use crate::service::Service;
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::tokens::RECOVERY_TICK;
 
 /// Where the server-wide org of `OKTA_CLIENT_ORGURL` comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +44,8 @@ pub struct App {
     service: Arc<Service>,
     admin_token: SecretString,
     admin_token_generated: bool,
-    background: Option<tokio::task::JoinHandle<()>>,
+    /// The background refresher (when enabled) and the recovery of abandoned refreshes.
+    background: Vec<tokio::task::JoinHandle<()>>,
     limits: Limits,
 }
 
@@ -106,12 +109,17 @@ impl App {
         let admin_token_generated = admin_token.is_none();
         let admin_token = admin_token.unwrap_or_else(|| SecretString::from(random_secret()));
         let state = AppState::new(service.clone(), settings.public_url(), admin_token.clone());
-        let background = (settings.refresh_ahead > 0).then(|| {
-            service
-                .refresher()
-                .clone()
-                .spawn_background(BACKGROUND_TICK, Duration::from_secs(settings.refresh_ahead))
-        });
+        // Refreshes another instance abandoned mid-way are completed first thing (Okta takes
+        // the old refresh token again only within its leeway), then watched for every second.
+        let mut background = vec![service.refresher().clone().spawn_recovery(RECOVERY_TICK)];
+        if settings.refresh_ahead > 0 {
+            background.push(
+                service
+                    .refresher()
+                    .clone()
+                    .spawn_background(BACKGROUND_TICK, Duration::from_secs(settings.refresh_ahead)),
+            );
+        }
         for e in service.store().unreadable_accounts().await? {
             tracing::error!(error = %e, "an account cannot be read; every other account is served");
         }
@@ -157,7 +165,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let result = serve_with(listener, self.state.clone(), self.limits, shutdown).await;
-        if let Some(task) = self.background.take() {
+        for task in self.background.drain(..) {
             task.abort();
         }
         self.service.store().close().await;
@@ -167,7 +175,7 @@ impl App {
 
 impl Drop for App {
     fn drop(&mut self) {
-        if let Some(task) = self.background.take() {
+        for task in self.background.drain(..) {
             task.abort();
         }
     }

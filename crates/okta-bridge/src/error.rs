@@ -73,6 +73,17 @@ pub enum Error {
         /// What Okta said.
         reason: String,
     },
+    /// The org's API refused a token just issued for this connection (→ 409
+    /// `token_refused`): refreshing again cannot help. `reason` is Okta's error.
+    #[error(
+        "the org refuses the tokens of connection {account:?} even when fresh ({reason}): point the account at the org authorization server (no issuer, or the org URL as issuer) with okta-bridge accounts add {account} --replace …, then connect again"
+    )]
+    TokenRefused {
+        /// The connection.
+        account: String,
+        /// What Okta said.
+        reason: String,
+    },
     /// Another instance was refreshing this connection's token and did not finish in time
     /// (→ 503, retry later). Not a credentials problem: the connection is fine.
     #[error(

@@ -3,6 +3,7 @@
 //! # Layout
 //! Layers, each importing only those above it in this list (`docs/ARCHITECTURE.md` draws them):
 //! - [`error`]: the crate's one error type, with typed causes.
+//! - [`failpoint`]: test-only points where a process can be made to die on purpose.
 //! - [`egress`]: reaching orgs: the public-addresses-only policy and resolver, the HTTP
 //!   clients built with it, the development switch.
 //! - [`model`]: the domain's types, valid once constructed: names, accounts and their apps,
@@ -25,6 +26,7 @@ pub mod apps;
 pub mod crypto;
 pub mod egress;
 pub mod error;
+pub mod failpoint;
 pub mod model;
 pub mod oauth;
 pub mod server;

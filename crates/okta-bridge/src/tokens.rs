@@ -6,14 +6,23 @@
 //! - within a process, one task per connection goes on (a per-account lock);
 //! - across processes, that task must take the connection's *refresh lease* in the database (a
 //!   single conditional `UPDATE`, so one taker wins, on SQLite and PostgreSQL alike). The lease
-//!   runs out by itself ([`LEASE`], 10 s), so a process that dies holding it blocks no one for long;
+//!   is short ([`LEASE`]) and its holder renews it every [`HEARTBEAT`] while it works, so a live
+//!   holder keeps it however slow the token endpoint is, and a dead one is visible within
+//!   seconds;
 //! - everyone else waits for the row's version to change and uses the tokens written there,
 //!   never refreshing again; a wait that runs out is reported as such
 //!   ([`Error::RefreshWaitTimeout`]), never as invalid credentials.
 //!
 //! The new token set is written with a compare-and-swap on the row's version (which also
 //! clears the lease) *before* the new access token is used, so a rotated refresh token is never
-//! lost.
+//! lost; every other write (marking a connection `needs_reauth`, …) is conditional on the
+//! version its writer read too, so a late refusal of old tokens cannot spoil new ones.
+//!
+//! A holder that dies after Okta rotated the refresh token but before the commit leaves a lease
+//! that runs out while still held: [`Refresher::recover_abandoned`] (run at start-up and every
+//! [`RECOVERY_TICK`] by [`Refresher::spawn_recovery`]) takes such a lease over and completes
+//! the refresh at once with the stored (old) refresh token, which Okta still accepts within
+//! its refresh-token leeway (30 s by default; 0–60 s). See docs/reliability.md.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,6 +47,8 @@ enum Due {
     Ahead(Duration),
     /// Now, whatever its expiry.
     Now,
+    /// Now, if the connection is still at this version (the org refused its token).
+    Refused(i64),
 }
 
 /// Hands out access tokens for stored connections, refreshing them ahead of expiry.
@@ -57,11 +68,34 @@ pub struct Refresher {
     outcomes: Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
 }
 
-/// How long a refresh lease lasts. Shorter than Okta's default refresh-token leeway (30 s), so
-/// that when a holder dies right after Okta rotated the token, the next refresh still comes
-/// within the leeway; longer than a token request may take (the OAuth client gives up after
-/// 8 s), so that a live holder never outlasts its lease.
-pub const LEASE: Duration = Duration::from_secs(10);
+/// How long a refresh lease lasts without a heartbeat. Its holder renews it every
+/// [`HEARTBEAT`] while it works, so it bounds how long a *dead* holder blocks others: with the
+/// store's whole-second clock and [`RECOVERY_TICK`], an abandoned refresh is taken over about
+/// 6–7 s after its holder died, within Okta's default leeway (30 s) and a 10 s one.
+pub const LEASE: Duration = Duration::from_secs(5);
+
+/// How often a lease holder renews its lease while it works.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// How often [`Refresher::spawn_recovery`] looks for abandoned refreshes.
+pub const RECOVERY_TICK: Duration = Duration::from_secs(1);
+
+/// How long to wait, by default, for another instance's refresh: longer than a refresh may
+/// take while its holder is alive (three token attempts of at most 8 s each and their pauses).
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+
+/// Aborts a spawned task when dropped (the lease heartbeat ends with the work it covers).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn lease_until(lease: Duration) -> i64 {
+    now().saturating_add(i64::try_from(lease.as_secs()).unwrap_or(i64::MAX / 2))
+}
 
 impl Refresher {
     /// Refreshes with the apps of `apps` (shared with the service, which connects with them),
@@ -74,12 +108,12 @@ impl Refresher {
             locks: Mutex::new(HashMap::new()),
             instance: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
             lease: LEASE,
-            wait: LEASE + Duration::from_secs(5),
+            wait: DEFAULT_WAIT,
             outcomes: Mutex::new(std::collections::BTreeMap::new()),
         }
     }
 
-    /// Sets how long to wait for another instance's refresh (default: the lease and 5 s).
+    /// Sets how long to wait for another instance's refresh (default: [`DEFAULT_WAIT`]).
     #[must_use]
     pub fn with_wait(mut self, wait: Duration) -> Self {
         self.wait = wait;
@@ -107,6 +141,7 @@ impl Refresher {
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         let margin = match (due, conn.expires_at) {
             (Due::Now, _) => return false,
+            (Due::Refused(v), _) => return conn.version != v,
             (Due::Ahead(ahead), _) => secs(ahead),
             // Never more than half the token's lifetime: a server that issues tokens shorter
             // than the margin must not turn every request into a refresh. The row was written
@@ -126,9 +161,9 @@ impl Refresher {
             .or_default() += 1;
     }
 
-    /// Refresh outcomes so far, per account: `refreshed`, `needs_reauth`, `app_rejected` (Okta
-    /// refused the app), `failed` (a transient failure), `kept` (the current token stayed in use
-    /// after a transient failure).
+    /// Refresh outcomes so far, per account: `refreshed`, `recovered` (an abandoned refresh
+    /// completed), `needs_reauth`, `app_rejected` (Okta refused the app), `failed` (a transient
+    /// failure), `kept` (the current token stayed in use after a transient failure).
     pub fn outcomes(&self) -> Vec<(String, &'static str, u64)> {
         self.outcomes
             .lock()
@@ -196,6 +231,72 @@ impl Refresher {
         })
     }
 
+    /// Completes every refresh whose holder died mid-way (its lease ran out while still held):
+    /// takes the lease over (one instance does) and refreshes at once with the stored refresh
+    /// token, which Okta accepts again within its leeway if the dead holder's request rotated
+    /// it. Returns how many were completed.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the connections cannot be read; a connection whose refresh
+    /// fails is logged and counted, and the others still go ahead.
+    pub async fn recover_abandoned(&self) -> Result<usize> {
+        let mut recovered = 0;
+        for (account, dead) in self.store.abandoned_leases().await? {
+            let lock = self.lock_for(&account);
+            let _guard = lock.lock().await;
+            if !self
+                .store
+                .take_abandoned_lease(&account, &dead, &self.instance, lease_until(self.lease))
+                .await?
+            {
+                continue; // Another instance took it over (or its holder came back).
+            }
+            tracing::warn!(account = %account, holder = %dead, "a refresh was abandoned mid-way; completing it now");
+            match self.under_lease(&account, Due::Now).await {
+                Ok(_) => {
+                    recovered += 1;
+                    self.count(&account, "recovered");
+                }
+                Err(e) => tracing::warn!(account = %account, error = %e, "could not complete the abandoned refresh"),
+            }
+        }
+        Ok(recovered)
+    }
+
+    /// Runs [`recover_abandoned`](Self::recover_abandoned) now (start-up) and every `every`
+    /// until the task is dropped.
+    pub fn spawn_recovery(self: Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = self.recover_abandoned().await {
+                    tracing::warn!(error = %e, "could not look for abandoned refreshes");
+                }
+            }
+        })
+    }
+
+    /// After the org refused the access token of `account` at `refused_version`: refreshes it
+    /// once (Okta may have revoked the access token alone), unless the connection moved past
+    /// that version already (then its current token is the one to try). At most one forced
+    /// refresh per token, however many requests were refused at once.
+    ///
+    /// # Errors
+    /// As [`access_token`](Self::access_token).
+    pub async fn refresh_refused(&self, account: &AccountName, refused_version: i64) -> Result<AccessToken> {
+        let lock = self.lock_for(account);
+        let guard = lock.lock().await;
+        let conn = self.load(account).await?;
+        conn.usable()?;
+        if conn.version != refused_version {
+            return Ok(conn.access_token);
+        }
+        drop(guard);
+        self.token_with_margin(account, Due::Refused(refused_version)).await
+    }
+
     async fn token_with_margin(&self, account: &AccountName, due: Due) -> Result<AccessToken> {
         let conn = self.load(account).await?;
         conn.usable()?;
@@ -213,8 +314,11 @@ impl Refresher {
         let started = std::time::Instant::now();
         let mut pause = Duration::from_millis(20);
         loop {
-            let until = now() + i64::try_from(self.lease.as_secs()).unwrap_or(i64::MAX / 2);
-            if self.store.take_refresh_lease(account, &self.instance, until).await? {
+            if self
+                .store
+                .take_refresh_lease(account, &self.instance, lease_until(self.lease))
+                .await?
+            {
                 break;
             }
             if started.elapsed() >= self.wait {
@@ -227,13 +331,40 @@ impl Refresher {
             pause = (pause * 2).min(Duration::from_millis(250));
             let now = self.load(account).await?;
             if now.version != conn.version {
-                // The holder wrote new tokens: use them, never refresh again.
+                // The holder wrote new tokens (or marked the connection): use them, never
+                // refresh again.
+                now.usable()?;
                 return Ok(now.access_token);
             }
         }
+        self.under_lease(account, due).await
+    }
+
+    /// The refresh by the holder of the lease, renewing the lease every [`HEARTBEAT`] while it
+    /// works, then giving it back.
+    async fn under_lease(&self, account: &AccountName, due: Due) -> Result<AccessToken> {
+        let heartbeat = {
+            let (store, account, owner, lease) =
+                (self.store.clone(), account.clone(), self.instance.clone(), self.lease);
+            AbortOnDrop(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(HEARTBEAT);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    match store.renew_refresh_lease(&account, &owner, lease_until(lease)).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(account = %account, "lost the refresh lease while refreshing; the write will check the version");
+                            return;
+                        }
+                        Err(e) => tracing::warn!(account = %account, error = %e, "could not renew the refresh lease"),
+                    }
+                }
+            }))
+        };
         let result = self.refresh_holding_lease(account, due).await;
-        // A successful write cleared the lease already; otherwise let another instance try
-        // (the lease would run out anyway).
+        drop(heartbeat);
+        // A successful write cleared the lease already; otherwise let another instance try.
         if let Err(e) = self.store.release_refresh_lease(account, &self.instance).await {
             tracing::warn!(account = %account, error = %e, "could not release the refresh lease");
         }
@@ -242,8 +373,9 @@ impl Refresher {
 
     /// The refresh itself, by the holder of the lease.
     async fn refresh_holding_lease(&self, account: &AccountName, due: Due) -> Result<AccessToken> {
-        // Another instance may have refreshed between our read and our lease.
+        // Another instance may have refreshed (or marked it) between our read and our lease.
         let conn = self.load(account).await?;
+        conn.usable()?;
         if Self::fresh(&conn, due) {
             return Ok(conn.access_token);
         }
@@ -265,8 +397,12 @@ impl Refresher {
         let tokens = match self.refresh_with_retries(oauth, account, refresh_token).await {
             Ok(t) => t,
             Err(Error::Reconnect { reason, .. }) => {
-                // Okta refused the refresh token: only a new connection helps.
-                self.store.mark_needs_reauth(account, &reason).await?;
+                // Okta refused the refresh token: only a new connection helps, unless new
+                // tokens were written meanwhile (then the refusal was of old ones).
+                let status = ConnectionStatus::NeedsReauth(reason.clone());
+                if !self.store.mark_connection(account, conn.version, &status).await? {
+                    return self.current_after_lost_write(account).await;
+                }
                 self.count(account, "needs_reauth");
                 tracing::warn!(account = %account, %reason, "connection needs to be connected again");
                 return Err(Error::Reconnect {
@@ -281,9 +417,10 @@ impl Refresher {
             }) => {
                 // Okta refused the app (a rotated client secret, a removed app): no retry,
                 // no new connection helps; the account's credentials must change.
-                self.store
-                    .mark_connection(account, &ConnectionStatus::AppRejected(detail.clone()))
-                    .await?;
+                let status = ConnectionStatus::AppRejected(detail.clone());
+                if !self.store.mark_connection(account, conn.version, &status).await? {
+                    return self.current_after_lost_write(account).await;
+                }
                 self.count(account, "app_rejected");
                 tracing::warn!(account = %account, reason = %detail, "Okta rejected the account's app");
                 return Err(Error::AppRejected {
@@ -302,13 +439,20 @@ impl Refresher {
                 return Err(e);
             }
         };
+        crate::failpoint::hit("refresh.after_token_answer");
         if self.store.update_tokens(account, conn.version, &tokens).await? {
             self.count(account, "refreshed");
             tracing::info!(account = %account, "access token refreshed");
             return Ok(tokens.access_token);
         }
         // Another writer replaced the tokens first; theirs are the current ones.
+        self.current_after_lost_write(account).await
+    }
+
+    /// The current token after another writer changed the row first.
+    async fn current_after_lost_write(&self, account: &AccountName) -> Result<AccessToken> {
         let conn = self.load(account).await?;
+        conn.usable()?;
         Ok(conn.access_token)
     }
 }

@@ -79,20 +79,26 @@ pub enum ConnectionStatus {
     /// Okta refused the account's app itself (`invalid_client`): the account needs its app's
     /// current credentials; giving them clears this.
     AppRejected(String),
+    /// The org's API refused a token just issued for this connection (e.g. one from a
+    /// custom authorization server, whose tokens the Management API does not take): no
+    /// refresh helps; the account must be pointed at the org authorization server and
+    /// connected again. The reason is Okta's error.
+    TokenRefused(String),
 }
 
 impl ConnectionStatus {
-    /// `connected`, `needs_reauth` or `app_rejected`, as stored and shown.
+    /// `connected`, `needs_reauth`, `app_rejected` or `token_refused`, as stored and shown.
     pub fn as_str(&self) -> &'static str {
         match self {
             ConnectionStatus::Connected => "connected",
             ConnectionStatus::NeedsReauth(_) => "needs_reauth",
             ConnectionStatus::AppRejected(_) => "app_rejected",
+            ConnectionStatus::TokenRefused(_) => "token_refused",
         }
     }
 
     /// Every status, as stored (for metrics that list each).
-    pub const ALL: [&'static str; 3] = ["connected", "needs_reauth", "app_rejected"];
+    pub const ALL: [&'static str; 4] = ["connected", "needs_reauth", "app_rejected", "token_refused"];
 
     /// The status stored as `s` with `reason`.
     pub fn parse(s: &str, reason: Option<String>) -> Option<Self> {
@@ -100,6 +106,7 @@ impl ConnectionStatus {
             "connected" => Some(Self::Connected),
             "needs_reauth" => Some(Self::NeedsReauth(reason.unwrap_or_default())),
             "app_rejected" => Some(Self::AppRejected(reason.unwrap_or_default())),
+            "token_refused" => Some(Self::TokenRefused(reason.unwrap_or_default())),
             _ => None,
         }
     }
@@ -108,7 +115,9 @@ impl ConnectionStatus {
     pub fn reason(&self) -> Option<&str> {
         match self {
             ConnectionStatus::Connected => None,
-            ConnectionStatus::NeedsReauth(r) | ConnectionStatus::AppRejected(r) => Some(r),
+            ConnectionStatus::NeedsReauth(r) | ConnectionStatus::AppRejected(r) | ConnectionStatus::TokenRefused(r) => {
+                Some(r)
+            }
         }
     }
 }
@@ -148,7 +157,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`Error::Reconnect`] when it needs to be connected again; [`Error::AppRejected`] when
-    /// Okta refused its app.
+    /// Okta refused its app; [`Error::TokenRefused`] when the org refuses its tokens.
     pub fn usable(&self) -> Result<()> {
         match &self.status {
             ConnectionStatus::Connected => Ok(()),
@@ -157,6 +166,10 @@ impl Connection {
                 reason: reason.clone(),
             }),
             ConnectionStatus::AppRejected(reason) => Err(Error::AppRejected {
+                account: self.account.to_string(),
+                reason: reason.clone(),
+            }),
+            ConnectionStatus::TokenRefused(reason) => Err(Error::TokenRefused {
                 account: self.account.to_string(),
                 reason: reason.clone(),
             }),

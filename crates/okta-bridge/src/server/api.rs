@@ -63,15 +63,21 @@ pub(crate) async fn fetch_page(state: &AppState, account: &str, p: &PageParams) 
             ));
         }
     };
-    let client = state.service.client(&account).await?;
-    let mut request = client.users().list().limit(limit);
-    if let Some(after) = &p.after {
-        request = request.after(after.clone());
-    }
-    match request.send().await {
-        Ok(page) => Ok((account, page)),
-        Err(e) => Err(state.service.okta_failed(&account, e).await),
-    }
+    let after = p.after.clone();
+    let page = state
+        .service
+        .call(&account, |client| {
+            let after = after.clone();
+            async move {
+                let mut request = client.users().list().limit(limit);
+                if let Some(after) = after {
+                    request = request.after(after);
+                }
+                request.send().await
+            }
+        })
+        .await?;
+    Ok((account, page))
 }
 
 /// `GET /api/connections/{account}/users?limit=&after=`: Okta's users, read live, with a

@@ -27,6 +27,7 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", shown()),
         Error::Reconnect { .. } => (StatusCode::CONFLICT, "reconnect_required", shown()),
         Error::AppRejected { .. } => (StatusCode::CONFLICT, "app_rejected", shown()),
+        Error::TokenRefused { .. } => (StatusCode::CONFLICT, "token_refused", shown()),
         Error::Rejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "credentials_rejected", shown()),
         Error::RefreshWaitTimeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy_try_again", shown()),
         Error::Okta(okta_client::Error::TokenSource(t)) => (StatusCode::CONFLICT, "reconnect_required", t.to_string()),

@@ -110,6 +110,13 @@ impl StatusView {
             Some(ConnectionStatus::AppRejected(_))
         )
     }
+
+    pub(crate) fn token_refused(&self) -> bool {
+        matches!(
+            ConnectionStatus::parse(self.status, None),
+            Some(ConnectionStatus::TokenRefused(_))
+        )
+    }
 }
 
 /// A row of the accounts table.

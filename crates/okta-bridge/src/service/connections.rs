@@ -16,6 +16,24 @@ use crate::tokens::ConnectionTokenSource;
 /// account's version for a service app (a new key or DPoP needs a new client).
 pub type ClientStamp = (i64, i64);
 
+/// Whether the org refused the request's credentials.
+fn refused(e: &okta_client::Error) -> bool {
+    matches!(e, okta_client::Error::Api(api) if api.status == 401)
+}
+
+/// Okta's error `e` in a line: status, `errorCode` and `errorSummary`.
+fn okta_error(e: &okta_client::Error) -> String {
+    match e {
+        okta_client::Error::Api(api) => format!(
+            "{} {}: {}",
+            api.status.as_u16(),
+            api.error_code.as_deref().unwrap_or("(no errorCode)"),
+            api.error_summary.as_deref().unwrap_or("(no errorSummary)")
+        ),
+        other => other.to_string(),
+    }
+}
+
 impl Service {
     async fn connection(&self, account: &AccountName) -> Result<Connection> {
         self.store
@@ -80,28 +98,84 @@ impl Service {
         })
     }
 
-    /// What an Okta error on `account`'s connection means. An API token that Okta refuses (it
-    /// was revoked, or expired after 30 days unused) cannot come back by itself: the
-    /// connection is marked `needs_reauth`, as an OAuth connection whose refresh token was
-    /// refused is.
-    pub async fn okta_failed(&self, account: &AccountName, e: okta_client::Error) -> Error {
-        let refused = matches!(&e, okta_client::Error::Api(api) if api.status == 401);
-        if refused
-            && let Ok(Some(conn)) = self.store.connection(account).await
-            && conn.method == ConnectionMethod::ApiToken
-        {
-            let reason = "Okta no longer accepts the API token (revoked, or unused for 30 days): connect it again with a new token".to_owned();
-            let status = ConnectionStatus::NeedsReauth(reason.clone());
-            if let Err(db) = self.store.mark_connection(account, &status).await {
-                tracing::error!(account = %account, error = %db, "could not mark the connection");
+    /// Runs `call` with an okta-client for the stored connection `account` (see
+    /// [`client`](Self::client)) and settles what a refusal by the org (401) means for the
+    /// connection:
+    /// - an API token Okta refuses (revoked, or expired after 30 days unused) cannot come back
+    ///   by itself: the connection is marked `needs_reauth`;
+    /// - an OAuth connection's access token may have been revoked alone: its token is
+    ///   refreshed once (one forced refresh per token, however many requests were refused at
+    ///   once) and the call made again; if the org refuses that fresh token too (e.g. one from
+    ///   a custom authorization server), the connection is marked `token_refused` with Okta's
+    ///   error, and later calls answer at once with it instead of asking the org again.
+    ///
+    /// Every mark is conditional on the version the refused token came from.
+    ///
+    /// # Errors
+    /// [`Error::Okta`] for the org's other errors; [`Error::Reconnect`], [`Error::AppRejected`],
+    /// [`Error::TokenRefused`] when the connection does not work; [`Error::Database`].
+    pub async fn call<T, F, Fut>(&self, account: &AccountName, call: F) -> Result<T>
+    where
+        F: Fn(okta_client::Client) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, okta_client::Error>>,
+    {
+        let before = self.connection(account).await?;
+        let client = self.client(account).await?;
+        let err = match call(client.clone()).await {
+            Ok(v) => return Ok(v),
+            Err(e) if refused(&e) => e,
+            Err(e) => return Err(Error::Okta(e)),
+        };
+        match before.method {
+            ConnectionMethod::ApiToken => {
+                let reason = "Okta no longer accepts the API token (revoked, or unused for 30 days): connect it again with a new token".to_owned();
+                Err(self
+                    .mark(account, before.version, ConnectionStatus::NeedsReauth(reason), err)
+                    .await)
             }
-            tracing::warn!(account = %account, %reason, "connection needs to be connected again");
-            return Error::Reconnect {
-                account: account.to_string(),
-                reason,
-            };
+            ConnectionMethod::AuthorizationCode => {
+                self.refresher.refresh_refused(account, before.version).await?;
+                let fresh = self.connection(account).await?;
+                match call(client).await {
+                    Ok(v) => Ok(v),
+                    Err(e) if refused(&e) => {
+                        let reason = okta_error(&e);
+                        tracing::warn!(account = %account, %reason, "the org refuses even a fresh token of this connection");
+                        Err(self
+                            .mark(account, fresh.version, ConnectionStatus::TokenRefused(reason), e)
+                            .await)
+                    }
+                    Err(e) => Err(Error::Okta(e)),
+                }
+            }
+            // okta-client already took a new token (or the DPoP nonce) once.
+            ConnectionMethod::ServiceApp => Err(Error::Okta(err)),
         }
-        Error::Okta(e)
+    }
+
+    /// Marks `account` with `status` if it is still at `version`, and says so as an error; if
+    /// it moved on, the connection's current state (or Okta's error `e`) says what happened.
+    async fn mark(
+        &self,
+        account: &AccountName,
+        version: i64,
+        status: ConnectionStatus,
+        e: okta_client::Error,
+    ) -> Error {
+        match self.store.mark_connection(account, version, &status).await {
+            Ok(true) => {
+                tracing::warn!(account = %account, status = status.as_str(), reason = status.reason().unwrap_or_default(), "connection marked");
+            }
+            Ok(false) => {}
+            Err(db) => {
+                tracing::error!(account = %account, error = %db, "could not mark the connection");
+                return Error::Okta(e);
+            }
+        }
+        match self.connection(account).await.map(|c| c.usable()) {
+            Ok(Err(marked)) => marked,
+            _ => Error::Okta(e),
+        }
     }
 
     /// Refreshes `account`'s token now, whatever its expiry (same lease and write as any

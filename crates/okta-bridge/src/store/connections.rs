@@ -232,6 +232,80 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Extends `owner`'s refresh lease of `account` to `until` (the holder's heartbeat).
+    /// Returns whether `owner` still held it; `false` means it ran out and someone else took
+    /// it (the holder's later write fails its version check, so nothing is lost).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn renew_refresh_lease(&self, account: &AccountName, owner: &str, until: i64) -> Result<bool> {
+        let n = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE connections SET refresh_lease_until = $1 WHERE account = $2 AND refresh_lease_owner = $3",
+            )
+            .bind(until)
+            .bind(account.as_str())
+            .bind(owner)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Connected connections whose refresh lease ran out while still held: their holder died
+    /// (or lost the database) in the middle of a refresh, perhaps after Okta rotated the
+    /// refresh token. Each with the dead holder's name, for
+    /// [`take_abandoned_lease`](Self::take_abandoned_lease).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn abandoned_leases(&self) -> Result<Vec<(AccountName, String)>> {
+        let rows: Vec<(String, String)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT account, refresh_lease_owner FROM connections \
+                 WHERE refresh_lease_owner IS NOT NULL AND refresh_lease_until < $1 AND status = 'connected' ORDER BY account",
+            )
+            .bind(now())
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(a, o)| AccountName::parse(&a).ok().map(|a| (a, o)))
+            .collect())
+    }
+
+    /// Takes over the abandoned refresh lease of `account` from `dead` for `owner` until
+    /// `until`, if it is still `dead`'s and still run out: one statement, so one instance
+    /// recovers it. Returns whether `owner` holds it now.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn take_abandoned_lease(
+        &self,
+        account: &AccountName,
+        dead: &str,
+        owner: &str,
+        until: i64,
+    ) -> Result<bool> {
+        let n = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE connections SET refresh_lease_owner = $1, refresh_lease_until = $2 \
+                 WHERE account = $3 AND refresh_lease_owner = $4 AND refresh_lease_until < $5",
+            )
+            .bind(owner)
+            .bind(until)
+            .bind(account.as_str())
+            .bind(dead)
+            .bind(now())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
     /// Gives the refresh lease back (when the refresh did not happen); only its owner can.
     ///
     /// # Errors
@@ -252,37 +326,36 @@ impl Store {
     }
 
     /// Marks `account`'s connection as not working (`status` is
-    /// [`ConnectionStatus::NeedsReauth`] or [`ConnectionStatus::AppRejected`], with Okta's
-    /// reason), and gives up its refresh lease. Connecting it again clears the mark; new
-    /// credentials for the account clear `app_rejected`.
+    /// [`ConnectionStatus::NeedsReauth`], [`ConnectionStatus::AppRejected`] or
+    /// [`ConnectionStatus::TokenRefused`], with Okta's reason) if it is still at
+    /// `expected_version`, the version whose tokens Okta refused, and gives up its refresh
+    /// lease. Returns whether it was marked: `false` means new tokens were written meanwhile
+    /// (a late refusal of old tokens says nothing about them). Connecting it again clears the
+    /// mark; new credentials for the account clear `app_rejected`.
     ///
     /// # Errors
     /// [`Error::Database`].
-    pub async fn mark_connection(&self, account: &AccountName, status: &ConnectionStatus) -> Result<()> {
-        with_pool!(self, pool => {
+    pub async fn mark_connection(
+        &self,
+        account: &AccountName,
+        expected_version: i64,
+        status: &ConnectionStatus,
+    ) -> Result<bool> {
+        let n = with_pool!(self, pool => {
             sqlx::query(
-                "UPDATE connections SET status = $1, status_reason = $2, updated_at = $3, \
-                 refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE account = $4",
+                "UPDATE connections SET status = $1, status_reason = $2, updated_at = $3, version = version + 1, \
+                 refresh_lease_owner = NULL, refresh_lease_until = NULL WHERE account = $4 AND version = $5",
             )
             .bind(status.as_str())
             .bind(status.reason())
             .bind(now())
             .bind(account.as_str())
+            .bind(expected_version)
             .execute(pool)
             .await?
             .rows_affected()
         });
-        Ok(())
-    }
-
-    /// Marks `account` as needing a new connection (Okta refused its refresh token), with
-    /// Okta's reason.
-    ///
-    /// # Errors
-    /// [`Error::Database`].
-    pub async fn mark_needs_reauth(&self, account: &AccountName, reason: &str) -> Result<()> {
-        self.mark_connection(account, &ConnectionStatus::NeedsReauth(reason.to_owned()))
-            .await
+        Ok(n == 1)
     }
 
     /// Deletes a connection and records why in the audit log, in one transaction; returns

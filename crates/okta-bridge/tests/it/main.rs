@@ -8,6 +8,7 @@ mod cli;
 mod disconnect;
 mod flow;
 mod keys;
+mod lease;
 mod ops;
 mod refresh;
 mod reject;

@@ -1,30 +1,17 @@
 //! Exactly one refresh per expiry: across tasks, across refreshers sharing a database, across
 //! server processes sharing PostgreSQL; and a wait that runs out says so.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use okta_bridge::model::AccountName;
 use okta_bridge::model::TokenSet;
-use okta_bridge::store::Store;
 use secrecy::ExposeSecret;
 
 use crate::flow::on_both_databases;
-use crate::util::{AppOptions, Browser, TEST_KEY_B64, TestApp, TestDb, api_get, connect, spawn_app};
+use crate::util::{AppOptions, Browser, TEST_KEY_B64, TestApp, TestDb, api_get, connect, expire, spawn_app};
 
 fn account_of(app: &TestApp) -> AccountName {
     AccountName::parse(&format!("127-0-0-1-{}", app.sandbox.addr().port())).unwrap()
-}
-
-/// Makes the stored access token expired (a second ago), as if an hour had passed.
-async fn expire(store: &Store, account: &AccountName) {
-    let c = store.connection(account).await.unwrap().unwrap();
-    let tokens = TokenSet {
-        access_token: c.access_token.clone(),
-        refresh_token: c.refresh_token.clone(),
-        expires_at: okta_bridge::model::Expiry::At(time::OffsetDateTime::now_utc().unix_timestamp() - 1),
-    };
-    assert!(store.update_tokens(account, c.version, &tokens).await.unwrap());
 }
 
 async fn connected(db: &TestDb) -> (TestApp, AccountName) {
@@ -90,23 +77,7 @@ async fn two_refreshers_one_refresh(db: TestDb) {
     let (app, account) = connected(&db).await;
     let client_id = app.sandbox.config().client_id.clone();
     expire(&app.store, &account).await;
-    let oauth = crate::util::oauth_app(&app);
-    let other_store = db.open().await;
-    let a = Arc::new(crate::util::refresher(
-        &app.store.clone(),
-        Some(oauth.clone()),
-        Duration::from_secs(60),
-    ));
-    let b = Arc::new(crate::util::refresher(
-        &other_store,
-        Some(oauth),
-        Duration::from_secs(60),
-    ));
-    let tokens = futures::future::join_all((0..60).map(|i| {
-        let (r, account) = (if i % 2 == 0 { a.clone() } else { b.clone() }, account.clone());
-        async move { r.access_token(&account).await.unwrap().expose_secret().to_owned() }
-    }))
-    .await;
+    let tokens = crate::util::two_instances_ask(&app, &db, &app.store, &account, 60).await;
     assert_eq!(app.sandbox.state().token_grants(&client_id), 2, "one refresh for both");
     assert!(tokens.windows(2).all(|w| w[0] == w[1]), "everyone got the new token");
 }
@@ -263,18 +234,11 @@ async fn a_transient_failure_keeps_the_current_token_in_use() {
         expires_at: okta_bridge::model::Expiry::At(time::OffsetDateTime::now_utc().unix_timestamp() + 30),
     };
     assert!(app.store.update_tokens(&account, c.version, &soon).await.unwrap());
-    let fault = serde_json::json!([{ "route": "/oauth2/v1/token", "errors": 1.0 }]);
-    let res = reqwest::Client::new()
-        .put(format!("{}/__sandbox/faults", app.sandbox.url()))
-        .header(
-            "authorization",
-            format!("SSWS {}", app.sandbox.config().api_token_value()),
-        )
-        .json(&fault)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    crate::util::set_faults(
+        &app,
+        serde_json::json!([{ "route": "/oauth2/v1/token", "errors": 1.0 }]),
+    )
+    .await;
     let res = api_get(&app, &format!("/api/connections/{account}/users?limit=1")).await;
     assert_eq!(res.status(), 200, "the current token stays in use");
     let after = app.store.connection(&account).await.unwrap().unwrap();
@@ -316,3 +280,81 @@ async fn the_background_refresher_renews_tokens_ahead_of_expiry() {
     assert!(after.expires_at.at().unwrap() > time::OffsetDateTime::now_utc().unix_timestamp() + 3000);
     assert_eq!(refresher.outcomes(), vec![(account.to_string(), "refreshed", 1)]);
 }
+
+/// Issue 11, finding 8 (second half): an account pointed at a custom authorization server,
+/// whose tokens the Management API refuses. One forced refresh (the token might only have been
+/// revoked), then the connection says what is wrong and requests answer at once with Okta's
+/// error, with no more refreshes however many requests come.
+async fn a_refused_fresh_token_marks_the_connection(db: TestDb) {
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let c = app.sandbox.config();
+    let (status, body) = crate::util::api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts",
+        Some(serde_json::json!({
+            "name": "custom", "orgUrl": app.sandbox.url(), "clientId": c.client_id,
+            "clientSecret": c.client_secret_value(), "issuer": format!("{}/oauth2/default", app.sandbox.url()),
+            "scopes": "openid offline_access",
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    crate::util::connect_account(&app, &mut Browser::signed_in(&app).await, "custom").await;
+    let grants = app.sandbox.state().token_grants(&c.client_id);
+
+    let path = "/api/connections/custom/users?limit=1";
+    let res = api_get(&app, path).await;
+    assert_eq!(res.status(), 409);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "token_refused", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("E0000011"), "Okta's error: {message}");
+    assert!(message.contains("org authorization server"), "what to do: {message}");
+    assert_eq!(
+        app.sandbox.state().token_grants(&c.client_id),
+        grants + 1,
+        "one forced refresh"
+    );
+    let answers = futures::future::join_all((0..20).map(|_| api_get(&app, path))).await;
+    assert!(answers.iter().all(|r| r.status() == 409));
+    assert_eq!(
+        app.sandbox.state().token_grants(&c.client_id),
+        grants + 1,
+        "no refresh more: the connection is marked"
+    );
+    let list: serde_json::Value = api_get(&app, "/api/connections").await.json().await.unwrap();
+    let conn = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["account"] == "custom")
+        .unwrap();
+    assert_eq!(conn["status"], "token_refused", "{conn}");
+    assert!(conn["statusReason"].as_str().unwrap().contains("E0000011"), "{conn}");
+}
+on_both_databases!(
+    a_fresh_token_the_org_refuses_marks_the_connection,
+    super::a_refused_fresh_token_marks_the_connection
+);
+
+/// An access token revoked at Okta on its own (the refresh token still good): one forced
+/// refresh, and the request succeeds.
+async fn a_revoked_access_token_is_replaced_once(db: TestDb) {
+    let (app, account) = connected(&db).await;
+    let client_id = app.sandbox.config().client_id.clone();
+    let grants = app.sandbox.state().token_grants(&client_id);
+    app.sandbox.state().revoke_all_access_tokens();
+    let path = format!("/api/connections/{account}/users?limit=1");
+    let answers = futures::future::join_all((0..10).map(|_| api_get(&app, &path))).await;
+    assert!(answers.iter().all(|r| r.status() == 200), "every request succeeds");
+    assert_eq!(
+        app.sandbox.state().token_grants(&client_id),
+        grants + 1,
+        "one forced refresh for every refused request"
+    );
+}
+on_both_databases!(
+    a_revoked_access_token_is_refreshed_once,
+    super::a_revoked_access_token_is_replaced_once
+);

@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use okta_bridge::model::AccountName;
-use okta_sandbox::RefreshTokenRotation;
+use okta_bridge::model::{AccountName, ConnectionStatus};
 use rand::Rng;
 use sqlx::Connection;
 
@@ -27,17 +26,7 @@ async fn connect_fresh(app: &TestApp) {
 /// `n` refreshes, each by `okta-bridge connections refresh` killed after a random 0-30 ms.
 async fn killed_refreshes(leeway: Duration, n: usize) -> Outcome {
     let db = TestDb::sqlite();
-    let app = spawn_app(
-        &db,
-        AppOptions {
-            sandbox: Box::new(move |c| {
-                c.refresh_token_rotation = RefreshTokenRotation::Rotate;
-                c.refresh_token_leeway = leeway;
-            }),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let app = spawn_app(&db, AppOptions::rotating(leeway)).await;
     connect_fresh(&app).await;
     let account = AccountName::parse(&format!("127-0-0-1-{}", app.sandbox.addr().port())).unwrap();
     let client_id = app.sandbox.config().client_id.clone();
@@ -74,7 +63,10 @@ async fn killed_refreshes(leeway: Duration, n: usize) -> Outcome {
                 false
             }
         };
-        // A dead holder's lease would run out in 30 s; the harness lets it run out now.
+        // A dead holder's lease runs out within seconds and another instance then completes
+        // its refresh (`a_serve_killed_after_okta_rotated_the_token_…` below shows that, in
+        // production timing); this test measures the commit window, a thousand times, so its
+        // harness lets the lease run out at once.
         sqlx::query("UPDATE connections SET refresh_lease_owner = NULL, refresh_lease_until = NULL")
             .execute(&mut sql)
             .await
@@ -113,4 +105,103 @@ async fn a_thousand_killed_refreshes_lose_nothing_with_okta_leeway() {
         without.lost, without.killed_in_window,
         "without leeway, exactly the kills between Okta's answer and the commit lose the connection: {without:?}"
     );
+}
+
+/// `okta-bridge serve` killed (a failpoint) right after Okta answered its refresh grant, before
+/// it wrote the new tokens, with refresh-token rotation and `leeway`: another `serve` on the same
+/// database completes the refresh with the old refresh token, unprompted. Returns the time from
+/// the kill to the recovered refresh.
+async fn killed_after_token_answer(leeway: Duration) -> Duration {
+    let db = TestDb::sqlite();
+    let (app, account, store) = crate::lease::connected_then_stopped(&db, leeway).await;
+    let client_id = app.sandbox.config().client_id.clone();
+    let admin = "failpoint-admin-token-0123456789";
+    let env = |failpoint: &'static str| {
+        vec![
+            ("OKTA_BRIDGE_DATABASE_URL", db.url.clone()),
+            ("OKTA_BRIDGE_MASTER_KEY", TEST_KEY_B64.clone()),
+            ("OKTA_BRIDGE_ADMIN_TOKEN", admin.to_owned()),
+            ("OKTA_BRIDGE_LISTEN", "127.0.0.1:0".to_owned()),
+            ("OKTA_CLIENT_ORGURL", app.sandbox.url().to_owned()),
+            ("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS", "true".to_owned()),
+            ("OKTA_CLIENT_CLIENTID", client_id.clone()),
+            (
+                "OKTA_CLIENT_CLIENTSECRET",
+                app.sandbox.config().client_secret_value().to_owned(),
+            ),
+            ("OKTA_BRIDGE_FAILPOINTS", failpoint.to_owned()),
+        ]
+    };
+    let spawn = |env: Vec<(&'static str, String)>| async move {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        crate::util::spawn_server_process(&env).await
+    };
+    let (mut doomed, doomed_url) = spawn(env("refresh.after_token_answer")).await;
+    let (mut survivor, survivor_url) = spawn(env("")).await;
+
+    crate::util::expire(&store, &account).await;
+    let before = store.connection(&account).await.unwrap().unwrap();
+    let grants = app.sandbox.state().token_grants(&client_id);
+    let http = reqwest::Client::new();
+    let users = |url: &str| {
+        http.get(format!("{url}/api/connections/{account}/users?limit=1"))
+            .bearer_auth(admin)
+            .send()
+    };
+    // The doomed instance refreshes; Okta answers (and rotates); it dies before writing.
+    assert!(
+        users(&doomed_url).await.is_err(),
+        "the doomed instance dies mid-request"
+    );
+    let status = doomed.wait().await.unwrap();
+    let killed = std::time::Instant::now();
+    assert_eq!(status.code(), Some(okta_bridge::failpoint::EXIT_STATUS), "{status}");
+    assert_eq!(
+        app.sandbox.state().token_grants(&client_id),
+        grants + 1,
+        "Okta answered before the kill"
+    );
+    assert_eq!(
+        store.connection(&account).await.unwrap().unwrap().version,
+        before.version,
+        "nothing was written"
+    );
+
+    // Nobody asks the survivor anything: it finds the abandoned refresh by itself.
+    let mut poll = tokio::time::interval(Duration::from_millis(20));
+    let deadline = leeway + Duration::from_secs(10);
+    let recovered = loop {
+        poll.tick().await;
+        let c = store.connection(&account).await.unwrap().unwrap();
+        if c.version > before.version {
+            break c;
+        }
+        assert!(
+            killed.elapsed() < deadline,
+            "no instance completed the abandoned refresh within {deadline:?}"
+        );
+    };
+    let took = killed.elapsed();
+    assert_eq!(recovered.status, ConnectionStatus::Connected, "{:?}", recovered.status);
+    assert_eq!(
+        app.sandbox.state().token_grants(&client_id),
+        grants + 2,
+        "one more grant: the recovery"
+    );
+    assert!(
+        took < leeway,
+        "recovered {took:?} after the kill: outside the {leeway:?} leeway"
+    );
+    let res = users(&survivor_url).await.unwrap();
+    assert_eq!(res.status(), 200, "the connection works on");
+    survivor.kill().await.unwrap();
+    took
+}
+
+#[tokio::test]
+async fn a_serve_killed_after_okta_rotated_the_token_is_recovered_within_the_leeway() {
+    for leeway in [Duration::from_secs(30), Duration::from_secs(10)] {
+        let took = killed_after_token_answer(leeway).await;
+        eprintln!("leeway {leeway:?}: the abandoned refresh was completed {took:?} after the kill");
+    }
 }

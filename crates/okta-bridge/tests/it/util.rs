@@ -156,6 +156,23 @@ pub struct TestApp {
     pub store: Store,
     pub sandbox: Sandbox,
     shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    /// Stops the server and its background tasks (the refresher, the recovery of abandoned
+    /// refreshes) and waits until they are gone; the sandbox and the database stay.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("the server task")
+                .expect("the server stops cleanly");
+        }
+    }
 }
 
 impl Drop for TestApp {
@@ -192,6 +209,45 @@ impl Default for AppOptions {
             admin_token: None,
         }
     }
+}
+
+impl AppOptions {
+    /// A sandbox that rotates refresh tokens (Okta's `ROTATE`) with `leeway`.
+    pub fn rotating(leeway: Duration) -> Self {
+        Self {
+            sandbox: Box::new(move |c| {
+                c.refresh_token_rotation = okta_sandbox::RefreshTokenRotation::Rotate;
+                c.refresh_token_leeway = leeway;
+            }),
+            ..Self::default()
+        }
+    }
+}
+
+/// Puts `rules` (the sandbox's fault rules, as JSON) in force at `app`'s sandbox.
+pub async fn set_faults(app: &TestApp, rules: serde_json::Value) {
+    let res = reqwest::Client::new()
+        .put(format!("{}/__sandbox/faults", app.sandbox.url()))
+        .header(
+            "authorization",
+            format!("SSWS {}", app.sandbox.config().api_token_value()),
+        )
+        .json(&rules)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+}
+
+/// Makes the stored access token of `account` expired (a second ago), as if an hour had passed.
+pub async fn expire(store: &Store, account: &okta_bridge::model::AccountName) {
+    let c = store.connection(account).await.unwrap().unwrap();
+    let tokens = okta_bridge::model::TokenSet {
+        access_token: c.access_token.clone(),
+        refresh_token: c.refresh_token.clone(),
+        expires_at: okta_bridge::model::Expiry::At(time::OffsetDateTime::now_utc().unix_timestamp() - 1),
+    };
+    assert!(store.update_tokens(account, c.version, &tokens).await.unwrap());
 }
 
 pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
@@ -240,7 +296,7 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         .expect("the app builds");
     let store = app.service().store().clone();
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(app.serve(listener, async {
+    let server = tokio::spawn(app.serve(listener, async {
         let _ = rx.await;
     }));
     TestApp {
@@ -249,6 +305,7 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         store,
         sandbox,
         shutdown: Some(tx),
+        server: Some(server),
     }
 }
 
@@ -276,6 +333,34 @@ pub fn refresher(store: &Store, oauth: Option<OAuthApp>, margin: Duration) -> Re
     );
     let apps = Apps::new(store.clone(), oauth, redirect, dev_egress());
     Refresher::new(store.clone(), Arc::new(apps), margin)
+}
+
+/// `n` callers at once asking two refreshers for `account`'s token, alternately: two instances
+/// on `db` (one on `store`, one on a store of its own), as two processes would be. Every
+/// caller's token.
+pub async fn two_instances_ask(
+    app: &TestApp,
+    db: &TestDb,
+    store: &Store,
+    account: &okta_bridge::model::AccountName,
+    n: usize,
+) -> Vec<String> {
+    use secrecy::ExposeSecret;
+    let oauth = oauth_app(app);
+    let other_store = db.open().await;
+    let a = Arc::new(refresher(store, Some(oauth.clone()), Duration::from_secs(60)));
+    let b = Arc::new(refresher(&other_store, Some(oauth), Duration::from_secs(60)));
+    futures::future::join_all((0..n).map(|i| {
+        let (r, account) = (if i % 2 == 0 { a.clone() } else { b.clone() }, account.clone());
+        async move {
+            r.access_token(&account)
+                .await
+                .expect("every caller gets a token")
+                .expose_secret()
+                .to_owned()
+        }
+    }))
+    .await
 }
 
 /// A browser: keeps cookies, follows redirects one by one so tests can see each hop.
@@ -389,6 +474,16 @@ pub async fn connect(app: &TestApp, browser: &mut Browser) -> reqwest::Response 
         res = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
     }
     sign_in_to_org(browser, res, &app.sandbox).await
+}
+
+/// Runs the connect flow of account `name` in `browser` (signed in) as the sandbox's admin.
+pub async fn connect_account(app: &TestApp, browser: &mut Browser, name: &str) -> reqwest::Response {
+    let res = browser
+        .visit(&format!("{}/authenticate_okta?account={name}", app.url))
+        .await;
+    let res = sign_in_to_org(browser, res, &app.sandbox).await;
+    assert_eq!(res.url().path(), "/", "connected: {:?}", browser.hops);
+    res
 }
 
 /// Fills in `org`'s sign-in page `res` as its admin and follows where it leads.

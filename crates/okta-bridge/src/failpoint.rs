@@ -1,0 +1,27 @@
+//! Test-only failpoints: with the `failpoints` feature (on for this crate's own tests, off in
+//! every other build), a process whose `OKTA_BRIDGE_FAILPOINTS` lists a point's name exits on
+//! the spot when it gets there — no cleanup, no commit, as if killed — so tests can kill
+//! `serve` at an exact moment instead of a lucky one. Without the feature, [`hit`] is nothing.
+//!
+//! Points: `refresh.after_token_answer` (Okta answered a refresh grant; the new tokens are
+//! not written yet).
+
+/// The exit status of a process stopped at a failpoint.
+pub const EXIT_STATUS: i32 = 86;
+
+/// Stops the process here if the failpoint `name` is set.
+#[cfg(feature = "failpoints")]
+pub fn hit(name: &str) {
+    let Some(list) = std::env::var_os("OKTA_BRIDGE_FAILPOINTS") else {
+        return;
+    };
+    if list.to_string_lossy().split(',').any(|n| n.trim() == name) {
+        eprintln!("okta-bridge: failpoint {name} reached; exiting with status {EXIT_STATUS}");
+        std::process::exit(EXIT_STATUS);
+    }
+}
+
+/// Stops the process here if the failpoint `name` is set (never, in this build).
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn hit(_name: &str) {}
