@@ -133,7 +133,12 @@ async fn send(http: reqwest::Client, request: HttpRequest) -> Result<HttpRespons
     for (name, value) in res.headers() {
         builder = builder.header(name, value);
     }
-    let body = res.bytes().await.map_err(|e| HttpError(transport_message(e)))?;
+    let body = okta_client::body::read_limited(res, okta_client::body::MAX_SMALL_BYTES)
+        .await
+        .map_err(|e| match e {
+            okta_client::body::ReadError::Transport(e) => HttpError(transport_message(e)),
+            too_large => HttpError(too_large.to_string()),
+        })?;
     builder.body(body.to_vec()).map_err(|e| HttpError(e.to_string()))
 }
 
@@ -287,9 +292,11 @@ impl OAuthApp {
                 .await
                 .map_err(|e| Error::config(SETTING, format!("cannot read {url}: {}", transport_message(e))))?;
             if res.status().is_success() {
+                let body = okta_client::body::read_limited(res, okta_client::body::MAX_SMALL_BYTES)
+                    .await
+                    .map_err(|e| Error::config(SETTING, format!("cannot read {url}: {e}")))?;
                 doc = Some(
-                    res.json::<Discovery>()
-                        .await
+                    serde_json::from_slice::<Discovery>(&body)
                         .map_err(|e| Error::config(SETTING, format!("{url} is not a discovery document: {e}")))?,
                 );
                 break;

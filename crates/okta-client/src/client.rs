@@ -339,12 +339,21 @@ impl Client {
             let outcome = async {
                 let res = req.send().await?;
                 let (status, headers) = (res.status(), res.headers().clone());
-                Ok::<_, reqwest::Error>((status, headers, res.bytes().await?))
+                let limit = if status.is_success() {
+                    crate::body::MAX_PAGE_BYTES
+                } else {
+                    crate::body::MAX_SMALL_BYTES
+                };
+                Ok::<_, crate::body::ReadError>((status, headers, crate::body::read_limited(res, limit).await?))
             }
             .await;
             let (status, headers, bytes) = match outcome {
                 Ok(parts) => parts,
-                Err(e) => {
+                Err(crate::body::ReadError::TooLarge { limit }) => {
+                    drop(permit);
+                    return Err(Error::TooLarge { limit });
+                }
+                Err(crate::body::ReadError::Transport(e)) => {
                     drop(permit);
                     // A connection never made carried nothing: safe to retry for any method.
                     if (idempotent || e.is_connect())

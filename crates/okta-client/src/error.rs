@@ -48,6 +48,13 @@ pub enum Error {
         /// Its `error_description`.
         description: Option<String>,
     },
+    /// The response body was larger than okta-client reads ([`crate::body::MAX_PAGE_BYTES`]
+    /// for a page, [`crate::body::MAX_SMALL_BYTES`] for tokens and errors).
+    #[error("Okta's response is larger than {limit} bytes; it was not read")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The [`TokenSource`](crate::TokenSource) could not hand out an access token.
     #[error("no access token: {0}")]
     TokenSource(#[from] crate::auth::TokenSourceError),
@@ -67,6 +74,13 @@ impl Error {
         match self {
             Error::Api(e) => e.error_code.as_deref(),
             _ => None,
+        }
+    }
+
+    pub(crate) fn from_read(e: crate::body::ReadError) -> Self {
+        match e {
+            crate::body::ReadError::Transport(e) => Self::from_reqwest(e),
+            crate::body::ReadError::TooLarge { limit } => Error::TooLarge { limit },
         }
     }
 

@@ -66,6 +66,7 @@
 
 pub mod apps;
 pub mod auth;
+pub mod body;
 pub mod client;
 pub mod config;
 pub mod error;

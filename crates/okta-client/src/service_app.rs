@@ -359,7 +359,9 @@ impl ServiceAppAuth {
                 .get("dpop-nonce")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let bytes = res.bytes().await.map_err(Error::from_reqwest)?;
+            let bytes = crate::body::read_limited(res, crate::body::MAX_SMALL_BYTES)
+                .await
+                .map_err(Error::from_read)?;
             if status.is_success() {
                 let t: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
                     message: e.to_string(),

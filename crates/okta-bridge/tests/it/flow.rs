@@ -387,3 +387,32 @@ async fn discovery_refuses_what_is_not_an_issuer() {
     .unwrap_err();
     assert!(err.to_string().contains("no discovery document"), "{err}");
 }
+
+/// A discovery document larger than a discovery document can be is not read (nor kept).
+#[tokio::test]
+async fn a_huge_discovery_document_is_refused() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let org = format!("http://{}", listener.local_addr().unwrap());
+    let issuer = format!("{org}/oauth2/big");
+    let huge = format!(
+        "{{\"issuer\":\"{issuer}\",\"padding\":\"{}\"}}",
+        "x".repeat(okta_client::body::MAX_SMALL_BYTES)
+    );
+    let router = axum::Router::new().fallback(move || {
+        let huge = huge.clone();
+        async move { ([("content-type", "application/json")], huge) }
+    });
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let err = okta_bridge::oauth::OAuthApp::discover(
+        okta_client::OrgUrl::parse(&org).unwrap(),
+        &issuer.parse().unwrap(),
+        "0oa1".into(),
+        okta_bridge::model::ClientSecret::new("s"),
+        "http://127.0.0.1:3000/oauth/okta_callback",
+        okta_bridge::model::Scopes::parse("openid").unwrap(),
+        crate::util::dev_egress(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("larger than"), "{err}");
+}

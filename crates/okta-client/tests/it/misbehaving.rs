@@ -191,3 +191,36 @@ async fn a_huge_expires_in_is_capped_not_a_panic() {
         .count();
     assert_eq!(token_requests, 1, "the token is kept, not asked for again");
 }
+
+/// A page larger than the client reads ([`okta_client::body::MAX_PAGE_BYTES`]), said by its
+/// `Content-Length` or not said at all: an error, never the process's memory.
+#[tokio::test]
+async fn an_endless_page_is_refused() {
+    let huge = format!(
+        "[{}]",
+        vec![USER; okta_client::body::MAX_PAGE_BYTES / USER.len() + 1].join(",")
+    );
+    let body = huge.clone();
+    let (declared, _) = raw_server(move |_, _| response("200 OK", &[], &body)).await;
+    let err = client(&declared).users().list().send().await.unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("larger than"), "{err}");
+
+    // No Content-Length: read until the connection closes, and stopped at the limit.
+    let (undeclared, _) = raw_server(move |_, _| format!("HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{huge}")).await;
+    let err = client(&undeclared).users().list().send().await.unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+
+    // A page of normal size is read.
+    let (fine, _) = raw_server(|_, _| response("200 OK", &[], &format!("[{USER}]"))).await;
+    assert_eq!(client(&fine).users().list().send().await.unwrap().items.len(), 1);
+}
+
+/// An error body larger than [`okta_client::body::MAX_SMALL_BYTES`] is not read either.
+#[tokio::test]
+async fn a_huge_error_body_is_refused() {
+    let body = "x".repeat(okta_client::body::MAX_SMALL_BYTES + 1);
+    let (base, _) = raw_server(move |_, _| response("400 Bad Request", &[], &body)).await;
+    let err = client(&base).users().list().send().await.unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+}
