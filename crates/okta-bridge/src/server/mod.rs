@@ -67,7 +67,10 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/authenticate_okta", get(oauth::authenticate))
+        .route(
+            "/authenticate_okta",
+            get(oauth::authenticate_page).post(oauth::authenticate),
+        )
         .route("/oauth/okta_callback", get(oauth::callback))
         .route("/", get(pages::index))
         .route("/connections/{account}/users", get(pages::users))

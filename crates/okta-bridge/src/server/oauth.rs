@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -9,51 +10,94 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::AppState;
-use super::auth::{AdminPage, SESSION_COOKIE, cookie, set_cookie};
+use super::auth::{AdminPage, SESSION_COOKIE, cookie, csrf_matches, set_cookie};
 use super::error::{PageContext, PageError};
-use super::views::error_page;
+use super::views::{ConnectPage, error_page, render};
 use crate::model::AccountName;
-use crate::oauth::{CallbackParams, STATE_TTL, binding_cookie_name};
+use crate::oauth::{CallbackParams, OAuthApp, STATE_TTL, binding_cookie_name};
 
 #[derive(Deserialize)]
 pub(crate) struct AuthenticateParams {
     account: Option<String>,
 }
 
-/// `GET /authenticate_okta[?account=NAME]`: sends the signed-in admin's browser to the org's
-/// sign-in, through the account's own web app (or the server's configured app); anyone else
-/// goes to the sign-in form: only the admin connects orgs.
-pub(crate) async fn authenticate(
-    _: AdminPage,
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(p): Query<AuthenticateParams>,
-) -> Result<Response, PageError> {
-    let account = p
-        .account
-        .as_deref()
+#[derive(Deserialize)]
+pub(crate) struct AuthenticateForm {
+    /// Missing is refused like wrong (403, with the page that says why).
+    #[serde(default)]
+    csrf: String,
+    account: Option<String>,
+}
+
+/// The account named (if any) and the app it connects through, or the page saying why not.
+async fn app_for(state: &AppState, account: Option<&str>) -> Result<(Option<AccountName>, OAuthApp), Response> {
+    let account = account
         .map(str::trim)
         .filter(|a| !a.is_empty())
         .map(AccountName::parse)
         .transpose()
-        .page("Invalid account name")?;
-    let Some(oauth) = state
+        .page("Invalid account name")
+        .map_err(IntoResponse::into_response)?;
+    let oauth = state
         .service
         .web_app_for(account.as_ref())
         .await
-        .page("Not connected this way")?
-    else {
+        .page("Not connected this way")
+        .map_err(IntoResponse::into_response)?;
+    let Some(oauth) = oauth else {
         let message = match &account {
             Some(a) => format!(
                 "There is no account named {a} and no OAuth app configured for the server: add the account first (okta-bridge accounts add, or POST /api/accounts)."
             ),
             None => "Choose an account to connect, or configure the server's OAuth app (OKTA_CLIENT_ORGURL, OKTA_CLIENT_CLIENTID, OKTA_CLIENT_CLIENTSECRET), or run `okta-bridge serve --sandbox`.".to_owned(),
         };
-        return Ok(error_page(
+        return Err(error_page(
             StatusCode::NOT_FOUND,
             "No Okta app for this account",
             &message,
         ));
+    };
+    Ok((account, oauth))
+}
+
+/// `GET /authenticate_okta[?account=NAME]`: the signed-in admin's page for connecting an
+/// account (or the server's configured org): it says where the browser will go and has the
+/// button that starts the flow. A GET never starts one (a link, a prefetch or another site's
+/// image cannot). Anyone else goes to the sign-in form.
+pub(crate) async fn authenticate_page(
+    admin: AdminPage,
+    State(state): State<Arc<AppState>>,
+    Query(p): Query<AuthenticateParams>,
+) -> Response {
+    match app_for(&state, p.account.as_deref()).await {
+        Ok((account, oauth)) => render(&ConnectPage {
+            account: account.map(|a| a.to_string()),
+            org: oauth.org().to_string(),
+            csrf: admin.csrf,
+        }),
+        Err(page) => page,
+    }
+}
+
+/// `POST /authenticate_okta` (the page's CSRF token, `account`): sends the signed-in admin's
+/// browser to the org's sign-in, through the account's own web app (or the server's configured
+/// app), with a binding cookie for this flow only.
+pub(crate) async fn authenticate(
+    admin: AdminPage,
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(f): Form<AuthenticateForm>,
+) -> Result<Response, PageError> {
+    if !csrf_matches(Some(&admin.csrf), &f.csrf) {
+        return Ok(error_page(
+            StatusCode::FORBIDDEN,
+            "Not connected",
+            "The form did not come from this site. Start from okta-bridge's own page.",
+        ));
+    }
+    let (account, oauth) = match app_for(&state, f.account.as_deref()).await {
+        Ok(found) => found,
+        Err(page) => return Ok(page),
     };
     let session = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
     let started = state

@@ -176,6 +176,14 @@ impl ConnectionRow {
 }
 
 #[derive(Template)]
+#[template(path = "connect.html")]
+pub(crate) struct ConnectPage {
+    pub account: Option<String>,
+    pub org: String,
+    pub csrf: String,
+}
+
+#[derive(Template)]
 #[template(path = "index.html")]
 pub(crate) struct IndexPage {
     pub accounts: Vec<AccountRow>,

@@ -148,9 +148,7 @@ async fn many_orgs_each_connected_its_own_way(db: TestDb) {
 
     // The web account connects through its own org's sign-in and web app.
     let mut browser = Browser::signed_in(&app).await;
-    let res = browser
-        .visit(&format!("{}/authenticate_okta?account=web-a", app.url))
-        .await;
+    let res = browser.start_connect(&app.url, Some("web-a")).await;
     assert!(
         res.url().as_str().starts_with(web_org.url()),
         "sent to the account's org: {:?}",
@@ -780,9 +778,7 @@ async fn an_account_at_a_custom_authorization_server(db: TestDb) {
     assert_eq!(body["issuer"], issuer.as_str());
 
     let mut browser = Browser::signed_in(&app).await;
-    let res = browser
-        .visit(&format!("{}/authenticate_okta?account=custom", app.url))
-        .await;
+    let res = browser.start_connect(&app.url, Some("custom")).await;
     assert!(
         browser
             .hops

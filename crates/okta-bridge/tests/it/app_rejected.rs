@@ -47,9 +47,7 @@ async fn a_rejected_app(db: TestDb) {
     .await;
     assert_eq!(status, 201, "{body}");
     let mut browser = Browser::signed_in(&app).await;
-    let res = browser
-        .visit(&format!("{}/authenticate_okta?account=acme", app.url))
-        .await;
+    let res = browser.start_connect(&app.url, Some("acme")).await;
     let res = sign_in_to_org(&mut browser, res, &app.sandbox).await;
     assert_eq!(res.url().path(), "/", "{:?}", browser.hops);
 

@@ -290,9 +290,7 @@ async fn account_name_can_be_chosen() {
     let db = TestDb::sqlite();
     let app = spawn_app(&db, AppOptions::default()).await;
     let mut browser = Browser::signed_in(&app).await;
-    let res = browser
-        .visit(&format!("{}/authenticate_okta?account=acme-prod", app.url))
-        .await;
+    let res = browser.start_connect(&app.url, Some("acme-prod")).await;
     let page_url = res.url().clone();
     let html = res.text().await.unwrap();
     let c = app.sandbox.config();

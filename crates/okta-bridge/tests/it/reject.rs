@@ -16,12 +16,7 @@ async fn nothing_stored(app: &TestApp) {
 
 /// Starts a flow in `browser` and returns the `state` the app sent to the sandbox.
 async fn start(app: &TestApp, browser: &Browser) -> String {
-    let res = browser
-        .http
-        .get(format!("{}/authenticate_okta", app.url))
-        .send()
-        .await
-        .unwrap();
+    let res = browser.connect_request(&app.url, None).await;
     assert_eq!(res.status(), 303);
     let location = reqwest::Url::parse(res.headers()[LOCATION].to_str().unwrap()).unwrap();
     assert!(
@@ -38,12 +33,7 @@ async fn start(app: &TestApp, browser: &Browser) -> String {
 
 /// Runs the sign-in and returns the callback URL the sandbox redirected to, without visiting it.
 async fn sign_in_without_callback(app: &TestApp, browser: &Browser) -> reqwest::Url {
-    let res = browser
-        .http
-        .get(format!("{}/authenticate_okta", app.url))
-        .send()
-        .await
-        .unwrap();
+    let res = browser.connect_request(&app.url, None).await;
     let authorize = res.headers()[LOCATION].to_str().unwrap().to_owned();
     let page = browser.http.get(&authorize).send().await.unwrap().text().await.unwrap();
     let request_id = crate::util::hidden_value(&page, "request_id");
@@ -218,7 +208,7 @@ async fn wrong_redirect_uri_stops_at_the_sandbox() {
     )
     .await;
     let mut browser = Browser::signed_in(&app).await;
-    let res = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
+    let res = browser.start_connect(&app.url, None).await;
     assert_eq!(res.status(), 400);
     assert!(
         res.url().as_str().starts_with(app.sandbox.url()),
@@ -278,7 +268,7 @@ async fn a_wrong_password_shows_the_sign_in_page_again() {
     let db = TestDb::sqlite();
     let app = spawn_app(&db, AppOptions::default()).await;
     let mut browser = Browser::signed_in(&app).await;
-    let res = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
+    let res = browser.start_connect(&app.url, None).await;
     let page_url = res.url().clone();
     let html = res.text().await.unwrap();
     let res = browser
@@ -314,10 +304,8 @@ async fn a_stray_callback_and_a_second_tab_leave_real_flows_alone() {
     let app = spawn_app(&db, AppOptions::default()).await;
     let mut browser = Browser::signed_in(&app).await;
     // Two connects, in two tabs: the server-wide app's org, and the same org under a name.
-    let first = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
-    let second = browser
-        .visit(&format!("{}/authenticate_okta?account=acme-prod", app.url))
-        .await;
+    let first = browser.start_connect(&app.url, None).await;
+    let second = browser.start_connect(&app.url, Some("acme-prod")).await;
     // A stray callback in between.
     let stray = browser
         .visit(&format!("{}/oauth/okta_callback?code=abc&state=forged", app.url))

@@ -275,9 +275,7 @@ async fn the_api_cannot_be_driven_cross_origin(db: TestDb) {
     .await;
     assert_eq!(status, 201, "{body}");
     let mut browser = Browser::signed_in(&app).await;
-    let res = browser
-        .visit(&format!("{}/authenticate_okta?account=acme", app.url))
-        .await;
+    let res = browser.start_connect(&app.url, Some("acme")).await;
     let res = crate::util::sign_in_to_org(&mut browser, res, &app.sandbox).await;
     assert_eq!(res.url().path(), "/");
     let attacker_issuer = format!("{}/oauth2/default", app.sandbox.url());
@@ -456,5 +454,75 @@ async fn proxies_from_the_environment_do_not_bypass_the_guard() {
         visits.load(std::sync::atomic::Ordering::SeqCst),
         0,
         "the proxy saw nothing"
+    );
+}
+
+/// Starting a connect is a POST with the page's CSRF token: a GET (a link, a prefetch, another
+/// site's image) only shows the page with the button; a post without the token, from another
+/// origin, or by someone not signed in starts nothing.
+#[tokio::test]
+async fn starting_a_connect_takes_a_post_with_the_pages_csrf_token() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let browser = Browser::signed_in(&app).await;
+    let start = format!("{}/authenticate_okta", app.url);
+
+    let res = browser.http.get(&start).send().await.unwrap();
+    assert_eq!(res.status(), 200, "a page, not a redirect to Okta");
+    assert!(
+        res.headers().get(reqwest::header::SET_COOKIE).is_none(),
+        "no flow's cookie"
+    );
+    let html = res.text().await.unwrap();
+    assert!(html.contains("method=\"post\" action=\"/authenticate_okta\""), "{html}");
+    assert!(html.contains(app.sandbox.url()), "says which org: {html}");
+    let index = browser
+        .http
+        .get(format!("{}/", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !index.contains("href=\"/authenticate_okta"),
+        "no link starts a flow: {index}"
+    );
+
+    for (form, origin, what) in [
+        (vec![], None, "no CSRF token"),
+        (vec![("csrf", "forged")], None, "a forged CSRF token"),
+        (
+            vec![("csrf", hidden_value(&html, "csrf").leak() as &str)],
+            Some("http://127.0.0.1:1"),
+            "another origin",
+        ),
+    ] {
+        let mut req = browser.http.post(&start).form(&form);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 403, "{what}");
+        assert!(res.headers().get(LOCATION).is_none(), "{what}: nothing started");
+    }
+    let res = Browser::new()
+        .http
+        .post(&start)
+        .form(&[("csrf", hidden_value(&html, "csrf"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[LOCATION], "/login", "only the admin starts a connection");
+
+    // With the page's token: off to Okta.
+    let res = browser.connect_request(&app.url, None).await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        res.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with(&format!("{}/oauth2/v1/authorize?", app.sandbox.url()))
     );
 }

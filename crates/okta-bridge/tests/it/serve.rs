@@ -58,7 +58,7 @@ async fn serve_with_a_sandbox_shows_the_whole_flow() {
     // As a person would: sign in with the admin token, then connect the sandbox org.
     let mut browser = Browser::new();
     browser.sign_in(&url, &admin_token).await;
-    let page = browser.visit(&format!("{url}/authenticate_okta")).await;
+    let page = browser.start_connect(&url, None).await;
     let page_url = page.url().clone();
     let html = page.text().await.unwrap();
     let index = browser

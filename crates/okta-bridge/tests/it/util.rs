@@ -412,6 +412,37 @@ impl Browser {
         res
     }
 
+    /// Asks `app_url` to start connecting `account` (or the server's org) as its page's
+    /// button does: the page (`GET /authenticate_okta`), then its form posted with the page's
+    /// CSRF token. The answer to the post, not followed (a redirect to Okta when it started).
+    pub async fn connect_request(&self, app_url: &str, account: Option<&str>) -> reqwest::Response {
+        let mut page = format!("{app_url}/authenticate_okta");
+        if let Some(a) = account {
+            page.push_str(&format!("?account={a}"));
+        }
+        let res = self.http.get(&page).send().await.unwrap();
+        assert_eq!(res.status(), 200, "the connect page of {page}");
+        let html = res.text().await.unwrap();
+        let mut form = vec![("csrf".to_owned(), hidden_value(&html, "csrf"))];
+        if let Some(a) = account {
+            form.push(("account".to_owned(), a.to_owned()));
+        }
+        self.http
+            .post(format!("{app_url}/authenticate_okta"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// [`connect_request`](Self::connect_request), following where it leads (Okta's sign-in
+    /// page when it started).
+    pub async fn start_connect(&mut self, app_url: &str, account: Option<&str>) -> reqwest::Response {
+        self.hops = vec![format!("{app_url}/authenticate_okta")];
+        let res = self.connect_request(app_url, account).await;
+        self.follow(res).await
+    }
+
     pub async fn visit(&mut self, url: &str) -> reqwest::Response {
         self.hops = vec![url.to_owned()];
         let res = self.http.get(url).send().await.unwrap();
@@ -468,19 +499,16 @@ fn hidden_inputs(html: &str) -> Vec<(String, String)> {
 
 /// Runs the whole connect flow in `browser` as the sandbox's admin. Returns the final page.
 pub async fn connect(app: &TestApp, browser: &mut Browser) -> reqwest::Response {
-    let mut res = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
-    if res.url().path() == "/login" {
+    if browser.visit(&format!("{}/", app.url)).await.url().path() == "/login" {
         browser.sign_in(&app.url, &app.admin_token).await;
-        res = browser.visit(&format!("{}/authenticate_okta", app.url)).await;
     }
+    let res = browser.start_connect(&app.url, None).await;
     sign_in_to_org(browser, res, &app.sandbox).await
 }
 
 /// Runs the connect flow of account `name` in `browser` (signed in) as the sandbox's admin.
 pub async fn connect_account(app: &TestApp, browser: &mut Browser, name: &str) -> reqwest::Response {
-    let res = browser
-        .visit(&format!("{}/authenticate_okta?account={name}", app.url))
-        .await;
+    let res = browser.start_connect(&app.url, Some(name)).await;
     let res = sign_in_to_org(browser, res, &app.sandbox).await;
     assert_eq!(res.url().path(), "/", "connected: {:?}", browser.hops);
     res
