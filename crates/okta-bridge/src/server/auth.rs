@@ -18,7 +18,8 @@ pub(crate) const SESSION_COOKIE: &str = "okta_bridge_session";
 pub(crate) const SESSION_TTL_SECS: u64 = 12 * 3600;
 
 /// The value of cookie `name`.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(state: &AppState, headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let name = cookie_name(state, name);
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -29,8 +30,19 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .map(|(_, v)| v)
 }
 
-/// A `Set-Cookie` value: `HttpOnly`, `Secure` when browsers reach us over https, for `path`,
-/// with `same_site` (`Lax` or `Strict`), living `max_age` seconds (0 deletes it).
+/// The name cookie `name` has on the wire: with the `__Host-` prefix when browsers reach us
+/// over https (the browser then keeps it only if it is `Secure`, for `Path=/` and without
+/// `Domain`, so a sibling subdomain or a plain-http page cannot set or shadow it).
+fn cookie_name(state: &AppState, name: &str) -> String {
+    if state.secure_cookies() {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// A `Set-Cookie` value: `HttpOnly`, with `same_site` (`Lax` or `Strict`), living `max_age`
+/// seconds (0 deletes it), for `path`; over https `Secure` and `__Host-` (so for `Path=/`).
 pub(crate) fn set_cookie(
     state: &AppState,
     name: &str,
@@ -39,7 +51,11 @@ pub(crate) fn set_cookie(
     same_site: &str,
     max_age: u64,
 ) -> HeaderValue {
-    let secure = if state.secure_cookies() { "; Secure" } else { "" };
+    let (name, path, secure) = if state.secure_cookies() {
+        (cookie_name(state, name), "/", "; Secure")
+    } else {
+        (name.to_owned(), path, "")
+    };
     HeaderValue::from_str(&format!(
         "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
     ))
@@ -59,7 +75,7 @@ pub(crate) fn token_binding(state: &AppState, id: &str) -> String {
 }
 
 async fn has_session(state: &AppState, headers: &HeaderMap) -> bool {
-    match cookie(headers, SESSION_COOKIE) {
+    match cookie(state, headers, SESSION_COOKIE) {
         Some(id) => state
             .store()
             .session_valid(&hash(id), &token_binding(state, id))
@@ -109,8 +125,8 @@ pub(crate) struct AdminPage {
 }
 
 /// The CSRF token of a signed-in browser's forms.
-pub(crate) fn session_csrf(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, SESSION_COOKIE).map(|id| hash(&format!("csrf:{id}")))
+pub(crate) fn session_csrf(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    cookie(state, headers, SESSION_COOKIE).map(|id| hash(&format!("csrf:{id}")))
 }
 
 /// Whether `presented` is the CSRF token `expected` (compared by hash, in constant time).
@@ -123,7 +139,7 @@ impl FromRequestParts<Arc<AppState>> for AdminPage {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         if has_session(state, &parts.headers).await
-            && let Some(csrf) = session_csrf(&parts.headers)
+            && let Some(csrf) = session_csrf(state, &parts.headers)
         {
             Ok(AdminPage { csrf })
         } else {

@@ -99,7 +99,7 @@ pub(crate) async fn authenticate(
         Ok(found) => found,
         Err(page) => return Ok(page),
     };
-    let session = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    let session = cookie(&state, &headers, SESSION_COOKIE).unwrap_or_default();
     let started = state
         .service
         .start_authorization(&oauth, account, session)
@@ -129,9 +129,11 @@ pub(crate) async fn callback(
     headers: HeaderMap,
     Query(p): Query<CallbackParams>,
 ) -> Response {
-    let session = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    let session = cookie(&state, &headers, SESSION_COOKIE).unwrap_or_default();
     let binding_cookie = p.state.as_deref().map(binding_cookie_name);
-    let binding = binding_cookie.as_deref().and_then(|name| cookie(&headers, name));
+    let binding = binding_cookie
+        .as_deref()
+        .and_then(|name| cookie(&state, &headers, name));
     let finished = state
         .service
         .finish_authorization(&p, binding, session)

@@ -100,7 +100,7 @@ pub(crate) async fn login(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, PageError> {
-    if !csrf_matches(cookie(&headers, LOGIN_CSRF_COOKIE), &f.csrf) {
+    if !csrf_matches(cookie(&state, &headers, LOGIN_CSRF_COOKIE), &f.csrf) {
         return Ok(login_page(
             &state,
             Some("The sign-in form expired or did not come from this site: sign in again."),
@@ -155,14 +155,14 @@ pub(crate) async fn logout(
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    if !csrf_matches(session_csrf(&headers).as_deref(), &f.csrf) {
+    if !csrf_matches(session_csrf(&state, &headers).as_deref(), &f.csrf) {
         return Ok(error_page(
             StatusCode::FORBIDDEN,
             "Not signed out",
             "The form did not come from this site. Use the Sign out button of okta-bridge's own pages.",
         ));
     }
-    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
+    if let Some(id) = cookie(&state, &headers, SESSION_COOKIE) {
         state
             .store()
             .delete_session(&hash(id))

@@ -526,3 +526,97 @@ async fn starting_a_connect_takes_a_post_with_the_pages_csrf_token() {
             .starts_with(&format!("{}/oauth2/v1/authorize?", app.sandbox.url()))
     );
 }
+
+/// The `name=value` of the `Set-Cookie` of `res` whose name contains `part`, and the whole
+/// header.
+fn set_cookie_named(res: &reqwest::Response, part: &str) -> (String, String) {
+    let header = res
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.split(';').next().unwrap().contains(part))
+        .unwrap_or_else(|| panic!("no {part} cookie"));
+    (header.split(';').next().unwrap().to_owned(), header)
+}
+
+/// Behind https (the public URL), every cookie is `__Host-`: `Secure`, `Path=/`, no `Domain`,
+/// so a sibling subdomain or a plain-http page cannot set or shadow it; the unprefixed name
+/// is not accepted.
+#[tokio::test]
+async fn cookies_are_host_prefixed_behind_https() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            public_url: Some("https://bridge.example.com".into()),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    // A browser over https would keep and send these; the test carries them by hand.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = http.get(format!("{}/login", app.url)).send().await.unwrap();
+    let (login_csrf, header) = set_cookie_named(&res, "login_csrf");
+    assert!(login_csrf.starts_with("__Host-okta_bridge_login_csrf="), "{header}");
+    assert!(
+        header.contains("; Secure") && header.contains("Path=/;") && !header.contains("Domain"),
+        "{header}"
+    );
+    let csrf = hidden_value(&res.text().await.unwrap(), "csrf");
+    let res = http
+        .post(format!("{}/login", app.url))
+        .header("cookie", &login_csrf)
+        .form(&[("csrf", csrf.as_str()), ("token", app.admin_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[LOCATION], "/", "signed in");
+    let (session, header) = set_cookie_named(&res, "session");
+    assert!(session.starts_with("__Host-okta_bridge_session="), "{header}");
+    assert!(header.contains("; Secure") && header.contains("Path=/;"), "{header}");
+
+    let index = |cookie: String| http.get(format!("{}/", app.url)).header("cookie", cookie).send();
+    let res = index(session.clone()).await.unwrap();
+    assert_eq!(res.status(), 200, "the prefixed session works");
+    let html = res.text().await.unwrap();
+    let unprefixed = session.trim_start_matches("__Host-").to_owned();
+    let res = index(unprefixed).await.unwrap();
+    assert_eq!(
+        res.headers()[LOCATION],
+        "/login",
+        "the unprefixed name is not the session"
+    );
+
+    // The connect flow's binding cookie too (it was Path=/oauth; __Host- needs Path=/).
+    let res = http
+        .post(format!("{}/authenticate_okta", app.url))
+        .header("cookie", &session)
+        .form(&[("csrf", hidden_value(&html, "csrf"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let (binding, header) = set_cookie_named(&res, "okta_bridge_");
+    assert!(binding.starts_with("__Host-"), "{header}");
+    assert!(header.contains("; Secure") && header.contains("Path=/;"), "{header}");
+}
+
+/// Over plain http (development), cookies keep their plain names: `__Host-` cookies are
+/// refused by browsers without https.
+#[tokio::test]
+async fn cookies_are_plain_over_http() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let res = reqwest::Client::new()
+        .get(format!("{}/login", app.url))
+        .send()
+        .await
+        .unwrap();
+    let (login_csrf, header) = set_cookie_named(&res, "login_csrf");
+    assert!(login_csrf.starts_with("okta_bridge_login_csrf="), "{header}");
+    assert!(!header.contains("Secure"), "{header}");
+}

@@ -196,6 +196,8 @@ pub struct AppOptions {
     pub allow_private_orgs: bool,
     /// The admin token (default: a random one).
     pub admin_token: Option<String>,
+    /// The public URL browsers reach the app at (default: the plain-http address it listens on).
+    pub public_url: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -207,6 +209,7 @@ impl Default for AppOptions {
             custom_server: None,
             allow_private_orgs: true,
             admin_token: None,
+            public_url: None,
         }
     }
 }
@@ -255,7 +258,8 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
     let addr = listener.local_addr().unwrap();
     let url = format!("http://{addr}");
-    let redirect_uri = format!("{url}/oauth/okta_callback");
+    let public_url = opts.public_url.clone().unwrap_or_else(|| url.clone());
+    let redirect_uri = format!("{public_url}/oauth/okta_callback");
     let mut config = SandboxConfig {
         users: 230,
         redirect_uris: vec![redirect_uri.clone()],
@@ -283,7 +287,7 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         }
         .to_owned(),
         listen: addr,
-        public_url: Some(url.parse().unwrap()),
+        public_url: Some(public_url.parse().unwrap()),
         admin_token: Some(SecretString::from(admin_token.clone())),
         refresh_ahead: 0,
         refresh_margin: opts.refresh_margin.as_secs(),
