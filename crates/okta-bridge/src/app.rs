@@ -105,7 +105,10 @@ impl App {
             settings.redirect_uri(),
             settings.store.egress(),
         ));
-        let service = Arc::new(Service::new(store, apps, Duration::from_secs(settings.refresh_margin)));
+        let service = Arc::new(
+            Service::new(store, apps, Duration::from_secs(settings.refresh_margin))
+                .with_rate_limit_wait(Duration::from_secs(settings.rate_limit_wait)),
+        );
         let admin_token_generated = admin_token.is_none();
         let admin_token = admin_token.unwrap_or_else(|| SecretString::from(random_secret()));
         let state = AppState::new(service.clone(), settings.public_url(), admin_token.clone());

@@ -66,6 +66,10 @@ pub struct Settings {
     /// Connections served at once; more wait until one closes.
     #[arg(long, env = "OKTA_BRIDGE_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// The longest a live call to an org waits for its spent rate-limit window, in seconds;
+    /// a call that would wait longer answers 429 with `Retry-After` at once.
+    #[arg(long, env = "OKTA_BRIDGE_RATE_LIMIT_WAIT", default_value_t = 10)]
+    pub rate_limit_wait: u64,
     /// The database, its keys and the development switch.
     #[command(flatten)]
     pub store: StoreSettings,

@@ -36,6 +36,7 @@ struct Inner {
     credentials: Credentials,
     pacer: Pacer,
     retry: RetryPolicy,
+    max_rate_limit_wait: Option<Duration>,
 }
 
 /// How failed requests are retried.
@@ -75,6 +76,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     service_app: Option<crate::ServiceApp>,
     resolver: Option<Resolver>,
+    max_rate_limit_wait: Option<Duration>,
 }
 
 /// A DNS resolver for the client's connections (`Debug` names it only).
@@ -128,6 +130,15 @@ impl ClientBuilder {
     /// How failed requests are retried (see [`RetryPolicy`]).
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
+        self
+    }
+
+    /// The longest a request waits for a spent rate-limit window to reset (default: as long
+    /// as the window says, at most a minute for Okta's). A request that would wait longer fails
+    /// at once with [`Error::RateLimited`](crate::Error::RateLimited), saying when to try again:
+    /// what a server answering its own callers wants instead of holding them.
+    pub fn max_rate_limit_wait(mut self, wait: Duration) -> Self {
+        self.max_rate_limit_wait = Some(wait);
         self
     }
 
@@ -188,6 +199,7 @@ impl ClientBuilder {
                 credentials,
                 pacer: Pacer::default(),
                 retry: self.retry,
+                max_rate_limit_wait: self.max_rate_limit_wait,
             }),
         })
     }
@@ -257,6 +269,7 @@ impl Client {
             retry: RetryPolicy::default(),
             service_app: None,
             resolver: None,
+            max_rate_limit_wait: None,
         }
     }
 
@@ -324,7 +337,15 @@ impl Client {
             .build();
         let mut retried_auth = false;
         loop {
-            let mut permit = self.inner.pacer.acquire(&bucket).await;
+            let mut permit = match self.inner.pacer.acquire(&bucket, self.inner.max_rate_limit_wait).await {
+                Ok(permit) => permit,
+                Err(retry_after) => {
+                    return Err(Error::RateLimited {
+                        bucket: bucket.clone(),
+                        retry_after,
+                    });
+                }
+            };
             let mut req = self
                 .inner
                 .http

@@ -55,6 +55,18 @@ pub enum Error {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// The org's rate limit for `bucket` is spent and its window resets later than the client
+    /// may wait ([`ClientBuilder::max_rate_limit_wait`](crate::ClientBuilder::max_rate_limit_wait)).
+    #[error(
+        "Okta's rate limit for {bucket} is spent; its window resets in {} s: try again then",
+        retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)
+    )]
+    RateLimited {
+        /// The rate-limit bucket (an API family, e.g. `/api/v1/users`).
+        bucket: String,
+        /// How long until the window resets.
+        retry_after: std::time::Duration,
+    },
     /// The [`TokenSource`](crate::TokenSource) could not hand out an access token.
     #[error("no access token: {0}")]
     TokenSource(#[from] crate::auth::TokenSourceError),

@@ -87,8 +87,9 @@ impl Pacer {
         self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Waits until `bucket` has a request left in its window, then takes it.
-    pub(crate) async fn acquire(&self, bucket: &str) -> Permit {
+    /// Waits until `bucket` has a request left in its window, then takes it; when that wait
+    /// would be longer than `max_wait`, does not wait: `Err` holds how long it would be.
+    pub(crate) async fn acquire(&self, bucket: &str, max_wait: Option<Duration>) -> Result<Permit, Duration> {
         loop {
             let wait_until = {
                 let mut buckets = self.lock();
@@ -110,11 +111,15 @@ impl Pacer {
                 }
                 if !b.known || b.remaining > b.in_flight {
                     b.in_flight += 1;
-                    return Permit {
+                    return Ok(Permit {
                         pacer: self.clone(),
                         bucket: bucket.to_owned(),
                         counted: true,
-                    };
+                    });
+                }
+                let wait = b.reset_at.saturating_duration_since(Instant::now());
+                if max_wait.is_some_and(|max| wait > max) {
+                    return Err(wait);
                 }
                 b.reset_at
             };
@@ -259,16 +264,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn waits_for_the_reset_when_the_window_is_spent() {
         let pacer = Pacer::default();
-        let mut p = pacer.acquire("b").await;
+        let mut p = pacer.acquire("b", None).await.unwrap();
         // Okta's clock is an hour ahead of ours: only the difference reset - Date counts.
         let skewed = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
         pacer.observe(&mut p, &headers(10, 1, skewed + 5, skewed));
         drop(p);
         let started = Instant::now();
-        let one = pacer.acquire("b").await;
+        let one = pacer.acquire("b", None).await.unwrap();
         assert_eq!(started.elapsed(), Duration::ZERO, "one request left");
         // In flight, not yet answered: the last request of the window is taken.
-        let second = pacer.acquire("b");
+        let second = pacer.acquire("b", None);
         tokio::pin!(second);
         assert!(
             tokio::time::timeout(Duration::from_secs(4), &mut second).await.is_err(),
@@ -285,16 +290,35 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_wait_longer_than_allowed_is_refused_at_once() {
+        let pacer = Pacer::default();
+        let mut p = pacer.acquire("b", None).await.unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        pacer.observe(&mut p, &headers(10, 0, now + 30, now));
+        drop(p);
+        let started = Instant::now();
+        let wait = pacer.acquire("b", Some(Duration::from_secs(10))).await.unwrap_err();
+        assert_eq!(started.elapsed(), Duration::ZERO, "no wait");
+        assert!(
+            wait > Duration::from_secs(29) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        // A wait within the bound is waited.
+        let _p = pacer.acquire("b", Some(Duration::from_secs(31))).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_secs(30));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_dropped_request_gives_its_place_back() {
         let pacer = Pacer::default();
-        let mut p = pacer.acquire("b").await;
+        let mut p = pacer.acquire("b", None).await.unwrap();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         pacer.observe(&mut p, &headers(10, 2, now + 30, now));
-        let a = pacer.acquire("b").await;
-        let b = pacer.acquire("b").await;
+        let a = pacer.acquire("b", None).await.unwrap();
+        let b = pacer.acquire("b", None).await.unwrap();
         drop(a);
         let started = Instant::now();
-        let _c = pacer.acquire("b").await;
+        let _c = pacer.acquire("b", None).await.unwrap();
         assert_eq!(started.elapsed(), Duration::ZERO);
         drop(b);
         let (_, rl) = &pacer.snapshot()[0];
@@ -305,11 +329,11 @@ mod tests {
     async fn older_windows_do_not_overwrite_newer_ones() {
         let pacer = Pacer::default();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let mut p = pacer.acquire("b").await;
+        let mut p = pacer.acquire("b", None).await.unwrap();
         pacer.observe(&mut p, &headers(10, 9, now + 60, now));
-        let mut late = pacer.acquire("b").await;
+        let mut late = pacer.acquire("b", None).await.unwrap();
         pacer.observe(&mut late, &headers(10, 0, now, now - 1));
-        let mut same = pacer.acquire("b").await;
+        let mut same = pacer.acquire("b", None).await.unwrap();
         pacer.observe(&mut same, &headers(10, 4, now + 60, now));
         let (_, rl) = &pacer.snapshot()[0];
         assert_eq!(rl.remaining, 4);

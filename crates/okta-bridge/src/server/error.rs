@@ -30,6 +30,7 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
         Error::TokenRefused { .. } => (StatusCode::CONFLICT, "token_refused", shown()),
         Error::Rejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "credentials_rejected", shown()),
         Error::RefreshWaitTimeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy_try_again", shown()),
+        Error::Okta(okta_client::Error::RateLimited { .. }) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", shown()),
         Error::Okta(okta_client::Error::TokenSource(t)) => (StatusCode::CONFLICT, "reconnect_required", t.to_string()),
         Error::Okta(okta_client::Error::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "okta_error", shown()),
         Error::Okta(_) | Error::OAuth { .. } => (StatusCode::BAD_GATEWAY, "okta_error", shown()),
@@ -61,7 +62,16 @@ impl IntoResponse for Error {
                 "errorId": api.error_id,
             });
         }
-        (status, Json(body)).into_response()
+        let mut res = (status, Json(body)).into_response();
+        if let Error::Okta(okta_client::Error::RateLimited { retry_after, .. }) = self.ours() {
+            // Whole seconds, never early.
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs.max(1)),
+            );
+        }
+        res
     }
 }
 

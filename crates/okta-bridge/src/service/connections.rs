@@ -81,7 +81,10 @@ impl Service {
 
     async fn client_for(&self, conn: Connection) -> Result<okta_client::Client> {
         let account = &conn.account;
-        let builder = self.apps.egress().client_builder(conn.org_url.clone());
+        let mut builder = self.apps.egress().client_builder(conn.org_url.clone());
+        if let Some(wait) = self.rate_limit_wait {
+            builder = builder.max_rate_limit_wait(wait);
+        }
         Ok(match conn.method {
             ConnectionMethod::ApiToken => builder.api_token(conn.access_token.expose_secret()).build()?,
             ConnectionMethod::ServiceApp => {

@@ -27,6 +27,8 @@ pub struct Service {
     /// okta-clients of connections, kept (with their rate-limit pacing) while the connection is
     /// the same one.
     clients: Mutex<HashMap<String, (ClientStamp, okta_client::Client)>>,
+    /// The longest a call waits for a spent rate-limit window (`None`: as long as it takes).
+    rate_limit_wait: Option<Duration>,
 }
 
 impl Service {
@@ -39,7 +41,17 @@ impl Service {
             apps,
             refresher,
             clients: Mutex::new(HashMap::new()),
+            rate_limit_wait: None,
         }
+    }
+
+    /// Calls through connections wait at most `wait` for a spent rate-limit window, then fail
+    /// with Okta's `RateLimited` error saying when to try again (the server answers 429 with
+    /// `Retry-After`), instead of holding their caller for up to a minute.
+    #[must_use]
+    pub fn with_rate_limit_wait(mut self, wait: Duration) -> Self {
+        self.rate_limit_wait = Some(wait);
+        self
     }
 
     /// The store.

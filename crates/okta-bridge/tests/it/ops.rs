@@ -180,3 +180,41 @@ async fn slow_headers_are_dropped_and_connections_are_capped() {
         .unwrap();
     assert_eq!(&answer[..n], b"HTTP/1.1 200");
 }
+
+/// Issue 11: live calls on a spent rate-limit window answer 429 with `Retry-After` (the
+/// window's reset) at once, instead of holding every caller until the window resets.
+#[tokio::test]
+async fn live_calls_on_a_spent_rate_limit_window_answer_429_with_retry_after() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| c.users_rate_limit = 3),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    connect(&app, &mut Browser::new()).await;
+    let account = format!("127-0-0-1-{}", app.sandbox.addr().port());
+    let path = format!("/api/connections/{account}/users?limit=1");
+    let started = std::time::Instant::now();
+    let answers = futures::future::join_all((0..20).map(|_| api_get(&app, &path))).await;
+    let waited = started.elapsed();
+    let ok = answers.iter().filter(|r| r.status() == 200).count();
+    assert_eq!(ok, 3, "the window's three requests are served");
+    for res in answers.into_iter().filter(|r| r.status() != 200) {
+        assert_eq!(res.status(), 429);
+        let retry_after: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(
+            (11..=60).contains(&retry_after),
+            "the window's reset, beyond the 10-s wait: {retry_after}"
+        );
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "rate_limited", "{body}");
+        assert!(body["message"].as_str().unwrap().contains("try again"), "{body}");
+    }
+    assert!(
+        waited < std::time::Duration::from_secs(10),
+        "nobody waited for the window ({waited:?})"
+    );
+}

@@ -293,6 +293,7 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         refresh_margin: opts.refresh_margin.as_secs(),
         header_read_timeout: 10,
         max_connections: 1024,
+        rate_limit_wait: 10,
         store,
     };
     let app = App::build(&settings, OrgSource::BuiltInSandbox, None)
@@ -686,6 +687,7 @@ pub fn server_settings(store: StoreSettings, admin_token: &str) -> Settings {
         refresh_margin: 60,
         header_read_timeout: 10,
         max_connections: 1024,
+        rate_limit_wait: 10,
         store,
     }
 }
