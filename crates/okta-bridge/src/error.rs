@@ -146,7 +146,8 @@ pub enum Error {
     /// Okta answered with an error or could not be reached (→ 502, 504 on a timeout).
     #[error(transparent)]
     Okta(#[from] okta_client::Error),
-    /// The database failed (→ 500; details logged).
+    /// The database failed (→ 500, details logged; → 503 `database_unavailable` when it cannot
+    /// be reached, see [`Error::database_unavailable`]).
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     /// A migration failed at start-up.
@@ -155,6 +156,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether this is the database being unreachable (no connection within the pool's
+    /// acquire timeout, a connection refused or cut): a reason to try again shortly, not a bug.
+    pub fn database_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Error::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
+        )
+    }
+
     /// An [`Error::Invalid`] of `field`.
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Self::Invalid {

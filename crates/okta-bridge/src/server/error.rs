@@ -29,6 +29,14 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
         Error::AppRejected { .. } => (StatusCode::CONFLICT, "app_rejected", shown()),
         Error::TokenRefused { .. } => (StatusCode::CONFLICT, "token_refused", shown()),
         Error::Rejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "credentials_rejected", shown()),
+        e if e.database_unavailable() => {
+            tracing::warn!(error = %e, "the database is unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is unreachable; try again shortly".to_owned(),
+            )
+        }
         Error::RefreshWaitTimeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy_try_again", shown()),
         Error::Okta(okta_client::Error::RateLimited { .. }) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", shown()),
         Error::Okta(okta_client::Error::TokenSource(t)) => (StatusCode::CONFLICT, "reconnect_required", t.to_string()),

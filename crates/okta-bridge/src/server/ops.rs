@@ -81,12 +81,19 @@ pub(crate) async fn observe(State(state): State<Arc<AppState>>, req: Request, ne
     res
 }
 
-/// `GET /readyz`: 200 when the database answers, 503 otherwise.
+/// How long `/readyz` waits for the database.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_millis(900);
+
+/// `GET /readyz`: 200 when the database answers, 503 otherwise, within a second either way.
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match state.store().ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
+    match tokio::time::timeout(READY_WITHIN, state.store().ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready: the database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+        Err(_) => {
+            tracing::warn!("not ready: the database did not answer within {READY_WITHIN:?}");
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
         }
     }

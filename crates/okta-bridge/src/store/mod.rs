@@ -57,6 +57,9 @@ pub struct Store {
     key: MasterKey,
 }
 
+/// How long a request waits for a database connection before failing (503).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl Store {
     /// Opens the database at `url` (`sqlite://file.db` or `postgres://…`), creating a SQLite
     /// file if missing, and runs the migrations.
@@ -80,7 +83,9 @@ impl Store {
             let opts = PgConnectOptions::from_str(url).map_err(|e| Error::config(DATABASE_URL, e.to_string()))?;
             let pool = PgPoolOptions::new()
                 .max_connections(8)
-                .acquire_timeout(Duration::from_secs(10))
+                // While the database is unreachable, requests fail within seconds (503) instead
+                // of queueing; the pool reconnects by itself when it is back.
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(opts)
                 .await?;
             POSTGRES_MIGRATIONS.run(&pool).await?;

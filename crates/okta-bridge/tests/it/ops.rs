@@ -218,3 +218,55 @@ async fn live_calls_on_a_spent_rate_limit_window_answer_429_with_retry_after() {
         "nobody waited for the window ({waited:?})"
     );
 }
+
+/// Issue 11: with PostgreSQL gone, `/readyz` answers 503 within a second and other requests a
+/// clear 503 within a few seconds (they used to hang past 10 s); when it is back, everything
+/// works again by itself.
+#[tokio::test]
+async fn an_unreachable_database_gives_fast_503s_and_recovery_is_automatic() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let (proxy, via_proxy) = crate::util::PostgresProxy::start(&db).await;
+    let app = spawn_app(&via_proxy, AppOptions::default()).await;
+    let http = reqwest::Client::new();
+    let ready = || http.get(format!("{}/readyz", app.url)).send();
+    let list = || {
+        http.get(format!("{}/api/connections", app.url))
+            .bearer_auth(&app.admin_token)
+            .send()
+    };
+    assert_eq!(ready().await.unwrap().status(), 200);
+    assert_eq!(list().await.unwrap().status(), 200);
+
+    proxy.down();
+    let started = std::time::Instant::now();
+    let res = ready().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = std::time::Instant::now();
+    let res = list().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "database_unavailable", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("try again"), "{body}");
+    assert!(
+        took <= okta_bridge::store::ACQUIRE_TIMEOUT + std::time::Duration::from_secs(2),
+        "{took:?}"
+    );
+
+    proxy.up();
+    // Back by itself: the first requests may still meet a connection cut while it was down.
+    let mut poll = tokio::time::interval(std::time::Duration::from_millis(100));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        poll.tick().await;
+        if ready().await.unwrap().status() == 200 && list().await.unwrap().status() == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server did not recover");
+    }
+}

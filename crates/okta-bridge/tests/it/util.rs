@@ -122,6 +122,91 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The same database reached at `url` (e.g. through a proxy); dropping it removes nothing.
+    pub fn via(&self, url: String) -> Self {
+        Self {
+            url,
+            dir: None,
+            schema: None,
+        }
+    }
+}
+
+/// A TCP proxy to the test PostgreSQL that can be taken down (every connection through it cut,
+/// new ones closed at once, as a stopped server's would be) and brought back up.
+pub struct PostgresProxy {
+    /// `host:port` to connect to instead of PostgreSQL's.
+    pub addr: std::net::SocketAddr,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl PostgresProxy {
+    /// A proxy to the PostgreSQL of `db`, up.
+    pub async fn start(db: &TestDb) -> (Self, TestDb) {
+        let target = reqwest::Url::parse(&db.url).expect("a PostgreSQL URL");
+        let upstream = format!(
+            "{}:{}",
+            target.host_str().expect("a host"),
+            target.port().unwrap_or(5432)
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (up2, links2) = (up.clone(), links.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !up2.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                links2.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                }));
+            }
+        });
+        let mut via = target.clone();
+        via.set_host(Some("127.0.0.1")).unwrap();
+        via.set_port(Some(addr.port())).unwrap();
+        let proxied = db.via(via.to_string());
+        (
+            Self {
+                addr,
+                up,
+                links,
+                accept,
+            },
+            proxied,
+        )
+    }
+
+    /// Cuts every connection and refuses new ones until [`up`](Self::up).
+    pub fn down(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn up(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for PostgresProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.down();
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((base, schema)) = self.schema.take() {
