@@ -136,8 +136,6 @@ impl TestDb {
 /// A TCP proxy to the test PostgreSQL that can be taken down (every connection through it cut,
 /// new ones closed at once, as a stopped server's would be) and brought back up.
 pub struct PostgresProxy {
-    /// `host:port` to connect to instead of PostgreSQL's.
-    pub addr: std::net::SocketAddr,
     up: Arc<std::sync::atomic::AtomicBool>,
     links: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     accept: tokio::task::JoinHandle<()>,
@@ -175,15 +173,7 @@ impl PostgresProxy {
         via.set_host(Some("127.0.0.1")).unwrap();
         via.set_port(Some(addr.port())).unwrap();
         let proxied = db.via(via.to_string());
-        (
-            Self {
-                addr,
-                up,
-                links,
-                accept,
-            },
-            proxied,
-        )
+        (Self { up, links, accept }, proxied)
     }
 
     /// Cuts every connection and refuses new ones until [`up`](Self::up).
