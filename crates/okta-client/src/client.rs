@@ -135,7 +135,7 @@ impl ClientBuilder {
 
     /// The longest a request waits for a spent rate-limit window to reset (default: as long
     /// as the window says, at most a minute for Okta's). A request that would wait longer fails
-    /// at once with [`Error::RateLimited`](crate::Error::RateLimited), saying when to try again:
+    /// at once with [`Error::RateLimited`], saying when to try again:
     /// what a server answering its own callers wants instead of holding them.
     pub fn max_rate_limit_wait(mut self, wait: Duration) -> Self {
         self.max_rate_limit_wait = Some(wait);
