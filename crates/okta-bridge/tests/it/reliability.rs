@@ -107,6 +107,25 @@ async fn a_thousand_killed_refreshes_lose_nothing_with_okta_leeway() {
     );
 }
 
+const ADMIN: &str = "failpoint-admin-token-0123456789";
+
+/// `okta-bridge serve` on `db` with `app`'s sandbox as its org, with `failpoint` set.
+async fn spawn_serve(app: &TestApp, db: &TestDb, failpoint: &str) -> (tokio::process::Child, String) {
+    let config = app.sandbox.config();
+    crate::util::spawn_server_process(&[
+        ("OKTA_BRIDGE_DATABASE_URL", db.url.as_str()),
+        ("OKTA_BRIDGE_MASTER_KEY", TEST_KEY_B64.as_str()),
+        ("OKTA_BRIDGE_ADMIN_TOKEN", ADMIN),
+        ("OKTA_BRIDGE_LISTEN", "127.0.0.1:0"),
+        ("OKTA_CLIENT_ORGURL", app.sandbox.url()),
+        ("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS", "true"),
+        ("OKTA_CLIENT_CLIENTID", config.client_id.as_str()),
+        ("OKTA_CLIENT_CLIENTSECRET", config.client_secret_value()),
+        ("OKTA_BRIDGE_FAILPOINTS", failpoint),
+    ])
+    .await
+}
+
 /// `okta-bridge serve` killed (a failpoint) right after Okta answered its refresh grant, before
 /// it wrote the new tokens, with refresh-token rotation and `leeway`: another `serve` on the same
 /// database completes the refresh with the old refresh token, unprompted. Returns the time from
@@ -115,29 +134,9 @@ async fn killed_after_token_answer(leeway: Duration) -> Duration {
     let db = TestDb::sqlite();
     let (app, account, store) = crate::lease::connected_then_stopped(&db, leeway).await;
     let client_id = app.sandbox.config().client_id.clone();
-    let admin = "failpoint-admin-token-0123456789";
-    let env = |failpoint: &'static str| {
-        vec![
-            ("OKTA_BRIDGE_DATABASE_URL", db.url.clone()),
-            ("OKTA_BRIDGE_MASTER_KEY", TEST_KEY_B64.clone()),
-            ("OKTA_BRIDGE_ADMIN_TOKEN", admin.to_owned()),
-            ("OKTA_BRIDGE_LISTEN", "127.0.0.1:0".to_owned()),
-            ("OKTA_CLIENT_ORGURL", app.sandbox.url().to_owned()),
-            ("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS", "true".to_owned()),
-            ("OKTA_CLIENT_CLIENTID", client_id.clone()),
-            (
-                "OKTA_CLIENT_CLIENTSECRET",
-                app.sandbox.config().client_secret_value().to_owned(),
-            ),
-            ("OKTA_BRIDGE_FAILPOINTS", failpoint.to_owned()),
-        ]
-    };
-    let spawn = |env: Vec<(&'static str, String)>| async move {
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        crate::util::spawn_server_process(&env).await
-    };
-    let (mut doomed, doomed_url) = spawn(env("refresh.after_token_answer")).await;
-    let (mut survivor, survivor_url) = spawn(env("")).await;
+    let admin = ADMIN;
+    let (mut doomed, doomed_url) = spawn_serve(&app, &db, "refresh.after_token_answer").await;
+    let (mut survivor, survivor_url) = spawn_serve(&app, &db, "").await;
 
     crate::util::expire(&store, &account).await;
     let before = store.connection(&account).await.unwrap().unwrap();
@@ -204,4 +203,45 @@ async fn a_serve_killed_after_okta_rotated_the_token_is_recovered_within_the_lee
         let took = killed_after_token_answer(leeway).await;
         eprintln!("leeway {leeway:?}: the abandoned refresh was completed {took:?} after the kill");
     }
+}
+
+/// A refresh abandoned while no instance ran (its holder died after Okta rotated the token):
+/// the next `serve` to start completes it first thing, before anyone asks it anything.
+#[tokio::test]
+async fn a_serve_starting_up_completes_an_abandoned_refresh_first() {
+    let db = TestDb::sqlite();
+    let (app, account, store) = crate::lease::connected_then_stopped(&db, Duration::from_secs(30)).await;
+    let client_id = app.sandbox.config().client_id.clone();
+    let before = store.connection(&account).await.unwrap().unwrap();
+    let dead_since = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
+    assert!(
+        store
+            .take_refresh_lease(&account, "dead-instance", dead_since)
+            .await
+            .unwrap()
+    );
+    crate::util::oauth_app(&app)
+        .refresh(&account, before.refresh_token.as_ref().unwrap())
+        .await
+        .unwrap();
+    let grants = app.sandbox.state().token_grants(&client_id);
+
+    let (mut server, _) = spawn_serve(&app, &db, "").await;
+    let started = std::time::Instant::now();
+    let mut poll = tokio::time::interval(Duration::from_millis(20));
+    let recovered = loop {
+        poll.tick().await;
+        let c = store.connection(&account).await.unwrap().unwrap();
+        if c.version > before.version {
+            break c;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "not recovered at start-up");
+    };
+    assert_eq!(recovered.status, ConnectionStatus::Connected);
+    assert_eq!(app.sandbox.state().token_grants(&client_id), grants + 1);
+    assert_ne!(
+        secrecy::ExposeSecret::expose_secret(recovered.refresh_token.as_ref().unwrap()),
+        secrecy::ExposeSecret::expose_secret(before.refresh_token.as_ref().unwrap())
+    );
+    server.kill().await.unwrap();
 }
