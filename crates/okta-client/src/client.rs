@@ -77,6 +77,7 @@ pub struct ClientBuilder {
     service_app: Option<crate::ServiceApp>,
     resolver: Option<Resolver>,
     max_rate_limit_wait: Option<Duration>,
+    extra_roots: Vec<reqwest::Certificate>,
 }
 
 /// A DNS resolver for the client's connections (`Debug` names it only).
@@ -142,6 +143,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Also trusts the CA certificates of `pem` (one or more PEM certificates), besides the
+    /// system's: an org behind a TLS-inspecting proxy, or a local sandbox with its own CA.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `pem` holds no certificate.
+    pub fn trust_pem(mut self, pem: &[u8]) -> Result<Self> {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| Error::Config(format!("the CA certificates are not PEM: {}", crate::with_causes(&e))))?;
+        if certs.is_empty() {
+            return Err(Error::Config(
+                "no certificate in the CA file: give one or more PEM certificates (-----BEGIN CERTIFICATE-----)".into(),
+            ));
+        }
+        self.extra_roots.extend(certs);
+        Ok(self)
+    }
+
     /// Retries after the first attempt (default 4; 0: never retry).
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.retry.max_retries = retries;
@@ -165,6 +183,9 @@ impl ClientBuilder {
             .user_agent(USER_AGENT)
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout);
+        if !self.extra_roots.is_empty() {
+            http = http.tls_certs_merge(self.extra_roots.clone());
+        }
         if let Some(Resolver(r)) = &self.resolver {
             // A resolver that vets addresses would be bypassed by a proxy (the proxy resolves
             // the name): with one, proxies from the environment (`HTTPS_PROXY`, …) are not used.
@@ -270,6 +291,7 @@ impl Client {
             service_app: None,
             resolver: None,
             max_rate_limit_wait: None,
+            extra_roots: Vec::new(),
         }
     }
 

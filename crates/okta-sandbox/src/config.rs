@@ -175,8 +175,12 @@ impl std::str::FromStr for AuthorizationServer {
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
     /// Base of every absolute URL the org hands out (issuer, `Link` headers, `_links`).
-    /// `None`: `http://` plus the address the listener is bound to.
+    /// `None`: `http://` (`https://` with [`tls`](Self::tls)) plus the address the listener is
+    /// bound to.
     pub public_url: Option<Url>,
+    /// Serve https, with a certificate for `127.0.0.1`, `localhost` and the public URL's host
+    /// issued by a CA generated at start ([`Sandbox::ca_pem`](crate::Sandbox::ca_pem)).
+    pub tls: bool,
     /// Exactly how many users the org holds.
     pub users: usize,
     /// How many groups the org holds besides the built-in `Everyone` (named after departments
@@ -239,6 +243,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
             public_url: None,
+            tls: false,
             users: 100,
             groups: 8,
             apps: 3,

@@ -57,8 +57,10 @@ pub mod server;
 pub mod snapshot;
 mod state;
 mod syslog;
+pub mod tls;
 mod users_write;
 mod util;
 
 pub use config::{AuthorizationServer, RefreshTokenRotation, SandboxConfig, ServiceApp};
 pub use server::{Sandbox, SandboxState, router, serve};
+pub use tls::SandboxTls;

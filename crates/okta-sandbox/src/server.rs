@@ -105,6 +105,7 @@ pub async fn serve(
 pub struct Sandbox {
     addr: SocketAddr,
     state: Arc<SandboxState>,
+    tls: Option<crate::tls::SandboxTls>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -125,18 +126,42 @@ impl Sandbox {
     /// When the configuration is invalid.
     pub async fn spawn_on(listener: TcpListener, config: SandboxConfig) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
+        let scheme = if config.tls { "https" } else { "http" };
         let public = match &config.public_url {
             Some(u) => u.clone(),
-            None => Url::parse(&format!("http://{addr}")).map_err(std::io::Error::other)?,
+            None => Url::parse(&format!("{scheme}://{addr}")).map_err(std::io::Error::other)?,
+        };
+        let tls = if config.tls {
+            let mut hosts = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+            if let Some(h) = public.host_str() {
+                let h = h.trim_start_matches('[').trim_end_matches(']').to_owned();
+                if !hosts.contains(&h) {
+                    hosts.push(h);
+                }
+            }
+            if addr.ip().to_string() != "127.0.0.1" {
+                hosts.push(addr.ip().to_string());
+            }
+            Some(crate::tls::SandboxTls::generate(&hosts).map_err(std::io::Error::other)?)
+        } else {
+            None
         };
         let state = SandboxState::new(config, &public).map_err(std::io::Error::other)?;
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, state.clone(), async {
+        let shutdown = async {
             let _ = rx.await;
-        }));
+        };
+        let task = match &tls {
+            Some(tls) => {
+                let (tls, router) = (tls.clone(), router(state.clone()));
+                tokio::spawn(async move { tls.serve(listener, router, shutdown).await })
+            }
+            None => tokio::spawn(serve(listener, state.clone(), shutdown)),
+        };
         Ok(Self {
             addr,
             state,
+            tls,
             shutdown: Some(tx),
             task: Some(task),
         })
@@ -145,6 +170,12 @@ impl Sandbox {
     /// The org URL, e.g. `http://127.0.0.1:8055`.
     pub fn url(&self) -> &str {
         self.state.base_url()
+    }
+
+    /// The CA certificate (PEM) that issued the sandbox's server certificate, when it serves
+    /// https ([`SandboxConfig::tls`]).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(crate::tls::SandboxTls::ca_pem)
     }
 
     /// The address the sandbox listens on.

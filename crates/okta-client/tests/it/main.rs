@@ -6,4 +6,5 @@ mod resilience;
 mod resources;
 mod sandbox;
 mod service_apps;
+mod tls;
 mod util;
