@@ -12,7 +12,6 @@ use tokio::net::TcpListener;
 
 use crate::apps::Apps;
 use crate::crypto::random_secret;
-use crate::egress::Egress;
 use crate::error::{EgressRefusal, Error, Result};
 use crate::model::{ClientSecret, OrgUrl, Scopes};
 use crate::oauth::OAuthApp;
@@ -57,9 +56,9 @@ async fn server_wide_app(settings: &Settings, source: OrgSource, scopes: Scopes)
     };
     let org = OrgUrl::parse(org).map_err(|e| Error::config(ORG, e.to_string()))?;
     let egress = match source {
-        OrgSource::BuiltInSandbox => Egress::allow_private_for_development(),
+        OrgSource::BuiltInSandbox => settings.store.egress()?.allowing_private_for_development(),
         OrgSource::Configured => {
-            let egress = settings.store.egress();
+            let egress = settings.store.egress()?;
             egress.check_url(&org).map_err(|e| Error::config(ORG, e.to_string()))?;
             match egress.check_resolves(&org).await {
                 Ok(()) => {}
@@ -103,7 +102,7 @@ impl App {
             store.clone(),
             oauth,
             settings.redirect_uri(),
-            settings.store.egress(),
+            settings.store.egress()?,
         ));
         let service = Arc::new(
             Service::new(store, apps, Duration::from_secs(settings.refresh_margin))

@@ -38,8 +38,8 @@ impl Apps {
     }
 
     /// How orgs are reached.
-    pub fn egress(&self) -> Egress {
-        self.egress
+    pub fn egress(&self) -> &Egress {
+        &self.egress
     }
 
     /// The server-wide app, if any.
@@ -93,7 +93,7 @@ impl Apps {
                     client_secret,
                     &self.redirect_uri,
                     scopes,
-                    self.egress,
+                    self.egress.clone(),
                 )
                 .await?
             }
@@ -103,7 +103,7 @@ impl Apps {
                 client_secret,
                 &self.redirect_uri,
                 scopes,
-                self.egress,
+                self.egress.clone(),
             )?,
         };
         self.built

@@ -81,22 +81,103 @@ impl reqwest::dns::Resolve for PublicAddressesOnly {
     }
 }
 
-/// The policy for reaching orgs: public addresses only, or (development) anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The policy for reaching orgs: public addresses only, or (development) anything; and the
+/// CA certificates trusted besides the system's (`OKTA_BRIDGE_CA_FILE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Egress {
     allow_private: bool,
+    extra_ca: Option<ExtraCa>,
+    /// The one https origin on a loopback address allowed besides public ones: the sandbox
+    /// `serve --sandbox` started (an IP address, so no resolver is involved).
+    own_sandbox: Option<String>,
 }
+
+/// CA certificates trusted for org traffic besides the system's: a TLS-inspecting proxy's, or a
+/// local sandbox's.
+#[derive(Clone)]
+struct ExtraCa {
+    pem: Arc<str>,
+    certs: Vec<reqwest::Certificate>,
+}
+
+impl std::fmt::Debug for ExtraCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExtraCa({} certificates)", self.certs.len())
+    }
+}
+
+impl PartialEq for ExtraCa {
+    fn eq(&self, other: &Self) -> bool {
+        self.pem == other.pem
+    }
+}
+
+impl Eq for ExtraCa {}
 
 impl Egress {
     /// Orgs on public addresses over https only: the policy of every deployment.
     pub fn public_only() -> Self {
-        Self { allow_private: false }
+        Self {
+            allow_private: false,
+            extra_ca: None,
+            own_sandbox: None,
+        }
     }
 
     /// Orgs anywhere, over http too: local development with orgs such as okta-sandbox
     /// (`OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS`).
     pub fn allow_private_for_development() -> Self {
-        Self { allow_private: true }
+        Self {
+            allow_private: true,
+            extra_ca: None,
+            own_sandbox: None,
+        }
+    }
+
+    /// This policy with orgs anywhere allowed (its trusted CAs kept): a sandbox this process
+    /// started on loopback.
+    #[must_use]
+    pub fn allowing_private_for_development(mut self) -> Self {
+        self.allow_private = true;
+        self
+    }
+
+    /// This policy, also allowing the https origin of `org`: the sandbox this process started
+    /// on loopback (only that origin; every other private address stays refused).
+    #[must_use]
+    pub fn allowing_own_sandbox(mut self, org: &OrgUrl) -> Self {
+        self.own_sandbox = Some(org.as_url().origin().ascii_serialization());
+        self
+    }
+
+    fn is_own_sandbox(&self, url: &OrgUrl) -> bool {
+        let u = url.as_url();
+        u.scheme() == "https" && self.own_sandbox.as_deref() == Some(u.origin().ascii_serialization().as_str())
+    }
+
+    /// Also trusts the CA certificates of `pem` (read from `source`, named in errors).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `source` when `pem` holds no certificate.
+    pub fn trusting(mut self, pem: &str, source: &'static str) -> Result<Self> {
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| Error::config(source, format!("not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(Error::config(
+                source,
+                "holds no certificate: give one or more PEM certificates (-----BEGIN CERTIFICATE-----)",
+            ));
+        }
+        self.extra_ca = Some(ExtraCa {
+            pem: Arc::from(pem),
+            certs,
+        });
+        Ok(self)
+    }
+
+    /// The extra CA certificates trusted (PEM), if any.
+    pub fn extra_ca_pem(&self) -> Option<&str> {
+        self.extra_ca.as_ref().map(|c| &*c.pem)
     }
 
     /// The policy the development switch says.
@@ -109,19 +190,22 @@ impl Egress {
     }
 
     /// Whether orgs on private addresses are allowed.
-    pub fn allows_private(self) -> bool {
+    pub fn allows_private(&self) -> bool {
         self.allow_private
     }
 
     /// The resolver for connections to orgs: [`PublicAddressesOnly`] unless private orgs are
     /// allowed (`None`: the system's).
-    pub fn resolver(self) -> Option<Resolver> {
+    pub fn resolver(&self) -> Option<Resolver> {
         (!self.allow_private).then(|| Arc::new(PublicAddressesOnly) as Resolver)
     }
 
     /// An okta-client builder for `org` that resolves its name as this policy says.
-    pub fn client_builder(self, org: OrgUrl) -> okta_client::ClientBuilder {
-        let builder = okta_client::Client::builder_for(org);
+    pub fn client_builder(&self, org: OrgUrl) -> okta_client::ClientBuilder {
+        let mut builder = okta_client::Client::builder_for(org);
+        if let Some(ca) = &self.extra_ca {
+            builder = builder.trust_certificates(ca.certs.clone());
+        }
         match self.resolver() {
             Some(r) => builder.dns_resolver(r),
             None => builder,
@@ -133,11 +217,14 @@ impl Egress {
     ///
     /// # Errors
     /// [`Error::Config`] when the TLS stack cannot be set up.
-    pub fn http_client(self, timeout: Duration) -> Result<reqwest::Client> {
+    pub fn http_client(&self, timeout: Duration) -> Result<reqwest::Client> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .user_agent(concat!("okta-bridge/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &self.extra_ca {
+            builder = builder.tls_certs_merge(ca.certs.clone());
+        }
         if let Some(r) = self.resolver() {
             // A proxy would resolve the name itself, past the guard: none for org traffic.
             builder = builder.dns_resolver(r).no_proxy();
@@ -150,8 +237,8 @@ impl Egress {
     ///
     /// # Errors
     /// [`EgressRefusal`] saying why and what to do.
-    pub fn check_url(self, url: &OrgUrl) -> Result<(), EgressRefusal> {
-        if self.allow_private {
+    pub fn check_url(&self, url: &OrgUrl) -> Result<(), EgressRefusal> {
+        if self.allow_private || self.is_own_sandbox(url) {
             return Ok(());
         }
         let u = url.as_url();
@@ -178,8 +265,8 @@ impl Egress {
     ///
     /// # Errors
     /// [`EgressRefusal::PrivateAddress`], [`EgressRefusal::Unresolved`].
-    pub async fn check_resolves(self, url: &OrgUrl) -> Result<(), EgressRefusal> {
-        if self.allow_private {
+    pub async fn check_resolves(&self, url: &OrgUrl) -> Result<(), EgressRefusal> {
+        if self.allow_private || self.is_own_sandbox(url) {
             return Ok(());
         }
         let u = url.as_url();

@@ -92,6 +92,18 @@ pub struct StoreSettings {
     /// orgs such as okta-sandbox). `serve --sandbox` implies it.
     #[arg(long, env = "OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS")]
     pub dev_allow_private_orgs: bool,
+    /// CA certificates (PEM) to trust for orgs and authorization servers besides the system's:
+    /// a TLS-inspecting proxy's, or a local sandbox's (`okta-bridge sandbox --tls-ca-out`).
+    #[arg(long, env = "OKTA_BRIDGE_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// CA certificates (PEM) this process itself trusts besides those of the CA file: the CA of
+    /// the sandbox `serve --sandbox` started.
+    #[arg(skip)]
+    pub own_ca_pem: Option<String>,
+    /// The https org of the sandbox `serve --sandbox` started on loopback: reachable without
+    /// the development switch (that origin only).
+    #[arg(skip)]
+    pub own_sandbox: Option<okta_client::OrgUrl>,
 }
 
 /// The least length of an admin token.
@@ -122,6 +134,9 @@ impl StoreSettings {
             master_key,
             old_master_keys: None,
             dev_allow_private_orgs: false,
+            ca_file: None,
+            own_ca_pem: None,
+            own_sandbox: None,
         }
     }
 
@@ -130,9 +145,28 @@ impl StoreSettings {
         self.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL)
     }
 
-    /// How orgs may be reached.
-    pub fn egress(&self) -> Egress {
-        Egress::from_switch(self.dev_allow_private_orgs)
+    /// How orgs may be reached: the development switch, and the CA file.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `OKTA_BRIDGE_CA_FILE` when it cannot be read or holds no
+    /// certificate.
+    pub fn egress(&self) -> Result<Egress> {
+        const CA_FILE: &str = "OKTA_BRIDGE_CA_FILE";
+        let mut egress = Egress::from_switch(self.dev_allow_private_orgs);
+        if let Some(org) = &self.own_sandbox {
+            egress = egress.allowing_own_sandbox(org);
+        }
+        let mut pem = match &self.ca_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| Error::config(CA_FILE, format!("cannot read {}: {e}", path.display())))?,
+            None if self.own_ca_pem.is_none() => return Ok(egress),
+            None => String::new(),
+        };
+        if let Some(own) = &self.own_ca_pem {
+            pem.push('\n');
+            pem.push_str(own);
+        }
+        egress.trusting(&pem, CA_FILE)
     }
 
     /// Opens the store with the configured key (or the key file, created once) and the old

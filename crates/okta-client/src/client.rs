@@ -148,7 +148,7 @@ impl ClientBuilder {
     ///
     /// # Errors
     /// [`Error::Config`] when `pem` holds no certificate.
-    pub fn trust_pem(mut self, pem: &[u8]) -> Result<Self> {
+    pub fn trust_pem(self, pem: &[u8]) -> Result<Self> {
         let certs = reqwest::Certificate::from_pem_bundle(pem)
             .map_err(|e| Error::Config(format!("the CA certificates are not PEM: {}", crate::with_causes(&e))))?;
         if certs.is_empty() {
@@ -156,8 +156,13 @@ impl ClientBuilder {
                 "no certificate in the CA file: give one or more PEM certificates (-----BEGIN CERTIFICATE-----)".into(),
             ));
         }
+        Ok(self.trust_certificates(certs))
+    }
+
+    /// Also trusts `certs` (CA certificates already read), besides the system's.
+    pub fn trust_certificates(mut self, certs: impl IntoIterator<Item = reqwest::Certificate>) -> Self {
         self.extra_roots.extend(certs);
-        Ok(self)
+        self
     }
 
     /// Retries after the first attempt (default 4; 0: never retry).

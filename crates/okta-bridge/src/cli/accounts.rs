@@ -159,7 +159,7 @@ pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
                 scopes: a.scopes,
             };
             // Checked before the database is opened (or created).
-            let account = Service::check_account(input, a.store.egress()).await?;
+            let account = Service::check_account(input, a.store.egress()?).await?;
             let service = open_service(&a.store).await?;
             service.save_account(&account, a.replace).await?;
             let how = match account.app.kind() {

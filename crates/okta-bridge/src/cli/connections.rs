@@ -66,12 +66,12 @@ pub(crate) struct WebAppFlags {
 /// The service of the database `store` names, for commands (which never run the connect
 /// flow, so no server-wide app).
 pub(crate) async fn open_service(store: &StoreSettings) -> Result<Service> {
-    Ok(service_on(store.open().await?, store, None))
+    service_on(store.open().await?, store, None)
 }
 
-fn service_on(store: Store, settings: &StoreSettings, fallback: Option<OAuthApp>) -> Service {
-    let apps = Apps::new(store.clone(), fallback, CLI_REDIRECT_URI, settings.egress());
-    Service::new(store, Arc::new(apps), REFRESH_MARGIN)
+fn service_on(store: Store, settings: &StoreSettings, fallback: Option<OAuthApp>) -> Result<Service> {
+    let apps = Apps::new(store.clone(), fallback, CLI_REDIRECT_URI, settings.egress()?);
+    Ok(Service::new(store, Arc::new(apps), REFRESH_MARGIN))
 }
 
 /// A stored connection opened for a command: its name, and the service whose apps refresh and
@@ -99,11 +99,11 @@ pub(crate) async fn open_connection(
             } else {
                 conn.scopes.clone()
             },
-            settings.egress(),
+            settings.egress()?,
         )?),
         _ => None,
     };
-    Ok((account, service_on(store, settings, fallback)))
+    Ok((account, service_on(store, settings, fallback)?))
 }
 
 pub(crate) async fn run(cmd: ConnectionsCommand) -> Result<()> {

@@ -92,6 +92,14 @@ pub(crate) struct SandboxArgs {
     /// With rotation, seconds a rotated-out refresh token keeps working (0-60).
     #[arg(long, default_value_t = 30)]
     refresh_token_leeway: u64,
+    /// Serve https, with a certificate for 127.0.0.1, localhost and the --public-url host issued
+    /// by a CA generated at start.
+    #[arg(long)]
+    tls: bool,
+    /// Where to write the CA certificate (PEM) clients must trust (with --tls; default
+    /// okta-sandbox-ca.pem in the working directory).
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    tls_ca_out: Option<std::path::PathBuf>,
 }
 
 pub(crate) async fn run(a: SandboxArgs) -> Result<()> {
@@ -112,6 +120,7 @@ pub(crate) async fn run(a: SandboxArgs) -> Result<()> {
         access_token_ttl: Duration::from_secs(a.access_token_ttl),
         refresh_token_rotation: a.refresh_token_rotation,
         refresh_token_leeway: Duration::from_secs(a.refresh_token_leeway),
+        tls: a.tls,
         ..SandboxConfig::default()
     };
     if let Some(p) = a.user_password {
@@ -143,6 +152,20 @@ pub(crate) async fn run(a: SandboxArgs) -> Result<()> {
         .await
         .context("cannot start the sandbox")?;
     print_sandbox(&sandbox);
+    if let Some(ca) = sandbox.ca_pem() {
+        let path = a
+            .tls_ca_out
+            .unwrap_or_else(|| std::path::PathBuf::from("okta-sandbox-ca.pem"));
+        std::fs::write(&path, ca)
+            .with_context(|| format!("cannot write the CA certificate to {} (--tls-ca-out)", path.display()))?;
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        let p = path.display();
+        println!("  CA certificate:   {p} (generated at start; trust it to reach the org over https:)");
+        println!("    SSL_CERT_FILE={p}        (OpenSSL-based clients: Python, Ruby, curl)");
+        println!("    REQUESTS_CA_BUNDLE={p}   (Python requests)");
+        println!("    NODE_EXTRA_CA_CERTS={p}  (Node.js)");
+        println!("    OKTA_BRIDGE_CA_FILE={p}  (okta-bridge)");
+    }
     println!("\nPress Ctrl-C to stop.");
     shutdown_signal().await;
     if let Some(path) = &a.state {

@@ -25,6 +25,14 @@ pub(crate) struct ServeArgs {
     /// Users in the built-in sandbox.
     #[arg(long, default_value_t = 100)]
     sandbox_users: usize,
+    /// Serve the built-in sandbox over plain http (default: https with a CA generated at start
+    /// and trusted by this server; plain http needs the private-address development switch,
+    /// which this then turns on).
+    #[arg(long)]
+    sandbox_plain_http: bool,
+    /// Where to write the built-in sandbox's CA certificate (PEM), for other clients to trust.
+    #[arg(long, value_name = "FILE")]
+    sandbox_ca_out: Option<std::path::PathBuf>,
 }
 
 /// The configured database, opened, when it exists already (a configured URL, or the default
@@ -66,6 +74,7 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
         let config = SandboxConfig {
             users: a.sandbox_users,
             redirect_uris: vec![settings.redirect_uri()],
+            tls: !a.sandbox_plain_http,
             ..SandboxConfig::default()
         };
         let sb_listener = TcpListener::bind(a.sandbox_listen)
@@ -78,8 +87,24 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
         settings.client_id = Some(sb.config().client_id.clone());
         settings.client_secret = Some(sb.config().client_secret.clone());
         settings.issuer = None;
-        // The sandbox and the accounts one adds for it live on loopback.
-        settings.store.dev_allow_private_orgs = true;
+        match sb.ca_pem() {
+            // https: this server trusts the sandbox's CA and reaches exactly its origin on
+            // loopback; every other private address stays refused.
+            Some(ca) => {
+                if let Some(path) = &a.sandbox_ca_out {
+                    std::fs::write(path, ca).with_context(|| {
+                        format!(
+                            "cannot write the CA certificate to {} (--sandbox-ca-out)",
+                            path.display()
+                        )
+                    })?;
+                }
+                settings.store.own_ca_pem = Some(ca.to_owned());
+                settings.store.own_sandbox = Some(okta_client::OrgUrl::parse(sb.url())?);
+            }
+            // Plain http on loopback: only the development switch allows it.
+            None => settings.store.dev_allow_private_orgs = true,
+        }
         if settings.store.database_url.is_none() {
             settings.store.database_url = Some("sqlite://okta-bridge-sandbox.db".to_owned());
         }
@@ -108,6 +133,11 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
     if let Some(sb) = &sandbox {
         let c = sb.config();
         println!("\nBuilt-in sandbox org at {} with {} users.", sb.url(), c.users);
+        if sb.ca_pem().is_some() {
+            println!(
+                "  (https with a CA generated at start and trusted by this server; --sandbox-ca-out FILE writes it for other clients)"
+            );
+        }
         let which = if generated {
             "the admin token above"
         } else {

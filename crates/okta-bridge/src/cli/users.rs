@@ -56,9 +56,14 @@ pub(crate) async fn run(cmd: UsersCommand) -> Result<()> {
             let (account, service) = open_connection(account, &a.store, &a.app).await?;
             service.client(&account).await?
         }
-        (None, Some(org), Some(token)) => okta_client::Client::builder(org)?
-            .api_token(token.expose_secret())
-            .build()?,
+        (None, Some(org), Some(token)) => {
+            let mut builder = okta_client::Client::builder(org)?.api_token(token.expose_secret());
+            // The org as given (no address policy: it was typed here); the CA file still counts.
+            if let Some(pem) = a.store.egress()?.extra_ca_pem() {
+                builder = builder.trust_pem(pem.as_bytes())?;
+            }
+            builder.build()?
+        }
         (None, None, _) => bail!(
             "say which org: --connection ACCOUNT, or --org-url and --api-token (OKTA_CLIENT_ORGURL / OKTA_CLIENT_TOKEN)"
         ),

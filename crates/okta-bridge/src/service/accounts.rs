@@ -15,7 +15,7 @@ impl Service {
     /// # Errors
     /// [`Error::Invalid`], [`Error::Egress`], and those of [`save`](Self::save_account).
     pub async fn add_account(&self, input: NewAccount, replace: bool) -> Result<Account> {
-        let account = Self::check_account(input, self.apps.egress()).await?;
+        let account = Self::check_account(input, self.apps.egress().clone()).await?;
         self.save_account(&account, replace).await?;
         Ok(self.store.account(&account.name).await?.unwrap_or(account))
     }

@@ -388,3 +388,66 @@ async fn a_failed_listing_prints_no_header_and_each_cause_once() {
         assert_eq!(line.matches(cause).count(), 1, "{cause:?} once in {line}");
     }
 }
+
+/// `okta-bridge sandbox --tls`: https with a CA generated at start, written where asked, with
+/// the variables that make common clients trust it; okta-bridge trusts it through
+/// `OKTA_BRIDGE_CA_FILE`, and without it refuses the certificate.
+#[tokio::test]
+async fn a_tls_sandbox_is_trusted_through_the_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let (mut child, url, seen) = start_sandbox(&["--users", "12", "--tls", "--tls-ca-out", ca.to_str().unwrap()]).await;
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let text = seen.join("\n");
+    for var in [
+        "SSL_CERT_FILE=",
+        "REQUESTS_CA_BUNDLE=",
+        "NODE_EXTRA_CA_CERTS=",
+        "OKTA_BRIDGE_CA_FILE=",
+    ] {
+        assert!(text.contains(&format!("{var}{}", ca.display())), "{var}: {text}");
+    }
+    assert!(
+        std::fs::read_to_string(&ca)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+
+    let list = |ca_file: Option<&std::path::Path>| {
+        let mut cmd = okta_bridge();
+        cmd.args([
+            "users",
+            "list",
+            "--org-url",
+            &url,
+            "--api-token",
+            "state-test-token",
+            "--format",
+            "ndjson",
+        ]);
+        if let Some(f) = ca_file {
+            cmd.env("OKTA_BRIDGE_CA_FILE", f);
+        }
+        cmd.output()
+    };
+    let out = list(Some(&ca)).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 12);
+    let out = list(None).await.unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .to_lowercase()
+            .contains("certificate"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = list(Some(&dir.path().join("missing.pem"))).await.unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("OKTA_BRIDGE_CA_FILE") && err.contains("missing.pem"),
+        "{err}"
+    );
+    child.kill().await.unwrap();
+}

@@ -18,8 +18,16 @@ fn after<'a>(lines: &'a [String], marker: &str) -> Option<&'a str> {
 async fn serve_with_a_sandbox_shows_the_whole_flow() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
-        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--sandbox-ca-out",
+            "ca.pem",
+        ])
         .current_dir(dir.path())
+        .env_remove("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS")
         .env_remove("OKTA_CLIENT_ORGURL")
         .env_remove("OKTA_BRIDGE_DATABASE_URL")
         .env_remove("OKTA_BRIDGE_ADMIN_TOKEN")
@@ -55,8 +63,13 @@ async fn serve_with_a_sandbox_shows_the_whole_flow() {
     let creds = after(&lines, "sign in to the sandbox as").unwrap();
     let (login, password) = creds.split_once(" / ").unwrap();
 
+    // The built-in org is served over https, with a CA the browser is told to trust.
+    let org = after(&lines, "Built-in sandbox org at").unwrap();
+    assert!(org.starts_with("https://127.0.0.1:"), "{org}");
+    let ca = std::fs::read_to_string(dir.path().join("ca.pem")).unwrap();
+
     // As a person would: sign in with the admin token, then connect the sandbox org.
-    let mut browser = Browser::new();
+    let mut browser = Browser::trusting(Some(&ca));
     browser.sign_in(&url, &admin_token).await;
     let page = browser.start_connect(&url, None).await;
     let page_url = page.url().clone();
@@ -89,6 +102,16 @@ async fn serve_with_a_sandbox_shows_the_whole_flow() {
         .await
         .unwrap();
     assert_eq!(users.len(), 100, "the built-in sandbox has 100 users");
+    // Over https no development switch was needed: other orgs on private addresses are still
+    // refused.
+    let res = reqwest::Client::new()
+        .post(format!("{url}/api/accounts"))
+        .bearer_auth(&admin_token)
+        .json(&serde_json::json!({ "name": "elsewhere", "orgUrl": "https://127.0.0.2:8443" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "{}", res.text().await.unwrap());
     assert!(dir.path().join("okta-bridge-sandbox.db").exists());
     assert!(
         dir.path().join("okta-bridge-sandbox.master.key").exists(),

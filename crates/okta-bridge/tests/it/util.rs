@@ -452,12 +452,19 @@ pub struct Browser {
 
 impl Browser {
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(Policy::none())
-            .build()
-            .unwrap();
-        Self { http, hops: Vec::new() }
+        Self::trusting(None)
+    }
+
+    /// A browser that also trusts the CA certificates of `ca_pem` (a sandbox's).
+    pub fn trusting(ca_pem: Option<&str>) -> Self {
+        let mut builder = reqwest::Client::builder().cookie_store(true).redirect(Policy::none());
+        if let Some(pem) = ca_pem {
+            builder = builder.tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem.as_bytes()).unwrap());
+        }
+        Self {
+            http: builder.build().unwrap(),
+            hops: Vec::new(),
+        }
     }
 
     /// Follows redirects from `res` until a non-redirect answer.
