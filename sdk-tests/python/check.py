@@ -1,6 +1,6 @@
 """Okta's official Python SDK, used as its users use it, against an okta-sandbox org.
 
-Usage: OKTA_TESTING_TESTINGDISABLEHTTPSCHECK=true python check.py ORG_URL API_TOKEN EVERYONE_GROUP_ID
+Usage: SSL_CERT_FILE=CA.pem python check.py ORG_URL API_TOKEN EVERYONE_GROUP_ID
 Prints one JSON object with what the SDK saw; the Rust test `sdks.rs` asserts on it.
 """
 import asyncio

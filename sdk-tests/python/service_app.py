@@ -1,7 +1,7 @@
 """Okta's official Python SDK as a service app: OAuth 2.0 client credentials with
 private_key_jwt (authorizationMode PrivateKey) and DPoP, against an okta-sandbox org.
 
-Usage: OKTA_TESTING_TESTINGDISABLEHTTPSCHECK=true python service_app.py ORG_URL CLIENT_ID PEM_FILE KEY_ID
+Usage: SSL_CERT_FILE=CA.pem python service_app.py ORG_URL CLIENT_ID PEM_FILE KEY_ID
 Prints one JSON object with the users the SDK listed; the Rust test `sdks.rs` asserts on it.
 """
 import asyncio

@@ -21,6 +21,20 @@ fn setting(var: &str) -> Option<String> {
     }
 }
 
+/// Makes `cmd` trust `sb`'s CA the way users of each SDK do (`SSL_CERT_FILE` for Python's
+/// OpenSSL, `REQUESTS_CA_BUNDLE`, `NODE_EXTRA_CA_CERTS` for Node.js), with no testing switch:
+/// the org is https. The file lives as long as the value returned.
+fn trust_the_sandbox(cmd: &mut tokio::process::Command, sb: &okta_sandbox::Sandbox) -> tempfile::NamedTempFile {
+    assert!(sb.url().starts_with("https://"), "{}", sb.url());
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), sb.ca_pem().unwrap()).unwrap();
+    cmd.env_remove("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK")
+        .env("SSL_CERT_FILE", ca.path())
+        .env("REQUESTS_CA_BUNDLE", ca.path())
+        .env("NODE_EXTRA_CA_CERTS", ca.path());
+    ca
+}
+
 #[tokio::test]
 async fn okta_python_sdk_works_unchanged() {
     let Some(python) = setting("OKTA_SANDBOX_PYTHON") else {
@@ -29,8 +43,6 @@ async fn okta_python_sdk_works_unchanged() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk-tests/python/check.py");
     let mut cmd = tokio::process::Command::new(python);
     cmd.arg(script);
-    // The SDK's documented switch for a plain-http org URL (a loopback sandbox).
-    cmd.env("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK", "true");
     check_sdk(cmd).await;
 }
 
@@ -48,7 +60,12 @@ async fn okta_node_sdk_works_unchanged() {
 /// Runs an SDK's check script (`SCRIPT ORG_URL API_TOKEN EVERYONE_GROUP_ID`) and asserts
 /// what it saw against the sandbox.
 async fn check_sdk(mut cmd: tokio::process::Command) {
-    let sb = sandbox(|c| c.users = 120).await;
+    let sb = sandbox(|c| {
+        c.users = 120;
+        c.tls = true;
+    })
+    .await;
+    let _ca = trust_the_sandbox(&mut cmd, &sb);
     let everyone: Vec<Value> = api(&sb, "/api/v1/groups?q=Everyone", &ssws(&sb))
         .await
         .json()
@@ -148,6 +165,7 @@ async fn check_service_app(mut cmd: tokio::process::Command, name: &str) {
     let id = client_id.clone();
     let sb = sandbox(move |c| {
         c.users = 90;
+        c.tls = true;
         c.service_apps = vec![okta_sandbox::ServiceApp {
             client_id: id,
             jwks,
@@ -160,6 +178,7 @@ async fn check_service_app(mut cmd: tokio::process::Command, name: &str) {
     std::fs::create_dir_all(&dir).unwrap();
     let pem = dir.join("key.pem");
     std::fs::write(&pem, &key.pem).unwrap();
+    let _ca = trust_the_sandbox(&mut cmd, &sb);
     cmd.arg(sb.url()).arg(&client_id).arg(&pem).arg(format!("{name}-key"));
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OKTA_CLIENT_")) {
         cmd.env_remove(k);
@@ -190,8 +209,7 @@ async fn okta_python_sdk_as_a_service_app_with_private_key_jwt_and_dpop() {
     cmd.arg(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../sdk-tests/python/service_app.py"
-    ))
-    .env("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK", "true");
+    ));
     check_service_app(cmd, "Python").await;
 }
 

@@ -129,10 +129,25 @@ pub async fn tokens_for(sb: &Sandbox, login: &str, scope: &str) -> serde_json::V
     res.json().await.unwrap()
 }
 
+/// A client for `sb`: trusting its CA when it serves https.
+pub fn http_for(sb: &Sandbox) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    if let Some(pem) = sb.ca_pem() {
+        builder = builder.tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem.as_bytes()).unwrap());
+    }
+    builder.build().unwrap()
+}
+
+/// The URL of `path` on `sb`'s listener (https when it serves https).
+pub fn on_listener(sb: &Sandbox, path: &str) -> String {
+    let scheme = if sb.ca_pem().is_some() { "https" } else { "http" };
+    format!("{scheme}://{}{path}", sb.addr())
+}
+
 /// GET an API path with an `Authorization` header value.
 pub async fn api(sb: &Sandbox, path: &str, auth: &str) -> reqwest::Response {
-    http()
-        .get(format!("http://{}{path}", sb.addr()))
+    http_for(sb)
+        .get(on_listener(sb, path))
         .header("authorization", auth)
         .send()
         .await
@@ -161,8 +176,8 @@ pub async fn send(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> reqwest::Response {
-    let mut req = http()
-        .request(method, format!("http://{}{path}", sb.addr()))
+    let mut req = http_for(sb)
+        .request(method, on_listener(sb, path))
         .header("authorization", ssws(sb));
     if let Some(b) = body {
         req = req.json(&b);
