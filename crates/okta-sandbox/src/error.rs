@@ -53,6 +53,25 @@ impl ApiError {
             format!("Not found: Resource not found: {what} ({kind})"),
         )
     }
+    /// A body that is not JSON, not sent as JSON, or not of the operation's shape.
+    pub fn malformed_body(cause: impl Into<String>) -> Self {
+        Self {
+            causes: vec![cause.into()],
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "E0000003",
+                "The request body was not well-formed.",
+            )
+        }
+    }
+    /// A route that exists, called with a method it does not take.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "E0000022",
+            "The endpoint does not support the provided HTTP method",
+        )
+    }
     pub fn validation(cause: impl Into<String>) -> Self {
         let cause = cause.into();
         Self {

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::api::{Params, authenticate, parse_limit};
 use crate::error::ApiError;
+use crate::extract::OktaJson;
 use crate::org::OrgGroup;
 use crate::query::{self, Dialect, Expr};
 use crate::state::SandboxState;
@@ -114,7 +115,7 @@ fn group_profile(body: &Value) -> Result<(String, Option<String>), ApiError> {
 pub(crate) async fn create_group(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    OktaJson(body): OktaJson<Value>,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&s, &headers)?;
     caller.require(MANAGE)?;
@@ -168,7 +169,7 @@ pub(crate) async fn replace_group(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
     Path(gid): Path<String>,
-    Json(body): Json<Value>,
+    OktaJson(body): OktaJson<Value>,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&s, &headers)?;
     caller.require(MANAGE)?;

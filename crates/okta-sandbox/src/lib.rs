@@ -46,6 +46,7 @@ mod apps;
 pub mod config;
 mod dpop;
 mod error;
+mod extract;
 pub mod faults;
 mod groups;
 mod keys;

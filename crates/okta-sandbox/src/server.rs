@@ -82,6 +82,7 @@ pub fn router(state: Arc<SandboxState>) -> Router {
         .route("/__sandbox/counters", get(faults::counters))
         .route("/__sandbox/export", get(faults::export))
         .fallback(|| async { ApiError::resource_not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), okta_headers))
         .with_state(state)
 }

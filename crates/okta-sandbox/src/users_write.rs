@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api::{Caller, authenticate};
 use crate::error::ApiError;
+use crate::extract::OktaJson;
 use crate::org::{OrgUser, Profile};
 use crate::state::SandboxState;
 use crate::syslog::Target;
@@ -105,7 +106,7 @@ pub(crate) async fn create(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
-    Json(body): Json<Value>,
+    OktaJson(body): OktaJson<Value>,
 ) -> Result<Response, ApiError> {
     let caller = caller(&s, &headers)?;
     let profile = profile_from(body.get("profile"))?;
@@ -222,7 +223,7 @@ pub(crate) async fn partial_update(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    OktaJson(body): OktaJson<Value>,
 ) -> Result<Response, ApiError> {
     update(s, headers, id, body, false).await
 }
@@ -231,7 +232,7 @@ pub(crate) async fn replace(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Json(body): Json<Value>,
+    OktaJson(body): OktaJson<Value>,
 ) -> Result<Response, ApiError> {
     update(s, headers, id, body, true).await
 }

@@ -124,3 +124,85 @@ async fn oauth_responses_match_the_oauth_spec() {
     assert_eq!(res.status(), 303);
     assert!(res.headers()["location"].to_str().unwrap().starts_with(REDIRECT));
 }
+
+/// Every answer the sandbox can give is Okta-shaped JSON: a body that is not JSON, or not sent
+/// as JSON, answers 400 E0000003 ("The request body was not well-formed."), a method a route
+/// does not take 405 E0000022, an unknown route 404 E0000022 — each a valid `Error`.
+#[tokio::test]
+async fn malformed_requests_get_oktas_errors_not_axums() {
+    let sb = sandbox(|c| c.users = 5).await;
+    let everyone: Vec<Value> = api(&sb, "/api/v1/groups?q=Everyone", &ssws(&sb))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let group = everyone[0]["id"].as_str().unwrap().to_owned();
+    let url = |path: &str| crate::util::on_listener(&sb, path);
+    let cases: Vec<(reqwest::Method, String, Option<&str>, &str, u16, &str)> = vec![
+        (
+            reqwest::Method::POST,
+            url("/api/v1/users"),
+            Some("application/json"),
+            "{not json",
+            400,
+            "E0000003",
+        ),
+        (
+            reqwest::Method::POST,
+            url("/api/v1/users"),
+            Some("text/plain"),
+            "{}",
+            400,
+            "E0000003",
+        ),
+        (reqwest::Method::POST, url("/api/v1/users"), None, "{}", 400, "E0000003"),
+        (
+            reqwest::Method::PUT,
+            url(&format!("/api/v1/groups/{group}")),
+            Some("application/json"),
+            "[1,",
+            400,
+            "E0000003",
+        ),
+        (
+            reqwest::Method::POST,
+            url("/api/v1/groups"),
+            Some("application/json"),
+            "",
+            400,
+            "E0000003",
+        ),
+        (
+            reqwest::Method::PATCH,
+            url("/api/v1/users"),
+            Some("application/json"),
+            "{}",
+            405,
+            "E0000022",
+        ),
+        (
+            reqwest::Method::GET,
+            url("/api/v1/nothing-here"),
+            None,
+            "",
+            404,
+            "E0000022",
+        ),
+    ];
+    for (method, target, content_type, body, status, code) in cases {
+        let mut req = http()
+            .request(method.clone(), &target)
+            .header("authorization", ssws(&sb))
+            .body(body.to_owned());
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let res = req.send().await.unwrap();
+        let what = format!("{method} {target} ({content_type:?}, {body:?})");
+        assert_eq!(res.status().as_u16(), status, "{what}");
+        assert_eq!(res.headers()["content-type"], "application/json", "{what}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["errorCode"], code, "{what}: {err}");
+        MANAGEMENT.assert_valid("Error", &err);
+    }
+}
