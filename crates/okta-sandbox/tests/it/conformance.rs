@@ -138,7 +138,9 @@ async fn malformed_requests_get_oktas_errors_not_axums() {
         .unwrap();
     let group = everyone[0]["id"].as_str().unwrap().to_owned();
     let url = |path: &str| crate::util::on_listener(&sb, path);
-    let cases: Vec<(reqwest::Method, String, Option<&str>, &str, u16, &str)> = vec![
+    // Method, URL, Content-Type, body, then the status and Okta error code expected.
+    type Case<'a> = (reqwest::Method, String, Option<&'a str>, &'a str, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             reqwest::Method::POST,
             url("/api/v1/users"),
