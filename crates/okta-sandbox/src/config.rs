@@ -186,6 +186,10 @@ pub struct SandboxConfig {
     /// How many groups the org holds besides the built-in `Everyone` (named after departments
     /// first; members by department).
     pub groups: usize,
+    /// Memberships in all, besides `Everyone` (default: two per user). The department groups
+    /// hold their department's users; the rest are spread over the other groups with skewed
+    /// sizes, as in real orgs: a few large groups, many small ones.
+    pub memberships: Option<usize>,
     /// Percentage (0–100) of generated users that are DEPROVISIONED (default 0, so that
     /// `GET /api/v1/users`, which omits them, lists all `users`).
     pub deprovisioned_percent: u8,
@@ -246,6 +250,7 @@ impl Default for SandboxConfig {
             tls: false,
             users: 100,
             groups: 8,
+            memberships: None,
             apps: 3,
             deprovisioned_percent: 0,
             seed: 42,

@@ -150,6 +150,18 @@ impl OrgSnapshot {
     pub fn users(&self) -> usize {
         self.users.len()
     }
+
+    /// The member counts of its groups besides `Everyone`, largest first.
+    pub fn group_sizes(&self) -> Vec<usize> {
+        let mut sizes: Vec<usize> = self
+            .groups
+            .iter()
+            .filter(|g| g.group_type != "BUILT_IN")
+            .map(|g| g.members.len())
+            .collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        sizes
+    }
 }
 
 impl Directory {

@@ -26,6 +26,10 @@ pub(crate) struct SandboxArgs {
     /// How many groups the org holds besides Everyone.
     #[arg(long, default_value_t = 8)]
     groups: usize,
+    /// Memberships in all, besides Everyone (default: two per user); departments hold theirs,
+    /// the rest are spread over the other groups, a few large and many small.
+    #[arg(long)]
+    memberships: Option<usize>,
     /// How many bookmark apps the org holds besides the registered OAuth web app.
     #[arg(long, default_value_t = 3)]
     apps: usize,
@@ -107,6 +111,7 @@ pub(crate) async fn run(a: SandboxArgs) -> Result<()> {
         public_url: a.public_url,
         users: a.users,
         groups: a.groups,
+        memberships: a.memberships,
         apps: a.apps,
         deprovisioned_percent: a.deprovisioned_percent,
         service_apps: a.service_apps,

@@ -320,6 +320,8 @@ impl Directory {
         for (uid, _) in &user_ids {
             self.link(&everyone_id, uid);
         }
+        let mut projects = Vec::new();
+        let mut department_links = 0;
         for n in 0..config.groups {
             let department = DEPARTMENTS.get(n).copied();
             let name = match department {
@@ -338,16 +340,86 @@ impl Directory {
             };
             let gid = group.id.clone();
             self.groups.insert(gid.clone(), group);
-            for (uid, user_department) in &user_ids {
-                // Department groups hold their department; project groups a random tenth.
-                let member = match department {
-                    Some(d) => user_department == d,
-                    None => rng.random_range(0..10) == 0,
-                };
-                if member {
-                    self.link(&gid, uid);
+            match department {
+                // Department groups hold their department.
+                Some(d) => {
+                    for (uid, _) in user_ids.iter().filter(|(_, ud)| ud == d) {
+                        self.link(&gid, uid);
+                        department_links += 1;
+                    }
                 }
+                None => projects.push(gid),
             }
         }
+        let total = config.memberships.unwrap_or(2 * user_ids.len());
+        let sizes = skewed_sizes(total.saturating_sub(department_links), projects.len(), user_ids.len());
+        for (gid, size) in projects.iter().zip(sizes) {
+            for i in rand::seq::index::sample(rng, user_ids.len(), size) {
+                self.link(gid, &user_ids[i].0);
+            }
+        }
+    }
+}
+
+/// `total` members spread over `groups` groups of at most `users` each, skewed as real orgs
+/// are (the k-th largest group's share falls as 1/k^1.1: a few large groups, many small ones),
+/// every group holding one at least while there are enough. Largest first.
+fn skewed_sizes(total: usize, groups: usize, users: usize) -> Vec<usize> {
+    if groups == 0 || users == 0 {
+        return Vec::new();
+    }
+    let total = total.min(groups.saturating_mul(users));
+    let base = usize::from(total >= groups);
+    let mut left = total - base * groups;
+    let weights: Vec<f64> = (1..=groups).map(|k| 1.0 / (k as f64).powf(1.1)).collect();
+    let sum: f64 = weights.iter().sum();
+    let mut sizes: Vec<usize> = weights
+        .iter()
+        .map(|w| {
+            // Truncation intended: the rounding leftovers are handed out below.
+            let share = ((left as f64) * w / sum) as usize;
+            (base + share).min(users)
+        })
+        .collect();
+    left = total.saturating_sub(sizes.iter().sum());
+    // Leftovers (rounding, and shares beyond a full group) go to groups with room, largest first.
+    while left > 0 {
+        let before = left;
+        for s in sizes.iter_mut() {
+            if left == 0 {
+                break;
+            }
+            let room = (users - *s).min(left);
+            *s += room;
+            left -= room;
+        }
+        if left == before {
+            break;
+        }
+    }
+    sizes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::skewed_sizes;
+
+    #[test]
+    fn sizes_add_up_and_are_skewed() {
+        let sizes = skewed_sizes(200_000, 1_992, 100_000);
+        assert_eq!(sizes.iter().sum::<usize>(), 200_000);
+        assert!(sizes.iter().all(|&s| (1..=100_000).contains(&s)));
+        assert!(
+            sizes[0] > 20 * sizes[1_000],
+            "a few large, many small: {} vs {}",
+            sizes[0],
+            sizes[1_000]
+        );
+        assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first");
+        // More than fits: every group full.
+        assert_eq!(skewed_sizes(1_000, 3, 10), vec![10, 10, 10]);
+        // Fewer than groups: the largest get one each.
+        assert_eq!(skewed_sizes(2, 5, 10).iter().sum::<usize>(), 2);
+        assert!(skewed_sizes(5, 0, 10).is_empty());
     }
 }

@@ -226,3 +226,60 @@ async fn everyone_cannot_be_changed_and_scopes_are_enforced() {
         .unwrap();
     assert_eq!(res.status(), 403, "okta.groups.read cannot create");
 }
+
+/// Orgs shaped like real ones: `memberships` in all (departments hold theirs, the rest spread
+/// over the other groups, a few large and many small), the same from the same seed, and what
+/// the API lists agrees with it.
+#[tokio::test]
+async fn memberships_are_counted_skewed_and_seeded() {
+    let shape = |c: &mut okta_sandbox::SandboxConfig| {
+        c.users = 3_000;
+        c.groups = 108;
+        c.memberships = Some(6_000);
+        c.seed = 11;
+    };
+    let sb = sandbox(shape).await;
+    let sizes = sb.state().snapshot().group_sizes();
+    assert_eq!(sizes.len(), 108);
+    assert_eq!(sizes.iter().sum::<usize>(), 6_000, "memberships besides Everyone");
+    let projects: Vec<usize> = {
+        // Department groups hold about an eighth of the users each; the others are the projects.
+        let mut p: Vec<usize> = sizes.iter().copied().filter(|&s| s < 250).collect();
+        p.sort_unstable();
+        p
+    };
+    assert!(projects.len() >= 90, "{sizes:?}");
+    let median = projects[projects.len() / 2];
+    assert!(
+        *projects.last().unwrap() > 10 * median,
+        "a few large, many small: {projects:?}"
+    );
+    assert!(projects.iter().all(|&s| s >= 1), "every group holds someone");
+
+    let again = sandbox(shape).await;
+    assert_eq!(
+        serde_json::to_value(again.state().snapshot()).unwrap()["groups"],
+        serde_json::to_value(sb.state().snapshot()).unwrap()["groups"],
+        "the same seed, the same org"
+    );
+
+    // The API agrees: the members a group lists are the ones counted.
+    let groups: Vec<Value> = api(&sb, "/api/v1/groups?limit=200&expand=stats", &ssws(&sb))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let largest = groups
+        .iter()
+        .filter(|g| g["type"] == "OKTA_GROUP")
+        .max_by_key(|g| g["_embedded"]["stats"]["usersCount"].as_u64().unwrap())
+        .unwrap();
+    assert_eq!(
+        largest["_embedded"]["stats"]["usersCount"].as_u64().unwrap() as usize,
+        sizes[0]
+    );
+
+    // The default: two per user, which with the eight department groups alone is one each.
+    let default = sandbox(|c| c.users = 200).await;
+    assert_eq!(default.state().snapshot().group_sizes().iter().sum::<usize>(), 200);
+}
