@@ -227,6 +227,8 @@ pub struct SandboxConfig {
     /// `/oauth2/v1/*`, and the custom servers' `authorize`, `token` and other endpoints (three
     /// buckets shared by all custom servers). Okta's Workforce Identity default: 2,000.
     pub oauth_rate_limit: u32,
+    /// Requests a minute on `/api/v1/logs` (Okta's Workforce Identity default: 120).
+    pub logs_rate_limit: u32,
     /// An org to load instead of generating one (users, groups, apps; see
     /// [`OrgSnapshot`](crate::snapshot::OrgSnapshot)). `users`, `groups` and `apps` are then
     /// ignored.
@@ -270,6 +272,7 @@ impl Default for SandboxConfig {
             users_rate_limit: 600,
             rate_limit_window: Duration::from_secs(60),
             oauth_rate_limit: 2_000,
+            logs_rate_limit: 120,
             org: None,
             service_apps: Vec::new(),
             web_app_require_dpop: false,

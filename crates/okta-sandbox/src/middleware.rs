@@ -50,7 +50,7 @@ fn bucket(s: &SandboxState, method: &Method, path: &str) -> (&'static str, u32) 
         ("groups", _) => ("groups", 500),
         ("apps", 2) => ("apps/{id}", 500),
         ("apps", _) => ("apps", 100),
-        ("logs", _) => ("logs", 120),
+        ("logs", _) => ("logs", s.config.logs_rate_limit),
         _ => ("api", 1_200),
     }
 }

@@ -150,6 +150,12 @@ pub(crate) async fn list(
         Some(v) => parse_time("since", v)?,
         None => now() - time::Duration::days(7),
     };
+    // Okta answers queries only for the last 180 days.
+    if since < now() - time::Duration::days(180) {
+        return Err(ApiError::validation(
+            "since: must be within the last 180 days; the System Log cannot be queried further back",
+        ));
+    }
     let until = params.get("until").map(|v| parse_time("until", v)).transpose()?;
     let descending = match params.get("sortOrder") {
         None => false,

@@ -63,6 +63,9 @@ pub(crate) struct SandboxArgs {
     /// Requests a minute on each OAuth bucket (Okta's Workforce default 2,000).
     #[arg(long, default_value_t = 2_000)]
     oauth_rate_limit: u32,
+    /// Requests a minute on /api/v1/logs (Okta's Workforce default 120).
+    #[arg(long, default_value_t = 120)]
+    logs_rate_limit: u32,
     /// A fault to inject (repeatable), e.g. `/api/v1/users:latency=50,errors=0.1,429=0.05,cuts=0.02`.
     #[arg(long = "fault")]
     faults: Vec<okta_sandbox::faults::FaultRule>,
@@ -119,6 +122,7 @@ pub(crate) async fn run(a: SandboxArgs) -> Result<()> {
         users_rate_limit: a.users_rate_limit,
         rate_limit_window: Duration::from_secs(a.rate_limit_window),
         oauth_rate_limit: a.oauth_rate_limit,
+        logs_rate_limit: a.logs_rate_limit,
         faults: a.faults,
         seed: a.seed,
         admin_login: a.admin_login,

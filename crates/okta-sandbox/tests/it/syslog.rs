@@ -112,3 +112,42 @@ async fn polling_keeps_a_next_link_and_resumes_from_it() {
     let bad = send(&sb, Method::GET, "/api/v1/logs?since=yesterday", None).await;
     assert_eq!(bad.status(), 400);
 }
+
+/// `since` further back than 180 days is refused with Okta's error; the logs bucket has its own
+/// rate limit (`logs_rate_limit`, Okta's 120 a minute by default).
+#[tokio::test]
+async fn old_since_is_refused_and_the_logs_bucket_is_limited() {
+    let sb = sandbox(|c| {
+        c.users = 3;
+        c.logs_rate_limit = 4;
+    })
+    .await;
+    let old = (time::OffsetDateTime::now_utc() - time::Duration::days(181))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let res = send(&sb, Method::GET, &format!("/api/v1/logs?since={old}"), None).await;
+    assert_eq!(res.status(), 400);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["errorCode"], "E0000001", "{err}");
+    assert!(
+        err["errorCauses"][0]["errorSummary"]
+            .as_str()
+            .unwrap()
+            .contains("180 days"),
+        "{err}"
+    );
+    MANAGEMENT.assert_valid("Error", &err);
+
+    // Three more requests fit the window of four; the fifth is refused, with the bucket's limit.
+    for _ in 0..3 {
+        assert_eq!(send(&sb, Method::GET, "/api/v1/logs", None).await.status(), 200);
+    }
+    let res = send(&sb, Method::GET, "/api/v1/logs", None).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["x-rate-limit-limit"], "4");
+    // Other buckets are not affected.
+    assert_eq!(
+        send(&sb, Method::GET, "/api/v1/users?limit=1", None).await.status(),
+        200
+    );
+}
