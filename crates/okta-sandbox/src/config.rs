@@ -218,6 +218,12 @@ pub struct SandboxConfig {
     /// With rotation, how long a rotated-out refresh token keeps working (Okta: 0–60 s,
     /// default 30 s), for clients whose response to a refresh got lost.
     pub refresh_token_leeway: Duration,
+    /// Share (0–1) of System Log events stored [`late_event_delay`](Self::late_event_delay)
+    /// after their `published` time, as Okta sometimes stores them: a client that pages by
+    /// `published` instead of following `next` links misses them, as it would with Okta.
+    pub late_events: f64,
+    /// How much later than `published` a late event is stored.
+    pub late_event_delay: Duration,
     /// Requests a minute allowed on `/api/v1/users*`.
     pub users_rate_limit: u32,
     /// Length of a rate-limit window: Okta's are a minute. Shorter windows (whole seconds)
@@ -269,6 +275,8 @@ impl Default for SandboxConfig {
             code_ttl: Duration::from_secs(300),
             refresh_token_rotation: RefreshTokenRotation::Static,
             refresh_token_leeway: Duration::from_secs(30),
+            late_events: 0.0,
+            late_event_delay: Duration::from_secs(3),
             users_rate_limit: 600,
             rate_limit_window: Duration::from_secs(60),
             oauth_rate_limit: 2_000,
@@ -318,6 +326,12 @@ impl SandboxConfig {
         }
         if self.access_token_ttl.is_zero() {
             return Err("--access-token-ttl must be at least 1 second".into());
+        }
+        if !(0.0..=1.0).contains(&self.late_events) {
+            return Err(format!(
+                "--late-events must be a share between 0 and 1, not {}",
+                self.late_events
+            ));
         }
         if self.refresh_token_leeway > Duration::from_secs(60) {
             return Err("--refresh-token-leeway must be between 0 and 60 seconds, as Okta allows".into());

@@ -24,7 +24,8 @@
 //! - `users_write`: create, update, replace, delete and lifecycle of users.
 //! - `groups`: `/api/v1/groups`, members, a user's groups; the built-in `Everyone`.
 //! - `apps`: `/api/v1/apps`: the registered OAuth app and bookmark apps, their users and groups.
-//! - `syslog`: the System Log: events of every change, sign-in and grant; `/api/v1/logs`.
+//! - `syslog`: the System Log: events of every change, sign-in and grant (some stored late, on
+//!   request); `/api/v1/logs`.
 //! - `dpop`: DPoP proofs (RFC 9449): nonces, `jkt` binding, `ath` on resource calls.
 //! - `error`: Okta's error JSON and OAuth error JSON.
 //! - `util`: Okta's time format, random tokens, constant-time comparison.

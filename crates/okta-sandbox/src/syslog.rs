@@ -62,7 +62,13 @@ impl SandboxState {
                 None => json!({ "id": actor_id, "type": "User", "alternateId": "unknown", "displayName": "unknown" }),
             }
         };
-        let published = now();
+        let stored = now();
+        // A late event: published a while before Okta stored it.
+        let published = if self.config.late_events > 0.0 && rand::random::<f64>() < self.config.late_events {
+            stored - self.config.late_event_delay
+        } else {
+            stored
+        };
         let uuid = format!(
             "{}-{}-{}-{}-{}",
             random_token(8).to_lowercase(),
@@ -94,7 +100,12 @@ impl SandboxState {
         let mut log = self.log.lock().expect("log lock");
         let i = log.events.len();
         log.index.insert(uuid.clone(), i);
-        log.events.push((published, uuid, event));
+        log.events.push(crate::state::log::Stored {
+            stored,
+            published,
+            uuid,
+            event,
+        });
     }
 
     /// Events recorded so far, for tests.
@@ -104,7 +115,7 @@ impl SandboxState {
             .expect("log lock")
             .events
             .iter()
-            .map(|e| e.2.clone())
+            .map(|e| e.event.clone())
             .collect()
     }
 }
@@ -189,7 +200,12 @@ pub(crate) async fn list(
     };
     let (items, last, more) = {
         let log = s.log.lock().expect("log lock");
-        let in_range = |(t, _, _): &&(OffsetDateTime, String, Value)| *t >= since && until.is_none_or(|u| *t < u);
+        // Polling queries (no `until`) page by the time Okta stored an event, bounded ones
+        // filter on `published`, as Okta's spec says of `since` and `until`.
+        let in_range = |e: &&crate::state::log::Stored| match until {
+            None => e.stored >= since,
+            Some(u) => e.published >= since && e.published < u,
+        };
         let start = match params.get("after") {
             Some(a) => {
                 *log.index
@@ -199,7 +215,7 @@ pub(crate) async fn list(
             }
             None => 0,
         };
-        let events: Box<dyn Iterator<Item = &(OffsetDateTime, String, Value)>> = if descending {
+        let events: Box<dyn Iterator<Item = &crate::state::log::Stored>> = if descending {
             let end = if params.get("after").is_some() {
                 start - 1
             } else {
@@ -209,12 +225,12 @@ pub(crate) async fn list(
         } else {
             Box::new(log.events[start.min(log.events.len())..].iter())
         };
-        let mut it = events.filter(in_range).filter(|e| selects(&e.2));
-        let page: Vec<&(OffsetDateTime, String, Value)> = it.by_ref().take(limit).collect();
+        let mut it = events.filter(in_range).filter(|e| selects(&e.event));
+        let page: Vec<&crate::state::log::Stored> = it.by_ref().take(limit).collect();
         let more = it.next().is_some();
         (
-            page.iter().map(|e| e.2.clone()).collect::<Vec<_>>(),
-            page.last().map(|e| e.1.clone()),
+            page.iter().map(|e| e.event.clone()).collect::<Vec<_>>(),
+            page.last().map(|e| e.uuid.clone()),
             more,
         )
     };

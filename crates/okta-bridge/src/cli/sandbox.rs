@@ -66,6 +66,10 @@ pub(crate) struct SandboxArgs {
     /// Requests a minute on /api/v1/logs (Okta's Workforce default 120).
     #[arg(long, default_value_t = 120)]
     logs_rate_limit: u32,
+    /// Share (0-1) of System Log events stored a few seconds after their `published` time, as
+    /// Okta sometimes does: clients that page by `published` instead of `next` links miss them.
+    #[arg(long, default_value_t = 0.0)]
+    late_events: f64,
     /// A fault to inject (repeatable), e.g. `/api/v1/users:latency=50,errors=0.1,429=0.05,cuts=0.02`.
     #[arg(long = "fault")]
     faults: Vec<okta_sandbox::faults::FaultRule>,
@@ -123,6 +127,7 @@ pub(crate) async fn run(a: SandboxArgs) -> Result<()> {
         rate_limit_window: Duration::from_secs(a.rate_limit_window),
         oauth_rate_limit: a.oauth_rate_limit,
         logs_rate_limit: a.logs_rate_limit,
+        late_events: a.late_events,
         faults: a.faults,
         seed: a.seed,
         admin_login: a.admin_login,

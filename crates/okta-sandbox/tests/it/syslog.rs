@@ -151,3 +151,65 @@ async fn old_since_is_refused_and_the_logs_bucket_is_limited() {
         200
     );
 }
+
+/// Late events (stored after their `published` time, as Okta sometimes stores them): a client
+/// that follows `next` links sees every one; a client that pages by `published` windows
+/// (`since`/`until`) misses those published in a window it already read, as it would with Okta.
+#[tokio::test]
+async fn next_polling_misses_no_late_event_while_published_windows_do() {
+    use time::format_description::well_known::Rfc3339;
+    let sb = sandbox(|c| {
+        c.users = 3;
+        c.late_events = 1.0;
+        c.late_event_delay = std::time::Duration::from_secs(30);
+    })
+    .await;
+    let at = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap();
+    let t0 = time::OffsetDateTime::now_utc();
+    // The polling client starts; so does the windowing one, reading [t0, t1) at t1.
+    let (_, next) = logs(&sb, &format!("?since={}", at(t0))).await;
+    let mut next = next.expect("a polling query always has a next link");
+    let t1 = time::OffsetDateTime::now_utc();
+    let (first_window, _) = logs(&sb, &format!("?since={}&until={}", at(t0), at(t1))).await;
+
+    // Changes after t1: stored now, published 30 s earlier (before t1).
+    let logins: Vec<String> = (0..5).map(|i| format!("late{i}@example.com")).collect();
+    for login in &logins {
+        let body = json!({ "profile": { "firstName": "L", "lastName": "E", "email": login, "login": login } });
+        let res = send(&sb, Method::POST, "/api/v1/users?activate=false", Some(body)).await;
+        assert_eq!(res.status(), 200);
+    }
+    let t2 = time::OffsetDateTime::now_utc();
+    let (second_window, _) = logs(&sb, &format!("?since={}&until={}", at(t1), at(t2))).await;
+
+    let mut polled = Vec::new();
+    loop {
+        let (page, following) = logs(&sb, &next).await;
+        if page.is_empty() {
+            break;
+        }
+        polled.extend(page);
+        next = following.expect("still a next link");
+    }
+    let about = |events: &[Value]| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["eventType"] == "user.lifecycle.create")
+            .map(|e| e["target"][0]["alternateId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        about(&polled),
+        logins,
+        "following next links: every late event, in order"
+    );
+    let windowed: Vec<String> = about(&first_window).into_iter().chain(about(&second_window)).collect();
+    assert!(windowed.is_empty(), "paging by published missed them all: {windowed:?}");
+    for e in &polled {
+        let published = time::OffsetDateTime::parse(e["published"].as_str().unwrap(), &Rfc3339).unwrap();
+        assert!(
+            published < t1,
+            "late: published before the window that was already read"
+        );
+    }
+}
