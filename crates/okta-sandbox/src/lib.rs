@@ -47,6 +47,7 @@ mod apps;
 pub mod config;
 mod dpop;
 mod error;
+pub mod event_hooks;
 mod extract;
 pub mod faults;
 mod groups;

@@ -15,7 +15,7 @@ use crate::config::SandboxConfig;
 use crate::error::ApiError;
 use crate::middleware::okta_headers;
 pub use crate::state::SandboxState;
-use crate::{api, apps, faults, groups, oauth, syslog, users_write};
+use crate::{api, apps, event_hooks, faults, groups, oauth, syslog, users_write};
 
 /// Every route of the sandbox org.
 pub fn router(state: Arc<SandboxState>) -> Router {
@@ -64,6 +64,17 @@ pub fn router(state: Arc<SandboxState>) -> Router {
             put(groups::add_member).delete(groups::remove_member),
         )
         .route("/api/v1/logs", get(syslog::list))
+        .route("/api/v1/eventHooks", get(event_hooks::list).post(event_hooks::create))
+        .route(
+            "/api/v1/eventHooks/{eventHookId}",
+            get(event_hooks::get)
+                .put(event_hooks::replace)
+                .delete(event_hooks::delete),
+        )
+        .route(
+            "/api/v1/eventHooks/{eventHookId}/lifecycle/{operation}",
+            post(event_hooks::lifecycle),
+        )
         .route(
             "/api/v1/api-tokens/current",
             axum::routing::delete(api::revoke_current_api_token),

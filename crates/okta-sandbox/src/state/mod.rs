@@ -1,6 +1,6 @@
 //! The state of one sandbox org, which every handler shares: the directory, the signing key,
 //! grants, rate-limit windows, the System Log, faults and DPoP nonces. The data types of each
-//! live here (`faults`, `grants`, `limits`, `log`), the handlers that act on them in their own
+//! live here (`faults`, `grants`, `hooks`, `limits`, `log`), the handlers that act on them in their own
 //! modules, which import this one and never the other way round.
 
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
@@ -14,6 +14,7 @@ use crate::org::Directory;
 
 pub(crate) mod faults;
 pub(crate) mod grants;
+pub(crate) mod hooks;
 pub(crate) mod limits;
 pub(crate) mod log;
 
@@ -33,6 +34,7 @@ pub struct SandboxState {
     pub(crate) grants: Mutex<Grants>,
     pub(crate) limits: Mutex<RateLimits>,
     pub(crate) log: Mutex<SystemLog>,
+    pub(crate) hooks: Mutex<hooks::EventHooks>,
     pub(crate) faults: Mutex<Faults>,
     pub(crate) dpop: Mutex<crate::dpop::DpopState>,
     /// Whether the admin's API token was revoked (`DELETE /api/v1/api-tokens/current`).
@@ -65,6 +67,7 @@ impl SandboxState {
             grants: Mutex::new(Grants::default()),
             limits: Mutex::new(RateLimits::default()),
             log: Mutex::new(SystemLog::default()),
+            hooks: Mutex::new(hooks::EventHooks::default()),
             dpop: Mutex::new(crate::dpop::DpopState::default()),
             api_token_revoked: std::sync::atomic::AtomicBool::new(false),
             faults: Mutex::new(Faults::new(config.faults.clone(), config.seed)),

@@ -2,6 +2,7 @@
 
 mod apps;
 mod conformance;
+mod event_hooks;
 mod faults;
 mod groups;
 mod lifecycle;
