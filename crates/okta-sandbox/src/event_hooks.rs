@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::api::authenticate;
 use crate::error::ApiError;
 use crate::extract::OktaJson;
-use crate::server::SandboxState;
+use crate::state::SandboxState;
 use crate::state::hooks::{Channel, EventHook};
 use crate::util::{now, okta_time, random_token};
 

@@ -85,6 +85,30 @@ async fn call(sb: &okta_sandbox::Sandbox, method: Method, path: &str, body: Opti
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// Registers a hook for `user.lifecycle.create` calling `uri`; its id.
+async fn register(sb: &okta_sandbox::Sandbox, uri: &str) -> String {
+    let (status, h) = call(
+        sb,
+        Method::POST,
+        "/api/v1/eventHooks",
+        Some(hook(uri, &["user.lifecycle.create"])),
+    )
+    .await;
+    assert_eq!(status, 200, "{h}");
+    h["id"].as_str().unwrap().to_owned()
+}
+
+/// Asks the org to verify hook `id`.
+async fn verify(sb: &okta_sandbox::Sandbox, id: &str) -> (u16, Value) {
+    call(
+        sb,
+        Method::POST,
+        &format!("/api/v1/eventHooks/{id}/lifecycle/verify"),
+        None,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_hook_is_registered_verified_and_retired_as_okta_does() {
     let sb = sandbox(|c| c.users = 3).await;
@@ -116,13 +140,7 @@ async fn a_hook_is_registered_verified_and_retired_as_okta_does() {
     assert_eq!(one["id"], id.as_str());
 
     // Verification: a GET with the challenge, the auth header and the extra headers.
-    let (status, verified) = call(
-        &sb,
-        Method::POST,
-        &format!("/api/v1/eventHooks/{id}/lifecycle/verify"),
-        None,
-    )
-    .await;
+    let (status, verified) = verify(&sb, &id).await;
     assert_eq!(status, 200, "{verified}");
     MANAGEMENT.assert_valid("EventHook", &verified);
     assert_eq!(verified["verificationStatus"], "VERIFIED");
@@ -167,42 +185,16 @@ async fn verification_retries_once_and_fails_clearly() {
     let sb = sandbox(|c| c.users = 3).await;
     // One 500, then the right answer: one retry makes it.
     let (uri, seen) = receiver(Mode::FailOnce).await;
-    let (_, h) = call(
-        &sb,
-        Method::POST,
-        "/api/v1/eventHooks",
-        Some(hook(&uri, &["user.lifecycle.create"])),
-    )
-    .await;
-    let id = h["id"].as_str().unwrap();
-    let (status, verified) = call(
-        &sb,
-        Method::POST,
-        &format!("/api/v1/eventHooks/{id}/lifecycle/verify"),
-        None,
-    )
-    .await;
+    let id = register(&sb, &uri).await;
+    let (status, verified) = verify(&sb, &id).await;
     assert_eq!(status, 200, "{verified}");
     assert_eq!(verified["verificationStatus"], "VERIFIED");
     assert_eq!(seen.lock().unwrap().requests.len(), 2, "one retry");
 
     // The wrong answer: 400 with Okta's error, and the hook stays unverified.
     let (uri, _) = receiver(Mode::Wrong).await;
-    let (_, h) = call(
-        &sb,
-        Method::POST,
-        "/api/v1/eventHooks",
-        Some(hook(&uri, &["user.lifecycle.create"])),
-    )
-    .await;
-    let id = h["id"].as_str().unwrap();
-    let (status, err) = call(
-        &sb,
-        Method::POST,
-        &format!("/api/v1/eventHooks/{id}/lifecycle/verify"),
-        None,
-    )
-    .await;
+    let id = register(&sb, &uri).await;
+    let (status, err) = verify(&sb, &id).await;
     assert_eq!(status, 400, "{err}");
     assert_eq!(err["errorCode"], "E0000001");
     assert!(err.to_string().contains("Verification failed"), "{err}");
@@ -211,21 +203,8 @@ async fn verification_retries_once_and_fails_clearly() {
     assert_eq!(h["verificationStatus"], "UNVERIFIED");
 
     // Nobody listening: refused as unreachable, after the retry.
-    let (_, h) = call(
-        &sb,
-        Method::POST,
-        "/api/v1/eventHooks",
-        Some(hook("http://127.0.0.1:9/hook", &["user.lifecycle.create"])),
-    )
-    .await;
-    let id = h["id"].as_str().unwrap();
-    let (status, err) = call(
-        &sb,
-        Method::POST,
-        &format!("/api/v1/eventHooks/{id}/lifecycle/verify"),
-        None,
-    )
-    .await;
+    let id = register(&sb, "http://127.0.0.1:9/hook").await;
+    let (status, err) = verify(&sb, &id).await;
     assert_eq!(status, 400);
     assert!(err.to_string().contains("could not be reached"), "{err}");
 }
