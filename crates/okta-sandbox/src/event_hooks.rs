@@ -16,7 +16,7 @@ use crate::api::authenticate;
 use crate::error::ApiError;
 use crate::extract::OktaJson;
 use crate::state::SandboxState;
-use crate::state::hooks::{Channel, EventHook};
+use crate::state::hooks::{Channel, Delivery, DeliveryFaults, EventHook};
 use crate::util::{now, okta_time, random_token};
 
 const READ: &[&str] = &["okta.eventHooks.read", "okta.eventHooks.manage"];
@@ -362,4 +362,124 @@ async fn verify(channel: &Channel) -> Result<(), String> {
         }
     }
     Err(last)
+}
+
+impl SandboxState {
+    /// Sends `event` (just recorded in the System Log) to every active, verified hook that
+    /// subscribed to its type, in the background: Okta's delivery semantics (3-s timeout, one
+    /// retry after a timeout, an error or a 5xx; at least once, not necessarily in order).
+    pub(crate) fn deliver_to_hooks(&self, event_type: &str, event: &Value) {
+        let (targets, faults) = {
+            let hooks = self.hooks.lock().expect("hooks lock");
+            let targets: Vec<EventHook> = hooks
+                .hooks
+                .values()
+                .filter(|h| h.active && h.verified && h.events.iter().any(|e| e == event_type))
+                .cloned()
+                .collect();
+            (targets, hooks.faults)
+        };
+        if targets.is_empty() {
+            return;
+        }
+        let (Some(me), Ok(runtime)) = (self.me.upgrade(), tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        for hook in targets {
+            runtime.spawn(deliver(me.clone(), hook, event.clone(), faults));
+        }
+    }
+}
+
+/// Delivers one event to `hook` (twice with the duplicate fault, after the delay fault's wait).
+async fn deliver(s: Arc<SandboxState>, hook: EventHook, event: Value, faults: DeliveryFaults) {
+    if faults.delay_ms > 0 {
+        // The delay fault: the sandbox itself delivers late, on purpose.
+        tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
+    }
+    let copies = if faults.duplicate { 2 } else { 1 };
+    let client = hook_client();
+    for _ in 0..copies {
+        deliver_once(&s, &client, &hook, &event).await;
+    }
+}
+
+/// One event-hook call, as Okta sends it, with its one retry; a call that fails is recorded in
+/// the System Log as `event_hook.delivery`.
+async fn deliver_once(s: &SandboxState, client: &reqwest::Client, hook: &EventHook, event: &Value) {
+    let event_id = random_token(20);
+    let body = json!({
+        "eventType": "com.okta.event_hook",
+        "eventTypeVersion": "1.0",
+        "cloudEventsVersion": "0.1",
+        "source": format!("{}/api/v1/eventHooks/{}", s.base, hook.id),
+        "eventId": event_id,
+        "eventTime": okta_time(now()),
+        "contentType": "application/json",
+        "data": { "events": [event] },
+    });
+    let uuids = vec![event["uuid"].as_str().unwrap_or_default().to_owned()];
+    let types = vec![event["eventType"].as_str().unwrap_or_default().to_owned()];
+    for attempt in 1..=2 {
+        let mut req = client.post(&hook.channel.uri).json(&body);
+        for (k, v) in &hook.channel.headers {
+            req = req.header(k, v);
+        }
+        if let Some((k, v)) = &hook.channel.auth {
+            req = req.header(k, v);
+        }
+        let started = std::time::Instant::now();
+        let (status, error, retry) = match req.send().await {
+            Ok(res) if res.status().is_success() => (Some(res.status().as_u16()), None, false),
+            Ok(res) => (
+                Some(res.status().as_u16()),
+                Some(format!("the hook answered {}", res.status())),
+                res.status().is_server_error(),
+            ),
+            Err(e) if e.is_timeout() => (None, Some("no answer within 3 seconds".to_owned()), true),
+            Err(e) => (None, Some(format!("unreachable: {}", e.without_url())), true),
+        };
+        let delivered = error.is_none();
+        s.hooks.lock().expect("hooks lock").deliveries.push(Delivery {
+            hook_id: hook.id.clone(),
+            event_id: event_id.clone(),
+            events: uuids.clone(),
+            event_types: types.clone(),
+            attempt,
+            status,
+            outcome: if delivered { "delivered" } else { "failed" },
+            error: error.clone(),
+            latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
+        if delivered {
+            return;
+        }
+        if !retry || attempt == 2 {
+            let target = crate::syslog::Target {
+                id: &hook.id,
+                kind: "EventHook",
+                alternate_id: None,
+                display_name: Some(&hook.name),
+            };
+            s.record("okta-sandbox", "event_hook.delivery", Some(target), false);
+            return;
+        }
+    }
+}
+
+/// `GET /__sandbox/event-hooks/deliveries`: every delivery attempt and its outcome.
+pub(crate) async fn deliveries(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    crate::faults::control_auth(&s, &headers)?;
+    Ok(Json(s.hooks.lock().expect("hooks lock").deliveries.clone()).into_response())
+}
+
+/// `PUT /__sandbox/event-hooks/faults {"delayMs", "duplicate"}`: delay or duplicate deliveries.
+pub(crate) async fn put_delivery_faults(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    OktaJson(faults): OktaJson<DeliveryFaults>,
+) -> Result<Response, ApiError> {
+    crate::faults::control_auth(&s, &headers)?;
+    s.hooks.lock().expect("hooks lock").faults = faults;
+    Ok(Json(faults).into_response())
 }

@@ -119,7 +119,7 @@ pub(crate) async fn inject(
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct InjectedReset(pub i64);
 
-fn control_auth(s: &SandboxState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn control_auth(s: &SandboxState, headers: &HeaderMap) -> Result<(), ApiError> {
     let ok = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

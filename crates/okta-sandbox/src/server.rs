@@ -91,6 +91,8 @@ pub fn router(state: Arc<SandboxState>) -> Router {
                 .delete(faults::clear_faults),
         )
         .route("/__sandbox/counters", get(faults::counters))
+        .route("/__sandbox/event-hooks/deliveries", get(event_hooks::deliveries))
+        .route("/__sandbox/event-hooks/faults", put(event_hooks::put_delivery_faults))
         .route("/__sandbox/export", get(faults::export))
         .fallback(|| async { ApiError::resource_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

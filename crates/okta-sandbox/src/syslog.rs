@@ -97,6 +97,7 @@ impl SandboxState {
             "authenticationContext": { "authenticationStep": 0, "externalSessionId": random_token(25) },
             "securityContext": {},
         });
+        self.deliver_to_hooks(event_type, &event);
         let mut log = self.log.lock().expect("log lock");
         let i = log.events.len();
         log.index.insert(uuid.clone(), i);

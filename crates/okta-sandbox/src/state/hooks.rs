@@ -32,8 +32,42 @@ pub(crate) struct Channel {
     pub(crate) headers: Vec<(String, String)>,
 }
 
-/// Every event hook of the org, by id.
+/// One attempt to deliver an event-hook call, for `GET /__sandbox/event-hooks/deliveries`.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Delivery {
+    pub(crate) hook_id: String,
+    /// The call's `eventId` (a duplicated delivery has a new one).
+    pub(crate) event_id: String,
+    /// The System Log events (uuids) the call carried.
+    pub(crate) events: Vec<String>,
+    pub(crate) event_types: Vec<String>,
+    /// 1, or 2 for Okta's one retry.
+    pub(crate) attempt: u32,
+    /// The hook's HTTP status, if it answered.
+    pub(crate) status: Option<u16>,
+    /// `delivered` or `failed`.
+    pub(crate) outcome: &'static str,
+    pub(crate) error: Option<String>,
+    pub(crate) latency_ms: u64,
+}
+
+/// The delivery faults in force (`PUT /__sandbox/event-hooks/faults`).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeliveryFaults {
+    /// Wait this long before delivering (Okta delivers "not necessarily in order").
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Deliver every call twice (Okta delivers "at least once").
+    #[serde(default)]
+    pub duplicate: bool,
+}
+
+/// Every event hook of the org, by id, and what was delivered.
 #[derive(Debug, Default)]
 pub(crate) struct EventHooks {
     pub(crate) hooks: BTreeMap<String, EventHook>,
+    pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) faults: DeliveryFaults,
 }

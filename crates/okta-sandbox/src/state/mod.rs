@@ -26,6 +26,8 @@ use log::SystemLog;
 /// The whole state of one sandbox org.
 #[derive(Debug)]
 pub struct SandboxState {
+    /// This state itself, for work that outlives a request (event-hook deliveries).
+    pub(crate) me: std::sync::Weak<SandboxState>,
     pub(crate) config: SandboxConfig,
     /// The public URL without a trailing slash: the issuer and the base of every link.
     pub(crate) base: String,
@@ -60,7 +62,8 @@ impl SandboxState {
             ));
         }
         let directory = RwLock::new(directory);
-        Ok(Arc::new(Self {
+        Ok(Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             base,
             directory,
             keys: SigningKey::generate(),

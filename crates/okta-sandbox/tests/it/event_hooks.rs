@@ -233,3 +233,268 @@ async fn hooks_are_checked_as_okta_checks_them() {
     let (status, list) = call(&sb, Method::GET, "/api/v1/eventHooks", None).await;
     assert_eq!((status, list), (200, json!([])), "nothing was registered");
 }
+
+/// How the delivery receiver answers the org's `POST`s.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Post {
+    Ok,
+    /// 500 to the first call, 200 after.
+    FailOnce,
+    /// Longer than Okta's 3-s timeout.
+    Slow,
+}
+
+/// A receiver that verifies (echoes the challenge) and takes deliveries as `post` says; every
+/// delivery it took (headers and body) comes out of the channel.
+async fn delivery_receiver(post: Post) -> (String, tokio::sync::mpsc::UnboundedReceiver<(HeaderMap, Value)>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::get(|headers: HeaderMap| async move {
+            let challenge = headers
+                .get("x-okta-verification-challenge")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            axum::Json(json!({ "verification": challenge }))
+        })
+        .post(move |headers: HeaderMap, axum::Json(body): axum::Json<Value>| {
+            let (tx, calls) = (tx.clone(), calls.clone());
+            async move {
+                let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                match post {
+                    Post::FailOnce if n == 0 => return StatusCode::INTERNAL_SERVER_ERROR,
+                    // A slow service (the sandbox gives up after 3 s).
+                    Post::Slow => tokio::time::sleep(std::time::Duration::from_secs(4)).await,
+                    _ => {}
+                }
+                let _ = tx.send((headers, body));
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+/// Creates a user `login` through the API.
+async fn create_user(sb: &okta_sandbox::Sandbox, login: &str) {
+    let body = json!({ "profile": { "firstName": "H", "lastName": "K", "email": login, "login": login } });
+    assert_eq!(
+        send(sb, Method::POST, "/api/v1/users?activate=false", Some(body))
+            .await
+            .status(),
+        200
+    );
+}
+
+async fn next_delivery(rx: &mut tokio::sync::mpsc::UnboundedReceiver<(HeaderMap, Value)>) -> (HeaderMap, Value) {
+    tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv())
+        .await
+        .expect("a delivery within 20 s")
+        .expect("the receiver runs")
+}
+
+/// Every delivery attempt the sandbox made so far.
+async fn deliveries(sb: &okta_sandbox::Sandbox) -> Vec<Value> {
+    send(sb, Method::GET, "/__sandbox/event-hooks/deliveries", None)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The delivery attempts once `n` are recorded (an attempt is recorded when the hook's answer
+/// has come back, a moment after the receiver saw the call).
+async fn attempts_once(sb: &okta_sandbox::Sandbox, n: usize) -> Vec<Value> {
+    let mut poll = tokio::time::interval(std::time::Duration::from_millis(20));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        poll.tick().await;
+        let all = deliveries(sb).await;
+        if all.len() >= n {
+            return all;
+        }
+        assert!(std::time::Instant::now() < deadline, "{n} attempts recorded: {all:?}");
+    }
+}
+
+#[tokio::test]
+async fn changes_are_delivered_with_oktas_body_and_the_hooks_headers() {
+    let sb = sandbox(|c| c.users = 3).await;
+    let (uri, mut rx) = delivery_receiver(Post::Ok).await;
+    let (_, h) = call(
+        &sb,
+        Method::POST,
+        "/api/v1/eventHooks",
+        Some(hook(&uri, &["user.lifecycle.create", "group.user_membership.add"])),
+    )
+    .await;
+    let id = h["id"].as_str().unwrap().to_owned();
+    // Unverified hooks receive nothing; verified ones do.
+    assert_eq!(verify(&sb, &id).await.0, 200);
+
+    create_user(&sb, "hooked@example.com").await;
+    let (headers, body) = next_delivery(&mut rx).await;
+    assert_eq!(headers["authorization"], "hook-secret-123");
+    assert_eq!(headers["x-other-header"], "other-value");
+    assert_eq!(body["eventType"], "com.okta.event_hook");
+    assert_eq!(body["eventTypeVersion"], "1.0");
+    assert_eq!(body["cloudEventsVersion"], "0.1");
+    assert_eq!(body["contentType"], "application/json");
+    assert!(
+        body["source"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/api/v1/eventHooks/{id}"))
+    );
+    assert!(body["eventId"].is_string() && body["eventTime"].is_string(), "{body}");
+    let event = &body["data"]["events"][0];
+    assert_eq!(event["eventType"], "user.lifecycle.create");
+    assert_eq!(event["target"][0]["alternateId"], "hooked@example.com");
+    MANAGEMENT.assert_valid("LogEvent", event);
+    let logged: Vec<Value> = sb.state().events();
+    assert!(
+        logged.iter().any(|e| e["uuid"] == event["uuid"]),
+        "the System Log's own event"
+    );
+
+    // A membership change too.
+    let groups: Vec<Value> = send(&sb, Method::GET, "/api/v1/groups?q=Sales", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let gid = groups[0]["id"].as_str().unwrap();
+    let user: Value = send(&sb, Method::GET, "/api/v1/users/hooked@example.com", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let uid = user["id"].as_str().unwrap();
+    assert_eq!(
+        send(&sb, Method::PUT, &format!("/api/v1/groups/{gid}/users/{uid}"), None)
+            .await
+            .status(),
+        204
+    );
+    let (_, body) = next_delivery(&mut rx).await;
+    assert_eq!(body["data"]["events"][0]["eventType"], "group.user_membership.add");
+    let attempts = attempts_once(&sb, 2).await;
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert!(
+        attempts
+            .iter()
+            .all(|d| d["outcome"] == "delivered" && d["attempt"] == 1)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_retried_once_and_a_slow_hook_is_recorded_as_failed() {
+    let sb = sandbox(|c| c.users = 3).await;
+    // 500 once: the retry delivers it.
+    let (uri, mut rx) = delivery_receiver(Post::FailOnce).await;
+    let id = register(&sb, &uri).await;
+    assert_eq!(verify(&sb, &id).await.0, 200);
+    create_user(&sb, "retried@example.com").await;
+    let (_, body) = next_delivery(&mut rx).await;
+    assert_eq!(
+        body["data"]["events"][0]["target"][0]["alternateId"],
+        "retried@example.com"
+    );
+    let attempts = attempts_once(&sb, 2).await;
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert_eq!(
+        (attempts[0]["attempt"].as_u64(), attempts[0]["status"].as_u64()),
+        (Some(1), Some(500))
+    );
+    assert_eq!(attempts[0]["outcome"], "failed");
+    assert_eq!(
+        (attempts[1]["attempt"].as_u64(), attempts[1]["outcome"].as_str()),
+        (Some(2), Some("delivered"))
+    );
+    assert_eq!(attempts[0]["eventId"], attempts[1]["eventId"], "the same call, retried");
+    // Deactivated: no more deliveries to it.
+    call(
+        &sb,
+        Method::POST,
+        &format!("/api/v1/eventHooks/{id}/lifecycle/deactivate"),
+        None,
+    )
+    .await;
+
+    // Slower than 3 s, twice: recorded as failed, and in the System Log.
+    let (slow, _rx) = delivery_receiver(Post::Slow).await;
+    let slow_id = register(&sb, &slow).await;
+    assert_eq!(verify(&sb, &slow_id).await.0, 200);
+    create_user(&sb, "slow@example.com").await;
+    let mut poll = tokio::time::interval(std::time::Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    let failure = loop {
+        poll.tick().await;
+        let logged = sb.state().events();
+        if let Some(e) = logged.iter().find(|e| e["eventType"] == "event_hook.delivery") {
+            break e.clone();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no failed delivery recorded"
+        );
+    };
+    assert_eq!(failure["outcome"]["result"], "FAILURE");
+    assert_eq!(failure["target"][0]["id"], slow_id.as_str());
+    let attempts: Vec<Value> = deliveries(&sb)
+        .await
+        .into_iter()
+        .filter(|d| d["hookId"] == slow_id.as_str())
+        .collect();
+    assert_eq!(attempts.len(), 2, "one retry after the timeout: {attempts:?}");
+    assert!(
+        attempts
+            .iter()
+            .all(|d| d["outcome"] == "failed" && d["status"].is_null())
+    );
+    assert!(attempts[0]["error"].as_str().unwrap().contains("3 seconds"));
+    // The deactivated hook got nothing of the later change.
+    assert!(
+        deliveries(&sb)
+            .await
+            .iter()
+            .filter(|d| d["hookId"] == id.as_str())
+            .count()
+            == 2,
+        "nothing more for the inactive hook"
+    );
+}
+
+#[tokio::test]
+async fn the_duplicate_fault_delivers_twice() {
+    let sb = sandbox(|c| c.users = 3).await;
+    let (uri, mut rx) = delivery_receiver(Post::Ok).await;
+    let id = register(&sb, &uri).await;
+    assert_eq!(verify(&sb, &id).await.0, 200);
+    let res = send(
+        &sb,
+        Method::PUT,
+        "/__sandbox/event-hooks/faults",
+        Some(json!({ "duplicate": true })),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    create_user(&sb, "twice@example.com").await;
+    let (_, first) = next_delivery(&mut rx).await;
+    let (_, second) = next_delivery(&mut rx).await;
+    assert_eq!(first["data"]["events"][0]["uuid"], second["data"]["events"][0]["uuid"]);
+    assert_ne!(first["eventId"], second["eventId"], "two calls");
+    let res = send(
+        &sb,
+        Method::PUT,
+        "/__sandbox/event-hooks/faults",
+        Some(json!({ "often": 1 })),
+    )
+    .await;
+    assert_eq!(res.status(), 400, "unknown fault settings are refused");
+}
