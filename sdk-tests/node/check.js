@@ -31,7 +31,8 @@ async function main([orgUrl, token, everyone]) {
   out.created = { id: created.id, status: created.status, after: after.status };
 
   const events = await collect(await client.systemLogApi.listLogEvents({
-    since: '2000-01-01T00:00:00.000Z',
+    // The System Log answers for the last 180 days only: a bounded query over the last day.
+    since: new Date(Date.now() - 24 * 3600 * 1000).toISOString(),
     until: '2100-01-01T00:00:00.000Z',
   }));
   out.eventTypes = events.map((e) => e.eventType);

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 from okta.client import Client as OktaClient
 from okta.models import CreateUserRequest
@@ -50,7 +51,9 @@ async def main(org, token, everyone):
     assert err is None, err
     out["created"] = {"id": created.id, "status": str(created.status.value), "after": str(after.status.value)}
 
-    events, _, err = await client.list_log_events(since="2000-01-01T00:00:00.000Z", until="2100-01-01T00:00:00.000Z")
+    # The System Log answers for the last 180 days only: a bounded query over the last day.
+    day_ago = (datetime.now(timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    events, _, err = await client.list_log_events(since=day_ago, until="2100-01-01T00:00:00.000Z")
     assert err is None, err
     out["eventTypes"] = [e.event_type for e in events]
 
