@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::apps::Apps;
 use crate::crypto::random_secret;
+use crate::egress::Egress;
 use crate::error::{EgressRefusal, Error, Result};
 use crate::model::{ClientSecret, OrgUrl, Scopes};
 use crate::oauth::OAuthApp;
@@ -49,16 +50,21 @@ pub struct App {
 }
 
 /// The server-wide OAuth app of `settings`, if an org is configured.
-async fn server_wide_app(settings: &Settings, source: OrgSource, scopes: Scopes) -> Result<Option<OAuthApp>> {
+async fn server_wide_app(
+    settings: &Settings,
+    source: OrgSource,
+    scopes: Scopes,
+    egress: &Egress,
+) -> Result<Option<OAuthApp>> {
     const ORG: &str = "OKTA_CLIENT_ORGURL";
     let Some(org) = settings.org_url.as_deref() else {
         return Ok(None);
     };
     let org = OrgUrl::parse(org).map_err(|e| Error::config(ORG, e.to_string()))?;
     let egress = match source {
-        OrgSource::BuiltInSandbox => settings.store.egress()?.allowing_private_for_development(),
+        OrgSource::BuiltInSandbox => egress.clone().allowing_private_for_development(),
         OrgSource::Configured => {
-            let egress = settings.store.egress()?;
+            let egress = egress.clone();
             egress.check_url(&org).map_err(|e| Error::config(ORG, e.to_string()))?;
             match egress.check_resolves(&org).await {
                 Ok(()) => {}
@@ -93,17 +99,14 @@ impl App {
     pub async fn build(settings: &Settings, source: OrgSource, store: Option<Store>) -> Result<Self> {
         let admin_token = settings.checked_admin_token()?.cloned();
         let scopes = Scopes::parse(&settings.scopes).map_err(|e| Error::config("OKTA_CLIENT_SCOPES", e.to_string()))?;
-        let oauth = server_wide_app(settings, source, scopes).await?;
+        // The policy and CA file, read once for the server-wide app and the accounts' apps.
+        let egress = settings.store.egress()?;
+        let oauth = server_wide_app(settings, source, scopes, &egress).await?;
         let store = match store {
             Some(s) => s,
             None => settings.store.open().await?,
         };
-        let apps = Arc::new(Apps::new(
-            store.clone(),
-            oauth,
-            settings.redirect_uri(),
-            settings.store.egress()?,
-        ));
+        let apps = Arc::new(Apps::new(store.clone(), oauth, settings.redirect_uri(), egress));
         let service = Arc::new(
             Service::new(store, apps, Duration::from_secs(settings.refresh_margin))
                 .with_rate_limit_wait(Duration::from_secs(settings.rate_limit_wait)),

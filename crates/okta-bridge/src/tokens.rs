@@ -286,14 +286,6 @@ impl Refresher {
     /// # Errors
     /// As [`access_token`](Self::access_token).
     pub async fn refresh_refused(&self, account: &AccountName, refused_version: i64) -> Result<AccessToken> {
-        let lock = self.lock_for(account);
-        let guard = lock.lock().await;
-        let conn = self.load(account).await?;
-        conn.usable()?;
-        if conn.version != refused_version {
-            return Ok(conn.access_token);
-        }
-        drop(guard);
         self.token_with_margin(account, Due::Refused(refused_version)).await
     }
 

@@ -321,6 +321,17 @@ pub(crate) fn hook_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// `req` with the channel's extra headers and its auth header, as every call to a hook has.
+fn with_hook_headers(mut req: reqwest::RequestBuilder, channel: &Channel) -> reqwest::RequestBuilder {
+    for (k, v) in &channel.headers {
+        req = req.header(k, v);
+    }
+    if let Some((k, v)) = &channel.auth {
+        req = req.header(k, v);
+    }
+    req
+}
+
 /// Okta's one-time verification: `GET` with a challenge, which the hook must echo as
 /// `{"verification": "<challenge>"}`; one retry after a timeout or an error answer.
 async fn verify(channel: &Channel) -> Result<(), String> {
@@ -328,16 +339,10 @@ async fn verify(channel: &Channel) -> Result<(), String> {
     let client = hook_client();
     let mut last = String::new();
     for _ in 0..2 {
-        let mut req = client
+        let req = client
             .get(&channel.uri)
             .header("X-Okta-Verification-Challenge", &challenge);
-        for (k, v) in &channel.headers {
-            req = req.header(k, v);
-        }
-        if let Some((k, v)) = &channel.auth {
-            req = req.header(k, v);
-        }
-        match req.send().await {
+        match with_hook_headers(req, channel).send().await {
             Ok(res) if res.status().is_success() => {
                 let body: Value = res.json().await.unwrap_or(Value::Null);
                 return if body["verification"] == challenge.as_str() {
@@ -421,13 +426,7 @@ async fn deliver_once(s: &SandboxState, client: &reqwest::Client, hook: &EventHo
     let uuids = vec![event["uuid"].as_str().unwrap_or_default().to_owned()];
     let types = vec![event["eventType"].as_str().unwrap_or_default().to_owned()];
     for attempt in 1..=2 {
-        let mut req = client.post(&hook.channel.uri).json(&body);
-        for (k, v) in &hook.channel.headers {
-            req = req.header(k, v);
-        }
-        if let Some((k, v)) = &hook.channel.auth {
-            req = req.header(k, v);
-        }
+        let req = with_hook_headers(client.post(&hook.channel.uri).json(&body), &hook.channel);
         let started = std::time::Instant::now();
         let (status, error, retry) = match req.send().await {
             Ok(res) if res.status().is_success() => (Some(res.status().as_u16()), None, false),

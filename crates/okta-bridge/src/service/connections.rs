@@ -64,7 +64,13 @@ impl Service {
     /// connection does not work; [`Error::Database`].
     pub async fn client(&self, account: &AccountName) -> Result<okta_client::Client> {
         let conn = self.connection(account).await?;
+        self.client_of(conn).await
+    }
+
+    /// [`client`](Self::client) for the connection `conn`, already read.
+    async fn client_of(&self, conn: Connection) -> Result<okta_client::Client> {
         conn.usable()?;
+        let account = conn.account.clone();
         let stamp = self.stamp(&conn).await?;
         if let Some((s, c)) = self.clients.lock().expect("clients lock").get(account.as_str())
             && *s == stamp
@@ -123,7 +129,7 @@ impl Service {
         Fut: std::future::Future<Output = std::result::Result<T, okta_client::Error>>,
     {
         let before = self.connection(account).await?;
-        let client = self.client(account).await?;
+        let client = self.client_of(before.clone()).await?;
         let err = match call(client.clone()).await {
             Ok(v) => return Ok(v),
             Err(e) if refused(&e) => e,

@@ -183,14 +183,10 @@ fn proof_at(key: &Key, method: &str, url: &str, nonce: Option<&str>, token: Opti
     jsonwebtoken::encode(&h, &claims, &key.encoding).unwrap()
 }
 
-/// A proof with an extreme `iat` is refused, and cannot take the DPoP state down with it (a
-/// panic under its lock once failed every later proof until restart).
-#[tokio::test]
-async fn extreme_dpop_iats_are_refused_and_later_proofs_still_work() {
-    let signing = key("assertion-key");
-    let dpop_key = key("dpop-key");
+/// A sandbox whose service app `CLIENT` (signing with `signing`) must use DPoP.
+async fn dpop_sandbox(signing: &Key) -> okta_sandbox::Sandbox {
     let jwks = serde_json::from_value(json!({ "keys": [signing.jwk] })).unwrap();
-    let sb = sandbox(move |c| {
+    sandbox(move |c| {
         c.service_apps = vec![ServiceApp {
             client_id: CLIENT.into(),
             jwks,
@@ -198,7 +194,16 @@ async fn extreme_dpop_iats_are_refused_and_later_proofs_still_work() {
             require_dpop: true,
         }];
     })
-    .await;
+    .await
+}
+
+/// A proof with an extreme `iat` is refused, and cannot take the DPoP state down with it (a
+/// panic under its lock once failed every later proof until restart).
+#[tokio::test]
+async fn extreme_dpop_iats_are_refused_and_later_proofs_still_work() {
+    let signing = key("assertion-key");
+    let dpop_key = key("dpop-key");
+    let sb = dpop_sandbox(&signing).await;
     let token_url = format!("{}/oauth2/v1/token", sb.url());
     for iat in [i64::MIN, i64::MAX, -1] {
         let res = token_with(
@@ -232,16 +237,7 @@ async fn dpop_bound_tokens_with_nonce_and_ath() {
     let signing = key("assertion-key");
     let dpop_key = key("dpop-key");
     let other = key("other-key");
-    let jwks = serde_json::from_value(json!({ "keys": [signing.jwk] })).unwrap();
-    let sb = sandbox(move |c| {
-        c.service_apps = vec![ServiceApp {
-            client_id: CLIENT.into(),
-            jwks,
-            scopes: vec!["okta.users.read".into()],
-            require_dpop: true,
-        }];
-    })
-    .await;
+    let sb = dpop_sandbox(&signing).await;
     let token_url = format!("{}/oauth2/v1/token", sb.url());
 
     let missing = token(&sb, &assertion(&signing, &token_url, json!({})), "okta.users.read").await;
