@@ -1,5 +1,6 @@
 //! The Apps API, enough to describe the org's apps: list (`q`, `filter`), get, an app's users
-//! and its group assignments.
+//! (assigned directly or through groups; direct assignments can be added and removed) and its
+//! group assignments.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use serde_json::Value;
 
 use crate::api::{Params, authenticate, parse_limit};
 use crate::error::ApiError;
+use crate::extract::OktaJson;
 use crate::org::OrgApp;
 use crate::query::{self, Dialect};
 use crate::state::SandboxState;
@@ -177,4 +179,83 @@ pub(crate) async fn groups(
         more.then_some(last).flatten(),
     );
     Ok(res)
+}
+
+const MANAGE: &[&str] = &["okta.apps.manage"];
+
+/// `POST /api/v1/apps/{appId}/users`: assigns a user to the app directly (`scope: USER`).
+/// Assigning a user who is already assigned answers the assignment unchanged.
+pub(crate) async fn assign_user(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    OktaJson(body): OktaJson<Value>,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&s, &headers)?;
+    caller.require(MANAGE)?;
+    let uid = body
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ApiError::validation("id: The field cannot be left blank"))?;
+    let mut w = s.writer(&caller.user_id);
+    if !w.dir.apps.contains_key(&id) {
+        return Err(ApiError::not_found(&id, "AppInstance"));
+    }
+    if w.dir.find(uid).is_none() {
+        return Err(ApiError::validation(format!("id: {uid} is not a user of this org")));
+    }
+    w.set_app_user(&id, uid, true)?;
+    let dir = &w.dir;
+    let json = match (dir.apps.get(&id), dir.find(uid)) {
+        (Some(app), Some(user)) => dir.app_user_json(app, user),
+        _ => Value::Null,
+    };
+    Ok(Json(json).into_response())
+}
+
+/// `GET /api/v1/apps/{appId}/users/{userId}`: a user's assignment, direct or through a group.
+pub(crate) async fn get_user(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Path((id, uid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    authenticate(&s, &headers)?.require(READ)?;
+    let dir = s.dir();
+    let app = find(&dir, &id)?;
+    let user = dir
+        .find(&uid)
+        .filter(|u| dir.is_app_user(app, &u.id))
+        .ok_or_else(|| ApiError::not_found(&uid, "AppUser"))?;
+    Ok(Json(dir.app_user_json(app, user)).into_response())
+}
+
+/// `DELETE /api/v1/apps/{appId}/users/{userId}`: removes a direct assignment. A user assigned
+/// only through a group cannot be unassigned this way (as in Okta: remove the group's).
+pub(crate) async fn unassign_user(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    Path((id, uid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&s, &headers)?;
+    caller.require(MANAGE)?;
+    let mut w = s.writer(&caller.user_id);
+    let app = w
+        .dir
+        .apps
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found(&id, "AppInstance"))?;
+    let user = w.dir.find(&uid).ok_or_else(|| ApiError::not_found(&uid, "AppUser"))?;
+    if !app.users.contains_key(&user.id) {
+        return Err(if w.dir.is_app_user(app, &user.id) {
+            ApiError::forbidden_because(format!(
+                "{uid} is assigned to this app through a group; remove the group's assignment instead"
+            ))
+        } else {
+            ApiError::not_found(&uid, "AppUser")
+        });
+    }
+    let user_id = user.id.clone();
+    w.set_app_user(&id, &user_id, false)?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

@@ -106,6 +106,9 @@ pub struct AuthorizationServer {
     pub scopes: Vec<String>,
 }
 
+/// The highest churn rate (changes a minute) an org accepts.
+pub const MAX_CHURN_RATE: f64 = 600_000.0;
+
 /// The scopes every custom authorization server supports.
 pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone", "offline_access"];
 
@@ -224,6 +227,9 @@ pub struct SandboxConfig {
     pub late_events: f64,
     /// How much later than `published` a late event is stored.
     pub late_event_delay: Duration,
+    /// Changes a minute the org makes by itself once it serves (0: none); see
+    /// `PUT /__sandbox/churn`.
+    pub churn: f64,
     /// Requests a minute allowed on `/api/v1/users*`.
     pub users_rate_limit: u32,
     /// Length of a rate-limit window: Okta's are a minute. Shorter windows (whole seconds)
@@ -277,6 +283,7 @@ impl Default for SandboxConfig {
             refresh_token_leeway: Duration::from_secs(30),
             late_events: 0.0,
             late_event_delay: Duration::from_secs(3),
+            churn: 0.0,
             users_rate_limit: 600,
             rate_limit_window: Duration::from_secs(60),
             oauth_rate_limit: 2_000,
@@ -331,6 +338,12 @@ impl SandboxConfig {
             return Err(format!(
                 "--late-events must be a share between 0 and 1, not {}",
                 self.late_events
+            ));
+        }
+        if !self.churn.is_finite() || !(0.0..=MAX_CHURN_RATE).contains(&self.churn) {
+            return Err(format!(
+                "--churn must be a number of changes a minute between 0 and {}, not {}",
+                MAX_CHURN_RATE, self.churn
             ));
         }
         if self.refresh_token_leeway > Duration::from_secs(60) {

@@ -454,13 +454,8 @@ async fn deliver_once(s: &SandboxState, client: &reqwest::Client, hook: &EventHo
             return;
         }
         if !retry || attempt == 2 {
-            let target = crate::syslog::Target {
-                id: &hook.id,
-                kind: "EventHook",
-                alternate_id: None,
-                display_name: Some(&hook.name),
-            };
-            s.record("okta-sandbox", "event_hook.delivery", Some(target), false);
+            let target = crate::syslog::Target::new("EventHook", &hook.id, None, Some(&hook.name));
+            s.record("okta-sandbox", "event_hook.delivery", &[target], false);
             return;
         }
     }

@@ -14,8 +14,6 @@ use crate::extract::OktaJson;
 use crate::org::OrgGroup;
 use crate::query::{self, Dialect, Expr};
 use crate::state::SandboxState;
-use crate::syslog::Target;
-use crate::util::now;
 
 const READ: &[&str] = &["okta.groups.read", "okta.groups.manage"];
 const MANAGE: &[&str] = &["okta.groups.manage"];
@@ -120,48 +118,9 @@ pub(crate) async fn create_group(
     let caller = authenticate(&s, &headers)?;
     caller.require(MANAGE)?;
     let (name, description) = group_profile(&body)?;
-    let mut dir = s.directory.write().expect("directory lock");
-    if dir
-        .groups
-        .values()
-        .any(|g| g.name.eq_ignore_ascii_case(&name) && g.group_type == "OKTA_GROUP")
-    {
-        return Err(ApiError::validation(
-            "name: An object with this field already exists in the current organization",
-        ));
-    }
-    let now = now();
-    let group = OrgGroup {
-        id: dir.new_id("00g"),
-        created: now,
-        last_updated: now,
-        last_membership_updated: now,
-        group_type: "OKTA_GROUP",
-        name,
-        description,
-    };
-    let json = dir.group_json(&group, false);
-    dir.groups.insert(group.id.clone(), group);
-    drop(dir);
-    let target = Target {
-        id: json["id"].as_str().unwrap_or_default(),
-        kind: "UserGroup",
-        alternate_id: None,
-        display_name: json["profile"]["name"].as_str(),
-    };
-    s.record(&caller.user_id, "group.lifecycle.create", Some(target), true);
-    Ok(Json(json).into_response())
-}
-
-fn managed<'a>(g: Option<&'a mut OrgGroup>, gid: &str) -> Result<&'a mut OrgGroup, ApiError> {
-    let g = g.ok_or_else(|| not_found(gid))?;
-    if !g.is_managed_in_okta() {
-        return Err(ApiError::forbidden_because(format!(
-            "{} groups are managed outside the Groups API: {}",
-            g.group_type, g.name
-        )));
-    }
-    Ok(g)
+    let mut w = s.writer(&caller.user_id);
+    let gid = w.create_group(name, description)?;
+    Ok(Json(w.group_json(&gid)).into_response())
 }
 
 /// `PUT /api/v1/groups/{groupId}`: replaces the profile of an `OKTA_GROUP`.
@@ -174,22 +133,9 @@ pub(crate) async fn replace_group(
     let caller = authenticate(&s, &headers)?;
     caller.require(MANAGE)?;
     let (name, description) = group_profile(&body)?;
-    let mut dir = s.directory.write().expect("directory lock");
-    let g = managed(dir.groups.get_mut(&gid), &gid)?;
-    g.name = name;
-    g.description = description;
-    g.last_updated = now();
-    let g = g.clone();
-    let json = dir.group_json(&g, false);
-    drop(dir);
-    let target = Target {
-        id: &g.id,
-        kind: "UserGroup",
-        alternate_id: None,
-        display_name: Some(&g.name),
-    };
-    s.record(&caller.user_id, "group.profile.update", Some(target), true);
-    Ok(Json(json).into_response())
+    let mut w = s.writer(&caller.user_id);
+    w.replace_group(&gid, name, description)?;
+    Ok(Json(w.group_json(&gid)).into_response())
 }
 
 /// `DELETE /api/v1/groups/{groupId}` (not the built-in `Everyone`).
@@ -200,17 +146,7 @@ pub(crate) async fn delete_group(
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&s, &headers)?;
     caller.require(MANAGE)?;
-    let mut dir = s.directory.write().expect("directory lock");
-    let name = managed(dir.groups.get_mut(&gid), &gid)?.name.clone();
-    dir.remove_group(&gid);
-    drop(dir);
-    let target = Target {
-        id: &gid,
-        kind: "UserGroup",
-        alternate_id: None,
-        display_name: Some(&name),
-    };
-    s.record(&caller.user_id, "group.lifecycle.delete", Some(target), true);
+    s.writer(&caller.user_id).delete_group(&gid)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -248,41 +184,16 @@ pub(crate) async fn list_members(
 }
 
 /// `PUT` / `DELETE /api/v1/groups/{groupId}/users/{userId}`.
-async fn change_membership(
-    s: Arc<SandboxState>,
-    headers: HeaderMap,
-    gid: String,
-    uid: String,
+fn change_membership(
+    s: &SandboxState,
+    headers: &HeaderMap,
+    gid: &str,
+    uid: &str,
     add: bool,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&s, &headers)?;
+    let caller = authenticate(s, headers)?;
     caller.require(MANAGE)?;
-    let mut dir = s.directory.write().expect("directory lock");
-    managed(dir.groups.get_mut(&gid), &gid)?;
-    let uid = dir
-        .find(&uid)
-        .map(|u| u.id.clone())
-        .ok_or_else(|| ApiError::not_found(&uid, "User"))?;
-    let changed = if add {
-        dir.add_member(&gid, &uid, now())
-    } else {
-        dir.remove_member(&gid, &uid, now())
-    };
-    drop(dir);
-    if changed {
-        let event = if add {
-            "group.user_membership.add"
-        } else {
-            "group.user_membership.remove"
-        };
-        let target = Target {
-            id: &uid,
-            kind: "User",
-            alternate_id: None,
-            display_name: None,
-        };
-        s.record(&caller.user_id, event, Some(target), true);
-    }
+    s.writer(&caller.user_id).set_member(gid, uid, add)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -291,7 +202,7 @@ pub(crate) async fn add_member(
     headers: HeaderMap,
     Path((gid, uid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    change_membership(s, headers, gid, uid, true).await
+    change_membership(&s, &headers, &gid, &uid, true)
 }
 
 pub(crate) async fn remove_member(
@@ -299,7 +210,7 @@ pub(crate) async fn remove_member(
     headers: HeaderMap,
     Path((gid, uid)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    change_membership(s, headers, gid, uid, false).await
+    change_membership(&s, &headers, &gid, &uid, false)
 }
 
 /// `GET /api/v1/users/{id}/groups`.

@@ -44,6 +44,8 @@
 
 mod api;
 mod apps;
+mod changes;
+mod churn;
 pub mod config;
 mod dpop;
 mod error;

@@ -15,7 +15,7 @@ use crate::config::SandboxConfig;
 use crate::error::ApiError;
 use crate::middleware::okta_headers;
 pub use crate::state::SandboxState;
-use crate::{api, apps, event_hooks, faults, groups, oauth, syslog, users_write};
+use crate::{api, apps, churn, event_hooks, faults, groups, oauth, syslog, users_write};
 
 /// Every route of the sandbox org.
 pub fn router(state: Arc<SandboxState>) -> Router {
@@ -81,7 +81,11 @@ pub fn router(state: Arc<SandboxState>) -> Router {
         )
         .route("/api/v1/apps", get(apps::list))
         .route("/api/v1/apps/{appId}", get(apps::get))
-        .route("/api/v1/apps/{appId}/users", get(apps::users))
+        .route("/api/v1/apps/{appId}/users", get(apps::users).post(apps::assign_user))
+        .route(
+            "/api/v1/apps/{appId}/users/{userId}",
+            get(apps::get_user).delete(apps::unassign_user),
+        )
         .route("/api/v1/apps/{appId}/groups", get(apps::groups))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), faults::inject))
         .route(
@@ -94,6 +98,8 @@ pub fn router(state: Arc<SandboxState>) -> Router {
         .route("/__sandbox/event-hooks/deliveries", get(event_hooks::deliveries))
         .route("/__sandbox/event-hooks/faults", put(event_hooks::put_delivery_faults))
         .route("/__sandbox/export", get(faults::export))
+        .route("/__sandbox/churn", get(churn::get).put(churn::put).delete(churn::stop))
+        .route("/__sandbox/churn/step", post(churn::step))
         .fallback(|| async { ApiError::resource_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), okta_headers))
@@ -109,6 +115,7 @@ pub async fn serve(
     state: Arc<SandboxState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    state.start_configured_churn();
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
@@ -168,6 +175,7 @@ impl Sandbox {
         let task = match &tls {
             Some(tls) => {
                 let (tls, router) = (tls.clone(), router(state.clone()));
+                state.start_configured_churn();
                 tokio::spawn(async move { tls.serve(listener, router, shutdown).await })
             }
             None => tokio::spawn(serve(listener, state.clone(), shutdown)),

@@ -84,6 +84,17 @@ struct AppRecord {
     #[serde(default)]
     url: Option<String>,
     groups: Vec<String>,
+    /// Users assigned directly (not through a group).
+    #[serde(default)]
+    users: Vec<AppUserRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AppUserRecord {
+    id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    assigned: OffsetDateTime,
 }
 
 fn user_status(s: &str) -> Result<&'static str, String> {
@@ -211,6 +222,14 @@ impl Directory {
                 redirect_uris: a.redirect_uris.clone(),
                 url: a.url.clone(),
                 groups: a.groups.clone(),
+                users: a
+                    .users
+                    .iter()
+                    .map(|(id, at)| AppUserRecord {
+                        id: id.clone(),
+                        assigned: *at,
+                    })
+                    .collect(),
             })
             .collect();
         OrgSnapshot {
@@ -299,6 +318,12 @@ impl Directory {
                 "BOOKMARK" => "BOOKMARK",
                 other => return Err(format!("app {} has unsupported signOnMode {other:?}", a.id)),
             };
+            if let Some(bad) = a.groups.iter().find(|g| !dir.groups.contains_key(*g)) {
+                return Err(format!("app {} is assigned to unknown group {bad}", a.id));
+            }
+            if let Some(bad) = a.users.iter().find(|u| dir.find(&u.id).is_none()) {
+                return Err(format!("app {} is assigned to unknown user {}", a.id, bad.id));
+            }
             dir.apps.insert(
                 a.id.clone(),
                 OrgApp {
@@ -309,6 +334,7 @@ impl Directory {
                     redirect_uris: a.redirect_uris,
                     url: a.url,
                     groups: a.groups,
+                    users: a.users.into_iter().map(|u| (u.id, u.assigned)).collect(),
                 },
             );
         }

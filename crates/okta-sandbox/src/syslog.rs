@@ -17,12 +17,25 @@ use crate::query::{self, Dialect};
 use crate::state::SandboxState;
 use crate::util::{now, okta_time, random_token};
 
-/// What an event is about.
-pub(crate) struct Target<'a> {
-    pub id: &'a str,
-    pub kind: &'a str,
-    pub alternate_id: Option<&'a str>,
-    pub display_name: Option<&'a str>,
+/// What an event is about: one of its `target[]`.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub id: String,
+    pub kind: &'static str,
+    pub alternate_id: Option<String>,
+    pub display_name: Option<String>,
+}
+
+impl Target {
+    /// A target with an id and a display name.
+    pub fn new(kind: &'static str, id: &str, alternate_id: Option<&str>, display_name: Option<&str>) -> Self {
+        Self {
+            id: id.to_owned(),
+            kind,
+            alternate_id: alternate_id.map(str::to_owned),
+            display_name: display_name.map(str::to_owned),
+        }
+    }
 }
 
 fn display_message(event_type: &str) -> &'static str {
@@ -32,7 +45,9 @@ fn display_message(event_type: &str) -> &'static str {
         "user.lifecycle.deactivate" => "Deactivate Okta user",
         "user.lifecycle.suspend" => "Suspend Okta user",
         "user.lifecycle.unsuspend" => "Unsuspend Okta user",
+        "user.lifecycle.reactivate" => "Reactivate Okta user",
         "user.lifecycle.delete.initiated" => "Delete Okta user",
+        "user.lifecycle.delete.completed" => "User deletion completed",
         "user.account.update_profile" => "Update user profile for Okta",
         "user.account.update_password" => "Update password for user",
         "user.account.reset_password" => "Fired when the user's Okta password is reset",
@@ -46,22 +61,45 @@ fn display_message(event_type: &str) -> &'static str {
         "group.lifecycle.create" => "Create Okta group",
         "group.lifecycle.delete" => "Delete Okta group",
         "group.profile.update" => "Update group profile",
+        "application.user_membership.add" => "Add user to application membership",
+        "application.user_membership.remove" => "Remove user from application membership",
+        "event_hook.delivery" => "Event hook delivery",
         _ => "Event",
     }
 }
 
+/// The `actor` of an event: a user of the org, or a system component by name.
+fn actor_json(dir: &crate::org::Directory, actor_id: &str) -> Value {
+    match dir.find(actor_id) {
+        Some(u) => {
+            json!({ "id": u.id, "type": "User", "alternateId": u.profile.login, "displayName": u.profile.text("displayName").unwrap_or(&u.profile.login) })
+        }
+        None => json!({ "id": actor_id, "type": "User", "alternateId": "unknown", "displayName": "unknown" }),
+    }
+}
+
 impl SandboxState {
-    /// Records an event by `actor_id` (a user id) about `target`.
-    pub(crate) fn record(&self, actor_id: &str, event_type: &str, target: Option<Target<'_>>, success: bool) {
-        let actor = {
-            let dir = self.dir();
-            match dir.find(actor_id) {
-                Some(u) => {
-                    json!({ "id": u.id, "type": "User", "alternateId": u.profile.login, "displayName": u.profile.text("displayName").unwrap_or(&u.profile.login) })
-                }
-                None => json!({ "id": actor_id, "type": "User", "alternateId": "unknown", "displayName": "unknown" }),
-            }
-        };
+    /// Records an event by `actor_id` (a user id) about `targets`.
+    pub(crate) fn record(&self, actor_id: &str, event_type: &str, targets: &[Target], success: bool) -> String {
+        let actor = actor_json(&self.dir(), actor_id);
+        self.append(actor, event_type, targets, success)
+    }
+
+    /// Records an event while the caller holds the directory (for writing): events are then
+    /// stored in the order their changes were made.
+    pub(crate) fn record_in(
+        &self,
+        dir: &crate::org::Directory,
+        actor_id: &str,
+        event_type: &str,
+        targets: &[Target],
+        success: bool,
+    ) -> String {
+        self.append(actor_json(dir, actor_id), event_type, targets, success)
+    }
+
+    /// Stores one event, hands it to the event hooks, and answers its uuid.
+    fn append(&self, actor: Value, event_type: &str, targets: &[Target], success: bool) -> String {
         let stored = now();
         // A late event: published a while before Okta stored it.
         let published = if self.config.late_events > 0.0 && rand::random::<f64>() < self.config.late_events {
@@ -77,9 +115,9 @@ impl SandboxState {
             random_token(4).to_lowercase(),
             random_token(12).to_lowercase()
         );
-        let targets: Vec<Value> = target
-            .into_iter()
-            .map(|t| json!({ "id": t.id, "type": t.kind, "alternateId": t.alternate_id.unwrap_or("unknown"), "displayName": t.display_name.unwrap_or("unknown") }))
+        let targets: Vec<Value> = targets
+            .iter()
+            .map(|t| json!({ "id": t.id, "type": t.kind, "alternateId": t.alternate_id.as_deref().unwrap_or("unknown"), "displayName": t.display_name.as_deref().unwrap_or("unknown") }))
             .collect();
         let event = json!({
             "uuid": uuid,
@@ -104,9 +142,10 @@ impl SandboxState {
         log.events.push(crate::state::log::Stored {
             stored,
             published,
-            uuid,
+            uuid: uuid.clone(),
             event,
         });
+        uuid
     }
 
     /// Events recorded so far, for tests.

@@ -70,6 +70,11 @@ pub(crate) struct SandboxArgs {
     /// Okta sometimes does: clients that page by `published` instead of `next` links miss them.
     #[arg(long, default_value_t = 0.0)]
     late_events: f64,
+    /// Changes a minute the org makes by itself (users join, change, leave; groups, members and
+    /// app assignments move), through the same paths as the API and in the System Log.
+    /// `PUT /__sandbox/churn` changes it while running.
+    #[arg(long, default_value_t = 0.0, value_name = "RATE")]
+    churn: f64,
     /// A fault to inject (repeatable), e.g. `/api/v1/users:latency=50,errors=0.1,429=0.05,cuts=0.02`.
     #[arg(long = "fault")]
     faults: Vec<okta_sandbox::faults::FaultRule>,
@@ -128,6 +133,7 @@ pub(crate) async fn run(a: SandboxArgs) -> Result<()> {
         oauth_rate_limit: a.oauth_rate_limit,
         logs_rate_limit: a.logs_rate_limit,
         late_events: a.late_events,
+        churn: a.churn,
         faults: a.faults,
         seed: a.seed,
         admin_login: a.admin_login,
@@ -199,6 +205,13 @@ pub(crate) fn print_sandbox(sandbox: &Sandbox) {
     );
     for f in &c.faults {
         println!("  fault:            {f:?}");
+    }
+    if c.churn > 0.0 {
+        println!(
+            "  churn:            {} changes a minute (PUT/DELETE {}/__sandbox/churn)",
+            c.churn,
+            sandbox.url()
+        );
     }
     println!(
         "  control:          {}/__sandbox/faults, {}/__sandbox/counters (SSWS API token)",

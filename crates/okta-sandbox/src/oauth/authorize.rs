@@ -225,7 +225,7 @@ pub(crate) async fn sign_in(State(s): State<Arc<SandboxState>>, Form(f): Form<Si
         (user.filter(|u| u.is_active()).map(|u| u.id.clone()), ok)
     };
     if let Some(id) = &user_id {
-        s.record(id, "user.session.start", None, password_ok);
+        s.record(id, "user.session.start", &[], password_ok);
     }
     let Some(user_id) = user_id.filter(|_| password_ok) else {
         return sign_in_page(

@@ -217,13 +217,8 @@ pub(crate) async fn token(
         g.issued_access.push(claims.jti.clone());
         *g.token_grants.entry(client_id).or_default() += 1;
     }
-    let app = crate::syslog::Target {
-        id: &client_id_for_log,
-        kind: "AppInstance",
-        alternate_id: None,
-        display_name: Some("okta-sandbox web app"),
-    };
-    s.record(&user_id, "app.oauth2.as.token.grant.access_token", Some(app), true);
+    let app = crate::syslog::Target::new("AppInstance", &client_id_for_log, None, Some("okta-sandbox web app"));
+    s.record(&user_id, "app.oauth2.as.token.grant.access_token", &[app], true);
     let mut body = json!({
         "token_type": if cnf.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": ttl,

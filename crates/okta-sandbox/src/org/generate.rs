@@ -10,7 +10,7 @@ use time::{Duration, OffsetDateTime};
 use super::{Directory, OrgApp, OrgGroup, OrgUser, Profile, okta_id};
 use crate::config::SandboxConfig;
 
-const FIRST_NAMES: &[&str] = &[
+pub(crate) const FIRST_NAMES: &[&str] = &[
     "Ada",
     "Alan",
     "Grace",
@@ -52,7 +52,7 @@ const FIRST_NAMES: &[&str] = &[
     "Yuki",
     "Noah",
 ];
-const LAST_NAMES: &[&str] = &[
+pub(crate) const LAST_NAMES: &[&str] = &[
     "Lovelace",
     "Turing",
     "Hopper",
@@ -94,7 +94,7 @@ const LAST_NAMES: &[&str] = &[
     "Tanaka",
     "O'Brien",
 ];
-const DEPARTMENTS: &[&str] = &[
+pub(crate) const DEPARTMENTS: &[&str] = &[
     "Engineering",
     "Sales",
     "Marketing",
@@ -104,7 +104,7 @@ const DEPARTMENTS: &[&str] = &[
     "Legal",
     "Operations",
 ];
-const TITLES: &[&str] = &[
+pub(crate) const TITLES: &[&str] = &[
     "Engineer",
     "Senior Engineer",
     "Manager",
@@ -113,7 +113,7 @@ const TITLES: &[&str] = &[
     "Specialist",
     "Associate",
 ];
-const CITIES: &[(&str, &str)] = &[
+pub(crate) const CITIES: &[(&str, &str)] = &[
     ("San Francisco", "US"),
     ("New York", "US"),
     ("London", "GB"),
@@ -122,7 +122,7 @@ const CITIES: &[(&str, &str)] = &[
     ("Tokyo", "JP"),
     ("Sydney", "AU"),
 ];
-fn ascii_slug(s: &str) -> String {
+pub(crate) fn ascii_slug(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             'á' | 'à' | 'ä' => 'a',
@@ -257,6 +257,7 @@ impl Directory {
                 redirect_uris: config.redirect_uris.clone(),
                 url: None,
                 groups: everyone,
+                users: std::collections::BTreeMap::new(),
             },
         );
         let okta_groups: Vec<String> = self
@@ -289,6 +290,7 @@ impl Directory {
                     redirect_uris: Vec::new(),
                     url: Some(format!("https://{slug}.example.com/")),
                     groups,
+                    users: std::collections::BTreeMap::new(),
                     label,
                 },
             );

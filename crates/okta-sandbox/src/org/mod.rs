@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use crate::util::okta_time;
 
 mod generate;
+pub(crate) use generate::{CITIES, DEPARTMENTS, FIRST_NAMES, LAST_NAMES, TITLES, ascii_slug};
 
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -170,6 +171,8 @@ pub(crate) struct OrgApp {
     pub url: Option<String>,
     /// Groups assigned to the app (their members are the app's users).
     pub groups: Vec<String>,
+    /// Users assigned to the app directly, with when they were assigned.
+    pub users: BTreeMap<String, OffsetDateTime>,
 }
 
 /// One group of the org.
@@ -207,7 +210,7 @@ impl OrgGroup {
     }
 }
 
-fn okta_id(rng: &mut ChaCha8Rng, prefix: &str) -> String {
+pub(crate) fn okta_id(rng: &mut ChaCha8Rng, prefix: &str) -> String {
     let mut id = String::with_capacity(20);
     id.push_str(prefix);
     for _ in 0..17 {
@@ -217,9 +220,14 @@ fn okta_id(rng: &mut ChaCha8Rng, prefix: &str) -> String {
 }
 
 impl Directory {
-    /// Users of an app: members of its assigned groups, in id order, after a cursor.
-    pub fn app_users_after<'a>(&'a self, app: &OrgApp, after: Option<&str>) -> impl Iterator<Item = &'a OrgUser> + 'a {
-        let mut ids: BTreeSet<&String> = BTreeSet::new();
+    /// Users of an app: those assigned directly and the members of its assigned groups, in id
+    /// order, after a cursor.
+    pub fn app_users_after<'a>(
+        &'a self,
+        app: &'a OrgApp,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = &'a OrgUser> + 'a {
+        let mut ids: BTreeSet<&String> = app.users.keys().collect();
         for g in &app.groups {
             ids.extend(self.members.get(g).into_iter().flatten());
         }
@@ -277,14 +285,17 @@ impl Directory {
         v
     }
 
-    /// A user's assignment to an app (`AppUser`), through a group.
+    /// A user's assignment to an app (`AppUser`): direct (`USER`) or through a group.
     pub fn app_user_json(&self, a: &OrgApp, u: &OrgUser) -> Value {
-        let created = okta_time(a.created.max(u.created));
+        let (created, scope) = match a.users.get(&u.id) {
+            Some(at) => (okta_time(*at), "USER"),
+            None => (okta_time(a.created.max(u.created)), "GROUP"),
+        };
         serde_json::json!({
             "id": u.id,
             "created": created,
             "lastUpdated": created,
-            "scope": "GROUP",
+            "scope": scope,
             "status": "ACTIVE",
             "statusChanged": created,
             "syncState": "DISABLED",
@@ -350,16 +361,48 @@ impl Directory {
         self.by_login.contains_key(&login.to_ascii_lowercase())
     }
 
-    /// Removes a user and its memberships.
-    pub fn remove_user(&mut self, id: &str) -> Option<OrgUser> {
+    /// Removes a user, its memberships (the groups' `lastMembershipUpdated` moves) and its
+    /// app assignments.
+    pub fn remove_user(&mut self, id: &str, now: OffsetDateTime) -> Option<OrgUser> {
         let user = self.users.remove(id)?;
         self.by_login.remove(&user.profile.login.to_ascii_lowercase());
         for gid in self.memberships.remove(id).unwrap_or_default() {
             if let Some(m) = self.members.get_mut(&gid) {
                 m.remove(id);
             }
+            if let Some(g) = self.groups.get_mut(&gid) {
+                g.last_membership_updated = now;
+            }
+        }
+        for app in self.apps.values_mut() {
+            app.users.remove(id);
         }
         Some(user)
+    }
+
+    /// Whether a user is assigned to an app, directly or through a group.
+    pub fn is_app_user(&self, app: &OrgApp, uid: &str) -> bool {
+        app.users.contains_key(uid)
+            || app
+                .groups
+                .iter()
+                .any(|g| self.members.get(g).is_some_and(|m| m.contains(uid)))
+    }
+
+    /// Ids of the members of a group.
+    pub fn member_ids(&self, gid: &str) -> impl Iterator<Item = &String> {
+        self.members.get(gid).into_iter().flatten()
+    }
+
+    /// The first user at or after `key` in id order, wrapping around, that `pick` accepts
+    /// among the next `window` users: with random keys, a cheap sample of the org.
+    pub fn user_near(&self, key: &str, window: usize, pick: impl Fn(&OrgUser) -> bool) -> Option<&OrgUser> {
+        self.users
+            .range(key.to_owned()..)
+            .chain(self.users.iter())
+            .take(window)
+            .map(|(_, u)| u)
+            .find(|u| pick(u))
     }
 
     /// Adds a user to a group; returns whether it was not a member yet.
@@ -383,9 +426,12 @@ impl Directory {
         removed
     }
 
-    /// Removes a group and its memberships.
+    /// Removes a group, its memberships and its app assignments.
     pub fn remove_group(&mut self, gid: &str) -> Option<OrgGroup> {
         let g = self.groups.remove(gid)?;
+        for app in self.apps.values_mut() {
+            app.groups.retain(|x| x != gid);
+        }
         for uid in self.members.remove(gid).unwrap_or_default() {
             if let Some(m) = self.memberships.get_mut(&uid) {
                 m.remove(gid);

@@ -1,6 +1,6 @@
 //! The state of one sandbox org, which every handler shares: the directory, the signing key,
-//! grants, rate-limit windows, the System Log, faults and DPoP nonces. The data types of each
-//! live here (`faults`, `grants`, `hooks`, `limits`, `log`), the handlers that act on them in their own
+//! grants, rate-limit windows, the System Log, faults, churn and DPoP nonces. The data types of
+//! each live here (`churn`, `faults`, `grants`, `hooks`, `limits`, `log`), the handlers that act on them in their own
 //! modules, which import this one and never the other way round.
 
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
@@ -12,6 +12,7 @@ use crate::config::SandboxConfig;
 use crate::keys::SigningKey;
 use crate::org::Directory;
 
+pub(crate) mod churn;
 pub(crate) mod faults;
 pub(crate) mod grants;
 pub(crate) mod hooks;
@@ -38,6 +39,7 @@ pub struct SandboxState {
     pub(crate) log: Mutex<SystemLog>,
     pub(crate) hooks: Mutex<hooks::EventHooks>,
     pub(crate) faults: Mutex<Faults>,
+    pub(crate) churn: Mutex<churn::Churn>,
     pub(crate) dpop: Mutex<crate::dpop::DpopState>,
     /// Whether the admin's API token was revoked (`DELETE /api/v1/api-tokens/current`).
     pub(crate) api_token_revoked: std::sync::atomic::AtomicBool,
@@ -74,6 +76,7 @@ impl SandboxState {
             dpop: Mutex::new(crate::dpop::DpopState::default()),
             api_token_revoked: std::sync::atomic::AtomicBool::new(false),
             faults: Mutex::new(Faults::new(config.faults.clone(), config.seed)),
+            churn: Mutex::new(churn::Churn::new(config.seed)),
             config,
         }))
     }

@@ -139,3 +139,143 @@ async fn list_apps_with_q_and_filter_and_scopes() {
     .await;
     assert_eq!(res.status(), 403, "okta.apps.read is needed");
 }
+
+#[tokio::test]
+async fn users_are_assigned_and_unassigned_directly_with_log_events() {
+    use reqwest::Method;
+    use serde_json::json;
+
+    use crate::util::send;
+
+    let sb = sandbox(|c| {
+        c.users = 20;
+        c.apps = 2;
+    })
+    .await;
+    let apps: Vec<Value> = send(&sb, Method::GET, "/api/v1/apps", None).await.json().await.unwrap();
+    let bookmark = apps.iter().find(|a| a["signOnMode"] == "BOOKMARK").unwrap();
+    let app = bookmark["id"].as_str().unwrap().to_owned();
+    let groups: Vec<Value> = send(&sb, Method::GET, &format!("/api/v1/apps/{app}/groups"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    // A user of the org who is not assigned through the app's groups.
+    let assigned: Vec<Value> = send(&sb, Method::GET, &format!("/api/v1/apps/{app}/users?limit=500"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let uid = sb
+        .state()
+        .listed_user_ids()
+        .into_iter()
+        .find(|id| !assigned.iter().any(|a| a["id"] == id.as_str()))
+        .expect("a user the app does not have yet");
+    let path = format!("/api/v1/apps/{app}/users/{uid}");
+    assert_eq!(send(&sb, Method::GET, &path, None).await.status(), 404);
+
+    let res = send(
+        &sb,
+        Method::POST,
+        &format!("/api/v1/apps/{app}/users"),
+        Some(json!({ "id": uid, "scope": "USER" })),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let au: Value = res.json().await.unwrap();
+    MANAGEMENT.assert_valid("AppUser", &au);
+    assert_eq!(
+        (au["id"].as_str(), au["scope"].as_str()),
+        (Some(uid.as_str()), Some("USER"))
+    );
+    let got: Value = send(&sb, Method::GET, &path, None).await.json().await.unwrap();
+    assert_eq!(got, au);
+    let listed: Vec<Value> = send(&sb, Method::GET, &format!("/api/v1/apps/{app}/users?limit=500"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), assigned.len() + 1);
+
+    // Assigning again changes nothing and logs nothing.
+    let res = send(
+        &sb,
+        Method::POST,
+        &format!("/api/v1/apps/{app}/users"),
+        Some(json!({ "id": uid })),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(send(&sb, Method::DELETE, &path, None).await.status(), 204);
+    assert_eq!(send(&sb, Method::GET, &path, None).await.status(), 404);
+    assert_eq!(send(&sb, Method::DELETE, &path, None).await.status(), 404);
+
+    let events: Vec<Value> = sb
+        .state()
+        .events()
+        .into_iter()
+        .filter(|e| {
+            e["eventType"]
+                .as_str()
+                .unwrap()
+                .starts_with("application.user_membership")
+        })
+        .collect();
+    let types: Vec<&str> = events.iter().map(|e| e["eventType"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["application.user_membership.add", "application.user_membership.remove"]
+    );
+    for e in &events {
+        assert_eq!(e["target"][0]["type"], "AppUser");
+        assert_eq!(e["target"][0]["id"], uid.as_str());
+        assert_eq!(e["target"][1]["type"], "AppInstance");
+        assert_eq!(e["target"][1]["id"], app.as_str());
+    }
+
+    // A deleted user's assignments go with it.
+    send(
+        &sb,
+        Method::POST,
+        &format!("/api/v1/apps/{app}/users"),
+        Some(json!({ "id": uid })),
+    )
+    .await;
+    let user = format!("/api/v1/users/{uid}");
+    for _ in 0..2 {
+        assert_eq!(send(&sb, Method::DELETE, &user, None).await.status(), 204);
+    }
+    assert_eq!(send(&sb, Method::GET, &path, None).await.status(), 404);
+    let export: Value = send(&sb, Method::GET, "/__sandbox/export", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let exported = export["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == app.as_str())
+        .unwrap();
+    assert!(exported["users"].as_array().unwrap().is_empty(), "{exported}");
+    assert_eq!(exported["groups"].as_array().unwrap().len(), groups.len());
+
+    // Mistakes answer Okta's errors.
+    let res = send(
+        &sb,
+        Method::POST,
+        &format!("/api/v1/apps/{app}/users"),
+        Some(json!({ "id": "00uNobody" })),
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    let res = send(
+        &sb,
+        Method::POST,
+        "/api/v1/apps/0oaNone/users",
+        Some(json!({ "id": uid })),
+    )
+    .await;
+    assert_eq!(res.status(), 404);
+}

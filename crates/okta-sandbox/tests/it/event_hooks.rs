@@ -498,3 +498,51 @@ async fn the_duplicate_fault_delivers_twice() {
     .await;
     assert_eq!(res.status(), 400, "unknown fault settings are refused");
 }
+
+#[tokio::test]
+async fn hooks_receive_the_churns_changes() {
+    let sb = sandbox(|c| {
+        c.users = 120;
+        c.groups = 10;
+        c.apps = 2;
+    })
+    .await;
+    let (uri, mut rx) = delivery_receiver(Post::Ok).await;
+    let types = [
+        "user.lifecycle.create",
+        "user.lifecycle.deactivate",
+        "user.account.update_profile",
+        "group.user_membership.add",
+        "group.user_membership.remove",
+        "application.user_membership.add",
+    ];
+    let (_, h) = call(&sb, Method::POST, "/api/v1/eventHooks", Some(hook(&uri, &types))).await;
+    let id = h["id"].as_str().unwrap().to_owned();
+    assert_eq!(verify(&sb, &id).await.0, 200);
+
+    let res = send(
+        &sb,
+        Method::POST,
+        "/__sandbox/churn/step",
+        Some(json!({ "changes": 60 })),
+    )
+    .await;
+    let changes: Value = res.json().await.unwrap();
+    let mut expected: std::collections::HashSet<String> = changes["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["events"].as_array().unwrap().clone())
+        .filter(|e| types.contains(&e["eventType"].as_str().unwrap()))
+        .map(|e| e["uuid"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(expected.len() > 20, "the churn made changes the hook asked for");
+    while !expected.is_empty() {
+        let (headers, body) = next_delivery(&mut rx).await;
+        assert_eq!(headers["authorization"], "hook-secret-123");
+        for e in body["data"]["events"].as_array().unwrap() {
+            assert!(types.contains(&e["eventType"].as_str().unwrap()), "{e}");
+            expected.remove(e["uuid"].as_str().unwrap());
+        }
+    }
+}

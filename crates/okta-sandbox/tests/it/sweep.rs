@@ -26,6 +26,7 @@ const IMPLEMENTED_READS: &[&str] = &[
     "/api/v1/apps",
     "/api/v1/apps/{appId}",
     "/api/v1/apps/{appId}/users",
+    "/api/v1/apps/{appId}/users/{userId}",
     "/api/v1/apps/{appId}/groups",
     "/api/v1/logs",
 ];
@@ -246,6 +247,17 @@ async fn every_operation_answers_as_the_spec_documents() {
         path
     };
 
+    // The sample user assigned to the sample app directly, so that its assignment can be read.
+    sweep
+        .admin(
+            200,
+            Method::POST,
+            "/api/v1/apps/{appId}/users",
+            &format!("/api/v1/apps/{app_id}/users"),
+            Some(json!({ "id": user_id, "scope": "USER", "credentials": { "userName": "sweep" } })),
+        )
+        .await;
+
     // Every read of the families.
     let mut implemented = 0;
     for (method, template) in MANAGEMENT.operations(FAMILIES) {
@@ -374,6 +386,39 @@ async fn every_operation_answers_as_the_spec_documents() {
     }
     sweep
         .admin(204, Method::DELETE, "/api/v1/groups/{groupId}", &group, None)
+        .await;
+    // Once the direct assignment is gone, the user may still be assigned through a group
+    // (which only removing the group's assignment ends).
+    let app_groups = sweep
+        .admin(
+            200,
+            Method::GET,
+            "/api/v1/apps/{appId}/groups",
+            &format!("/api/v1/apps/{app_id}/groups"),
+            None,
+        )
+        .await;
+    let through_groups = app_groups.as_array().is_some_and(|g| !g.is_empty());
+    let assignment = format!("/api/v1/apps/{app_id}/users/{user_id}");
+    for want in [204, if through_groups { 403 } else { 404 }] {
+        sweep
+            .admin(
+                want,
+                Method::DELETE,
+                "/api/v1/apps/{appId}/users/{userId}",
+                &assignment,
+                None,
+            )
+            .await;
+    }
+    sweep
+        .admin(
+            400,
+            Method::POST,
+            "/api/v1/apps/{appId}/users",
+            &format!("/api/v1/apps/{app_id}/users"),
+            Some(json!({ "scope": "USER" })),
+        )
         .await;
     sweep
         .admin(204, Method::DELETE, "/api/v1/users/{id}", &user, None)

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use crate::spec::MANAGEMENT;
 use crate::util::{sandbox, send, tokens_for};
 
-async fn logs(sb: &okta_sandbox::Sandbox, query: &str) -> (Vec<Value>, Option<String>) {
+/// One page of `/api/v1/logs{query}` and the query of its `next` link.
+pub(crate) async fn logs(sb: &okta_sandbox::Sandbox, query: &str) -> (Vec<Value>, Option<String>) {
     let res = send(sb, Method::GET, &format!("/api/v1/logs{query}"), None).await;
     assert_eq!(res.status(), 200, "{query}");
     let next = res
