@@ -172,8 +172,8 @@ fn new_profile(rng: &mut ChaCha8Rng, dir: &Directory) -> Profile {
     }
 }
 
-/// A realistic profile change: a new department or title, a new last name, a move, or a
-/// custom attribute.
+/// A realistic profile change: a new department or title, a new last name, a move, or a new
+/// cost center with a custom attribute.
 fn changed_profile(rng: &mut ChaCha8Rng, u: &OrgUser) -> Profile {
     let mut p = u.profile.clone();
     match rng.random_range(0..5) {
@@ -202,6 +202,9 @@ fn changed_profile(rng: &mut ChaCha8Rng, u: &OrgUser) -> Profile {
                 "costCenter".into(),
                 Value::String(format!("CC-{:04}", rng.random_range(0..10_000))),
             );
+            // A custom attribute, as orgs add with the Profile Editor.
+            p.extra
+                .insert("officeFloor".into(), Value::from(rng.random_range(1..40)));
         }
     }
     p

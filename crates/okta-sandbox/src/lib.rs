@@ -21,9 +21,13 @@
 //! - `api`: `/api/v1/users`: authentication (SSWS or Bearer), scopes, `search`/`filter`/`q`,
 //!   sorting, paging by `Link`.
 //! - [`query`]: Okta's `search`/`filter` expression language: parser and evaluation.
+//! - `changes`: every change to the directory (a `Writer`), with Okta's rules, timestamps and
+//!   System Log events; the API's handlers and the churn both go through it.
+//! - `churn`: an org that changes by itself, at a rate or a step at a time (`/__sandbox/churn`).
 //! - `users_write`: create, update, replace, delete and lifecycle of users.
 //! - `groups`: `/api/v1/groups`, members, a user's groups; the built-in `Everyone`.
-//! - `apps`: `/api/v1/apps`: the registered OAuth app and bookmark apps, their users and groups.
+//! - `apps`: `/api/v1/apps`: the registered OAuth app and bookmark apps, their users (assigned
+//!   directly or through groups) and groups.
 //! - `syslog`: the System Log: events of every change, sign-in and grant (some stored late, on
 //!   request); `/api/v1/logs`.
 //! - `dpop`: DPoP proofs (RFC 9449): nonces, `jkt` binding, `ath` on resource calls.

@@ -15,7 +15,7 @@ use crate::api::{Params, authenticate, parse_limit};
 use crate::error::ApiError;
 use crate::query::{self, Dialect};
 use crate::state::SandboxState;
-use crate::util::{now, okta_time, random_token};
+use crate::util::{now, okta_time, random_token, random_uuid};
 
 /// What an event is about: one of its `target[]`.
 #[derive(Debug, Clone)]
@@ -107,14 +107,7 @@ impl SandboxState {
         } else {
             stored
         };
-        let uuid = format!(
-            "{}-{}-{}-{}-{}",
-            random_token(8).to_lowercase(),
-            random_token(4).to_lowercase(),
-            random_token(4).to_lowercase(),
-            random_token(4).to_lowercase(),
-            random_token(12).to_lowercase()
-        );
+        let uuid = random_uuid();
         let targets: Vec<Value> = targets
             .iter()
             .map(|t| json!({ "id": t.id, "type": t.kind, "alternateId": t.alternate_id.as_deref().unwrap_or("unknown"), "displayName": t.display_name.as_deref().unwrap_or("unknown") }))

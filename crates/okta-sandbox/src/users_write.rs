@@ -30,6 +30,72 @@ fn blank(field: &str) -> ApiError {
     ApiError::validation_cause(format!("{field}: The field cannot be left blank"))
 }
 
+/// The attributes of Okta's default user profile (`UserProfile` in its spec) with the length
+/// bounds the spec gives; each is a string (or null, which unsets it).
+const PROFILE_ATTRIBUTES: &[(&str, usize, usize)] = &[
+    ("city", 0, 128),
+    ("costCenter", 0, usize::MAX),
+    ("countryCode", 0, 2),
+    ("department", 0, usize::MAX),
+    ("displayName", 0, usize::MAX),
+    ("division", 0, usize::MAX),
+    ("email", 5, 100),
+    ("employeeNumber", 0, usize::MAX),
+    ("firstName", 1, 50),
+    ("honorificPrefix", 0, usize::MAX),
+    ("honorificSuffix", 0, usize::MAX),
+    ("lastName", 1, 50),
+    ("locale", 0, usize::MAX),
+    ("login", 5, 100),
+    ("manager", 0, usize::MAX),
+    ("managerId", 0, usize::MAX),
+    ("middleName", 0, usize::MAX),
+    ("mobilePhone", 0, 100),
+    ("nickName", 0, usize::MAX),
+    ("organization", 0, usize::MAX),
+    ("postalAddress", 0, 4096),
+    ("preferredLanguage", 0, usize::MAX),
+    ("primaryPhone", 0, 100),
+    ("profileUrl", 0, usize::MAX),
+    ("secondEmail", 0, 100),
+    ("state", 0, 128),
+    ("streetAddress", 0, 1024),
+    ("timezone", 0, usize::MAX),
+    ("title", 0, usize::MAX),
+    ("userType", 0, usize::MAX),
+    ("zipCode", 0, 50),
+];
+
+/// Checks the attributes a request gives against the default profile schema, as Okta does:
+/// each default attribute a string within its length bounds, or null. Other attributes are
+/// custom ones, of any JSON type (the sandbox's schema accepts every custom attribute, as if
+/// each had been added with the Profile Editor).
+fn check_profile_attributes(profile: &Value) -> Result<(), ApiError> {
+    let obj = profile.as_object().ok_or_else(|| blank("profile"))?;
+    for (name, value) in obj {
+        let Some((_, min, max)) = PROFILE_ATTRIBUTES.iter().find(|(n, _, _)| n == name) else {
+            continue;
+        };
+        match value {
+            Value::Null => {}
+            Value::String(text) => {
+                let len = text.chars().count();
+                if len < *min || len > *max {
+                    return Err(ApiError::validation_cause(format!(
+                        "{name}: The field is too long or too short (from {min} to {max} characters)"
+                    )));
+                }
+            }
+            _ => {
+                return Err(ApiError::validation_cause(format!(
+                    "{name}: Does not match required type: string"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A profile from a request's `profile` object: `firstName`, `lastName`, `email` and `login`
 /// required (Okta's default schema); everything else kept as given.
 fn profile_from(v: Option<&Value>) -> Result<Profile, ApiError> {
@@ -91,6 +157,9 @@ pub(crate) async fn create(
     OktaJson(body): OktaJson<Value>,
 ) -> Result<Response, ApiError> {
     let caller = caller(&s, &headers)?;
+    if let Some(p) = body.get("profile") {
+        check_profile_attributes(p)?;
+    }
     let profile = profile_from(body.get("profile"))?;
     let password = password_from(&body, &profile.login)?;
     let group_ids: Vec<String> = body
@@ -113,6 +182,9 @@ fn update(s: &SandboxState, headers: &HeaderMap, id: &str, body: &Value, replace
     let caller = caller(s, headers)?;
     let mut w = s.writer(&caller.user_id);
     let user = w.dir.find(id).cloned().ok_or_else(|| ApiError::not_found(id, "User"))?;
+    if let Some(p) = body.get("profile") {
+        check_profile_attributes(p)?;
+    }
     let profile = match body.get("profile") {
         Some(p) if replace => Some(profile_from(Some(p))?),
         Some(p) => {

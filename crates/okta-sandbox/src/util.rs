@@ -25,6 +25,22 @@ pub(crate) fn random_token(len: usize) -> String {
         .collect()
 }
 
+/// A random (version 4) UUID in its usual text form, as Okta's System Log events carry.
+pub(crate) fn random_uuid() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
 pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
@@ -47,6 +63,17 @@ mod tests {
         assert_eq!(okta_time(t), "2013-06-24T16:39:18.000Z");
         let t = time::macros::datetime!(2013-06-24 16:39:18.123456 UTC);
         assert_eq!(okta_time(t), "2013-06-24T16:39:18.123Z");
+    }
+
+    #[test]
+    fn uuids_are_version_4() {
+        let u = random_uuid();
+        let parts: Vec<&str> = u.split('-').collect();
+        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+        assert!(u.chars().all(|c| c == '-' || c.is_ascii_hexdigit()), "{u}");
+        assert!(parts[2].starts_with('4'), "{u}");
+        assert!(matches!(&parts[3][..1], "8" | "9" | "a" | "b"), "{u}");
+        assert_ne!(u, random_uuid());
     }
 
     #[test]

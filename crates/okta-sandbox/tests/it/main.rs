@@ -5,6 +5,7 @@ mod churn;
 mod conformance;
 mod event_hooks;
 mod faults;
+mod fuzz;
 mod groups;
 mod lifecycle;
 mod oauth;

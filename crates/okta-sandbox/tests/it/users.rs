@@ -469,3 +469,40 @@ async fn an_api_token_revokes_itself_and_is_refused_after() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["errorCode"], "E0000011");
 }
+
+#[tokio::test]
+async fn profile_attributes_are_checked_against_the_schema() {
+    use reqwest::Method;
+    use serde_json::json;
+
+    use crate::util::send;
+
+    let sb = sandbox(|c| c.users = 5).await;
+    let id = sb.state().listed_user_ids()[1].clone();
+    let path = format!("/api/v1/users/{id}");
+    for (profile, why) in [
+        (json!({ "costCenter": 3.5 }), "Does not match required type"),
+        (json!({ "honorificPrefix": { "a": 1 } }), "Does not match required type"),
+        (json!({ "countryCode": "USA" }), "too long or too short"),
+        (json!({ "firstName": "" }), "too long or too short"),
+    ] {
+        let res = send(&sb, Method::POST, &path, Some(json!({ "profile": profile }))).await;
+        assert_eq!(res.status(), 400, "{profile}");
+        let e: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(e["errorCode"], "E0000001", "{e}");
+        assert!(e.to_string().contains(why), "{profile}: {e}");
+    }
+    let before = sb.state().user_json(&id).unwrap();
+    let res = send(
+        &sb,
+        Method::POST,
+        &path,
+        Some(json!({ "profile": { "nickName": "Nick", "costCenter": null, "officeFloor": 4 } })),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let after: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(after["profile"]["nickName"], "Nick");
+    assert_eq!(after["profile"]["officeFloor"], 4, "custom attributes take any type");
+    assert_eq!(after["profile"]["login"], before["profile"]["login"]);
+}
