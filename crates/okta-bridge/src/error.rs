@@ -350,6 +350,14 @@ pub enum Conflict {
         /// The stored value.
         old: String,
     },
+    /// Syncing a connection that another run (here or on another instance) is syncing.
+    #[error(
+        "a sync of {account} is running already: wait for it to finish (GET /api/connections/{account}/sync shows it)"
+    )]
+    SyncRunning {
+        /// The account.
+        account: String,
+    },
     /// Changing a connected account's kind of app.
     #[error("account {account} is connected through its {kind} app: disconnect it before changing the kind of app")]
     OtherKind {

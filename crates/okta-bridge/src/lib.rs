@@ -13,8 +13,10 @@
 //! - [`oauth`]: the authorization-code flow with PKCE, discovery, refresh and revocation.
 //! - [`apps`]: the registry of each account's OAuth web app or service app.
 //! - [`tokens`]: fresh access tokens, refreshed once across instances (a lease in the database).
+//! - [`sync`]: directory sync: reading an org's whole directory, the differences from what is
+//!   stored as change-feed events, and folding a feed.
 //! - [`service`]: the workflows the server and the CLI share: accounts, connecting,
-//!   disconnecting, an okta-client for a connection.
+//!   disconnecting, an okta-client for a connection, syncing a directory, reading its feed.
 //! - [`settings`]: flags and environment variables into one typed [`settings::Settings`].
 //! - [`server`]: the HTTP server: OAuth routes, HTML pages, JSON API, metrics; errors become
 //!   answers in one place.
@@ -33,6 +35,7 @@ pub mod server;
 pub mod service;
 pub mod settings;
 pub mod store;
+pub mod sync;
 pub mod tokens;
 
 pub use error::{Error, Result};

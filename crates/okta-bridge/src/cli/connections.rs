@@ -52,6 +52,18 @@ pub(crate) struct RefreshArgs {
     store: StoreSettings,
 }
 
+impl RefreshArgs {
+    pub(crate) fn account(&self) -> &str {
+        &self.account
+    }
+    pub(crate) fn app(&self) -> &WebAppFlags {
+        &self.app
+    }
+    pub(crate) fn store(&self) -> &StoreSettings {
+        &self.store
+    }
+}
+
 /// The org's OAuth web app, to refresh and revoke a connection without an account of its own
 /// (one made through the server-wide app).
 #[derive(Debug, clap::Args)]

@@ -6,6 +6,7 @@ mod connections;
 mod keys;
 mod sandbox;
 mod serve;
+mod sync;
 mod users;
 
 use anyhow::Result;
@@ -38,6 +39,10 @@ enum Command {
     /// Stored connections.
     #[command(subcommand)]
     Connections(connections::ConnectionsCommand),
+    /// Sync a connection's directory now (a full read; each change becomes a feed event).
+    Sync(sync::SyncArgs),
+    /// Print a connection's change feed as JSON lines.
+    Events(sync::EventsArgs),
     /// The master keys that encrypt stored secrets.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -55,6 +60,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Accounts(cmd) => accounts::run(cmd).await,
         Command::Connections(cmd) => connections::run(cmd).await,
         Command::Keys(cmd) => keys::run(cmd).await,
+        Command::Sync(args) => sync::sync(args).await,
+        Command::Events(args) => sync::events(args).await,
     }
 }
 

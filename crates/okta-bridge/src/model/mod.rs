@@ -1,8 +1,10 @@
 //! The domain's types, each valid once constructed: names, accounts and their apps,
-//! connections and their tokens, one type per secret.
+//! connections and their tokens, one type per secret; a connected org's directory and its
+//! change feed.
 
 mod account;
 mod connection;
+mod directory;
 mod names;
 mod secrets;
 
@@ -10,6 +12,9 @@ pub use account::{Account, AppCredentials, AppKind, DEFAULT_SERVICE_SCOPES, DEFA
 pub use connection::{
     AuditRecord, Connection, ConnectionMethod, ConnectionStatus, Expiry, NewConnection, PendingAuthorization, TokenSet,
     status_of,
+};
+pub use directory::{
+    DirApp, DirGroup, DirUser, Directory, DirectoryChanges, EventType, FeedEvent, NewEvent, SyncState,
 };
 pub use names::{AccountName, Scopes};
 pub use okta_client::OrgUrl;

@@ -8,6 +8,7 @@
 mod accounts;
 mod api;
 mod auth;
+mod directory;
 mod error;
 mod oauth;
 mod ops;
@@ -84,6 +85,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/accounts/{name}/connect", post(accounts::connect_form))
         .route("/api/connections/{account}/users", get(api::users))
         .route("/api/connections/{account}", axum::routing::delete(api::disconnect))
+        .route(
+            "/api/connections/{account}/sync",
+            get(directory::sync_state).post(directory::sync_now),
+        )
+        .route("/api/connections/{account}/events", get(directory::events))
+        .route("/api/connections/{account}/directory/users", get(directory::users))
         .route("/connections/{account}/disconnect", post(pages::disconnect))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -35,7 +35,7 @@ fn okta_error(e: &okta_client::Error) -> String {
 }
 
 impl Service {
-    async fn connection(&self, account: &AccountName) -> Result<Connection> {
+    pub(super) async fn connection(&self, account: &AccountName) -> Result<Connection> {
         self.store
             .connection(account)
             .await?

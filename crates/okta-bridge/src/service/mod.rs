@@ -1,11 +1,12 @@
 //! The workflows the server and the CLI both call: add, replace and remove accounts; connect
 //! them (the authorization-code flow, an API token, a service app); disconnect; an okta-client
-//! for a connection. Built on the store, the apps and the refresher; it knows nothing of HTTP
+//! for a connection; sync a connection's directory and read its change feed. Built on the store, the apps and the refresher; it knows nothing of HTTP
 //! or terminals.
 
 mod accounts;
 mod connect;
 mod connections;
+mod sync;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use crate::tokens::Refresher;
 
 pub use connect::Connected;
 pub use connections::ClientStamp;
+pub use sync::MAX_EVENTS_PAGE;
 
 /// The workflows, on one store. Cheap to share behind an `Arc`.
 #[derive(Debug)]

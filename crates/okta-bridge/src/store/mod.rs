@@ -8,11 +8,13 @@
 //! refused, every other row is still served.
 //!
 //! One file per table family: `accounts`, `connections` (with the refresh lease), `pending`,
-//! `sessions`, `audit`, `keys` (the key check and rotation).
+//! `sessions`, `audit`, `keys` (the key check and rotation), `directory` (each org's synced
+//! directory, its change feed and the sync lease).
 
 mod accounts;
 mod audit;
 mod connections;
+mod directory;
 mod keys;
 mod pending;
 mod sessions;

@@ -451,3 +451,59 @@ async fn a_tls_sandbox_is_trusted_through_the_ca_file() {
     );
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn sync_and_events_from_the_command_line() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let token = app.sandbox.config().api_token_value().to_owned();
+    let (status, body) = crate::util::api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts",
+        Some(serde_json::json!({ "name": "cli-dir", "orgUrl": app.sandbox.url() })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = crate::util::api(
+        &app,
+        reqwest::Method::POST,
+        "/api/accounts/cli-dir/connect",
+        Some(serde_json::json!({ "apiToken": token })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let run = |args: &[&str]| {
+        let mut c = okta_bridge();
+        c.args(args)
+            .args(["--database-url", &db.url, "--dev-allow-private-orgs"])
+            .env("OKTA_BRIDGE_MASTER_KEY", &*TEST_KEY_B64);
+        c
+    };
+    let out = run(&["sync", "cli-dir"]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8(out.stdout).unwrap();
+    let users = app.sandbox.state().snapshot().users();
+    assert!(
+        line.starts_with("Synced cli-dir: ") && line.contains(&format!("; {users} users, ")),
+        "{line}"
+    );
+
+    let out = run(&["events", "cli-dir", "--after", "0", "--limit", "5"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["seq"], 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("next cursor: 5"));
+
+    let out = run(&["sync", "nope"]).output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no connection named \"nope\""));
+}

@@ -16,5 +16,6 @@ mod reliability;
 mod security;
 mod serve;
 mod store;
+mod sync;
 mod upgrade;
 mod util;

@@ -302,6 +302,28 @@ impl AppOptions {
     }
 }
 
+/// A call to the control routes (`/__sandbox/…`) of `app`'s sandbox, with its API token; the
+/// answer's JSON.
+pub async fn sandbox_control(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}{path}", app.sandbox.url()))
+        .header(
+            "authorization",
+            format!("SSWS {}", app.sandbox.config().api_token_value()),
+        );
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    assert!(res.status().is_success(), "{path}: {}", res.status());
+    res.json().await.unwrap()
+}
+
 /// Puts `rules` (the sandbox's fault rules, as JSON) in force at `app`'s sandbox.
 pub async fn set_faults(app: &TestApp, rules: serde_json::Value) {
     let res = reqwest::Client::new()

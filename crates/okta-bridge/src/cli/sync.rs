@@ -1,0 +1,65 @@
+//! `okta-bridge sync NAME` and `okta-bridge events NAME`: sync a connection's directory now,
+//! read its change feed.
+
+use anyhow::Result;
+
+use super::connections::{RefreshArgs, open_connection};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SyncArgs {
+    #[command(flatten)]
+    connection: RefreshArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct EventsArgs {
+    #[command(flatten)]
+    connection: RefreshArgs,
+    /// Start after this cursor (0: from the start).
+    #[arg(long, default_value_t = 0)]
+    after: i64,
+    /// At most this many events.
+    #[arg(long, default_value_t = 1000)]
+    limit: i64,
+}
+
+/// Syncs now and prints a summary line.
+pub(crate) async fn sync(a: SyncArgs) -> Result<()> {
+    let c = &a.connection;
+    let (account, service) = open_connection(c.account(), c.store(), c.app()).await?;
+    let summary = service.sync(&account).await?;
+    let d = &summary["directory"];
+    println!(
+        "Synced {account}: {} events (cursor {}); {} users, {} groups, {} memberships, {} apps, {} app assignments; {} ms.",
+        summary["events"],
+        summary["lastSeq"],
+        d["users"],
+        d["groups"],
+        d["memberships"],
+        d["apps"],
+        d["appAssignments"],
+        summary["tookMs"]
+    );
+    Ok(())
+}
+
+/// Prints events as JSON lines, then the cursor to go on from on stderr.
+pub(crate) async fn events(a: EventsArgs) -> Result<()> {
+    let c = &a.connection;
+    let (account, service) = open_connection(c.account(), c.store(), c.app()).await?;
+    let mut after = a.after;
+    let mut left = a.limit;
+    while left > 0 {
+        let page = service
+            .events(&account, after, left.min(okta_bridge::service::MAX_EVENTS_PAGE))
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        left -= i64::try_from(page.len()).unwrap_or(i64::MAX);
+        for e in &page {
+            println!("{}", serde_json::to_string(e)?);
+        }
+    }
+    eprintln!("next cursor: {after}");
+    Ok(())
+}

@@ -1,0 +1,641 @@
+//! Directory sync: reading an org's whole directory through okta-client, comparing it with what
+//! is stored, and saying every difference as a change-feed event.
+//!
+//! A full read compares everything, so it finds every change, whoever made it and however it
+//! reached Okta (it is also the reconciliation that catches what an incremental read missed).
+//! The events of one run come in an order that folding respects: groups and users created or
+//! changed first, then memberships and app assignments, deletions last. Deleting a user (or a
+//! group) takes its memberships and assignments with it: no separate events say so.
+//!
+//! Folding the feed from the start ([`fold`]) reproduces the stored directory's users, groups,
+//! memberships and app assignments.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::{StreamExt, TryStreamExt};
+use okta_client::{Client, UserStatus};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::model::{DirApp, DirGroup, DirUser, Directory, DirectoryChanges, EventType, FeedEvent, NewEvent};
+
+/// Users a page (Okta's most), members a page, apps a page, app users a page.
+const USERS_PAGE: u32 = 200;
+const MEMBERS_PAGE: u32 = 1000;
+const APPS_PAGE: u32 = 200;
+const APP_USERS_PAGE: u32 = 500;
+/// Groups (or apps) whose members are read at once.
+const CONCURRENT_READS: usize = 4;
+
+fn text(t: Option<OffsetDateTime>) -> Option<String> {
+    t.and_then(|t| t.format(&Rfc3339).ok())
+}
+
+fn dir_user(u: okta_client::User) -> DirUser {
+    let mut profile = match serde_json::to_value(&u.profile) {
+        Ok(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    profile.retain(|_, v| !v.is_null());
+    DirUser {
+        status: u.status.as_str().to_owned(),
+        login: u.profile.login.clone(),
+        email: u.profile.email.clone(),
+        first_name: u.profile.first_name.clone(),
+        last_name: u.profile.last_name.clone(),
+        created: text(u.created),
+        activated: text(u.activated),
+        status_changed: text(u.status_changed),
+        last_login: text(u.last_login),
+        last_updated: text(u.last_updated),
+        profile,
+        id: u.id,
+    }
+}
+
+fn dir_group(g: okta_client::Group) -> DirGroup {
+    DirGroup {
+        group_type: g.group_type.unwrap_or_else(|| "OKTA_GROUP".to_owned()),
+        name: g.profile.name,
+        description: g.profile.description,
+        created: text(g.created),
+        last_updated: text(g.last_updated),
+        last_membership_updated: text(g.last_membership_updated),
+        id: g.id,
+    }
+}
+
+/// Reads `client`'s whole directory: users of every status (DEPROVISIONED ones are listed only
+/// when asked for), groups and their members, apps and their users, paged and a few groups or
+/// apps at a time.
+///
+/// # Errors
+/// The first error okta-client gives (after its own retries).
+pub async fn read_directory(client: &Client) -> Result<Directory, okta_client::Error> {
+    let mut dir = Directory::default();
+    let listed = client.users().list().limit(USERS_PAGE).stream();
+    let deprovisioned = client
+        .users()
+        .list()
+        .search(format!("status eq \"{}\"", UserStatus::Deprovisioned.as_str()))
+        .limit(USERS_PAGE)
+        .stream();
+    let mut users = std::pin::pin!(futures::stream::select(listed, deprovisioned));
+    while let Some(u) = users.next().await {
+        let u = dir_user(u?);
+        dir.users.insert(u.id.clone(), u);
+    }
+    let groups: Vec<okta_client::Group> = client
+        .groups()
+        .list()
+        .limit(MEMBERS_PAGE)
+        .stream()
+        .try_collect()
+        .await?;
+    let group_ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+    let members: Vec<(String, Vec<String>)> = futures::stream::iter(group_ids)
+        .map(member_ids(client.clone()))
+        .buffer_unordered(CONCURRENT_READS)
+        .try_collect()
+        .await?;
+    for (gid, ids) in members {
+        dir.members.extend(ids.into_iter().map(|u| (gid.clone(), u)));
+    }
+    for g in groups {
+        let g = dir_group(g);
+        dir.groups.insert(g.id.clone(), g);
+    }
+    let apps: Vec<okta_client::Application> = client.apps().list().limit(APPS_PAGE).stream().try_collect().await?;
+    let app_ids: Vec<String> = apps.iter().map(|a| a.id.clone()).collect();
+    let app_users: Vec<AppUsers> = futures::stream::iter(app_ids)
+        .map(app_user_ids(client.clone()))
+        .buffer_unordered(CONCURRENT_READS)
+        .try_collect()
+        .await?;
+    for (aid, users) in app_users {
+        for (uid, scope) in users {
+            dir.app_users.insert((aid.clone(), uid), scope);
+        }
+    }
+    for a in apps {
+        dir.apps.insert(
+            a.id.clone(),
+            DirApp {
+                id: a.id,
+                label: a.label,
+                name: a.name,
+                status: a.status,
+                sign_on_mode: a.sign_on_mode,
+            },
+        );
+    }
+    Ok(dir)
+}
+
+/// An app's id and its users' ids with their scopes.
+type AppUsers = (String, Vec<(String, Option<String>)>);
+
+type Read<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, okta_client::Error>> + Send>>;
+
+/// Reads a group's member ids (a function of the group id, for a stream of groups).
+fn member_ids(client: Client) -> impl FnMut(String) -> Read<(String, Vec<String>)> {
+    move |gid| {
+        let client = client.clone();
+        Box::pin(async move {
+            let ids: Vec<String> = client
+                .groups()
+                .members(&gid)
+                .limit(MEMBERS_PAGE)
+                .stream()
+                .map_ok(|u| u.id)
+                .try_collect()
+                .await?;
+            Ok((gid, ids))
+        })
+    }
+}
+
+/// Reads an app's users and their scopes (a function of the app id).
+fn app_user_ids(client: Client) -> impl FnMut(String) -> Read<AppUsers> {
+    move |aid| {
+        let client = client.clone();
+        Box::pin(async move {
+            let users: Vec<(String, Option<String>)> = client
+                .apps()
+                .users(&aid)
+                .limit(APP_USERS_PAGE)
+                .stream()
+                .map_ok(|u| (u.id, u.scope))
+                .try_collect()
+                .await?;
+            Ok((aid, users))
+        })
+    }
+}
+
+fn user_data(u: &DirUser, changed: Option<&[String]>) -> Value {
+    let mut v = serde_json::to_value(u).unwrap_or(Value::Null);
+    if let (Some(changed), Value::Object(m)) = (changed, &mut v) {
+        m.insert("changed".into(), json!(changed));
+    }
+    v
+}
+
+fn group_data(g: &DirGroup, changed: Option<&[String]>) -> Value {
+    let mut v = serde_json::to_value(g).unwrap_or(Value::Null);
+    if let (Some(changed), Value::Object(m)) = (changed, &mut v) {
+        m.insert("changed".into(), json!(changed));
+    }
+    v
+}
+
+/// Whether a run has a membership event for group `gid` (a member added or removed who exists
+/// after the run).
+fn membership_events(stored: &Directory, read: &Directory, gid: &str) -> bool {
+    let of_group = |d: &Directory| -> BTreeSet<(String, String)> {
+        d.members
+            .range((gid.to_owned(), String::new())..)
+            .take_while(|(g, _)| g == gid)
+            .cloned()
+            .collect()
+    };
+    let (before, after) = (of_group(stored), of_group(read));
+    before
+        .symmetric_difference(&after)
+        .any(|(_, uid)| read.users.contains_key(uid))
+}
+
+/// The event a user's change is: a lifecycle event when its status moved that way, else an
+/// update.
+fn user_event(old: &str, new: &str) -> EventType {
+    match (old, new) {
+        (o, n) if o == n => EventType::UserUpdated,
+        (_, "DEPROVISIONED") => EventType::UserDeactivated,
+        ("DEPROVISIONED", _) => EventType::UserReactivated,
+        (_, "SUSPENDED") => EventType::UserSuspended,
+        ("SUSPENDED", _) => EventType::UserUnsuspended,
+        _ => EventType::UserUpdated,
+    }
+}
+
+/// What turns `stored` into `read`: the rows to write and the events that say so, in an order
+/// folding respects. Nothing for what did not change.
+pub fn diff(stored: &Directory, read: &Directory) -> DirectoryChanges {
+    let mut c = DirectoryChanges::default();
+    let now = text(Some(OffsetDateTime::now_utc()));
+    // Groups created or changed.
+    for (id, g) in &read.groups {
+        match stored.groups.get(id) {
+            None => {
+                c.events.push(NewEvent {
+                    event_type: EventType::GroupCreated,
+                    object_id: id.clone(),
+                    occurred_at: g.created.clone().or_else(|| g.last_updated.clone()),
+                    data: group_data(g, None),
+                });
+                c.upsert_groups.push(g.clone());
+            }
+            Some(old) if old != g => {
+                let changed = g.changed_from(old);
+                // A group whose members changed: its membership events carry its new
+                // `lastMembershipUpdated`; a group.updated only when something else moved too,
+                // or when no membership event will say it (a member was deleted).
+                let members_say_it = changed == ["lastMembershipUpdated"] && membership_events(stored, read, id);
+                if !changed.is_empty() && !members_say_it {
+                    c.events.push(NewEvent {
+                        event_type: EventType::GroupUpdated,
+                        object_id: id.clone(),
+                        occurred_at: g.last_updated.clone(),
+                        data: group_data(g, Some(&changed)),
+                    });
+                }
+                c.upsert_groups.push(g.clone());
+            }
+            Some(_) => {}
+        }
+    }
+    // Users created or changed.
+    for (id, u) in &read.users {
+        match stored.users.get(id) {
+            None => {
+                c.events.push(NewEvent {
+                    event_type: EventType::UserCreated,
+                    object_id: id.clone(),
+                    occurred_at: u.created.clone().or_else(|| u.last_updated.clone()),
+                    data: user_data(u, None),
+                });
+                c.upsert_users.push(u.clone());
+            }
+            Some(old) if old != u => {
+                let changed = u.changed_from(old);
+                if !changed.is_empty() {
+                    let event_type = user_event(&old.status, &u.status);
+                    let occurred_at = if event_type == EventType::UserUpdated {
+                        u.last_updated.clone()
+                    } else {
+                        u.status_changed.clone().or_else(|| u.last_updated.clone())
+                    };
+                    c.events.push(NewEvent {
+                        event_type,
+                        object_id: id.clone(),
+                        occurred_at,
+                        data: user_data(u, Some(&changed)),
+                    });
+                }
+                c.upsert_users.push(u.clone());
+            }
+            Some(_) => {}
+        }
+    }
+    let user_gone = |uid: &str| !read.users.contains_key(uid);
+    let group_gone = |gid: &str| !read.groups.contains_key(gid);
+    // Memberships: of groups and users that exist after this run; those of deleted ones go
+    // with them.
+    for (gid, uid) in read.members.difference(&stored.members) {
+        if group_gone(gid) || user_gone(uid) {
+            continue;
+        }
+        c.events.push(NewEvent {
+            event_type: EventType::GroupUserAdded,
+            object_id: uid.clone(),
+            occurred_at: read.groups[gid].last_membership_updated.clone(),
+            data: json!({ "groupId": gid, "userId": uid, "lastMembershipUpdated": read.groups[gid].last_membership_updated }),
+        });
+        c.add_members.push((gid.clone(), uid.clone()));
+    }
+    for (gid, uid) in stored.members.difference(&read.members) {
+        if group_gone(gid) || user_gone(uid) {
+            continue;
+        }
+        c.events.push(NewEvent {
+            event_type: EventType::GroupUserRemoved,
+            object_id: uid.clone(),
+            occurred_at: read.groups[gid].last_membership_updated.clone(),
+            data: json!({ "groupId": gid, "userId": uid, "lastMembershipUpdated": read.groups[gid].last_membership_updated }),
+        });
+        c.remove_members.push((gid.clone(), uid.clone()));
+    }
+    // Apps (kept, not in the feed) and their users.
+    for (id, a) in &read.apps {
+        if stored.apps.get(id) != Some(a) {
+            c.upsert_apps.push(a.clone());
+        }
+    }
+    let app_gone = |aid: &str| !read.apps.contains_key(aid);
+    c.delete_apps = stored.apps.keys().filter(|a| app_gone(a)).cloned().collect();
+    for ((aid, uid), scope) in &read.app_users {
+        if user_gone(uid) {
+            continue;
+        }
+        // New, or assigned another way (directly ↔ through a group): an assignment with its
+        // scope.
+        if stored.app_users.get(&(aid.clone(), uid.clone())) != Some(scope) {
+            c.events.push(NewEvent {
+                event_type: EventType::AppUserAssigned,
+                object_id: uid.clone(),
+                occurred_at: now.clone(),
+                data: json!({ "appId": aid, "userId": uid, "scope": scope }),
+            });
+            c.set_app_users.push((aid.clone(), uid.clone(), scope.clone()));
+        }
+    }
+    for (aid, uid) in stored.app_users.keys() {
+        if read.app_users.contains_key(&(aid.clone(), uid.clone())) || user_gone(uid) {
+            continue;
+        }
+        if !app_gone(aid) {
+            c.events.push(NewEvent {
+                event_type: EventType::AppUserUnassigned,
+                object_id: uid.clone(),
+                occurred_at: now.clone(),
+                data: json!({ "appId": aid, "userId": uid }),
+            });
+        }
+        c.remove_app_users.push((aid.clone(), uid.clone()));
+    }
+    // Deletions last.
+    for (id, u) in &stored.users {
+        if user_gone(id) {
+            c.events.push(NewEvent {
+                event_type: EventType::UserDeleted,
+                object_id: id.clone(),
+                occurred_at: now.clone(),
+                data: user_data(u, None),
+            });
+            c.delete_users.push(id.clone());
+        }
+    }
+    for (id, g) in &stored.groups {
+        if group_gone(id) {
+            c.events.push(NewEvent {
+                event_type: EventType::GroupDeleted,
+                object_id: id.clone(),
+                occurred_at: now.clone(),
+                data: group_data(g, None),
+            });
+            c.delete_groups.push(id.clone());
+        }
+    }
+    c
+}
+
+fn without_changed(data: &Value) -> Value {
+    let mut d = data.clone();
+    if let Value::Object(m) = &mut d {
+        m.remove("changed");
+    }
+    d
+}
+
+fn id_pair(data: &Value, a: &str, b: &str) -> Option<(String, String)> {
+    Some((data.get(a)?.as_str()?.to_owned(), data.get(b)?.as_str()?.to_owned()))
+}
+
+/// The directory that folding `events` (in order) from an empty one gives: what a consumer of
+/// the feed holds. Apps themselves are not in the feed; their users are.
+pub fn fold(events: &[FeedEvent]) -> Directory {
+    let mut dir = Directory::default();
+    for e in events {
+        match e.event_type {
+            EventType::UserCreated
+            | EventType::UserUpdated
+            | EventType::UserDeactivated
+            | EventType::UserReactivated
+            | EventType::UserSuspended
+            | EventType::UserUnsuspended => {
+                if let Ok(u) = serde_json::from_value::<DirUser>(without_changed(&e.data)) {
+                    dir.users.insert(u.id.clone(), u);
+                }
+            }
+            EventType::UserDeleted => {
+                dir.users.remove(&e.object_id);
+                dir.members.retain(|(_, u)| *u != e.object_id);
+                dir.app_users.retain(|(_, u), _| *u != e.object_id);
+            }
+            EventType::GroupCreated | EventType::GroupUpdated => {
+                if let Ok(g) = serde_json::from_value::<DirGroup>(without_changed(&e.data)) {
+                    dir.groups.insert(g.id.clone(), g);
+                }
+            }
+            EventType::GroupDeleted => {
+                dir.groups.remove(&e.object_id);
+                dir.members.retain(|(g, _)| *g != e.object_id);
+            }
+            EventType::GroupUserAdded | EventType::GroupUserRemoved => {
+                if let Some(pair) = id_pair(&e.data, "groupId", "userId") {
+                    if let Some(g) = dir.groups.get_mut(&pair.0) {
+                        g.last_membership_updated = e
+                            .data
+                            .get("lastMembershipUpdated")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned);
+                    }
+                    if e.event_type == EventType::GroupUserAdded {
+                        dir.members.insert(pair);
+                    } else {
+                        dir.members.remove(&pair);
+                    }
+                }
+            }
+            EventType::AppUserAssigned => {
+                if let Some(pair) = id_pair(&e.data, "appId", "userId") {
+                    let scope = e.data.get("scope").and_then(Value::as_str).map(str::to_owned);
+                    dir.app_users.insert(pair, scope);
+                }
+            }
+            EventType::AppUserUnassigned => {
+                if let Some(pair) = id_pair(&e.data, "appId", "userId") {
+                    dir.app_users.remove(&pair);
+                }
+            }
+        }
+    }
+    dir
+}
+
+/// Counts of a directory, for summaries.
+pub fn counts(dir: &Directory) -> Value {
+    let by_status: BTreeMap<&str, usize> = dir.users.values().fold(BTreeMap::new(), |mut m, u| {
+        *m.entry(u.status.as_str()).or_default() += 1;
+        m
+    });
+    let member_groups: BTreeSet<&String> = dir.members.iter().map(|(g, _)| g).collect();
+    json!({
+        "users": dir.users.len(),
+        "usersByStatus": by_status,
+        "groups": dir.groups.len(),
+        "groupsWithMembers": member_groups.len(),
+        "memberships": dir.members.len(),
+        "apps": dir.apps.len(),
+        "appAssignments": dir.app_users.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, status: &str, dept: &str) -> DirUser {
+        let mut profile = serde_json::Map::new();
+        profile.insert("login".into(), json!(format!("{id}@example.com")));
+        profile.insert("department".into(), json!(dept));
+        DirUser {
+            id: id.into(),
+            status: status.into(),
+            login: format!("{id}@example.com"),
+            email: None,
+            first_name: None,
+            last_name: None,
+            created: None,
+            activated: None,
+            status_changed: None,
+            last_login: None,
+            last_updated: None,
+            profile,
+        }
+    }
+
+    fn group(id: &str, name: &str) -> DirGroup {
+        DirGroup {
+            id: id.into(),
+            group_type: "OKTA_GROUP".into(),
+            name: name.into(),
+            description: None,
+            created: None,
+            last_updated: None,
+            last_membership_updated: None,
+        }
+    }
+
+    fn feed(changes: &[DirectoryChanges]) -> Vec<FeedEvent> {
+        changes
+            .iter()
+            .flat_map(|c| c.events.iter())
+            .enumerate()
+            .map(|(i, e)| FeedEvent {
+                seq: i64::try_from(i).unwrap() + 1,
+                event_type: e.event_type,
+                object_id: e.object_id.clone(),
+                occurred_at: e.occurred_at.clone(),
+                recorded_at: 0,
+                data: e.data.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_difference_is_one_event_and_folding_reproduces_the_directory() {
+        let mut a = Directory::default();
+        for (id, s) in [
+            ("u1", "ACTIVE"),
+            ("u2", "ACTIVE"),
+            ("u3", "SUSPENDED"),
+            ("u4", "DEPROVISIONED"),
+        ] {
+            a.users.insert(id.into(), user(id, s, "Sales"));
+        }
+        a.groups.insert("g1".into(), group("g1", "Sales"));
+        a.groups.insert("g2".into(), group("g2", "Old"));
+        a.members.insert(("g1".into(), "u1".into()));
+        a.members.insert(("g2".into(), "u2".into()));
+        a.app_users.insert(("a1".into(), "u1".into()), Some("USER".into()));
+        a.apps.insert(
+            "a1".into(),
+            DirApp {
+                id: "a1".into(),
+                label: "A".into(),
+                name: None,
+                status: None,
+                sign_on_mode: None,
+            },
+        );
+        let first = diff(&Directory::default(), &a);
+        assert_eq!(first.events.len(), 4 + 2 + 2 + 1, "every object is created once");
+
+        let mut b = a.clone();
+        b.users
+            .get_mut("u1")
+            .unwrap()
+            .profile
+            .insert("department".into(), json!("Legal"));
+        b.users.get_mut("u2").unwrap().status = "DEPROVISIONED".into();
+        b.users.get_mut("u3").unwrap().status = "ACTIVE".into();
+        b.users.get_mut("u4").unwrap().status = "ACTIVE".into();
+        b.users.insert("u5".into(), user("u5", "STAGED", "People"));
+        b.users.get_mut("u1").unwrap().last_updated = Some("2026-12-02T00:00:00Z".into());
+        b.groups.remove("g2");
+        b.groups.get_mut("g1").unwrap().name = "Sales EMEA".into();
+        b.members.remove(&("g2".into(), "u2".into()));
+        b.members.insert(("g1".into(), "u5".into()));
+        b.app_users.clear();
+        let second = diff(&a, &b);
+        let types: Vec<&str> = second.events.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "group.updated",
+                "user.updated",
+                "user.deactivated",
+                "user.unsuspended",
+                "user.reactivated",
+                "user.created",
+                "group.user_added",
+                "app.user_unassigned",
+                "group.deleted",
+            ]
+        );
+        assert_eq!(
+            second.events[1].data["changed"],
+            json!(["lastUpdated", "profile.department"])
+        );
+
+        let folded = fold(&feed(&[first, second]));
+        assert_eq!(folded.users, b.users);
+        assert_eq!(folded.groups, b.groups);
+        assert_eq!(folded.members, b.members);
+        assert_eq!(folded.app_users, b.app_users);
+        assert!(diff(&b, &b).is_empty(), "no event for a no-op");
+    }
+
+    #[test]
+    fn times_that_moved_alone_are_updates_and_fold_exactly() {
+        let mut a = Directory::default();
+        a.users.insert("u1".into(), user("u1", "ACTIVE", "Sales"));
+        a.users.insert("u2".into(), user("u2", "ACTIVE", "Sales"));
+        a.groups.insert("g1".into(), group("g1", "Sales"));
+        a.groups.insert("g2".into(), group("g2", "Legal"));
+        a.members.insert(("g1".into(), "u1".into()));
+        a.members.insert(("g2".into(), "u2".into()));
+        let first = diff(&Directory::default(), &a);
+        let mut b = a.clone();
+        // A password change moves lastUpdated alone.
+        b.users.get_mut("u1").unwrap().last_updated = Some("2026-12-02T00:00:00Z".into());
+        // A member joins g1; u2 is deleted, which empties g2 without a membership event.
+        b.users.insert("u3".into(), user("u3", "ACTIVE", "Sales"));
+        b.members.insert(("g1".into(), "u3".into()));
+        b.groups.get_mut("g1").unwrap().last_membership_updated = Some("2026-12-02T00:00:01Z".into());
+        b.users.remove("u2");
+        b.members.remove(&("g2".into(), "u2".into()));
+        b.groups.get_mut("g2").unwrap().last_membership_updated = Some("2026-12-02T00:00:02Z".into());
+        let second = diff(&a, &b);
+        let types: Vec<&str> = second.events.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                "group.updated",
+                "user.updated",
+                "user.created",
+                "group.user_added",
+                "user.deleted"
+            ]
+        );
+        assert_eq!(second.events[0].object_id, "g2", "no membership event says g2's time");
+        assert_eq!(second.events[1].data["changed"], json!(["lastUpdated"]));
+        let folded = fold(&feed(&[first, second]));
+        assert_eq!(
+            (folded.users, folded.groups, folded.members),
+            (b.users, b.groups, b.members)
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! Directory sync against a living sandbox org: the stored directory equals the org's export
+//! after every sync, folding the change feed from the start equals the stored directory, and a
+//! sync with nothing new writes nothing. On SQLite and PostgreSQL.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use okta_bridge::model::{AccountName, DirGroup, DirUser, Directory, EventType, FeedEvent};
+use reqwest::Method;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::util::{AppOptions, TestApp, TestDb, api, sandbox_control, spawn_app};
+
+/// An instant to the millisecond (Okta's precision), from RFC 3339 text.
+fn ms(t: Option<&str>) -> Option<i128> {
+    t.map(|t| {
+        OffsetDateTime::parse(t, &Rfc3339)
+            .unwrap_or_else(|e| panic!("{t}: {e}"))
+            .unix_timestamp_nanos()
+            / 1_000_000
+    })
+}
+
+fn s(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
+/// What is compared of a user: every field, times to the millisecond, the profile without
+/// attributes that have no value.
+fn user_key(u: &DirUser) -> Value {
+    json!({
+        "status": u.status, "login": u.login, "email": u.email, "firstName": u.first_name, "lastName": u.last_name,
+        "created": ms(u.created.as_deref()).map(|t| t.to_string()), "activated": ms(u.activated.as_deref()).map(|t| t.to_string()),
+        "statusChanged": ms(u.status_changed.as_deref()).map(|t| t.to_string()), "lastLogin": ms(u.last_login.as_deref()).map(|t| t.to_string()),
+        "lastUpdated": ms(u.last_updated.as_deref()).map(|t| t.to_string()),
+        "profile": u.profile.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect::<serde_json::Map<_, _>>(),
+    })
+}
+
+fn group_key(g: &DirGroup) -> Value {
+    json!({
+        "type": g.group_type, "name": g.name, "description": g.description,
+        "created": ms(g.created.as_deref()).map(|t| t.to_string()), "lastUpdated": ms(g.last_updated.as_deref()).map(|t| t.to_string()),
+        "lastMembershipUpdated": ms(g.last_membership_updated.as_deref()).map(|t| t.to_string()),
+    })
+}
+
+/// The parts of a directory compared: users and groups by id, memberships, app assignments.
+fn comparable(d: &Directory) -> Parts {
+    (
+        d.users.iter().map(|(id, u)| (id.clone(), user_key(u))).collect(),
+        d.groups.iter().map(|(id, g)| (id.clone(), group_key(g))).collect(),
+        d.members.clone(),
+        d.app_users.clone(),
+    )
+}
+
+type Parts = (
+    BTreeMap<String, Value>,
+    BTreeMap<String, Value>,
+    BTreeSet<(String, String)>,
+    BTreeMap<(String, String), Option<String>>,
+);
+
+/// Where two directories differ (a few of each kind), or nothing when they are equal.
+fn differences(a: &Directory, b: &Directory) -> String {
+    let (a, b): (Parts, Parts) = (comparable(a), comparable(b));
+    let mut out = Vec::new();
+    for id in a.0.keys().chain(b.0.keys()).collect::<BTreeSet<_>>() {
+        if a.0.get(id) != b.0.get(id) {
+            out.push(format!("user {id}: {:?} vs {:?}", a.0.get(id), b.0.get(id)));
+        }
+    }
+    for id in a.1.keys().chain(b.1.keys()).collect::<BTreeSet<_>>() {
+        if a.1.get(id) != b.1.get(id) {
+            out.push(format!("group {id}: {:?} vs {:?}", a.1.get(id), b.1.get(id)));
+        }
+    }
+    for m in a.2.symmetric_difference(&b.2) {
+        out.push(format!(
+            "membership {m:?} only in {}",
+            if a.2.contains(m) { "the first" } else { "the second" }
+        ));
+    }
+    for k in a.3.keys().chain(b.3.keys()).collect::<BTreeSet<_>>() {
+        if a.3.get(k) != b.3.get(k) {
+            out.push(format!("app user {k:?}: {:?} vs {:?}", a.3.get(k), b.3.get(k)));
+        }
+    }
+    out.truncate(8);
+    out.join("\n")
+}
+
+/// The sandbox's export as a directory: users, groups, members, and app users (direct ones
+/// `USER`, members of assigned groups `GROUP`).
+async fn exported(app: &TestApp) -> Directory {
+    let export = sandbox_control(app, Method::GET, "/__sandbox/export", None).await;
+    let mut d = Directory::default();
+    for u in export["users"].as_array().unwrap() {
+        let p = &u["profile"];
+        let user = DirUser {
+            id: s(&u["id"]).unwrap(),
+            status: s(&u["status"]).unwrap(),
+            login: s(&p["login"]).unwrap(),
+            email: s(&p["email"]),
+            first_name: s(&p["firstName"]),
+            last_name: s(&p["lastName"]),
+            created: s(&u["created"]),
+            activated: s(&u["activated"]),
+            status_changed: s(&u["statusChanged"]),
+            last_login: s(&u["lastLogin"]),
+            last_updated: s(&u["lastUpdated"]),
+            profile: p.as_object().unwrap().clone(),
+        };
+        d.users.insert(user.id.clone(), user);
+    }
+    for g in export["groups"].as_array().unwrap() {
+        let group = DirGroup {
+            id: s(&g["id"]).unwrap(),
+            group_type: s(&g["type"]).unwrap(),
+            name: s(&g["name"]).unwrap(),
+            description: s(&g["description"]),
+            created: s(&g["created"]),
+            last_updated: s(&g["lastUpdated"]),
+            last_membership_updated: s(&g["lastMembershipUpdated"]),
+        };
+        for m in g["members"].as_array().unwrap() {
+            d.members.insert((group.id.clone(), s(m).unwrap()));
+        }
+        d.groups.insert(group.id.clone(), group);
+    }
+    for a in export["apps"].as_array().unwrap() {
+        let aid = s(&a["id"]).unwrap();
+        for g in a["groups"].as_array().unwrap() {
+            let gid = s(g).unwrap();
+            for (mg, uid) in &d.members {
+                if *mg == gid {
+                    d.app_users.insert((aid.clone(), uid.clone()), Some("GROUP".into()));
+                }
+            }
+        }
+        for u in a["users"].as_array().unwrap() {
+            d.app_users
+                .insert((aid.clone(), s(&u["id"]).unwrap()), Some("USER".into()));
+        }
+    }
+    d
+}
+
+/// Every event of the feed through the API, following its cursor.
+async fn feed(app: &TestApp, name: &str) -> Vec<FeedEvent> {
+    let mut after = "0".to_owned();
+    let mut out: Vec<FeedEvent> = Vec::new();
+    loop {
+        let (status, body) = api(
+            app,
+            Method::GET,
+            &format!("/api/connections/{name}/events?after={after}&limit=1000"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let events = body["events"].as_array().unwrap();
+        if events.is_empty() {
+            assert_eq!(body["next"], after.as_str(), "the cursor stays where it was");
+            return out;
+        }
+        for e in events {
+            out.push(FeedEvent {
+                seq: e["seq"].as_i64().unwrap(),
+                event_type: EventType::parse(e["type"].as_str().unwrap()).unwrap(),
+                object_id: s(&e["objectId"]).unwrap(),
+                occurred_at: s(&e["occurredAt"]),
+                recorded_at: e["recordedAt"].as_i64().unwrap(),
+                data: e["data"].clone(),
+            });
+        }
+        after = s(&body["next"]).unwrap();
+    }
+}
+
+async fn churn(app: &TestApp, n: usize) -> Vec<Value> {
+    let body = sandbox_control(
+        app,
+        Method::POST,
+        "/__sandbox/churn/step",
+        Some(json!({ "changes": n })),
+    )
+    .await;
+    body["changes"].as_array().unwrap().clone()
+}
+
+async fn sync_mirrors_the_org(db: TestDb) {
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 150;
+                c.groups = 12;
+                c.apps = 2;
+                c.deprovisioned_percent = 5;
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let token = app.sandbox.config().api_token_value().to_owned();
+    let (status, body) = api(
+        &app,
+        Method::POST,
+        "/api/accounts",
+        Some(json!({ "name": "dir", "orgUrl": app.sandbox.url() })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api(
+        &app,
+        Method::POST,
+        "/api/accounts/dir/connect",
+        Some(json!({ "apiToken": token })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let name = AccountName::parse("dir").unwrap();
+
+    // The first sync: everything, each object one `*.created` (or membership, assignment) event.
+    let (status, summary) = api(&app, Method::POST, "/api/connections/dir/sync", None).await;
+    assert_eq!(status, 200, "{summary}");
+    let org = exported(&app).await;
+    assert!(
+        org.users.values().any(|u| u.status == "DEPROVISIONED"),
+        "deactivated users are synced too"
+    );
+    let stored = app.store.directory(&name).await.unwrap();
+    assert_eq!(
+        comparable(&stored),
+        comparable(&org),
+        "the stored directory is the org's"
+    );
+    let expected_events = org.users.len() + org.groups.len() + org.members.len() + org.app_users.len();
+    assert_eq!(summary["events"], expected_events, "{summary}");
+    let events = feed(&app, "dir").await;
+    assert_eq!(events.len(), expected_events);
+    assert!(
+        events.windows(2).all(|w| w[0].seq + 1 == w[1].seq),
+        "cursors increase one by one"
+    );
+    assert_eq!(
+        comparable(&okta_bridge::sync::fold(&events)),
+        comparable(&stored),
+        "folding the feed gives the directory"
+    );
+
+    // Nothing new: nothing written.
+    let (_, summary) = api(&app, Method::POST, "/api/connections/dir/sync", None).await;
+    assert_eq!(summary["events"], 0, "{summary}");
+
+    // The org changes by itself; each sync catches up.
+    for round in 0..3 {
+        let changes = churn(&app, 120).await;
+        assert_eq!(changes.len(), 120);
+        let (status, summary) = api(&app, Method::POST, "/api/connections/dir/sync", None).await;
+        assert_eq!(status, 200, "{summary}");
+        assert!(summary["events"].as_u64().unwrap() > 50, "round {round}: {summary}");
+        let org = exported(&app).await;
+        let stored = app.store.directory(&name).await.unwrap();
+        assert_eq!(
+            comparable(&stored),
+            comparable(&org),
+            "round {round}: the stored directory is the org's"
+        );
+        let events = feed(&app, "dir").await;
+        assert!(events.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+        assert_eq!(
+            differences(&okta_bridge::sync::fold(&events), &stored),
+            "",
+            "round {round}: folding the feed gives the directory"
+        );
+        // Every change of the churn is in the feed: a deleted user's deletion, a new user's creation.
+        for c in &changes {
+            let uid = c["userId"].as_str();
+            let has = |t: EventType, id: &str| events.iter().any(|e| e.event_type == t && e.object_id == id);
+            match (c["change"].as_str().unwrap(), uid) {
+                ("user.create", Some(id)) if stored.users.contains_key(id) => assert!(has(EventType::UserCreated, id)),
+                ("user.delete", Some(id)) if has(EventType::UserCreated, id) => {
+                    assert!(has(EventType::UserDeleted, id), "{c}");
+                }
+                _ => {}
+            }
+        }
+    }
+    let (status, state) = api(&app, Method::GET, "/api/connections/dir/sync", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(state["lastSeq"].as_i64(), feed(&app, "dir").await.last().map(|e| e.seq));
+    assert_eq!(state["running"], false);
+    assert!(state["lastFullAt"].is_i64() && state["lastError"].is_null(), "{state}");
+
+    // One run at a time: while another holds the lease, a sync is refused.
+    assert!(app.store.take_sync_lease(&name, "another-instance", 60).await.unwrap());
+    let (status, body) = api(&app, Method::POST, "/api/connections/dir/sync", None).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("running already"), "{body}");
+    app.store.release_sync_lease(&name, "another-instance").await.unwrap();
+    let (status, _) = api(&app, Method::POST, "/api/connections/dir/sync", None).await;
+    assert_eq!(status, 200);
+
+    // The stored users, paged.
+    let (status, page) = api(
+        &app,
+        Method::GET,
+        "/api/connections/dir/directory/users?limit=50&status=DEPROVISIONED",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let stored = app.store.directory(&name).await.unwrap();
+    let deprovisioned = stored.users.values().filter(|u| u.status == "DEPROVISIONED").count();
+    assert_eq!(page.as_array().unwrap().len(), deprovisioned.min(50));
+    let (status, body) = api(&app, Method::GET, "/api/connections/nobody/events", None).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = api(&app, Method::GET, "/api/connections/dir/events?after=x", None).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn sync_mirrors_the_org_sqlite() {
+    sync_mirrors_the_org(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn sync_mirrors_the_org_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    sync_mirrors_the_org(db).await;
+}
