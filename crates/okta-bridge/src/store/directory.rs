@@ -10,6 +10,10 @@ use crate::model::{
     AccountName, DirApp, DirGroup, DirUser, Directory, DirectoryChanges, EventType, FeedEvent, SyncState, now,
 };
 
+/// Rows a statement writes at most (13 columns × 1,000 stays under SQLite's and PostgreSQL's
+/// limits on bound values).
+const BATCH: usize = 1000;
+
 type UserRow = (
     String,
     String,
@@ -205,96 +209,109 @@ impl Store {
                     }
                 }
             }
-            for u in &changes.upsert_users {
-                sqlx::query(
-                    "INSERT INTO dir_users (account, id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                     ON CONFLICT (account, id) DO UPDATE SET status = excluded.status, login = excluded.login, email = excluded.email, \
+            // Rows go in batches (one statement of up to BATCH rows each), so an initial sync of
+            // a large org is a few hundred statements, not a million.
+            for chunk in changes.upsert_users.chunks(BATCH) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO dir_users (account, id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile) ",
+                );
+                q.push_values(chunk, |mut row, u| {
+                    row.push_bind(a)
+                        .push_bind(&u.id)
+                        .push_bind(&u.status)
+                        .push_bind(&u.login)
+                        .push_bind(&u.email)
+                        .push_bind(&u.first_name)
+                        .push_bind(&u.last_name)
+                        .push_bind(&u.created)
+                        .push_bind(&u.activated)
+                        .push_bind(&u.status_changed)
+                        .push_bind(&u.last_login)
+                        .push_bind(&u.last_updated)
+                        .push_bind(Value::Object(u.profile.clone()).to_string());
+                });
+                q.push(
+                    " ON CONFLICT (account, id) DO UPDATE SET status = excluded.status, login = excluded.login, email = excluded.email, \
                      first_name = excluded.first_name, last_name = excluded.last_name, created = excluded.created, activated = excluded.activated, \
                      status_changed = excluded.status_changed, last_login = excluded.last_login, last_updated = excluded.last_updated, profile = excluded.profile",
-                )
-                .bind(a)
-                .bind(&u.id)
-                .bind(&u.status)
-                .bind(&u.login)
-                .bind(&u.email)
-                .bind(&u.first_name)
-                .bind(&u.last_name)
-                .bind(&u.created)
-                .bind(&u.activated)
-                .bind(&u.status_changed)
-                .bind(&u.last_login)
-                .bind(&u.last_updated)
-                .bind(Value::Object(u.profile.clone()).to_string())
-                .execute(&mut *tx)
-                .await?;
+                );
+                q.build().execute(&mut *tx).await?;
             }
-            for g in &changes.upsert_groups {
-                sqlx::query(
-                    "INSERT INTO dir_groups (account, id, group_type, name, description, created, last_updated, last_membership_updated) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                     ON CONFLICT (account, id) DO UPDATE SET group_type = excluded.group_type, name = excluded.name, description = excluded.description, \
+            for chunk in changes.upsert_groups.chunks(BATCH) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO dir_groups (account, id, group_type, name, description, created, last_updated, last_membership_updated) ",
+                );
+                q.push_values(chunk, |mut row, g| {
+                    row.push_bind(a)
+                        .push_bind(&g.id)
+                        .push_bind(&g.group_type)
+                        .push_bind(&g.name)
+                        .push_bind(&g.description)
+                        .push_bind(&g.created)
+                        .push_bind(&g.last_updated)
+                        .push_bind(&g.last_membership_updated);
+                });
+                q.push(
+                    " ON CONFLICT (account, id) DO UPDATE SET group_type = excluded.group_type, name = excluded.name, description = excluded.description, \
                      created = excluded.created, last_updated = excluded.last_updated, last_membership_updated = excluded.last_membership_updated",
-                )
-                .bind(a)
-                .bind(&g.id)
-                .bind(&g.group_type)
-                .bind(&g.name)
-                .bind(&g.description)
-                .bind(&g.created)
-                .bind(&g.last_updated)
-                .bind(&g.last_membership_updated)
-                .execute(&mut *tx)
-                .await?;
+                );
+                q.build().execute(&mut *tx).await?;
             }
             for (sql, pairs) in [
                 ("DELETE FROM dir_members WHERE account = $1 AND group_id = $2 AND user_id = $3", &changes.remove_members),
-                ("INSERT INTO dir_members (account, group_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", &changes.add_members),
                 ("DELETE FROM dir_app_users WHERE account = $1 AND app_id = $2 AND user_id = $3", &changes.remove_app_users),
             ] {
                 for (x, u) in pairs {
                     sqlx::query(sql).bind(a).bind(x).bind(u).execute(&mut *tx).await?;
                 }
             }
-            for app in &changes.upsert_apps {
-                sqlx::query(
-                    "INSERT INTO dir_apps (account, id, label, name, status, sign_on_mode) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (account, id) DO UPDATE SET label = excluded.label, name = excluded.name, status = excluded.status, sign_on_mode = excluded.sign_on_mode",
-                )
-                .bind(a)
-                .bind(&app.id)
-                .bind(&app.label)
-                .bind(&app.name)
-                .bind(&app.status)
-                .bind(&app.sign_on_mode)
-                .execute(&mut *tx)
-                .await?;
+            for chunk in changes.add_members.chunks(BATCH) {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO dir_members (account, group_id, user_id) ");
+                q.push_values(chunk, |mut row, (g, u)| {
+                    row.push_bind(a).push_bind(g).push_bind(u);
+                });
+                q.push(" ON CONFLICT DO NOTHING");
+                q.build().execute(&mut *tx).await?;
             }
-            for (app, u, scope) in &changes.set_app_users {
-                sqlx::query(
-                    "INSERT INTO dir_app_users (account, app_id, user_id, scope) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (account, app_id, user_id) DO UPDATE SET scope = excluded.scope",
-                )
-                .bind(a)
-                .bind(app)
-                .bind(u)
-                .bind(scope)
-                .execute(&mut *tx)
-                .await?;
+            for chunk in changes.upsert_apps.chunks(BATCH) {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO dir_apps (account, id, label, name, status, sign_on_mode) ");
+                q.push_values(chunk, |mut row, app| {
+                    row.push_bind(a)
+                        .push_bind(&app.id)
+                        .push_bind(&app.label)
+                        .push_bind(&app.name)
+                        .push_bind(&app.status)
+                        .push_bind(&app.sign_on_mode);
+                });
+                q.push(
+                    " ON CONFLICT (account, id) DO UPDATE SET label = excluded.label, name = excluded.name, status = excluded.status, sign_on_mode = excluded.sign_on_mode",
+                );
+                q.build().execute(&mut *tx).await?;
             }
-            for (i, e) in changes.events.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO dir_events (account, seq, event_type, object_id, occurred_at, recorded_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(a)
-                .bind(first + i64::try_from(i).unwrap_or(i64::MAX))
-                .bind(e.event_type.as_str())
-                .bind(&e.object_id)
-                .bind(&e.occurred_at)
-                .bind(at)
-                .bind(e.data.to_string())
-                .execute(&mut *tx)
-                .await?;
+            for chunk in changes.set_app_users.chunks(BATCH) {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO dir_app_users (account, app_id, user_id, scope) ");
+                q.push_values(chunk, |mut row, (app, u, scope)| {
+                    row.push_bind(a).push_bind(app).push_bind(u).push_bind(scope);
+                });
+                q.push(" ON CONFLICT (account, app_id, user_id) DO UPDATE SET scope = excluded.scope");
+                q.build().execute(&mut *tx).await?;
+            }
+            let numbered: Vec<(i64, &crate::model::NewEvent)> =
+                (first..).zip(changes.events.iter()).collect();
+            for chunk in numbered.chunks(BATCH) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO dir_events (account, seq, event_type, object_id, occurred_at, recorded_at, data) ",
+                );
+                q.push_values(chunk, |mut row, (seq, e)| {
+                    row.push_bind(a)
+                        .push_bind(*seq)
+                        .push_bind(e.event_type.as_str())
+                        .push_bind(&e.object_id)
+                        .push_bind(&e.occurred_at)
+                        .push_bind(at)
+                        .push_bind(e.data.to_string());
+                });
+                q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             next - 1
