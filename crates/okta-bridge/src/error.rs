@@ -43,6 +43,14 @@ pub enum Error {
     /// No connection with that account name (→ 404).
     #[error("no connection named {0:?}: connect one at /authenticate_okta")]
     UnknownConnection(String),
+    /// No object with that id in a connection's synced directory (→ 404).
+    #[error("no {what} {id:?} in the synced directory (sync it again if it is new at the org)")]
+    NotFound {
+        /// `user` or `group`.
+        what: &'static str,
+        /// The id asked for.
+        id: String,
+    },
     /// No account with that name (→ 404).
     #[error("no account named {0:?}: add it with `okta-bridge accounts add` or POST /api/accounts")]
     UnknownAccount(String),

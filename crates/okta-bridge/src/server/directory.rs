@@ -70,6 +70,48 @@ pub(crate) struct UsersParams {
     status: Option<String>,
 }
 
+/// `limit` between 1 and 1000 (default 200).
+fn page_limit(limit: Option<i64>) -> Result<i64> {
+    let limit = limit.unwrap_or(200);
+    if (1..=1000).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Error::invalid(
+            "limit",
+            format!("limit must be between 1 and 1000, not {limit}"),
+        ))
+    }
+}
+
+/// A page of `items` (fetched as `limit + 1` to know whether more remain) as JSON, with a
+/// `Link: <…>; rel="next"` to `path` while more remain.
+fn paged<T: serde::Serialize>(
+    state: &AppState,
+    path: &str,
+    mut items: Vec<T>,
+    limit: i64,
+    id: impl Fn(&T) -> String,
+    extra: &[(&str, &str)],
+) -> Response {
+    let keep = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = items.len() > keep;
+    items.truncate(keep);
+    let last = items.last().map(&id);
+    let mut res = Json(items).into_response();
+    if let (true, Some(last)) = (more, last) {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("limit", &limit.to_string()).append_pair("after", &last);
+        for (k, v) in extra {
+            q.append_pair(k, v);
+        }
+        let link = format!("<{}{path}?{}>; rel=\"next\"", state.base(), q.finish());
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            res.headers_mut().append(header::LINK, v);
+        }
+    }
+    res
+}
+
 /// `GET /api/connections/{account}/directory/users?status=&limit=&after=`: the synced users in
 /// id order, with a `Link: <…>; rel="next"` while more remain.
 pub(crate) async fn users(
@@ -79,39 +121,81 @@ pub(crate) async fn users(
     Query(p): Query<UsersParams>,
 ) -> Result<Response> {
     let account = AccountName::parse(&account)?;
-    let limit = p.limit.unwrap_or(200);
-    if !(1..=1000).contains(&limit) {
-        return Err(Error::invalid(
-            "limit",
-            format!("limit must be between 1 and 1000, not {limit}"),
-        ));
-    }
+    let limit = page_limit(p.limit)?;
     state.service.sync_state(&account).await?;
     let users = state
         .store()
         .directory_users(&account, p.after.as_deref(), p.status.as_deref(), limit + 1)
         .await?;
-    let more = users.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    let page: Vec<_> = users
-        .into_iter()
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .collect();
-    let last = page.last().map(|u| u.id.clone());
-    let mut res = Json(page).into_response();
-    if let (true, Some(last)) = (more, last) {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("limit", &limit.to_string()).append_pair("after", &last);
-        if let Some(s) = &p.status {
-            q.append_pair("status", s);
-        }
-        let link = format!(
-            "<{}/api/connections/{account}/directory/users?{}>; rel=\"next\"",
-            state.base(),
-            q.finish()
-        );
-        if let Ok(v) = HeaderValue::from_str(&link) {
-            res.headers_mut().append(header::LINK, v);
-        }
-    }
-    Ok(res)
+    let extra: Vec<(&str, &str)> = p.status.as_deref().map(|s| ("status", s)).into_iter().collect();
+    let path = format!("/api/connections/{account}/directory/users");
+    Ok(paged(&state, &path, users, limit, |u| u.id.clone(), &extra))
+}
+
+/// `GET /api/connections/{account}/directory/users/{id}`: a synced user with its groups' ids.
+pub(crate) async fn user(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path((account, id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    let account = AccountName::parse(&account)?;
+    state.service.sync_state(&account).await?;
+    let (user, groups) = state
+        .store()
+        .directory_user(&account, &id)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            what: "user",
+            id: id.clone(),
+        })?;
+    let mut v = serde_json::to_value(user).unwrap_or(Value::Null);
+    v["groups"] = json!(groups);
+    Ok(Json(v))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PageOnly {
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/connections/{account}/directory/groups?limit=&after=`: the synced groups.
+pub(crate) async fn groups(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+    Query(p): Query<PageOnly>,
+) -> Result<Response> {
+    let account = AccountName::parse(&account)?;
+    let limit = page_limit(p.limit)?;
+    state.service.sync_state(&account).await?;
+    let groups = state
+        .store()
+        .directory_groups(&account, p.after.as_deref(), limit + 1)
+        .await?;
+    let path = format!("/api/connections/{account}/directory/groups");
+    Ok(paged(&state, &path, groups, limit, |g| g.id.clone(), &[]))
+}
+
+/// `GET /api/connections/{account}/directory/groups/{id}/members?limit=&after=`: a synced
+/// group's members.
+pub(crate) async fn members(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path((account, group)): Path<(String, String)>,
+    Query(p): Query<PageOnly>,
+) -> Result<Response> {
+    let account = AccountName::parse(&account)?;
+    let limit = page_limit(p.limit)?;
+    state.service.sync_state(&account).await?;
+    let members = state
+        .store()
+        .directory_members(&account, &group, p.after.as_deref(), limit + 1)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            what: "group",
+            id: group.clone(),
+        })?;
+    let path = format!("/api/connections/{account}/directory/groups/{group}/members");
+    Ok(paged(&state, &path, members, limit, |u| u.id.clone(), &[]))
 }

@@ -22,7 +22,9 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
         Error::Invalid { .. } | Error::Egress(_) => (StatusCode::BAD_REQUEST, "invalid_request", shown()),
         Error::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", shown()),
         Error::CrossOrigin => (StatusCode::FORBIDDEN, "cross_origin", shown()),
-        Error::UnknownConnection(_) | Error::UnknownAccount(_) => (StatusCode::NOT_FOUND, "not_found", shown()),
+        Error::UnknownConnection(_) | Error::UnknownAccount(_) | Error::NotFound { .. } => {
+            (StatusCode::NOT_FOUND, "not_found", shown())
+        }
         Error::AccountExists(_) => (StatusCode::CONFLICT, "account_exists", shown()),
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", shown()),
         Error::Reconnect { .. } => (StatusCode::CONFLICT, "reconnect_required", shown()),

@@ -91,6 +91,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/connections/{account}/events", get(directory::events))
         .route("/api/connections/{account}/directory/users", get(directory::users))
+        .route("/api/connections/{account}/directory/users/{id}", get(directory::user))
+        .route("/api/connections/{account}/directory/groups", get(directory::groups))
+        .route(
+            "/api/connections/{account}/directory/groups/{id}/members",
+            get(directory::members),
+        )
         .route("/connections/{account}/disconnect", post(pages::disconnect))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

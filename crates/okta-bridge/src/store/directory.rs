@@ -473,3 +473,91 @@ impl Store {
         rows.into_iter().map(user_of).collect()
     }
 }
+
+impl Store {
+    /// One stored user of `account`, with the ids of its groups.
+    ///
+    /// # Errors
+    /// [`Error::Database`]; [`Error::Unreadable`].
+    pub async fn directory_user(&self, account: &AccountName, id: &str) -> Result<Option<(DirUser, Vec<String>)>> {
+        let (row, groups): (Option<UserRow>, Vec<(String,)>) = with_pool!(self, pool => {
+            let row = sqlx::query_as(
+                "SELECT id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile \
+                 FROM dir_users WHERE account = $1 AND id = $2",
+            )
+            .bind(account.as_str())
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            let groups = sqlx::query_as("SELECT group_id FROM dir_members WHERE account = $1 AND user_id = $2 ORDER BY group_id")
+                .bind(account.as_str())
+                .bind(id)
+                .fetch_all(pool)
+                .await?;
+            (row, groups)
+        });
+        row.map(|r| Ok((user_of(r)?, groups.into_iter().map(|(g,)| g).collect())))
+            .transpose()
+    }
+
+    /// Up to `limit` stored groups of `account` in id order after `after`.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn directory_groups(
+        &self,
+        account: &AccountName,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DirGroup>> {
+        let rows: Vec<GroupRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, group_type, name, description, created, last_updated, last_membership_updated FROM dir_groups \
+                 WHERE account = $1 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(account.as_str())
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(group_of).collect())
+    }
+
+    /// Up to `limit` stored members of group `group` of `account`, in id order after `after`;
+    /// `None` when there is no such group.
+    ///
+    /// # Errors
+    /// [`Error::Database`]; [`Error::Unreadable`].
+    pub async fn directory_members(
+        &self,
+        account: &AccountName,
+        group: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Option<Vec<DirUser>>> {
+        let (exists, rows): (Option<(String,)>, Vec<UserRow>) = with_pool!(self, pool => {
+            let exists = sqlx::query_as("SELECT id FROM dir_groups WHERE account = $1 AND id = $2")
+                .bind(account.as_str())
+                .bind(group)
+                .fetch_optional(pool)
+                .await?;
+            let rows = sqlx::query_as(
+                "SELECT u.id, u.status, u.login, u.email, u.first_name, u.last_name, u.created, u.activated, u.status_changed, u.last_login, u.last_updated, u.profile \
+                 FROM dir_members m JOIN dir_users u ON u.account = m.account AND u.id = m.user_id \
+                 WHERE m.account = $1 AND m.group_id = $2 AND m.user_id > $3 ORDER BY m.user_id LIMIT $4",
+            )
+            .bind(account.as_str())
+            .bind(group)
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            (exists, rows)
+        });
+        if exists.is_none() {
+            return Ok(None);
+        }
+        rows.into_iter().map(user_of).collect::<Result<Vec<_>>>().map(Some)
+    }
+}

@@ -317,6 +317,85 @@ async fn sync_mirrors_the_org(db: TestDb) {
     let stored = app.store.directory(&name).await.unwrap();
     let deprovisioned = stored.users.values().filter(|u| u.status == "DEPROVISIONED").count();
     assert_eq!(page.as_array().unwrap().len(), deprovisioned.min(50));
+    // A user with its groups, the groups, a group's members, paged as Okta pages.
+    let (uid, expected_groups) = {
+        let uid = stored.members.iter().next().unwrap().1.clone();
+        let groups: Vec<String> = stored
+            .members
+            .iter()
+            .filter(|(_, u)| *u == uid)
+            .map(|(g, _)| g.clone())
+            .collect();
+        (uid, groups)
+    };
+    let (status, user) = api(
+        &app,
+        Method::GET,
+        &format!("/api/connections/dir/directory/users/{uid}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(user["groups"], json!(expected_groups));
+    assert_eq!(user["login"], stored.users[&uid].login.as_str());
+    let (status, _) = api(
+        &app,
+        Method::GET,
+        "/api/connections/dir/directory/users/00uNobody",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, groups) = api(
+        &app,
+        Method::GET,
+        "/api/connections/dir/directory/groups?limit=1000",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(groups.as_array().unwrap().len(), stored.groups.len());
+    let everyone = stored
+        .groups
+        .values()
+        .find(|g| g.group_type == "BUILT_IN")
+        .unwrap()
+        .id
+        .clone();
+    let mut path = format!("/api/connections/dir/directory/groups/{everyone}/members?limit=40");
+    let mut members = Vec::new();
+    loop {
+        let res = reqwest::Client::new()
+            .get(format!("{}{path}", app.url))
+            .bearer_auth(&app.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let next = crate::util::next_link(&res);
+        let page: Vec<Value> = res.json().await.unwrap();
+        assert!(page.len() <= 40);
+        members.extend(page.into_iter().map(|u| s(&u["id"]).unwrap()));
+        match next {
+            Some(n) => path = n[n.find("/api/").unwrap()..].to_owned(),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = stored
+        .members
+        .iter()
+        .filter(|(g, _)| *g == everyone)
+        .map(|(_, u)| u.clone())
+        .collect();
+    assert_eq!(members, expected, "every member once, in id order");
+    let (status, _) = api(
+        &app,
+        Method::GET,
+        "/api/connections/dir/directory/groups/00gNone/members",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
     let (status, body) = api(&app, Method::GET, "/api/connections/nobody/events", None).await;
     assert_eq!(status, 404, "{body}");
     let (status, _) = api(&app, Method::GET, "/api/connections/dir/events?after=x", None).await;
