@@ -174,16 +174,10 @@ fn app_user_ids(client: Client) -> impl FnMut(String) -> Read<AppUsers> {
     }
 }
 
-fn user_data(u: &DirUser, changed: Option<&[String]>) -> Value {
-    let mut v = serde_json::to_value(u).unwrap_or(Value::Null);
-    if let (Some(changed), Value::Object(m)) = (changed, &mut v) {
-        m.insert("changed".into(), json!(changed));
-    }
-    v
-}
-
-fn group_data(g: &DirGroup, changed: Option<&[String]>) -> Value {
-    let mut v = serde_json::to_value(g).unwrap_or(Value::Null);
+/// An event's data: the object after the change, with the names of the attributes that
+/// `changed` when there are any to say.
+fn object_data(object: &impl serde::Serialize, changed: Option<&[String]>) -> Value {
+    let mut v = serde_json::to_value(object).unwrap_or(Value::Null);
     if let (Some(changed), Value::Object(m)) = (changed, &mut v) {
         m.insert("changed".into(), json!(changed));
     }
@@ -232,7 +226,7 @@ pub fn diff(stored: &Directory, read: &Directory) -> DirectoryChanges {
                     event_type: EventType::GroupCreated,
                     object_id: id.clone(),
                     occurred_at: g.created.clone().or_else(|| g.last_updated.clone()),
-                    data: group_data(g, None),
+                    data: object_data(g, None),
                 });
                 c.upsert_groups.push(g.clone());
             }
@@ -247,7 +241,7 @@ pub fn diff(stored: &Directory, read: &Directory) -> DirectoryChanges {
                         event_type: EventType::GroupUpdated,
                         object_id: id.clone(),
                         occurred_at: g.last_updated.clone(),
-                        data: group_data(g, Some(&changed)),
+                        data: object_data(g, Some(&changed)),
                     });
                 }
                 c.upsert_groups.push(g.clone());
@@ -263,7 +257,7 @@ pub fn diff(stored: &Directory, read: &Directory) -> DirectoryChanges {
                     event_type: EventType::UserCreated,
                     object_id: id.clone(),
                     occurred_at: u.created.clone().or_else(|| u.last_updated.clone()),
-                    data: user_data(u, None),
+                    data: object_data(u, None),
                 });
                 c.upsert_users.push(u.clone());
             }
@@ -280,7 +274,7 @@ pub fn diff(stored: &Directory, read: &Directory) -> DirectoryChanges {
                         event_type,
                         object_id: id.clone(),
                         occurred_at,
-                        data: user_data(u, Some(&changed)),
+                        data: object_data(u, Some(&changed)),
                     });
                 }
                 c.upsert_users.push(u.clone());
@@ -361,7 +355,7 @@ pub fn diff(stored: &Directory, read: &Directory) -> DirectoryChanges {
                 event_type: EventType::UserDeleted,
                 object_id: id.clone(),
                 occurred_at: now.clone(),
-                data: user_data(u, None),
+                data: object_data(u, None),
             });
             c.delete_users.push(id.clone());
         }
@@ -372,7 +366,7 @@ pub fn diff(stored: &Directory, read: &Directory) -> DirectoryChanges {
                 event_type: EventType::GroupDeleted,
                 object_id: id.clone(),
                 occurred_at: now.clone(),
-                data: group_data(g, None),
+                data: object_data(g, None),
             });
             c.delete_groups.push(id.clone());
         }

@@ -122,7 +122,7 @@ pub(crate) async fn users(
 ) -> Result<Response> {
     let account = AccountName::parse(&account)?;
     let limit = page_limit(p.limit)?;
-    state.service.sync_state(&account).await?;
+    state.service.check_connection(&account).await?;
     let users = state
         .store()
         .directory_users(&account, p.after.as_deref(), p.status.as_deref(), limit + 1)
@@ -139,7 +139,7 @@ pub(crate) async fn user(
     Path((account, id)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
     let account = AccountName::parse(&account)?;
-    state.service.sync_state(&account).await?;
+    state.service.check_connection(&account).await?;
     let (user, groups) = state
         .store()
         .directory_user(&account, &id)
@@ -168,7 +168,7 @@ pub(crate) async fn groups(
 ) -> Result<Response> {
     let account = AccountName::parse(&account)?;
     let limit = page_limit(p.limit)?;
-    state.service.sync_state(&account).await?;
+    state.service.check_connection(&account).await?;
     let groups = state
         .store()
         .directory_groups(&account, p.after.as_deref(), limit + 1)
@@ -187,7 +187,7 @@ pub(crate) async fn members(
 ) -> Result<Response> {
     let account = AccountName::parse(&account)?;
     let limit = page_limit(p.limit)?;
-    state.service.sync_state(&account).await?;
+    state.service.check_connection(&account).await?;
     let members = state
         .store()
         .directory_members(&account, &group, p.after.as_deref(), limit + 1)

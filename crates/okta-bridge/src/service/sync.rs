@@ -73,6 +73,14 @@ impl Service {
         Ok(summary)
     }
 
+    /// Whether `account` is a connection (the synced directory's routes answer 404 otherwise).
+    ///
+    /// # Errors
+    /// [`Error::UnknownConnection`]; [`Error::Database`].
+    pub async fn check_connection(&self, account: &AccountName) -> Result<()> {
+        self.connection(account).await.map(|_| ())
+    }
+
     /// The sync state of `account`.
     ///
     /// # Errors
