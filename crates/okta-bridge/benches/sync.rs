@@ -1,6 +1,8 @@
 //! Directory sync of an org shaped like a real one (100,000 users, 2,000 groups besides
 //! Everyone, 200,000 memberships, rate limits lifted): the initial sync into SQLite and into
-//! PostgreSQL, then a sync after 1,000 changes at the org, side by side in one run.
+//! PostgreSQL, then after 1,000 changes at the org the incremental sync, a full re-read, and
+//! re-reading every group's members (what Nango's Okta template does every run), side by side
+//! in one run.
 //!
 //! ```text
 //! cargo bench -p okta-bridge --bench sync                        # 100,000 users
@@ -18,7 +20,7 @@ use std::time::Instant;
 use okta_bridge::model::AccountName;
 use okta_bridge::settings::StoreSettings;
 use okta_bridge::store::Store;
-use okta_bridge::sync::{diff, read_directory};
+use okta_bridge::sync::{diff, read_changes, read_directory};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -143,19 +145,35 @@ async fn postgres_url() -> Option<String> {
     Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
 }
 
-/// One sync: read the org, compare with what `store` holds, write the changes and events.
-async fn sync(what: &str, url: &str, client: &okta_client::Client, store: &Store) -> Row {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Full,
+    Incremental,
+}
+
+/// One sync: read the org (everything, or what changed since `store`'s cursors), compare with
+/// what `store` holds, write the changes, their events and the cursors.
+async fn sync(what: &str, url: &str, client: &okta_client::Client, store: &Store, mode: Mode) -> Row {
     let account = AccountName::parse("bench").unwrap();
     let before = requests(url).await;
     let started = Instant::now();
-    let read = read_directory(client).await.expect("the org reads");
+    let stored = store.directory(&account).await.unwrap();
+    let (read, cursors) = match mode {
+        Mode::Full => read_directory(client).await.expect("the org reads"),
+        Mode::Incremental => {
+            let state = store.sync_state(&account).await.unwrap();
+            let inc = read_changes(client, &stored, &state.cursors, time::Duration::minutes(2))
+                .await
+                .expect("the changes read");
+            (inc.dir, inc.cursors)
+        }
+    };
     let read_s = started.elapsed().as_secs_f64();
     let requests = requests(url).await - before;
     let written = Instant::now();
-    let stored = store.directory(&account).await.unwrap();
     let changes = diff(&stored, &read);
     store
-        .apply_directory_changes(&account, &changes, true, &json!({}))
+        .apply_directory_changes(&account, &changes, mode == Mode::Full, &json!({}), &cursors)
         .await
         .unwrap();
     Row {
@@ -164,6 +182,33 @@ async fn sync(what: &str, url: &str, client: &okta_client::Client, store: &Store
         events: changes.events.len(),
         read_s,
         write_s: written.elapsed().as_secs_f64(),
+    }
+}
+
+/// Re-reads every group's members (the groups list, then each group's members), as a sync
+/// that cannot see removals otherwise must; nothing written.
+async fn every_groups_members(url: &str, client: &okta_client::Client) -> Row {
+    use futures::{StreamExt, TryStreamExt};
+    let before = requests(url).await;
+    let started = Instant::now();
+    let groups: Vec<okta_client::Group> = client.groups().list().limit(1000).stream().try_collect().await.unwrap();
+    let counts: Vec<usize> = futures::stream::iter(groups)
+        .map(|g| {
+            let client = client.clone();
+            async move { client.groups().members(&g.id).limit(1000).stream().count().await }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    Row {
+        what: format!(
+            "every group's members re-read ({} memberships)",
+            counts.iter().sum::<usize>()
+        ),
+        requests: requests(url).await - before,
+        events: 0,
+        read_s: started.elapsed().as_secs_f64(),
+        write_s: 0.0,
     }
 }
 
@@ -191,9 +236,9 @@ async fn main() {
         }
     };
     let mut rows = Vec::new();
-    rows.push(sync("initial sync → SQLite", &url, &client, &sqlite).await);
+    rows.push(sync("initial sync → SQLite", &url, &client, &sqlite, Mode::Full).await);
     if let Some(pg) = &postgres {
-        rows.push(sync("initial sync → PostgreSQL", &url, &client, pg).await);
+        rows.push(sync("initial sync → PostgreSQL", &url, &client, pg, Mode::Full).await);
     }
     let changes = control(
         &url,
@@ -203,10 +248,30 @@ async fn main() {
     )
     .await;
     assert_eq!(changes["changes"].as_array().map(Vec::len), Some(1000));
-    rows.push(sync("after 1,000 changes (full re-read) → SQLite", &url, &client, &sqlite).await);
+    rows.push(
+        sync(
+            "after 1,000 changes, incremental → SQLite",
+            &url,
+            &client,
+            &sqlite,
+            Mode::Incremental,
+        )
+        .await,
+    );
     if let Some(pg) = &postgres {
-        rows.push(sync("after 1,000 changes (full re-read) → PostgreSQL", &url, &client, pg).await);
+        rows.push(
+            sync(
+                "after 1,000 changes, incremental → PostgreSQL",
+                &url,
+                &client,
+                pg,
+                Mode::Incremental,
+            )
+            .await,
+        );
     }
+    rows.push(sync("then a full re-read → SQLite", &url, &client, &sqlite, Mode::Full).await);
+    rows.push(every_groups_members(&url, &client).await);
     println!("\n{users} users, {} groups, {} memberships", users / 50, users * 2);
     println!("| sync | requests | events | read (s) | write (s) | total (s) |");
     println!("|---|---|---|---|---|---|");

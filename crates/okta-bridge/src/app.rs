@@ -17,7 +17,7 @@ use crate::error::{EgressRefusal, Error, Result};
 use crate::model::{ClientSecret, OrgUrl, Scopes};
 use crate::oauth::OAuthApp;
 use crate::server::{AppState, Limits, serve_with};
-use crate::service::Service;
+use crate::service::{Service, SyncPolicy};
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::tokens::RECOVERY_TICK;
@@ -109,7 +109,11 @@ impl App {
         let apps = Arc::new(Apps::new(store.clone(), oauth, settings.redirect_uri(), egress));
         let service = Arc::new(
             Service::new(store, apps, Duration::from_secs(settings.refresh_margin))
-                .with_rate_limit_wait(Duration::from_secs(settings.rate_limit_wait)),
+                .with_rate_limit_wait(Duration::from_secs(settings.rate_limit_wait))
+                .with_sync_policy(SyncPolicy {
+                    full_every: Duration::from_secs(settings.sync_full_every),
+                    ..SyncPolicy::default()
+                }),
         );
         let admin_token_generated = admin_token.is_none();
         let admin_token = admin_token.unwrap_or_else(|| SecretString::from(random_secret()));
@@ -123,6 +127,13 @@ impl App {
                     .refresher()
                     .clone()
                     .spawn_background(BACKGROUND_TICK, Duration::from_secs(settings.refresh_ahead)),
+            );
+        }
+        if settings.sync_interval > 0 {
+            background.push(
+                service
+                    .clone()
+                    .spawn_sync_scheduler(Duration::from_secs(settings.sync_interval)),
             );
         }
         for e in service.store().unreadable_accounts().await? {

@@ -70,6 +70,14 @@ pub struct Settings {
     /// a call that would wait longer answers 429 with `Retry-After` at once.
     #[arg(long, env = "OKTA_BRIDGE_RATE_LIMIT_WAIT", default_value_t = 10)]
     pub rate_limit_wait: u64,
+    /// Every connection's directory is synced this often, in seconds (0: only on demand).
+    /// Across instances on one database, one syncs a given connection at a time.
+    #[arg(long, env = "OKTA_BRIDGE_SYNC_INTERVAL", default_value_t = 300)]
+    pub sync_interval: u64,
+    /// A sync reads the whole directory (the reconciliation that catches what incremental
+    /// reads cannot see) when the last full read is this many seconds old.
+    #[arg(long, env = "OKTA_BRIDGE_SYNC_FULL_EVERY", default_value_t = 86_400)]
+    pub sync_full_every: u64,
     /// The database, its keys and the development switch.
     #[command(flatten)]
     pub store: StoreSettings,

@@ -47,6 +47,17 @@ impl AppsHandler {
         List::new(self.client.clone(), self.client.api_url(&["apps", id, "users"]))
     }
 
+    /// One user's assignment to an app (`GET /api/v1/apps/{appId}/users/{userId}`).
+    ///
+    /// # Errors
+    /// [`crate::Error::Api`] 404 when the user is not assigned to the app (or either does not
+    /// exist).
+    pub async fn user(&self, app_id: &str, user_id: &str) -> Result<AppUser> {
+        self.client
+            .get_json(self.client.api_url(&["apps", app_id, "users", user_id]))
+            .await
+    }
+
     /// The groups assigned to an app (`GET /api/v1/apps/{appId}/groups`).
     pub fn groups(&self, id: &str) -> List<AppGroupAssignment> {
         List::new(self.client.clone(), self.client.api_url(&["apps", id, "groups"]))

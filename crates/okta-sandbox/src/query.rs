@@ -333,6 +333,7 @@ pub const DATE_ATTRS: &[&str] = &[
     "statusChanged",
     "lastLogin",
     "lastUpdated",
+    "lastMembershipUpdated",
     "passwordChanged",
 ];
 
@@ -580,6 +581,14 @@ mod tests {
         let check = |e: &str, d| parse(e).unwrap().check(d);
         assert!(check(r#"profile.login eq "a""#, Dialect::UserFilter).is_ok());
         assert!(check(r#"lastUpdated gt "2013-06-01T00:00:00.000Z""#, Dialect::UserFilter).is_ok());
+        // The spec's own group filter example: ranges on both group times.
+        assert!(
+            check(
+                r#"type eq "OKTA_GROUP" and (lastUpdated lt "2015-11-11T00:00:00.000Z" or lastMembershipUpdated lt "2015-11-11T00:00:00.000Z")"#,
+                Dialect::GroupFilter
+            )
+            .is_ok()
+        );
         assert!(check(r#"profile.department eq "a""#, Dialect::UserFilter).is_err());
         assert!(check(r#"status sw "A""#, Dialect::UserFilter).is_err());
         assert!(check(r#"profile.department co "a""#, Dialect::Search).is_err());

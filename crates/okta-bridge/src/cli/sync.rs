@@ -9,6 +9,10 @@ use super::connections::{RefreshArgs, open_connection};
 pub(crate) struct SyncArgs {
     #[command(flatten)]
     connection: RefreshArgs,
+    /// Read the whole directory instead of what changed since the last run (the
+    /// reconciliation that also runs once a day by itself).
+    #[arg(long)]
+    full: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -27,10 +31,11 @@ pub(crate) struct EventsArgs {
 pub(crate) async fn sync(a: SyncArgs) -> Result<()> {
     let c = &a.connection;
     let (account, service) = open_connection(c.account(), c.store(), c.app()).await?;
-    let summary = service.sync(&account).await?;
+    let summary = service.sync(&account, a.full).await?;
     let d = &summary["directory"];
     println!(
-        "Synced {account}: {} events (cursor {}); {} users, {} groups, {} memberships, {} apps, {} app assignments; {} ms.",
+        "Synced {account} ({}): {} events (cursor {}); {} users, {} groups, {} memberships, {} apps, {} app assignments; {} ms.",
+        if summary["full"] == true { "full" } else { "incremental" },
         summary["events"],
         summary["lastSeq"],
         d["users"],

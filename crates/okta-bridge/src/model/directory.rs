@@ -114,6 +114,8 @@ pub struct Directory {
     pub apps: BTreeMap<String, DirApp>,
     /// (app id, user id) → scope (`USER` or `GROUP`)
     pub app_users: BTreeMap<(String, String), Option<String>>,
+    /// (app id, group id): the groups assigned to each app.
+    pub app_groups: BTreeSet<(String, String)>,
 }
 
 /// The kinds of change in the feed.
@@ -233,6 +235,8 @@ pub struct DirectoryChanges {
     pub delete_apps: Vec<String>,
     pub set_app_users: Vec<(String, String, Option<String>)>,
     pub remove_app_users: Vec<(String, String)>,
+    pub add_app_groups: Vec<(String, String)>,
+    pub remove_app_groups: Vec<(String, String)>,
     pub events: Vec<NewEvent>,
 }
 
@@ -256,4 +260,27 @@ pub struct SyncState {
     pub last_summary: Option<Value>,
     /// Whether a sync holds the lease now.
     pub running: bool,
+    /// Where the next incremental read starts.
+    pub cursors: SyncCursors,
+    /// Why scheduled syncs wait (the connection needs re-authorization, …); `None` while they
+    /// run.
+    pub paused: Option<String>,
+}
+
+/// Where an incremental read starts: Okta's times (RFC 3339) of the newest user and group
+/// change seen, and the System Log poll's `next` link. All three are written with the changes
+/// they follow, in one transaction; without them a sync reads everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncCursors {
+    pub users_since: Option<String>,
+    pub groups_since: Option<String>,
+    pub log: Option<String>,
+}
+
+impl SyncCursors {
+    /// Whether an incremental read can start from these.
+    pub fn complete(&self) -> bool {
+        self.users_since.is_some() && self.groups_since.is_some() && self.log.is_some()
+    }
 }

@@ -14,7 +14,7 @@ pub use connection::{
     status_of,
 };
 pub use directory::{
-    DirApp, DirGroup, DirUser, Directory, DirectoryChanges, EventType, FeedEvent, NewEvent, SyncState,
+    DirApp, DirGroup, DirUser, Directory, DirectoryChanges, EventType, FeedEvent, NewEvent, SyncCursors, SyncState,
 };
 pub use names::{AccountName, Scopes};
 pub use okta_client::OrgUrl;

@@ -15,14 +15,22 @@ use super::auth::Admin;
 use crate::error::{Error, Result};
 use crate::model::AccountName;
 
-/// `POST /api/connections/{account}/sync`: syncs now; answers what the run did.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SyncParams {
+    /// Read everything instead of what changed since the last run.
+    #[serde(default)]
+    full: bool,
+}
+
+/// `POST /api/connections/{account}/sync[?full=true]`: syncs now; answers what the run did.
 pub(crate) async fn sync_now(
     _: Admin,
     State(state): State<Arc<AppState>>,
     Path(account): Path<String>,
+    Query(p): Query<SyncParams>,
 ) -> Result<Json<Value>> {
     let account = AccountName::parse(&account)?;
-    Ok(Json(state.service.sync(&account).await?))
+    Ok(Json(state.service.sync(&account, p.full).await?))
 }
 
 /// `GET /api/connections/{account}/sync`: the sync state.

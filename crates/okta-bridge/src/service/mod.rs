@@ -18,7 +18,7 @@ use crate::tokens::Refresher;
 
 pub use connect::Connected;
 pub use connections::ClientStamp;
-pub use sync::MAX_EVENTS_PAGE;
+pub use sync::{MAX_EVENTS_PAGE, SyncPolicy};
 
 /// The workflows, on one store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -31,6 +31,7 @@ pub struct Service {
     clients: Mutex<HashMap<String, (ClientStamp, okta_client::Client)>>,
     /// The longest a call waits for a spent rate-limit window (`None`: as long as it takes).
     rate_limit_wait: Option<Duration>,
+    sync_policy: sync::SyncPolicy,
 }
 
 impl Service {
@@ -44,7 +45,15 @@ impl Service {
             refresher,
             clients: Mutex::new(HashMap::new()),
             rate_limit_wait: None,
+            sync_policy: sync::SyncPolicy::default(),
         }
+    }
+
+    /// Syncs directories by `policy`.
+    #[must_use]
+    pub fn with_sync_policy(mut self, policy: sync::SyncPolicy) -> Self {
+        self.sync_policy = policy;
+        self
     }
 
     /// Calls through connections wait at most `wait` for a spent rate-limit window, then fail

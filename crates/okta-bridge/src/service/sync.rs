@@ -1,16 +1,17 @@
 //! Syncing a connection's directory: one run at a time per connection across every instance
-//! (a lease in the database), a full read through the connection's okta-client, the
-//! differences written with their events in one transaction.
+//! (a lease in the database), an incremental read from the cursors the last run left (a full
+//! read the first time, when asked, and once per full-sync period), the differences written
+//! with their events and the new cursors in one transaction.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use super::Service;
 use crate::crypto::random_secret;
 use crate::error::{Conflict, Error, Result};
-use crate::model::{AccountName, FeedEvent, SyncState};
-use crate::sync::{counts, diff, read_directory};
+use crate::model::{AccountName, ConnectionStatus, FeedEvent, SyncState, now, status_of};
+use crate::sync::{counts, diff, read_changes, read_directory};
 
 /// How long a sync's lease lasts; a run that takes longer loses it to the next taker.
 const SYNC_LEASE_SECONDS: i64 = 600;
@@ -18,24 +19,94 @@ const SYNC_LEASE_SECONDS: i64 = 600;
 /// The most events one read of the feed answers.
 pub const MAX_EVENTS_PAGE: i64 = 1000;
 
+/// How a connection's directory is synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncPolicy {
+    /// A run reads everything when the last full read is older than this (the reconciliation
+    /// that catches what incremental reads cannot see).
+    pub full_every: Duration,
+    /// How far before the high-water marks an incremental read asks for users and groups.
+    pub overlap: Duration,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        Self {
+            full_every: Duration::from_secs(24 * 3600),
+            overlap: Duration::from_secs(120),
+        }
+    }
+}
+
 impl Service {
-    /// Syncs `account` now: reads the org's whole directory, writes what changed and an event
-    /// for each change, and answers what the run did (events written, the directory's counts,
-    /// the newest cursor, how long it took).
+    /// Syncs `account` now: reads what changed since the last run (everything when `full`, the
+    /// first time, or once per [`SyncPolicy::full_every`]), writes what changed and an event
+    /// for each change, and answers what the run did (full or not, events written, the
+    /// directory's counts, the newest cursor, how long it took).
     ///
     /// # Errors
     /// [`Conflict::SyncRunning`] while another run (here or on another instance) holds the
     /// connection's lease; what reading the org gives ([`Error::Okta`], a connection that needs
     /// re-authorization, …), recorded as the run's error with nothing written;
     /// [`Error::Database`].
-    pub async fn sync(&self, account: &AccountName) -> Result<Value> {
-        let owner = random_secret();
-        if !self.store.take_sync_lease(account, &owner, SYNC_LEASE_SECONDS).await? {
-            return Err(Error::Conflict(Conflict::SyncRunning {
+    pub async fn sync(&self, account: &AccountName, full: bool) -> Result<Value> {
+        self.sync_if(account, full, None).await?.ok_or_else(|| {
+            Error::Conflict(Conflict::SyncRunning {
                 account: account.to_string(),
-            }));
+            })
+        })
+    }
+
+    /// Syncs every connection that is due: connected and not synced for `interval`. A
+    /// connection another instance is syncing, or synced meanwhile, is left alone; one that
+    /// needs re-authorization waits for it. Answers how many ran.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the due connections cannot be listed; a run that fails is
+    /// recorded in its sync state (and logged), and the others go ahead.
+    pub async fn sync_due(&self, interval: Duration) -> Result<usize> {
+        let cutoff = now() - i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
+        let mut ran = 0;
+        for account in self.store.sync_due(cutoff).await? {
+            match self.sync_if(&account, false, Some(cutoff)).await {
+                Ok(Some(_)) => ran += 1,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(account = %account, error = %e, "a scheduled sync failed; the next interval tries again");
+                }
+            }
         }
-        let result = self.sync_holding_lease(account).await;
+        Ok(ran)
+    }
+
+    /// Runs [`Service::sync_due`] every `interval` (checking a few times per interval, so a
+    /// new connection is synced soon).
+    pub fn spawn_sync_scheduler(self: std::sync::Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let tick = interval.min(Duration::from_secs(10)).max(Duration::from_millis(100));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(tick);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(e) = self.sync_due(interval).await {
+                    tracing::warn!(error = %e, "scheduled syncs could not list the connections");
+                }
+            }
+        })
+    }
+
+    /// A run under the connection's lease, taken without waiting (and, for a scheduled run,
+    /// only while its last run is still at or before `due_before`); `None` when not taken.
+    async fn sync_if(&self, account: &AccountName, full: bool, due_before: Option<i64>) -> Result<Option<Value>> {
+        let owner = random_secret();
+        if !self
+            .store
+            .take_sync_lease(account, &owner, SYNC_LEASE_SECONDS, due_before)
+            .await?
+        {
+            return Ok(None);
+        }
+        let result = self.sync_holding_lease(account, full).await;
         if let Err(e) = &result {
             let message = e.to_string();
             if let Err(db) = self.store.record_sync_error(account, &message).await {
@@ -45,31 +116,70 @@ impl Service {
         if let Err(e) = self.store.release_sync_lease(account, &owner).await {
             tracing::warn!(account = %account, error = %e, "could not release the sync lease (it runs out by itself)");
         }
-        result
+        result.map(Some)
     }
 
-    async fn sync_holding_lease(&self, account: &AccountName) -> Result<Value> {
+    async fn sync_holding_lease(&self, account: &AccountName, full: bool) -> Result<Value> {
         let started = Instant::now();
-        let read = self
-            .call(account, |client| async move { read_directory(&client).await })
-            .await?;
-        let read_ms = started.elapsed().as_millis();
+        let state = self.store.sync_state(account).await?;
+        let policy = self.sync_policy;
+        let due = state
+            .last_full_at
+            .is_none_or(|t| u64::try_from(now() - t).unwrap_or(0) >= policy.full_every.as_secs());
         let stored = self.store.directory(account).await?;
+        let incremental = if full || due || !state.cursors.complete() {
+            None
+        } else {
+            let (stored, cursors) = (&stored, &state.cursors);
+            let overlap = time::Duration::try_from(policy.overlap).unwrap_or(time::Duration::MINUTE);
+            match self
+                .call(account, |client| async move {
+                    read_changes(&client, stored, cursors, overlap).await
+                })
+                .await
+            {
+                Ok(read) => Some(read),
+                // A cursor that cannot be followed: read everything instead.
+                Err(Error::Okta(okta_client::Error::Pagination(why))) => {
+                    tracing::warn!(account = %account, %why, "the sync's cursors cannot be followed; reading everything");
+                    None
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let (read, cursors, mut summary) = match incremental {
+            Some(inc) => {
+                let summary = json!({
+                    "full": false,
+                    "logEvents": inc.log_events,
+                    "usersRead": inc.users_read,
+                    "groupsRead": inc.groups_read,
+                    "groupsReread": inc.groups_reread,
+                    "assignmentsChecked": inc.assignments_checked,
+                });
+                (inc.dir, inc.cursors, summary)
+            }
+            None => {
+                let (dir, cursors) = self
+                    .call(account, |client| async move { read_directory(&client).await })
+                    .await?;
+                (dir, cursors, json!({ "full": true }))
+            }
+        };
+        let full = summary["full"] == true;
+        let read_ms = started.elapsed().as_millis();
         let changes = diff(&stored, &read);
         let events = changes.events.len();
-        let mut summary = json!({
-            "full": true,
-            "events": events,
-            "directory": counts(&read),
-            "readMs": u64::try_from(read_ms).unwrap_or(u64::MAX),
-        });
+        summary["events"] = json!(events);
+        summary["directory"] = counts(&read);
+        summary["readMs"] = json!(u64::try_from(read_ms).unwrap_or(u64::MAX));
         let last_seq = self
             .store
-            .apply_directory_changes(account, &changes, true, &summary)
+            .apply_directory_changes(account, &changes, full, &summary, &cursors)
             .await?;
         summary["lastSeq"] = json!(last_seq);
         summary["tookMs"] = json!(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
-        tracing::info!(account = %account, events, last_seq, "synced");
+        tracing::info!(account = %account, full, events, last_seq, "synced");
         Ok(summary)
     }
 
@@ -86,8 +196,16 @@ impl Service {
     /// # Errors
     /// [`Error::UnknownConnection`]; [`Error::Database`].
     pub async fn sync_state(&self, account: &AccountName) -> Result<SyncState> {
-        self.connection(account).await?;
-        self.store.sync_state(account).await
+        let connection = self.connection(account).await?;
+        let mut state = self.store.sync_state(account).await?;
+        if connection.status != ConnectionStatus::Connected {
+            let (status, reason) = status_of(Some(&connection));
+            state.paused = Some(match reason {
+                Some(r) => format!("{status}: {r}"),
+                None => status.to_owned(),
+            });
+        }
+        Ok(state)
     }
 
     /// Up to `limit` (1–1000) events of `account`'s feed after cursor `after` (0: from the

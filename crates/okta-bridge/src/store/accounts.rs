@@ -222,8 +222,8 @@ impl Store {
         Ok(())
     }
 
-    /// Removes an account that has no connection, with an audit record, in one transaction.
-    /// Returns whether it existed.
+    /// Removes an account that has no connection, with its synced directory and change feed
+    /// and an audit record, in one transaction. Returns whether it existed.
     ///
     /// # Errors
     /// [`Conflict::StillConnected`] (disconnecting revokes its tokens: removing the account
@@ -243,6 +243,11 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?;
                 if let Some((org,)) = &org {
+                    // Its synced directory and change feed go with it (personal data kept for
+                    // nothing once the account is gone).
+                    for sql in super::directory::ACCOUNT_TABLES {
+                        sqlx::query(*sql).bind(name.as_str()).execute(&mut *tx).await?;
+                    }
                     sqlx::query(super::audit::INSERT)
                         .bind(name.as_str())
                         .bind(org)

@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 use super::{Pool, Store, with_pool};
 use crate::error::{Error, Result};
 use crate::model::{
-    AccountName, DirApp, DirGroup, DirUser, Directory, DirectoryChanges, EventType, FeedEvent, SyncState, now,
+    AccountName, DirApp, DirGroup, DirUser, Directory, DirectoryChanges, EventType, FeedEvent, SyncCursors, SyncState,
+    now,
 };
 
 /// Rows a statement writes at most (13 columns × 1,000 stays under SQLite's and PostgreSQL's
@@ -83,14 +84,52 @@ fn group_of(r: GroupRow) -> DirGroup {
     }
 }
 
+/// Deletes every row an account has in the directory's tables (`$1`: the account).
+pub(super) const ACCOUNT_TABLES: &[&str] = &[
+    "DELETE FROM dir_users WHERE account = $1",
+    "DELETE FROM dir_groups WHERE account = $1",
+    "DELETE FROM dir_members WHERE account = $1",
+    "DELETE FROM dir_apps WHERE account = $1",
+    "DELETE FROM dir_app_users WHERE account = $1",
+    "DELETE FROM dir_app_groups WHERE account = $1",
+    "DELETE FROM dir_events WHERE account = $1",
+    "DELETE FROM dir_sync WHERE account = $1",
+];
+
 impl Store {
+    /// The connections whose directory is due a sync: connected (one that needs
+    /// re-authorization waits for it), not synced since `cutoff` (epoch seconds), and not
+    /// being synced now; the longest-waiting first.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn sync_due(&self, cutoff: i64) -> Result<Vec<AccountName>> {
+        let t = now();
+        let rows: Vec<(String,)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT c.account FROM connections c LEFT JOIN dir_sync s ON s.account = c.account \
+                 WHERE c.status = 'connected' AND (s.last_run_at IS NULL OR s.last_run_at <= $1) \
+                 AND (s.lease_owner IS NULL OR s.lease_until < $2) \
+                 ORDER BY COALESCE(s.last_run_at, 0), c.account",
+            )
+            .bind(cutoff)
+            .bind(t)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(a,)| AccountName::parse(&a).ok())
+            .collect())
+    }
+
     /// The directory stored for `account` (empty before its first sync).
     ///
     /// # Errors
     /// [`Error::Database`]; [`Error::Unreadable`] for a profile that is not JSON.
     pub async fn directory(&self, account: &AccountName) -> Result<Directory> {
         let a = account.as_str();
-        let (users, groups, members, apps, app_users) = with_pool!(self, pool => {
+        let (users, groups, members, apps, app_users, app_groups) = with_pool!(self, pool => {
             let users: Vec<UserRow> = sqlx::query_as(SELECT_USERS).bind(a).fetch_all(pool).await?;
             let groups: Vec<GroupRow> = sqlx::query_as(
                 "SELECT id, group_type, name, description, created, last_updated, last_membership_updated FROM dir_groups WHERE account = $1",
@@ -113,7 +152,12 @@ impl Store {
                     .bind(a)
                     .fetch_all(pool)
                     .await?;
-            (users, groups, members, apps, app_users)
+            let app_groups: Vec<(String, String)> =
+                sqlx::query_as("SELECT app_id, group_id FROM dir_app_groups WHERE account = $1")
+                    .bind(a)
+                    .fetch_all(pool)
+                    .await?;
+            (users, groups, members, apps, app_users, app_groups)
         });
         let mut dir = Directory::default();
         for r in users {
@@ -138,12 +182,14 @@ impl Store {
             );
         }
         dir.app_users = app_users.into_iter().map(|(a, u, s)| ((a, u), s)).collect();
+        dir.app_groups = app_groups.into_iter().collect();
         Ok(dir)
     }
 
     /// Writes one sync's `changes` and their events in one transaction, numbering the events
     /// after the last one of `account`, and records the run (`summary`; `full` for a full
-    /// read). Answers the cursor of the last event written (the previous one when none).
+    /// read) and where the next incremental read starts (`cursors`). Answers the cursor of the
+    /// last event written (the previous one when none).
     ///
     /// # Errors
     /// [`Error::Database`]; nothing is written then.
@@ -153,6 +199,7 @@ impl Store {
         changes: &DirectoryChanges,
         full: bool,
         summary: &Value,
+        cursors: &SyncCursors,
     ) -> Result<i64> {
         let a = account.as_str();
         let n = i64::try_from(changes.events.len()).unwrap_or(i64::MAX);
@@ -167,7 +214,8 @@ impl Store {
             // Numbers for this run's events, reserved in its transaction.
             let (next,): (i64,) = sqlx::query_as(
                 "UPDATE dir_sync SET next_seq = next_seq + $2, last_run_at = $3, last_error = NULL, last_summary = $4, \
-                 last_full_at = CASE WHEN $5 THEN $3 ELSE last_full_at END \
+                 last_full_at = CASE WHEN $5 THEN $3 ELSE last_full_at END, \
+                 users_since = $6, groups_since = $7, log_cursor = $8 \
                  WHERE account = $1 RETURNING next_seq",
             )
             .bind(a)
@@ -175,6 +223,9 @@ impl Store {
             .bind(at)
             .bind(&summary)
             .bind(full)
+            .bind(&cursors.users_since)
+            .bind(&cursors.groups_since)
+            .bind(&cursors.log)
             .fetch_one(&mut *tx)
             .await?;
             let first = next - n;
@@ -190,6 +241,7 @@ impl Store {
                 (
                     &[
                         "DELETE FROM dir_members WHERE account = $1 AND group_id = $2",
+                        "DELETE FROM dir_app_groups WHERE account = $1 AND group_id = $2",
                         "DELETE FROM dir_groups WHERE account = $1 AND id = $2",
                     ],
                     &changes.delete_groups,
@@ -197,6 +249,7 @@ impl Store {
                 (
                     &[
                         "DELETE FROM dir_app_users WHERE account = $1 AND app_id = $2",
+                        "DELETE FROM dir_app_groups WHERE account = $1 AND app_id = $2",
                         "DELETE FROM dir_apps WHERE account = $1 AND id = $2",
                     ],
                     &changes.delete_apps,
@@ -260,6 +313,7 @@ impl Store {
             for (sql, pairs) in [
                 ("DELETE FROM dir_members WHERE account = $1 AND group_id = $2 AND user_id = $3", &changes.remove_members),
                 ("DELETE FROM dir_app_users WHERE account = $1 AND app_id = $2 AND user_id = $3", &changes.remove_app_users),
+                ("DELETE FROM dir_app_groups WHERE account = $1 AND app_id = $2 AND group_id = $3", &changes.remove_app_groups),
             ] {
                 for (x, u) in pairs {
                     sqlx::query(sql).bind(a).bind(x).bind(u).execute(&mut *tx).await?;
@@ -269,6 +323,14 @@ impl Store {
                 let mut q = sqlx::QueryBuilder::new("INSERT INTO dir_members (account, group_id, user_id) ");
                 q.push_values(chunk, |mut row, (g, u)| {
                     row.push_bind(a).push_bind(g).push_bind(u);
+                });
+                q.push(" ON CONFLICT DO NOTHING");
+                q.build().execute(&mut *tx).await?;
+            }
+            for chunk in changes.add_app_groups.chunks(BATCH) {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO dir_app_groups (account, app_id, group_id) ");
+                q.push_values(chunk, |mut row, (app, g)| {
+                    row.push_bind(a).push_bind(app).push_bind(g);
                 });
                 q.push(" ON CONFLICT DO NOTHING");
                 q.build().execute(&mut *tx).await?;
@@ -339,11 +401,18 @@ impl Store {
     }
 
     /// Takes the sync lease of `account` for `owner` until `seconds` from now, unless another
-    /// owner holds one that has not run out. One conditional `UPDATE`: one taker wins.
+    /// owner holds one that has not run out (or, given `due_before`, the last run is later
+    /// than that: another instance ran it meanwhile). One conditional `UPDATE`: one taker wins.
     ///
     /// # Errors
     /// [`Error::Database`].
-    pub async fn take_sync_lease(&self, account: &AccountName, owner: &str, seconds: i64) -> Result<bool> {
+    pub async fn take_sync_lease(
+        &self,
+        account: &AccountName,
+        owner: &str,
+        seconds: i64,
+        due_before: Option<i64>,
+    ) -> Result<bool> {
         let t = now();
         let taken = with_pool!(self, pool => {
             sqlx::query("INSERT INTO dir_sync (account) VALUES ($1) ON CONFLICT (account) DO NOTHING")
@@ -352,12 +421,14 @@ impl Store {
                 .await?;
             sqlx::query(
                 "UPDATE dir_sync SET lease_owner = $2, lease_until = $3 \
-                 WHERE account = $1 AND (lease_owner IS NULL OR lease_until < $4 OR lease_owner = $2)",
+                 WHERE account = $1 AND (lease_owner IS NULL OR lease_until < $4 OR lease_owner = $2) \
+                 AND ($5 IS NULL OR last_run_at IS NULL OR last_run_at <= $5)",
             )
             .bind(account.as_str())
             .bind(owner)
             .bind(t + seconds)
             .bind(t)
+            .bind(due_before)
             .execute(pool)
             .await?
             .rows_affected()
@@ -393,10 +464,14 @@ impl Store {
             Option<String>,
             Option<String>,
             Option<i64>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
         );
         let row: Option<Row> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT next_seq, last_run_at, last_full_at, last_error, last_summary, lease_owner, lease_until FROM dir_sync WHERE account = $1",
+                "SELECT next_seq, last_run_at, last_full_at, last_error, last_summary, lease_owner, lease_until, \
+                 users_since, groups_since, log_cursor FROM dir_sync WHERE account = $1",
             )
             .bind(account.as_str())
             .fetch_optional(pool)
@@ -404,13 +479,19 @@ impl Store {
         });
         Ok(match row {
             None => SyncState::default(),
-            Some((next, run, full, error, summary, owner, until)) => SyncState {
+            Some((next, run, full, error, summary, owner, until, users_since, groups_since, log)) => SyncState {
                 last_seq: next - 1,
                 last_run_at: run,
                 last_full_at: full,
                 last_error: error,
                 last_summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
                 running: owner.is_some() && until.is_some_and(|u| u >= now()),
+                cursors: SyncCursors {
+                    users_since,
+                    groups_since,
+                    log,
+                },
+                paused: None,
             },
         })
     }

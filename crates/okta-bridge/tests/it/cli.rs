@@ -485,9 +485,23 @@ async fn sync_and_events_from_the_command_line() {
     let line = String::from_utf8(out.stdout).unwrap();
     let users = app.sandbox.state().snapshot().users();
     assert!(
-        line.starts_with("Synced cli-dir: ") && line.contains(&format!("; {users} users, ")),
+        line.starts_with("Synced cli-dir (full): ") && line.contains(&format!("; {users} users, ")),
         "{line}"
     );
+
+    // Then what changed since (nothing), or everything again on demand.
+    for (args, kind) in [
+        (&["sync", "cli-dir"][..], "incremental"),
+        (&["sync", "cli-dir", "--full"][..], "full"),
+    ] {
+        let out = run(args).output().await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let line = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            line.starts_with(&format!("Synced cli-dir ({kind}): 0 events")),
+            "{line}"
+        );
+    }
 
     let out = run(&["events", "cli-dir", "--after", "0", "--limit", "5"])
         .output()

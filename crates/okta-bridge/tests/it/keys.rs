@@ -91,6 +91,7 @@ async fn the_cli_rotates_and_serve_refuses_an_unknown_key() {
         let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"));
         c.args(args)
             .env_clear()
+            .env("OKTA_BRIDGE_SYNC_INTERVAL", "0")
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("OKTA_BRIDGE_DATABASE_URL", &db.url)
             .env("OKTA_BRIDGE_MASTER_KEY", master)

@@ -401,6 +401,7 @@ async fn proxies_from_the_environment_do_not_bypass_the_guard() {
         let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"));
         c.args(&args)
             .env_clear()
+            .env("OKTA_BRIDGE_SYNC_INTERVAL", "0")
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("OKTA_BRIDGE_DATABASE_URL", &db.url)
             .env("OKTA_BRIDGE_MASTER_KEY", crate::util::TEST_KEY_B64.as_str())

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::util::{AppOptions, TestApp, TestDb, api, sandbox_control, spawn_app};
+use crate::util::{AppOptions, TestApp, TestDb, api, sandbox_control, set_faults, spawn_app};
 
 /// An instant to the millisecond (Okta's precision), from RFC 3339 text.
 fn ms(t: Option<&str>) -> Option<i128> {
@@ -200,28 +200,14 @@ async fn sync_mirrors_the_org(db: TestDb) {
                 c.groups = 12;
                 c.apps = 2;
                 c.deprovisioned_percent = 5;
+                // A share of System Log events published earlier than Okta stored them.
+                c.late_events = 0.2;
             }),
             ..AppOptions::default()
         },
     )
     .await;
-    let token = app.sandbox.config().api_token_value().to_owned();
-    let (status, body) = api(
-        &app,
-        Method::POST,
-        "/api/accounts",
-        Some(json!({ "name": "dir", "orgUrl": app.sandbox.url() })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = api(
-        &app,
-        Method::POST,
-        "/api/accounts/dir/connect",
-        Some(json!({ "apiToken": token })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    connect_with_token(&app, "dir").await;
     let name = AccountName::parse("dir").unwrap();
 
     // The first sync: everything, each object one `*.created` (or membership, assignment) event.
@@ -262,7 +248,15 @@ async fn sync_mirrors_the_org(db: TestDb) {
         assert_eq!(changes.len(), 120);
         let (status, summary) = api(&app, Method::POST, "/api/connections/dir/sync", None).await;
         assert_eq!(status, 200, "{summary}");
+        assert_eq!(
+            summary["full"], false,
+            "after the first, syncs read what changed: {summary}"
+        );
         assert!(summary["events"].as_u64().unwrap() > 50, "round {round}: {summary}");
+        assert!(
+            summary["groupsReread"].as_u64().unwrap() < summary["groupsRead"].as_u64().unwrap().max(1),
+            "the log accounts for most groups' members: {summary}"
+        );
         let org = exported(&app).await;
         let stored = app.store.directory(&name).await.unwrap();
         assert_eq!(
@@ -277,6 +271,14 @@ async fn sync_mirrors_the_org(db: TestDb) {
             "",
             "round {round}: folding the feed gives the directory"
         );
+        // A full read (the reconciliation) finds nothing the incremental one missed.
+        let (status, full) = api(&app, Method::POST, "/api/connections/dir/sync?full=true", None).await;
+        assert_eq!(status, 200, "{full}");
+        assert_eq!(
+            (&full["full"], &full["events"]),
+            (&json!(true), &json!(0)),
+            "round {round}: {full}"
+        );
         // Every change of the churn is in the feed: a deleted user's deletion, a new user's creation.
         for c in &changes {
             let uid = c["userId"].as_str();
@@ -290,6 +292,35 @@ async fn sync_mirrors_the_org(db: TestDb) {
             }
         }
     }
+    // Under faults (5xx, 429, cut connections on a share of the org's answers) a run either
+    // completes or writes nothing; once one completes, the directory is the org's again.
+    set_faults(
+        &app,
+        json!([{ "route": "/api/v1", "errors": 0.1, "rateLimits": 0.05, "cuts": 0.05 }]),
+    )
+    .await;
+    churn(&app, 120).await;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let (status, summary) = api(&app, Method::POST, "/api/connections/dir/sync", None).await;
+        if status == 200 {
+            assert_eq!(summary["full"], false, "{summary}");
+            break;
+        }
+        assert!(attempts < 10, "a sync gets through the faults: {summary}");
+    }
+    set_faults(&app, json!([])).await;
+    let org = exported(&app).await;
+    let stored = app.store.directory(&name).await.unwrap();
+    assert_eq!(
+        differences(&stored, &org),
+        "",
+        "after faults, the stored directory is the org's"
+    );
+    let events = feed(&app, "dir").await;
+    assert_eq!(differences(&okta_bridge::sync::fold(&events), &stored), "");
+
     let (status, state) = api(&app, Method::GET, "/api/connections/dir/sync", None).await;
     assert_eq!(status, 200);
     assert_eq!(state["lastSeq"].as_i64(), feed(&app, "dir").await.last().map(|e| e.seq));
@@ -297,7 +328,12 @@ async fn sync_mirrors_the_org(db: TestDb) {
     assert!(state["lastFullAt"].is_i64() && state["lastError"].is_null(), "{state}");
 
     // One run at a time: while another holds the lease, a sync is refused.
-    assert!(app.store.take_sync_lease(&name, "another-instance", 60).await.unwrap());
+    assert!(
+        app.store
+            .take_sync_lease(&name, "another-instance", 60, None)
+            .await
+            .unwrap()
+    );
     let (status, body) = api(&app, Method::POST, "/api/connections/dir/sync", None).await;
     assert_eq!(status, 409, "{body}");
     assert!(body["message"].as_str().unwrap().contains("running already"), "{body}");
@@ -413,4 +449,185 @@ async fn sync_mirrors_the_org_postgres() {
         return;
     };
     sync_mirrors_the_org(db).await;
+}
+
+/// Creates account `name` on the sandbox org and connects it with the admin's API token.
+async fn connect_with_token(app: &TestApp, name: &str) {
+    let token = app.sandbox.config().api_token_value().to_owned();
+    let (status, body) = api(
+        app,
+        Method::POST,
+        "/api/accounts",
+        Some(json!({ "name": name, "orgUrl": app.sandbox.url() })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api(
+        app,
+        Method::POST,
+        &format!("/api/accounts/{name}/connect"),
+        Some(json!({ "apiToken": token })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Requests the sandbox served on `route` (e.g. `GET /api/v1/apps`).
+async fn served(app: &TestApp, route: &str) -> u64 {
+    let counters = sandbox_control(app, Method::GET, "/__sandbox/counters", None).await;
+    counters["requests"][route].as_u64().unwrap_or(0)
+}
+
+/// Three `okta-bridge serve` processes on one PostgreSQL, each scheduling syncs every second,
+/// ten connections: every connection is synced, one run at a time. Each run lists the org's
+/// apps exactly once, so the sandbox's count of those requests is the number of runs: at most
+/// one per connection per interval (three instances running each due connection would make
+/// about three times as many), and every connection's feed holds each object once.
+#[tokio::test]
+async fn three_instances_sync_ten_connections_one_run_at_a_time() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 40;
+                c.groups = 4;
+                c.apps = 1;
+                // Ten connections to one org share its limits: per-second windows here.
+                c.rate_limit_window = std::time::Duration::from_secs(1);
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let names: Vec<String> = (0..10).map(|i| format!("org{i}")).collect();
+    for n in &names {
+        connect_with_token(&app, n).await;
+    }
+    let client_id = app.sandbox.config().client_id.clone();
+    let admin = "three-instances-admin-token";
+    let runs_before = served(&app, "GET /api/v1/apps").await;
+    let started = std::time::Instant::now();
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        servers.push(
+            crate::util::spawn_server_process(&[
+                ("OKTA_BRIDGE_DATABASE_URL", db.url.as_str()),
+                ("OKTA_BRIDGE_MASTER_KEY", crate::util::TEST_KEY_B64.as_str()),
+                ("OKTA_BRIDGE_ADMIN_TOKEN", admin),
+                ("OKTA_BRIDGE_LISTEN", "127.0.0.1:0"),
+                ("OKTA_CLIENT_ORGURL", app.sandbox.url()),
+                ("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS", "true"),
+                ("OKTA_CLIENT_CLIENTID", &client_id),
+                ("OKTA_CLIENT_CLIENTSECRET", app.sandbox.config().client_secret_value()),
+                ("OKTA_BRIDGE_SYNC_INTERVAL", "1"),
+            ])
+            .await,
+        );
+    }
+    // Until every connection has been synced again three seconds after the servers started
+    // (polling the state, with a deadline).
+    let from = okta_bridge::model::now() + 3;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut synced = 0;
+        for n in &names {
+            let (status, state) = api(&app, Method::GET, &format!("/api/connections/{n}/sync"), None).await;
+            assert_eq!(status, 200, "{state}");
+            assert!(state["lastError"].is_null(), "{n}: {state}");
+            synced += usize::from(state["lastRunAt"].as_i64().is_some_and(|t| t >= from));
+        }
+        if synced == names.len() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "every connection is synced");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    for (mut child, _) in servers {
+        child.kill().await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs();
+    let runs = served(&app, "GET /api/v1/apps").await - runs_before;
+    assert!(runs >= 10, "every connection ran: {runs}");
+    assert!(
+        runs <= 10 * (elapsed + 1),
+        "{runs} runs in {elapsed} s: at most one per connection per second across three instances"
+    );
+    // Each connection's feed: every object once, and it folds to what the org holds.
+    let org = exported(&app).await;
+    for n in &names {
+        let events = feed(&app, n).await;
+        let created: Vec<&str> = events
+            .iter()
+            .filter(|e| e.event_type == EventType::UserCreated)
+            .map(|e| e.object_id.as_str())
+            .collect();
+        assert_eq!(created.len(), org.users.len(), "{n}: one user.created per user");
+        assert_eq!(
+            created.iter().collect::<BTreeSet<_>>().len(),
+            created.len(),
+            "{n}: no user created twice"
+        );
+        assert_eq!(differences(&okta_bridge::sync::fold(&events), &org), "", "{n}");
+    }
+}
+
+/// A connection that needs re-authorization is left out of scheduled syncs, and its state
+/// says why; one that works is synced.
+#[tokio::test]
+async fn scheduled_syncs_pause_for_a_connection_that_needs_reauthorization() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 20;
+                c.groups = 2;
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    connect_with_token(&app, "works").await;
+    connect_with_token(&app, "refused").await;
+    let refused = AccountName::parse("refused").unwrap();
+    let c = app.store.connection(&refused).await.unwrap().unwrap();
+    assert!(
+        app.store
+            .mark_connection(
+                &refused,
+                c.version,
+                &okta_bridge::model::ConnectionStatus::NeedsReauth("the API token was revoked".into())
+            )
+            .await
+            .unwrap()
+    );
+    let service = crate::util::service(&app.store, None, crate::util::dev_egress());
+    let ran = service.sync_due(std::time::Duration::from_secs(300)).await.unwrap();
+    assert_eq!(ran, 1, "only the working connection is synced");
+    let (_, state) = api(&app, Method::GET, "/api/connections/refused/sync", None).await;
+    assert!(state["lastRunAt"].is_null(), "{state}");
+    assert!(
+        state["paused"].as_str().unwrap().contains("the API token was revoked"),
+        "{state}"
+    );
+    let (_, state) = api(&app, Method::GET, "/api/connections/works/sync", None).await;
+    assert!(state["lastRunAt"].is_i64() && state["paused"].is_null(), "{state}");
+    // Synced now: not due again within the interval.
+    assert_eq!(service.sync_due(std::time::Duration::from_secs(300)).await.unwrap(), 0);
+
+    // Removing the account removes its synced copy and its feed.
+    let works = AccountName::parse("works").unwrap();
+    assert!(!app.store.directory(&works).await.unwrap().users.is_empty());
+    let (status, _) = api(&app, Method::DELETE, "/api/connections/works", None).await;
+    assert!(status.is_success(), "{status}");
+    assert!(
+        !app.store.directory(&works).await.unwrap().users.is_empty(),
+        "disconnecting keeps the copy"
+    );
+    let (status, body) = api(&app, Method::DELETE, "/api/accounts/works", None).await;
+    assert!(status.is_success(), "{status} {body}");
+    assert_eq!(app.store.directory(&works).await.unwrap(), Directory::default());
+    assert!(app.store.events_after(&works, 0, 10).await.unwrap().is_empty());
+    assert_eq!(app.store.sync_state(&works).await.unwrap().last_seq, 0);
 }

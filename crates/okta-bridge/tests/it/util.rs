@@ -391,6 +391,8 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         header_read_timeout: 10,
         max_connections: 1024,
         rate_limit_wait: 10,
+        sync_interval: 0,
+        sync_full_every: 86_400,
         store,
     };
     let app = App::build(&settings, OrgSource::BuiltInSandbox, None)
@@ -712,6 +714,7 @@ pub async fn spawn_server_process_with(
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"));
     cmd.arg("serve")
         .env_clear()
+        .env("OKTA_BRIDGE_SYNC_INTERVAL", "0")
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("OKTA_BRIDGE_LOG", "okta_bridge=warn")
         .envs(env.iter().copied())
@@ -792,6 +795,8 @@ pub fn server_settings(store: StoreSettings, admin_token: &str) -> Settings {
         header_read_timeout: 10,
         max_connections: 1024,
         rate_limit_wait: 10,
+        sync_interval: 0,
+        sync_full_every: 86_400,
         store,
     }
 }

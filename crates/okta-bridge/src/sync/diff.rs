@@ -1,8 +1,6 @@
-//! Directory sync: reading an org's whole directory through okta-client, comparing it with what
-//! is stored, and saying every difference as a change-feed event.
+//! Comparing a directory read with the stored one, and saying every difference as a
+//! change-feed event; folding a feed back into a directory.
 //!
-//! A full read compares everything, so it finds every change, whoever made it and however it
-//! reached Okta (it is also the reconciliation that catches what an incremental read missed).
 //! The events of one run come in an order that folding respects: groups and users created or
 //! changed first, then memberships and app assignments, deletions last. Deleting a user (or a
 //! group) takes its memberships and assignments with it: no separate events say so.
@@ -12,166 +10,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures::{StreamExt, TryStreamExt};
-use okta_client::{Client, UserStatus};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::model::{DirApp, DirGroup, DirUser, Directory, DirectoryChanges, EventType, FeedEvent, NewEvent};
-
-/// Users a page (Okta's most), members a page, apps a page, app users a page.
-const USERS_PAGE: u32 = 200;
-const MEMBERS_PAGE: u32 = 1000;
-const APPS_PAGE: u32 = 200;
-const APP_USERS_PAGE: u32 = 500;
-/// Groups (or apps) whose members are read at once.
-const CONCURRENT_READS: usize = 4;
+use crate::model::{DirGroup, DirUser, Directory, DirectoryChanges, EventType, FeedEvent, NewEvent};
 
 fn text(t: Option<OffsetDateTime>) -> Option<String> {
     t.and_then(|t| t.format(&Rfc3339).ok())
-}
-
-fn dir_user(u: okta_client::User) -> DirUser {
-    let mut profile = match serde_json::to_value(&u.profile) {
-        Ok(Value::Object(m)) => m,
-        _ => serde_json::Map::new(),
-    };
-    profile.retain(|_, v| !v.is_null());
-    DirUser {
-        status: u.status.as_str().to_owned(),
-        login: u.profile.login.clone(),
-        email: u.profile.email.clone(),
-        first_name: u.profile.first_name.clone(),
-        last_name: u.profile.last_name.clone(),
-        created: text(u.created),
-        activated: text(u.activated),
-        status_changed: text(u.status_changed),
-        last_login: text(u.last_login),
-        last_updated: text(u.last_updated),
-        profile,
-        id: u.id,
-    }
-}
-
-fn dir_group(g: okta_client::Group) -> DirGroup {
-    DirGroup {
-        group_type: g.group_type.unwrap_or_else(|| "OKTA_GROUP".to_owned()),
-        name: g.profile.name,
-        description: g.profile.description,
-        created: text(g.created),
-        last_updated: text(g.last_updated),
-        last_membership_updated: text(g.last_membership_updated),
-        id: g.id,
-    }
-}
-
-/// Reads `client`'s whole directory: users of every status (DEPROVISIONED ones are listed only
-/// when asked for), groups and their members, apps and their users, paged and a few groups or
-/// apps at a time.
-///
-/// # Errors
-/// The first error okta-client gives (after its own retries).
-pub async fn read_directory(client: &Client) -> Result<Directory, okta_client::Error> {
-    let mut dir = Directory::default();
-    let listed = client.users().list().limit(USERS_PAGE).stream();
-    let deprovisioned = client
-        .users()
-        .list()
-        .search(format!("status eq \"{}\"", UserStatus::Deprovisioned.as_str()))
-        .limit(USERS_PAGE)
-        .stream();
-    let mut users = std::pin::pin!(futures::stream::select(listed, deprovisioned));
-    while let Some(u) = users.next().await {
-        let u = dir_user(u?);
-        dir.users.insert(u.id.clone(), u);
-    }
-    let groups: Vec<okta_client::Group> = client
-        .groups()
-        .list()
-        .limit(MEMBERS_PAGE)
-        .stream()
-        .try_collect()
-        .await?;
-    let group_ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
-    let members: Vec<(String, Vec<String>)> = futures::stream::iter(group_ids)
-        .map(member_ids(client.clone()))
-        .buffer_unordered(CONCURRENT_READS)
-        .try_collect()
-        .await?;
-    for (gid, ids) in members {
-        dir.members.extend(ids.into_iter().map(|u| (gid.clone(), u)));
-    }
-    for g in groups {
-        let g = dir_group(g);
-        dir.groups.insert(g.id.clone(), g);
-    }
-    let apps: Vec<okta_client::Application> = client.apps().list().limit(APPS_PAGE).stream().try_collect().await?;
-    let app_ids: Vec<String> = apps.iter().map(|a| a.id.clone()).collect();
-    let app_users: Vec<AppUsers> = futures::stream::iter(app_ids)
-        .map(app_user_ids(client.clone()))
-        .buffer_unordered(CONCURRENT_READS)
-        .try_collect()
-        .await?;
-    for (aid, users) in app_users {
-        for (uid, scope) in users {
-            dir.app_users.insert((aid.clone(), uid), scope);
-        }
-    }
-    for a in apps {
-        dir.apps.insert(
-            a.id.clone(),
-            DirApp {
-                id: a.id,
-                label: a.label,
-                name: a.name,
-                status: a.status,
-                sign_on_mode: a.sign_on_mode,
-            },
-        );
-    }
-    Ok(dir)
-}
-
-/// An app's id and its users' ids with their scopes.
-type AppUsers = (String, Vec<(String, Option<String>)>);
-
-type Read<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, okta_client::Error>> + Send>>;
-
-/// Reads a group's member ids (a function of the group id, for a stream of groups).
-fn member_ids(client: Client) -> impl FnMut(String) -> Read<(String, Vec<String>)> {
-    move |gid| {
-        let client = client.clone();
-        Box::pin(async move {
-            let ids: Vec<String> = client
-                .groups()
-                .members(&gid)
-                .limit(MEMBERS_PAGE)
-                .stream()
-                .map_ok(|u| u.id)
-                .try_collect()
-                .await?;
-            Ok((gid, ids))
-        })
-    }
-}
-
-/// Reads an app's users and their scopes (a function of the app id).
-fn app_user_ids(client: Client) -> impl FnMut(String) -> Read<AppUsers> {
-    move |aid| {
-        let client = client.clone();
-        Box::pin(async move {
-            let users: Vec<(String, Option<String>)> = client
-                .apps()
-                .users(&aid)
-                .limit(APP_USERS_PAGE)
-                .stream()
-                .map_ok(|u| (u.id, u.scope))
-                .try_collect()
-                .await?;
-            Ok((aid, users))
-        })
-    }
 }
 
 /// An event's data: the object after the change, with the names of the attributes that
@@ -318,6 +164,20 @@ pub fn diff(stored: &Directory, read: &Directory) -> DirectoryChanges {
     }
     let app_gone = |aid: &str| !read.apps.contains_key(aid);
     c.delete_apps = stored.apps.keys().filter(|a| app_gone(a)).cloned().collect();
+    // The groups assigned to apps (kept, not in the feed); those of deleted apps and groups go
+    // with them.
+    c.add_app_groups = read
+        .app_groups
+        .difference(&stored.app_groups)
+        .filter(|(a, g)| !app_gone(a) && !group_gone(g))
+        .cloned()
+        .collect();
+    c.remove_app_groups = stored
+        .app_groups
+        .difference(&read.app_groups)
+        .filter(|(a, g)| !app_gone(a) && !group_gone(g))
+        .cloned()
+        .collect();
     for ((aid, uid), scope) in &read.app_users {
         if user_gone(uid) {
             continue;
@@ -469,6 +329,7 @@ pub fn counts(dir: &Directory) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::DirApp;
 
     fn user(id: &str, status: &str, dept: &str) -> DirUser {
         let mut profile = serde_json::Map::new();

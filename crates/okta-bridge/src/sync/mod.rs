@@ -1,0 +1,19 @@
+//! Directory sync: reading an org through okta-client, comparing what was read with what is
+//! stored, and saying every difference as a change-feed event.
+//!
+//! A full read ([`read_directory`]) compares everything, so it finds every change, whoever made
+//! it and however it reached Okta; it is also the reconciliation that catches what an
+//! incremental read missed. An incremental read ([`read_changes`]) asks Okta only for what
+//! changed since the cursors the previous run left: users and groups by `lastUpdated`,
+//! memberships, deletions and app assignments from the System Log, a group's members re-read
+//! only when the log does not account for its `lastMembershipUpdated`. Both end in the same
+//! [`diff`] against the stored directory, so a change read twice is said once, and a no-op
+//! says nothing.
+
+mod diff;
+mod incremental;
+mod read;
+
+pub use diff::{counts, diff, fold};
+pub use incremental::{Incremental, read_changes};
+pub use read::read_directory;
