@@ -112,6 +112,8 @@ impl App {
                 .with_rate_limit_wait(Duration::from_secs(settings.rate_limit_wait))
                 .with_sync_policy(SyncPolicy {
                     full_every: Duration::from_secs(settings.sync_full_every),
+                    retention: Duration::from_secs(settings.feed_retention_days.saturating_mul(86_400)),
+                    budget: f64::from(settings.sync_budget) / 100.0,
                     ..SyncPolicy::default()
                 }),
         );

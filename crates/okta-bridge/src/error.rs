@@ -51,6 +51,18 @@ pub enum Error {
         /// The id asked for.
         id: String,
     },
+    /// A feed cursor older than what retention keeps (→ 410).
+    #[error(
+        "cursor {after} is older than the feed keeps (events through {pruned_through} were deleted after the retention period): read the synced directory again, then follow the feed from the lastSeq that GET /api/connections/{account}/sync gives"
+    )]
+    CursorExpired {
+        /// The connection.
+        account: String,
+        /// The cursor asked for.
+        after: i64,
+        /// The newest cursor deleted.
+        pruned_through: i64,
+    },
     /// No account with that name (→ 404).
     #[error("no account named {0:?}: add it with `okta-bridge accounts add` or POST /api/accounts")]
     UnknownAccount(String),

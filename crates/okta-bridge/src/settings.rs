@@ -78,6 +78,14 @@ pub struct Settings {
     /// reads cannot see) when the last full read is this many seconds old.
     #[arg(long, env = "OKTA_BRIDGE_SYNC_FULL_EVERY", default_value_t = 86_400)]
     pub sync_full_every: u64,
+    /// The share of each of an org's rate-limit buckets a sync uses, in percent (1–100); the
+    /// rest of every window stays for the application's own calls.
+    #[arg(long, env = "OKTA_BRIDGE_SYNC_BUDGET", default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub sync_budget: u8,
+    /// The change feed keeps events this many days; a reader whose cursor is older is told so
+    /// (410) and re-reads the directory.
+    #[arg(long, env = "OKTA_BRIDGE_FEED_RETENTION_DAYS", default_value_t = 30)]
+    pub feed_retention_days: u64,
     /// The database, its keys and the development switch.
     #[command(flatten)]
     pub store: StoreSettings,

@@ -37,6 +37,8 @@ struct Inner {
     pacer: Pacer,
     retry: RetryPolicy,
     max_rate_limit_wait: Option<Duration>,
+    /// The share of each rate-limit bucket this client uses (1: all of it).
+    share: f64,
 }
 
 /// How failed requests are retried.
@@ -226,6 +228,7 @@ impl ClientBuilder {
                 pacer: Pacer::default(),
                 retry: self.retry,
                 max_rate_limit_wait: self.max_rate_limit_wait,
+                share: 1.0,
             }),
         })
     }
@@ -336,6 +339,28 @@ impl Client {
             .await
     }
 
+    /// This client (its connections, credentials and rate-limit state shared) using at most
+    /// `share` (0–1) of each rate-limit bucket's window: a request waits while less than the
+    /// rest of the window is left, so that other callers of the org (the application's own
+    /// calls, other instances) still get through. A background job's client, such as a
+    /// directory sync's; it waits for the next window rather than fail, whatever the
+    /// original's `max_rate_limit_wait`.
+    #[must_use]
+    pub fn with_rate_share(&self, share: f64) -> Client {
+        let i = &self.inner;
+        Client {
+            inner: Arc::new(Inner {
+                http: i.http.clone(),
+                org: i.org.clone(),
+                credentials: i.credentials.clone(),
+                pacer: i.pacer.clone(),
+                retry: i.retry,
+                max_rate_limit_wait: None,
+                share: share.clamp(0.0, 1.0),
+            }),
+        }
+    }
+
     /// The rate-limit state of every endpoint bucket this client (and its clones) used in a
     /// window that has not ended yet, by bucket (`/api/v1/users`, `GET /api/v1/users/{id}`, …).
     pub fn rate_limits(&self) -> Vec<(String, RateLimit)> {
@@ -364,7 +389,12 @@ impl Client {
             .build();
         let mut retried_auth = false;
         loop {
-            let mut permit = match self.inner.pacer.acquire(&bucket, self.inner.max_rate_limit_wait).await {
+            let mut permit = match self
+                .inner
+                .pacer
+                .acquire(&bucket, self.inner.max_rate_limit_wait, self.inner.share)
+                .await
+            {
                 Ok(permit) => permit,
                 Err(retry_after) => {
                     return Err(Error::RateLimited {

@@ -39,6 +39,23 @@ pub(crate) fn bucket_of(method: &Method, path: &str) -> String {
     }
 }
 
+/// Requests of a window of `limit` kept for others by a client that may use `share` of it.
+fn reserve(limit: u32, share: f64) -> u32 {
+    if share >= 1.0 {
+        return 0;
+    }
+    let kept = (f64::from(limit) * (1.0 - share.max(0.0))).ceil();
+    // At most the whole limit; a share of 0 still sends one request a window.
+    if kept >= f64::from(limit) {
+        limit.saturating_sub(1)
+    } else {
+        // In range: 0 ≤ kept < limit ≤ u32::MAX.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let kept = kept as u32;
+        kept
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     limit: u32,
@@ -89,7 +106,14 @@ impl Pacer {
 
     /// Waits until `bucket` has a request left in its window, then takes it; when that wait
     /// would be longer than `max_wait`, does not wait: `Err` holds how long it would be.
-    pub(crate) async fn acquire(&self, bucket: &str, max_wait: Option<Duration>) -> Result<Permit, Duration> {
+    /// With a `share` below 1, a request is sent only while more than `1 - share` of the
+    /// window's limit is left: what the window holds beyond that share stays for others.
+    pub(crate) async fn acquire(
+        &self,
+        bucket: &str,
+        max_wait: Option<Duration>,
+        share: f64,
+    ) -> Result<Permit, Duration> {
         loop {
             let wait_until = {
                 let mut buckets = self.lock();
@@ -109,7 +133,8 @@ impl Pacer {
                     b.reset_at = Instant::now() + Duration::from_secs(60);
                     b.assumed = true;
                 }
-                if !b.known || b.remaining > b.in_flight {
+                let reserve = reserve(b.limit, share);
+                if !b.known || b.remaining > b.in_flight.saturating_add(reserve) {
                     b.in_flight += 1;
                     return Ok(Permit {
                         pacer: self.clone(),
@@ -262,18 +287,38 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_share_leaves_the_rest_of_the_window_to_others() {
+        let pacer = Pacer::default();
+        let mut p = pacer.acquire("b", None, 0.5).await.unwrap();
+        let t = time::OffsetDateTime::now_utc().unix_timestamp();
+        // 10 a window, 6 left: half of 10 is kept for others, so one more request goes.
+        pacer.observe(&mut p, &headers(10, 6, t + 30, t));
+        drop(p);
+        let one = pacer.acquire("b", None, 0.5).await.unwrap();
+        let second = pacer.acquire("b", Some(Duration::from_secs(5)), 0.5).await;
+        assert!(second.is_err(), "the other half stays for others");
+        // Without a share, the rest of the window is there.
+        let _all = pacer.acquire("b", None, 1.0).await.unwrap();
+        drop(one);
+        assert_eq!(reserve(10, 0.5), 5);
+        assert_eq!(reserve(10, 0.0), 9, "a share of 0 still sends one request a window");
+        assert_eq!(reserve(600, 0.25), 450);
+        assert_eq!(reserve(10, 1.0), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn waits_for_the_reset_when_the_window_is_spent() {
         let pacer = Pacer::default();
-        let mut p = pacer.acquire("b", None).await.unwrap();
+        let mut p = pacer.acquire("b", None, 1.0).await.unwrap();
         // Okta's clock is an hour ahead of ours: only the difference reset - Date counts.
         let skewed = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
         pacer.observe(&mut p, &headers(10, 1, skewed + 5, skewed));
         drop(p);
         let started = Instant::now();
-        let one = pacer.acquire("b", None).await.unwrap();
+        let one = pacer.acquire("b", None, 1.0).await.unwrap();
         assert_eq!(started.elapsed(), Duration::ZERO, "one request left");
         // In flight, not yet answered: the last request of the window is taken.
-        let second = pacer.acquire("b", None);
+        let second = pacer.acquire("b", None, 1.0);
         tokio::pin!(second);
         assert!(
             tokio::time::timeout(Duration::from_secs(4), &mut second).await.is_err(),
@@ -292,33 +337,36 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_wait_longer_than_allowed_is_refused_at_once() {
         let pacer = Pacer::default();
-        let mut p = pacer.acquire("b", None).await.unwrap();
+        let mut p = pacer.acquire("b", None, 1.0).await.unwrap();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         pacer.observe(&mut p, &headers(10, 0, now + 30, now));
         drop(p);
         let started = Instant::now();
-        let wait = pacer.acquire("b", Some(Duration::from_secs(10))).await.unwrap_err();
+        let wait = pacer
+            .acquire("b", Some(Duration::from_secs(10)), 1.0)
+            .await
+            .unwrap_err();
         assert_eq!(started.elapsed(), Duration::ZERO, "no wait");
         assert!(
             wait > Duration::from_secs(29) && wait <= Duration::from_secs(30),
             "{wait:?}"
         );
         // A wait within the bound is waited.
-        let _p = pacer.acquire("b", Some(Duration::from_secs(31))).await.unwrap();
+        let _p = pacer.acquire("b", Some(Duration::from_secs(31)), 1.0).await.unwrap();
         assert!(started.elapsed() >= Duration::from_secs(30));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_dropped_request_gives_its_place_back() {
         let pacer = Pacer::default();
-        let mut p = pacer.acquire("b", None).await.unwrap();
+        let mut p = pacer.acquire("b", None, 1.0).await.unwrap();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         pacer.observe(&mut p, &headers(10, 2, now + 30, now));
-        let a = pacer.acquire("b", None).await.unwrap();
-        let b = pacer.acquire("b", None).await.unwrap();
+        let a = pacer.acquire("b", None, 1.0).await.unwrap();
+        let b = pacer.acquire("b", None, 1.0).await.unwrap();
         drop(a);
         let started = Instant::now();
-        let _c = pacer.acquire("b", None).await.unwrap();
+        let _c = pacer.acquire("b", None, 1.0).await.unwrap();
         assert_eq!(started.elapsed(), Duration::ZERO);
         drop(b);
         let (_, rl) = &pacer.snapshot()[0];
@@ -329,11 +377,11 @@ mod tests {
     async fn older_windows_do_not_overwrite_newer_ones() {
         let pacer = Pacer::default();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let mut p = pacer.acquire("b", None).await.unwrap();
+        let mut p = pacer.acquire("b", None, 1.0).await.unwrap();
         pacer.observe(&mut p, &headers(10, 9, now + 60, now));
-        let mut late = pacer.acquire("b", None).await.unwrap();
+        let mut late = pacer.acquire("b", None, 1.0).await.unwrap();
         pacer.observe(&mut late, &headers(10, 0, now, now - 1));
-        let mut same = pacer.acquire("b", None).await.unwrap();
+        let mut same = pacer.acquire("b", None, 1.0).await.unwrap();
         pacer.observe(&mut same, &headers(10, 4, now + 60, now));
         let (_, rl) = &pacer.snapshot()[0];
         assert_eq!(rl.remaining, 4);

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod connections;
+mod directory;
 mod keys;
 mod sandbox;
 mod serve;
@@ -39,8 +40,12 @@ enum Command {
     /// Stored connections.
     #[command(subcommand)]
     Connections(connections::ConnectionsCommand),
-    /// Sync a connection's directory now (a full read; each change becomes a feed event).
+    /// Sync a connection's directory now (what changed since the last run, or everything with
+    /// --full; each change becomes a feed event).
     Sync(sync::SyncArgs),
+    /// A connection's synced directory, from the database.
+    #[command(subcommand)]
+    Directory(directory::DirectoryCommand),
     /// Print a connection's change feed as JSON lines.
     Events(sync::EventsArgs),
     /// The master keys that encrypt stored secrets.
@@ -61,6 +66,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Connections(cmd) => connections::run(cmd).await,
         Command::Keys(cmd) => keys::run(cmd).await,
         Command::Sync(args) => sync::sync(args).await,
+        Command::Directory(cmd) => directory::run(cmd).await,
         Command::Events(args) => sync::events(args).await,
     }
 }

@@ -22,9 +22,12 @@ pub(crate) struct EventsArgs {
     /// Start after this cursor (0: from the start).
     #[arg(long, default_value_t = 0)]
     after: i64,
-    /// At most this many events.
+    /// At most this many events (without --follow).
     #[arg(long, default_value_t = 1000)]
     limit: i64,
+    /// Keep printing events as syncs write them (any instance's), until interrupted.
+    #[arg(long)]
+    follow: bool,
 }
 
 /// Syncs now and prints a summary line.
@@ -48,22 +51,35 @@ pub(crate) async fn sync(a: SyncArgs) -> Result<()> {
     Ok(())
 }
 
-/// Prints events as JSON lines, then the cursor to go on from on stderr.
+/// Prints events as JSON lines, then the cursor to go on from on stderr; with `--follow`,
+/// keeps waiting for new ones.
 pub(crate) async fn events(a: EventsArgs) -> Result<()> {
+    use std::io::Write;
     let c = &a.connection;
     let (account, service) = open_connection(c.account(), c.store(), c.app()).await?;
     let mut after = a.after;
     let mut left = a.limit;
-    while left > 0 {
-        let page = service
-            .events(&account, after, left.min(okta_bridge::service::MAX_EVENTS_PAGE))
-            .await?;
-        let Some(last) = page.last() else { break };
+    let max = okta_bridge::service::MAX_EVENTS_PAGE;
+    while a.follow || left > 0 {
+        let (limit, wait) = if a.follow {
+            (max, okta_bridge::service::MAX_EVENTS_WAIT)
+        } else {
+            (left.min(max), std::time::Duration::ZERO)
+        };
+        let page = service.events(&account, after, limit, wait).await?;
+        let Some(last) = page.last() else {
+            if a.follow {
+                continue;
+            }
+            break;
+        };
         after = last.seq;
         left -= i64::try_from(page.len()).unwrap_or(i64::MAX);
+        let mut out = std::io::stdout().lock();
         for e in &page {
-            println!("{}", serde_json::to_string(e)?);
+            writeln!(out, "{}", serde_json::to_string(e)?)?;
         }
+        out.flush()?;
     }
     eprintln!("next cursor: {after}");
     Ok(())

@@ -19,7 +19,7 @@ pub(crate) enum UsersCommand {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Table,
     Json,
     Ndjson,

@@ -14,6 +14,7 @@ use super::AppState;
 use super::auth::Admin;
 use crate::error::{Error, Result};
 use crate::model::AccountName;
+use crate::store::UserQuery;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct SyncParams {
@@ -48,11 +49,14 @@ pub(crate) async fn sync_state(
 pub(crate) struct FeedParams {
     after: Option<String>,
     limit: Option<i64>,
+    /// Seconds to wait for new events when there are none (a long poll; at most 60).
+    wait: Option<u64>,
 }
 
-/// `GET /api/connections/{account}/events?after=CURSOR&limit=N`: the change feed after a
-/// cursor, oldest first, with the cursor to ask from next (`next`; the same one when nothing
-/// is new).
+/// `GET /api/connections/{account}/events?after=CURSOR&limit=N[&wait=SECONDS]`: the change
+/// feed after a cursor, oldest first, with the cursor to ask from next (`next`; the same one
+/// when nothing is new). With `wait`, an answer with nothing new comes only after that long,
+/// or as soon as something is.
 pub(crate) async fn events(
     _: Admin,
     State(state): State<Arc<AppState>>,
@@ -66,16 +70,27 @@ pub(crate) async fn events(
             .parse::<i64>()
             .map_err(|_| Error::invalid("after", "a cursor is a number the feed gave (or 0 for the start)"))?,
     };
-    let events = state.service.events(&account, after, p.limit.unwrap_or(100)).await?;
+    let wait = std::time::Duration::from_secs(p.wait.unwrap_or(0));
+    let events = state
+        .service
+        .events(&account, after, p.limit.unwrap_or(100), wait)
+        .await?;
     let next = events.last().map_or(after, |e| e.seq);
     Ok(Json(json!({ "events": events, "next": next.to_string() })))
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct UsersParams {
     after: Option<String>,
     limit: Option<i64>,
     status: Option<String>,
+    /// A prefix of the login, email, first or last name.
+    q: Option<String>,
+    /// Only members of this group (its id).
+    group: Option<String>,
+    /// Only users Okta changed at or after this time (RFC 3339; to the second).
+    updated_since: Option<String>,
 }
 
 /// `limit` between 1 and 1000 (default 200).
@@ -131,11 +146,44 @@ pub(crate) async fn users(
     let account = AccountName::parse(&account)?;
     let limit = page_limit(p.limit)?;
     state.service.check_connection(&account).await?;
-    let users = state
-        .store()
-        .directory_users(&account, p.after.as_deref(), p.status.as_deref(), limit + 1)
-        .await?;
-    let extra: Vec<(&str, &str)> = p.status.as_deref().map(|s| ("status", s)).into_iter().collect();
+    let since = p
+        .updated_since
+        .as_deref()
+        .map(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .and_then(|t| {
+                    t.to_offset(time::UtcOffset::UTC)
+                        .format(time::macros::format_description!(
+                            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+                        ))
+                        .ok()
+                })
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "updatedSince",
+                        format!("{t:?} is not an RFC 3339 time such as 2026-12-01T00:00:00Z"),
+                    )
+                })
+        })
+        .transpose()?;
+    let query = UserQuery {
+        after: p.after.as_deref(),
+        status: p.status.as_deref(),
+        prefix: p.q.as_deref().filter(|q| !q.is_empty()),
+        group: p.group.as_deref(),
+        updated_since: since.as_deref(),
+    };
+    let users = state.store().directory_users(&account, &query, limit + 1).await?;
+    let extra: Vec<(&str, &str)> = [
+        ("status", p.status.as_deref()),
+        ("q", p.q.as_deref()),
+        ("group", p.group.as_deref()),
+        ("updatedSince", p.updated_since.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect();
     let path = format!("/api/connections/{account}/directory/users");
     Ok(paged(&state, &path, users, limit, |u| u.id.clone(), &extra))
 }
@@ -183,6 +231,40 @@ pub(crate) async fn groups(
         .await?;
     let path = format!("/api/connections/{account}/directory/groups");
     Ok(paged(&state, &path, groups, limit, |g| g.id.clone(), &[]))
+}
+
+/// `GET /api/connections/{account}/directory/apps?limit=&after=`: the synced apps, each with
+/// the groups assigned to it (`groups`) and its number of users (`users`).
+pub(crate) async fn apps(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+    Query(p): Query<PageOnly>,
+) -> Result<Response> {
+    let account = AccountName::parse(&account)?;
+    let limit = page_limit(p.limit)?;
+    state.service.check_connection(&account).await?;
+    let apps: Vec<Value> = state
+        .store()
+        .directory_apps(&account, p.after.as_deref(), limit + 1)
+        .await?
+        .into_iter()
+        .map(|(app, groups, users)| {
+            let mut v = serde_json::to_value(app).unwrap_or(Value::Null);
+            v["groups"] = json!(groups);
+            v["users"] = json!(users);
+            v
+        })
+        .collect();
+    let path = format!("/api/connections/{account}/directory/apps");
+    Ok(paged(
+        &state,
+        &path,
+        apps,
+        limit,
+        |a| a["id"].as_str().unwrap_or_default().to_owned(),
+        &[],
+    ))
 }
 
 /// `GET /api/connections/{account}/directory/groups/{id}/members?limit=&after=`: a synced

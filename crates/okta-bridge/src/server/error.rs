@@ -25,6 +25,7 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
         Error::UnknownConnection(_) | Error::UnknownAccount(_) | Error::NotFound { .. } => {
             (StatusCode::NOT_FOUND, "not_found", shown())
         }
+        Error::CursorExpired { .. } => (StatusCode::GONE, "cursor_expired", shown()),
         Error::AccountExists(_) => (StatusCode::CONFLICT, "account_exists", shown()),
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", shown()),
         Error::Reconnect { .. } => (StatusCode::CONFLICT, "reconnect_required", shown()),

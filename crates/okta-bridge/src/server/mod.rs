@@ -93,6 +93,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/connections/{account}/directory/users", get(directory::users))
         .route("/api/connections/{account}/directory/users/{id}", get(directory::user))
         .route("/api/connections/{account}/directory/groups", get(directory::groups))
+        .route("/api/connections/{account}/directory/apps", get(directory::apps))
         .route(
             "/api/connections/{account}/directory/groups/{id}/members",
             get(directory::members),

@@ -18,7 +18,7 @@ use crate::tokens::Refresher;
 
 pub use connect::Connected;
 pub use connections::ClientStamp;
-pub use sync::{MAX_EVENTS_PAGE, SyncPolicy};
+pub use sync::{MAX_EVENTS_PAGE, MAX_EVENTS_WAIT, SyncPolicy};
 
 /// The workflows, on one store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -32,6 +32,8 @@ pub struct Service {
     /// The longest a call waits for a spent rate-limit window (`None`: as long as it takes).
     rate_limit_wait: Option<Duration>,
     sync_policy: sync::SyncPolicy,
+    /// Bumped when a sync run here writes events (wakes long polls of the feed).
+    feed_written: tokio::sync::watch::Sender<u64>,
 }
 
 impl Service {
@@ -46,6 +48,7 @@ impl Service {
             clients: Mutex::new(HashMap::new()),
             rate_limit_wait: None,
             sync_policy: sync::SyncPolicy::default(),
+            feed_written: tokio::sync::watch::Sender::new(0),
         }
     }
 

@@ -19,14 +19,22 @@ const SYNC_LEASE_SECONDS: i64 = 600;
 /// The most events one read of the feed answers.
 pub const MAX_EVENTS_PAGE: i64 = 1000;
 
+/// The longest a read of the feed waits for new events.
+pub const MAX_EVENTS_WAIT: Duration = Duration::from_secs(60);
+
 /// How a connection's directory is synced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SyncPolicy {
     /// A run reads everything when the last full read is older than this (the reconciliation
     /// that catches what incremental reads cannot see).
     pub full_every: Duration,
     /// How far before the high-water marks an incremental read asks for users and groups.
     pub overlap: Duration,
+    /// How long the feed keeps events.
+    pub retention: Duration,
+    /// The share (0–1) of each of the org's rate-limit buckets a sync uses; the rest of every
+    /// window stays for the application's own calls.
+    pub budget: f64,
 }
 
 impl Default for SyncPolicy {
@@ -34,6 +42,8 @@ impl Default for SyncPolicy {
         Self {
             full_every: Duration::from_secs(24 * 3600),
             overlap: Duration::from_secs(120),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            budget: 0.5,
         }
     }
 }
@@ -134,7 +144,7 @@ impl Service {
             let overlap = time::Duration::try_from(policy.overlap).unwrap_or(time::Duration::MINUTE);
             match self
                 .call(account, |client| async move {
-                    read_changes(&client, stored, cursors, overlap).await
+                    read_changes(&client.with_rate_share(policy.budget), stored, cursors, overlap).await
                 })
                 .await
             {
@@ -161,7 +171,9 @@ impl Service {
             }
             None => {
                 let (dir, cursors) = self
-                    .call(account, |client| async move { read_directory(&client).await })
+                    .call(account, |client| async move {
+                        read_directory(&client.with_rate_share(policy.budget)).await
+                    })
                     .await?;
                 (dir, cursors, json!({ "full": true }))
             }
@@ -177,6 +189,14 @@ impl Service {
             .store
             .apply_directory_changes(account, &changes, full, &summary, &cursors)
             .await?;
+        if events > 0 {
+            self.feed_written.send_modify(|n| *n += 1);
+        }
+        let cutoff = now() - i64::try_from(policy.retention.as_secs()).unwrap_or(i64::MAX);
+        let pruned = self.store.prune_events(account, cutoff).await?;
+        if pruned > 0 {
+            tracing::info!(account = %account, pruned, "events older than the feed's retention deleted");
+        }
         summary["lastSeq"] = json!(last_seq);
         summary["tookMs"] = json!(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
         tracing::info!(account = %account, full, events, last_seq, "synced");
@@ -209,12 +229,20 @@ impl Service {
     }
 
     /// Up to `limit` (1–1000) events of `account`'s feed after cursor `after` (0: from the
-    /// start).
+    /// start). With nothing new, waits up to `wait` for a run (here or on another instance) to
+    /// write some, then answers what there is (possibly nothing).
     ///
     /// # Errors
-    /// [`Error::Invalid`] for a limit or cursor out of range; [`Error::UnknownConnection`];
+    /// [`Error::Invalid`] for a limit, cursor or wait out of range; [`Error::CursorExpired`]
+    /// for a cursor older than retention keeps; [`Error::UnknownConnection`];
     /// [`Error::Database`].
-    pub async fn events(&self, account: &AccountName, after: i64, limit: i64) -> Result<Vec<FeedEvent>> {
+    pub async fn events(
+        &self,
+        account: &AccountName,
+        after: i64,
+        limit: i64,
+        wait: Duration,
+    ) -> Result<Vec<FeedEvent>> {
         if !(1..=MAX_EVENTS_PAGE).contains(&limit) {
             return Err(Error::invalid(
                 "limit",
@@ -224,7 +252,37 @@ impl Service {
         if after < 0 {
             return Err(Error::invalid("after", "a cursor is 0 or a number the feed gave"));
         }
+        if wait > MAX_EVENTS_WAIT {
+            return Err(Error::invalid(
+                "wait",
+                format!("wait is at most {} seconds", MAX_EVENTS_WAIT.as_secs()),
+            ));
+        }
         self.connection(account).await?;
-        self.store.events_after(account, after, limit).await
+        let deadline = tokio::time::Instant::now() + wait;
+        // Subscribed before the first read, so a write in between still wakes us.
+        let mut written = self.feed_written.subscribe();
+        loop {
+            let pruned_through = self.store.pruned_through(account).await?;
+            if after < pruned_through {
+                return Err(Error::CursorExpired {
+                    account: account.to_string(),
+                    after,
+                    pruned_through,
+                });
+            }
+            let page = self.store.events_after(account, after, limit).await?;
+            let now = tokio::time::Instant::now();
+            if !page.is_empty() || now >= deadline {
+                return Ok(page);
+            }
+            // Woken by a run of this instance; another instance's runs are seen by reading
+            // again every second.
+            let nap = (deadline - now).min(Duration::from_secs(1));
+            tokio::select! {
+                _ = written.changed() => {}
+                () = tokio::time::sleep(nap) => {}
+            }
+        }
     }
 }

@@ -84,6 +84,24 @@ fn group_of(r: GroupRow) -> DirGroup {
     }
 }
 
+/// An app's columns and its number of users.
+type AppCountRow = (String, String, Option<String>, Option<String>, Option<String>, i64);
+
+/// Which stored users a listing answers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserQuery<'a> {
+    /// Users with ids after this one (paging).
+    pub after: Option<&'a str>,
+    /// Only this status.
+    pub status: Option<&'a str>,
+    /// A prefix of the login, email, first or last name (case-insensitive).
+    pub prefix: Option<&'a str>,
+    /// Only members of this group.
+    pub group: Option<&'a str>,
+    /// Only users whose `lastUpdated` is in this second (`YYYY-MM-DDTHH:MM:SS`, UTC) or later.
+    pub updated_since: Option<&'a str>,
+}
+
 /// Deletes every row an account has in the directory's tables (`$1`: the account).
 pub(super) const ACCOUNT_TABLES: &[&str] = &[
     "DELETE FROM dir_users WHERE account = $1",
@@ -496,6 +514,55 @@ impl Store {
         })
     }
 
+    /// Deletes `account`'s events recorded before `cutoff` (epoch seconds) and remembers the
+    /// newest cursor deleted, in one transaction. Answers how many went.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn prune_events(&self, account: &AccountName, cutoff: i64) -> Result<u64> {
+        let a = account.as_str();
+        let n = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let (newest,): (Option<i64>,) =
+                sqlx::query_as("SELECT MAX(seq) FROM dir_events WHERE account = $1 AND recorded_at < $2")
+                    .bind(a)
+                    .bind(cutoff)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let mut n = 0;
+            if let Some(newest) = newest {
+                sqlx::query("UPDATE dir_sync SET pruned_through = $2 WHERE account = $1 AND pruned_through < $2")
+                    .bind(a)
+                    .bind(newest)
+                    .execute(&mut *tx)
+                    .await?;
+                n = sqlx::query("DELETE FROM dir_events WHERE account = $1 AND seq <= $2")
+                    .bind(a)
+                    .bind(newest)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            tx.commit().await?;
+            n
+        });
+        Ok(n)
+    }
+
+    /// The newest cursor of `account` that retention deleted (0: none).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn pruned_through(&self, account: &AccountName) -> Result<i64> {
+        let row: Option<(i64,)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT pruned_through FROM dir_sync WHERE account = $1")
+                .bind(account.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map_or(0, |(p,)| p))
+    }
+
     /// Up to `limit` events of `account` after cursor `after`, oldest first.
     ///
     /// # Errors
@@ -527,26 +594,90 @@ impl Store {
             .collect()
     }
 
-    /// Up to `limit` stored users of `account` in id order after `after`, of `status` when
-    /// given.
+    /// A page of `account`'s stored apps in id order after `after`, each with the ids of the
+    /// groups assigned to it and its number of users.
     ///
     /// # Errors
-    /// [`Error::Database`]; [`Error::Unreadable`].
-    pub async fn directory_users(
+    /// [`Error::Database`].
+    pub async fn directory_apps(
         &self,
         account: &AccountName,
         after: Option<&str>,
-        status: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<DirUser>> {
+    ) -> Result<Vec<(DirApp, Vec<String>, i64)>> {
+        let a = account.as_str();
+        let (apps, groups) = with_pool!(self, pool => {
+            let apps: Vec<AppCountRow> = sqlx::query_as(
+                "SELECT id, label, name, status, sign_on_mode, \
+                 (SELECT COUNT(*) FROM dir_app_users au WHERE au.account = a.account AND au.app_id = a.id) \
+                 FROM dir_apps a WHERE account = $1 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(a)
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            let groups: Vec<(String, String)> =
+                sqlx::query_as("SELECT app_id, group_id FROM dir_app_groups WHERE account = $1 AND app_id > $2 ORDER BY app_id, group_id")
+                    .bind(a)
+                    .bind(after.unwrap_or(""))
+                    .fetch_all(pool)
+                    .await?;
+            (apps, groups)
+        });
+        Ok(apps
+            .into_iter()
+            .map(|(id, label, name, status, sign_on_mode, users)| {
+                let assigned = groups
+                    .iter()
+                    .filter(|(app, _)| *app == id)
+                    .map(|(_, g)| g.clone())
+                    .collect();
+                let app = DirApp {
+                    id,
+                    label,
+                    name,
+                    status,
+                    sign_on_mode,
+                };
+                (app, assigned, users)
+            })
+            .collect())
+    }
+
+    /// A page of `account`'s stored users in id order after `q.after`, as `q` selects them.
+    ///
+    /// # Errors
+    /// [`Error::Database`]; [`Error::Unreadable`] for a profile that is not JSON.
+    pub async fn directory_users(&self, account: &AccountName, q: &UserQuery<'_>, limit: i64) -> Result<Vec<DirUser>> {
+        // `q` is a prefix: LIKE's own characters in it are escaped.
+        let prefix = q.prefix.map(|p| {
+            let escaped: String = p
+                .to_lowercase()
+                .chars()
+                .flat_map(|c| match c {
+                    '%' | '_' | '\\' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            format!("{escaped}%")
+        });
         let rows: Vec<UserRow> = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile \
-                 FROM dir_users WHERE account = $1 AND id > $2 AND ($3 IS NULL OR status = $3) ORDER BY id LIMIT $4",
+                 FROM dir_users u WHERE account = $1 AND id > $2 AND ($3 IS NULL OR status = $3) \
+                 AND ($4 IS NULL OR lower(login) LIKE $4 ESCAPE '\\' OR lower(email) LIKE $4 ESCAPE '\\' \
+                      OR lower(first_name) LIKE $4 ESCAPE '\\' OR lower(last_name) LIKE $4 ESCAPE '\\') \
+                 AND ($5 IS NULL OR EXISTS (SELECT 1 FROM dir_members m WHERE m.account = u.account AND m.group_id = $5 AND m.user_id = u.id)) \
+                 AND ($6 IS NULL OR substr(last_updated, 1, 19) >= $6) \
+                 ORDER BY id LIMIT $7",
             )
             .bind(account.as_str())
-            .bind(after.unwrap_or(""))
-            .bind(status)
+            .bind(q.after.unwrap_or(""))
+            .bind(q.status)
+            .bind(&prefix)
+            .bind(q.group)
+            .bind(q.updated_since)
             .bind(limit)
             .fetch_all(pool)
             .await?

@@ -19,6 +19,8 @@ mod keys;
 mod pending;
 mod sessions;
 
+pub use directory::UserQuery;
+
 use std::str::FromStr;
 use std::time::Duration;
 

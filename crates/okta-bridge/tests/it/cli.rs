@@ -517,6 +517,90 @@ async fn sync_and_events_from_the_command_line() {
     assert_eq!(lines[0]["seq"], 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("next cursor: 5"));
 
+    // --follow: prints what later syncs write, as they write it.
+    let last = String::from_utf8_lossy(&out.stderr)
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse::<i64>()
+        .unwrap();
+    let total = app
+        .store
+        .sync_state(&okta_bridge::model::AccountName::parse("cli-dir").unwrap())
+        .await
+        .unwrap()
+        .last_seq;
+    let mut follow = run(&["events", "cli-dir", "--after", &total.to_string(), "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(follow.stdout.take().unwrap()));
+    crate::util::sandbox_control(
+        &app,
+        reqwest::Method::POST,
+        "/__sandbox/churn/step",
+        Some(serde_json::json!({ "changes": 5 })),
+    )
+    .await;
+    let out = run(&["sync", "cli-dir"]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let first: serde_json::Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(first["seq"], total + 1, "{first}");
+    assert!(last < total);
+    follow.kill().await.unwrap();
+
+    // The synced directory from the database, in each format.
+    let dir = app
+        .store
+        .directory(&okta_bridge::model::AccountName::parse("cli-dir").unwrap())
+        .await
+        .unwrap();
+    let out = run(&["directory", "users", "cli-dir", "--format", "csv"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut csv = csv::Reader::from_reader(&out.stdout[..]);
+    assert_eq!(csv.headers().unwrap().get(2), Some("login"));
+    let ids: Vec<String> = csv.records().map(|r| r.unwrap()[0].to_owned()).collect();
+    assert_eq!(ids, dir.users.keys().cloned().collect::<Vec<_>>());
+    let out = run(&["directory", "groups", "cli-dir", "--format", "json"])
+        .output()
+        .await
+        .unwrap();
+    let groups: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(groups.len(), dir.groups.len());
+    let (gid, _) = dir.members.iter().next().unwrap().clone();
+    let out = run(&["directory", "members", "cli-dir", &gid, "--format", "ndjson"])
+        .output()
+        .await
+        .unwrap();
+    let members: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let expected: Vec<String> = dir
+        .members
+        .iter()
+        .filter(|(g, _)| *g == gid)
+        .map(|(_, u)| u.clone())
+        .collect();
+    assert_eq!(members, expected);
+    let out = run(&["directory", "members", "cli-dir", "00gNope"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no group \"00gNope\""));
+
     let out = run(&["sync", "nope"]).output().await.unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no connection named \"nope\""));

@@ -202,6 +202,9 @@ async fn sync_mirrors_the_org(db: TestDb) {
                 c.deprovisioned_percent = 5;
                 // A share of System Log events published earlier than Okta stored them.
                 c.late_events = 0.2;
+                // Okta's limits a second, not a minute: syncs use half of each window and
+                // would otherwise wait for the next one.
+                c.rate_limit_window = std::time::Duration::from_secs(1);
             }),
             ..AppOptions::default()
         },
@@ -224,6 +227,22 @@ async fn sync_mirrors_the_org(db: TestDb) {
         comparable(&org),
         "the stored directory is the org's"
     );
+    let export = sandbox_control(&app, Method::GET, "/__sandbox/export", None).await;
+    let app_groups: BTreeSet<(String, String)> = export["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| {
+            let aid = s(&a["id"]).unwrap();
+            a["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |g| (aid.clone(), s(g).unwrap()))
+        })
+        .collect();
+    assert!(!app_groups.is_empty());
+    assert_eq!(stored.app_groups, app_groups, "the groups assigned to apps are kept");
     let expected_events = org.users.len() + org.groups.len() + org.members.len() + org.app_users.len();
     assert_eq!(summary["events"], expected_events, "{summary}");
     let events = feed(&app, "dir").await;
@@ -321,6 +340,43 @@ async fn sync_mirrors_the_org(db: TestDb) {
     let events = feed(&app, "dir").await;
     assert_eq!(differences(&okta_bridge::sync::fold(&events), &stored), "");
 
+    // A long poll: nothing new, so the answer waits for the next run that writes events.
+    let last = feed(&app, "dir").await.last().unwrap().seq;
+    let poll = {
+        let (url, token) = (app.url.clone(), app.admin_token.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .get(format!("{url}/api/connections/dir/events?after={last}&wait=30"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    churn(&app, 20).await;
+    let (status, _) = api(&app, Method::POST, "/api/connections/dir/sync", None).await;
+    assert_eq!(status, 200);
+    let answer = poll.await.unwrap();
+    let got = answer["events"].as_array().unwrap();
+    assert!(!got.is_empty(), "{answer}");
+    assert_eq!(got[0]["seq"], last + 1);
+    // With nothing new a wait runs out empty; a wait longer than a minute is refused.
+    let last = feed(&app, "dir").await.last().unwrap().seq;
+    let (status, answer) = api(
+        &app,
+        Method::GET,
+        &format!("/api/connections/dir/events?after={last}&wait=1"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer, json!({ "events": [], "next": last.to_string() }));
+    let (status, answer) = api(&app, Method::GET, "/api/connections/dir/events?wait=61", None).await;
+    assert_eq!(status, 400, "{answer}");
+
     let (status, state) = api(&app, Method::GET, "/api/connections/dir/sync", None).await;
     assert_eq!(status, 200);
     assert_eq!(state["lastSeq"].as_i64(), feed(&app, "dir").await.last().map(|e| e.seq));
@@ -353,6 +409,102 @@ async fn sync_mirrors_the_org(db: TestDb) {
     let stored = app.store.directory(&name).await.unwrap();
     let deprovisioned = stored.users.values().filter(|u| u.status == "DEPROVISIONED").count();
     assert_eq!(page.as_array().unwrap().len(), deprovisioned.min(50));
+    // Filters: a prefix of the names, email or login; a group's members; changed since.
+    let ids =
+        |page: &Value| -> BTreeSet<String> { page.as_array().unwrap().iter().map(|u| s(&u["id"]).unwrap()).collect() };
+    let some = stored.users.values().nth(7).unwrap();
+    let prefix: String = some.login.to_lowercase().chars().take(3).collect();
+    let starts = |v: Option<&String>| v.is_some_and(|v| v.to_lowercase().starts_with(&prefix));
+    let expected: BTreeSet<String> = stored
+        .users
+        .values()
+        .filter(|u| {
+            starts(Some(&u.login))
+                || starts(u.email.as_ref())
+                || starts(u.first_name.as_ref())
+                || starts(u.last_name.as_ref())
+        })
+        .map(|u| u.id.clone())
+        .collect();
+    let (status, page) = api(
+        &app,
+        Method::GET,
+        &format!(
+            "/api/connections/dir/directory/users?limit=1000&q={}",
+            prefix.to_uppercase()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page), expected, "q={prefix}");
+    let (gid, _) = stored.members.iter().next().unwrap().clone();
+    let (status, page) = api(
+        &app,
+        Method::GET,
+        &format!("/api/connections/dir/directory/users?limit=1000&group={gid}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let members: BTreeSet<String> = stored
+        .members
+        .iter()
+        .filter(|(g, _)| *g == gid)
+        .map(|(_, u)| u.clone())
+        .collect();
+    assert_eq!(ids(&page), members);
+    let mut times: Vec<i128> = stored
+        .users
+        .values()
+        .filter_map(|u| ms(u.last_updated.as_deref()))
+        .collect();
+    times.sort_unstable();
+    let cut = times[times.len() / 2] / 1000;
+    let since = OffsetDateTime::from_unix_timestamp(i64::try_from(cut).unwrap())
+        .unwrap()
+        .format(&Rfc3339)
+        .unwrap();
+    let (status, page) = api(
+        &app,
+        Method::GET,
+        &format!("/api/connections/dir/directory/users?limit=1000&updatedSince={since}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let expected: BTreeSet<String> = stored
+        .users
+        .values()
+        .filter(|u| ms(u.last_updated.as_deref()).is_some_and(|t| t / 1000 >= cut))
+        .map(|u| u.id.clone())
+        .collect();
+    assert!(!expected.is_empty() && expected.len() < stored.users.len());
+    assert_eq!(ids(&page), expected, "updatedSince={since}");
+    let (status, _) = api(
+        &app,
+        Method::GET,
+        "/api/connections/dir/directory/users?updatedSince=yesterday",
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+    // The apps, with their groups and number of users.
+    let (status, apps) = api(&app, Method::GET, "/api/connections/dir/directory/apps", None).await;
+    assert_eq!(status, 200, "{apps}");
+    assert_eq!(apps.as_array().unwrap().len(), stored.apps.len());
+    for a in apps.as_array().unwrap() {
+        let aid = s(&a["id"]).unwrap();
+        let groups: Vec<String> = stored
+            .app_groups
+            .iter()
+            .filter(|(x, _)| *x == aid)
+            .map(|(_, g)| g.clone())
+            .collect();
+        assert_eq!(a["groups"], json!(groups));
+        assert_eq!(a["users"], stored.app_users.keys().filter(|(x, _)| *x == aid).count());
+    }
+
     // A user with its groups, the groups, a group's members, paged as Okta pages.
     let (uid, expected_groups) = {
         let uid = stored.members.iter().next().unwrap().1.clone();
@@ -436,6 +588,35 @@ async fn sync_mirrors_the_org(db: TestDb) {
     assert_eq!(status, 404, "{body}");
     let (status, _) = api(&app, Method::GET, "/api/connections/dir/events?after=x", None).await;
     assert_eq!(status, 400);
+
+    // Retention: events older than it keeps are deleted; a cursor from before them is told so
+    // (410), one at or after the newest deleted still reads on.
+    let last = feed(&app, "dir").await.last().unwrap().seq;
+    let pruned = app
+        .store
+        .prune_events(&name, okta_bridge::model::now() + 1)
+        .await
+        .unwrap();
+    assert_eq!(pruned, u64::try_from(last).unwrap());
+    let (status, body) = api(&app, Method::GET, "/api/connections/dir/events?after=0", None).await;
+    assert_eq!(status, 410, "{body}");
+    assert_eq!(body["error"], "cursor_expired");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("read the synced directory again"),
+        "{body}"
+    );
+    let (status, body) = api(
+        &app,
+        Method::GET,
+        &format!("/api/connections/dir/events?after={last}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["events"], json!([]));
 }
 
 #[tokio::test]

@@ -393,6 +393,8 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         rate_limit_wait: 10,
         sync_interval: 0,
         sync_full_every: 86_400,
+        feed_retention_days: 30,
+        sync_budget: 50,
         store,
     };
     let app = App::build(&settings, OrgSource::BuiltInSandbox, None)
@@ -797,6 +799,8 @@ pub fn server_settings(store: StoreSettings, admin_token: &str) -> Settings {
         rate_limit_wait: 10,
         sync_interval: 0,
         sync_full_every: 86_400,
+        feed_retention_days: 30,
+        sync_budget: 50,
         store,
     }
 }

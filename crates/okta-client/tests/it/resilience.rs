@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use okta_client::{Client, RetryPolicy};
 use okta_sandbox::faults::FaultRule;
 use okta_sandbox::{Sandbox, SandboxConfig};
@@ -74,6 +74,46 @@ async fn retries_stop_at_the_limit_and_report_the_last_error() {
     let err = fast_retries(&sb, 3).users().list().send().await.unwrap_err();
     assert!(matches!(err.status().map(|s| s.as_u16()), Some(500 | 503)), "{err}");
     assert_eq!(err.error_code(), Some("E0000009"));
+}
+
+/// A client limited to half of each bucket (a background sync's) leaves the other half of every
+/// window: after each of its pages, Okta's count of requests left is at least half the limit,
+/// where the same export with the whole bucket spends windows to the end. No 429 either way.
+#[tokio::test]
+async fn a_rate_share_leaves_the_rest_of_each_window_to_others() {
+    let sb = Sandbox::spawn(SandboxConfig {
+        users: 40,
+        users_rate_limit: 8,
+        rate_limit_window: Duration::from_secs(1),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let lowest_left = |share: f64| {
+        let client = fast_retries(&sb, 0).with_rate_share(share);
+        async move {
+            let mut pages = std::pin::pin!(client.users().list().limit(4).pages());
+            let mut lowest = u32::MAX;
+            let mut users = 0;
+            while let Some(page) = pages.next().await {
+                users += page.expect("no 429: retries are off").items.len();
+                let limits = client.rate_limits();
+                if let Some((_, rl)) = limits.iter().find(|(b, _)| b == "/api/v1/users") {
+                    lowest = lowest.min(rl.remaining);
+                }
+            }
+            (users, lowest)
+        }
+    };
+    let (users, lowest) = lowest_left(0.5).await;
+    assert_eq!(users, 40);
+    assert!(
+        lowest >= 4,
+        "half of the 8 a window stays for others: {lowest} left at the lowest"
+    );
+    let (_, lowest) = lowest_left(1.0).await;
+    assert!(lowest < 4, "the whole bucket is used without a share: {lowest}");
+    assert_eq!(sb.state().rate_limited(), 0, "the sandbox refused nothing");
 }
 
 #[tokio::test]
