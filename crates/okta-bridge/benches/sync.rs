@@ -172,8 +172,9 @@ async fn sync(what: &str, url: &str, client: &okta_client::Client, store: &Store
     let requests = requests(url).await - before;
     let written = Instant::now();
     let changes = diff(&stored, &read);
+    assert!(store.take_sync_lease(&account, "bench", 3600, None).await.unwrap());
     store
-        .apply_directory_changes(&account, &changes, mode == Mode::Full, &json!({}), &cursors)
+        .apply_directory_changes(&account, "bench", &changes, mode == Mode::Full, &json!({}), &cursors)
         .await
         .unwrap();
     Row {

@@ -114,6 +114,7 @@ impl App {
                     full_every: Duration::from_secs(settings.sync_full_every),
                     retention: Duration::from_secs(settings.feed_retention_days.saturating_mul(86_400)),
                     budget: f64::from(settings.sync_budget) / 100.0,
+                    interval: (settings.sync_interval > 0).then(|| Duration::from_secs(settings.sync_interval)),
                     ..SyncPolicy::default()
                 }),
         );

@@ -378,6 +378,14 @@ pub enum Conflict {
         /// The account.
         account: String,
     },
+    /// A sync run outlived its lease and another run took it over: this one wrote nothing.
+    #[error(
+        "the sync of {account} took longer than its lease and another run took over; nothing of this run was written"
+    )]
+    SyncLeaseLost {
+        /// The account.
+        account: String,
+    },
     /// Changing a connected account's kind of app.
     #[error("account {account} is connected through its {kind} app: disconnect it before changing the kind of app")]
     OtherKind {

@@ -4,7 +4,9 @@
 //! `serve` at an exact moment instead of a lucky one. Without the feature, [`hit`] is nothing.
 //!
 //! Points: `refresh.after_token_answer` (Okta answered a refresh grant; the new tokens are
-//! not written yet).
+//! not written yet); `sync.after_read` (a sync read the org, nothing written yet),
+//! `sync.before_commit` (its rows and events are in the open transaction),
+//! `sync.after_commit` (written; its lease not given back).
 
 /// The exit status of a process stopped at a failpoint.
 pub const EXIT_STATUS: i32 = 86;

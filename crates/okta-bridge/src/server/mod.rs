@@ -99,6 +99,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(directory::members),
         )
         .route("/connections/{account}/disconnect", post(pages::disconnect))
+        .route("/connections/{account}/sync", post(pages::sync_now))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::same_origin))

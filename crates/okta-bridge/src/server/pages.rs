@@ -15,7 +15,9 @@ use super::auth::{
     token_matches,
 };
 use super::error::{PageContext, PageError};
-use super::views::{AccountRow, ConnectionRow, IndexPage, LoginPage, UserRow, UsersPage, error_page, render};
+use super::views::{
+    AccountRow, ConnectionRow, IndexPage, LoginPage, UserRow, UsersPage, error_page, render, sync_words,
+};
 use crate::crypto::{hash, random_secret};
 use crate::model::{AccountName, now};
 
@@ -26,10 +28,18 @@ pub(crate) async fn index(admin: AdminPage, State(state): State<Arc<AppState>>) 
     let connections = state.store().connections().await.page(SOMETHING_WENT_WRONG)?;
     let accounts = state.service.accounts().await.page(SOMETHING_WENT_WRONG)?;
     let fallback = state.service.apps().fallback();
+    let mut rows = Vec::with_capacity(connections.len());
+    for c in connections {
+        let account = c.account.clone();
+        let mut row = ConnectionRow::new(c);
+        let sync = state.service.sync_state(&account).await.page(SOMETHING_WENT_WRONG)?;
+        row.sync = sync_words(&sync, state.service.sync_policy().interval);
+        rows.push(row);
+    }
     Ok(render(&IndexPage {
         has_default_app: fallback.is_some(),
         accounts: accounts.iter().map(|(a, c)| AccountRow::new(a, c.as_ref())).collect(),
-        connections: connections.into_iter().map(ConnectionRow::new).collect(),
+        connections: rows,
         org: fallback.map_or_else(|| "none configured".to_owned(), |o| o.org().to_string()),
         csrf: admin.csrf,
     }))
@@ -146,6 +156,27 @@ pub(crate) async fn disconnect(
     }
     let account = AccountName::parse(&account).page(TITLE)?;
     state.service.disconnect(&account, false).await.page(TITLE)?;
+    Ok(Redirect::to("/").into_response())
+}
+
+/// `POST /connections/{account}/sync` (CSRF token): syncs now (what changed since the last
+/// run), back to the list, which shows the result.
+pub(crate) async fn sync_now(
+    admin: AdminPage,
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    const TITLE: &str = "Could not sync";
+    if !csrf_matches(Some(&admin.csrf), &f.csrf) {
+        return Ok(error_page(
+            StatusCode::FORBIDDEN,
+            "Not synced",
+            "The form did not come from this site.",
+        ));
+    }
+    let account = AccountName::parse(&account).page(TITLE)?;
+    state.service.sync(&account, false).await.page(TITLE)?;
     Ok(Redirect::to("/").into_response())
 }
 

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::model::{Account, AppKind, Connection, ConnectionMethod, ConnectionStatus, status_of};
+use crate::model::{Account, AppKind, Connection, ConnectionMethod, ConnectionStatus, SyncState, status_of};
 
 /// Formats unix seconds for people (RFC 3339).
 pub fn fmt_time(secs: i64) -> String {
@@ -159,6 +159,45 @@ pub(crate) struct ConnectionRow {
     pub updated_at: String,
     pub has_refresh_token: bool,
     pub status: StatusView,
+    /// The directory sync's status in words.
+    pub sync: String,
+}
+
+/// A connection's sync state in words: the last run and what it found, the next one, an error
+/// or why runs wait.
+pub(crate) fn sync_words(s: &SyncState, interval: Option<std::time::Duration>) -> String {
+    let Some(last) = s.last_run_at else {
+        return match (&s.paused, s.running) {
+            (Some(why), _) => format!("never synced; paused ({why})"),
+            (None, true) => "first sync running".to_owned(),
+            (None, false) => "never synced".to_owned(),
+        };
+    };
+    let mut words = format!("last run {}", fmt_time(last));
+    if let Some(summary) = &s.last_summary {
+        let d = &summary["directory"];
+        words.push_str(&format!(
+            " ({}): {} users, {} groups, {} memberships; {} events",
+            if summary["full"] == true { "full" } else { "incremental" },
+            d["users"],
+            d["groups"],
+            d["memberships"],
+            summary["events"]
+        ));
+    }
+    if let Some(e) = &s.last_error {
+        words.push_str(&format!("; last run failed: {e}"));
+    }
+    match (&s.paused, s.running, interval) {
+        (Some(why), _, _) => words.push_str(&format!("; paused ({why})")),
+        (None, true, _) => words.push_str("; running now"),
+        (None, false, Some(every)) => {
+            let next = last + i64::try_from(every.as_secs()).unwrap_or(i64::MAX / 2);
+            words.push_str(&format!("; next {}", fmt_time(next)));
+        }
+        (None, false, None) => words.push_str("; on demand only"),
+    }
+    words
 }
 
 impl ConnectionRow {
@@ -171,6 +210,7 @@ impl ConnectionRow {
             updated_at: fmt_time(c.updated_at),
             has_refresh_token: c.refresh_token.is_some(),
             status: StatusView::of(&c.status),
+            sync: "never synced".to_owned(),
         }
     }
 }

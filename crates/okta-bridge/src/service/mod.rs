@@ -52,6 +52,11 @@ impl Service {
         }
     }
 
+    /// How directories are synced.
+    pub fn sync_policy(&self) -> &sync::SyncPolicy {
+        &self.sync_policy
+    }
+
     /// Syncs directories by `policy`.
     #[must_use]
     pub fn with_sync_policy(mut self, policy: sync::SyncPolicy) -> Self {

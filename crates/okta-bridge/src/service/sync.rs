@@ -13,8 +13,9 @@ use crate::error::{Conflict, Error, Result};
 use crate::model::{AccountName, ConnectionStatus, FeedEvent, SyncState, now, status_of};
 use crate::sync::{counts, diff, read_changes, read_directory};
 
-/// How long a sync's lease lasts; a run that takes longer loses it to the next taker.
-const SYNC_LEASE_SECONDS: i64 = 600;
+/// How long a sync's lease lasts unless renewed: a run renews it every third of that while it
+/// lives, so a process killed mid-run holds it at most this long.
+const SYNC_LEASE_SECONDS: i64 = 60;
 
 /// The most events one read of the feed answers.
 pub const MAX_EVENTS_PAGE: i64 = 1000;
@@ -35,6 +36,8 @@ pub struct SyncPolicy {
     /// The share (0–1) of each of the org's rate-limit buckets a sync uses; the rest of every
     /// window stays for the application's own calls.
     pub budget: f64,
+    /// How often the scheduler syncs each connection (`None`: only on demand).
+    pub interval: Option<Duration>,
 }
 
 impl Default for SyncPolicy {
@@ -44,6 +47,7 @@ impl Default for SyncPolicy {
             overlap: Duration::from_secs(120),
             retention: Duration::from_secs(30 * 24 * 3600),
             budget: 0.5,
+            interval: None,
         }
     }
 }
@@ -116,7 +120,28 @@ impl Service {
         {
             return Ok(None);
         }
-        let result = self.sync_holding_lease(account, full).await;
+        // The lease is renewed while the run lives (a run that outlives it anyway finds out
+        // when it writes: nothing is written then).
+        let renew = async {
+            let every = Duration::from_secs(u64::try_from(SYNC_LEASE_SECONDS / 3).unwrap_or(20));
+            loop {
+                tokio::time::sleep(every).await;
+                match self
+                    .store
+                    .take_sync_lease(account, &owner, SYNC_LEASE_SECONDS, None)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(account = %account, "another run took this sync's lease over"),
+                    Err(e) => tracing::warn!(account = %account, error = %e, "could not renew the sync's lease"),
+                }
+            }
+        };
+        let result = tokio::select! {
+            r = self.sync_holding_lease(account, &owner, full) => r,
+            // Renewing never ends; were it to, the run would be as good as without a lease.
+            () = renew => Err(Error::Conflict(Conflict::SyncLeaseLost { account: account.to_string() })),
+        };
         if let Err(e) = &result {
             let message = e.to_string();
             if let Err(db) = self.store.record_sync_error(account, &message).await {
@@ -129,7 +154,7 @@ impl Service {
         result.map(Some)
     }
 
-    async fn sync_holding_lease(&self, account: &AccountName, full: bool) -> Result<Value> {
+    async fn sync_holding_lease(&self, account: &AccountName, owner: &str, full: bool) -> Result<Value> {
         let started = Instant::now();
         let state = self.store.sync_state(account).await?;
         let policy = self.sync_policy;
@@ -179,6 +204,7 @@ impl Service {
             }
         };
         let full = summary["full"] == true;
+        crate::failpoint::hit("sync.after_read");
         let read_ms = started.elapsed().as_millis();
         let changes = diff(&stored, &read);
         let events = changes.events.len();
@@ -187,8 +213,9 @@ impl Service {
         summary["readMs"] = json!(u64::try_from(read_ms).unwrap_or(u64::MAX));
         let last_seq = self
             .store
-            .apply_directory_changes(account, &changes, full, &summary, &cursors)
+            .apply_directory_changes(account, owner, &changes, full, &summary, &cursors)
             .await?;
+        crate::failpoint::hit("sync.after_commit");
         if events > 0 {
             self.feed_written.send_modify(|n| *n += 1);
         }

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::{Pool, Store, with_pool};
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Result};
 use crate::model::{
     AccountName, DirApp, DirGroup, DirUser, Directory, DirectoryChanges, EventType, FeedEvent, SyncCursors, SyncState,
     now,
@@ -206,14 +206,17 @@ impl Store {
 
     /// Writes one sync's `changes` and their events in one transaction, numbering the events
     /// after the last one of `account`, and records the run (`summary`; `full` for a full
-    /// read) and where the next incremental read starts (`cursors`). Answers the cursor of the
-    /// last event written (the previous one when none).
+    /// read) and where the next incremental read starts (`cursors`), if `owner` still holds
+    /// the sync lease. Answers the cursor of the last event written (the previous one when
+    /// none).
     ///
     /// # Errors
-    /// [`Error::Database`]; nothing is written then.
+    /// [`Conflict::SyncLeaseLost`] when another run took the lease over (this run outlived
+    /// it); [`Error::Database`]. Nothing is written then.
     pub async fn apply_directory_changes(
         &self,
         account: &AccountName,
+        owner: &str,
         changes: &DirectoryChanges,
         full: bool,
         summary: &Value,
@@ -229,12 +232,13 @@ impl Store {
                 .bind(a)
                 .execute(&mut *tx)
                 .await?;
-            // Numbers for this run's events, reserved in its transaction.
-            let (next,): (i64,) = sqlx::query_as(
+            // Numbers for this run's events, reserved in its transaction, while the lease is
+            // this run's.
+            let reserved: Option<(i64,)> = sqlx::query_as(
                 "UPDATE dir_sync SET next_seq = next_seq + $2, last_run_at = $3, last_error = NULL, last_summary = $4, \
                  last_full_at = CASE WHEN $5 THEN $3 ELSE last_full_at END, \
                  users_since = $6, groups_since = $7, log_cursor = $8 \
-                 WHERE account = $1 RETURNING next_seq",
+                 WHERE account = $1 AND lease_owner = $9 RETURNING next_seq",
             )
             .bind(a)
             .bind(n)
@@ -244,8 +248,12 @@ impl Store {
             .bind(&cursors.users_since)
             .bind(&cursors.groups_since)
             .bind(&cursors.log)
-            .fetch_one(&mut *tx)
+            .bind(owner)
+            .fetch_optional(&mut *tx)
             .await?;
+            let Some((next,)) = reserved else {
+                return Err(Conflict::SyncLeaseLost { account: a.to_owned() }.into());
+            };
             let first = next - n;
             let deletions: [(&[&str], &Vec<String>); 3] = [
                 (
@@ -393,6 +401,7 @@ impl Store {
                 });
                 q.build().execute(&mut *tx).await?;
             }
+            crate::failpoint::hit("sync.before_commit");
             tx.commit().await?;
             next - 1
         });

@@ -812,3 +812,212 @@ async fn scheduled_syncs_pause_for_a_connection_that_needs_reauthorization() {
     assert!(app.store.events_after(&works, 0, 10).await.unwrap().is_empty());
     assert_eq!(app.store.sync_state(&works).await.unwrap().last_seq, 0);
 }
+
+/// The page shows each connection's sync status, and its "Sync now" button (with the page's
+/// CSRF token only) runs a sync whose result the page then shows.
+#[tokio::test]
+async fn the_page_shows_sync_status_and_syncs_now() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 30;
+                c.groups = 3;
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    connect_with_token(&app, "paged").await;
+    let mut browser = crate::util::Browser::signed_in(&app).await;
+    let index = browser.visit(&format!("{}/", app.url)).await.text().await.unwrap();
+    assert!(index.contains("never synced"), "{index}");
+    assert!(index.contains("Sync now"));
+    let url = format!("{}/connections/paged/sync", app.url);
+    let res = browser
+        .http
+        .post(&url)
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(
+        app.store
+            .sync_state(&AccountName::parse("paged").unwrap())
+            .await
+            .unwrap()
+            .last_run_at
+            .is_none()
+    );
+    let csrf = crate::util::hidden_value(&index, "csrf");
+    let res = browser
+        .http
+        .post(&url)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[reqwest::header::LOCATION], "/");
+    let index = browser.visit(&format!("{}/", app.url)).await.text().await.unwrap();
+    let users = app
+        .store
+        .directory(&AccountName::parse("paged").unwrap())
+        .await
+        .unwrap()
+        .users
+        .len();
+    assert!(index.contains(&format!("(full): {users} users, ")), "{index}");
+    assert!(
+        index.contains("on demand only"),
+        "the scheduler is off in tests: {index}"
+    );
+}
+
+/// Lets a dead process's sync lease run out now (it would within a minute).
+async fn break_sync_lease(db: &TestDb, account: &str) {
+    use sqlx::Connection;
+    let sql = "UPDATE dir_sync SET lease_owner = NULL, lease_until = NULL WHERE account = $1";
+    if db.url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query(sql).bind(account).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query(sql).bind(account).execute(&mut c).await.unwrap();
+    }
+}
+
+/// `okta-bridge sync` processes stopped dead while the org changes: at each point of a run
+/// (after reading, with the transaction open, after committing) and SIGKILLed at random
+/// moments. A run that dies writes nothing or everything; the next run reads again from the
+/// cursors the last committed run left; in the end the stored directory is the org's, folding
+/// the feed gives it, and no change is in the feed twice.
+async fn killed_syncs_lose_and_repeat_nothing(db: TestDb) {
+    use rand::Rng;
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 80;
+                c.groups = 6;
+                c.apps = 1;
+                c.late_events = 0.2;
+                c.rate_limit_window = std::time::Duration::from_secs(1);
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    connect_with_token(&app, "kill").await;
+    let name = AccountName::parse("kill").unwrap();
+    let (status, _) = api(&app, Method::POST, "/api/connections/kill/sync", None).await;
+    assert_eq!(status, 200);
+    let mut changes = Vec::new();
+    let points = [
+        "sync.after_read",
+        "sync.before_commit",
+        "sync.after_commit",
+        "",
+        "",
+        "",
+        "",
+        "",
+    ];
+    let mut outcomes = BTreeMap::new();
+    for point in points {
+        changes.extend(churn(&app, 20).await);
+        let before = app.store.sync_state(&name).await.unwrap().last_seq;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
+            .args(["sync", "kill", "--database-url", &db.url, "--dev-allow-private-orgs"])
+            .env_clear()
+            .env("OKTA_BRIDGE_MASTER_KEY", crate::util::TEST_KEY_B64.as_str())
+            .env("OKTA_BRIDGE_FAILPOINTS", point)
+            .env("OKTA_BRIDGE_LOG", "off")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let status = if point.is_empty() {
+            // The chaos: a kill at a random moment of the run (not a wait for anything).
+            let at = std::time::Duration::from_millis(rand::rng().random_range(0..80));
+            match tokio::time::timeout(at, child.wait()).await {
+                Ok(status) => status.unwrap().code(),
+                Err(_) => {
+                    child.start_kill().unwrap();
+                    child.wait().await.unwrap();
+                    None
+                }
+            }
+        } else {
+            child.wait().await.unwrap().code()
+        };
+        let after = app.store.sync_state(&name).await.unwrap().last_seq;
+        let outcome = match (point, status) {
+            ("sync.after_commit", Some(86)) => {
+                assert!(after > before, "committed before it died");
+                "died after commit"
+            }
+            (p, Some(86)) if !p.is_empty() => {
+                assert_eq!(after, before, "{p}: nothing written");
+                "died before commit"
+            }
+            ("", None) => "killed",
+            ("", Some(0)) => "completed",
+            other => panic!("unexpected end of a sync process: {other:?}"),
+        };
+        *outcomes.entry(outcome).or_insert(0) += 1;
+        break_sync_lease(&db, "kill").await;
+    }
+    eprintln!("killed syncs: {outcomes:?}");
+    let (status, summary) = api(&app, Method::POST, "/api/connections/kill/sync", None).await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["full"], false);
+    let org = exported(&app).await;
+    let stored = app.store.directory(&name).await.unwrap();
+    assert_eq!(differences(&stored, &org), "", "the stored directory is the org's");
+    let events = feed(&app, "kill").await;
+    assert!(events.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+    assert_eq!(differences(&okta_bridge::sync::fold(&events), &stored), "");
+    // No change twice: each user created once, deleted at most once.
+    for t in [
+        EventType::UserCreated,
+        EventType::UserDeleted,
+        EventType::GroupCreated,
+        EventType::GroupDeleted,
+    ] {
+        let ids: Vec<&str> = events
+            .iter()
+            .filter(|e| e.event_type == t)
+            .map(|e| e.object_id.as_str())
+            .collect();
+        assert_eq!(
+            ids.iter().collect::<BTreeSet<_>>().len(),
+            ids.len(),
+            "{t:?} twice for one object"
+        );
+    }
+    // Every change made is in the feed: each new user created, each deleted one deleted.
+    let has = |t: EventType, id: &str| events.iter().any(|e| e.event_type == t && e.object_id == id);
+    for c in &changes {
+        match (c["change"].as_str().unwrap(), c["userId"].as_str()) {
+            ("user.create", Some(id)) => assert!(has(EventType::UserCreated, id) || !org.users.contains_key(id), "{c}"),
+            ("user.delete", Some(id)) if has(EventType::UserCreated, id) => {
+                assert!(has(EventType::UserDeleted, id), "{c}")
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn killed_syncs_lose_and_repeat_nothing_sqlite() {
+    killed_syncs_lose_and_repeat_nothing(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn killed_syncs_lose_and_repeat_nothing_postgres() {
+    let Some(db) = TestDb::postgres().await else { return };
+    killed_syncs_lose_and_repeat_nothing(db).await;
+}
