@@ -19,8 +19,8 @@ use crate::model::AccountName;
 /// `limit`/`after` paging, like Okta's.
 #[derive(Debug, Deserialize)]
 pub(crate) struct PageParams {
-    limit: Option<u32>,
-    after: Option<String>,
+    pub(crate) limit: Option<u32>,
+    pub(crate) after: Option<String>,
 }
 
 /// `GET /api/connections`: every connection, without its tokens.

@@ -20,6 +20,7 @@ use super::views::{
 };
 use crate::crypto::{hash, random_secret};
 use crate::model::{AccountName, now};
+use crate::store::UserQuery;
 
 const SOMETHING_WENT_WRONG: &str = "Something went wrong";
 
@@ -45,16 +46,67 @@ pub(crate) async fn index(admin: AdminPage, State(state): State<Arc<AppState>>) 
     }))
 }
 
-/// `GET /connections/{account}/users`: one page of users, read live.
+#[derive(Debug, Deserialize)]
+pub(crate) struct UsersPageParams {
+    after: Option<String>,
+    /// `directory`: the synced copy (every status, no request to Okta); otherwise live.
+    source: Option<String>,
+    /// With the synced copy: a prefix of the login, email or names.
+    q: Option<String>,
+}
+
+/// Users shown a page from the synced copy.
+const DIRECTORY_PAGE: i64 = 50;
+
+/// `GET /connections/{account}/users[?source=directory&q=]`: one page of users, read live
+/// from Okta or from the synced directory.
 pub(crate) async fn users(
     admin: AdminPage,
     State(state): State<Arc<AppState>>,
     Path(account): Path<String>,
-    Query(p): Query<PageParams>,
+    Query(p): Query<UsersPageParams>,
 ) -> Result<Response, PageError> {
-    let (account, page) = super::api::fetch_page(&state, &account, &p)
-        .await
-        .page("Could not read users")?;
+    const TITLE: &str = "Could not read users";
+    if p.source.as_deref() == Some("directory") {
+        let account = AccountName::parse(&account).page(TITLE)?;
+        state.service.check_connection(&account).await.page(TITLE)?;
+        let q = p.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+        let query = UserQuery {
+            after: p.after.as_deref(),
+            prefix: q,
+            ..UserQuery::default()
+        };
+        let mut users = state
+            .store()
+            .directory_users(&account, &query, DIRECTORY_PAGE + 1)
+            .await
+            .page(TITLE)?;
+        let more = users.len() > usize::try_from(DIRECTORY_PAGE).unwrap_or(usize::MAX);
+        users.truncate(usize::try_from(DIRECTORY_PAGE).unwrap_or(usize::MAX));
+        let next = users.last().filter(|_| more).map(|u| {
+            let mut q_s = url::form_urlencoded::Serializer::new(String::new());
+            q_s.append_pair("source", "directory").append_pair("after", &u.id);
+            if let Some(q) = q {
+                q_s.append_pair("q", q);
+            }
+            format!("/connections/{account}/users?{}", q_s.finish())
+        });
+        let synced = state.service.sync_state(&account).await.page(TITLE)?;
+        return Ok(render(&UsersPage {
+            csrf: admin.csrf,
+            account: account.to_string(),
+            users: users.iter().map(UserRow::stored).collect(),
+            next,
+            directory: true,
+            q: q.unwrap_or_default().to_owned(),
+            synced: sync_words(&synced, state.service.sync_policy().interval),
+        }));
+    }
+    let live = PageParams {
+        limit: None,
+        after: p.after,
+    };
+    let (account, page) = super::api::fetch_page(&state, &account, &live).await.page(TITLE)?;
     let next = page.next_cursor().map(|c| {
         let q = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("after", &c)
@@ -66,6 +118,9 @@ pub(crate) async fn users(
         account: account.to_string(),
         users: page.items.into_iter().map(UserRow::new).collect(),
         next,
+        directory: false,
+        q: String::new(),
+        synced: String::new(),
     }))
 }
 

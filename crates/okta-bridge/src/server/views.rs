@@ -244,6 +244,22 @@ pub(crate) struct UserRow {
 }
 
 impl UserRow {
+    /// A user of the synced directory.
+    pub(crate) fn stored(u: &crate::model::DirUser) -> Self {
+        Self {
+            id: u.id.clone(),
+            status: u.status.clone(),
+            login: u.login.clone(),
+            name: [u.first_name.as_deref(), u.last_name.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" "),
+            email: u.email.clone().unwrap_or_default(),
+            last_login: u.last_login.clone().unwrap_or_default(),
+        }
+    }
+
     pub(crate) fn new(u: okta_client::User) -> Self {
         Self {
             name: [u.profile.first_name.as_deref(), u.profile.last_name.as_deref()]
@@ -267,6 +283,12 @@ pub(crate) struct UsersPage {
     pub account: String,
     pub users: Vec<UserRow>,
     pub next: Option<String>,
+    /// Read from the synced directory (else live from Okta).
+    pub directory: bool,
+    /// The search, for the synced directory.
+    pub q: String,
+    /// The sync's status in words, for the synced directory.
+    pub synced: String,
 }
 
 #[derive(Template)]

@@ -873,6 +873,49 @@ async fn the_page_shows_sync_status_and_syncs_now() {
         index.contains("on demand only"),
         "the scheduler is off in tests: {index}"
     );
+
+    // The users page reads the synced copy: every user, 50 a page, searchable.
+    let dir = app
+        .store
+        .directory(&AccountName::parse("paged").unwrap())
+        .await
+        .unwrap();
+    let page = browser
+        .visit(&format!("{}/connections/paged/users?source=directory", app.url))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("From the synced directory"), "{page}");
+    for u in dir.users.values() {
+        assert!(page.contains(&format!("<code>{}</code>", u.id)), "{} is listed", u.id);
+    }
+    let prefix = dir.users.values().next().unwrap().login[..4].to_lowercase();
+    let page = browser
+        .visit(&format!(
+            "{}/connections/paged/users?source=directory&q={prefix}",
+            app.url
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let expected = dir
+        .users
+        .values()
+        .filter(|u| {
+            [
+                Some(&u.login),
+                u.email.as_ref(),
+                u.first_name.as_ref(),
+                u.last_name.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|v| v.to_lowercase().starts_with(&prefix))
+        })
+        .count();
+    assert_eq!(page.matches("<code>").count(), expected, "{page}");
 }
 
 /// Lets a dead process's sync lease run out now (it would within a minute).
