@@ -7,7 +7,14 @@
 //! ```text
 //! cargo bench -p okta-bridge --bench sync                        # 100,000 users
 //! cargo bench -p okta-bridge --bench sync -- --users 20000       # a smaller org
+//! cargo bench -p okta-bridge --bench sync -- --okta-limits --users 20000
 //! ```
+//!
+//! `--okta-limits` keeps Okta's default rate limits (a minute's window; users 600, groups 500,
+//! apps 100 a minute) and runs one initial sync into SQLite with half of each bucket (the
+//! default `OKTA_BRIDGE_SYNC_BUDGET`): its wall time against the floor those limits set for the
+//! requests it made (a sync using more than its share would beat that floor), and the 429s the
+//! org answered.
 //!
 //! The sandbox runs as its own process (`okta-bridge sandbox`), so the peak memory read from
 //! `/proc/self/status` (`VmHWM`) is the sync's alone. PostgreSQL comes from
@@ -53,7 +60,7 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-async fn start_sandbox(users: usize) -> (tokio::process::Child, String) {
+async fn start_sandbox(users: usize, lifted: bool) -> (tokio::process::Child, String) {
     let groups = (users / 50).to_string();
     let memberships = (users * 2).to_string();
     let users = users.to_string();
@@ -78,7 +85,11 @@ async fn start_sandbox(users: usize) -> (tokio::process::Child, String) {
             "3",
         ])
         // Lifted limits: a one-second window with Okta's per-minute numbers, and a high users bucket.
-        .args(["--rate-limit-window", "1", "--users-rate-limit", "1000000"])
+        .args(if lifted {
+            &["--rate-limit-window", "1", "--users-rate-limit", "1000000"][..]
+        } else {
+            &[][..]
+        })
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -213,11 +224,114 @@ async fn every_groups_members(url: &str, client: &okta_client::Client) -> Row {
     }
 }
 
+/// The sandbox's bucket (Okta's default limit a minute) of a route it counts requests by.
+fn bucket_of(route: &str) -> Option<(&'static str, u32)> {
+    let path = route.split_once(' ')?.1.strip_prefix("/api/v1/")?;
+    let segments: Vec<&str> = path.split('/').collect();
+    Some(match (segments[0], segments.len()) {
+        ("users", 1) => ("users", 600),
+        ("groups", 2) => ("groups/{id}", 1_000),
+        ("groups", _) => ("groups", 500),
+        ("apps", 2) => ("apps/{id}", 500),
+        ("apps", _) => ("apps", 100),
+        ("logs", _) => ("logs", 120),
+        _ => return None,
+    })
+}
+
+/// One initial sync under Okta's default limits with half of each bucket.
+async fn under_okta_limits(users: usize) {
+    let started = Instant::now();
+    let (_sandbox, url) = start_sandbox(users, false).await;
+    eprintln!(
+        "sandbox with {users} users ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let share = 0.5;
+    let client = okta_client::Client::builder(&url)
+        .unwrap()
+        .api_token(TOKEN)
+        .build()
+        .unwrap()
+        .with_rate_share(share);
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await;
+    let epoch = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let t0 = epoch();
+    let row = sync(
+        "initial sync under Okta's limits → SQLite",
+        &url,
+        &client,
+        &sqlite,
+        Mode::Full,
+    )
+    .await;
+    let t1 = epoch();
+    let counters = control(&url, reqwest::Method::GET, "/__sandbox/counters", None).await;
+    let mut per_bucket: std::collections::BTreeMap<&str, (u32, u64)> = std::collections::BTreeMap::new();
+    for (route, n) in counters["requests"].as_object().unwrap() {
+        if let Some((bucket, limit)) = bucket_of(route) {
+            per_bucket.entry(bucket).or_insert((limit, 0)).1 += n.as_u64().unwrap_or(0);
+        }
+    }
+    // Okta's windows are fixed minutes. The read goes bucket after bucket (users, then groups
+    // and their members, then apps); a bucket needing k windows at the share can finish no
+    // sooner than the start of the k-th window counted from the one it starts in.
+    let windows_touched = ((t1 / 60.0).floor() - (t0 / 60.0).floor()) + 1.0;
+    let mut t = t0;
+    println!(
+        "\n{users} users, {} groups, {} memberships; Okta's default limits, a {share} share",
+        users / 50,
+        users * 2
+    );
+    println!(
+        "| bucket | limit a minute | requests | windows needed at the share | most the share allowed in the windows the run spanned |"
+    );
+    println!("|---|---|---|---|---|");
+    for bucket in ["users", "groups", "apps"] {
+        let Some((limit, n)) = per_bucket.get(bucket) else {
+            continue;
+        };
+        let per_window = (f64::from(*limit) * share).floor().max(1.0);
+        #[allow(clippy::cast_precision_loss)]
+        let windows = (*n as f64 / per_window).ceil();
+        t = t.max(((t / 60.0).floor() + windows - 1.0) * 60.0);
+        let allowed = per_window * windows_touched;
+        #[allow(clippy::cast_precision_loss)]
+        let respected = if (*n as f64) <= allowed {
+            "respected"
+        } else {
+            "EXCEEDED"
+        };
+        println!("| {bucket} | {limit} | {n} | {windows} | {allowed} ({respected}) |");
+    }
+    let floor_s = t - t0;
+    let total = row.read_s + row.write_s;
+    println!(
+        "\nrequests {}, events {}, wall {total:.1} s (read {:.1} s, write {:.1} s); the floor the limits set from this start: {floor_s:.1} s; wall − floor: {:.1} s",
+        row.requests,
+        row.events,
+        row.read_s,
+        row.write_s,
+        total - floor_s
+    );
+    println!("429s answered by the org: {}", counters["rateLimited"]);
+}
+
 #[tokio::main]
 async fn main() {
     let users = arg("--users", 100_000);
+    if std::env::args().any(|a| a == "--okta-limits") {
+        under_okta_limits(users).await;
+        return;
+    }
     let started = Instant::now();
-    let (_sandbox, url) = start_sandbox(users).await;
+    let (_sandbox, url) = start_sandbox(users, true).await;
     eprintln!(
         "sandbox with {users} users ready in {:.1} s",
         started.elapsed().as_secs_f64()
