@@ -39,6 +39,8 @@ struct Inner {
     max_rate_limit_wait: Option<Duration>,
     /// The share of each rate-limit bucket this client uses (1: all of it).
     share: f64,
+    /// Requests sent (each attempt) per bucket by this client and its clones.
+    sent: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 /// How failed requests are retried.
@@ -229,6 +231,7 @@ impl ClientBuilder {
                 retry: self.retry,
                 max_rate_limit_wait: self.max_rate_limit_wait,
                 share: 1.0,
+                sent: std::sync::Mutex::default(),
             }),
         })
     }
@@ -357,8 +360,21 @@ impl Client {
                 retry: i.retry,
                 max_rate_limit_wait: None,
                 share: share.clamp(0.0, 1.0),
+                sent: std::sync::Mutex::default(),
             }),
         }
+    }
+
+    /// The requests this client (and its clones) sent, each attempt counted, by rate-limit
+    /// bucket. A [`Client::with_rate_share`] client counts its own.
+    pub fn requests_sent(&self) -> Vec<(String, u64)> {
+        self.inner
+            .sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(b, n)| (b.clone(), *n))
+            .collect()
     }
 
     /// The rate-limit state of every endpoint bucket this client (and its clones) used in a
@@ -403,6 +419,13 @@ impl Client {
                     });
                 }
             };
+            *self
+                .inner
+                .sent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(bucket.clone())
+                .or_default() += 1;
             let mut req = self
                 .inner
                 .http

@@ -23,6 +23,11 @@ pub const MAX_EVENTS_PAGE: i64 = 1000;
 /// The longest a read of the feed waits for new events.
 pub const MAX_EVENTS_WAIT: Duration = Duration::from_secs(60);
 
+/// A run's requests by rate-limit bucket, as the summary says them.
+fn requests_json(sent: &[(String, u64)]) -> Value {
+    Value::Object(sent.iter().map(|(b, n)| (b.clone(), json!(n))).collect())
+}
+
 /// How a connection's directory is synced.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SyncPolicy {
@@ -169,7 +174,9 @@ impl Service {
             let overlap = time::Duration::try_from(policy.overlap).unwrap_or(time::Duration::MINUTE);
             match self
                 .call(account, |client| async move {
-                    read_changes(&client.with_rate_share(policy.budget), stored, cursors, overlap).await
+                    let client = client.with_rate_share(policy.budget);
+                    let read = read_changes(&client, stored, cursors, overlap).await?;
+                    Ok((read, client.requests_sent()))
                 })
                 .await
             {
@@ -183,8 +190,9 @@ impl Service {
             }
         };
         let (read, cursors, mut summary) = match incremental {
-            Some(inc) => {
+            Some((inc, sent)) => {
                 let summary = json!({
+                    "requests": requests_json(&sent),
                     "full": false,
                     "logEvents": inc.log_events,
                     "usersRead": inc.users_read,
@@ -195,12 +203,14 @@ impl Service {
                 (inc.dir, inc.cursors, summary)
             }
             None => {
-                let (dir, cursors) = self
+                let (dir, cursors, sent) = self
                     .call(account, |client| async move {
-                        read_directory(&client.with_rate_share(policy.budget)).await
+                        let client = client.with_rate_share(policy.budget);
+                        let (dir, cursors) = read_directory(&client).await?;
+                        Ok((dir, cursors, client.requests_sent()))
                     })
                     .await?;
-                (dir, cursors, json!({ "full": true }))
+                (dir, cursors, json!({ "full": true, "requests": requests_json(&sent) }))
             }
         };
         let full = summary["full"] == true;

@@ -265,12 +265,22 @@ async fn sync_mirrors_the_org(db: TestDb) {
     for round in 0..3 {
         let changes = churn(&app, 120).await;
         assert_eq!(changes.len(), 120);
+        let served_before = served_api(&app).await;
         let (status, summary) = api(&app, Method::POST, "/api/connections/dir/sync", None).await;
         assert_eq!(status, 200, "{summary}");
         assert_eq!(
             summary["full"], false,
             "after the first, syncs read what changed: {summary}"
         );
+        // The run's requests by bucket, as the org counted them.
+        let said: u64 = summary["requests"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(said, served_api(&app).await - served_before, "{summary}");
+        assert!(summary["requests"]["/api/v1/logs"].as_u64().unwrap() >= 1, "{summary}");
         assert!(summary["events"].as_u64().unwrap() > 50, "round {round}: {summary}");
         assert!(
             summary["groupsReread"].as_u64().unwrap() < summary["groupsRead"].as_u64().unwrap().max(1),
@@ -651,6 +661,18 @@ async fn connect_with_token(app: &TestApp, name: &str) {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// Requests the sandbox served on its Management API routes so far.
+async fn served_api(app: &TestApp) -> u64 {
+    let counters = sandbox_control(app, Method::GET, "/__sandbox/counters", None).await;
+    counters["requests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(route, _)| route.contains(" /api/v1/"))
+        .map(|(_, n)| n.as_u64().unwrap())
+        .sum()
 }
 
 /// Requests the sandbox served on `route` (e.g. `GET /api/v1/apps`).
