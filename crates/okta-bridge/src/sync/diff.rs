@@ -12,13 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
+use super::read::text;
 use crate::model::{DirGroup, DirUser, Directory, DirectoryChanges, EventType, FeedEvent, NewEvent};
-
-fn text(t: Option<OffsetDateTime>) -> Option<String> {
-    t.and_then(|t| t.format(&Rfc3339).ok())
-}
 
 /// An event's data: the object after the change, with the names of the attributes that
 /// `changed` when there are any to say.

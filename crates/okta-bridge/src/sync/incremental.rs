@@ -25,7 +25,7 @@ use okta_client::{Client, LogCursor, LogEvent};
 use time::OffsetDateTime;
 
 use super::read::{
-    CONCURRENT_READS, MEMBERS_PAGE, USERS_PAGE, dir_group, dir_user, instant, later, member_ids, read_apps, text,
+    CONCURRENT_READS, MEMBERS_PAGE, USERS_PAGE, dir_group, dir_user, instant, member_ids, read_apps, text,
 };
 use crate::model::{Directory, SyncCursors};
 
@@ -133,13 +133,13 @@ pub async fn read_changes(
     let dir = &mut out.dir;
     let (mut new_users_since, mut new_groups_since) = (Some(users_since), Some(groups_since));
     for u in users {
-        new_users_since = later(new_users_since, u.last_updated);
+        new_users_since = new_users_since.max(u.last_updated);
         let u = dir_user(u);
         dir.users.insert(u.id.clone(), u);
     }
     let mut counts: BTreeMap<String, Option<usize>> = BTreeMap::new();
     for g in groups {
-        new_groups_since = later(later(new_groups_since, g.last_updated), g.last_membership_updated);
+        new_groups_since = new_groups_since.max(g.last_updated).max(g.last_membership_updated);
         counts.insert(g.id.clone(), users_count(&g));
         let g = dir_group(g);
         dir.groups.insert(g.id.clone(), g);

@@ -82,11 +82,6 @@ pub(crate) fn dir_app(a: okta_client::Application) -> DirApp {
     }
 }
 
-/// The later of two optional instants.
-pub(crate) fn later(a: Option<OffsetDateTime>, b: Option<OffsetDateTime>) -> Option<OffsetDateTime> {
-    a.max(b)
-}
-
 /// An instant parsed back from the text kept.
 pub(crate) fn instant(t: Option<&str>) -> Option<OffsetDateTime> {
     t.and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
@@ -131,7 +126,7 @@ pub async fn read_directory(client: &Client) -> Result<(Directory, SyncCursors),
     let mut users = std::pin::pin!(futures::stream::select(listed, deprovisioned));
     while let Some(u) = users.next().await {
         let u = u?;
-        users_since = later(users_since, u.last_updated);
+        users_since = users_since.max(u.last_updated);
         let u = dir_user(u);
         dir.users.insert(u.id.clone(), u);
     }
@@ -152,7 +147,7 @@ pub async fn read_directory(client: &Client) -> Result<(Directory, SyncCursors),
         dir.members.extend(ids.into_iter().map(|u| (gid.clone(), u)));
     }
     for g in groups {
-        groups_since = later(later(groups_since, g.last_updated), g.last_membership_updated);
+        groups_since = groups_since.max(g.last_updated).max(g.last_membership_updated);
         let g = dir_group(g);
         dir.groups.insert(g.id.clone(), g);
     }
