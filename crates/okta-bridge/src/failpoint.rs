@@ -6,7 +6,8 @@
 //! Points: `refresh.after_token_answer` (Okta answered a refresh grant; the new tokens are
 //! not written yet); `sync.after_read` (a sync read the org, nothing written yet),
 //! `sync.before_commit` (its rows and events are in the open transaction),
-//! `sync.after_commit` (written; its lease not given back).
+//! `sync.after_commit` (written; its lease not given back), `sync.page_committed` (a page of a
+//! full pass written). `name@N` stops at the point's N-th hit instead of its first.
 
 /// The exit status of a process stopped at a failpoint.
 pub const EXIT_STATUS: i32 = 86;
@@ -17,7 +18,22 @@ pub fn hit(name: &str) {
     let Some(list) = std::env::var_os("OKTA_BRIDGE_FAILPOINTS") else {
         return;
     };
-    if list.to_string_lossy().split(',').any(|n| n.trim() == name) {
+    static HITS: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
+    let hits = {
+        let mut all = HITS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, n)) = all.iter_mut().find(|(n, _)| n == name) {
+            *n += 1;
+            *n
+        } else {
+            all.push((name.to_owned(), 1));
+            1
+        }
+    };
+    let stop = list.to_string_lossy().split(',').any(|point| {
+        let (point, nth) = point.trim().split_once('@').unwrap_or((point.trim(), "1"));
+        point == name && nth.parse() == Ok(hits)
+    });
+    if stop {
         eprintln!("okta-bridge: failpoint {name} reached; exiting with status {EXIT_STATUS}");
         std::process::exit(EXIT_STATUS);
     }

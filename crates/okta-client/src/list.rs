@@ -49,6 +49,17 @@ impl<T: DeserializeOwned + Send + 'static> List<T> {
         self.param("after", cursor)
     }
 
+    /// The same request with its items decoded as `U`: a type with only the fields wanted
+    /// decodes faster than the whole object (e.g. only the `id` of each member of a group).
+    pub fn decode_as<U: DeserializeOwned + Send + 'static>(self) -> List<U> {
+        List {
+            client: self.client,
+            base: self.base,
+            query: self.query,
+            _items: PhantomData,
+        }
+    }
+
     /// The URL of the first page.
     pub fn url(&self) -> Url {
         let mut url = self.base.clone();

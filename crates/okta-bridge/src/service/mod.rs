@@ -6,6 +6,7 @@
 mod accounts;
 mod connect;
 mod connections;
+mod pass;
 mod sync;
 
 use std::collections::HashMap;

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use super::Service;
 use crate::crypto::random_secret;
 use crate::error::{Conflict, Error, Result};
-use crate::model::{AccountName, ConnectionStatus, FeedEvent, SyncState, now, status_of};
-use crate::sync::{counts, diff, read_changes, read_directory};
+use crate::model::{AccountName, ConnectionStatus, FeedEvent, SyncCursors, SyncState, now, status_of};
+use crate::sync::{counts, diff, read_changes};
 
 /// How long a sync's lease lasts unless renewed: a run renews it every third of that while it
 /// lives, so a process killed mid-run holds it at most this long.
@@ -166,77 +166,89 @@ impl Service {
         let due = state
             .last_full_at
             .is_none_or(|t| u64::try_from(now() - t).unwrap_or(0) >= policy.full_every.as_secs());
-        let stored = self.store.directory(account).await?;
-        let incremental = if full || due || !state.cursors.complete() {
-            None
+        // A pass a stopped run left is finished first.
+        let pending = self.store.sync_pass(account).await?.is_some();
+        let summary = if full || due || pending || !state.cursors.complete() {
+            self.pass_now(account, owner).await?
         } else {
-            let (stored, cursors) = (&stored, &state.cursors);
-            let overlap = time::Duration::try_from(policy.overlap).unwrap_or(time::Duration::MINUTE);
-            match self
-                .call(account, |client| async move {
-                    let client = client.with_rate_share(policy.budget);
-                    let read = read_changes(&client, stored, cursors, overlap).await?;
-                    Ok((read, client.requests_sent()))
-                })
-                .await
-            {
-                Ok(read) => Some(read),
+            match self.incremental(account, owner, &state.cursors, started).await {
                 // A cursor that cannot be followed: read everything instead.
                 Err(Error::Okta(okta_client::Error::Pagination(why))) => {
                     tracing::warn!(account = %account, %why, "the sync's cursors cannot be followed; reading everything");
-                    None
+                    self.pass_now(account, owner).await?
                 }
-                Err(e) => return Err(e),
+                other => other?,
             }
         };
-        let (read, cursors, mut summary) = match incremental {
-            Some((inc, sent)) => {
-                let summary = json!({
-                    "requests": requests_json(&sent),
-                    "full": false,
-                    "logEvents": inc.log_events,
-                    "usersRead": inc.users_read,
-                    "groupsRead": inc.groups_read,
-                    "groupsReread": inc.groups_reread,
-                    "assignmentsChecked": inc.assignments_checked,
-                });
-                (inc.dir, inc.cursors, summary)
-            }
-            None => {
-                let (dir, cursors, sent) = self
-                    .call(account, |client| async move {
-                        let client = client.with_rate_share(policy.budget);
-                        let (dir, cursors) = read_directory(&client).await?;
-                        Ok((dir, cursors, client.requests_sent()))
-                    })
-                    .await?;
-                (dir, cursors, json!({ "full": true, "requests": requests_json(&sent) }))
-            }
-        };
-        let full = summary["full"] == true;
-        crate::failpoint::hit("sync.after_read");
-        let read_ms = started.elapsed().as_millis();
-        let changes = diff(&stored, &read);
-        let events = changes.events.len();
-        summary["events"] = json!(events);
-        summary["directory"] = counts(&read);
-        summary["readMs"] = json!(u64::try_from(read_ms).unwrap_or(u64::MAX));
-        let last_seq = self
-            .store
-            .apply_directory_changes(account, owner, &changes, full, &summary, &cursors)
-            .await?;
-        crate::failpoint::hit("sync.after_commit");
-        if events > 0 {
-            self.feed_written.send_modify(|n| *n += 1);
-        }
         let cutoff = now() - i64::try_from(policy.retention.as_secs()).unwrap_or(i64::MAX);
         let pruned = self.store.prune_events(account, cutoff).await?;
         if pruned > 0 {
             tracing::info!(account = %account, pruned, "events older than the feed's retention deleted");
         }
+        tracing::info!(account = %account, full = summary["full"] == true, events = %summary["events"], last_seq = %summary["lastSeq"], "synced");
+        Ok(summary)
+    }
+
+    /// A full pass (or the rest of one a stopped run left), page by page.
+    async fn pass_now(&self, account: &AccountName, owner: &str) -> Result<Value> {
+        let budget = self.sync_policy.budget;
+        self.call(account, |client| -> futures::future::BoxFuture<'_, _> {
+            Box::pin(async move {
+                let client = client.with_rate_share(budget);
+                self.full_pass(account, owner, &client).await
+            })
+        })
+        .await?
+    }
+
+    /// An incremental run: what changed since `cursors`, compared with the stored directory
+    /// and written in one transaction.
+    async fn incremental(
+        &self,
+        account: &AccountName,
+        owner: &str,
+        cursors: &SyncCursors,
+        started: Instant,
+    ) -> Result<Value> {
+        let policy = self.sync_policy;
+        let stored = self.store.directory(account).await?;
+        let overlap = time::Duration::try_from(policy.overlap).unwrap_or(time::Duration::MINUTE);
+        let (inc, sent) = self
+            .call(account, |client| {
+                let stored = &stored;
+                async move {
+                    let client = client.with_rate_share(policy.budget);
+                    let read = read_changes(&client, stored, cursors, overlap).await?;
+                    Ok((read, client.requests_sent()))
+                }
+            })
+            .await?;
+        crate::failpoint::hit("sync.after_read");
+        let read_ms = started.elapsed().as_millis();
+        let changes = diff(&stored, &inc.dir);
+        let events = changes.events.len();
+        let mut summary = json!({
+            "requests": requests_json(&sent),
+            "full": false,
+            "logEvents": inc.log_events,
+            "usersRead": inc.users_read,
+            "groupsRead": inc.groups_read,
+            "groupsReread": inc.groups_reread,
+            "assignmentsChecked": inc.assignments_checked,
+            "events": events,
+            "directory": counts(&inc.dir),
+            "readMs": u64::try_from(read_ms).unwrap_or(u64::MAX),
+        });
+        let last_seq = self
+            .store
+            .apply_directory_changes(account, owner, &changes, false, &summary, &inc.cursors)
+            .await?;
+        crate::failpoint::hit("sync.after_commit");
+        if events > 0 {
+            self.feed_written.send_modify(|n| *n += 1);
+        }
         summary["lastSeq"] = json!(last_seq);
         summary["tookMs"] = json!(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
-        tracing::info!(account = %account, full, events, last_seq, "synced");
         Ok(summary)
     }
 

@@ -15,7 +15,7 @@ use crate::model::{
 /// limits on bound values).
 const BATCH: usize = 1000;
 
-type UserRow = (
+pub(super) type UserRow = (
     String,
     String,
     String,
@@ -30,7 +30,7 @@ type UserRow = (
     String,
 );
 
-const SELECT_USERS: &str = "SELECT id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile FROM dir_users WHERE account = $1";
+pub(super) const SELECT_USERS: &str = "SELECT id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile FROM dir_users WHERE account = $1";
 
 fn unreadable(table: &'static str, row: &str, column: &'static str, value: &str) -> Error {
     Error::Unreadable {
@@ -41,7 +41,7 @@ fn unreadable(table: &'static str, row: &str, column: &'static str, value: &str)
     }
 }
 
-fn user_of(r: UserRow) -> Result<DirUser> {
+pub(super) fn user_of(r: UserRow) -> Result<DirUser> {
     let profile: Map<String, Value> =
         serde_json::from_str(&r.11).map_err(|_| unreadable("dir_users", &r.0, "profile", &r.11))?;
     Ok(DirUser {
@@ -60,7 +60,7 @@ fn user_of(r: UserRow) -> Result<DirUser> {
     })
 }
 
-type GroupRow = (
+pub(super) type GroupRow = (
     String,
     String,
     String,
@@ -70,9 +70,7 @@ type GroupRow = (
     Option<String>,
 );
 
-type AppRow = (String, String, Option<String>, Option<String>, Option<String>);
-
-fn group_of(r: GroupRow) -> DirGroup {
+pub(super) fn group_of(r: GroupRow) -> DirGroup {
     DirGroup {
         id: r.0,
         group_type: r.1,
@@ -86,6 +84,28 @@ fn group_of(r: GroupRow) -> DirGroup {
 
 /// An app's columns and its number of users.
 type AppCountRow = (String, String, Option<String>, Option<String>, Option<String>, i64);
+
+/// What a write of sync changes records besides them.
+#[derive(Debug, Clone, Copy)]
+pub enum SyncMark<'a> {
+    /// A run's end: what it did, whether it read everything, where the next incremental read
+    /// starts. A full pass in progress is over.
+    Run {
+        full: bool,
+        summary: &'a Value,
+        cursors: &'a SyncCursors,
+    },
+    /// A page of a full pass: where the pass resumes from if it stops here.
+    Page { state: &'a Value },
+}
+
+/// The users and groups a page of full pass `run` saw.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    pub run: i64,
+    pub users: &'a [String],
+    pub groups: &'a [String],
+}
 
 /// Which stored users a listing answers.
 #[derive(Debug, Clone, Copy, Default)]
@@ -147,7 +167,7 @@ impl Store {
     /// [`Error::Database`]; [`Error::Unreadable`] for a profile that is not JSON.
     pub async fn directory(&self, account: &AccountName) -> Result<Directory> {
         let a = account.as_str();
-        let (users, groups, members, apps, app_users, app_groups) = with_pool!(self, pool => {
+        let (users, groups, members) = with_pool!(self, pool => {
             let users: Vec<UserRow> = sqlx::query_as(SELECT_USERS).bind(a).fetch_all(pool).await?;
             let groups: Vec<GroupRow> = sqlx::query_as(
                 "SELECT id, group_type, name, description, created, last_updated, last_membership_updated FROM dir_groups WHERE account = $1",
@@ -160,24 +180,9 @@ impl Store {
                     .bind(a)
                     .fetch_all(pool)
                     .await?;
-            let apps: Vec<AppRow> =
-                sqlx::query_as("SELECT id, label, name, status, sign_on_mode FROM dir_apps WHERE account = $1")
-                    .bind(a)
-                    .fetch_all(pool)
-                    .await?;
-            let app_users: Vec<(String, String, Option<String>)> =
-                sqlx::query_as("SELECT app_id, user_id, scope FROM dir_app_users WHERE account = $1")
-                    .bind(a)
-                    .fetch_all(pool)
-                    .await?;
-            let app_groups: Vec<(String, String)> =
-                sqlx::query_as("SELECT app_id, group_id FROM dir_app_groups WHERE account = $1")
-                    .bind(a)
-                    .fetch_all(pool)
-                    .await?;
-            (users, groups, members, apps, app_users, app_groups)
+            (users, groups, members)
         });
-        let mut dir = Directory::default();
+        let mut dir = self.directory_app_part(account).await?;
         for r in users {
             let u = user_of(r)?;
             dir.users.insert(u.id.clone(), u);
@@ -187,20 +192,6 @@ impl Store {
             dir.groups.insert(g.id.clone(), g);
         }
         dir.members = members.into_iter().collect();
-        for (id, label, name, status, sign_on_mode) in apps {
-            dir.apps.insert(
-                id.clone(),
-                DirApp {
-                    id,
-                    label,
-                    name,
-                    status,
-                    sign_on_mode,
-                },
-            );
-        }
-        dir.app_users = app_users.into_iter().map(|(a, u, s)| ((a, u), s)).collect();
-        dir.app_groups = app_groups.into_iter().collect();
         Ok(dir)
     }
 
@@ -222,10 +213,49 @@ impl Store {
         summary: &Value,
         cursors: &SyncCursors,
     ) -> Result<i64> {
+        self.write_sync(account, owner, changes, None, &SyncMark::Run { full, summary, cursors })
+            .await
+    }
+
+    /// Writes `changes` and their events in one transaction (numbered after the last event of
+    /// `account`), marks the users and groups a full pass `seen`, and records `mark`: a run's
+    /// end (its summary and cursors; any pass in progress is over) or where a pass in progress
+    /// resumes — if `owner` still holds the sync lease. Answers the cursor of the last event
+    /// written (the previous one when none).
+    ///
+    /// # Errors
+    /// [`Conflict::SyncLeaseLost`] when another run took the lease over (this run outlived
+    /// it); [`Error::Database`]. Nothing is written then.
+    pub async fn write_sync(
+        &self,
+        account: &AccountName,
+        owner: &str,
+        changes: &DirectoryChanges,
+        seen: Option<&Seen<'_>>,
+        mark: &SyncMark<'_>,
+    ) -> Result<i64> {
         let a = account.as_str();
         let n = i64::try_from(changes.events.len()).unwrap_or(i64::MAX);
         let at = now();
-        let summary = summary.to_string();
+        let seen_run = seen.map_or(0, |s| s.run);
+        let (unchanged_users, unchanged_groups) = match seen {
+            Some(s) => {
+                let upserted: std::collections::HashSet<&str> = changes
+                    .upsert_users
+                    .iter()
+                    .map(|u| u.id.as_str())
+                    .chain(changes.upsert_groups.iter().map(|g| g.id.as_str()))
+                    .collect();
+                let rest = |ids: &[String]| -> Vec<String> {
+                    ids.iter()
+                        .filter(|id| !upserted.contains(id.as_str()))
+                        .cloned()
+                        .collect()
+                };
+                (rest(s.users), rest(s.groups))
+            }
+            None => (Vec::new(), Vec::new()),
+        };
         let last = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("INSERT INTO dir_sync (account) VALUES ($1) ON CONFLICT (account) DO NOTHING")
@@ -234,23 +264,35 @@ impl Store {
                 .await?;
             // Numbers for this run's events, reserved in its transaction, while the lease is
             // this run's.
-            let reserved: Option<(i64,)> = sqlx::query_as(
-                "UPDATE dir_sync SET next_seq = next_seq + $2, last_run_at = $3, last_error = NULL, last_summary = $4, \
-                 last_full_at = CASE WHEN $5 THEN $3 ELSE last_full_at END, \
-                 users_since = $6, groups_since = $7, log_cursor = $8 \
-                 WHERE account = $1 AND lease_owner = $9 RETURNING next_seq",
-            )
-            .bind(a)
-            .bind(n)
-            .bind(at)
-            .bind(&summary)
-            .bind(full)
-            .bind(&cursors.users_since)
-            .bind(&cursors.groups_since)
-            .bind(&cursors.log)
-            .bind(owner)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let reserved: Option<(i64,)> = match mark {
+                SyncMark::Run { full, summary, cursors } => sqlx::query_as(
+                    "UPDATE dir_sync SET next_seq = next_seq + $2, last_run_at = $3, last_error = NULL, last_summary = $4, \
+                     last_full_at = CASE WHEN $5 THEN $3 ELSE last_full_at END, \
+                     users_since = $6, groups_since = $7, log_cursor = $8, pass_state = NULL \
+                     WHERE account = $1 AND lease_owner = $9 RETURNING next_seq",
+                )
+                .bind(a)
+                .bind(n)
+                .bind(at)
+                .bind(summary.to_string())
+                .bind(*full)
+                .bind(&cursors.users_since)
+                .bind(&cursors.groups_since)
+                .bind(&cursors.log)
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await?,
+                SyncMark::Page { state } => sqlx::query_as(
+                    "UPDATE dir_sync SET next_seq = next_seq + $2, pass_state = $3 \
+                     WHERE account = $1 AND lease_owner = $4 RETURNING next_seq",
+                )
+                .bind(a)
+                .bind(n)
+                .bind(state.to_string())
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await?,
+            };
             let Some((next,)) = reserved else {
                 return Err(Conflict::SyncLeaseLost { account: a.to_owned() }.into());
             };
@@ -292,7 +334,7 @@ impl Store {
             // a large org is a few hundred statements, not a million.
             for chunk in changes.upsert_users.chunks(BATCH) {
                 let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO dir_users (account, id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile) ",
+                    "INSERT INTO dir_users (account, id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile, seen) ",
                 );
                 q.push_values(chunk, |mut row, u| {
                     row.push_bind(a)
@@ -307,18 +349,20 @@ impl Store {
                         .push_bind(&u.status_changed)
                         .push_bind(&u.last_login)
                         .push_bind(&u.last_updated)
-                        .push_bind(Value::Object(u.profile.clone()).to_string());
+                        .push_bind(Value::Object(u.profile.clone()).to_string())
+                        .push_bind(seen_run);
                 });
                 q.push(
                     " ON CONFLICT (account, id) DO UPDATE SET status = excluded.status, login = excluded.login, email = excluded.email, \
                      first_name = excluded.first_name, last_name = excluded.last_name, created = excluded.created, activated = excluded.activated, \
-                     status_changed = excluded.status_changed, last_login = excluded.last_login, last_updated = excluded.last_updated, profile = excluded.profile",
+                     status_changed = excluded.status_changed, last_login = excluded.last_login, last_updated = excluded.last_updated, profile = excluded.profile, \
+                     seen = CASE WHEN excluded.seen = 0 THEN dir_users.seen ELSE excluded.seen END",
                 );
                 q.build().execute(&mut *tx).await?;
             }
             for chunk in changes.upsert_groups.chunks(BATCH) {
                 let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO dir_groups (account, id, group_type, name, description, created, last_updated, last_membership_updated) ",
+                    "INSERT INTO dir_groups (account, id, group_type, name, description, created, last_updated, last_membership_updated, seen) ",
                 );
                 q.push_values(chunk, |mut row, g| {
                     row.push_bind(a)
@@ -328,13 +372,32 @@ impl Store {
                         .push_bind(&g.description)
                         .push_bind(&g.created)
                         .push_bind(&g.last_updated)
-                        .push_bind(&g.last_membership_updated);
+                        .push_bind(&g.last_membership_updated)
+                        .push_bind(seen_run);
                 });
                 q.push(
                     " ON CONFLICT (account, id) DO UPDATE SET group_type = excluded.group_type, name = excluded.name, description = excluded.description, \
-                     created = excluded.created, last_updated = excluded.last_updated, last_membership_updated = excluded.last_membership_updated",
+                     created = excluded.created, last_updated = excluded.last_updated, last_membership_updated = excluded.last_membership_updated, \
+                     seen = CASE WHEN excluded.seen = 0 THEN dir_groups.seen ELSE excluded.seen END",
                 );
                 q.build().execute(&mut *tx).await?;
+            }
+            // What a pass saw unchanged is marked seen too.
+            for (table, ids) in [("dir_users", &unchanged_users), ("dir_groups", &unchanged_groups)] {
+                for chunk in ids.chunks(BATCH) {
+                    let mut q = sqlx::QueryBuilder::new(if table == "dir_users" {
+                        "UPDATE dir_users SET seen = "
+                    } else {
+                        "UPDATE dir_groups SET seen = "
+                    });
+                    q.push_bind(seen_run).push(" WHERE account = ").push_bind(a).push(" AND id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id);
+                    }
+                    list.push_unseparated(")");
+                    q.build().execute(&mut *tx).await?;
+                }
             }
             for (sql, pairs) in [
                 ("DELETE FROM dir_members WHERE account = $1 AND group_id = $2 AND user_id = $3", &changes.remove_members),

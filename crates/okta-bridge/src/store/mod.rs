@@ -16,10 +16,11 @@ mod audit;
 mod connections;
 mod directory;
 mod keys;
+mod pass;
 mod pending;
 mod sessions;
 
-pub use directory::UserQuery;
+pub use directory::{Seen, SyncMark, UserQuery};
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -128,30 +128,96 @@ pub fn diff(stored: &Directory, read: &Directory) -> DirectoryChanges {
     let group_gone = |gid: &str| !read.groups.contains_key(gid);
     // Memberships: of groups and users that exist after this run; those of deleted ones go
     // with them.
+    let lmu = |gid: &str| read.groups.get(gid).and_then(|g| g.last_membership_updated.clone());
     for (gid, uid) in read.members.difference(&stored.members) {
         if group_gone(gid) || user_gone(uid) {
             continue;
         }
-        c.events.push(NewEvent {
-            event_type: EventType::GroupUserAdded,
-            object_id: uid.clone(),
-            occurred_at: read.groups[gid].last_membership_updated.clone(),
-            data: json!({ "groupId": gid, "userId": uid, "lastMembershipUpdated": read.groups[gid].last_membership_updated }),
-        });
+        c.events
+            .push(member_event(EventType::GroupUserAdded, gid, uid, lmu(gid)));
         c.add_members.push((gid.clone(), uid.clone()));
     }
     for (gid, uid) in stored.members.difference(&read.members) {
         if group_gone(gid) || user_gone(uid) {
             continue;
         }
-        c.events.push(NewEvent {
-            event_type: EventType::GroupUserRemoved,
-            object_id: uid.clone(),
-            occurred_at: read.groups[gid].last_membership_updated.clone(),
-            data: json!({ "groupId": gid, "userId": uid, "lastMembershipUpdated": read.groups[gid].last_membership_updated }),
-        });
+        c.events
+            .push(member_event(EventType::GroupUserRemoved, gid, uid, lmu(gid)));
         c.remove_members.push((gid.clone(), uid.clone()));
     }
+    diff_apps(stored, read, &|u| !user_gone(u), &|g| !group_gone(g), &mut c);
+    // Deletions last.
+    for (id, u) in &stored.users {
+        if user_gone(id) {
+            c.events.push(NewEvent {
+                event_type: EventType::UserDeleted,
+                object_id: id.clone(),
+                occurred_at: now.clone(),
+                data: object_data(u, None),
+            });
+            c.delete_users.push(id.clone());
+        }
+    }
+    for (id, g) in &stored.groups {
+        if group_gone(id) {
+            c.events.push(NewEvent {
+                event_type: EventType::GroupDeleted,
+                object_id: id.clone(),
+                occurred_at: now.clone(),
+                data: object_data(g, None),
+            });
+            c.delete_groups.push(id.clone());
+        }
+    }
+    c
+}
+
+/// A membership event of group `gid` and user `uid`, carrying the group's
+/// `lastMembershipUpdated` (`lmu`).
+fn member_event(event_type: EventType, gid: &str, uid: &str, lmu: Option<String>) -> NewEvent {
+    NewEvent {
+        event_type,
+        object_id: uid.to_owned(),
+        occurred_at: lmu.clone(),
+        data: json!({ "groupId": gid, "userId": uid, "lastMembershipUpdated": lmu }),
+    }
+}
+
+/// What turns group `group`'s `stored` members into the `read` ones, for the members whose
+/// user exists (`user_exists`), into `c`.
+pub(crate) fn diff_group_members(
+    group: &DirGroup,
+    stored: &BTreeSet<String>,
+    read: &BTreeSet<String>,
+    user_exists: &dyn Fn(&str) -> bool,
+    c: &mut DirectoryChanges,
+) {
+    let gid = &group.id;
+    let lmu = || group.last_membership_updated.clone();
+    for uid in read.difference(stored).filter(|u| user_exists(u)) {
+        c.events.push(member_event(EventType::GroupUserAdded, gid, uid, lmu()));
+        c.add_members.push((gid.clone(), uid.clone()));
+    }
+    for uid in stored.difference(read).filter(|u| user_exists(u)) {
+        c.events
+            .push(member_event(EventType::GroupUserRemoved, gid, uid, lmu()));
+        c.remove_members.push((gid.clone(), uid.clone()));
+    }
+}
+
+/// What turns the `stored` apps, their users and groups into the `read` ones, into `c`: for
+/// users and groups that exist after the run (`user_exists`, `group_exists`); those of deleted
+/// ones go with them.
+pub(crate) fn diff_apps(
+    stored: &Directory,
+    read: &Directory,
+    user_exists: &dyn Fn(&str) -> bool,
+    group_exists: &dyn Fn(&str) -> bool,
+    c: &mut DirectoryChanges,
+) {
+    let now = text(Some(OffsetDateTime::now_utc()));
+    let user_gone = |u: &str| !user_exists(u);
+    let group_gone = |g: &str| !group_exists(g);
     // Apps (kept, not in the feed) and their users.
     for (id, a) in &read.apps {
         if stored.apps.get(id) != Some(a) {
@@ -204,30 +270,6 @@ pub fn diff(stored: &Directory, read: &Directory) -> DirectoryChanges {
         }
         c.remove_app_users.push((aid.clone(), uid.clone()));
     }
-    // Deletions last.
-    for (id, u) in &stored.users {
-        if user_gone(id) {
-            c.events.push(NewEvent {
-                event_type: EventType::UserDeleted,
-                object_id: id.clone(),
-                occurred_at: now.clone(),
-                data: object_data(u, None),
-            });
-            c.delete_users.push(id.clone());
-        }
-    }
-    for (id, g) in &stored.groups {
-        if group_gone(id) {
-            c.events.push(NewEvent {
-                event_type: EventType::GroupDeleted,
-                object_id: id.clone(),
-                occurred_at: now.clone(),
-                data: object_data(g, None),
-            });
-            c.delete_groups.push(id.clone());
-        }
-    }
-    c
 }
 
 fn without_changed(data: &Value) -> Value {

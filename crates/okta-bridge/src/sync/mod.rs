@@ -15,5 +15,9 @@ mod incremental;
 mod read;
 
 pub use diff::{counts, diff, fold};
+pub(crate) use diff::{diff_apps, diff_group_members};
 pub use incremental::{Incremental, read_changes};
 pub use read::read_directory;
+pub(crate) use read::{
+    CONCURRENT_READS, LOG_OVERLAP, MEMBERS_PAGE, USERS_PAGE, dir_group, dir_user, instant, log_cursor, read_apps, text,
+};

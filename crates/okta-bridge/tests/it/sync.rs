@@ -993,31 +993,11 @@ async fn killed_syncs_lose_and_repeat_nothing(db: TestDb) {
     for point in points {
         changes.extend(churn(&app, 20).await);
         let before = app.store.sync_state(&name).await.unwrap().last_seq;
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
-            .args(["sync", "kill", "--database-url", &db.url, "--dev-allow-private-orgs"])
-            .env_clear()
-            .env("OKTA_BRIDGE_MASTER_KEY", crate::util::TEST_KEY_B64.as_str())
-            .env("OKTA_BRIDGE_FAILPOINTS", point)
-            .env("OKTA_BRIDGE_LOG", "off")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let status = if point.is_empty() {
-            // The chaos: a kill at a random moment of the run (not a wait for anything).
-            let at = std::time::Duration::from_millis(rand::rng().random_range(0..80));
-            match tokio::time::timeout(at, child.wait()).await {
-                Ok(status) => status.unwrap().code(),
-                Err(_) => {
-                    child.start_kill().unwrap();
-                    child.wait().await.unwrap();
-                    None
-                }
-            }
-        } else {
-            child.wait().await.unwrap().code()
-        };
+        // The chaos: a kill at a random moment of the run (not a wait for anything).
+        let kill_at = point
+            .is_empty()
+            .then(|| std::time::Duration::from_millis(rand::rng().random_range(0..80)));
+        let status = sync_process(&db, &["sync", "kill"], point, kill_at).await;
         let after = app.store.sync_state(&name).await.unwrap().last_seq;
         let outcome = match (point, status) {
             ("sync.after_commit", Some(86)) => {
@@ -1033,16 +1013,22 @@ async fn killed_syncs_lose_and_repeat_nothing(db: TestDb) {
             other => panic!("unexpected end of a sync process: {other:?}"),
         };
         *outcomes.entry(outcome).or_insert(0) += 1;
-        break_sync_lease(&db, "kill").await;
     }
     eprintln!("killed syncs: {outcomes:?}");
     let (status, summary) = api(&app, Method::POST, "/api/connections/kill/sync", None).await;
     assert_eq!(status, 200, "{summary}");
     assert_eq!(summary["full"], false);
-    let org = exported(&app).await;
-    let stored = app.store.directory(&name).await.unwrap();
+    assert_exact(&app, "kill", &changes).await;
+}
+
+/// After syncs that were stopped: the stored directory is the org's, the feed's cursors run one
+/// by one, folding the feed gives the directory, no object is created or deleted twice, and
+/// every user the `changes` created is in the feed.
+async fn assert_exact(app: &TestApp, name: &str, changes: &[Value]) {
+    let org = exported(app).await;
+    let stored = app.store.directory(&AccountName::parse(name).unwrap()).await.unwrap();
     assert_eq!(differences(&stored, &org), "", "the stored directory is the org's");
-    let events = feed(&app, "kill").await;
+    let events = feed(app, name).await;
     assert!(events.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
     assert_eq!(differences(&okta_bridge::sync::fold(&events), &stored), "");
     // No change twice: each user created once, deleted at most once.
@@ -1065,7 +1051,7 @@ async fn killed_syncs_lose_and_repeat_nothing(db: TestDb) {
     }
     // Every change made is in the feed: each new user created, each deleted one deleted.
     let has = |t: EventType, id: &str| events.iter().any(|e| e.event_type == t && e.object_id == id);
-    for c in &changes {
+    for c in changes {
         match (c["change"].as_str().unwrap(), c["userId"].as_str()) {
             ("user.create", Some(id)) => assert!(has(EventType::UserCreated, id) || !org.users.contains_key(id), "{c}"),
             ("user.delete", Some(id)) if has(EventType::UserCreated, id) => {
@@ -1085,4 +1071,144 @@ async fn killed_syncs_lose_and_repeat_nothing_sqlite() {
 async fn killed_syncs_lose_and_repeat_nothing_postgres() {
     let Some(db) = TestDb::postgres().await else { return };
     killed_syncs_lose_and_repeat_nothing(db).await;
+}
+
+/// `okta-bridge` with `args` (`sync NAME …`) as a process, with `failpoints` set; its exit
+/// status (`None`: SIGKILLed after `kill_after`). The lease it may leave is broken.
+async fn sync_process(
+    db: &TestDb,
+    args: &[&str],
+    failpoints: &str,
+    kill_after: Option<std::time::Duration>,
+) -> Option<i32> {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
+        .args(args)
+        .args(["--database-url", &db.url, "--dev-allow-private-orgs"])
+        .env_clear()
+        .env("OKTA_BRIDGE_MASTER_KEY", crate::util::TEST_KEY_B64.as_str())
+        .env("OKTA_BRIDGE_FAILPOINTS", failpoints)
+        .env("OKTA_BRIDGE_LOG", "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let status = match kill_after {
+        Some(at) => match tokio::time::timeout(at, child.wait()).await {
+            Ok(status) => status.unwrap().code(),
+            Err(_) => {
+                child.start_kill().unwrap();
+                child.wait().await.unwrap();
+                None
+            }
+        },
+        None => child.wait().await.unwrap().code(),
+    };
+    break_sync_lease(db, args[1]).await;
+    status
+}
+
+/// A full pass is written page by page: a process stopped after its third page leaves those
+/// pages and where it stood; the next run goes on from there (reading none of those pages
+/// again), and passes SIGKILLed at random moments while the org changes lose and repeat
+/// nothing either: after the last pass and the incremental run that follows it, the stored
+/// directory is the org's.
+async fn a_stopped_full_pass_resumes_from_its_last_page(db: TestDb) {
+    const PASS: &[&str] = &["sync", "pass", "--full"];
+    use rand::Rng;
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 1_000;
+                c.groups = 8;
+                c.apps = 1;
+                c.rate_limit_window = std::time::Duration::from_secs(1);
+                c.users_rate_limit = 100_000;
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    connect_with_token(&app, "pass").await;
+    let name = AccountName::parse("pass").unwrap();
+    let listed = "GET /api/v1/users";
+
+    // Stopped right after its third page (200 users each) is written.
+    let before = served(&app, listed).await;
+    let status = sync_process(&db, PASS, "sync.page_committed@3", None).await;
+    assert_eq!(status, Some(okta_bridge::failpoint::EXIT_STATUS));
+    let first_run = served(&app, listed).await - before;
+    let stored = app.store.directory(&name).await.unwrap();
+    assert_eq!(stored.users.len(), 600, "three pages of users are written");
+    assert_eq!(app.store.sync_state(&name).await.unwrap().last_seq, 600);
+    let (_, pass) = app
+        .store
+        .sync_pass(&name)
+        .await
+        .unwrap()
+        .expect("the pass is in progress");
+    assert_eq!(pass["phase"], "users", "{pass}");
+    assert!(pass["after"].is_string(), "{pass}");
+
+    // The next run resumes: the remaining user pages only.
+    let before = served(&app, listed).await;
+    assert_eq!(sync_process(&db, PASS, "", None).await, Some(0));
+    let second_run = served(&app, listed).await - before;
+    let org = exported(&app).await;
+    let active_pages = org
+        .users
+        .values()
+        .filter(|u| u.status != "DEPROVISIONED")
+        .count()
+        .div_ceil(200) as u64;
+    assert!(first_run >= 3, "{first_run}");
+    assert_eq!(
+        second_run,
+        active_pages - 3 + 1,
+        "the rest of the users and one page of deactivated ones, nothing read twice"
+    );
+    let state = app.store.sync_state(&name).await.unwrap();
+    let summary = state.last_summary.unwrap();
+    assert_eq!(summary["resumed"], 1, "{summary}");
+    assert!(app.store.sync_pass(&name).await.unwrap().is_none(), "the pass is over");
+    let stored = app.store.directory(&name).await.unwrap();
+    assert_eq!(differences(&stored, &org), "", "the stored directory is the org's");
+    let events = feed(&app, "pass").await;
+    assert_eq!(
+        events.len(),
+        org.users.len() + org.groups.len() + org.members.len() + org.app_users.len(),
+        "each object said once"
+    );
+
+    // Passes killed at random moments while the org changes; then one that completes.
+    let mut changes = Vec::new();
+    let mut outcomes = BTreeMap::new();
+    for _ in 0..6 {
+        changes.extend(churn(&app, 30).await);
+        let at = std::time::Duration::from_millis(rand::rng().random_range(0..400));
+        let outcome = match sync_process(&db, PASS, "", Some(at)).await {
+            None => "killed",
+            Some(0) => "completed",
+            other => panic!("unexpected end of a sync process: {other:?}"),
+        };
+        *outcomes.entry(outcome).or_insert(0) += 1;
+    }
+    eprintln!("killed passes: {outcomes:?}");
+    // The last pass may be the rest of one a killed run left, read after the org changed:
+    // what changed in the part read before is what the next (incremental) run catches.
+    assert_eq!(sync_process(&db, PASS, "", None).await, Some(0));
+    assert_eq!(sync_process(&db, &["sync", "pass"], "", None).await, Some(0));
+    assert_exact(&app, "pass", &changes).await;
+}
+
+#[tokio::test]
+async fn a_stopped_full_pass_resumes_from_its_last_page_sqlite() {
+    a_stopped_full_pass_resumes_from_its_last_page(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn a_stopped_full_pass_resumes_from_its_last_page_postgres() {
+    let Some(db) = TestDb::postgres().await else { return };
+    a_stopped_full_pass_resumes_from_its_last_page(db).await;
 }

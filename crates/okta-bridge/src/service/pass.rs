@@ -1,0 +1,568 @@
+//! A full pass: the whole org read and written page by page — users, deactivated users,
+//! groups, each group's members, apps — each page compared with the rows stored for it and
+//! written with its events and the pass's position in one transaction, while the next page is
+//! already being read. Memory stays that of a few pages (and the stored users' ids) whatever
+//! the org's size, and a pass stopped anywhere (a crash, a kill, a lost lease) is resumed by the
+//! next run from its last committed page: nothing read twice is said twice, nothing is lost.
+//!
+//! Each user and group a page lists is marked seen by the pass; at its end the stored ones no
+//! page listed are asked for one by one (a user can move between the two listings while they
+//! run), and only those Okta no longer has are deleted.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt, TryStreamExt};
+use okta_client::{Client, UserStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::Service;
+use crate::error::{Error, Result};
+use crate::model::{AccountName, DirGroup, DirUser, Directory, DirectoryChanges, SyncCursors, now};
+use crate::store::{Seen, Store, SyncMark};
+use crate::sync::{
+    CONCURRENT_READS, LOG_OVERLAP, MEMBERS_PAGE, USERS_PAGE, diff, diff_apps, diff_group_members, dir_group, dir_user,
+    instant, log_cursor, read_apps, text,
+};
+
+/// Member rows (read and stored) a written batch of groups holds at most before it is written.
+const MEMBERS_BATCH: usize = 5_000;
+
+/// Where a pass stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum Phase {
+    #[default]
+    Users,
+    Deprovisioned,
+    Groups,
+    Members,
+    Apps,
+    Deletions,
+    Done,
+}
+
+impl Phase {
+    fn next(self) -> Self {
+        match self {
+            Self::Users => Self::Deprovisioned,
+            Self::Deprovisioned => Self::Groups,
+            Self::Groups => Self::Members,
+            Self::Members => Self::Apps,
+            Self::Apps => Self::Deletions,
+            Self::Deletions | Self::Done => Self::Done,
+        }
+    }
+}
+
+/// A pass's position and tallies, written with each page.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PassState {
+    phase: Phase,
+    /// Within the phase: the `after` cursor of the next page (users, groups), or the id of the
+    /// last group whose members are written.
+    after: Option<String>,
+    /// When the pass began (epoch seconds).
+    started: i64,
+    /// The System Log poll the incremental runs after the pass continue from (from shortly
+    /// before the pass began).
+    log: String,
+    users_since: Option<String>,
+    groups_since: Option<String>,
+    /// Requests by bucket, of every run that worked on the pass.
+    requests: BTreeMap<String, u64>,
+    events: u64,
+    pages: u64,
+    /// How many runs took the pass over from one that stopped.
+    resumed: u64,
+}
+
+/// Why a pass stopped: the org (which [`Service::call`] judges: a refused token is marked on
+/// the connection) or the database.
+enum Stop {
+    Okta(okta_client::Error),
+    Store(Error),
+}
+
+impl From<okta_client::Error> for Stop {
+    fn from(e: okta_client::Error) -> Self {
+        Self::Okta(e)
+    }
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// One page's writes and how the pass moves on with it.
+#[derive(Default)]
+struct Prepared {
+    changes: DirectoryChanges,
+    users: Vec<String>,
+    groups: Vec<String>,
+    after: Option<String>,
+    /// The phase ends with this page.
+    last: bool,
+    users_since: Option<OffsetDateTime>,
+    groups_since: Option<OffsetDateTime>,
+}
+
+impl Prepared {
+    /// A page of users or groups `read`, compared with what `store` has of them; `after` and
+    /// `last` say where the pass goes on from.
+    async fn page(
+        store: &Store,
+        account: &AccountName,
+        read: Directory,
+        after: Option<String>,
+        last: bool,
+    ) -> std::result::Result<Self, Stop> {
+        let users: Vec<String> = read.users.keys().cloned().collect();
+        let groups: Vec<String> = read.groups.keys().cloned().collect();
+        let stored = store.stored_part(account, &users, &groups).await?;
+        Ok(Self {
+            changes: diff(&stored, &read),
+            users,
+            groups,
+            after,
+            last,
+            ..Self::default()
+        })
+    }
+}
+
+/// Only the id of a listed object (a group member).
+#[derive(Deserialize)]
+struct Id {
+    id: String,
+}
+
+fn later(kept: Option<String>, seen: Option<OffsetDateTime>) -> Option<String> {
+    let kept_t = instant(kept.as_deref());
+    if seen > kept_t { text(seen) } else { kept }
+}
+
+/// A pass running under its connection's lease.
+struct Pass<'a> {
+    service: &'a Service,
+    account: &'a AccountName,
+    owner: &'a str,
+    client: &'a Client,
+    run: i64,
+    state: PassState,
+    /// The requests of the runs before this one.
+    requests_before: BTreeMap<String, u64>,
+}
+
+impl Service {
+    /// Runs (or resumes) `account`'s full pass with `client` while `owner` holds the lease, and
+    /// answers its summary. An okta-client error comes back as itself (so that
+    /// [`Service::call`] can judge a refused token); the database's inside `Ok`.
+    pub(super) async fn full_pass(
+        &self,
+        account: &AccountName,
+        owner: &str,
+        client: &Client,
+    ) -> std::result::Result<Result<Value>, okta_client::Error> {
+        match self.pass(account, owner, client).await {
+            Ok(summary) => Ok(Ok(summary)),
+            Err(Stop::Okta(e)) => Err(e),
+            Err(Stop::Store(e)) => Ok(Err(e)),
+        }
+    }
+
+    async fn pass(&self, account: &AccountName, owner: &str, client: &Client) -> std::result::Result<Value, Stop> {
+        let started = std::time::Instant::now();
+        let resumed = match self.store.sync_pass(account).await? {
+            Some((run, v)) => serde_json::from_value::<PassState>(v).ok().map(|mut s| {
+                s.resumed += 1;
+                (run, s)
+            }),
+            None => None,
+        };
+        let (run, state) = match resumed {
+            Some((run, state)) => {
+                tracing::info!(account = %account, phase = ?state.phase, "resuming the full pass a stopped run left");
+                (run, state)
+            }
+            None => {
+                let state = PassState {
+                    started: now(),
+                    log: log_cursor(client, OffsetDateTime::now_utc() - LOG_OVERLAP).to_string(),
+                    ..PassState::default()
+                };
+                let run = self
+                    .store
+                    .start_sync_pass(account, owner, &serde_json::to_value(&state).unwrap_or(Value::Null))
+                    .await?;
+                (run, state)
+            }
+        };
+        let mut pass = Pass {
+            service: self,
+            account,
+            owner,
+            client,
+            run,
+            requests_before: state.requests.clone(),
+            state,
+        };
+        while pass.state.phase != Phase::Done {
+            pass.phase().await?;
+        }
+        pass.finish(started).await
+    }
+}
+
+impl Pass<'_> {
+    /// The pass's state as written with a page: its tallies, this run's requests included.
+    fn state_json(&mut self) -> Value {
+        let mut requests = self.requests_before.clone();
+        for (bucket, n) in self.client.requests_sent() {
+            *requests.entry(bucket).or_default() += n;
+        }
+        self.state.requests = requests;
+        serde_json::to_value(&self.state).unwrap_or(Value::Null)
+    }
+
+    /// Writes one page with the pass's position after it.
+    async fn commit(&self, p: Prepared, state: Value) -> Result<()> {
+        let seen = Seen {
+            run: self.run,
+            users: &p.users,
+            groups: &p.groups,
+        };
+        self.service
+            .store
+            .write_sync(
+                self.account,
+                self.owner,
+                &p.changes,
+                Some(&seen),
+                &SyncMark::Page { state: &state },
+            )
+            .await?;
+        crate::failpoint::hit("sync.page_committed");
+        if !p.changes.events.is_empty() {
+            self.service.feed_written.send_modify(|n| *n += 1);
+        }
+        Ok(())
+    }
+
+    /// Writes each page `pages` prepares while the next one is read and prepared, then moves on
+    /// to the next phase.
+    async fn drive(
+        &mut self,
+        pages: BoxStream<'_, std::result::Result<Prepared, Stop>>,
+    ) -> std::result::Result<(), Stop> {
+        let phase = self.state.phase;
+        let mut pages = pages;
+        let mut pending: Option<(Prepared, Value)> = None;
+        loop {
+            let write = pending.take();
+            let written = async {
+                match write {
+                    Some((p, state)) => self.commit(p, state).await,
+                    None => Ok(()),
+                }
+            };
+            let (written, next) = tokio::join!(written, pages.next());
+            written?;
+            let Some(p) = next else { break };
+            let p = p?;
+            let s = &mut self.state;
+            s.after.clone_from(&p.after);
+            s.users_since = later(s.users_since.take(), p.users_since);
+            s.groups_since = later(s.groups_since.take(), p.groups_since);
+            s.pages += 1;
+            s.events += u64::try_from(p.changes.events.len()).unwrap_or(u64::MAX);
+            if p.last {
+                s.phase = phase.next();
+                s.after = None;
+            }
+            let state = self.state_json();
+            pending = Some((p, state));
+        }
+        if self.state.phase == phase {
+            // Nothing said the phase ended (no page at all): it did.
+            self.state.phase = phase.next();
+            self.state.after = None;
+            let state = self.state_json();
+            self.commit(Prepared::default(), state).await?;
+        }
+        Ok(())
+    }
+
+    async fn phase(&mut self) -> std::result::Result<(), Stop> {
+        let (client, service, account) = (self.client, self.service, self.account);
+        let store = &service.store;
+        let after = self.state.after.clone();
+        match self.state.phase {
+            Phase::Users | Phase::Deprovisioned => {
+                let mut list = client.users().list().limit(USERS_PAGE);
+                if self.state.phase == Phase::Deprovisioned {
+                    list = list.search(format!("status eq \"{}\"", UserStatus::Deprovisioned.as_str()));
+                }
+                if let Some(a) = after {
+                    list = list.after(a);
+                }
+                let pages = pages_of(store, account, list, |users| {
+                    let since = users.iter().filter_map(|u| u.last_updated).max();
+                    let read = Directory {
+                        users: users.into_iter().map(|u| (u.id.clone(), dir_user(u))).collect(),
+                        ..Directory::default()
+                    };
+                    (read, since, None)
+                });
+                self.drive(pages).await
+            }
+            Phase::Groups => {
+                let mut list = client.groups().list().limit(MEMBERS_PAGE);
+                if let Some(a) = after {
+                    list = list.after(a);
+                }
+                let pages = pages_of(store, account, list, |groups| {
+                    let since = groups
+                        .iter()
+                        .filter_map(|g| g.last_updated.max(g.last_membership_updated))
+                        .max();
+                    let read = Directory {
+                        groups: groups.into_iter().map(|g| (g.id.clone(), dir_group(g))).collect(),
+                        ..Directory::default()
+                    };
+                    (read, None, since)
+                });
+                self.drive(pages).await
+            }
+            Phase::Members => {
+                let users: Arc<HashSet<String>> = Arc::new(store.user_ids(account).await?);
+                let groups = store.groups_after(account, after.as_deref().unwrap_or("")).await?;
+                let reads = futures::stream::iter(groups)
+                    .map(move |g| -> BoxFuture<'_, std::result::Result<MemberRead, Stop>> {
+                        async move {
+                            let read = group_members(client, &g.id).await?;
+                            let stored = store.member_ids(account, &g.id).await?;
+                            Ok((g, read, stored))
+                        }
+                        .boxed()
+                    })
+                    .buffered(CONCURRENT_READS);
+                self.drive(member_batches(reads.boxed(), users)).await
+            }
+            Phase::Apps => {
+                let stored = store.directory_app_part(account).await?;
+                let mut read = Directory::default();
+                read_apps(client, &mut read, None).await?;
+                let users = store.user_ids(account).await?;
+                let groups: HashSet<String> = store
+                    .groups_after(account, "")
+                    .await?
+                    .into_iter()
+                    .map(|g| g.id)
+                    .collect();
+                let mut changes = DirectoryChanges::default();
+                diff_apps(
+                    &stored,
+                    &read,
+                    &|u| users.contains(u),
+                    &|g| groups.contains(g),
+                    &mut changes,
+                );
+                let page = Prepared {
+                    changes,
+                    last: true,
+                    ..Prepared::default()
+                };
+                self.drive(futures::stream::iter([Ok(page)]).boxed()).await
+            }
+            Phase::Deletions => {
+                let page = self.deletions().await?;
+                self.drive(futures::stream::iter([Ok(page)]).boxed()).await
+            }
+            Phase::Done => Ok(()),
+        }
+    }
+
+    /// The stored users and groups no page of the pass listed, each asked for: those Okta no
+    /// longer has are deleted, the others (moved between listings while they ran) updated.
+    async fn deletions(&self) -> std::result::Result<Prepared, Stop> {
+        let (client, store) = (self.client, &self.service.store);
+        let (users, groups) = store.unseen(self.account, self.run).await?;
+        let ids = |ids: Vec<String>| futures::stream::iter(ids);
+        let found_users: Vec<Option<DirUser>> = ids(users.iter().map(|u| u.id.clone()).collect())
+            .map(move |id| async move { found(client.users().get(&id).await).map(|u| u.map(dir_user)) }.boxed())
+            .buffered(CONCURRENT_READS)
+            .try_collect()
+            .await?;
+        let found_groups: Vec<Option<DirGroup>> = ids(groups.iter().map(|g| g.id.clone()).collect())
+            .map(move |id| async move { found(client.groups().get(&id).await).map(|g| g.map(dir_group)) }.boxed())
+            .buffered(CONCURRENT_READS)
+            .try_collect()
+            .await?;
+        let read = Directory {
+            users: found_users.into_iter().flatten().map(|u| (u.id.clone(), u)).collect(),
+            groups: found_groups.into_iter().flatten().map(|g| (g.id.clone(), g)).collect(),
+            ..Directory::default()
+        };
+        let stored = Directory {
+            users: users.into_iter().map(|u| (u.id.clone(), u)).collect(),
+            groups: groups.into_iter().map(|g| (g.id.clone(), g)).collect(),
+            ..Directory::default()
+        };
+        Ok(Prepared {
+            changes: diff(&stored, &read),
+            users: read.users.keys().cloned().collect(),
+            groups: read.groups.keys().cloned().collect(),
+            last: true,
+            ..Prepared::default()
+        })
+    }
+
+    /// Ends the pass: its summary and the cursors incremental runs continue from, written as
+    /// the run's end.
+    async fn finish(mut self, started: std::time::Instant) -> std::result::Result<Value, Stop> {
+        let store = &self.service.store;
+        let state = self.state_json();
+        let directory = store.directory_counts(self.account).await?;
+        let s = &self.state;
+        // The next incremental read starts no later than the pass began: a user or group that
+        // changed after its page was read (a pass resumed hours later, or a long one) is read
+        // again then.
+        let began = OffsetDateTime::from_unix_timestamp(s.started).ok();
+        let since = |newest: &Option<String>| {
+            text(
+                instant(newest.as_deref())
+                    .min(began)
+                    .or(Some(OffsetDateTime::UNIX_EPOCH)),
+            )
+        };
+        let cursors = SyncCursors {
+            users_since: since(&s.users_since),
+            groups_since: since(&s.groups_since),
+            log: Some(s.log.clone()),
+        };
+        let mut summary = json!({
+            "full": true,
+            "requests": state["requests"],
+            "events": s.events,
+            "pages": s.pages,
+            "resumed": s.resumed,
+            "directory": directory,
+        });
+        let last_seq = store
+            .write_sync(
+                self.account,
+                self.owner,
+                &DirectoryChanges::default(),
+                None,
+                &SyncMark::Run {
+                    full: true,
+                    summary: &summary,
+                    cursors: &cursors,
+                },
+            )
+            .await?;
+        summary["lastSeq"] = json!(last_seq);
+        summary["tookMs"] = json!(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        Ok(summary)
+    }
+}
+
+/// What a page read: the users or groups, and the newest user and group times among them.
+type PageRead = (Directory, Option<OffsetDateTime>, Option<OffsetDateTime>);
+
+/// The pages of `list` from its `after` on, each `read` into a directory part and compared with
+/// what `store` has of it.
+fn pages_of<'a, T: serde::de::DeserializeOwned + Send + 'static>(
+    store: &'a Store,
+    account: &'a AccountName,
+    list: okta_client::List<T>,
+    read: fn(Vec<T>) -> PageRead,
+) -> BoxStream<'a, std::result::Result<Prepared, Stop>> {
+    list.pages()
+        .map_err(Stop::from)
+        .and_then(move |page| -> BoxFuture<'a, std::result::Result<Prepared, Stop>> {
+            async move {
+                let (last, after) = (page.next.is_none(), page.next_cursor());
+                let (part, users_since, groups_since) = read(page.items);
+                Ok(Prepared {
+                    users_since,
+                    groups_since,
+                    ..Prepared::page(store, account, part, after, last).await?
+                })
+            }
+            .boxed()
+        })
+        .boxed()
+}
+
+/// A group's member ids, all pages; a group deleted meanwhile has none to say (`None`): the
+/// next runs see its deletion.
+async fn group_members(client: &Client, gid: &str) -> std::result::Result<Option<BTreeSet<String>>, Stop> {
+    let ids = client
+        .groups()
+        .members(gid)
+        .limit(MEMBERS_PAGE)
+        .decode_as::<Id>()
+        .stream()
+        .map_ok(|m| m.id)
+        .try_collect()
+        .await;
+    found(ids)
+}
+
+/// What Okta answered, `None` for a 404 (the object is gone).
+fn found<T>(answer: okta_client::Result<T>) -> std::result::Result<Option<T>, Stop> {
+    match answer {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.status() == Some(reqwest::StatusCode::NOT_FOUND) => Ok(None),
+        Err(e) => Err(Stop::Okta(e)),
+    }
+}
+
+type MemberRead = (DirGroup, Option<BTreeSet<String>>, BTreeSet<String>);
+
+/// Groups' members read, in batches of a few thousand rows: each batch's changes, and the last
+/// group it holds as the position after it.
+fn member_batches(
+    reads: BoxStream<'_, std::result::Result<MemberRead, Stop>>,
+    users: Arc<HashSet<String>>,
+) -> BoxStream<'_, std::result::Result<Prepared, Stop>> {
+    futures::stream::try_unfold((reads, false), move |(mut reads, ended)| {
+        let users = users.clone();
+        async move {
+            if ended {
+                return Ok(None);
+            }
+            let mut p = Prepared::default();
+            let mut rows = 0;
+            loop {
+                match reads.next().await {
+                    None => {
+                        p.last = true;
+                        return Ok(Some((p, (reads, true))));
+                    }
+                    Some(read) => {
+                        let (group, read, stored) = read?;
+                        if let Some(read) = read {
+                            rows += read.len() + stored.len();
+                            diff_group_members(&group, &stored, &read, &|u| users.contains(u), &mut p.changes);
+                        }
+                        p.after = Some(group.id);
+                        if rows >= MEMBERS_BATCH {
+                            return Ok(Some((p, (reads, false))));
+                        }
+                    }
+                }
+            }
+        }
+    })
+    .boxed()
+}

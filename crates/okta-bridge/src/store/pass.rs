@@ -1,0 +1,233 @@
+//! What a full pass reads back from the stored directory as it goes (src/service/pass.rs):
+//! the stored rows of each page read, a group's stored members, the users and groups it has
+//! not seen, and where a pass in progress stands.
+
+use std::collections::{BTreeSet, HashSet};
+
+use serde_json::{Value, json};
+
+use super::directory::{GroupRow, SELECT_USERS, UserRow, group_of, user_of};
+use super::{Pool, Store, with_pool};
+use crate::error::{Conflict, Result};
+use crate::model::{AccountName, DirApp, DirGroup, DirUser, Directory};
+
+const SELECT_GROUPS: &str = "SELECT id, group_type, name, description, created, last_updated, last_membership_updated FROM dir_groups WHERE account = ";
+
+impl Store {
+    /// The pass in progress for `account`: its number and where it resumes from.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn sync_pass(&self, account: &AccountName) -> Result<Option<(i64, Value)>> {
+        let row: Option<(i64, Option<String>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT pass_run, pass_state FROM dir_sync WHERE account = $1")
+                .bind(account.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.and_then(|(run, state)| Some((run, serde_json::from_str(&state?).ok()?))))
+    }
+
+    /// Starts a new full pass of `account` at `state`, if `owner` holds the sync lease, and
+    /// answers its number.
+    ///
+    /// # Errors
+    /// [`Conflict::SyncLeaseLost`]; [`crate::error::Error::Database`].
+    pub async fn start_sync_pass(&self, account: &AccountName, owner: &str, state: &Value) -> Result<i64> {
+        let run: Option<(i64,)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "UPDATE dir_sync SET pass_run = pass_run + 1, pass_state = $2 WHERE account = $1 AND lease_owner = $3 RETURNING pass_run",
+            )
+            .bind(account.as_str())
+            .bind(state.to_string())
+            .bind(owner)
+            .fetch_optional(pool)
+            .await?
+        });
+        run.map(|(r,)| r).ok_or_else(|| {
+            Conflict::SyncLeaseLost {
+                account: account.to_string(),
+            }
+            .into()
+        })
+    }
+
+    /// What `account` has stored of the users `users` and the groups `groups` (the rest of the
+    /// directory left empty).
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`]; [`crate::error::Error::Unreadable`].
+    pub async fn stored_part(&self, account: &AccountName, users: &[String], groups: &[String]) -> Result<Directory> {
+        /// `… AND id IN (ids)`.
+        macro_rules! in_list {
+            ($select:expr, $ids:expr) => {{
+                let mut q = sqlx::QueryBuilder::new($select);
+                q.push_bind(account.as_str()).push(" AND id IN (");
+                let mut list = q.separated(", ");
+                for id in $ids {
+                    list.push_bind(id);
+                }
+                list.push_unseparated(")");
+                q
+            }};
+        }
+        let mut dir = Directory::default();
+        for chunk in users.chunks(1000) {
+            let rows: Vec<UserRow> = with_pool!(self, pool => {
+                in_list!(SELECT_USERS.trim_end_matches("$1"), chunk).build_query_as().fetch_all(pool).await?
+            });
+            for r in rows {
+                let u = user_of(r)?;
+                dir.users.insert(u.id.clone(), u);
+            }
+        }
+        for chunk in groups.chunks(1000) {
+            let rows: Vec<GroupRow> = with_pool!(self, pool => {
+                in_list!(SELECT_GROUPS, chunk).build_query_as().fetch_all(pool).await?
+            });
+            dir.groups
+                .extend(rows.into_iter().map(group_of).map(|g| (g.id.clone(), g)));
+        }
+        Ok(dir)
+    }
+
+    /// The ids of `account`'s stored users.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn user_ids(&self, account: &AccountName) -> Result<HashSet<String>> {
+        let rows: Vec<(String,)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT id FROM dir_users WHERE account = $1")
+                .bind(account.as_str())
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// The stored groups of `account` with ids after `after`, in id order.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn groups_after(&self, account: &AccountName, after: &str) -> Result<Vec<DirGroup>> {
+        let rows: Vec<GroupRow> = with_pool!(self, pool => {
+            let mut q = sqlx::QueryBuilder::new(SELECT_GROUPS);
+            q.push_bind(account.as_str()).push(" AND id > ").push_bind(after).push(" ORDER BY id");
+            q.build_query_as().fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(group_of).collect())
+    }
+
+    /// The ids of the stored members of group `gid` of `account`.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn member_ids(&self, account: &AccountName, gid: &str) -> Result<BTreeSet<String>> {
+        let rows: Vec<(String,)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT user_id FROM dir_members WHERE account = $1 AND group_id = $2")
+                .bind(account.as_str())
+                .bind(gid)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// `account`'s stored apps, their users and their groups (the rest of the directory left
+    /// empty).
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn directory_app_part(&self, account: &AccountName) -> Result<Directory> {
+        type AppRow = (String, String, Option<String>, Option<String>, Option<String>);
+        let a = account.as_str();
+        let (apps, app_users, app_groups) = with_pool!(self, pool => {
+            let apps: Vec<AppRow> =
+                sqlx::query_as("SELECT id, label, name, status, sign_on_mode FROM dir_apps WHERE account = $1")
+                    .bind(a)
+                    .fetch_all(pool)
+                    .await?;
+            let app_users: Vec<(String, String, Option<String>)> =
+                sqlx::query_as("SELECT app_id, user_id, scope FROM dir_app_users WHERE account = $1")
+                    .bind(a)
+                    .fetch_all(pool)
+                    .await?;
+            let app_groups: Vec<(String, String)> =
+                sqlx::query_as("SELECT app_id, group_id FROM dir_app_groups WHERE account = $1")
+                    .bind(a)
+                    .fetch_all(pool)
+                    .await?;
+            (apps, app_users, app_groups)
+        });
+        let mut dir = Directory::default();
+        for (id, label, name, status, sign_on_mode) in apps {
+            let app = DirApp {
+                id: id.clone(),
+                label,
+                name,
+                status,
+                sign_on_mode,
+            };
+            dir.apps.insert(id, app);
+        }
+        dir.app_users = app_users.into_iter().map(|(a, u, s)| ((a, u), s)).collect();
+        dir.app_groups = app_groups.into_iter().collect();
+        Ok(dir)
+    }
+
+    /// The stored users and groups of `account` that full pass `run` has not seen.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`]; [`crate::error::Error::Unreadable`].
+    pub async fn unseen(&self, account: &AccountName, run: i64) -> Result<(Vec<DirUser>, Vec<DirGroup>)> {
+        let (users, groups): (Vec<UserRow>, Vec<GroupRow>) = with_pool!(self, pool => {
+            let mut q = sqlx::QueryBuilder::new(SELECT_USERS.trim_end_matches("$1"));
+            q.push_bind(account.as_str()).push(" AND seen <> ").push_bind(run);
+            let users = q.build_query_as().fetch_all(pool).await?;
+            let mut q = sqlx::QueryBuilder::new(SELECT_GROUPS);
+            q.push_bind(account.as_str()).push(" AND seen <> ").push_bind(run);
+            let groups = q.build_query_as().fetch_all(pool).await?;
+            (users, groups)
+        });
+        let users = users.into_iter().map(user_of).collect::<Result<Vec<_>>>()?;
+        Ok((users, groups.into_iter().map(group_of).collect()))
+    }
+
+    /// Counts of `account`'s stored directory, as a sync's summary says them.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn directory_counts(&self, account: &AccountName) -> Result<Value> {
+        let a = account.as_str();
+        type Counts = (i64, i64, i64, i64, i64);
+        let (by_status, counts): (Vec<(String, i64)>, Counts) = with_pool!(self, pool => {
+            let by_status = sqlx::query_as("SELECT status, COUNT(*) FROM dir_users WHERE account = $1 GROUP BY status ORDER BY status")
+                .bind(a)
+                .fetch_all(pool)
+                .await?;
+            let counts = sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM dir_groups WHERE account = $1), \
+                 (SELECT COUNT(DISTINCT group_id) FROM dir_members WHERE account = $1), \
+                 (SELECT COUNT(*) FROM dir_members WHERE account = $1), \
+                 (SELECT COUNT(*) FROM dir_apps WHERE account = $1), \
+                 (SELECT COUNT(*) FROM dir_app_users WHERE account = $1)",
+            )
+            .bind(a)
+            .fetch_one(pool)
+            .await?;
+            (by_status, counts)
+        });
+        let users: i64 = by_status.iter().map(|(_, n)| n).sum();
+        let by_status: serde_json::Map<String, Value> = by_status.into_iter().map(|(s, n)| (s, json!(n))).collect();
+        let (groups, with_members, memberships, apps, assignments) = counts;
+        Ok(json!({
+            "users": users,
+            "usersByStatus": by_status,
+            "groups": groups,
+            "groupsWithMembers": with_members,
+            "memberships": memberships,
+            "apps": apps,
+            "appAssignments": assignments,
+        }))
+    }
+}
