@@ -232,6 +232,9 @@ pub struct SandboxConfig {
     pub churn: f64,
     /// Requests a minute allowed on `/api/v1/users*`.
     pub users_rate_limit: u32,
+    /// Every bucket's limit is multiplied by this (1: Okta's limits; large: limits lifted, for
+    /// benchmarks of what a client does without waiting).
+    pub rate_limit_scale: u32,
     /// Length of a rate-limit window: Okta's are a minute. Shorter windows (whole seconds)
     /// let tests of clients' pacing run quickly; limits then count per window.
     pub rate_limit_window: Duration,
@@ -285,6 +288,7 @@ impl Default for SandboxConfig {
             late_event_delay: Duration::from_secs(3),
             churn: 0.0,
             users_rate_limit: 600,
+            rate_limit_scale: 1,
             rate_limit_window: Duration::from_secs(60),
             oauth_rate_limit: 2_000,
             logs_rate_limit: 120,

@@ -57,6 +57,9 @@ pub(crate) struct SandboxArgs {
     /// Requests a minute on the list-and-create-users bucket (Okta's default 600).
     #[arg(long, default_value_t = 600)]
     users_rate_limit: u32,
+    /// Multiplies every rate limit (1: Okta's; e.g. 1000 to lift them for a benchmark).
+    #[arg(long, default_value_t = 1)]
+    rate_limit_scale: u32,
     /// Seconds per rate-limit window (Okta's: 60); shorter ones make pacing tests quick.
     #[arg(long, default_value_t = 60)]
     rate_limit_window: u64,
@@ -129,6 +132,7 @@ pub(crate) async fn run(a: SandboxArgs) -> Result<()> {
         service_apps: a.service_apps,
         web_app_require_dpop: a.require_dpop,
         users_rate_limit: a.users_rate_limit,
+        rate_limit_scale: a.rate_limit_scale,
         rate_limit_window: Duration::from_secs(a.rate_limit_window),
         oauth_rate_limit: a.oauth_rate_limit,
         logs_rate_limit: a.logs_rate_limit,

@@ -30,11 +30,45 @@ pub(crate) struct EventsArgs {
     follow: bool,
 }
 
-/// Syncs now and prints a summary line.
+/// Syncs now and prints a summary line; on a terminal, a progress bar on stderr while a full
+/// pass runs (what it reads, objects, events, requests, objects a second).
 pub(crate) async fn sync(a: SyncArgs) -> Result<()> {
+    use std::io::IsTerminal;
     let c = &a.connection;
     let (account, service) = open_connection(c.account(), c.store(), c.app()).await?;
-    let summary = service.sync(&account, a.full).await?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} syncing {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(format!("{account}"));
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        bar
+    });
+    let mut progress = service.sync_progress();
+    let started = std::time::Instant::now();
+    let run = service.sync(&account, a.full);
+    tokio::pin!(run);
+    let summary = loop {
+        tokio::select! {
+            summary = &mut run => break summary,
+            Ok(()) = progress.changed() => {
+                let p = progress.borrow_and_update().clone();
+                if let Some(bar) = &bar {
+                    let rate = p.objects as f64 / started.elapsed().as_secs_f64().max(0.001);
+                    bar.set_message(format!(
+                        "{account}: {}, {} objects, {} events, {} requests, {rate:.0} objects/s",
+                        p.phase, p.objects, p.events, p.requests
+                    ));
+                }
+            }
+        }
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let summary = summary?;
     let d = &summary["directory"];
     println!(
         "Synced {account} ({}): {} events (cursor {}); {} users, {} groups, {} memberships, {} apps, {} app assignments; {} ms.",

@@ -19,7 +19,7 @@ use crate::tokens::Refresher;
 
 pub use connect::Connected;
 pub use connections::ClientStamp;
-pub use sync::{MAX_EVENTS_PAGE, MAX_EVENTS_WAIT, SyncPolicy};
+pub use sync::{MAX_EVENTS_PAGE, MAX_EVENTS_WAIT, SyncPolicy, SyncProgress};
 
 /// The workflows, on one store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -35,6 +35,8 @@ pub struct Service {
     sync_policy: sync::SyncPolicy,
     /// Bumped when a sync run here writes events (wakes long polls of the feed).
     feed_written: tokio::sync::watch::Sender<u64>,
+    /// Where this instance's last full-pass page left its run.
+    sync_progress: tokio::sync::watch::Sender<SyncProgress>,
 }
 
 impl Service {
@@ -50,7 +52,14 @@ impl Service {
             rate_limit_wait: None,
             sync_policy: sync::SyncPolicy::default(),
             feed_written: tokio::sync::watch::Sender::new(0),
+            sync_progress: tokio::sync::watch::Sender::new(SyncProgress::default()),
         }
+    }
+
+    /// Where the runs of this instance are: changed after each page a full pass writes (for a
+    /// progress bar).
+    pub fn sync_progress(&self) -> tokio::sync::watch::Receiver<SyncProgress> {
+        self.sync_progress.subscribe()
     }
 
     /// How directories are synced.

@@ -61,7 +61,7 @@ impl Phase {
 
 /// A pass's position and tallies, written with each page.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 struct PassState {
     phase: Phase,
     /// Within the phase: the `after` cursor of the next page (users, groups), or the id of the
@@ -78,6 +78,8 @@ struct PassState {
     requests: BTreeMap<String, u64>,
     events: u64,
     pages: u64,
+    /// Users, groups, members and app users read.
+    objects: u64,
     /// How many runs took the pass over from one that stopped.
     resumed: u64,
 }
@@ -110,6 +112,8 @@ struct Prepared {
     after: Option<String>,
     /// The phase ends with this page.
     last: bool,
+    /// Users, groups, members or app users it read.
+    objects: usize,
     users_since: Option<OffsetDateTime>,
     groups_since: Option<OffsetDateTime>,
 }
@@ -129,6 +133,7 @@ impl Prepared {
         let stored = store.stored_part(account, &users, &groups).await?;
         Ok(Self {
             changes: diff(&stored, &read),
+            objects: users.len() + groups.len(),
             users,
             groups,
             after,
@@ -250,6 +255,9 @@ impl Pass<'_> {
             )
             .await?;
         crate::failpoint::hit("sync.page_committed");
+        self.service
+            .sync_progress
+            .send_replace(super::SyncProgress::of(self.account, &state));
         if !p.changes.events.is_empty() {
             self.service.feed_written.send_modify(|n| *n += 1);
         }
@@ -282,6 +290,7 @@ impl Pass<'_> {
             s.users_since = later(s.users_since.take(), p.users_since);
             s.groups_since = later(s.groups_since.take(), p.groups_since);
             s.pages += 1;
+            s.objects += u64::try_from(p.objects).unwrap_or(u64::MAX);
             s.events += u64::try_from(p.changes.events.len()).unwrap_or(u64::MAX);
             if p.last {
                 s.phase = phase.next();
@@ -377,6 +386,7 @@ impl Pass<'_> {
                 );
                 let page = Prepared {
                     changes,
+                    objects: read.apps.len() + read.app_users.len(),
                     last: true,
                     ..Prepared::default()
                 };
@@ -553,6 +563,7 @@ fn member_batches(
                         let (group, read, stored) = read?;
                         if let Some(read) = read {
                             rows += read.len() + stored.len();
+                            p.objects += read.len();
                             diff_group_members(&group, &stored, &read, &|u| users.contains(u), &mut p.changes);
                         }
                         p.after = Some(group.id);

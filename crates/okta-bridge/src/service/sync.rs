@@ -28,6 +28,34 @@ fn requests_json(sent: &[(String, u64)]) -> Value {
     Value::Object(sent.iter().map(|(b, n)| (b.clone(), json!(n))).collect())
 }
 
+/// How far a full pass has got, as its last written page left it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncProgress {
+    pub account: String,
+    /// What it reads now: users, deprovisioned, groups, members, apps, deletions, done.
+    pub phase: String,
+    /// Users, groups, members and app users read.
+    pub objects: u64,
+    pub events: u64,
+    pub requests: u64,
+}
+
+impl SyncProgress {
+    /// The progress a pass's written `state` says.
+    pub(super) fn of(account: &AccountName, state: &Value) -> Self {
+        let n = |k: &str| state[k].as_u64().unwrap_or(0);
+        Self {
+            account: account.to_string(),
+            phase: state["phase"].as_str().unwrap_or_default().to_owned(),
+            objects: n("objects"),
+            events: n("events"),
+            requests: state["requests"]
+                .as_object()
+                .map_or(0, |m| m.values().filter_map(Value::as_u64).sum()),
+        }
+    }
+}
+
 /// How a connection's directory is synced.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SyncPolicy {

@@ -605,3 +605,72 @@ async fn sync_and_events_from_the_command_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no connection named \"nope\""));
 }
+
+/// `okta-bridge sync` shows a progress bar on a terminal (a pseudo-terminal from `script`):
+/// what the pass reads, objects, events, requests and rate; piped, only the summary line.
+#[tokio::test]
+async fn sync_shows_progress_on_a_terminal_and_a_line_otherwise() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 3000;
+                c.users_rate_limit = 100_000;
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let token = app.sandbox.config().api_token_value().to_owned();
+    for (path, body) in [
+        (
+            "/api/accounts",
+            serde_json::json!({ "name": "bar", "orgUrl": app.sandbox.url() }),
+        ),
+        ("/api/accounts/bar/connect", serde_json::json!({ "apiToken": token })),
+    ] {
+        let (status, answer) = crate::util::api(&app, reqwest::Method::POST, path, Some(body)).await;
+        assert!(status.is_success(), "{answer}");
+    }
+    let command = format!(
+        "{} sync bar --full --database-url '{}' --dev-allow-private-orgs",
+        env!("CARGO_BIN_EXE_okta-bridge"),
+        db.url
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("OKTA_BRIDGE_MASTER_KEY", &*TEST_KEY_B64)
+        .env("OKTA_BRIDGE_LOG", "off")
+        .output()
+        .await
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("syncing bar: ") && shown.contains(" objects, ") && shown.contains(" requests, "),
+        "a progress bar on the terminal: {shown}"
+    );
+    assert!(shown.contains("Synced bar (full): "), "{shown}");
+
+    let out = okta_bridge()
+        .args([
+            "sync",
+            "bar",
+            "--full",
+            "--database-url",
+            &db.url,
+            "--dev-allow-private-orgs",
+        ])
+        .env("OKTA_BRIDGE_MASTER_KEY", &*TEST_KEY_B64)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.starts_with("Synced bar (full): 0 events"), "{stdout}");
+    assert!(!stderr.contains("objects/s"), "no progress bar when piped: {stderr}");
+}
