@@ -17,5 +17,6 @@ mod security;
 mod serve;
 mod store;
 mod sync;
+mod sync_model;
 mod upgrade;
 mod util;

@@ -180,7 +180,7 @@ async fn feed(app: &TestApp, name: &str) -> Vec<FeedEvent> {
     }
 }
 
-async fn churn(app: &TestApp, n: usize) -> Vec<Value> {
+pub(crate) async fn churn(app: &TestApp, n: usize) -> Vec<Value> {
     let body = sandbox_control(
         app,
         Method::POST,
@@ -643,7 +643,7 @@ async fn sync_mirrors_the_org_postgres() {
 }
 
 /// Creates account `name` on the sandbox org and connects it with the admin's API token.
-async fn connect_with_token(app: &TestApp, name: &str) {
+pub(crate) async fn connect_with_token(app: &TestApp, name: &str) {
     let token = app.sandbox.config().api_token_value().to_owned();
     let (status, body) = api(
         app,
@@ -1024,7 +1024,7 @@ async fn killed_syncs_lose_and_repeat_nothing(db: TestDb) {
 /// After syncs that were stopped: the stored directory is the org's, the feed's cursors run one
 /// by one, folding the feed gives the directory, no object is created or deleted twice, and
 /// every user the `changes` created is in the feed.
-async fn assert_exact(app: &TestApp, name: &str, changes: &[Value]) {
+pub(crate) async fn assert_exact(app: &TestApp, name: &str, changes: &[Value]) {
     let org = exported(app).await;
     let stored = app.store.directory(&AccountName::parse(name).unwrap()).await.unwrap();
     assert_eq!(differences(&stored, &org), "", "the stored directory is the org's");
@@ -1075,7 +1075,7 @@ async fn killed_syncs_lose_and_repeat_nothing_postgres() {
 
 /// `okta-bridge` with `args` (`sync NAME …`) as a process, with `failpoints` set; its exit
 /// status (`None`: SIGKILLed after `kill_after`). The lease it may leave is broken.
-async fn sync_process(
+pub(crate) async fn sync_process(
     db: &TestDb,
     args: &[&str],
     failpoints: &str,
