@@ -120,7 +120,7 @@ pub(crate) async fn users(
     let (items, last, more) = {
         let dir = s.dir();
         let app = find(&dir, &id)?;
-        let mut it = dir.app_users_after(app, params.get("after"));
+        let mut it = dir.app_users_after(app, params.get("after"), limit + 1);
         let page: Vec<_> = it.by_ref().take(limit).collect();
         let more = it.next().is_some();
         (

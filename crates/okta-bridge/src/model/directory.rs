@@ -245,6 +245,23 @@ impl DirectoryChanges {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// Adds `other`'s rows and events after these.
+    pub fn append(&mut self, other: Self) {
+        self.upsert_users.extend(other.upsert_users);
+        self.delete_users.extend(other.delete_users);
+        self.upsert_groups.extend(other.upsert_groups);
+        self.delete_groups.extend(other.delete_groups);
+        self.add_members.extend(other.add_members);
+        self.remove_members.extend(other.remove_members);
+        self.upsert_apps.extend(other.upsert_apps);
+        self.delete_apps.extend(other.delete_apps);
+        self.set_app_users.extend(other.set_app_users);
+        self.remove_app_users.extend(other.remove_app_users);
+        self.add_app_groups.extend(other.add_app_groups);
+        self.remove_app_groups.extend(other.remove_app_groups);
+        self.events.extend(other.events);
+    }
 }
 
 /// A connection's sync state.

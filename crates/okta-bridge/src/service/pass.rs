@@ -25,11 +25,12 @@ use crate::error::{Error, Result};
 use crate::model::{AccountName, DirGroup, DirUser, Directory, DirectoryChanges, SyncCursors, now};
 use crate::store::{Seen, Store, SyncMark};
 use crate::sync::{
-    CONCURRENT_READS, LOG_OVERLAP, MEMBERS_PAGE, USERS_PAGE, diff, diff_apps, diff_group_members, dir_group, dir_user,
-    instant, log_cursor, read_apps, text,
+    AppUsers, CONCURRENT_READS, LOG_OVERLAP, Link, MEMBERS_PAGE, USERS_PAGE, app_user_ids, app_user_links, diff,
+    diff_apps, dir_group, dir_user, instant, link_changes, log_cursor, member_links, read_apps, text,
 };
 
-/// Member rows (read and stored) a written batch of groups holds at most before it is written.
+/// Membership or assignment events a written batch holds (about; a batch closes at the first
+/// chunk that reaches it).
 const MEMBERS_BATCH: usize = 5_000;
 
 /// Where a pass stands.
@@ -42,6 +43,7 @@ enum Phase {
     Groups,
     Members,
     Apps,
+    AppUsers,
     Deletions,
     Done,
 }
@@ -53,7 +55,8 @@ impl Phase {
             Self::Deprovisioned => Self::Groups,
             Self::Groups => Self::Members,
             Self::Members => Self::Apps,
-            Self::Apps => Self::Deletions,
+            Self::Apps => Self::AppUsers,
+            Self::AppUsers => Self::Deletions,
             Self::Deletions | Self::Done => Self::Done,
         }
     }
@@ -220,7 +223,15 @@ impl Service {
             state,
         };
         while pass.state.phase != Phase::Done {
+            let (phase, began, pages) = (pass.state.phase, std::time::Instant::now(), pass.state.pages);
             pass.phase().await?;
+            tracing::info!(
+                account = %account,
+                ?phase,
+                pages = pass.state.pages - pages,
+                ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "a full pass read and wrote a phase"
+            );
         }
         pass.finish(started).await
     }
@@ -286,7 +297,9 @@ impl Pass<'_> {
             let Some(p) = next else { break };
             let p = p?;
             let s = &mut self.state;
-            s.after.clone_from(&p.after);
+            if p.after.is_some() {
+                s.after.clone_from(&p.after);
+            }
             s.users_since = later(s.users_since.take(), p.users_since);
             s.groups_since = later(s.groups_since.take(), p.groups_since);
             s.pages += 1;
@@ -353,7 +366,7 @@ impl Pass<'_> {
             Phase::Members => {
                 let users: Arc<HashSet<String>> = Arc::new(store.user_ids(account).await?);
                 let groups = store.groups_after(account, after.as_deref().unwrap_or("")).await?;
-                let reads = futures::stream::iter(groups)
+                let units = futures::stream::iter(groups)
                     .map(move |g| -> BoxFuture<'_, std::result::Result<MemberRead, Stop>> {
                         async move {
                             let read = group_members(client, &g.id).await?;
@@ -362,14 +375,23 @@ impl Pass<'_> {
                         }
                         .boxed()
                     })
-                    .buffered(CONCURRENT_READS);
-                self.drive(member_batches(reads.boxed(), users)).await
+                    .buffered(CONCURRENT_READS)
+                    .map_ok(move |(group, read, stored)| {
+                        // A group deleted meanwhile: nothing to say (the next runs see it go).
+                        let read = read.unwrap_or_else(|| stored.clone());
+                        let links = member_links(&stored, &read, &|u| users.contains(u));
+                        let id = group.id.clone();
+                        futures::stream::iter(units(Some(group), id, links, read.len())).map(Ok)
+                    })
+                    .try_flatten();
+                self.drive(batches(units.boxed())).await
             }
             Phase::Apps => {
-                let stored = store.directory_app_part(account).await?;
+                // The apps and the groups assigned to them; their users come next, app by app.
+                let mut stored = store.directory_app_part(account).await?;
+                stored.app_users.clear();
                 let mut read = Directory::default();
-                read_apps(client, &mut read, None).await?;
-                let users = store.user_ids(account).await?;
+                read_apps(client, &mut read, Some(&|_| false)).await?;
                 let groups: HashSet<String> = store
                     .groups_after(account, "")
                     .await?
@@ -377,20 +399,37 @@ impl Pass<'_> {
                     .map(|g| g.id)
                     .collect();
                 let mut changes = DirectoryChanges::default();
-                diff_apps(
-                    &stored,
-                    &read,
-                    &|u| users.contains(u),
-                    &|g| groups.contains(g),
-                    &mut changes,
-                );
+                diff_apps(&stored, &read, &|_| true, &|g| groups.contains(g), &mut changes);
                 let page = Prepared {
                     changes,
-                    objects: read.apps.len() + read.app_users.len(),
+                    objects: read.apps.len() + read.app_groups.len(),
                     last: true,
                     ..Prepared::default()
                 };
                 self.drive(futures::stream::iter([Ok(page)]).boxed()).await
+            }
+            Phase::AppUsers => {
+                let users: Arc<HashSet<String>> = Arc::new(store.user_ids(account).await?);
+                let apps = store.app_ids_after(account, after.as_deref().unwrap_or("")).await?;
+                let units = futures::stream::iter(apps)
+                    .map(app_user_ids(client.clone()))
+                    .buffered(CONCURRENT_READS)
+                    .map_err(Stop::from)
+                    .and_then(
+                        move |(aid, read): AppUsers| -> BoxFuture<'_, std::result::Result<_, Stop>> {
+                            async move {
+                                let stored = store.app_user_scopes(account, &aid).await?;
+                                Ok((aid, read.into_iter().collect::<BTreeMap<_, _>>(), stored))
+                            }
+                            .boxed()
+                        },
+                    )
+                    .map_ok(move |(aid, read, stored)| {
+                        let links = app_user_links(&stored, &read, &|u| users.contains(u));
+                        futures::stream::iter(units(None, aid, links, read.len())).map(Ok)
+                    })
+                    .try_flatten();
+                self.drive(batches(units.boxed())).await
             }
             Phase::Deletions => {
                 let page = self.deletions().await?;
@@ -539,37 +578,53 @@ fn found<T>(answer: okta_client::Result<T>) -> std::result::Result<Option<T>, St
 
 type MemberRead = (DirGroup, Option<BTreeSet<String>>, BTreeSet<String>);
 
-/// Groups' members read, in batches of a few thousand rows: each batch's changes, and the last
-/// group it holds as the position after it.
-fn member_batches(
-    reads: BoxStream<'_, std::result::Result<MemberRead, Stop>>,
-    users: Arc<HashSet<String>>,
+/// A chunk of one group's (or app's) changed links: its rows and events, the objects read, and
+/// the group or app it finishes (on its last chunk).
+struct Unit {
+    changes: DirectoryChanges,
+    objects: usize,
+    done: Option<String>,
+}
+
+/// The `links` of `group` (or of app `owner` without one) in chunks of at most
+/// `MEMBERS_BATCH`, each made when it is wanted.
+fn units(group: Option<DirGroup>, owner: String, links: Vec<Link>, objects: usize) -> impl Iterator<Item = Unit> {
+    let n = links.len().div_ceil(MEMBERS_BATCH).max(1);
+    (0..n).map(move |i| {
+        let chunk = &links[(i * MEMBERS_BATCH).min(links.len())..((i + 1) * MEMBERS_BATCH).min(links.len())];
+        Unit {
+            changes: link_changes(group.as_ref(), &owner, chunk),
+            objects: if i == 0 { objects } else { 0 },
+            done: (i + 1 == n).then(|| owner.clone()),
+        }
+    })
+}
+
+/// Chunks written together, up to `MEMBERS_BATCH` events: the last group or app they finish is
+/// the position after them.
+fn batches(
+    units: BoxStream<'_, std::result::Result<Unit, Stop>>,
 ) -> BoxStream<'_, std::result::Result<Prepared, Stop>> {
-    futures::stream::try_unfold((reads, false), move |(mut reads, ended)| {
-        let users = users.clone();
-        async move {
-            if ended {
-                return Ok(None);
-            }
-            let mut p = Prepared::default();
-            let mut rows = 0;
-            loop {
-                match reads.next().await {
-                    None => {
-                        p.last = true;
-                        return Ok(Some((p, (reads, true))));
+    futures::stream::try_unfold((units, false), move |(mut units, ended)| async move {
+        if ended {
+            return Ok(None);
+        }
+        let mut p = Prepared::default();
+        loop {
+            match units.next().await {
+                None => {
+                    p.last = true;
+                    return Ok(Some((p, (units, true))));
+                }
+                Some(unit) => {
+                    let unit = unit?;
+                    p.changes.append(unit.changes);
+                    p.objects += unit.objects;
+                    if unit.done.is_some() {
+                        p.after = unit.done;
                     }
-                    Some(read) => {
-                        let (group, read, stored) = read?;
-                        if let Some(read) = read {
-                            rows += read.len() + stored.len();
-                            p.objects += read.len();
-                            diff_group_members(&group, &stored, &read, &|u| users.contains(u), &mut p.changes);
-                        }
-                        p.after = Some(group.id);
-                        if rows >= MEMBERS_BATCH {
-                            return Ok(Some((p, (reads, false))));
-                        }
+                    if p.changes.events.len() >= MEMBERS_BATCH {
+                        return Ok(Some((p, (units, false))));
                     }
                 }
             }

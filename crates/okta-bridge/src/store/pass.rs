@@ -2,7 +2,7 @@
 //! the stored rows of each page read, a group's stored members, the users and groups it has
 //! not seen, and where a pass in progress stands.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde_json::{Value, json};
 
@@ -12,6 +12,10 @@ use crate::error::{Conflict, Result};
 use crate::model::{AccountName, DirApp, DirGroup, DirUser, Directory};
 
 const SELECT_GROUPS: &str = "SELECT id, group_type, name, description, created, last_updated, last_membership_updated FROM dir_groups WHERE account = ";
+
+// The lookups a pass makes page after page are not prepared once and kept (`persistent(false)`):
+// PostgreSQL would keep the plan it made while the tables were empty (a sequential scan) for the
+// whole pass, each lookup slower than the last as the tables fill.
 
 impl Store {
     /// The pass in progress for `account`: its number and where it resumes from.
@@ -74,7 +78,7 @@ impl Store {
         let mut dir = Directory::default();
         for chunk in users.chunks(1000) {
             let rows: Vec<UserRow> = with_pool!(self, pool => {
-                in_list!(SELECT_USERS.trim_end_matches("$1"), chunk).build_query_as().fetch_all(pool).await?
+                in_list!(SELECT_USERS.trim_end_matches("$1"), chunk).build_query_as().persistent(false).fetch_all(pool).await?
             });
             for r in rows {
                 let u = user_of(r)?;
@@ -83,7 +87,7 @@ impl Store {
         }
         for chunk in groups.chunks(1000) {
             let rows: Vec<GroupRow> = with_pool!(self, pool => {
-                in_list!(SELECT_GROUPS, chunk).build_query_as().fetch_all(pool).await?
+                in_list!(SELECT_GROUPS, chunk).build_query_as().persistent(false).fetch_all(pool).await?
             });
             dir.groups
                 .extend(rows.into_iter().map(group_of).map(|g| (g.id.clone(), g)));
@@ -127,10 +131,42 @@ impl Store {
             sqlx::query_as("SELECT user_id FROM dir_members WHERE account = $1 AND group_id = $2")
                 .bind(account.as_str())
                 .bind(gid)
+                .persistent(false)
                 .fetch_all(pool)
                 .await?
         });
         Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// The ids of `account`'s stored apps after `after`, in order.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn app_ids_after(&self, account: &AccountName, after: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT id FROM dir_apps WHERE account = $1 AND id > $2 ORDER BY id")
+                .bind(account.as_str())
+                .bind(after)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// The stored users of app `app` of `account`, with their scopes.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn app_user_scopes(&self, account: &AccountName, app: &str) -> Result<BTreeMap<String, Option<String>>> {
+        let rows: Vec<(String, Option<String>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT user_id, scope FROM dir_app_users WHERE account = $1 AND app_id = $2")
+                .bind(account.as_str())
+                .bind(app)
+                .persistent(false)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().collect())
     }
 
     /// `account`'s stored apps, their users and their groups (the rest of the directory left

@@ -183,26 +183,93 @@ fn member_event(event_type: EventType, gid: &str, uid: &str, lmu: Option<String>
     }
 }
 
-/// What turns group `group`'s `stored` members into the `read` ones, for the members whose
-/// user exists (`user_exists`), into `c`.
-pub(crate) fn diff_group_members(
-    group: &DirGroup,
+/// One user's membership of a group, or assignment to an app, that changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Link {
+    Added(String),
+    Removed(String),
+    /// Assigned, or assigned another way (the scope).
+    Assigned(String, Option<String>),
+    Unassigned(String),
+}
+
+/// What changed between a group's `stored` and `read` members, for the users that exist.
+pub(crate) fn member_links(
     stored: &BTreeSet<String>,
     read: &BTreeSet<String>,
     user_exists: &dyn Fn(&str) -> bool,
-    c: &mut DirectoryChanges,
-) {
-    let gid = &group.id;
-    let lmu = || group.last_membership_updated.clone();
-    for uid in read.difference(stored).filter(|u| user_exists(u)) {
-        c.events.push(member_event(EventType::GroupUserAdded, gid, uid, lmu()));
-        c.add_members.push((gid.clone(), uid.clone()));
+) -> Vec<Link> {
+    let added = read
+        .difference(stored)
+        .filter(|u| user_exists(u))
+        .cloned()
+        .map(Link::Added);
+    let removed = stored
+        .difference(read)
+        .filter(|u| user_exists(u))
+        .cloned()
+        .map(Link::Removed);
+    added.chain(removed).collect()
+}
+
+/// What changed between an app's `stored` and `read` users (id → scope), for the users that
+/// exist.
+pub(crate) fn app_user_links(
+    stored: &BTreeMap<String, Option<String>>,
+    read: &BTreeMap<String, Option<String>>,
+    user_exists: &dyn Fn(&str) -> bool,
+) -> Vec<Link> {
+    let assigned = read
+        .iter()
+        .filter(|(u, scope)| user_exists(u) && stored.get(*u) != Some(*scope))
+        .map(|(u, scope)| Link::Assigned(u.clone(), scope.clone()));
+    let unassigned = stored
+        .keys()
+        .filter(|u| user_exists(u) && !read.contains_key(*u))
+        .cloned()
+        .map(Link::Unassigned);
+    assigned.chain(unassigned).collect()
+}
+
+/// The rows and events of `links` of `group` (memberships) or, without a group, of app `app`
+/// (assignments).
+pub(crate) fn link_changes(group: Option<&DirGroup>, app: &str, links: &[Link]) -> DirectoryChanges {
+    let mut c = DirectoryChanges::default();
+    let now = text(Some(OffsetDateTime::now_utc()));
+    let lmu = || group.and_then(|g| g.last_membership_updated.clone());
+    let gid = group.map_or("", |g| g.id.as_str());
+    for link in links {
+        match link {
+            Link::Added(uid) => {
+                c.events.push(member_event(EventType::GroupUserAdded, gid, uid, lmu()));
+                c.add_members.push((gid.to_owned(), uid.clone()));
+            }
+            Link::Removed(uid) => {
+                c.events
+                    .push(member_event(EventType::GroupUserRemoved, gid, uid, lmu()));
+                c.remove_members.push((gid.to_owned(), uid.clone()));
+            }
+            Link::Assigned(uid, scope) => {
+                c.events.push(NewEvent {
+                    event_type: EventType::AppUserAssigned,
+                    object_id: uid.clone(),
+                    occurred_at: now.clone(),
+                    data: json!({ "appId": app, "userId": uid, "scope": scope }),
+                });
+                c.set_app_users.push((app.to_owned(), uid.clone(), scope.clone()));
+            }
+            Link::Unassigned(uid) => {
+                c.events.push(NewEvent {
+                    event_type: EventType::AppUserUnassigned,
+                    object_id: uid.clone(),
+                    occurred_at: now.clone(),
+                    data: json!({ "appId": app, "userId": uid }),
+                });
+                c.remove_app_users.push((app.to_owned(), uid.clone()));
+            }
+        }
     }
-    for uid in stored.difference(read).filter(|u| user_exists(u)) {
-        c.events
-            .push(member_event(EventType::GroupUserRemoved, gid, uid, lmu()));
-        c.remove_members.push((gid.clone(), uid.clone()));
-    }
+    c
 }
 
 /// What turns the `stored` apps, their users and groups into the `read` ones, into `c`: for

@@ -1,9 +1,9 @@
 //! Directory sync: reading an org through okta-client, comparing what was read with what is
 //! stored, and saying every difference as a change-feed event.
 //!
-//! A full read ([`read_directory`]) compares everything, so it finds every change, whoever made
-//! it and however it reached Okta; it is also the reconciliation that catches what an
-//! incremental read missed. An incremental read ([`read_changes`]) asks Okta only for what
+//! A full read (the pass of `service/pass.rs`, page by page) compares everything, so it finds
+//! every change, whoever made it and however it reached Okta; it is also the reconciliation
+//! that catches what an incremental read missed. An incremental read ([`read_changes`]) asks Okta only for what
 //! changed since the cursors the previous run left: users and groups by `lastUpdated`,
 //! memberships, deletions and app assignments from the System Log, a group's members re-read
 //! only when the log does not account for its `lastMembershipUpdated`. Both end in the same
@@ -14,10 +14,10 @@ mod diff;
 mod incremental;
 mod read;
 
+pub(crate) use diff::{Link, app_user_links, diff_apps, link_changes, member_links};
 pub use diff::{counts, diff, fold};
-pub(crate) use diff::{diff_apps, diff_group_members};
 pub use incremental::{Incremental, read_changes};
-pub use read::read_directory;
 pub(crate) use read::{
-    CONCURRENT_READS, LOG_OVERLAP, MEMBERS_PAGE, USERS_PAGE, dir_group, dir_user, instant, log_cursor, read_apps, text,
+    AppUsers, CONCURRENT_READS, LOG_OVERLAP, MEMBERS_PAGE, USERS_PAGE, app_user_ids, dir_group, dir_user, instant,
+    log_cursor, read_apps, text,
 };

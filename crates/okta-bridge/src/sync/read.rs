@@ -1,14 +1,15 @@
-//! Reading an org through okta-client: the whole directory (a full read), and the
-//! conversions from Okta's objects to the kept ones that the incremental read shares.
+//! Reading an org through okta-client: the conversions from Okta's objects to the kept ones,
+//! the System Log poll, apps with their groups and users, a group's members — what the full
+//! pass (`service/pass.rs`) and the incremental read share.
 
 use futures::{StreamExt, TryStreamExt};
 use okta_client::expr::Attr;
-use okta_client::{Client, LogCursor, UserStatus};
+use okta_client::{Client, LogCursor};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::model::{DirApp, DirGroup, DirUser, Directory, SyncCursors};
+use crate::model::{DirApp, DirGroup, DirUser, Directory};
 
 /// Users a page (Okta's most), members a page, apps a page, app users a page, log events a
 /// page.
@@ -104,62 +105,6 @@ pub(crate) fn log_cursor(client: &Client, since: OffsetDateTime) -> LogCursor {
         .unwrap_or_else(|e: std::convert::Infallible| match e {})
 }
 
-/// Reads `client`'s whole directory: users of every status (DEPROVISIONED ones are listed only
-/// when asked for), groups and their members, apps with their users and groups, paged and a
-/// few groups or apps at a time. Answers it with the cursors an incremental read continues
-/// from: the newest user and group times read, and a System Log poll from shortly before the
-/// read began.
-///
-/// # Errors
-/// The first error okta-client gives (after its own retries).
-pub async fn read_directory(client: &Client) -> Result<(Directory, SyncCursors), okta_client::Error> {
-    let log = log_cursor(client, OffsetDateTime::now_utc() - LOG_OVERLAP);
-    let mut dir = Directory::default();
-    let (mut users_since, mut groups_since) = (None, None);
-    let listed = client.users().list().limit(USERS_PAGE).stream();
-    let deprovisioned = client
-        .users()
-        .list()
-        .search(format!("status eq \"{}\"", UserStatus::Deprovisioned.as_str()))
-        .limit(USERS_PAGE)
-        .stream();
-    let mut users = std::pin::pin!(futures::stream::select(listed, deprovisioned));
-    while let Some(u) = users.next().await {
-        let u = u?;
-        users_since = users_since.max(u.last_updated);
-        let u = dir_user(u);
-        dir.users.insert(u.id.clone(), u);
-    }
-    let groups: Vec<okta_client::Group> = client
-        .groups()
-        .list()
-        .limit(MEMBERS_PAGE)
-        .stream()
-        .try_collect()
-        .await?;
-    let group_ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
-    let members: Vec<(String, Vec<String>)> = futures::stream::iter(group_ids)
-        .map(member_ids(client.clone()))
-        .buffer_unordered(CONCURRENT_READS)
-        .try_collect()
-        .await?;
-    for (gid, ids) in members {
-        dir.members.extend(ids.into_iter().map(|u| (gid.clone(), u)));
-    }
-    for g in groups {
-        groups_since = groups_since.max(g.last_updated).max(g.last_membership_updated);
-        let g = dir_group(g);
-        dir.groups.insert(g.id.clone(), g);
-    }
-    read_apps(client, &mut dir, None).await?;
-    let cursors = SyncCursors {
-        users_since: text(users_since).or_else(|| text(Some(OffsetDateTime::UNIX_EPOCH))),
-        groups_since: text(groups_since).or_else(|| text(Some(OffsetDateTime::UNIX_EPOCH))),
-        log: Some(log.to_string()),
-    };
-    Ok((dir, cursors))
-}
-
 /// Reads the apps and their groups into `dir`, and the users of the apps `users_of` names
 /// (every app when `None`); the other apps keep the users `dir` has.
 pub(crate) async fn read_apps(
@@ -200,7 +145,7 @@ pub(crate) async fn read_apps(
 }
 
 /// An app's id and its users' ids with their scopes.
-type AppUsers = (String, Vec<(String, Option<String>)>);
+pub(crate) type AppUsers = (String, Vec<(String, Option<String>)>);
 
 type Read<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, okta_client::Error>> + Send>>;
 
@@ -222,8 +167,15 @@ pub(crate) fn member_ids(client: Client) -> impl FnMut(String) -> Read<(String, 
     }
 }
 
+/// An app's user as the sync keeps it: the id and how it is assigned.
+#[derive(serde::Deserialize)]
+struct AppUserRef {
+    id: String,
+    scope: Option<String>,
+}
+
 /// Reads an app's users and their scopes (a function of the app id).
-fn app_user_ids(client: Client) -> impl FnMut(String) -> Read<AppUsers> {
+pub(crate) fn app_user_ids(client: Client) -> impl FnMut(String) -> Read<AppUsers> {
     move |aid| {
         let client = client.clone();
         Box::pin(async move {
@@ -231,6 +183,7 @@ fn app_user_ids(client: Client) -> impl FnMut(String) -> Read<AppUsers> {
                 .apps()
                 .users(&aid)
                 .limit(APP_USERS_PAGE)
+                .decode_as::<AppUserRef>()
                 .stream()
                 .map_ok(|u| (u.id, u.scope))
                 .try_collect()

@@ -221,20 +221,24 @@ pub(crate) fn okta_id(rng: &mut ChaCha8Rng, prefix: &str) -> String {
 
 impl Directory {
     /// Users of an app: those assigned directly and the members of its assigned groups, in id
-    /// order, after a cursor.
+    /// order, after a cursor; at most `want` of them. Each source is read from the cursor on and
+    /// only as far as `want`, so a page costs its size, not the app's.
     pub fn app_users_after<'a>(
         &'a self,
         app: &'a OrgApp,
         after: Option<&str>,
+        want: usize,
     ) -> impl Iterator<Item = &'a OrgUser> + 'a {
-        let mut ids: BTreeSet<&String> = app.users.keys().collect();
+        let lower = match after {
+            Some(a) => Bound::Excluded(a.to_owned()),
+            None => Bound::Unbounded,
+        };
+        let range = (lower, Bound::Unbounded);
+        let mut ids: BTreeSet<&String> = app.users.range(range.clone()).map(|(id, _)| id).take(want).collect();
         for g in &app.groups {
-            ids.extend(self.members.get(g).into_iter().flatten());
+            ids.extend(self.members.get(g).into_iter().flat_map(|m| m.range(range.clone()).take(want)));
         }
-        let after = after.map(str::to_owned);
-        ids.into_iter()
-            .filter(move |id| after.as_ref().is_none_or(|a| id.as_str() > a.as_str()))
-            .filter_map(|id| self.users.get(id))
+        ids.into_iter().take(want).filter_map(|id| self.users.get(id))
     }
 
     /// An app in Okta's JSON shape.
