@@ -83,6 +83,8 @@ struct PassState {
     pages: u64,
     /// Users, groups, members and app users read.
     objects: u64,
+    /// The pass began on an empty directory (its first).
+    fresh: bool,
     /// How many runs took the pass over from one that stopped.
     resumed: u64,
 }
@@ -122,10 +124,10 @@ struct Prepared {
 }
 
 impl Prepared {
-    /// A page of users or groups `read`, compared with what `store` has of them; `after` and
-    /// `last` say where the pass goes on from.
+    /// A page of users or groups `read`, compared with what `store` has of them (nothing, when
+    /// `fresh`); `after` and `last` say where the pass goes on from.
     async fn page(
-        store: &Store,
+        store: Option<&Store>,
         account: &AccountName,
         read: Directory,
         after: Option<String>,
@@ -133,7 +135,10 @@ impl Prepared {
     ) -> std::result::Result<Self, Stop> {
         let users: Vec<String> = read.users.keys().cloned().collect();
         let groups: Vec<String> = read.groups.keys().cloned().collect();
-        let stored = store.stored_part(account, &users, &groups).await?;
+        let stored = match store {
+            Some(store) => store.stored_part(account, &users, &groups).await?,
+            None => Directory::default(),
+        };
         Ok(Self {
             changes: diff(&stored, &read),
             objects: users.len() + groups.len(),
@@ -203,6 +208,7 @@ impl Service {
             None => {
                 let state = PassState {
                     started: now(),
+                    fresh: self.store.directory_is_empty(account).await?,
                     log: log_cursor(client, OffsetDateTime::now_utc() - LOG_OVERLAP).to_string(),
                     ..PassState::default()
                 };
@@ -335,7 +341,11 @@ impl Pass<'_> {
                 if let Some(a) = after {
                     list = list.after(a);
                 }
-                let pages = pages_of(store, account, list, |users| {
+                // One listing names each user once: a pass that began on an empty directory has
+                // nothing stored to compare its pages of active users with (deactivated ones may
+                // have moved from the other listing meanwhile, so those are compared).
+                let fresh = self.state.fresh && self.state.phase == Phase::Users;
+                let pages = pages_of((!fresh).then_some(store), account, list, |users| {
                     let since = users.iter().filter_map(|u| u.last_updated).max();
                     let read = Directory {
                         users: users.into_iter().map(|u| (u.id.clone(), dir_user(u))).collect(),
@@ -350,7 +360,7 @@ impl Pass<'_> {
                 if let Some(a) = after {
                     list = list.after(a);
                 }
-                let pages = pages_of(store, account, list, |groups| {
+                let pages = pages_of((!self.state.fresh).then_some(store), account, list, |groups| {
                     let since = groups
                         .iter()
                         .filter_map(|g| g.last_updated.max(g.last_membership_updated))
@@ -366,11 +376,21 @@ impl Pass<'_> {
             Phase::Members => {
                 let users: Arc<HashSet<String>> = Arc::new(store.user_ids(account).await?);
                 let groups = store.groups_after(account, after.as_deref().unwrap_or("")).await?;
+                // On a directory that was empty when the pass began, a group's members are
+                // stored only by this pass: at most the first chunks of the group a stopped run
+                // was writing, the first one here.
+                let first = groups.first().map(|g| g.id.clone());
+                let fresh = self.state.fresh;
                 let units = futures::stream::iter(groups)
                     .map(move |g| -> BoxFuture<'_, std::result::Result<MemberRead, Stop>> {
+                        let look = !fresh || first.as_ref() == Some(&g.id);
                         async move {
                             let read = group_members(client, &g.id).await?;
-                            let stored = store.member_ids(account, &g.id).await?;
+                            let stored = if look {
+                                store.member_ids(account, &g.id).await?
+                            } else {
+                                BTreeSet::new()
+                            };
                             Ok((g, read, stored))
                         }
                         .boxed()
@@ -411,14 +431,20 @@ impl Pass<'_> {
             Phase::AppUsers => {
                 let users: Arc<HashSet<String>> = Arc::new(store.user_ids(account).await?);
                 let apps = store.app_ids_after(account, after.as_deref().unwrap_or("")).await?;
+                let (first, fresh) = (apps.first().cloned(), self.state.fresh);
                 let units = futures::stream::iter(apps)
                     .map(app_user_ids(client.clone()))
                     .buffered(CONCURRENT_READS)
                     .map_err(Stop::from)
                     .and_then(
                         move |(aid, read): AppUsers| -> BoxFuture<'_, std::result::Result<_, Stop>> {
+                            let look = !fresh || first.as_ref() == Some(&aid);
                             async move {
-                                let stored = store.app_user_scopes(account, &aid).await?;
+                                let stored = if look {
+                                    store.app_user_scopes(account, &aid).await?
+                                } else {
+                                    BTreeMap::new()
+                                };
                                 Ok((aid, read.into_iter().collect::<BTreeMap<_, _>>(), stored))
                             }
                             .boxed()
@@ -528,9 +554,9 @@ impl Pass<'_> {
 type PageRead = (Directory, Option<OffsetDateTime>, Option<OffsetDateTime>);
 
 /// The pages of `list` from its `after` on, each `read` into a directory part and compared with
-/// what `store` has of it.
+/// what `store` has of it (without a store: known to have none of it).
 fn pages_of<'a, T: serde::de::DeserializeOwned + Send + 'static>(
-    store: &'a Store,
+    store: Option<&'a Store>,
     account: &'a AccountName,
     list: okta_client::List<T>,
     read: fn(Vec<T>) -> PageRead,

@@ -95,6 +95,22 @@ impl Store {
         Ok(dir)
     }
 
+    /// Whether `account` has no stored users and groups.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn directory_is_empty(&self, account: &AccountName) -> Result<bool> {
+        let (users, groups): (bool, bool) = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM dir_users WHERE account = $1), EXISTS (SELECT 1 FROM dir_groups WHERE account = $1)",
+            )
+            .bind(account.as_str())
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(!users && !groups)
+    }
+
     /// The ids of `account`'s stored users.
     ///
     /// # Errors

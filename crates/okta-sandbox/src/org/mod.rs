@@ -236,7 +236,12 @@ impl Directory {
         let range = (lower, Bound::Unbounded);
         let mut ids: BTreeSet<&String> = app.users.range(range.clone()).map(|(id, _)| id).take(want).collect();
         for g in &app.groups {
-            ids.extend(self.members.get(g).into_iter().flat_map(|m| m.range(range.clone()).take(want)));
+            ids.extend(
+                self.members
+                    .get(g)
+                    .into_iter()
+                    .flat_map(|m| m.range(range.clone()).take(want)),
+            );
         }
         ids.into_iter().take(want).filter_map(|id| self.users.get(id))
     }
