@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use okta_client::OrgUrl;
+use url::Url;
 
 use crate::error::{EgressRefusal, Error, Result};
 
@@ -256,6 +257,55 @@ impl Egress {
         };
         if refused {
             return Err(EgressRefusal::PrivateUrl { url: url.to_string() });
+        }
+        Ok(())
+    }
+
+    /// Checks a webhook endpoint's URL: https, on a public address (the name resolved, as for
+    /// org URLs), unless private addresses are allowed for development (then http too). Answers
+    /// what is wrong and what to do.
+    ///
+    /// # Errors
+    /// The reason, in words.
+    pub async fn check_webhook_url(&self, url: &Url) -> Result<(), String> {
+        let switch = "set OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS=true only for local development";
+        if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+            return Err(format!("{url} is not an http(s) URL with a host"));
+        }
+        if self.allow_private {
+            return Ok(());
+        }
+        if url.scheme() != "https" {
+            return Err(format!(
+                "{url} is not https: webhooks are delivered over https ({switch})"
+            ));
+        }
+        let private = match url.host() {
+            Some(url::Host::Ipv4(ip)) => is_private(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => is_private(IpAddr::V6(ip)),
+            Some(url::Host::Domain(d)) => {
+                let d = d.trim_end_matches('.').to_ascii_lowercase();
+                if d == "localhost" || d.ends_with(".localhost") {
+                    true
+                } else {
+                    let port = url.port_or_known_default().unwrap_or(443);
+                    let addrs =
+                        match tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host((d.as_str(), port)))
+                            .await
+                        {
+                            Err(_) => return Err(format!("resolving {d} timed out: check the URL {url}")),
+                            Ok(Err(e)) => return Err(format!("{d} does not resolve ({e}): check the URL {url}")),
+                            Ok(Ok(a)) => a,
+                        };
+                    addrs.into_iter().any(|a| is_private(a.ip()))
+                }
+            }
+            None => true,
+        };
+        if private {
+            return Err(format!(
+                "{url} is on a loopback, private or link-local address: webhooks go to public addresses ({switch})"
+            ));
         }
         Ok(())
     }

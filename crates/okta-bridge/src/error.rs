@@ -43,6 +43,9 @@ pub enum Error {
     /// No connection with that account name (→ 404).
     #[error("no connection named {0:?}: connect one at /authenticate_okta")]
     UnknownConnection(String),
+    /// No webhook endpoint with that id (→ 404).
+    #[error("no webhook endpoint {0:?}: GET /api/webhooks lists them")]
+    UnknownWebhook(String),
     /// No object with that id in a connection's synced directory (→ 404).
     #[error("no {what} {id:?} in the synced directory (sync it again if it is new at the org)")]
     NotFound {
@@ -385,6 +388,12 @@ pub enum Conflict {
     SyncLeaseLost {
         /// The account.
         account: String,
+    },
+    /// Rotating a webhook's secret while another rotation of it went first.
+    #[error("the secret of webhook {id} was rotated meanwhile: read it again, and rotate again if needed")]
+    WebhookChanged {
+        /// The endpoint.
+        id: String,
     },
     /// Changing a connected account's kind of app.
     #[error("account {account} is connected through its {kind} app: disconnect it before changing the kind of app")]

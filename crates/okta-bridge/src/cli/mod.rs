@@ -9,6 +9,7 @@ mod sandbox;
 mod serve;
 mod sync;
 mod users;
+mod webhooks;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -51,6 +52,9 @@ enum Command {
     /// The master keys that encrypt stored secrets.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// The webhook endpoints the change feed is delivered to.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 /// Runs the command.
@@ -68,6 +72,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Sync(args) => sync::sync(args).await,
         Command::Directory(cmd) => directory::run(cmd).await,
         Command::Events(args) => sync::events(args).await,
+        Command::Webhooks(cmd) => webhooks::run(cmd).await,
     }
 }
 

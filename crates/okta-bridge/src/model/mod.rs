@@ -1,12 +1,13 @@
 //! The domain's types, each valid once constructed: names, accounts and their apps,
 //! connections and their tokens, one type per secret; a connected org's directory and its
-//! change feed.
+//! change feed; the webhook endpoints it is delivered to.
 
 mod account;
 mod connection;
 mod directory;
 mod names;
 mod secrets;
+mod webhook;
 
 pub use account::{Account, AppCredentials, AppKind, DEFAULT_SERVICE_SCOPES, DEFAULT_WEB_SCOPES, NewAccount};
 pub use connection::{
@@ -18,7 +19,10 @@ pub use directory::{
 };
 pub use names::{AccountName, Scopes};
 pub use okta_client::OrgUrl;
-pub use secrets::{AccessToken, ApiToken, ClientSecret, PkceVerifier, PrivateKeyPem, RefreshToken, secret_opt};
+pub use secrets::{
+    AccessToken, ApiToken, ClientSecret, PkceVerifier, PrivateKeyPem, RefreshToken, WebhookSecret, secret_opt,
+};
+pub use webhook::{Webhook, WebhookFilter, WebhookStatus};
 
 /// The time now, in unix seconds: the one clock of the crate.
 pub fn now() -> i64 {

@@ -50,6 +50,11 @@ macro_rules! secret_type {
 }
 
 secret_type!(
+    /// A webhook endpoint's signing secret (`whsec_…`): shown once, when made.
+    #[derive(Clone)]
+    WebhookSecret
+);
+secret_type!(
     /// An OAuth access token (or, for a service-app connection, nothing: an empty one).
     #[derive(Clone)]
     AccessToken

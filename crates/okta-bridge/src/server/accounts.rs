@@ -19,7 +19,7 @@ use crate::service::Connected;
 
 /// The JSON body of an API request, which must say it is JSON: a page of another site can send
 /// `text/plain` without a preflight, never `application/json`.
-fn json_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8], what: &str) -> Result<T> {
+pub(super) fn json_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8], what: &str) -> Result<T> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -1,6 +1,6 @@
 //! How errors become HTTP answers, in one place: [`classify`] picks the status, a stable code
 //! and a message safe to show (internal details are logged, never sent); the JSON API answers
-//! `{"error": code, "message": …}` with Okta's `errorCode`, `errorSummary` and `errorId` under
+//! `{"error": code, "message": …}` (and the `field` to fix, for invalid input) with Okta's `errorCode`, `errorSummary` and `errorId` under
 //! `okta` when Okta's API refused (`impl IntoResponse for Error`), the pages the error page
 //! ([`PageError`]).
 
@@ -22,7 +22,7 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
         Error::Invalid { .. } | Error::Egress(_) => (StatusCode::BAD_REQUEST, "invalid_request", shown()),
         Error::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", shown()),
         Error::CrossOrigin => (StatusCode::FORBIDDEN, "cross_origin", shown()),
-        Error::UnknownConnection(_) | Error::UnknownAccount(_) | Error::NotFound { .. } => {
+        Error::UnknownConnection(_) | Error::UnknownAccount(_) | Error::UnknownWebhook(_) | Error::NotFound { .. } => {
             (StatusCode::NOT_FOUND, "not_found", shown())
         }
         Error::CursorExpired { .. } => (StatusCode::GONE, "cursor_expired", shown()),
@@ -60,6 +60,10 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code, message) = classify(&self);
         let mut body = json!({ "error": code, "message": message });
+        // The field to fix, as the API names it.
+        if let Error::Invalid { field, .. } = self.ours() {
+            body["field"] = json!(field);
+        }
         // Okta's own error, where the failure came from Okta's API, for its support.
         if let Error::Okta(okta_client::Error::Api(api))
         | Error::Rejected {

@@ -14,6 +14,7 @@ mod oauth;
 mod ops;
 mod pages;
 pub mod views;
+mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -98,6 +99,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/connections/{account}/directory/groups/{id}/members",
             get(directory::members),
         )
+        .route("/api/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/api/webhooks/{id}",
+            get(webhooks::get).patch(webhooks::update).delete(webhooks::delete),
+        )
+        .route("/api/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
         .route("/connections/{account}/disconnect", post(pages::disconnect))
         .route("/connections/{account}/sync", post(pages::sync_now))
         .route("/readyz", get(ops::readyz))

@@ -8,6 +8,7 @@ mod connect;
 mod connections;
 mod pass;
 mod sync;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,7 @@ use crate::tokens::Refresher;
 pub use connect::Connected;
 pub use connections::ClientStamp;
 pub use sync::{MAX_EVENTS_PAGE, MAX_EVENTS_WAIT, SyncPolicy, SyncProgress};
+pub use webhooks::{MAX_SECRET_OVERLAP, WebhookChange};
 
 /// The workflows, on one store. Cheap to share behind an `Arc`.
 #[derive(Debug)]

@@ -23,6 +23,11 @@ pub(super) fn account_ctx(name: &str, column: &str) -> String {
     format!("accounts/{name}/{column}")
 }
 
+/// The context a webhook endpoint's secret is sealed under.
+pub(super) fn webhook_ctx(id: &str, column: &str) -> String {
+    format!("webhooks/{id}/{column}")
+}
+
 /// The context a pending authorization's verifier is sealed under.
 pub(super) fn pending_ctx(state_hash: &str) -> String {
     format!("oauth_states/{state_hash}/pkce_verifier")
@@ -42,6 +47,9 @@ impl Store {
         });
         let accounts: Vec<SealedAccountRow> = with_pool!(self, pool => {
             sqlx::query_as("SELECT name, client_secret, private_key FROM accounts").fetch_all(pool).await?
+        });
+        let webhooks: Vec<(String, Vec<u8>, Option<Vec<u8>>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT id, secret, previous_secret FROM webhooks").fetch_all(pool).await?
         });
         let meta: Vec<(String, Vec<u8>)> = with_pool!(self, pool => {
             sqlx::query_as("SELECT name, value FROM store_meta").fetch_all(pool).await?
@@ -81,6 +89,13 @@ impl Store {
             for (column, value) in [("client_secret", secret), ("private_key", key)] {
                 if let Some(v) = value {
                     push("accounts", &name, column, account_ctx(&name, column), v);
+                }
+            }
+        }
+        for (id, secret, previous) in webhooks {
+            for (column, value) in [("secret", Some(secret)), ("previous_secret", previous)] {
+                if let Some(v) = value {
+                    push("webhooks", &id, column, webhook_ctx(&id, column), v);
                 }
             }
         }
@@ -153,6 +168,8 @@ impl Store {
                     "UPDATE accounts SET client_secret = $1 WHERE name = $2 AND client_secret = $3"
                 }
                 ("accounts", _) => "UPDATE accounts SET private_key = $1 WHERE name = $2 AND private_key = $3",
+                ("webhooks", "secret") => "UPDATE webhooks SET secret = $1 WHERE id = $2 AND secret = $3",
+                ("webhooks", _) => "UPDATE webhooks SET previous_secret = $1 WHERE id = $2 AND previous_secret = $3",
                 ("oauth_states", _) => {
                     "UPDATE oauth_states SET pkce_verifier = $1 WHERE state_hash = $2 AND pkce_verifier = $3"
                 }

@@ -19,6 +19,7 @@ mod keys;
 mod pass;
 mod pending;
 mod sessions;
+mod webhooks;
 
 pub use directory::{Seen, SyncMark, UserQuery};
 

@@ -674,3 +674,67 @@ async fn sync_shows_progress_on_a_terminal_and_a_line_otherwise() {
     assert!(stdout.starts_with("Synced bar (full): 0 events"), "{stdout}");
     assert!(!stderr.contains("objects/s"), "no progress bar when piped: {stderr}");
 }
+
+/// `okta-bridge webhooks`: made with a secret printed once, listed without it, rotated,
+/// deleted; bad input refused with what to fix.
+#[tokio::test]
+async fn webhooks_from_the_command_line() {
+    let db = TestDb::sqlite();
+    let run = |args: &[&str]| {
+        let mut c = okta_bridge();
+        c.args(args)
+            .args(["--database-url", &db.url, "--dev-allow-private-orgs"])
+            .env("OKTA_BRIDGE_MASTER_KEY", &*TEST_KEY_B64);
+        c
+    };
+    let out = run(&[
+        "webhooks",
+        "create",
+        "http://127.0.0.1:9/hook",
+        "--event",
+        "user.created",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut lines = stdout.lines();
+    let hook: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let secret = lines.next().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{stdout}");
+    assert_eq!(hook["events"], serde_json::json!(["user.created"]));
+    let id = hook["id"].as_str().unwrap().to_owned();
+
+    let out = run(&["webhooks", "list"]).output().await.unwrap();
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(listed.contains(&id) && !listed.contains(&secret), "{listed}");
+
+    let out = run(&["webhooks", "rotate-secret", &id, "--overlap-seconds", "60"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rotated = String::from_utf8(out.stdout).unwrap();
+    let second = rotated.lines().nth(1).unwrap();
+    assert!(second.starts_with("whsec_") && second != secret, "{rotated}");
+
+    let out = run(&[
+        "webhooks",
+        "create",
+        "http://127.0.0.1:9/hook",
+        "--event",
+        "user.exploded",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown event type"));
+
+    let out = run(&["webhooks", "delete", &id]).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["webhooks", "get", &id]).output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no webhook endpoint"));
+}

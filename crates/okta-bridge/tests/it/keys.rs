@@ -41,6 +41,18 @@ async fn rotation(db: TestDb) {
     .validate(&okta_bridge::egress::Egress::public_only(), 0)
     .unwrap();
     assert!(store.put_account(&web, false).await.unwrap());
+    // Webhook secrets too: the current one and, during a rotation, the previous one.
+    let filter = okta_bridge::model::WebhookFilter::default();
+    let first = okta_bridge::model::WebhookSecret::new("whsec_first");
+    store
+        .insert_webhook("wh_keys", "https://hooks.example.com/okta", &filter, &first)
+        .await
+        .unwrap();
+    let second = okta_bridge::model::WebhookSecret::new("whsec_second");
+    store
+        .rotate_webhook_secret("wh_keys", &second, okta_bridge::model::now() + 3600)
+        .await
+        .unwrap();
     store.close().await;
 
     // A server with only the new key refuses to start, and says what to do.
@@ -60,8 +72,8 @@ async fn rotation(db: TestDb) {
     assert_eq!(c.access_token.expose_secret(), "access-1");
     let n = both.rotate_keys().await.unwrap();
     assert_eq!(
-        n, 4,
-        "access token, refresh token, the account's client secret, key check"
+        n, 6,
+        "access token, refresh token, the account's client secret, two webhook secrets, key check"
     );
     assert_eq!(both.rotate_keys().await.unwrap(), 0, "nothing left under the old key");
     both.close().await;
@@ -75,6 +87,14 @@ async fn rotation(db: TestDb) {
         panic!("{web:?}")
     };
     assert_eq!(client_secret.expose_secret(), "web-secret-1");
+    let signing: Vec<String> = only_new
+        .webhook_secrets("wh_keys")
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.expose_secret().to_owned())
+        .collect();
+    assert_eq!(signing, ["whsec_second", "whsec_first"]);
     only_new.close().await;
     assert!(open_store_with(Some(&db.url), Some(&old), None).await.is_err());
 }

@@ -20,3 +20,4 @@ mod sync;
 mod sync_model;
 mod upgrade;
 mod util;
+mod webhooks;

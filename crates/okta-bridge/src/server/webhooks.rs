@@ -1,0 +1,141 @@
+//! `/api/webhooks`: the endpoints the change feed is delivered to. A signing secret is in the
+//! answer that makes it (and the one that rotates it), never in any other.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::accounts::json_body;
+use super::auth::Admin;
+use crate::error::{Error, Result};
+use crate::model::{Webhook, WebhookSecret};
+use crate::service::WebhookChange;
+
+/// The secrets' default overlap on rotation: a day.
+const DEFAULT_OVERLAP: Duration = Duration::from_secs(24 * 3600);
+
+fn with_secret(hook: &Webhook, secret: &WebhookSecret) -> Value {
+    let mut v = serde_json::to_value(hook).unwrap_or(Value::Null);
+    v["secret"] = json!(secret.expose_secret());
+    v
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWebhook {
+    url: String,
+    events: Option<Vec<String>>,
+    connections: Option<Vec<String>>,
+}
+
+/// `POST /api/webhooks {"url", "events"?, "connections"?}`: 201 with the endpoint and its
+/// `secret`, shown this once.
+pub(crate) async fn create(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>)> {
+    let input: NewWebhook = json_body(&headers, &body, "the webhook")?;
+    let (hook, secret) = state
+        .service
+        .create_webhook(&input.url, input.events, input.connections)
+        .await?;
+    Ok((StatusCode::CREATED, Json(with_secret(&hook, &secret))))
+}
+
+/// `GET /api/webhooks`.
+pub(crate) async fn list(_: Admin, State(state): State<Arc<AppState>>) -> Result<Json<Value>> {
+    Ok(Json(json!({ "webhooks": state.service.webhooks().await? })))
+}
+
+/// `GET /api/webhooks/{id}`.
+pub(crate) async fn get(_: Admin, State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Webhook>> {
+    Ok(Json(state.service.webhook(&id).await?))
+}
+
+/// A list field of a change: absent (unchanged), `null` (all), or names.
+fn list_field(body: &serde_json::Map<String, Value>, field: &'static str) -> Result<Option<Option<Vec<String>>>> {
+    match body.get(field) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(|names| Some(Some(names)))
+            .map_err(|_| Error::invalid(field, "a list of names, or null for all")),
+    }
+}
+
+/// `PATCH /api/webhooks/{id} {"url"?, "events"?, "connections"?, "status"?: "active"}`: each
+/// field given replaces the stored one (`null`: every event type, or every connection).
+pub(crate) async fn update(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Webhook>> {
+    let body: serde_json::Map<String, Value> = json_body(&headers, &body, "the change")?;
+    if let Some(unknown) = body
+        .keys()
+        .find(|k| !["url", "events", "connections", "status"].contains(&k.as_str()))
+    {
+        return Err(Error::invalid(
+            "body",
+            format!("unknown field {unknown:?}: url, events, connections or status"),
+        ));
+    }
+    let text = |field: &'static str| -> Result<Option<String>> {
+        body.get(field)
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| Error::invalid(field, "a string"))
+            })
+            .transpose()
+    };
+    let change = WebhookChange {
+        url: text("url")?,
+        events: list_field(&body, "events")?,
+        connections: list_field(&body, "connections")?,
+        status: text("status")?,
+    };
+    Ok(Json(state.service.update_webhook(&id, change).await?))
+}
+
+/// `DELETE /api/webhooks/{id}`: 204.
+pub(crate) async fn delete(_: Admin, State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<StatusCode> {
+    state.service.delete_webhook(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Rotate {
+    overlap_seconds: Option<u64>,
+}
+
+/// `POST /api/webhooks/{id}/rotate-secret {"overlapSeconds"?}`: the endpoint with its new
+/// `secret`; the old one signs too for the overlap (default a day, at most 7 days).
+pub(crate) async fn rotate_secret(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    let input: Rotate = if body.is_empty() {
+        Rotate::default()
+    } else {
+        json_body(&headers, &body, "the rotation")?
+    };
+    let overlap = input.overlap_seconds.map_or(DEFAULT_OVERLAP, Duration::from_secs);
+    let (hook, secret) = state.service.rotate_webhook_secret(&id, overlap).await?;
+    Ok(Json(with_secret(&hook, &secret)))
+}
