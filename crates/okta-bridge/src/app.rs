@@ -132,6 +132,7 @@ impl App {
                     .spawn_background(BACKGROUND_TICK, Duration::from_secs(settings.refresh_ahead)),
             );
         }
+        background.push(service.clone().spawn_webhook_worker());
         if settings.sync_interval > 0 {
             background.push(
                 service

@@ -105,6 +105,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(webhooks::get).patch(webhooks::update).delete(webhooks::delete),
         )
         .route("/api/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
+        .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/connections/{account}/disconnect", post(pages::disconnect))
         .route("/connections/{account}/sync", post(pages::sync_now))
         .route("/readyz", get(ops::readyz))

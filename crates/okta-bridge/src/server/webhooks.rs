@@ -139,3 +139,16 @@ pub(crate) async fn rotate_secret(
     let (hook, secret) = state.service.rotate_webhook_secret(&id, overlap).await?;
     Ok(Json(with_secret(&hook, &secret)))
 }
+
+/// `GET /api/webhooks/{id}/deliveries`: where each connection's stream stands (the last event
+/// delivered, failed attempts at the next, the last error) and the newest 100 attempts.
+pub(crate) async fn deliveries(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    state.service.webhook(&id).await?;
+    let streams = state.store().webhook_streams(&id).await?;
+    let attempts = state.store().webhook_attempts(&id, 100).await?;
+    Ok(Json(json!({ "streams": streams, "attempts": attempts })))
+}

@@ -6,6 +6,7 @@
 mod accounts;
 mod connect;
 mod connections;
+mod delivery;
 mod pass;
 mod sync;
 mod webhooks;
@@ -20,6 +21,7 @@ use crate::tokens::Refresher;
 
 pub use connect::Connected;
 pub use connections::ClientStamp;
+pub use delivery::{DeliveryPolicy, signature};
 pub use sync::{MAX_EVENTS_PAGE, MAX_EVENTS_WAIT, SyncPolicy, SyncProgress};
 pub use webhooks::{MAX_SECRET_OVERLAP, WebhookChange};
 
@@ -35,6 +37,7 @@ pub struct Service {
     /// The longest a call waits for a spent rate-limit window (`None`: as long as it takes).
     rate_limit_wait: Option<Duration>,
     sync_policy: sync::SyncPolicy,
+    delivery_policy: delivery::DeliveryPolicy,
     /// Bumped when a sync run here writes events (wakes long polls of the feed).
     feed_written: tokio::sync::watch::Sender<u64>,
     /// Where this instance's last full-pass page left its run.
@@ -53,6 +56,7 @@ impl Service {
             clients: Mutex::new(HashMap::new()),
             rate_limit_wait: None,
             sync_policy: sync::SyncPolicy::default(),
+            delivery_policy: delivery::DeliveryPolicy::default(),
             feed_written: tokio::sync::watch::Sender::new(0),
             sync_progress: tokio::sync::watch::Sender::new(SyncProgress::default()),
         }
@@ -73,6 +77,13 @@ impl Service {
     #[must_use]
     pub fn with_sync_policy(mut self, policy: sync::SyncPolicy) -> Self {
         self.sync_policy = policy;
+        self
+    }
+
+    /// Delivers webhooks by `policy`.
+    #[must_use]
+    pub fn with_delivery_policy(mut self, policy: delivery::DeliveryPolicy) -> Self {
+        self.delivery_policy = policy;
         self
     }
 

@@ -705,6 +705,18 @@ impl Store {
                     .bind(cutoff)
                     .fetch_one(&mut *tx)
                     .await?;
+            // Nothing an active webhook endpoint has yet to get goes.
+            let (undelivered,): (Option<i64>,) = sqlx::query_as(
+                "SELECT MIN(st.delivered) FROM webhook_streams st JOIN webhooks w ON w.id = st.webhook_id \
+                 WHERE st.account = $1 AND w.status = 'active'",
+            )
+            .bind(a)
+            .fetch_one(&mut *tx)
+            .await?;
+            let newest = match (newest, undelivered) {
+                (Some(n), Some(d)) => Some(n.min(d)).filter(|n| *n > 0),
+                (n, _) => n,
+            };
             let mut n = 0;
             if let Some(newest) = newest {
                 sqlx::query("UPDATE dir_sync SET pruned_through = $2 WHERE account = $1 AND pruned_through < $2")

@@ -14,6 +14,7 @@
 mod accounts;
 mod audit;
 mod connections;
+mod delivery;
 mod directory;
 mod keys;
 mod pass;
@@ -21,6 +22,7 @@ mod pending;
 mod sessions;
 mod webhooks;
 
+pub use delivery::{Attempt, Outcome, Stream};
 pub use directory::{Seen, SyncMark, UserQuery};
 
 use std::str::FromStr;

@@ -90,6 +90,7 @@ impl Store {
             .seal(&webhook_ctx(id, "secret"), secret.expose_secret().as_bytes());
         let t = now();
         with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO webhooks (id, url, events, connections, secret, status, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, 'active', $6, $6)",
@@ -100,8 +101,14 @@ impl Store {
             .bind(connections_json(filter))
             .bind(sealed)
             .bind(t)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            // Deliveries begin with the events after those the feeds hold now.
+            sqlx::query("INSERT INTO webhook_streams (webhook_id, account, delivered) SELECT $1, account, next_seq - 1 FROM dir_sync")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
         });
         self.webhook(id)
             .await?
@@ -176,7 +183,13 @@ impl Store {
     /// [`Error::Database`].
     pub async fn delete_webhook(&self, id: &str) -> Result<bool> {
         let n = with_pool!(self, pool => {
-            sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(pool).await?.rows_affected()
+            let mut tx = pool.begin().await?;
+            for sql in ["DELETE FROM webhook_streams WHERE webhook_id = $1", "DELETE FROM webhook_deliveries WHERE webhook_id = $1"] {
+                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            }
+            let n = sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            n
         });
         Ok(n > 0)
     }

@@ -198,3 +198,226 @@ async fn webhook_urls_are_https_on_public_addresses() {
     .await;
     assert_eq!(status, 201, "a public address: {made}");
 }
+
+/// What a receiver got: each request's event id, signature header and body.
+#[derive(Clone, Default)]
+struct Received {
+    got: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+    arrived: std::sync::Arc<tokio::sync::Notify>,
+    /// Requests answered 503 before it takes any.
+    down_for: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    most_in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// A slow receiver takes this long to answer (a wider window for deliveries to overlap).
+    slow: std::time::Duration,
+}
+
+/// A receiver on 127.0.0.1 that is down (503) for its first `down_for` requests, and takes
+/// `slow` to answer.
+async fn receiver(down_for: usize, slow: std::time::Duration) -> (String, Received) {
+    use axum::http::{HeaderMap, StatusCode};
+    let state = Received {
+        slow,
+        ..Received::default()
+    };
+    state.down_for.store(down_for, std::sync::atomic::Ordering::SeqCst);
+    let handler = |axum::extract::State(r): axum::extract::State<Received>, headers: HeaderMap, body: String| async move {
+        let down = r
+            .down_for
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        if down {
+            return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance");
+        }
+        use std::sync::atomic::Ordering::SeqCst;
+        let now_in = r.in_flight.fetch_add(1, SeqCst) + 1;
+        r.most_in_flight.fetch_max(now_in, SeqCst);
+        if !r.slow.is_zero() {
+            tokio::time::sleep(r.slow).await;
+        }
+        r.in_flight.fetch_sub(1, SeqCst);
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        r.got
+            .lock()
+            .unwrap()
+            .push((header("okta-bridge-event-id"), header("okta-bridge-signature"), body));
+        r.arrived.notify_waiters();
+        (StatusCode::OK, "ok")
+    };
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(handler))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, state)
+}
+
+/// Whether `header` (`t=…,v1=…[,v1=…]`) signs `body` with `secret`.
+fn signed_with(header: &str, body: &str, secret: &str) -> bool {
+    use hmac::{Hmac, Mac};
+    let mut t = None;
+    let mut sigs = Vec::new();
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", v)) => t = Some(v.to_owned()),
+            Some(("v1", v)) => sigs.push(v.to_owned()),
+            _ => {}
+        }
+    }
+    let Some(t) = t else { return false };
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    sigs.contains(&expected)
+}
+
+/// A receiver down for a while gets every event afterwards, in order, each signed; the failed
+/// attempts are in the endpoint's delivery log.
+async fn delivered_in_order(db: TestDb) {
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 20;
+                c.groups = 3;
+                c.apps = 1;
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let (url, received) = receiver(2, std::time::Duration::ZERO).await;
+    let (status, made) = api(&app, Method::POST, "/api/webhooks", Some(json!({ "url": url }))).await;
+    assert_eq!(status, 201, "{made}");
+    let (id, secret) = (
+        made["id"].as_str().unwrap().to_owned(),
+        made["secret"].as_str().unwrap().to_owned(),
+    );
+    crate::sync::connect_with_token(&app, "hooked").await;
+    let (status, summary) = api(&app, Method::POST, "/api/connections/hooked/sync", None).await;
+    assert_eq!(status, 200, "{summary}");
+    let events = summary["events"].as_u64().unwrap() as usize;
+    assert!(events > 20, "{summary}");
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let arrived = received.arrived.notified();
+        let distinct: std::collections::BTreeSet<String> = received
+            .got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, _, _)| id.clone())
+            .collect();
+        if distinct.len() >= events {
+            break;
+        }
+        assert!(
+            tokio::time::timeout_at(deadline, arrived).await.is_ok(),
+            "{} of {events} events delivered",
+            distinct.len()
+        );
+    }
+    let got = received.got.lock().unwrap().clone();
+    let mut last = 0;
+    for (event_id, signature, body) in &got {
+        let b: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(b["id"], event_id.as_str());
+        assert_eq!(b["connection"], "hooked");
+        let cursor: i64 = b["cursor"].as_str().unwrap().parse().unwrap();
+        assert!(cursor >= last, "in order: {cursor} after {last}");
+        assert!(cursor <= last + 1, "nothing skipped: {cursor} after {last}");
+        last = cursor;
+        assert!(signed_with(signature, body, &secret), "{signature}");
+        assert!(b["type"].is_string() && b["data"].is_object(), "{body}");
+    }
+    assert_eq!(last as usize, events);
+
+    // The last delivery is recorded just after the receiver answered it.
+    let log = loop {
+        let (status, log) = api(&app, Method::GET, &format!("/api/webhooks/{id}/deliveries"), None).await;
+        assert_eq!(status, 200, "{log}");
+        if log["streams"][0]["delivered"] == events as i64 {
+            break log;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cursor reaches the last event: {log}"
+        );
+        tokio::task::yield_now().await;
+    };
+    let attempts = log["attempts"].as_array().unwrap();
+    assert_eq!(
+        attempts.iter().filter(|a| a["status"] == 503).count(),
+        2,
+        "the two refused attempts are logged: {log}"
+    );
+}
+
+on_both_databases!(
+    a_receiver_down_for_a_while_gets_every_event_in_order,
+    super::delivered_in_order
+);
+
+/// Three deliverers on one database (the server's worker and two more services, as three
+/// instances would be) never deliver one endpoint's stream at once: the slow receiver never
+/// has two requests in flight, and gets each event exactly once.
+async fn one_deliverer_at_a_time(db: TestDb) {
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 10;
+                c.groups = 2;
+                c.apps = 1;
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let (url, received) = receiver(0, std::time::Duration::from_millis(3)).await;
+    let (status, made) = api(&app, Method::POST, "/api/webhooks", Some(json!({ "url": url }))).await;
+    assert_eq!(status, 201, "{made}");
+    crate::sync::connect_with_token(&app, "shared").await;
+    let (status, summary) = api(&app, Method::POST, "/api/connections/shared/sync", None).await;
+    assert_eq!(status, 200, "{summary}");
+    let events = summary["events"].as_u64().unwrap() as usize;
+    let others: Vec<okta_bridge::service::Service> = (0..2)
+        .map(|_| crate::util::service(&app.store, None, crate::util::dev_egress()))
+        .collect();
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while received.got.lock().unwrap().len() < events {
+        let (a, b) = tokio::join!(others[0].deliver_due(&http), others[1].deliver_due(&http));
+        a.unwrap();
+        b.unwrap();
+        assert!(tokio::time::Instant::now() < deadline, "every event is delivered");
+        tokio::task::yield_now().await;
+    }
+    let got = received.got.lock().unwrap().clone();
+    let ids: std::collections::BTreeSet<&String> = got.iter().map(|(id, _, _)| id).collect();
+    assert_eq!(ids.len(), events);
+    assert_eq!(got.len(), events, "no event twice");
+    assert_eq!(
+        received.most_in_flight.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one delivery at a time"
+    );
+}
+
+on_both_databases!(
+    three_deliverers_deliver_a_stream_one_at_a_time,
+    super::one_deliverer_at_a_time
+);

@@ -1,0 +1,241 @@
+//! Delivering the change feed to webhook endpoints: per endpoint and connection, each event
+//! after the stream's cursor is `POST`ed, signed, and the next one waits for its 2xx (in order,
+//! at least once); a failure is retried with exponential backoff and jitter, for up to
+//! [`DeliveryPolicy::give_up_after`], then the endpoint is marked failing. One instance delivers
+//! a stream at a time (a lease in the database); the cursor moves in the database after each
+//! delivery, so a process killed mid-stream delivers that event again, never skips one.
+
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use secrecy::ExposeSecret;
+use serde_json::json;
+use sha2::Sha256;
+
+use super::Service;
+use crate::crypto::random_secret;
+use crate::error::Result;
+use crate::model::{AccountName, FeedEvent, Webhook, WebhookSecret, now};
+use crate::store::{Attempt, Outcome, Stream};
+
+/// How long a delivering instance holds a stream unless it renews it (after each event).
+const STREAM_LEASE_SECONDS: i64 = 60;
+
+/// Events read from the feed at once.
+const EVENTS_PAGE: i64 = 100;
+
+/// How deliveries are tried.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeliveryPolicy {
+    /// The wait after a first failure; each next one doubles, with ±20 % jitter.
+    pub first_retry: Duration,
+    /// The longest wait between tries.
+    pub max_retry: Duration,
+    /// How long an event is retried before its endpoint is marked failing.
+    pub give_up_after: Duration,
+    /// How long a receiver has to answer.
+    pub timeout: Duration,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        Self {
+            first_retry: Duration::from_secs(1),
+            max_retry: Duration::from_secs(3600),
+            give_up_after: Duration::from_secs(3 * 24 * 3600),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The `Okta-Bridge-Signature` header of `body` sent at `t`: `t=<t>,v1=<hex HMAC-SHA256(secret,
+/// "<t>.<body>")>`, one `v1=` per secret signing now.
+pub fn signature(t: i64, body: &str, secrets: &[WebhookSecret]) -> String {
+    let mut header = format!("t={t}");
+    for secret in secrets {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else {
+            continue;
+        };
+        mac.update(format!("{t}.{body}").as_bytes());
+        let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        header.push_str(",v1=");
+        header.push_str(&hex);
+    }
+    header
+}
+
+/// An event's id for receivers to dedupe by: its connection and cursor.
+fn event_id(account: &AccountName, seq: i64) -> String {
+    format!("{account}:{seq}")
+}
+
+impl Service {
+    /// Delivers what is due on every stream this instance can take, with `http`; answers how
+    /// many events were delivered.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`] when the streams cannot be listed; a stream that fails
+    /// is logged and the others go ahead.
+    pub async fn deliver_due(&self, http: &reqwest::Client) -> Result<usize> {
+        let mut delivered = 0;
+        for stream in self.store.due_streams().await? {
+            match self.deliver_stream(http, &stream).await {
+                Ok(n) => delivered += n,
+                Err(e) => {
+                    tracing::warn!(webhook = %stream.webhook_id, account = %stream.account, error = %e, "a webhook stream could not be delivered");
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// Delivers webhooks as events are written (here, at once; another instance's, within a
+    /// second) and retries as they come due.
+    pub fn spawn_webhook_worker(self: std::sync::Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let http = match self.apps.egress().http_client(self.delivery_policy.timeout) {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::error!(error = %e, "no HTTP client for webhooks: none are delivered");
+                    return;
+                }
+            };
+            let mut written = self.feed_written.subscribe();
+            loop {
+                if let Err(e) = self.deliver_due(&http).await {
+                    tracing::warn!(error = %e, "webhook streams could not be listed");
+                }
+                tokio::select! {
+                    _ = written.changed() => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        })
+    }
+
+    async fn deliver_stream(&self, http: &reqwest::Client, stream: &Stream) -> Result<usize> {
+        let owner = random_secret();
+        let (w, a) = (stream.webhook_id.as_str(), stream.account.as_str());
+        if !self.store.take_stream_lease(w, a, &owner, STREAM_LEASE_SECONDS).await? {
+            return Ok(0);
+        }
+        let result = self.deliver_holding_lease(http, stream, &owner).await;
+        if let Err(e) = self.store.release_stream_lease(w, a, &owner).await {
+            tracing::warn!(webhook = %w, account = %a, error = %e, "could not release a webhook stream's lease (it runs out by itself)");
+        }
+        result
+    }
+
+    async fn deliver_holding_lease(&self, http: &reqwest::Client, stream: &Stream, owner: &str) -> Result<usize> {
+        let (w, a) = (stream.webhook_id.as_str(), stream.account.as_str());
+        let Some(hook) = self.store.webhook(w).await? else {
+            return Ok(0);
+        };
+        let account = AccountName::parse(a)?;
+        let secrets = self.store.webhook_secrets(w).await?;
+        let (mut cursor, mut attempts, mut n) = (stream.delivered, stream.attempts, 0);
+        loop {
+            let events = self.store.events_after(&account, cursor, EVENTS_PAGE).await?;
+            if events.is_empty() {
+                return Ok(n);
+            }
+            for e in events {
+                if !hook.filter.matches(&account, e.event_type) {
+                    if !self
+                        .store
+                        .record_attempt(w, a, owner, None, e.seq, &Outcome::Delivered)
+                        .await?
+                    {
+                        return Ok(n);
+                    }
+                    cursor = e.seq;
+                    continue;
+                }
+                let (attempt, ok) = self.post(http, &hook, &account, &e, &secrets, attempts + 1).await;
+                let outcome = if ok {
+                    Outcome::Delivered
+                } else {
+                    let policy = self.delivery_policy;
+                    let wait = policy
+                        .first_retry
+                        .saturating_mul(2u32.saturating_pow(u32::try_from(attempts).unwrap_or(u32::MAX).min(20)))
+                        .min(policy.max_retry);
+                    let jitter = rand::rng().random_range(0.8..1.2);
+                    let wait_ms = (wait.as_millis() as f64 * jitter) as i64;
+                    let since = stream.failing_since.unwrap_or(attempt.at);
+                    Outcome::Failed {
+                        next_at: attempt.at + (wait_ms + 999) / 1000,
+                        error: attempt.excerpt.clone().unwrap_or_default(),
+                        give_up: attempt.at - since
+                            >= i64::try_from(policy.give_up_after.as_secs()).unwrap_or(i64::MAX),
+                    }
+                };
+                if !self
+                    .store
+                    .record_attempt(w, a, owner, Some(&attempt), e.seq, &outcome)
+                    .await?
+                    || !ok
+                {
+                    return Ok(n);
+                }
+                crate::failpoint::hit("webhook.after_delivery");
+                cursor = e.seq;
+                attempts = 0;
+                n += 1;
+                self.store.take_stream_lease(w, a, owner, STREAM_LEASE_SECONDS).await?;
+            }
+        }
+    }
+
+    /// POSTs event `e` to `hook`, signed; the attempt and whether the receiver took it (2xx).
+    async fn post(
+        &self,
+        http: &reqwest::Client,
+        hook: &Webhook,
+        account: &AccountName,
+        e: &FeedEvent,
+        secrets: &[WebhookSecret],
+        attempt: i64,
+    ) -> (Attempt, bool) {
+        let id = event_id(account, e.seq);
+        let body = json!({
+            "id": id,
+            "type": e.event_type.as_str(),
+            "connection": account,
+            "cursor": e.seq.to_string(),
+            "occurredAt": e.occurred_at,
+            "data": e.data,
+        })
+        .to_string();
+        let t = now();
+        let started = Instant::now();
+        let answer = http
+            .post(&hook.url)
+            .header("content-type", "application/json")
+            .header("okta-bridge-event-id", &id)
+            .header("okta-bridge-signature", signature(t, &body, secrets))
+            .body(body)
+            .send()
+            .await;
+        let (status, excerpt, ok) = match answer {
+            Ok(res) => {
+                let status = res.status();
+                let text = res.text().await.unwrap_or_default();
+                let excerpt: String = text.chars().take(200).collect();
+                (Some(i64::from(status.as_u16())), Some(excerpt), status.is_success())
+            }
+            Err(err) => (None, Some(format!("no answer: {err}")), false),
+        };
+        let attempt = Attempt {
+            account: account.to_string(),
+            seq: e.seq,
+            attempt,
+            at: t,
+            status,
+            latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            excerpt,
+        };
+        (attempt, ok)
+    }
+}

@@ -1,0 +1,259 @@
+//! `webhook_streams`, `webhook_deliveries`: where each endpoint's delivery of each connection's
+//! feed stands (the last event delivered, retries, the lease of the instance delivering it), and
+//! the log of attempts.
+
+use serde::Serialize;
+
+use super::{Pool, Store, with_pool};
+use crate::error::Result;
+use crate::model::now;
+
+/// One endpoint's delivery of one connection's feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stream {
+    pub webhook_id: String,
+    pub account: String,
+    /// The cursor of the last event delivered (or passed over: not for this endpoint).
+    pub delivered: i64,
+    /// Failed attempts at the next event.
+    pub attempts: i64,
+    /// Since when the next event fails (unix seconds).
+    pub failing_since: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// One attempt at delivering an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub account: String,
+    pub seq: i64,
+    pub attempt: i64,
+    pub at: i64,
+    /// The receiver's HTTP status; `None` when it did not answer.
+    pub status: Option<i64>,
+    pub latency_ms: i64,
+    /// The start of its answer, or why there was none.
+    pub excerpt: Option<String>,
+}
+
+/// What became of an attempt.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Delivered (or not for this endpoint): the stream moves past the event.
+    Delivered,
+    /// Failed: tried again at `next_at`, or, past the retry window, the endpoint is marked
+    /// failing.
+    Failed { next_at: i64, error: String, give_up: bool },
+}
+
+type StreamRow = (String, String, i64, i64, Option<i64>, Option<String>);
+
+fn stream_of((webhook_id, account, delivered, attempts, failing_since, last_error): StreamRow) -> Stream {
+    Stream {
+        webhook_id,
+        account,
+        delivered,
+        attempts,
+        failing_since,
+        last_error,
+    }
+}
+
+impl Store {
+    /// The streams with events to deliver now: of active endpoints, behind their connection's
+    /// feed, not waiting to retry, not held by another instance. Streams of connections whose
+    /// feed began after the endpoint was made start at their beginning.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn due_streams(&self) -> Result<Vec<Stream>> {
+        let t = now();
+        let rows: Vec<StreamRow> = with_pool!(self, pool => {
+            // (`WHERE true`: SQLite reads an `ON` right after a join as the join's.)
+            sqlx::query(
+                "INSERT INTO webhook_streams (webhook_id, account, delivered) \
+                 SELECT w.id, s.account, 0 FROM webhooks w CROSS JOIN dir_sync s WHERE true \
+                 ON CONFLICT (webhook_id, account) DO NOTHING",
+            )
+            .execute(pool)
+            .await?;
+            sqlx::query_as(
+                "SELECT st.webhook_id, st.account, st.delivered, st.attempts, st.failing_since, st.last_error \
+                 FROM webhook_streams st JOIN webhooks w ON w.id = st.webhook_id JOIN dir_sync s ON s.account = st.account \
+                 WHERE w.status = 'active' AND s.next_seq - 1 > st.delivered AND st.next_at <= $1 \
+                 AND (st.lease_owner IS NULL OR st.lease_until < $1) ORDER BY st.next_at, st.webhook_id, st.account",
+            )
+            .bind(t)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(stream_of).collect())
+    }
+
+    /// Takes (or renews) the lease of a stream for `owner` for `seconds`, unless another owner
+    /// holds it; whether taken.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn take_stream_lease(&self, webhook_id: &str, account: &str, owner: &str, seconds: i64) -> Result<bool> {
+        let t = now();
+        let n = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE webhook_streams SET lease_owner = $3, lease_until = $4 WHERE webhook_id = $1 AND account = $2 \
+                 AND (lease_owner IS NULL OR lease_until < $5 OR lease_owner = $3)",
+            )
+            .bind(webhook_id)
+            .bind(account)
+            .bind(owner)
+            .bind(t + seconds)
+            .bind(t)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Gives a stream's lease back, if `owner` holds it.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn release_stream_lease(&self, webhook_id: &str, account: &str, owner: &str) -> Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE webhook_streams SET lease_owner = NULL, lease_until = NULL WHERE webhook_id = $1 AND account = $2 AND lease_owner = $3",
+            )
+            .bind(webhook_id)
+            .bind(account)
+            .bind(owner)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Records an attempt at event `seq` of the stream of `webhook_id` and `account` (`None`
+    /// for an event not for this endpoint, passed over) and its `outcome`, if `owner` still
+    /// holds the lease (and, delivered, the stream is still before `seq`): whether it was.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn record_attempt(
+        &self,
+        webhook_id: &str,
+        account: &str,
+        owner: &str,
+        attempt: Option<&Attempt>,
+        seq: i64,
+        outcome: &Outcome,
+    ) -> Result<bool> {
+        let ok = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let moved = match outcome {
+                Outcome::Delivered => sqlx::query(
+                    "UPDATE webhook_streams SET delivered = $3, attempts = 0, failing_since = NULL, last_error = NULL, next_at = 0 \
+                     WHERE webhook_id = $1 AND account = $2 AND lease_owner = $4 AND delivered < $3",
+                )
+                .bind(webhook_id)
+                .bind(account)
+                .bind(seq)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+                Outcome::Failed { next_at, error, give_up } => {
+                    let t = now();
+                    let n = sqlx::query(
+                        "UPDATE webhook_streams SET attempts = attempts + 1, failing_since = COALESCE(failing_since, $3), \
+                         last_error = $4, next_at = $5 WHERE webhook_id = $1 AND account = $2 AND lease_owner = $6",
+                    )
+                    .bind(webhook_id)
+                    .bind(account)
+                    .bind(t)
+                    .bind(error)
+                    .bind(next_at)
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if *give_up && n == 1 {
+                        sqlx::query("UPDATE webhooks SET status = 'failing', updated_at = $2 WHERE id = $1")
+                            .bind(webhook_id)
+                            .bind(t)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    n
+                }
+            };
+            if moved == 1 && let Some(a) = attempt {
+                sqlx::query(
+                    "INSERT INTO webhook_deliveries (webhook_id, account, seq, attempt, at, status, latency_ms, excerpt) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                )
+                .bind(webhook_id)
+                .bind(&a.account)
+                .bind(a.seq)
+                .bind(a.attempt)
+                .bind(a.at)
+                .bind(a.status)
+                .bind(a.latency_ms)
+                .bind(&a.excerpt)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            moved == 1
+        });
+        Ok(ok)
+    }
+
+    /// The newest `limit` attempts of endpoint `webhook_id`, newest first.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn webhook_attempts(&self, webhook_id: &str, limit: i64) -> Result<Vec<Attempt>> {
+        type Row = (String, i64, i64, i64, Option<i64>, i64, Option<String>);
+        let rows: Vec<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT account, seq, attempt, at, status, latency_ms, excerpt FROM webhook_deliveries WHERE webhook_id = $1 \
+                 ORDER BY at DESC, seq DESC, attempt DESC LIMIT $2",
+            )
+            .bind(webhook_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(account, seq, attempt, at, status, latency_ms, excerpt)| Attempt {
+                account,
+                seq,
+                attempt,
+                at,
+                status,
+                latency_ms,
+                excerpt,
+            })
+            .collect())
+    }
+
+    /// The streams of endpoint `webhook_id`.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn webhook_streams(&self, webhook_id: &str) -> Result<Vec<Stream>> {
+        let rows: Vec<StreamRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT webhook_id, account, delivered, attempts, failing_since, last_error FROM webhook_streams \
+                 WHERE webhook_id = $1 ORDER BY account",
+            )
+            .bind(webhook_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(stream_of).collect())
+    }
+}
