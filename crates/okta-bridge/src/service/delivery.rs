@@ -120,7 +120,20 @@ impl Service {
         if !self.store.take_stream_lease(w, a, &owner, STREAM_LEASE_SECONDS).await? {
             return Ok(0);
         }
-        let result = self.deliver_holding_lease(http, stream, &owner).await;
+        // Read again under the lease: another instance may have moved it since it was listed.
+        let result = async {
+            match self
+                .store
+                .webhook_streams(w)
+                .await?
+                .into_iter()
+                .find(|s| s.account == a)
+            {
+                Some(fresh) => self.deliver_holding_lease(http, &fresh, &owner).await,
+                None => Ok(0),
+            }
+        }
+        .await;
         if let Err(e) = self.store.release_stream_lease(w, a, &owner).await {
             tracing::warn!(webhook = %w, account = %a, error = %e, "could not release a webhook stream's lease (it runs out by itself)");
         }
@@ -134,23 +147,27 @@ impl Service {
         };
         let account = AccountName::parse(a)?;
         let secrets = self.store.webhook_secrets(w).await?;
-        let (mut cursor, mut attempts, mut n) = (stream.delivered, stream.attempts, 0);
+        let (mut cursor, mut attempts, mut failing_since, mut n) =
+            (stream.delivered, stream.attempts, stream.failing_since, 0);
+        // Events not for this endpoint are passed over together: the cursor moves past them in
+        // one write, before the next delivery or at the end of the page.
+        let mut passed: Option<i64> = None;
         loop {
             let events = self.store.events_after(&account, cursor, EVENTS_PAGE).await?;
-            if events.is_empty() {
+            let Some(last) = events.last().map(|e| e.seq) else {
                 return Ok(n);
-            }
+            };
             for e in events {
                 if !hook.filter.matches(&account, e.event_type) {
-                    if !self
-                        .store
-                        .record_attempt(w, a, owner, None, e.seq, &Outcome::Delivered)
-                        .await?
-                    {
+                    passed = Some(e.seq);
+                    if e.seq == last && !self.pass_over(w, a, owner, &mut passed).await? {
                         return Ok(n);
                     }
                     cursor = e.seq;
                     continue;
+                }
+                if !self.pass_over(w, a, owner, &mut passed).await? {
+                    return Ok(n);
                 }
                 let (attempt, ok) = self.post(http, &hook, &account, &e, &secrets, attempts + 1).await;
                 let outcome = if ok {
@@ -163,7 +180,7 @@ impl Service {
                         .min(policy.max_retry);
                     let jitter = rand::rng().random_range(0.8..1.2);
                     let wait_ms = (wait.as_millis() as f64 * jitter) as i64;
-                    let since = stream.failing_since.unwrap_or(attempt.at);
+                    let since = failing_since.unwrap_or(attempt.at);
                     Outcome::Failed {
                         next_at: attempt.at + (wait_ms + 999) / 1000,
                         error: attempt.excerpt.clone().unwrap_or_default(),
@@ -181,10 +198,23 @@ impl Service {
                 }
                 crate::failpoint::hit("webhook.after_delivery");
                 cursor = e.seq;
-                attempts = 0;
+                (attempts, failing_since) = (0, None);
                 n += 1;
                 self.store.take_stream_lease(w, a, owner, STREAM_LEASE_SECONDS).await?;
             }
+        }
+    }
+
+    /// Moves a stream's cursor past the events `passed` over (not for this endpoint), if any;
+    /// whether the stream is still this run's.
+    async fn pass_over(&self, w: &str, a: &str, owner: &str, passed: &mut Option<i64>) -> Result<bool> {
+        match passed.take() {
+            Some(seq) => {
+                self.store
+                    .record_attempt(w, a, owner, None, seq, &Outcome::Delivered)
+                    .await
+            }
+            None => Ok(true),
         }
     }
 

@@ -149,8 +149,9 @@ impl Store {
         seq: i64,
         outcome: &Outcome,
     ) -> Result<bool> {
+        // Single statements, no transaction: a delivery worker stopped between two (a process
+        // killed, a task aborted) leaves no transaction open and loses at most a log row.
         let ok = with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
             let moved = match outcome {
                 Outcome::Delivered => sqlx::query(
                     "UPDATE webhook_streams SET delivered = $3, attempts = 0, failing_since = NULL, last_error = NULL, next_at = 0 \
@@ -160,7 +161,7 @@ impl Store {
                 .bind(account)
                 .bind(seq)
                 .bind(owner)
-                .execute(&mut *tx)
+                .execute(pool)
                 .await?
                 .rows_affected(),
                 Outcome::Failed { next_at, error, give_up } => {
@@ -175,14 +176,14 @@ impl Store {
                     .bind(error)
                     .bind(next_at)
                     .bind(owner)
-                    .execute(&mut *tx)
+                    .execute(pool)
                     .await?
                     .rows_affected();
                     if *give_up && n == 1 {
                         sqlx::query("UPDATE webhooks SET status = 'failing', updated_at = $2 WHERE id = $1")
                             .bind(webhook_id)
                             .bind(t)
-                            .execute(&mut *tx)
+                            .execute(pool)
                             .await?;
                     }
                     n
@@ -201,10 +202,9 @@ impl Store {
                 .bind(a.status)
                 .bind(a.latency_ms)
                 .bind(&a.excerpt)
-                .execute(&mut *tx)
+                .execute(pool)
                 .await?;
             }
-            tx.commit().await?;
             moved == 1
         });
         Ok(ok)

@@ -305,6 +305,16 @@ async fn delivered_in_order(db: TestDb) {
         made["id"].as_str().unwrap().to_owned(),
         made["secret"].as_str().unwrap().to_owned(),
     );
+    // A second endpoint for one event type: the others are passed over.
+    let (only_url, only_created) = receiver(0, std::time::Duration::ZERO).await;
+    let (status, only) = api(
+        &app,
+        Method::POST,
+        "/api/webhooks",
+        Some(json!({ "url": only_url, "events": ["user.created"] })),
+    )
+    .await;
+    assert_eq!(status, 201, "{only}");
     crate::sync::connect_with_token(&app, "hooked").await;
     let (status, summary) = api(&app, Method::POST, "/api/connections/hooked/sync", None).await;
     assert_eq!(status, 200, "{summary}");
@@ -364,6 +374,24 @@ async fn delivered_in_order(db: TestDb) {
         2,
         "the two refused attempts are logged: {log}"
     );
+
+    // The filtered endpoint: each user created, nothing else, and its cursor past every event.
+    let users = summary["directory"]["users"].as_u64().unwrap() as usize;
+    let only_id = only["id"].as_str().unwrap();
+    loop {
+        let (_, log) = api(&app, Method::GET, &format!("/api/webhooks/{only_id}/deliveries"), None).await;
+        if log["streams"][0]["delivered"] == events as i64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the filtered stream reaches the end: {log}"
+        );
+        tokio::task::yield_now().await;
+    }
+    let got = only_created.got.lock().unwrap().clone();
+    assert_eq!(got.len(), users);
+    assert!(got.iter().all(|(_, _, body)| body.contains(r#""type":"user.created""#)));
 }
 
 on_both_databases!(
@@ -404,6 +432,16 @@ async fn one_deliverer_at_a_time(db: TestDb) {
         a.unwrap();
         b.unwrap();
         assert!(tokio::time::Instant::now() < deadline, "every event is delivered");
+        tokio::task::yield_now().await;
+    }
+    // The last delivery's cursor is written just after the receiver answered: the stream is
+    // idle once it is.
+    let hook = made["id"].as_str().unwrap();
+    while app.store.webhook_streams(hook).await.unwrap()[0].delivered < events as i64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cursor reaches the last event"
+        );
         tokio::task::yield_now().await;
     }
     let got = received.got.lock().unwrap().clone();
