@@ -7,8 +7,8 @@
 //! not written yet); `sync.after_read` (a sync read the org, nothing written yet),
 //! `sync.before_commit` (its rows and events are in the open transaction),
 //! `sync.after_commit` (written; its lease not given back), `sync.page_committed` (a page of a
-//! full pass written), `webhook.after_delivery` (a receiver took an event; the stream's
-//! cursor is moved, the next event not sent). `name@N` stops at the point's N-th hit instead of its first.
+//! full pass written), `webhook.before_record` (a receiver took an event; the stream's
+//! cursor is not moved yet). `name@N` stops at the point's N-th hit instead of its first.
 
 /// The exit status of a process stopped at a failpoint.
 pub const EXIT_STATUS: i32 = 86;

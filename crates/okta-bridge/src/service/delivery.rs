@@ -170,6 +170,9 @@ impl Service {
                     return Ok(n);
                 }
                 let (attempt, ok) = self.post(http, &hook, &account, &e, &secrets, attempts + 1).await;
+                if ok {
+                    crate::failpoint::hit("webhook.before_record");
+                }
                 let outcome = if ok {
                     Outcome::Delivered
                 } else {
@@ -196,7 +199,6 @@ impl Service {
                 {
                     return Ok(n);
                 }
-                crate::failpoint::hit("webhook.after_delivery");
                 cursor = e.seq;
                 (attempts, failing_since) = (0, None);
                 n += 1;

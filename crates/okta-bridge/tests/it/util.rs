@@ -804,3 +804,17 @@ pub fn server_settings(store: StoreSettings, admin_token: &str) -> Settings {
         store,
     }
 }
+
+/// Gives every webhook stream's lease back (as running out would, a minute after a process
+/// holding one died).
+pub async fn break_stream_leases(db: &TestDb) {
+    use sqlx::Connection;
+    let sql = "UPDATE webhook_streams SET lease_owner = NULL, lease_until = NULL";
+    if db.url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
+}

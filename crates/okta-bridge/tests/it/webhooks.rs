@@ -459,3 +459,111 @@ on_both_databases!(
     three_deliverers_deliver_a_stream_one_at_a_time,
     super::one_deliverer_at_a_time
 );
+
+/// `okta-bridge` with `args` on `db`, `stdin` written to it; its output (it must succeed).
+async fn run_cli(db: &TestDb, args: &[&str], stdin: &str) -> String {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
+        .args(args)
+        .args(["--database-url", &db.url, "--dev-allow-private-orgs"])
+        .env("OKTA_BRIDGE_MASTER_KEY", crate::util::TEST_KEY_B64.as_str())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes())
+        .await
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A `serve` process stopped dead after a receiver took an event and before its cursor moved:
+/// the next instance delivers that event again (the receiver dedupes it by id) and then the
+/// rest, in order; nothing is lost.
+#[tokio::test]
+async fn a_delivering_process_stopped_dead_loses_nothing() {
+    let db = TestDb::sqlite();
+    let sandbox = okta_sandbox::Sandbox::spawn(okta_sandbox::SandboxConfig {
+        users: 15,
+        groups: 2,
+        apps: 1,
+        ..okta_sandbox::SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let (url, received) = receiver(0, std::time::Duration::ZERO).await;
+    run_cli(&db, &["webhooks", "create", &url], "").await;
+    run_cli(&db, &["accounts", "add", "killed", "--org-url", sandbox.url()], "").await;
+    run_cli(
+        &db,
+        &["accounts", "connect", "killed", "--api-token-stdin"],
+        sandbox.config().api_token_value(),
+    )
+    .await;
+    let line = run_cli(&db, &["sync", "killed"], "").await;
+    let events: usize = line
+        .split("): ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(events > 20, "{line}");
+
+    let env = |failpoints: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("OKTA_BRIDGE_DATABASE_URL", db.url.clone()),
+            ("OKTA_BRIDGE_MASTER_KEY", crate::util::TEST_KEY_B64.to_string()),
+            ("OKTA_BRIDGE_ADMIN_TOKEN", "killed-delivery-admin".to_owned()),
+            ("OKTA_BRIDGE_LISTEN", "127.0.0.1:0".to_owned()),
+            ("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS", "true".to_owned()),
+            ("OKTA_BRIDGE_FAILPOINTS", failpoints.to_owned()),
+        ]
+    };
+    let first = env("webhook.before_record@5");
+    let first: Vec<(&str, &str)> = first.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (mut child, _) = crate::util::spawn_server_process(&first).await;
+    let status = child.wait().await.unwrap();
+    assert_eq!(
+        status.code(),
+        Some(okta_bridge::failpoint::EXIT_STATUS),
+        "stopped at the 5th delivery"
+    );
+    assert_eq!(received.got.lock().unwrap().len(), 5);
+
+    // Its lease runs out within a minute; a new instance takes the stream then.
+    crate::util::break_stream_leases(&db).await;
+    let second = env("");
+    let second: Vec<(&str, &str)> = second.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (_server, _) = crate::util::spawn_server_process(&second).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let arrived = received.arrived.notified();
+        if received.got.lock().unwrap().len() > events {
+            break;
+        }
+        assert!(
+            tokio::time::timeout_at(deadline, arrived).await.is_ok(),
+            "every event is delivered after the stop"
+        );
+    }
+    let got = received.got.lock().unwrap().clone();
+    let ids: Vec<&String> = got.iter().map(|(id, _, _)| id).collect();
+    assert_eq!(ids[4], ids[5], "the event taken before the stop is delivered again");
+    let mut distinct = ids.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), events, "every event, once after deduping: {ids:?}");
+    let cursors: Vec<i64> = distinct
+        .iter()
+        .map(|id| id.rsplit(':').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(cursors.windows(2).all(|w| w[0] + 1 == w[1]), "in order: {cursors:?}");
+}
