@@ -1,4 +1,4 @@
-//! `okta-bridge webhooks create|list|get|update|delete|rotate-secret`: the endpoints the change
+//! `okta-bridge webhooks create|list|get|update|delete|rotate-secret|replay`: the endpoints the change
 //! feed is delivered to, as the API keeps them. A signing secret is printed once, when made or
 //! rotated.
 
@@ -25,6 +25,22 @@ pub(crate) enum WebhooksCommand {
     Delete(IdArgs),
     /// Give an endpoint a new signing secret (printed once); the old one signs too for the overlap.
     RotateSecret(RotateArgs),
+    /// Deliver a connection's events after a cursor to an endpoint again, in order.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReplayArgs {
+    /// The endpoint's id (wh_…).
+    id: String,
+    /// The connection whose feed is replayed.
+    #[arg(long)]
+    connection: String,
+    /// The cursor to replay after (0: from the feed's start).
+    #[arg(long)]
+    after: i64,
+    #[command(flatten)]
+    store: StoreSettings,
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,6 +154,15 @@ pub(crate) async fn run(cmd: WebhooksCommand) -> Result<()> {
         WebhooksCommand::Delete(a) => {
             open_service(&a.store).await?.delete_webhook(&a.id).await?;
             println!("Deleted webhook {}.", a.id);
+            Ok(())
+        }
+        WebhooksCommand::Replay(a) => {
+            let account = okta_bridge::model::AccountName::parse(&a.connection)?;
+            let stream = open_service(&a.store)
+                .await?
+                .replay_webhook(&a.id, &account, a.after)
+                .await?;
+            println!("{}", serde_json::to_string(&stream)?);
             Ok(())
         }
         WebhooksCommand::RotateSecret(a) => {

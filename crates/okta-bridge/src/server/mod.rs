@@ -106,6 +106,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
         .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/api/webhooks/{id}/replay", post(webhooks::replay))
         .route("/connections/{account}/disconnect", post(pages::disconnect))
         .route("/connections/{account}/sync", post(pages::sync_now))
         .route("/readyz", get(ops::readyz))

@@ -15,7 +15,7 @@ use super::AppState;
 use super::accounts::json_body;
 use super::auth::Admin;
 use crate::error::{Error, Result};
-use crate::model::{Webhook, WebhookSecret};
+use crate::model::{AccountName, Webhook, WebhookSecret};
 use crate::service::WebhookChange;
 
 /// The secrets' default overlap on rotation: a day.
@@ -151,4 +151,26 @@ pub(crate) async fn deliveries(
     let streams = state.store().webhook_streams(&id).await?;
     let attempts = state.store().webhook_attempts(&id, 100).await?;
     Ok(Json(json!({ "streams": streams, "attempts": attempts })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Replay {
+    connection: String,
+    after: i64,
+}
+
+/// `POST /api/webhooks/{id}/replay {"connection", "after"}`: `connection`'s events after cursor
+/// `after` are delivered to the endpoint again, in order; answers the stream.
+pub(crate) async fn replay(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    let input: Replay = json_body(&headers, &body, "the replay")?;
+    let account = AccountName::parse(&input.connection)?;
+    let stream = state.service.replay_webhook(&id, &account, input.after).await?;
+    Ok(Json(json!(stream)))
 }

@@ -149,6 +149,9 @@ impl Service {
         let secrets = self.store.webhook_secrets(w).await?;
         let (mut cursor, mut attempts, mut failing_since, mut n) =
             (stream.delivered, stream.attempts, stream.failing_since, 0);
+        // Where the stream stands in the database: each write moves it from there, or, when a
+        // replay moved it meanwhile, writes nothing and this run ends.
+        let mut recorded = stream.delivered;
         // Events not for this endpoint are passed over together: the cursor moves past them in
         // one write, before the next delivery or at the end of the page.
         let mut passed: Option<i64> = None;
@@ -160,13 +163,13 @@ impl Service {
             for e in events {
                 if !hook.filter.matches(&account, e.event_type) {
                     passed = Some(e.seq);
-                    if e.seq == last && !self.pass_over(w, a, owner, &mut passed).await? {
+                    if e.seq == last && !self.pass_over(w, a, owner, &mut recorded, &mut passed).await? {
                         return Ok(n);
                     }
                     cursor = e.seq;
                     continue;
                 }
-                if !self.pass_over(w, a, owner, &mut passed).await? {
+                if !self.pass_over(w, a, owner, &mut recorded, &mut passed).await? {
                     return Ok(n);
                 }
                 let (attempt, ok) = self.post(http, &hook, &account, &e, &secrets, attempts + 1).await;
@@ -193,12 +196,13 @@ impl Service {
                 };
                 if !self
                     .store
-                    .record_attempt(w, a, owner, Some(&attempt), e.seq, &outcome)
+                    .record_attempt(w, a, owner, Some(&attempt), recorded, e.seq, &outcome)
                     .await?
                     || !ok
                 {
                     return Ok(n);
                 }
+                recorded = e.seq;
                 cursor = e.seq;
                 (attempts, failing_since) = (0, None);
                 n += 1;
@@ -209,12 +213,22 @@ impl Service {
 
     /// Moves a stream's cursor past the events `passed` over (not for this endpoint), if any;
     /// whether the stream is still this run's.
-    async fn pass_over(&self, w: &str, a: &str, owner: &str, passed: &mut Option<i64>) -> Result<bool> {
+    async fn pass_over(
+        &self,
+        w: &str,
+        a: &str,
+        owner: &str,
+        recorded: &mut i64,
+        passed: &mut Option<i64>,
+    ) -> Result<bool> {
         match passed.take() {
             Some(seq) => {
-                self.store
-                    .record_attempt(w, a, owner, None, seq, &Outcome::Delivered)
-                    .await
+                let moved = self
+                    .store
+                    .record_attempt(w, a, owner, None, *recorded, seq, &Outcome::Delivered)
+                    .await?;
+                *recorded = seq;
+                Ok(moved)
             }
             None => Ok(true),
         }

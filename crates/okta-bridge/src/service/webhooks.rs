@@ -8,6 +8,7 @@ use super::Service;
 use crate::crypto::random_secret;
 use crate::error::{Error, Result};
 use crate::model::{AccountName, EventType, Webhook, WebhookFilter, WebhookSecret, WebhookStatus, now};
+use crate::store::Stream;
 
 /// The longest a rotated-out secret keeps signing.
 pub const MAX_SECRET_OVERLAP: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -182,5 +183,46 @@ impl Service {
         let hook = self.store.rotate_webhook_secret(id, &secret, until).await?;
         tracing::info!(webhook = %id, overlap_s = overlap.as_secs(), "webhook secret rotated");
         Ok((hook, secret))
+    }
+
+    /// Delivers `account`'s events after cursor `after` to endpoint `id` again, in order (a
+    /// receiver that lost them, or a new one that wants history); the stream continues from
+    /// there. Answers the stream.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a cursor ahead of the feed; [`Error::CursorExpired`] for one
+    /// older than retention keeps; [`Error::UnknownWebhook`]; [`Error::UnknownConnection`];
+    /// [`Error::Database`].
+    pub async fn replay_webhook(&self, id: &str, account: &AccountName, after: i64) -> Result<Stream> {
+        self.webhook(id).await?;
+        let state = self.sync_state(account).await?;
+        if after < 0 || after > state.last_seq {
+            return Err(Error::invalid(
+                "after",
+                format!(
+                    "a cursor of {account}'s feed: 0 (from its start) to {} (its newest event)",
+                    state.last_seq
+                ),
+            ));
+        }
+        let pruned_through = self.store.pruned_through(account).await?;
+        if after < pruned_through {
+            return Err(Error::CursorExpired {
+                account: account.to_string(),
+                after,
+                pruned_through,
+            });
+        }
+        if !self.store.replay_stream(id, account.as_str(), after).await? {
+            return Err(Error::UnknownWebhook(id.to_owned()));
+        }
+        tracing::info!(webhook = %id, account = %account, after, "webhook stream replayed");
+        self.feed_written.send_modify(|n| *n += 1);
+        self.store
+            .webhook_streams(id)
+            .await?
+            .into_iter()
+            .find(|s| s.account == account.as_str())
+            .ok_or_else(|| Error::UnknownWebhook(id.to_owned()))
     }
 }

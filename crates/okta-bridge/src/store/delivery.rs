@@ -136,16 +136,19 @@ impl Store {
 
     /// Records an attempt at event `seq` of the stream of `webhook_id` and `account` (`None`
     /// for an event not for this endpoint, passed over) and its `outcome`, if `owner` still
-    /// holds the lease (and, delivered, the stream is still before `seq`): whether it was.
+    /// holds the lease and, delivered, the stream still stands at `from` (a replay meanwhile
+    /// moved it): whether it was.
     ///
     /// # Errors
     /// [`crate::error::Error::Database`].
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_attempt(
         &self,
         webhook_id: &str,
         account: &str,
         owner: &str,
         attempt: Option<&Attempt>,
+        from: i64,
         seq: i64,
         outcome: &Outcome,
     ) -> Result<bool> {
@@ -155,12 +158,13 @@ impl Store {
             let moved = match outcome {
                 Outcome::Delivered => sqlx::query(
                     "UPDATE webhook_streams SET delivered = $3, attempts = 0, failing_since = NULL, last_error = NULL, next_at = 0 \
-                     WHERE webhook_id = $1 AND account = $2 AND lease_owner = $4 AND delivered < $3",
+                     WHERE webhook_id = $1 AND account = $2 AND lease_owner = $4 AND delivered = $5",
                 )
                 .bind(webhook_id)
                 .bind(account)
                 .bind(seq)
                 .bind(owner)
+                .bind(from)
                 .execute(pool)
                 .await?
                 .rows_affected(),
@@ -168,7 +172,7 @@ impl Store {
                     let t = now();
                     let n = sqlx::query(
                         "UPDATE webhook_streams SET attempts = attempts + 1, failing_since = COALESCE(failing_since, $3), \
-                         last_error = $4, next_at = $5 WHERE webhook_id = $1 AND account = $2 AND lease_owner = $6",
+                         last_error = $4, next_at = $5 WHERE webhook_id = $1 AND account = $2 AND lease_owner = $6 AND delivered = $7",
                     )
                     .bind(webhook_id)
                     .bind(account)
@@ -176,6 +180,7 @@ impl Store {
                     .bind(error)
                     .bind(next_at)
                     .bind(owner)
+                    .bind(from)
                     .execute(pool)
                     .await?
                     .rows_affected();
@@ -255,5 +260,30 @@ impl Store {
             .await?
         });
         Ok(rows.into_iter().map(stream_of).collect())
+    }
+
+    /// Sets the stream of `webhook_id` and `account` back (or forward) to `after`: the events
+    /// after it are delivered again, in order, from the next attempt on; a delivery in flight
+    /// records nothing (its stream no longer stands where it started). Whether there is such
+    /// a stream.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn replay_stream(&self, webhook_id: &str, account: &str, after: i64) -> Result<bool> {
+        let n = with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO webhook_streams (webhook_id, account, delivered) SELECT $1, $2, $3 \
+                 WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = $1) \
+                 ON CONFLICT (webhook_id, account) DO UPDATE SET delivered = excluded.delivered, attempts = 0, \
+                 failing_since = NULL, last_error = NULL, next_at = 0",
+            )
+            .bind(webhook_id)
+            .bind(account)
+            .bind(after)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
     }
 }

@@ -392,6 +392,49 @@ async fn delivered_in_order(db: TestDb) {
     let got = only_created.got.lock().unwrap().clone();
     assert_eq!(got.len(), users);
     assert!(got.iter().all(|(_, _, body)| body.contains(r#""type":"user.created""#)));
+
+    // Replay from a cursor: the last five events again, in order, then nothing more.
+    let before = received.got.lock().unwrap().len();
+    let replay = format!("/api/webhooks/{id}/replay");
+    for (bad, status_wanted) in [
+        (json!({ "connection": "hooked", "after": events + 1 }), 400),
+        (json!({ "connection": "hooked", "after": -1 }), 400),
+        (json!({ "connection": "nobody", "after": 0 }), 404),
+        (json!({ "connection": "hooked" }), 400),
+    ] {
+        let (status, body) = api(&app, Method::POST, &replay, Some(bad.clone())).await;
+        assert_eq!(status, status_wanted, "{bad} → {body}");
+        assert!(body["error"].is_string(), "{body}");
+    }
+    let (status, stream) = api(
+        &app,
+        Method::POST,
+        &replay,
+        Some(json!({ "connection": "hooked", "after": events - 5 })),
+    )
+    .await;
+    assert_eq!(status, 200, "{stream}");
+    assert_eq!(stream["delivered"], events as i64 - 5, "{stream}");
+    loop {
+        let (_, log) = api(&app, Method::GET, &format!("/api/webhooks/{id}/deliveries"), None).await;
+        if log["streams"][0]["delivered"] == events as i64 && received.got.lock().unwrap().len() >= before + 5 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the replay is delivered: {log}");
+        tokio::task::yield_now().await;
+    }
+    let again: Vec<i64> = received.got.lock().unwrap()[before..]
+        .iter()
+        .map(|(_, _, body)| {
+            serde_json::from_str::<Value>(body).unwrap()["cursor"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let want: Vec<i64> = (events as i64 - 4..=events as i64).collect();
+    assert_eq!(again, want, "the replayed events, in order, once");
 }
 
 on_both_databases!(
