@@ -133,6 +133,7 @@ impl App {
             );
         }
         background.push(service.clone().spawn_webhook_worker());
+        background.push(service.clone().spawn_hook_worker());
         if settings.sync_interval > 0 {
             background.push(
                 service

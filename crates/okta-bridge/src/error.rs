@@ -166,6 +166,23 @@ pub enum Error {
         /// What happened and what to do.
         detail: String,
     },
+    /// An event hook call without the connection's secret in its `Authorization` header
+    /// (→ 401).
+    #[error(
+        "this event hook call does not carry {account}'s hook secret in its Authorization header: register the hook again (okta-bridge hooks register {account}) so the org sends the current one"
+    )]
+    HookUnauthorized {
+        /// The connection the call was for.
+        account: String,
+    },
+    /// The org did not take or verify the event hook (→ 502). Says why and what to do.
+    #[error("the event hook of {account} could not be registered: {reason}")]
+    HookRegistration {
+        /// The connection.
+        account: String,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// Okta answered with an error or could not be reached (→ 502, 504 on a timeout).
     #[error(transparent)]
     Okta(#[from] okta_client::Error),

@@ -326,6 +326,11 @@ impl Client {
         crate::apps::AppsHandler::new(self.clone())
     }
 
+    /// Event hooks: register, verify, read their state.
+    pub fn event_hooks(&self) -> crate::event_hooks::EventHooksHandler {
+        crate::event_hooks::EventHooksHandler::new(self.clone())
+    }
+
     /// The System Log: queries and polling.
     pub fn logs(&self) -> crate::logs::LogsHandler {
         crate::logs::LogsHandler::new(self.clone())

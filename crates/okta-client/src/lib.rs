@@ -70,6 +70,7 @@ pub mod body;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod event_hooks;
 pub mod expr;
 pub mod groups;
 pub mod link;
@@ -86,6 +87,7 @@ pub use auth::{AccessToken, TokenSource, TokenSourceError};
 pub use client::{Client, ClientBuilder, RetryPolicy};
 pub use config::{AuthorizationMode, OktaConfig};
 pub use error::{ApiError, Error, Result, with_causes};
+pub use event_hooks::{EventHook, NewEventHook};
 pub use list::List;
 pub use logs::{LogCursor, LogTail};
 pub use models::{

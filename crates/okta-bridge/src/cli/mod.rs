@@ -4,6 +4,7 @@
 mod accounts;
 mod connections;
 mod directory;
+mod hooks;
 mod keys;
 mod sandbox;
 mod serve;
@@ -55,6 +56,9 @@ enum Command {
     /// The webhook endpoints the change feed is delivered to.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// A connection's Okta event hook: the org pushes its changes as they happen.
+    #[command(subcommand)]
+    Hooks(hooks::HooksCommand),
 }
 
 /// Runs the command.
@@ -73,6 +77,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Directory(cmd) => directory::run(cmd).await,
         Command::Events(args) => sync::events(args).await,
         Command::Webhooks(cmd) => webhooks::run(cmd).await,
+        Command::Hooks(cmd) => hooks::run(cmd).await,
     }
 }
 

@@ -1,10 +1,12 @@
 //! The domain's types, each valid once constructed: names, accounts and their apps,
 //! connections and their tokens, one type per secret; a connected org's directory and its
-//! change feed; the webhook endpoints it is delivered to.
+//! change feed; the webhook endpoints it is delivered to; the Okta event hooks that push
+//! changes in.
 
 mod account;
 mod connection;
 mod directory;
+mod hook;
 mod names;
 mod secrets;
 mod webhook;
@@ -17,10 +19,12 @@ pub use connection::{
 pub use directory::{
     DirApp, DirGroup, DirUser, Directory, DirectoryChanges, EventType, FeedEvent, NewEvent, SyncCursors, SyncState,
 };
+pub use hook::{HOOK_EVENT_TYPES, HookState, HookTarget, targets_of};
 pub use names::{AccountName, Scopes};
 pub use okta_client::OrgUrl;
 pub use secrets::{
-    AccessToken, ApiToken, ClientSecret, PkceVerifier, PrivateKeyPem, RefreshToken, WebhookSecret, secret_opt,
+    AccessToken, ApiToken, ClientSecret, HookSecret, PkceVerifier, PrivateKeyPem, RefreshToken, WebhookSecret,
+    secret_opt,
 };
 pub use webhook::{Webhook, WebhookFilter, WebhookStatus};
 

@@ -55,6 +55,11 @@ secret_type!(
     WebhookSecret
 );
 secret_type!(
+    /// The secret an org sends with each event hook call (`Authorization`), one per connection.
+    #[derive(Clone)]
+    HookSecret
+);
+secret_type!(
     /// An OAuth access token (or, for a service-app connection, nothing: an empty one).
     #[derive(Clone)]
     AccessToken

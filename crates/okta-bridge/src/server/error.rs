@@ -22,6 +22,8 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
         Error::Invalid { .. } | Error::Egress(_) => (StatusCode::BAD_REQUEST, "invalid_request", shown()),
         Error::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", shown()),
         Error::CrossOrigin => (StatusCode::FORBIDDEN, "cross_origin", shown()),
+        Error::HookUnauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized", shown()),
+        Error::HookRegistration { .. } => (StatusCode::BAD_GATEWAY, "hook_not_registered", shown()),
         Error::UnknownConnection(_) | Error::UnknownAccount(_) | Error::UnknownWebhook(_) | Error::NotFound { .. } => {
             (StatusCode::NOT_FOUND, "not_found", shown())
         }

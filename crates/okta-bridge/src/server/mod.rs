@@ -10,6 +10,7 @@ mod api;
 mod auth;
 mod directory;
 mod error;
+mod hooks;
 mod oauth;
 mod ops;
 mod pages;
@@ -107,6 +108,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
         .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/api/webhooks/{id}/replay", post(webhooks::replay))
+        .route("/hooks/okta/{account}", get(hooks::verify).post(hooks::call))
+        .route(
+            "/api/connections/{account}/hooks",
+            get(hooks::status).post(hooks::register),
+        )
         .route("/connections/{account}/disconnect", post(pages::disconnect))
         .route("/connections/{account}/sync", post(pages::sync_now))
         .route("/readyz", get(ops::readyz))

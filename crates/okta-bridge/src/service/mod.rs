@@ -1,12 +1,14 @@
 //! The workflows the server and the CLI both call: add, replace and remove accounts; connect
 //! them (the authorization-code flow, an API token, a service app); disconnect; an okta-client
-//! for a connection; sync a connection's directory and read its change feed. Built on the store, the apps and the refresher; it knows nothing of HTTP
-//! or terminals.
+//! for a connection; sync a connection's directory and read its change feed; deliver it to
+//! webhooks; take Okta event hook calls and sync what they name. Built on the store, the apps
+//! and the refresher; it knows nothing of HTTP or terminals.
 
 mod accounts;
 mod connect;
 mod connections;
 mod delivery;
+mod hooks;
 mod pass;
 mod sync;
 mod webhooks;
@@ -22,6 +24,7 @@ use crate::tokens::Refresher;
 pub use connect::Connected;
 pub use connections::ClientStamp;
 pub use delivery::{DeliveryPolicy, signature};
+pub use hooks::{HOOK_AUTH_HEADER, hook_uri};
 pub use sync::{MAX_EVENTS_PAGE, MAX_EVENTS_WAIT, SyncPolicy, SyncProgress};
 pub use webhooks::{MAX_SECRET_OVERLAP, WebhookChange};
 
@@ -42,6 +45,8 @@ pub struct Service {
     feed_written: tokio::sync::watch::Sender<u64>,
     /// Where this instance's last full-pass page left its run.
     sync_progress: tokio::sync::watch::Sender<SyncProgress>,
+    /// Bumped when an event hook call here names objects to read (wakes the hook worker).
+    hooks_received: tokio::sync::watch::Sender<u64>,
 }
 
 impl Service {
@@ -59,6 +64,7 @@ impl Service {
             delivery_policy: delivery::DeliveryPolicy::default(),
             feed_written: tokio::sync::watch::Sender::new(0),
             sync_progress: tokio::sync::watch::Sender::new(SyncProgress::default()),
+            hooks_received: tokio::sync::watch::Sender::new(0),
         }
     }
 

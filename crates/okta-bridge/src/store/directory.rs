@@ -224,6 +224,10 @@ pub enum SyncMark<'a> {
     },
     /// A page of a full pass: where the pass resumes from if it stops here.
     Page { state: &'a Value },
+    /// A targeted sync of the objects event hooks named: the changes only (the cursors of
+    /// the polling runs stay where they are; they read the same changes again and find them
+    /// stored).
+    Hook,
 }
 
 /// The users and groups a page of full pass `run` saw.
@@ -259,6 +263,9 @@ pub(super) const ACCOUNT_TABLES: &[&str] = &[
     "DELETE FROM dir_app_groups WHERE account = $1",
     "DELETE FROM dir_events WHERE account = $1",
     "DELETE FROM dir_sync WHERE account = $1",
+    "DELETE FROM event_hooks WHERE account = $1",
+    "DELETE FROM hook_seen WHERE account = $1",
+    "DELETE FROM hook_targets WHERE account = $1",
 ];
 
 impl Store {
@@ -416,6 +423,14 @@ impl Store {
                 .bind(a)
                 .bind(n)
                 .bind(state.to_string())
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await?,
+                SyncMark::Hook => sqlx::query_as(
+                    "UPDATE dir_sync SET next_seq = next_seq + $2 WHERE account = $1 AND lease_owner = $3 RETURNING next_seq",
+                )
+                .bind(a)
+                .bind(n)
                 .bind(owner)
                 .fetch_optional(&mut *tx)
                 .await?,

@@ -28,6 +28,11 @@ pub(super) fn webhook_ctx(id: &str, column: &str) -> String {
     format!("webhooks/{id}/{column}")
 }
 
+/// The context a connection's event hook secret is sealed under.
+pub(super) fn hook_ctx(account: &str) -> String {
+    format!("event_hooks/{account}/secret")
+}
+
 /// The context a pending authorization's verifier is sealed under.
 pub(super) fn pending_ctx(state_hash: &str) -> String {
     format!("oauth_states/{state_hash}/pkce_verifier")
@@ -50,6 +55,9 @@ impl Store {
         });
         let webhooks: Vec<(String, Vec<u8>, Option<Vec<u8>>)> = with_pool!(self, pool => {
             sqlx::query_as("SELECT id, secret, previous_secret FROM webhooks").fetch_all(pool).await?
+        });
+        let hooks: Vec<(String, Vec<u8>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT account, secret FROM event_hooks").fetch_all(pool).await?
         });
         let meta: Vec<(String, Vec<u8>)> = with_pool!(self, pool => {
             sqlx::query_as("SELECT name, value FROM store_meta").fetch_all(pool).await?
@@ -98,6 +106,9 @@ impl Store {
                     push("webhooks", &id, column, webhook_ctx(&id, column), v);
                 }
             }
+        }
+        for (account, secret) in hooks {
+            push("event_hooks", &account, "secret", hook_ctx(&account), secret);
         }
         for (name, value) in meta {
             push("store_meta", &name, "value", format!("store_meta/{name}"), value);
@@ -170,6 +181,7 @@ impl Store {
                 ("accounts", _) => "UPDATE accounts SET private_key = $1 WHERE name = $2 AND private_key = $3",
                 ("webhooks", "secret") => "UPDATE webhooks SET secret = $1 WHERE id = $2 AND secret = $3",
                 ("webhooks", _) => "UPDATE webhooks SET previous_secret = $1 WHERE id = $2 AND previous_secret = $3",
+                ("event_hooks", _) => "UPDATE event_hooks SET secret = $1 WHERE account = $2 AND secret = $3",
                 ("oauth_states", _) => {
                     "UPDATE oauth_states SET pkce_verifier = $1 WHERE state_hash = $2 AND pkce_verifier = $3"
                 }

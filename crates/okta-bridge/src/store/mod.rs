@@ -9,13 +9,15 @@
 //!
 //! One file per table family: `accounts`, `connections` (with the refresh lease), `pending`,
 //! `sessions`, `audit`, `keys` (the key check and rotation), `directory` (each org's synced
-//! directory, its change feed and the sync lease).
+//! directory, its change feed and the sync lease), `pass` (what a full pass reads back),
+//! `webhooks` and `delivery` (endpoints and their streams), `hooks` (Okta event hooks in).
 
 mod accounts;
 mod audit;
 mod connections;
 mod delivery;
 mod directory;
+mod hooks;
 mod keys;
 mod pass;
 mod pending;
@@ -24,6 +26,7 @@ mod webhooks;
 
 pub use delivery::{Attempt, Outcome, Stream};
 pub use directory::{Seen, SyncMark, UserQuery};
+pub use hooks::HookCall;
 
 use std::str::FromStr;
 use std::time::Duration;

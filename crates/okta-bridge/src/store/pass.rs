@@ -11,7 +11,7 @@ use super::{Pool, Store, with_pool};
 use crate::error::{Conflict, Result};
 use crate::model::{AccountName, DirApp, DirGroup, DirUser, Directory};
 
-const SELECT_GROUPS: &str = "SELECT id, group_type, name, description, created, last_updated, last_membership_updated FROM dir_groups WHERE account = ";
+pub(super) const SELECT_GROUPS: &str = "SELECT id, group_type, name, description, created, last_updated, last_membership_updated FROM dir_groups WHERE account = ";
 
 // The lookups a pass makes page after page are not prepared once and kept (`persistent(false)`):
 // PostgreSQL would keep the plan it made while the tables were empty (a sequential scan) for the
@@ -191,16 +191,24 @@ impl Store {
     /// # Errors
     /// [`crate::error::Error::Database`].
     pub async fn directory_app_part(&self, account: &AccountName) -> Result<Directory> {
+        let mut dir = self.directory_apps_only(account).await?;
+        let app_users: Vec<(String, String, Option<String>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT app_id, user_id, scope FROM dir_app_users WHERE account = $1")
+                .bind(account.as_str())
+                .fetch_all(pool)
+                .await?
+        });
+        dir.app_users = app_users.into_iter().map(|(a, u, s)| ((a, u), s)).collect();
+        Ok(dir)
+    }
+
+    /// `account`'s stored apps and the groups assigned to them (not their users).
+    pub(super) async fn directory_apps_only(&self, account: &AccountName) -> Result<Directory> {
         type AppRow = (String, String, Option<String>, Option<String>, Option<String>);
         let a = account.as_str();
-        let (apps, app_users, app_groups) = with_pool!(self, pool => {
+        let (apps, app_groups) = with_pool!(self, pool => {
             let apps: Vec<AppRow> =
                 sqlx::query_as("SELECT id, label, name, status, sign_on_mode FROM dir_apps WHERE account = $1")
-                    .bind(a)
-                    .fetch_all(pool)
-                    .await?;
-            let app_users: Vec<(String, String, Option<String>)> =
-                sqlx::query_as("SELECT app_id, user_id, scope FROM dir_app_users WHERE account = $1")
                     .bind(a)
                     .fetch_all(pool)
                     .await?;
@@ -209,20 +217,21 @@ impl Store {
                     .bind(a)
                     .fetch_all(pool)
                     .await?;
-            (apps, app_users, app_groups)
+            (apps, app_groups)
         });
         let mut dir = Directory::default();
         for (id, label, name, status, sign_on_mode) in apps {
-            let app = DirApp {
-                id: id.clone(),
-                label,
-                name,
-                status,
-                sign_on_mode,
-            };
-            dir.apps.insert(id, app);
+            dir.apps.insert(
+                id.clone(),
+                DirApp {
+                    id,
+                    label,
+                    name,
+                    status,
+                    sign_on_mode,
+                },
+            );
         }
-        dir.app_users = app_users.into_iter().map(|(a, u, s)| ((a, u), s)).collect();
         dir.app_groups = app_groups.into_iter().collect();
         Ok(dir)
     }

@@ -8,11 +8,13 @@
 //! memberships, deletions and app assignments from the System Log, a group's members re-read
 //! only when the log does not account for its `lastMembershipUpdated`. Both end in the same
 //! [`diff`] against the stored directory, so a change read twice is said once, and a no-op
-//! says nothing.
+//! says nothing. A targeted read ([`read_named`]) reads only the objects Okta event hooks
+//! named, against the part of the stored directory around them.
 
 mod diff;
 mod incremental;
 mod read;
+mod targeted;
 
 pub(crate) use diff::{Link, app_user_links, diff_apps, link_changes, member_links};
 pub use diff::{counts, diff, fold};
@@ -21,3 +23,4 @@ pub(crate) use read::{
     AppUsers, CONCURRENT_READS, LOG_OVERLAP, MEMBERS_PAGE, USERS_PAGE, app_user_ids, dir_group, dir_user, instant,
     log_cursor, read_apps, text,
 };
+pub use targeted::{Named, apply_named, ids_named, read_groups, read_named};

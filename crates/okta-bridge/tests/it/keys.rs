@@ -53,6 +53,11 @@ async fn rotation(db: TestDb) {
         .rotate_webhook_secret("wh_keys", &second, okta_bridge::model::now() + 3600)
         .await
         .unwrap();
+    // And the secret the org sends to the connection's event hook.
+    store
+        .hook_secret(&account, || okta_bridge::model::HookSecret::new("hook-secret-1"))
+        .await
+        .unwrap();
     store.close().await;
 
     // A server with only the new key refuses to start, and says what to do.
@@ -72,8 +77,8 @@ async fn rotation(db: TestDb) {
     assert_eq!(c.access_token.expose_secret(), "access-1");
     let n = both.rotate_keys().await.unwrap();
     assert_eq!(
-        n, 6,
-        "access token, refresh token, the account's client secret, two webhook secrets, key check"
+        n, 7,
+        "access token, refresh token, the account's client secret, two webhook secrets, the hook secret, key check"
     );
     assert_eq!(both.rotate_keys().await.unwrap(), 0, "nothing left under the old key");
     both.close().await;
@@ -95,6 +100,8 @@ async fn rotation(db: TestDb) {
         .map(|s| s.expose_secret().to_owned())
         .collect();
     assert_eq!(signing, ["whsec_second", "whsec_first"]);
+    let hook = only_new.stored_hook_secret(&account).await.unwrap().unwrap();
+    assert_eq!(hook.expose_secret(), "hook-secret-1");
     only_new.close().await;
     assert!(open_store_with(Some(&db.url), Some(&old), None).await.is_err());
 }

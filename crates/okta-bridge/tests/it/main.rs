@@ -7,6 +7,7 @@ mod app_rejected;
 mod cli;
 mod disconnect;
 mod flow;
+mod hooks;
 mod keys;
 mod lease;
 mod ops;

@@ -47,7 +47,7 @@ fn group_key(g: &DirGroup) -> Value {
 }
 
 /// The parts of a directory compared: users and groups by id, memberships, app assignments.
-fn comparable(d: &Directory) -> Parts {
+pub(crate) fn comparable(d: &Directory) -> Parts {
     (
         d.users.iter().map(|(id, u)| (id.clone(), user_key(u))).collect(),
         d.groups.iter().map(|(id, g)| (id.clone(), group_key(g))).collect(),
@@ -56,7 +56,7 @@ fn comparable(d: &Directory) -> Parts {
     )
 }
 
-type Parts = (
+pub(crate) type Parts = (
     BTreeMap<String, Value>,
     BTreeMap<String, Value>,
     BTreeSet<(String, String)>,
@@ -64,7 +64,7 @@ type Parts = (
 );
 
 /// Where two directories differ (a few of each kind), or nothing when they are equal.
-fn differences(a: &Directory, b: &Directory) -> String {
+pub(crate) fn differences(a: &Directory, b: &Directory) -> String {
     let (a, b): (Parts, Parts) = (comparable(a), comparable(b));
     let mut out = Vec::new();
     for id in a.0.keys().chain(b.0.keys()).collect::<BTreeSet<_>>() {
@@ -94,7 +94,7 @@ fn differences(a: &Directory, b: &Directory) -> String {
 
 /// The sandbox's export as a directory: users, groups, members, and app users (direct ones
 /// `USER`, members of assigned groups `GROUP`).
-async fn exported(app: &TestApp) -> Directory {
+pub(crate) async fn exported(app: &TestApp) -> Directory {
     let export = sandbox_control(app, Method::GET, "/__sandbox/export", None).await;
     let mut d = Directory::default();
     for u in export["users"].as_array().unwrap() {

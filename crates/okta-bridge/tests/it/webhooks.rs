@@ -504,7 +504,7 @@ on_both_databases!(
 );
 
 /// `okta-bridge` with `args` on `db`, `stdin` written to it; its output (it must succeed).
-async fn run_cli(db: &TestDb, args: &[&str], stdin: &str) -> String {
+pub(crate) async fn run_cli(db: &TestDb, args: &[&str], stdin: &str) -> String {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
         .args(args)
         .args(["--database-url", &db.url, "--dev-allow-private-orgs"])

@@ -1,0 +1,86 @@
+//! Okta Event Hooks in: `GET|POST /hooks/okta/{connection}`, which the org calls (no admin
+//! token: the connection's hook secret in `Authorization`), and
+//! `GET|POST /api/connections/{connection}/hooks` to see and register a connection's hook.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::Admin;
+use crate::error::{Error, Result};
+use crate::model::AccountName;
+
+fn presented(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+}
+
+/// `GET /hooks/okta/{connection}`: Okta's one-time verification — the challenge in
+/// `X-Okta-Verification-Challenge`, echoed as `{"verification": …}`.
+pub(crate) async fn verify(
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let account = AccountName::parse(&account)?;
+    state.service.check_hook_secret(&account, presented(&headers)).await?;
+    let challenge = headers
+        .get("x-okta-verification-challenge")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            Error::invalid(
+                "X-Okta-Verification-Challenge",
+                "this is where Okta verifies the event hook: a GET carries the X-Okta-Verification-Challenge header",
+            )
+        })?;
+    tracing::info!(account = %account, "event hook verification answered");
+    Ok(Json(json!({ "verification": challenge })))
+}
+
+/// `POST /hooks/okta/{connection}`: an event hook call — checked, recorded and answered at
+/// once (the objects its events name are read by the hook worker).
+pub(crate) async fn call(
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    let account = AccountName::parse(&account)?;
+    state.service.check_hook_secret(&account, presented(&headers)).await?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::invalid("body", format!("an event hook call is JSON: {e}")))?;
+    // Recorded in a task of its own: a caller that hangs up mid-way cannot cut the recording
+    // (and its transaction) short.
+    let service = state.service.clone();
+    let call = tokio::spawn(async move { service.receive_hook_call(&account, &body).await })
+        .await
+        .map_err(|e| Error::invalid("body", format!("the call could not be recorded: {e}")))??;
+    Ok(Json(json!({
+        "duplicate": call.duplicate,
+        "newEvents": call.new_events,
+    })))
+}
+
+/// `GET /api/connections/{connection}/hooks`: the hook as kept and as the org says it is.
+pub(crate) async fn status(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+) -> Result<Json<Value>> {
+    let account = AccountName::parse(&account)?;
+    Ok(Json(state.service.hook_status(&account).await?))
+}
+
+/// `POST /api/connections/{connection}/hooks`: creates (or updates) and verifies the
+/// connection's event hook at the org, called at this server's public URL.
+pub(crate) async fn register(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(account): Path<String>,
+) -> Result<Json<Value>> {
+    let account = AccountName::parse(&account)?;
+    Ok(Json(state.service.register_hook(&account, &state.public_url).await?))
+}
