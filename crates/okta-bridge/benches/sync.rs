@@ -24,6 +24,8 @@
 //! `postgres://root@127.0.0.1:5432/test`), in a schema of its own; its rows are skipped when
 //! it is not reachable.
 
+mod common;
+
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -121,22 +123,6 @@ async fn requests(url: &str) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
-}
-
-async fn postgres_url() -> Option<String> {
-    use sqlx::Connection;
-    let base =
-        std::env::var("OKTA_BRIDGE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_owned());
-    let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
-    let schema = format!("okta_bridge_bench_{}", std::process::id());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-    )))
-    .execute(&mut conn)
-    .await
-    .ok()?;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
 }
 
 /// `okta-bridge` with `args` against the database at `db`; its output (it must succeed).
@@ -350,7 +336,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     connect(&sqlite, &url).await;
-    let postgres = postgres_url().await;
+    let postgres = common::postgres_url("okta_bridge_bench").await;
     match &postgres {
         Some(pg) => connect(pg, &url).await,
         None => eprintln!("PostgreSQL is not reachable: its rows are skipped"),

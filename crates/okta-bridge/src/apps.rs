@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 
 use crate::egress::Egress;
 use crate::error::{Error, Result};
-use crate::model::{Account, AccountName, AppCredentials, Scopes};
+use crate::model::{Account, AccountName, AppCredentials, Scopes, ServiceAuth};
 use crate::oauth::OAuthApp;
 use crate::store::Store;
 
@@ -118,28 +118,30 @@ impl Apps {
     /// # Errors
     /// [`Error::Invalid`] when the account has no service app or its key does not parse.
     pub fn service_app(account: &Account) -> Result<okta_client::ServiceApp> {
-        let AppCredentials::Service {
-            client_id,
-            private_key,
-            key_id,
-        } = &account.app
-        else {
+        let AppCredentials::Service { client_id, auth } = &account.app else {
             return Err(Error::invalid(
                 "account",
                 format!("account {} has no service app", account.name),
             ));
         };
-        let mut key = okta_client::PrivateKey::parse(private_key.expose_secret()).map_err(|e| {
-            Error::invalid(
-                "privateKey",
-                format!("the private key of account {}: {e}", account.name),
-            )
-        })?;
-        if let Some(kid) = key_id {
-            key = key.with_key_id(kid.clone());
-        }
         let scopes: Vec<&str> = account.scopes.iter().collect();
-        let app = okta_client::ServiceApp::new(client_id.clone(), &scopes, key);
+        let app = match auth {
+            ServiceAuth::PrivateKey { private_key, key_id } => {
+                let mut key = okta_client::PrivateKey::parse(private_key.expose_secret()).map_err(|e| {
+                    Error::invalid(
+                        "privateKey",
+                        format!("the private key of account {}: {e}", account.name),
+                    )
+                })?;
+                if let Some(kid) = key_id {
+                    key = key.with_key_id(kid.clone());
+                }
+                okta_client::ServiceApp::new(client_id.clone(), &scopes, key)
+            }
+            ServiceAuth::ClientSecret(secret) => {
+                okta_client::ServiceApp::with_client_secret(client_id.clone(), &scopes, secret.expose_secret())
+            }
+        };
         Ok(if account.dpop { app.with_dpop() } else { app })
     }
 }

@@ -1,5 +1,7 @@
 //! OAuth 2.0 for service apps: the client credentials grant with `private_key_jwt` client
-//! authentication, optionally DPoP-bound, as Okta documents for the Management API.
+//! authentication (or, for an API service integration installed from the Okta Integration
+//! Network, `client_secret_basic`), optionally DPoP-bound, as Okta documents for the
+//! Management API.
 //!
 //! The access token is cached and renewed ahead of its expiry; one renewal at a time (callers
 //! that find it renewing wait for it). With DPoP the client has a P-256 key of its own and
@@ -183,7 +185,7 @@ pub(crate) struct ServiceAppAuth {
     token_url: Url,
     client_id: String,
     scopes: String,
-    key: PrivateKey,
+    credential: ServiceCredential,
     dpop: Option<DpopKey>,
     renew_before: Duration,
     cached: tokio::sync::Mutex<Option<Cached>>,
@@ -221,6 +223,26 @@ fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// How a service app proves who it is at the token endpoint.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum ServiceCredential {
+    /// A client assertion signed with its private key (`private_key_jwt`): Okta's service apps.
+    PrivateKey(PrivateKey),
+    /// Its client secret in the `Authorization: Basic` header (`client_secret_basic`): an API
+    /// service integration from the Okta Integration Network.
+    ClientSecret(SecretString),
+}
+
+impl fmt::Debug for ServiceCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PrivateKey(k) => f.debug_tuple("PrivateKey").field(k).finish(),
+            Self::ClientSecret(_) => f.write_str("ClientSecret([REDACTED])"),
+        }
+    }
+}
+
 /// The settings of a service app (see [`crate::ClientBuilder::service_app`]).
 #[derive(Debug, Clone)]
 pub struct ServiceApp {
@@ -228,8 +250,8 @@ pub struct ServiceApp {
     pub client_id: String,
     /// The `okta.*` scopes to ask for.
     pub scopes: Vec<String>,
-    /// Its private key.
-    pub key: PrivateKey,
+    /// How it authenticates: its private key or its client secret.
+    pub credential: ServiceCredential,
     /// Whether to bind tokens with DPoP (the app's "Require DPoP" setting).
     pub dpop: bool,
     /// Renew the token when less than this is left of its life (default 5 minutes).
@@ -242,7 +264,18 @@ impl ServiceApp {
         Self {
             client_id: client_id.into(),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-            key,
+            credential: ServiceCredential::PrivateKey(key),
+            dpop: false,
+            renew_before: Duration::from_secs(300),
+        }
+    }
+    /// An API service integration asking for `scopes`, authenticating with the client secret
+    /// the org showed when its admin installed it (`client_secret_basic`), without DPoP.
+    pub fn with_client_secret(client_id: impl Into<String>, scopes: &[&str], secret: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            credential: ServiceCredential::ClientSecret(SecretString::from(secret.into())),
             dpop: false,
             renew_before: Duration::from_secs(300),
         }
@@ -268,22 +301,22 @@ impl ServiceAppAuth {
             client_id: app.client_id,
             scopes: app.scopes.join(" "),
             dpop: if app.dpop { Some(DpopKey::generate()?) } else { None },
-            key: app.key,
+            credential: app.credential,
             renew_before: app.renew_before,
             cached: tokio::sync::Mutex::new(None),
             nonce: Mutex::new(None),
         })
     }
 
-    fn assertion(&self) -> Result<String> {
+    fn assertion(&self, key: &PrivateKey) -> Result<String> {
         let now = now_secs();
         let claims = json!({
             "iss": self.client_id, "sub": self.client_id, "aud": self.token_url.as_str(),
             "iat": now, "exp": now + 300, "jti": random_id(),
         });
-        let mut header = Header::new(self.key.alg);
-        header.kid.clone_from(&self.key.kid);
-        jsonwebtoken::encode(&header, &claims, &self.key.key)
+        let mut header = Header::new(key.alg);
+        header.kid.clone_from(&key.kid);
+        jsonwebtoken::encode(&header, &claims, &key.key)
             .map_err(|e| Error::Config(format!("cannot sign the client assertion: {e}")))
     }
 
@@ -340,15 +373,41 @@ impl ServiceAppAuth {
     async fn request_token(&self) -> Result<Cached> {
         // At most two attempts: the second only to answer `use_dpop_nonce`.
         for attempt in 0..2 {
-            let mut req = self.http.post(self.token_url.clone()).form(&[
-                ("grant_type", "client_credentials"),
-                ("scope", self.scopes.as_str()),
-                (
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                ),
-                ("client_assertion", self.assertion()?.as_str()),
-            ]);
+            let grant = [("grant_type", "client_credentials"), ("scope", self.scopes.as_str())];
+            let mut req = match &self.credential {
+                ServiceCredential::PrivateKey(key) => {
+                    let assertion = self.assertion(key)?;
+                    self.http.post(self.token_url.clone()).form(
+                        &[
+                            &grant[..],
+                            &[
+                                (
+                                    "client_assertion_type",
+                                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                                ),
+                                ("client_assertion", assertion.as_str()),
+                            ],
+                        ]
+                        .concat(),
+                    )
+                }
+                ServiceCredential::ClientSecret(secret) => {
+                    // RFC 6749 §2.3.1: id and secret form-encoded, then joined and base64'd.
+                    let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+                    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+                        "{}:{}",
+                        enc(&self.client_id),
+                        enc(secret.expose_secret())
+                    ));
+                    let mut value = HeaderValue::from_str(&format!("Basic {basic}"))
+                        .map_err(|_| Error::Config("the client secret is not a header value".into()))?;
+                    value.set_sensitive(true);
+                    self.http
+                        .post(self.token_url.clone())
+                        .header(reqwest::header::AUTHORIZATION, value)
+                        .form(&grant)
+                }
+            };
             if let Some(proof) = self.proof(&Method::POST, &self.token_url, None)? {
                 req = req.header("DPoP", proof);
             }

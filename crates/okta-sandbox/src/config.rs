@@ -33,13 +33,19 @@ impl std::str::FromStr for RefreshTokenRotation {
 }
 
 /// A registered service app: the `client_credentials` grant with `private_key_jwt` client
-/// authentication, as Okta's service apps use for the Management API.
+/// authentication, as Okta's service apps use for the Management API — or, for an API service
+/// integration installed from the Okta Integration Network, with a client secret
+/// (`client_secret_basic`).
 #[derive(Debug, Clone)]
 pub struct ServiceApp {
     /// Its client id (`0oa…`).
     pub client_id: String,
-    /// Its public keys, as a JWKS (`{"keys": [...]}`): client assertions must be signed by one.
+    /// Its public keys, as a JWKS (`{"keys": [...]}`): client assertions must be signed by one
+    /// (empty for an app that authenticates with a client secret).
     pub jwks: jsonwebtoken::jwk::JwkSet,
+    /// Its client secret, for `client_secret_basic` (an API service integration); `None` for an
+    /// app that authenticates with `private_key_jwt`.
+    pub client_secret: Option<secrecy::SecretString>,
     /// The `okta.*` scopes granted to it.
     pub scopes: Vec<String>,
     /// Whether its tokens must be DPoP-bound ("Require Demonstrating Proof of Possession").
@@ -47,17 +53,20 @@ pub struct ServiceApp {
 }
 
 /// `client_id=0oa…,jwks=FILE,scopes=okta.users.read okta.groups.read[,dpop=true]`, as the
-/// `--service-app` flag takes it; `jwks` names a file holding the app's public JWKS.
+/// `--service-app` flag takes it; `jwks` names a file holding the app's public JWKS. An app that
+/// authenticates with a client secret has `secret=…` instead of `jwks`.
 impl std::str::FromStr for ServiceApp {
     type Err = String;
     fn from_str(spec: &str) -> Result<Self, String> {
         let (mut client_id, mut jwks, mut scopes, mut require_dpop) = (None, None, Vec::new(), false);
+        let mut secret: Option<String> = None;
         for part in spec.split(',') {
             let (k, v) = part
                 .split_once('=')
-                .ok_or_else(|| format!("{part:?}: write key=value (client_id, jwks, scopes, dpop)"))?;
+                .ok_or_else(|| format!("{part:?}: write key=value (client_id, jwks or secret, scopes, dpop)"))?;
             match k.trim() {
                 "client_id" => client_id = Some(v.trim().to_owned()),
+                "secret" => secret = Some(v.trim().to_owned()).filter(|s| !s.is_empty()),
                 "jwks" => {
                     let text =
                         std::fs::read_to_string(v.trim()).map_err(|e| format!("cannot read the JWKS file {v}: {e}"))?;
@@ -69,7 +78,7 @@ impl std::str::FromStr for ServiceApp {
                 "dpop" => require_dpop = v.trim().parse().map_err(|_| format!("dpop={v}: true or false"))?,
                 other => {
                     return Err(format!(
-                        "unknown service app setting {other:?}: use client_id, jwks, scopes or dpop"
+                        "unknown service app setting {other:?}: use client_id, jwks or secret, scopes or dpop"
                     ));
                 }
             }
@@ -77,15 +86,27 @@ impl std::str::FromStr for ServiceApp {
         let client_id = client_id
             .filter(|c| !c.is_empty())
             .ok_or("a service app needs client_id=…")?;
-        let jwks = jwks
-            .filter(|j| !j.keys.is_empty())
-            .ok_or("a service app needs jwks=FILE with at least one key")?;
+        let jwks = match (jwks.filter(|j| !j.keys.is_empty()), &secret) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "a service app has jwks=FILE (private_key_jwt) or secret=… (client_secret_basic), not both".into(),
+                );
+            }
+            (Some(j), None) => j,
+            (None, Some(_)) => jsonwebtoken::jwk::JwkSet { keys: Vec::new() },
+            (None, None) => {
+                return Err(
+                    "a service app needs jwks=FILE with at least one key, or secret=… for client_secret_basic".into(),
+                );
+            }
+        };
         if scopes.is_empty() {
             return Err("a service app needs scopes=… (e.g. scopes=okta.users.read)".into());
         }
         Ok(Self {
             client_id,
             jwks,
+            client_secret: secret.map(secrecy::SecretString::from),
             scopes,
             require_dpop,
         })
@@ -393,6 +414,10 @@ mod tests {
         assert_eq!(app.jwks.keys.len(), 1);
         for (bad, says) in [
             ("client_id=x,scopes=a".to_owned(), "jwks"),
+            (
+                format!("client_id=x,jwks={},secret=s,scopes=a", path.display()),
+                "not both",
+            ),
             (format!("jwks={},scopes=a", path.display()), "client_id"),
             (format!("client_id=x,jwks={}", path.display()), "scopes"),
             ("client_id=x,jwks=/no/such/file,scopes=a".to_owned(), "cannot read"),
@@ -401,6 +426,12 @@ mod tests {
             let err = bad.parse::<ServiceApp>().unwrap_err();
             assert!(err.contains(says), "{bad}: {err}");
         }
+        let secret: ServiceApp = "client_id=0oaSec,secret=s3cr3t,scopes=okta.users.read".parse().unwrap();
+        assert!(secret.jwks.keys.is_empty());
+        assert_eq!(
+            secrecy::ExposeSecret::expose_secret(secret.client_secret.as_ref().unwrap()),
+            "s3cr3t"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -17,8 +17,9 @@ use super::connections::open_service;
 #[derive(Debug, Subcommand)]
 pub(crate) enum AccountsCommand {
     /// Add an org: with its OAuth web app (--client-id and the secret from
-    /// --client-secret-file/--client-secret-stdin), its service app (--client-id and
-    /// --private-key-file), or no app (connect it with an API token).
+    /// --client-secret-file/--client-secret-stdin), an API service integration (--kind service,
+    /// --client-id and the client secret Okta showed at install), its own service app
+    /// (--client-id and --private-key-file), or no app (connect it with an API token).
     Add(AccountsAddArgs),
     /// List accounts and whether they are connected (never their secrets).
     List(AccountsListArgs),
@@ -42,10 +43,10 @@ pub(crate) struct AccountsAddArgs {
     /// The app's client id.
     #[arg(long)]
     pub(crate) client_id: Option<String>,
-    /// Read the web app's client secret from this file ('-' for stdin).
+    /// Read the client secret (a web app's, or an API service integration's) from this file ('-' for stdin).
     #[arg(long, value_name = "FILE", conflicts_with = "client_secret_stdin")]
     pub(crate) client_secret_file: Option<std::path::PathBuf>,
-    /// Read the web app's client secret from stdin.
+    /// Read the client secret (a web app's, or an API service integration's) from stdin.
     #[arg(long)]
     pub(crate) client_secret_stdin: bool,
     /// Read the service app's private key (PEM or private JWK) from this file ('-' for stdin).

@@ -43,7 +43,8 @@ pub(crate) struct SandboxArgs {
     /// Keep the org in this file across restarts: loaded at start if it exists, saved on exit.
     #[arg(long, value_name = "FILE")]
     state: Option<std::path::PathBuf>,
-    /// A service app (repeatable): `client_id=0oa…,jwks=FILE,scopes=okta.users.read[,dpop=true]`
+    /// A service app (repeatable): `client_id=0oa…,jwks=FILE,scopes=okta.users.read[,dpop=true]`;
+    /// an API service integration has `secret=…` (client_secret_basic) instead of `jwks`
     /// for the client_credentials grant with private_key_jwt.
     #[arg(long = "service-app")]
     service_apps: Vec<okta_sandbox::ServiceApp>,
@@ -242,7 +243,16 @@ pub(crate) fn print_sandbox(sandbox: &Sandbox) {
     }
     for app in &c.service_apps {
         let dpop = if app.require_dpop { ", DPoP required" } else { "" };
-        println!("  service app:      {} ({}{dpop})", app.client_id, app.scopes.join(" "));
+        let how = if app.client_secret.is_some() {
+            "client secret"
+        } else {
+            "private_key_jwt"
+        };
+        println!(
+            "  service app:      {} ({how}; {}{dpop})",
+            app.client_id,
+            app.scopes.join(" ")
+        );
     }
     println!(
         "  try: OKTA_CLIENT_ORGURL={} OKTA_CLIENT_TOKEN={} okta-bridge users list",

@@ -81,17 +81,43 @@ pub enum AppCredentials {
         /// Its client secret.
         client_secret: ClientSecret,
     },
-    /// A service app: client credentials with `private_key_jwt`.
+    /// A service app: client credentials with `private_key_jwt`, or, for an API service
+    /// integration installed from the Okta Integration Network, with its client secret
+    /// (`client_secret_basic`).
     Service {
         /// Its client id.
         client_id: String,
+        /// How it authenticates.
+        auth: ServiceAuth,
+    },
+    /// No app: an admin connects it with an API token.
+    ApiToken,
+}
+
+/// How a service account's app authenticates at the token endpoint.
+#[derive(Clone)]
+pub enum ServiceAuth {
+    /// `private_key_jwt`: a service app of the org's own, with a key pair.
+    PrivateKey {
         /// Its private key, PEM or private JWK, as given.
         private_key: PrivateKeyPem,
         /// The key's id (`kid`) as registered with the app, when the key does not carry one.
         key_id: Option<String>,
     },
-    /// No app: an admin connects it with an API token.
-    ApiToken,
+    /// `client_secret_basic`: an API service integration; the secret Okta showed its admin once.
+    ClientSecret(ClientSecret),
+}
+
+impl fmt::Debug for ServiceAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PrivateKey { key_id, .. } => f
+                .debug_struct("PrivateKey")
+                .field("key_id", key_id)
+                .finish_non_exhaustive(),
+            Self::ClientSecret(_) => f.write_str("ClientSecret([REDACTED])"),
+        }
+    }
 }
 
 impl fmt::Debug for AppCredentials {
@@ -101,11 +127,11 @@ impl fmt::Debug for AppCredentials {
                 .debug_struct("Web")
                 .field("client_id", client_id)
                 .finish_non_exhaustive(),
-            Self::Service { client_id, key_id, .. } => f
+            Self::Service { client_id, auth } => f
                 .debug_struct("Service")
                 .field("client_id", client_id)
-                .field("key_id", key_id)
-                .finish_non_exhaustive(),
+                .field("auth", auth)
+                .finish(),
             Self::ApiToken => f.write_str("ApiToken"),
         }
     }
@@ -132,7 +158,10 @@ impl AppCredentials {
     /// The key id of a service app's key, when one was given.
     pub fn key_id(&self) -> Option<&str> {
         match self {
-            Self::Service { key_id, .. } => key_id.as_deref(),
+            Self::Service {
+                auth: ServiceAuth::PrivateKey { key_id, .. },
+                ..
+            } => key_id.as_deref(),
             _ => None,
         }
     }
@@ -267,30 +296,40 @@ impl NewAccount {
                 }
             }
             AppKind::Service => {
-                if self.client_secret.is_some() {
-                    return Err(Error::invalid(
-                        "clientSecret",
-                        "a service app authenticates with a private key (private_key_jwt), not a client secret",
-                    ));
-                }
-                let private_key = self.private_key.ok_or_else(|| {
-                    Error::invalid(
-                        "privateKey",
-                        "a service account needs the app's private key, PEM or private JWK (privateKey; on the command line --private-key-file)",
-                    )
-                })?;
-                if let Err(e) = okta_client::PrivateKey::parse(private_key.expose_secret()) {
-                    let reason = match e {
-                        okta_client::Error::Config(m) => m,
-                        other => other.to_string(),
-                    };
-                    return Err(Error::invalid("privateKey", reason));
-                }
-                let key_id = self.key_id.map(|k| k.trim().to_owned()).filter(|k| !k.is_empty());
+                let auth = match (self.private_key, self.client_secret) {
+                    (Some(_), Some(_)) => {
+                        return Err(Error::invalid(
+                            "clientSecret",
+                            "a service app authenticates with a private key (private_key_jwt) or, an API service integration, with its client secret: give one, not both",
+                        ));
+                    }
+                    (None, None) => {
+                        return Err(Error::invalid(
+                            "clientSecret",
+                            "a service account needs the client secret Okta showed when the API service integration was installed (clientSecret; on the command line --client-secret-stdin), or its own service app's private key, PEM or private JWK (privateKey; --private-key-file)",
+                        ));
+                    }
+                    (None, Some(secret)) => {
+                        if secret.expose_secret().trim().is_empty() {
+                            return Err(Error::invalid("clientSecret", "the client secret is empty"));
+                        }
+                        ServiceAuth::ClientSecret(secret)
+                    }
+                    (Some(private_key), None) => {
+                        if let Err(e) = okta_client::PrivateKey::parse(private_key.expose_secret()) {
+                            let reason = match e {
+                                okta_client::Error::Config(m) => m,
+                                other => other.to_string(),
+                            };
+                            return Err(Error::invalid("privateKey", reason));
+                        }
+                        let key_id = self.key_id.map(|k| k.trim().to_owned()).filter(|k| !k.is_empty());
+                        ServiceAuth::PrivateKey { private_key, key_id }
+                    }
+                };
                 AppCredentials::Service {
                     client_id: check_client_id(self.client_id, kind)?,
-                    private_key,
-                    key_id,
+                    auth,
                 }
             }
             AppKind::ApiToken => {

@@ -11,7 +11,9 @@ mod names;
 mod secrets;
 mod webhook;
 
-pub use account::{Account, AppCredentials, AppKind, DEFAULT_SERVICE_SCOPES, DEFAULT_WEB_SCOPES, NewAccount};
+pub use account::{
+    Account, AppCredentials, AppKind, DEFAULT_SERVICE_SCOPES, DEFAULT_WEB_SCOPES, NewAccount, ServiceAuth,
+};
 pub use connection::{
     AuditRecord, Connection, ConnectionMethod, ConnectionStatus, Expiry, NewConnection, PendingAuthorization, TokenSet,
     status_of,

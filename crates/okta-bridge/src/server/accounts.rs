@@ -176,7 +176,11 @@ pub(crate) async fn add_form(
     let parsed = kind.as_deref().and_then(AppKind::parse);
     // The form shows every field whatever the kind: only the kind's own credentials are taken.
     let (client_secret, private_key) = match parsed {
-        Some(AppKind::Service) => (None, f.private_key),
+        // A service app: its key, or (an API service integration) its client secret.
+        Some(AppKind::Service) => match f.private_key {
+            Some(key) => (None, Some(key)),
+            None => (f.client_secret, None),
+        },
         Some(AppKind::ApiToken) => (None, None),
         _ => (f.client_secret, None),
     };

@@ -6,7 +6,9 @@ use secrecy::ExposeSecret;
 use super::keys::account_ctx;
 use super::{Pool, Store, with_pool};
 use crate::error::{Conflict, Error, Result};
-use crate::model::{Account, AccountName, AppCredentials, AppKind, ClientSecret, PrivateKeyPem, Scopes, now};
+use crate::model::{
+    Account, AccountName, AppCredentials, AppKind, ClientSecret, PrivateKeyPem, Scopes, ServiceAuth, now,
+};
 
 #[derive(sqlx::FromRow)]
 struct AccountRow {
@@ -65,8 +67,16 @@ impl Store {
             },
             AppKind::Service => AppCredentials::Service {
                 client_id: client_id()?,
-                private_key: PrivateKeyPem::new(open("private_key", row.private_key.as_deref())?),
-                key_id: row.key_id.clone(),
+                // An API service integration keeps a client secret, an own service app a key.
+                auth: match (&row.private_key, &row.client_secret) {
+                    (None, Some(secret)) => {
+                        ServiceAuth::ClientSecret(ClientSecret::new(open("client_secret", Some(secret))?))
+                    }
+                    (key, _) => ServiceAuth::PrivateKey {
+                        private_key: PrivateKeyPem::new(open("private_key", key.as_deref())?),
+                        key_id: row.key_id.clone(),
+                    },
+                },
             },
             AppKind::ApiToken => AppCredentials::ApiToken,
         };
@@ -103,12 +113,25 @@ impl Store {
                 )),
                 None,
             ),
-            AppCredentials::Service { private_key, .. } => (
+            AppCredentials::Service {
+                auth: ServiceAuth::PrivateKey { private_key, .. },
+                ..
+            } => (
                 None,
                 Some(self.key.seal(
                     &account_ctx(name, "private_key"),
                     private_key.expose_secret().as_bytes(),
                 )),
+            ),
+            AppCredentials::Service {
+                auth: ServiceAuth::ClientSecret(client_secret),
+                ..
+            } => (
+                Some(self.key.seal(
+                    &account_ctx(name, "client_secret"),
+                    client_secret.expose_secret().as_bytes(),
+                )),
+                None,
             ),
             AppCredentials::ApiToken => (None, None),
         };

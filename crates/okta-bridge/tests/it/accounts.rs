@@ -43,6 +43,7 @@ async fn service_app_org(users: usize, seed: u64) -> (Sandbox, String) {
         service_apps: vec![okta_sandbox::ServiceApp {
             client_id: SVC_CLIENT.into(),
             jwks,
+            client_secret: None,
             scopes: vec!["okta.users.read".into()],
             require_dpop: true,
         }],

@@ -8,6 +8,7 @@ mod cli;
 mod disconnect;
 mod flow;
 mod hooks;
+mod integrations;
 mod keys;
 mod lease;
 mod ops;

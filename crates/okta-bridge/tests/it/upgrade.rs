@@ -60,8 +60,17 @@ async fn check_everything(store: &Store, expected: &Value) {
             AppCredentials::Web { client_secret, .. } => {
                 assert_eq!(Some(client_secret.expose_secret()), opt(&e["clientSecret"]));
             }
-            AppCredentials::Service { private_key, .. } => {
+            AppCredentials::Service {
+                auth: okta_bridge::model::ServiceAuth::PrivateKey { private_key, .. },
+                ..
+            } => {
                 assert_eq!(Some(private_key.expose_secret()), opt(&e["privateKey"]));
+            }
+            AppCredentials::Service {
+                auth: okta_bridge::model::ServiceAuth::ClientSecret(secret),
+                ..
+            } => {
+                assert_eq!(Some(secret.expose_secret()), opt(&e["clientSecret"]));
             }
             _ => assert!(e["clientSecret"].is_null() && e["privateKey"].is_null()),
         }

@@ -41,6 +41,7 @@ async fn org(key: &Key, dpop: bool) -> Sandbox {
         service_apps: vec![okta_sandbox::ServiceApp {
             client_id: CLIENT.into(),
             jwks,
+            client_secret: None,
             scopes: vec!["okta.users.read".into(), "okta.groups.read".into()],
             require_dpop: dpop,
         }],
@@ -179,4 +180,38 @@ async fn configured_as_okta_sdks_are_from_the_environment() {
     let c = config.builder().unwrap().build().unwrap();
     assert_eq!(user_ids(&c).await.unwrap(), sb.state().listed_user_ids());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An API service integration: client credentials with its client secret
+/// (`client_secret_basic`), one token for many calls; a wrong secret is Okta's
+/// `invalid_client`, and never appears in the error.
+#[tokio::test]
+async fn client_secret_basic_for_an_api_service_integration() {
+    const ID: &str = "0oaIntegrationC";
+    const SECRET: &str = "integration/secret+with:odd=chars";
+    let sb = Sandbox::spawn(SandboxConfig {
+        users: 25,
+        service_apps: vec![okta_sandbox::ServiceApp {
+            client_id: ID.into(),
+            jwks: jsonwebtoken::jwk::JwkSet { keys: Vec::new() },
+            client_secret: Some(SECRET.to_owned().into()),
+            scopes: vec!["okta.users.read".into()],
+            require_dpop: false,
+        }],
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let c = client(&sb, ServiceApp::with_client_secret(ID, &["okta.users.read"], SECRET));
+    assert_eq!(user_ids(&c).await.unwrap(), sb.state().listed_user_ids());
+    assert_eq!(sb.state().token_grants(ID), 1, "three pages on one token");
+    assert!(!format!("{:?}", ServiceApp::with_client_secret(ID, &[], SECRET)).contains(SECRET));
+
+    let wrong = client(&sb, ServiceApp::with_client_secret(ID, &["okta.users.read"], "nope"));
+    let err = user_ids(&wrong).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::OAuth { error, .. } if error == "invalid_client"),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("nope"));
 }

@@ -148,14 +148,68 @@ pub(super) fn dpop_binding(
     }
 }
 
-/// `grant_type=client_credentials` for a service app: an access token with the granted
-/// `okta.*` scopes asked for, no refresh token.
+/// Authenticates a service app that has a client secret by `client_secret_basic` (or
+/// `client_secret_post`): `None` when the request names no such app (it is a web app's).
+pub(super) fn authenticate_secret<'a>(
+    s: &'a SandboxState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Option<Result<&'a crate::config::ServiceApp, OAuthError>> {
+    use base64::Engine;
+    use secrecy::ExposeSecret;
+    let basic = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
+    let dec = |v: &str| {
+        url::form_urlencoded::parse(format!("v={v}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let (id, secret) = match (basic, form.get("client_secret")) {
+        (Some(b), None) => {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()?;
+            let decoded = String::from_utf8(decoded).ok()?;
+            let (id, secret) = decoded.split_once(':')?;
+            (dec(id), dec(secret))
+        }
+        (None, Some(secret)) => (form.get("client_id")?.clone(), secret.clone()),
+        _ => return None,
+    };
+    let app = s
+        .config
+        .service_apps
+        .iter()
+        .find(|a| a.client_id == id && a.client_secret.is_some())?;
+    let expected = app.client_secret.as_ref()?.expose_secret();
+    Some(
+        if crate::util::constant_time_eq(secret.as_bytes(), expected.as_bytes()) {
+            Ok(app)
+        } else {
+            Err(OAuthError::invalid_client())
+        },
+    )
+}
+
+/// `grant_type=client_credentials` for a service app authenticated by its client assertion.
 pub(super) fn client_credentials(
     s: &SandboxState,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<Response, OAuthError> {
     let app = authenticate_assertion(s, form)?;
+    issue(s, headers, form, app)
+}
+
+/// An access token for service `app` (authenticated): the granted `okta.*` scopes asked for,
+/// no refresh token.
+pub(super) fn issue(
+    s: &SandboxState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    app: &crate::config::ServiceApp,
+) -> Result<Response, OAuthError> {
     let cnf = match dpop_binding(s, headers, &AuthServer::Org.token_url(s), app.require_dpop) {
         Ok(cnf) => cnf,
         Err(DpopRefusal::Nonce(res)) => return Ok(*res),

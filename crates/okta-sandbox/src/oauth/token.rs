@@ -15,7 +15,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::AccessClaims;
-use super::client_credentials::{DpopRefusal, client_credentials, dpop_binding};
+use super::client_credentials::{DpopRefusal, authenticate_secret, client_credentials, dpop_binding, issue};
 use crate::config::RefreshTokenRotation;
 use crate::error::OAuthError;
 use crate::state::SandboxState;
@@ -79,6 +79,12 @@ pub(crate) async fn token(
         && server == AuthServer::Org
     {
         return client_credentials(&s, &headers, &form);
+    }
+    // A service app with a client secret (an API service integration): client_secret_basic.
+    if server == AuthServer::Org
+        && let Some(app) = authenticate_secret(&s, &headers, &form)
+    {
+        return issue(&s, &headers, &form, app?);
     }
     authenticate_client(&s, &headers, &form)?;
     // Before the code or refresh token is looked at: a nonce round trip must not consume it.

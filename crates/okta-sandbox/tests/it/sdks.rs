@@ -169,6 +169,7 @@ async fn check_service_app(mut cmd: tokio::process::Command, name: &str) {
         c.service_apps = vec![okta_sandbox::ServiceApp {
             client_id: id,
             jwks,
+            client_secret: None,
             scopes: vec!["okta.users.read".into()],
             require_dpop: true,
         }];

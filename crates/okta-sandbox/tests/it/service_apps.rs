@@ -81,6 +81,7 @@ async fn client_credentials_with_private_key_jwt() {
         c.service_apps = vec![ServiceApp {
             client_id: CLIENT.into(),
             jwks,
+            client_secret: None,
             scopes: vec!["okta.users.read".into(), "okta.groups.read".into()],
             require_dpop: false,
         }];
@@ -190,6 +191,7 @@ async fn dpop_sandbox(signing: &Key) -> okta_sandbox::Sandbox {
         c.service_apps = vec![ServiceApp {
             client_id: CLIENT.into(),
             jwks,
+            client_secret: None,
             scopes: vec!["okta.users.read".into()],
             require_dpop: true,
         }];
@@ -436,4 +438,77 @@ async fn a_web_app_that_does_not_require_dpop_ignores_proofs() {
             .status(),
         200
     );
+}
+
+/// An API service integration: `client_credentials` with its client secret, in the
+/// `Authorization: Basic` header (`client_secret_basic`) or the body (`client_secret_post`);
+/// a wrong secret is `invalid_client`, a scope not granted `invalid_scope`.
+#[tokio::test]
+async fn client_credentials_with_a_client_secret() {
+    const ID: &str = "0oaIntegrationX";
+    const SECRET: &str = "integration-secret-abc123";
+    let sb = sandbox(|c| {
+        c.service_apps = vec![ServiceApp {
+            client_id: ID.into(),
+            jwks: jsonwebtoken::jwk::JwkSet { keys: Vec::new() },
+            client_secret: Some(SECRET.to_owned().into()),
+            scopes: vec!["okta.users.read".into()],
+            require_dpop: false,
+        }];
+    })
+    .await;
+    let url = format!("{}/oauth2/v1/token", sb.url());
+    let form = [("grant_type", "client_credentials"), ("scope", "okta.users.read")];
+    let basic = |secret: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{ID}:{secret}"))
+        )
+    };
+    let res = http()
+        .post(&url)
+        .header("authorization", basic(SECRET))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let t: Value = res.json().await.unwrap();
+    crate::spec::OAUTH.assert_valid("TokenResponse", &t);
+    assert!(
+        t.get("refresh_token").is_none(),
+        "no refresh token for client credentials"
+    );
+    let bearer = format!("Bearer {}", t["access_token"].as_str().unwrap());
+    assert_eq!(api(&sb, "/api/v1/users?limit=1", &bearer).await.status(), 200);
+
+    let res = http()
+        .post(&url)
+        .form(&[&form[..], &[("client_id", ID), ("client_secret", SECRET)]].concat())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "client_secret_post");
+
+    let res = http()
+        .post(&url)
+        .header("authorization", basic("wrong"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let e: Value = res.json().await.unwrap();
+    assert_eq!(e["error"], "invalid_client");
+
+    let res = http()
+        .post(&url)
+        .header("authorization", basic(SECRET))
+        .form(&[("grant_type", "client_credentials"), ("scope", "okta.groups.manage")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let e: Value = res.json().await.unwrap();
+    assert_eq!(e["error"], "invalid_scope");
 }
