@@ -77,6 +77,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/oauth/okta_callback", get(oauth::callback))
         .route("/", get(pages::index))
         .route("/connections/{account}/users", get(pages::users))
+        .route("/webhooks", get(pages::webhooks))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/api/connections", get(api::connections))

@@ -1,4 +1,5 @@
-//! HTML pages: accounts and connections, a connection's users, sign-in and sign-out.
+//! HTML pages: accounts and connections, a connection's users, webhook deliveries, sign-in and
+//! sign-out.
 
 use std::sync::Arc;
 
@@ -16,7 +17,8 @@ use super::auth::{
 };
 use super::error::{PageContext, PageError};
 use super::views::{
-    AccountRow, ConnectionRow, IndexPage, LoginPage, UserRow, UsersPage, error_page, render, sync_words,
+    AccountRow, ConnectionRow, IndexPage, LoginPage, UserRow, UsersPage, WebhookView, WebhooksPage, error_page, render,
+    sync_words,
 };
 use crate::crypto::{hash, random_secret};
 use crate::model::{AccountName, now};
@@ -43,6 +45,25 @@ pub(crate) async fn index(admin: AdminPage, State(state): State<Arc<AppState>>) 
         connections: rows,
         org: fallback.map_or_else(|| "none configured".to_owned(), |o| o.org().to_string()),
         csrf: admin.csrf,
+    }))
+}
+
+/// `GET /webhooks`: each endpoint, where each connection's stream stands, and its newest 20
+/// attempts (status, latency, the start of the answer).
+pub(crate) async fn webhooks(admin: AdminPage, State(state): State<Arc<AppState>>) -> Result<Response, PageError> {
+    let mut hooks = Vec::new();
+    for h in state.service.webhooks().await.page(SOMETHING_WENT_WRONG)? {
+        let streams = state.store().webhook_streams(&h.id).await.page(SOMETHING_WENT_WRONG)?;
+        let attempts = state
+            .store()
+            .webhook_attempts(&h.id, 20)
+            .await
+            .page(SOMETHING_WENT_WRONG)?;
+        hooks.push(WebhookView::new(&h, streams, attempts));
+    }
+    Ok(render(&WebhooksPage {
+        csrf: admin.csrf,
+        hooks,
     }))
 }
 

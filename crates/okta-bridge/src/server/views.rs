@@ -297,3 +297,90 @@ pub(crate) struct LoginPage<'a> {
     pub error: Option<&'a str>,
     pub csrf: &'a str,
 }
+
+/// One endpoint on the webhooks page.
+pub(crate) struct WebhookView {
+    pub id: String,
+    pub url: String,
+    pub status: &'static str,
+    pub events: String,
+    pub connections: String,
+    pub streams: Vec<StreamView>,
+    pub attempts: Vec<AttemptView>,
+}
+
+/// Where one connection's stream of an endpoint stands.
+pub(crate) struct StreamView {
+    pub account: String,
+    pub delivered: i64,
+    pub attempts: i64,
+    pub failing_since: String,
+    pub last_error: String,
+}
+
+/// One delivery attempt, for people.
+pub(crate) struct AttemptView {
+    pub at: String,
+    pub account: String,
+    pub seq: i64,
+    pub attempt: i64,
+    pub status: String,
+    pub latency_ms: i64,
+    pub excerpt: String,
+}
+
+impl WebhookView {
+    pub(crate) fn new(
+        h: &crate::model::Webhook,
+        streams: Vec<crate::store::Stream>,
+        attempts: Vec<crate::store::Attempt>,
+    ) -> Self {
+        let all_or = |names: Option<Vec<String>>| names.map_or_else(|| "all".to_owned(), |n| n.join(", "));
+        Self {
+            id: h.id.clone(),
+            url: h.url.clone(),
+            status: h.status.as_str(),
+            events: all_or(
+                h.filter
+                    .events
+                    .as_ref()
+                    .map(|e| e.iter().map(|t| t.as_str().to_owned()).collect()),
+            ),
+            connections: all_or(
+                h.filter
+                    .connections
+                    .as_ref()
+                    .map(|c| c.iter().map(ToString::to_string).collect()),
+            ),
+            streams: streams
+                .into_iter()
+                .map(|s| StreamView {
+                    account: s.account,
+                    delivered: s.delivered,
+                    attempts: s.attempts,
+                    failing_since: s.failing_since.map(fmt_time).unwrap_or_default(),
+                    last_error: s.last_error.unwrap_or_default(),
+                })
+                .collect(),
+            attempts: attempts
+                .into_iter()
+                .map(|a| AttemptView {
+                    at: fmt_time(a.at),
+                    account: a.account,
+                    seq: a.seq,
+                    attempt: a.attempt,
+                    status: a.status.map_or_else(|| "no answer".to_owned(), |s| s.to_string()),
+                    latency_ms: a.latency_ms,
+                    excerpt: a.excerpt.unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "webhooks.html")]
+pub(crate) struct WebhooksPage {
+    pub csrf: String,
+    pub hooks: Vec<WebhookView>,
+}

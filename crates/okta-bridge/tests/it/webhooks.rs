@@ -435,6 +435,23 @@ async fn delivered_in_order(db: TestDb) {
         .collect();
     let want: Vec<i64> = (events as i64 - 4..=events as i64).collect();
     assert_eq!(again, want, "the replayed events, in order, once");
+
+    // The delivery log on the page: each endpoint, its stream, the refused and taken attempts.
+    let mut browser = crate::util::Browser::signed_in(&app).await;
+    let page = browser.visit(&format!("{}/webhooks", app.url)).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&url) && html.contains(&only_url), "{html}");
+    assert!(html.contains(&id) && html.contains("hooked"), "{html}");
+    assert!(
+        html.contains(&format!("<td>hooked</td><td>{events}</td>")),
+        "the stream's cursor: {html}"
+    );
+    assert!(
+        html.contains("<td>200</td>") && html.contains(" ms</td><td>ok</td>"),
+        "{html}"
+    );
+    assert!(!html.contains(&secret), "never the signing secret");
 }
 
 on_both_databases!(
