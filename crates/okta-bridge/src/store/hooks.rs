@@ -6,9 +6,7 @@ use std::collections::BTreeSet;
 
 use secrecy::ExposeSecret;
 
-use super::directory::{GroupRow, SELECT_USERS, UserRow, group_of, user_of};
 use super::keys::hook_ctx;
-use super::pass::SELECT_GROUPS;
 use super::{Pool, Store, with_pool};
 use crate::error::Result;
 use crate::model::{AccountName, Directory, HookSecret, HookState, HookTarget, now};
@@ -318,48 +316,33 @@ impl Store {
     /// [`crate::error::Error::Database`]; [`crate::error::Error::Unreadable`].
     pub async fn stored_around(&self, account: &AccountName, users: &[String], groups: &[String]) -> Result<Directory> {
         let a = account.as_str();
-        let mut dir = Directory::default();
+        let mut members = BTreeSet::new();
+        let mut app_users = std::collections::BTreeMap::new();
         for chunk in users.chunks(500) {
-            let (rows, members, app_users) = with_pool!(self, pool => {
-                let mut q = sqlx::QueryBuilder::new(SELECT_USERS.trim_end_matches("$1"));
-                q.push_bind(a);
-                push_in!(q, "id", chunk);
-                let rows: Vec<UserRow> = q.build_query_as().persistent(false).fetch_all(pool).await?;
+            let (m, au) = with_pool!(self, pool => {
                 let mut q = sqlx::QueryBuilder::new("SELECT group_id, user_id FROM dir_members WHERE account = ");
                 q.push_bind(a);
                 push_in!(q, "user_id", chunk);
-                let members: Vec<(String, String)> = q.build_query_as().persistent(false).fetch_all(pool).await?;
+                let m: Vec<(String, String)> = q.build_query_as().persistent(false).fetch_all(pool).await?;
                 let mut q = sqlx::QueryBuilder::new("SELECT app_id, user_id, scope FROM dir_app_users WHERE account = ");
                 q.push_bind(a);
                 push_in!(q, "user_id", chunk);
-                let app_users: Vec<(String, String, Option<String>)> = q.build_query_as().persistent(false).fetch_all(pool).await?;
-                (rows, members, app_users)
+                let au: Vec<(String, String, Option<String>)> = q.build_query_as().persistent(false).fetch_all(pool).await?;
+                (m, au)
             });
-            for r in rows {
-                let u = user_of(r)?;
-                dir.users.insert(u.id.clone(), u);
-            }
-            dir.members.extend(members);
-            dir.app_users
-                .extend(app_users.into_iter().map(|(app, u, s)| ((app, u), s)));
+            members.extend(m);
+            app_users.extend(au.into_iter().map(|(app, u, s)| ((app, u), s)));
         }
         let groups: Vec<String> = groups
             .iter()
             .cloned()
-            .chain(dir.members.iter().map(|(g, _)| g.clone()))
+            .chain(members.iter().map(|(g, _): &(String, String)| g.clone()))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        for chunk in groups.chunks(500) {
-            let rows: Vec<GroupRow> = with_pool!(self, pool => {
-                let mut q = sqlx::QueryBuilder::new(SELECT_GROUPS);
-                q.push_bind(a);
-                push_in!(q, "id", chunk);
-                q.build_query_as().persistent(false).fetch_all(pool).await?
-            });
-            dir.groups
-                .extend(rows.into_iter().map(group_of).map(|g| (g.id.clone(), g)));
-        }
+        let mut dir = self.stored_part(account, users, &groups).await?;
+        dir.members = members;
+        dir.app_users = app_users;
         let apps = self.directory_apps_only(account).await?;
         dir.apps = apps.apps;
         dir.app_groups = apps.app_groups;

@@ -11,7 +11,7 @@ use super::{Pool, Store, with_pool};
 use crate::error::{Conflict, Result};
 use crate::model::{AccountName, DirApp, DirGroup, DirUser, Directory};
 
-pub(super) const SELECT_GROUPS: &str = "SELECT id, group_type, name, description, created, last_updated, last_membership_updated FROM dir_groups WHERE account = ";
+const SELECT_GROUPS: &str = "SELECT id, group_type, name, description, created, last_updated, last_membership_updated FROM dir_groups WHERE account = ";
 
 // The lookups a pass makes page after page are not prepared once and kept (`persistent(false)`):
 // PostgreSQL would keep the plan it made while the tables were empty (a sequential scan) for the

@@ -155,28 +155,9 @@ pub(super) fn authenticate_secret<'a>(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Option<Result<&'a crate::config::ServiceApp, OAuthError>> {
-    use base64::Engine;
     use secrecy::ExposeSecret;
-    let basic = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
-    let dec = |v: &str| {
-        url::form_urlencoded::parse(format!("v={v}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    let (id, secret) = match (basic, form.get("client_secret")) {
-        (Some(b), None) => {
-            let decoded = base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()?;
-            let decoded = String::from_utf8(decoded).ok()?;
-            let (id, secret) = decoded.split_once(':')?;
-            (dec(id), dec(secret))
-        }
-        (None, Some(secret)) => (form.get("client_id")?.clone(), secret.clone()),
-        _ => return None,
-    };
+    // Credentials that do not parse are the web app's path to refuse.
+    let (id, secret) = super::secret_credentials(headers, form).ok()?;
     let app = s
         .config
         .service_apps

@@ -166,3 +166,42 @@ pub(crate) async fn keys(State(s): State<Arc<SandboxState>>) -> impl IntoRespons
         Json(s.keys.jwks()),
     )
 }
+
+/// The client id and secret a request presents by `client_secret_basic` (the `Authorization:
+/// Basic` header, id and secret form-encoded) or `client_secret_post` (the body).
+///
+/// # Errors
+/// `invalid_request` for both at once, `invalid_client` for neither or a header that does not
+/// decode.
+pub(crate) fn secret_credentials(
+    headers: &axum::http::HeaderMap,
+    form: &std::collections::HashMap<String, String>,
+) -> Result<(String, String), crate::error::OAuthError> {
+    use crate::error::OAuthError;
+    use base64::Engine;
+    let basic = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
+    match (basic, form.get("client_secret")) {
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+            "Cannot supply multiple client credentials. Use one of the following: credentials in the Authorization header, credentials in the post body, or a client_assertion in the post body.",
+        )),
+        (Some(b), None) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .map_err(|_| OAuthError::invalid_client())?;
+            let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client())?;
+            let (id, secret) = decoded.split_once(':').ok_or_else(OAuthError::invalid_client)?;
+            let dec = |v: &str| {
+                url::form_urlencoded::parse(format!("v={v}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            Ok((dec(id), dec(secret)))
+        }
+        (None, Some(secret)) => Ok((form.get("client_id").cloned().unwrap_or_default(), secret.clone())),
+        (None, None) => Err(OAuthError::invalid_client()),
+    }
+}

@@ -9,7 +9,7 @@ use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -29,31 +29,7 @@ fn authenticate_client(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<(), OAuthError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
-    let (id, secret) = match (basic, form.get("client_secret")) {
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_request(
-                "Cannot supply multiple client credentials. Use one of the following: credentials in the Authorization header, credentials in the post body, or a client_assertion in the post body.",
-            ));
-        }
-        (Some(b), None) => {
-            let decoded = STANDARD.decode(b.trim()).map_err(|_| OAuthError::invalid_client())?;
-            let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client())?;
-            let (id, secret) = decoded.split_once(':').ok_or_else(OAuthError::invalid_client)?;
-            let dec = |v: &str| {
-                url::form_urlencoded::parse(format!("v={v}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
-            };
-            (dec(id), dec(secret))
-        }
-        (None, Some(secret)) => (form.get("client_id").cloned().unwrap_or_default(), secret.clone()),
-        (None, None) => return Err(OAuthError::invalid_client()),
-    };
+    let (id, secret) = super::secret_credentials(headers, form)?;
     let ok_id = constant_time_eq(id.as_bytes(), s.config.client_id.as_bytes());
     let ok_secret = constant_time_eq(secret.as_bytes(), s.config.client_secret.expose_secret().as_bytes());
     if ok_id && ok_secret {
