@@ -183,6 +183,10 @@ pub enum Error {
         /// Why, and what to do.
         reason: String,
     },
+    /// A setup link that cannot be used (→ 404 unknown, 410 expired, used or revoked, 429
+    /// too many attempts).
+    #[error("{0}")]
+    SetupLink(SetupRefusal),
     /// Okta answered with an error or could not be reached (→ 502, 504 on a timeout).
     #[error(transparent)]
     Okta(#[from] okta_client::Error),
@@ -314,6 +318,29 @@ fn rejected_message(what: &str, cause: &Refusal) -> String {
         Refusal::Unusable(m) => format!("the {what} cannot be used: {m}; nothing was stored"),
         cause => format!("Okta did not accept the {what} ({cause}); nothing was stored"),
     }
+}
+
+/// Why a setup link cannot be used, in words for the customer's admin who holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupRefusal {
+    /// No such link (mistyped, or forged).
+    #[error("this setup link is not valid: check that the whole link was copied, or ask for a new one")]
+    Unknown,
+    /// Past its expiry.
+    #[error("this setup link has expired: ask for a new one")]
+    Expired,
+    /// Opened already, by another browser.
+    #[error(
+        "this setup link was already opened, in another browser: links work once; continue there, or ask for a new one"
+    )]
+    Used,
+    /// Revoked by an admin.
+    #[error("this setup link was revoked: ask for a new one")]
+    Revoked,
+    /// Too many credential checks in a short time.
+    #[error("too many attempts through this setup link: wait ten minutes, then try again")]
+    TooManyAttempts,
 }
 
 /// Why an org (or issuer) may not be reached.

@@ -189,7 +189,8 @@ fn refused(detail: &str) -> Error {
 
 /// Takes the pending authorization named by the callback's state (so that even a failed
 /// callback cannot be replayed) and checks the callback: no error from the authorization
-/// server, a known and unexpired state, started in this browser by this admin session, a code.
+/// server, a known and unexpired state, started in this browser by one of `sessions` (the
+/// browser's admin session, its setup link's), a code.
 ///
 /// # Errors
 /// [`Error::OAuth`] ([`OAuthFailure::Refused`]) with a message for the person in the browser.
@@ -197,7 +198,7 @@ pub async fn take_callback(
     store: &Store,
     params: &CallbackParams,
     browser_binding: Option<&str>,
-    session: &str,
+    sessions: &[&str],
 ) -> Result<Callback> {
     // The state is consumed first, so even a failed callback cannot be replayed.
     let pending = match &params.state {
@@ -226,7 +227,7 @@ pub async fn take_callback(
         ));
     }
     match browser_binding {
-        Some(b) if binding_hash(b, session) == pending.browser_hash => {}
+        Some(b) if sessions.iter().any(|s| binding_hash(b, s) == pending.browser_hash) => {}
         _ => {
             return Err(refused(
                 "this sign-in was started in another browser or admin session (or its cookie is gone); start again from the Connect button in this browser",
@@ -510,6 +511,29 @@ impl OAuthApp {
             .await?;
         tracing::info!(account = %account, org = %self.org, "connection stored");
         Ok(account)
+    }
+
+    /// Checks the app's client id and secret with its token endpoint, without a user: a
+    /// client-credentials request that a web app may not make. Okta answers `invalid_client`
+    /// when the id or secret is wrong, and `unauthorized_client` (the grant type) when they are
+    /// right.
+    ///
+    /// # Errors
+    /// [`Error::OAuth`] ([`OAuthFailure::ClientRejected`]) for a wrong id or secret;
+    /// [`OAuthFailure::Transient`] when the server cannot be reached.
+    pub async fn check_secret(&self) -> Result<()> {
+        let http = self.http.clone();
+        let http_client = move |req: HttpRequest| send(http.clone(), req);
+        match self
+            .client
+            .exchange_client_credentials()
+            .request_async(&http_client)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(RequestTokenError::ServerResponse(r)) if r.error().to_string() != "invalid_client" => Ok(()),
+            Err(e) => Err(token_error("checking the client id and secret", e)),
+        }
     }
 
     /// Uses `refresh_token`; a response without a refresh token keeps the old one (Okta's

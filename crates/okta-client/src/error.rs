@@ -168,6 +168,12 @@ struct OktaErrorCause {
 }
 
 impl ApiError {
+    /// The error Okta's answer `status` with JSON `body` (`errorCode`, `errorSummary`, …)
+    /// stands for, e.g. to test how an application handles Okta's refusals.
+    pub fn from_response(status: StatusCode, body: &[u8]) -> Self {
+        Self::from_parts(status, None, None, body)
+    }
+
     /// Builds the error of a non-2xx response from its status, request id and body.
     pub(crate) fn from_parts(
         status: StatusCode,

@@ -96,5 +96,5 @@ pub use models::{
 };
 pub use org_url::OrgUrl;
 pub use page::{Page, RateLimit};
-pub use service_app::{PrivateKey, ServiceApp, ServiceCredential};
+pub use service_app::{GeneratedKey, PrivateKey, ServiceApp, ServiceCredential};
 pub use users::Lifecycle;

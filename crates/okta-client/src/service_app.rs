@@ -145,11 +145,75 @@ impl PrivateKey {
         Ok(Self { key, alg, kid: jwk.kid })
     }
 
+    /// A new P-256 key pair for a service app (`private_key_jwt`, ES256): the private key as
+    /// PKCS#8 PEM, and the public JWK to paste into the app's "Public keys" in Okta, named by
+    /// its RFC 7638 thumbprint (`kid`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the system's random source fails.
+    pub fn generate() -> Result<GeneratedKey> {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        use p256::pkcs8::{EncodePrivateKey, LineEnding};
+        let secret = p256::SecretKey::random(&mut rand_core06::OsRng);
+        let pem = secret
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| Error::Config(format!("cannot make a key pair: {e}")))?;
+        let point = secret.public_key().to_encoded_point(false);
+        let (Some(x), Some(y)) = (point.x(), point.y()) else {
+            return Err(Error::Config(
+                "cannot make a key pair: the public point is empty".into(),
+            ));
+        };
+        let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
+        // RFC 7638: the required members, in lexicographic order, without whitespace.
+        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
+        let public_jwk = serde_json::json!({
+            "kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "use": "sig", "alg": "ES256",
+        });
+        Ok(GeneratedKey {
+            private_pem: SecretString::from(pem.to_string()),
+            public_jwk,
+            key_id: kid,
+        })
+    }
+
+    /// The public half of the key as a JWK (`kty`, `alg` and the key's numbers; `kid` when it
+    /// has one), to register with the app.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the key cannot be described.
+    pub fn public_jwk(&self) -> Result<serde_json::Value> {
+        let mut jwk = Jwk::from_encoding_key(&self.key, self.alg)
+            .map_err(|e| Error::Config(format!("cannot describe the public key: {e}")))?;
+        jwk.common.key_id.clone_from(&self.kid);
+        serde_json::to_value(&jwk).map_err(|e| Error::Config(format!("cannot describe the public key: {e}")))
+    }
+
     /// Names the key (`kid` of the assertions), as registered with the app.
     #[must_use]
     pub fn with_key_id(mut self, kid: impl Into<String>) -> Self {
         self.kid = Some(kid.into());
         self
+    }
+}
+
+/// A key pair made by [`PrivateKey::generate`].
+#[derive(Clone)]
+pub struct GeneratedKey {
+    /// The private key, PKCS#8 PEM: keep it secret, give it to [`PrivateKey::parse`].
+    pub private_pem: SecretString,
+    /// The public JWK (`kty`, `crv`, `x`, `y`, `kid`, `use`, `alg`) to register with the app.
+    pub public_jwk: serde_json::Value,
+    /// Its `kid`: the RFC 7638 thumbprint of the public key.
+    pub key_id: String,
+}
+
+impl fmt::Debug for GeneratedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeneratedKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -110,7 +110,7 @@ pub(crate) fn authenticate(s: &SandboxState, headers: &HeaderMap) -> Result<Call
         }
         // A service app's token: it acts with the roles granted to the app (here: super admin).
         let Some(uid) = &claims.uid else {
-            if !s.config.service_apps.iter().any(|a| a.client_id == claims.cid) {
+            if s.service_app(|a| a.client_id == claims.cid).is_none() {
                 return Err(ApiError::invalid_token());
             }
             return Ok(Caller {

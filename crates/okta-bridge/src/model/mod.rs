@@ -1,7 +1,7 @@
 //! The domain's types, each valid once constructed: names, accounts and their apps,
 //! connections and their tokens, one type per secret; a connected org's directory and its
 //! change feed; the webhook endpoints it is delivered to; the Okta event hooks that push
-//! changes in.
+//! changes in; the setup links customers' admins connect their orgs through.
 
 mod account;
 mod connection;
@@ -9,6 +9,7 @@ mod directory;
 mod hook;
 mod names;
 mod secrets;
+mod setup;
 mod webhook;
 
 pub use account::{
@@ -25,9 +26,10 @@ pub use hook::{HOOK_EVENT_TYPES, HookState, HookTarget, targets_of};
 pub use names::{AccountName, Scopes};
 pub use okta_client::OrgUrl;
 pub use secrets::{
-    AccessToken, ApiToken, ClientSecret, HookSecret, PkceVerifier, PrivateKeyPem, RefreshToken, WebhookSecret,
-    secret_opt,
+    AccessToken, ApiToken, ClientSecret, HookSecret, PkceVerifier, PrivateKeyPem, RefreshToken, SetupSession,
+    SetupToken, WebhookSecret, secret_opt,
 };
+pub use setup::{LinkState, SetupLink, SetupMethod};
 pub use webhook::{Webhook, WebhookFilter, WebhookStatus};
 
 /// The time now, in unix seconds: the one clock of the crate.

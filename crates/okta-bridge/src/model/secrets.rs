@@ -85,6 +85,17 @@ secret_type!(
     ApiToken
 );
 secret_type!(
+    /// A setup link's token (`stl_…`): the part of the link that lets its holder in; only its
+    /// hash is stored.
+    #[derive(Clone)]
+    SetupToken
+);
+secret_type!(
+    /// The cookie of the browser that opened a setup link; only its hash is stored.
+    #[derive(Clone)]
+    SetupSession
+);
+secret_type!(
     /// A PKCE code verifier: not `Clone`, so one authorization uses it once.
     PkceVerifier
 );

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::crypto::hash;
+use crate::oauth::{STATE_TTL, Started};
 
 pub(crate) const SESSION_COOKIE: &str = "okta_bridge_session";
 pub(crate) const SESSION_TTL_SECS: u64 = 12 * 3600;
@@ -74,7 +75,7 @@ pub(crate) fn token_binding(state: &AppState, id: &str) -> String {
     crate::crypto::session_binding(id, state.admin_token.expose_secret())
 }
 
-async fn has_session(state: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) async fn has_session(state: &AppState, headers: &HeaderMap) -> bool {
     match cookie(state, headers, SESSION_COOKIE) {
         Some(id) => state
             .store()
@@ -168,7 +169,10 @@ pub(crate) async fn same_origin(
     let cross_site = fetch_site.is_some_and(|v| !matches!(v, "same-origin" | "none"));
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let ours = state.public_url.origin().ascii_serialization();
-    let other_origin = origin.is_some_and(|o| o != ours);
+    // A browser that says where the request comes from (`Sec-Fetch-Site`) is believed: under
+    // our `Referrer-Policy: no-referrer` it sends `Origin: null` even for our own forms. Without
+    // it, the `Origin` must be ours (or absent, as from clients that are not browsers).
+    let other_origin = fetch_site.is_none() && origin.is_some_and(|o| o != ours);
     if cross_site || other_origin {
         tracing::warn!(
             origin,
@@ -178,4 +182,22 @@ pub(crate) async fn same_origin(
         return crate::error::Error::CrossOrigin.into_response();
     }
     next.run(req).await
+}
+
+/// Sends the browser to the org's sign-in for `started`, with the binding cookie of this flow
+/// only.
+pub(crate) fn to_sign_in(state: &AppState, started: &Started) -> Response {
+    let mut res = Redirect::to(started.authorize_url.as_str()).into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            state,
+            &started.binding_cookie,
+            started.browser_binding.expose_secret(),
+            "/oauth",
+            "Lax",
+            STATE_TTL.as_secs(),
+        ),
+    );
+    res
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::views::error_page;
-use crate::error::{Error, OAuthFailure, Refusal};
+use crate::error::{Error, OAuthFailure, Refusal, SetupRefusal};
 
 /// Status, code and message of `e`.
 pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
@@ -28,6 +28,9 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
             (StatusCode::NOT_FOUND, "not_found", shown())
         }
         Error::CursorExpired { .. } => (StatusCode::GONE, "cursor_expired", shown()),
+        Error::SetupLink(SetupRefusal::Unknown) => (StatusCode::NOT_FOUND, "setup_link_unknown", shown()),
+        Error::SetupLink(SetupRefusal::TooManyAttempts) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", shown()),
+        Error::SetupLink(_) => (StatusCode::GONE, "setup_link_gone", shown()),
         Error::AccountExists(_) => (StatusCode::CONFLICT, "account_exists", shown()),
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict", shown()),
         Error::Reconnect { .. } => (StatusCode::CONFLICT, "reconnect_required", shown()),

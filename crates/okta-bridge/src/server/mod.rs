@@ -14,6 +14,7 @@ mod hooks;
 mod oauth;
 mod ops;
 mod pages;
+mod setup;
 pub mod views;
 mod webhooks;
 
@@ -84,6 +85,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/accounts", get(accounts::list).post(accounts::add))
         .route("/api/accounts/{name}", get(accounts::get).delete(accounts::remove))
         .route("/api/accounts/{name}/connect", post(accounts::connect))
+        .route("/api/accounts/{name}/setup-link", post(setup::create))
+        .route("/api/accounts/{name}/setup-links", get(setup::list))
+        .route("/api/accounts/{name}/audit", get(setup::audit))
+        .route("/api/setup-links/{id}", axum::routing::delete(setup::revoke))
+        .route("/setup", get(setup::guide))
+        .route("/setup/connect", post(setup::connect))
+        .route("/setup/done", get(setup::done))
+        .route("/setup/{token}", get(setup::landing).post(setup::open))
         .route("/accounts", post(accounts::add_form))
         .route("/accounts/{name}/connect", post(accounts::connect_form))
         .route("/api/connections/{account}/users", get(api::users))

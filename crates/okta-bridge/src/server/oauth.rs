@@ -6,15 +6,16 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::AppState;
-use super::auth::{AdminPage, SESSION_COOKIE, cookie, csrf_matches, set_cookie};
+use super::auth::{AdminPage, SESSION_COOKIE, cookie, csrf_matches, has_session, set_cookie, to_sign_in};
 use super::error::{PageContext, PageError};
+use super::setup::{SETUP_COOKIE, first_sync, guide_page};
 use super::views::{ConnectPage, error_page, render};
-use crate::model::AccountName;
-use crate::oauth::{CallbackParams, OAuthApp, STATE_TTL, binding_cookie_name};
+use crate::model::{AccountName, SetupMethod};
+use crate::oauth::{CallbackParams, OAuthApp, binding_cookie_name};
+use crate::service::{explain, setup_binding};
 
 #[derive(Deserialize)]
 pub(crate) struct AuthenticateParams {
@@ -105,43 +106,55 @@ pub(crate) async fn authenticate(
         .start_authorization(&oauth, account, session)
         .await
         .page("Could not start")?;
-    let mut res = Redirect::to(started.authorize_url.as_str()).into_response();
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(
-            &state,
-            &started.binding_cookie,
-            started.browser_binding.expose_secret(),
-            "/oauth",
-            "Lax",
-            STATE_TTL.as_secs(),
-        ),
-    );
-    Ok(res)
+    Ok(to_sign_in(&state, &started))
 }
 
 /// `GET /oauth/okta_callback`: finishes the flow named by its state with the app it was
-/// started with and stores the connection. Only that flow's binding cookie is cleared (its
-/// state is used up, whatever the outcome): other flows in other tabs go on.
+/// started with and stores the connection. The flow was started by a signed-in admin, or by a
+/// setup link's browser (its session cookie): a setup link's flow ends on its health summary,
+/// or back on its steps with what went wrong in plain words. Only that flow's binding cookie is
+/// cleared (its state is used up, whatever the outcome): other flows in other tabs go on.
 pub(crate) async fn callback(
-    _: AdminPage,
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Query(p): Query<CallbackParams>,
 ) -> Response {
-    let session = cookie(&state, &headers, SESSION_COOKIE).unwrap_or_default();
+    let admin = if has_session(&state, &headers).await {
+        cookie(&state, &headers, SESSION_COOKIE)
+    } else {
+        None
+    };
+    let setup = match cookie(&state, &headers, SETUP_COOKIE) {
+        Some(s) => state.service.setup_link_by_session(s).await.ok().map(|l| (s, l)),
+        None => None,
+    };
+    if admin.is_none() && setup.is_none() {
+        return Redirect::to("/login").into_response();
+    }
+    let setup_session = setup.as_ref().map(|(s, _)| setup_binding(s));
+    let sessions: Vec<&str> = admin.into_iter().chain(setup_session.as_deref()).collect();
     let binding_cookie = p.state.as_deref().map(binding_cookie_name);
     let binding = binding_cookie
         .as_deref()
         .and_then(|name| cookie(&state, &headers, name));
-    let finished = state
-        .service
-        .finish_authorization(&p, binding, session)
-        .await
-        .page("Okta was not connected");
-    let mut res = match finished {
-        Ok(_) => Redirect::to("/").into_response(),
-        Err(page) => page.into_response(),
+    let finished = state.service.finish_authorization(&p, binding, &sessions).await;
+    let mut res = match (finished, setup) {
+        (Ok(account), Some((_, link))) if account == link.account => match state.service.setup_signed_in(&link).await {
+            Ok(()) => {
+                first_sync(&state, account);
+                Redirect::to("/setup/done").into_response()
+            }
+            Err(e) => Err::<(), _>(e).page("Okta was not connected").into_response(),
+        },
+        (Ok(_), _) => Redirect::to("/").into_response(),
+        (Err(e), Some((session, link))) if admin.is_none() => {
+            if let Err(db) = state.service.setup_sign_in_failed(&link, &e).await {
+                tracing::warn!(error = %db, "could not audit a setup link's failed sign-in");
+            }
+            let said = explain(SetupMethod::WebApp, &e, &link.scopes);
+            guide_page(&state, &link, session, SetupMethod::WebApp, Some(said), ("", "")).await
+        }
+        (Err(e), _) => Err::<(), _>(e).page("Okta was not connected").into_response(),
     };
     if let Some(name) = binding_cookie.filter(|_| binding.is_some()) {
         res.headers_mut()

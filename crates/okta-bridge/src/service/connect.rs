@@ -92,6 +92,18 @@ impl Service {
     /// [`Error::Rejected`] when Okta refuses the token (nothing stored); [`Error::Okta`] when
     /// Okta cannot be reached; [`Error::Database`].
     pub async fn connect_api_token(&self, account: &Account, token: &ApiToken) -> Result<Connected> {
+        let login = self.check_api_token(account, token, false).await?;
+        self.store_api_token(account, token, login).await
+    }
+
+    /// Checks an API token with Okta without storing anything: whose it is
+    /// (`GET /api/v1/users/me`), and with `list_users` that it may list users (an admin's).
+    /// Answers the login of its user.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for an empty token; [`Error::Rejected`] when Okta refuses it;
+    /// [`Error::Okta`] when Okta cannot be reached.
+    pub async fn check_api_token(&self, account: &Account, token: &ApiToken, list_users: bool) -> Result<String> {
         const WHAT: &str = "API token";
         let token = token.expose_secret().trim();
         if token.is_empty() {
@@ -109,6 +121,20 @@ impl Service {
             .build()
             .map_err(|e| rejected(WHAT, e))?;
         let me = client.users().get("me").await.map_err(|e| rejected(WHAT, e))?;
+        if list_users {
+            client
+                .users()
+                .list()
+                .limit(1)
+                .send()
+                .await
+                .map_err(|e| rejected(WHAT, e))?;
+        }
+        Ok(me.profile.login)
+    }
+
+    async fn store_api_token(&self, account: &Account, token: &ApiToken, login: String) -> Result<Connected> {
+        let token = token.expose_secret().trim();
         self.store
             .upsert_connection(&NewConnection {
                 account: account.name.clone(),
@@ -129,7 +155,7 @@ impl Service {
             account: account.name.clone(),
             method: ConnectionMethod::ApiToken.as_str(),
             token_type: "SSWS",
-            user: Some(me.profile.login),
+            user: Some(login),
         })
     }
 
@@ -153,6 +179,18 @@ impl Service {
     /// [`Error::Invalid`] for an account without a service app; [`Error::Rejected`] when Okta
     /// refuses the app, key or scopes (nothing stored); [`Error::Okta`], [`Error::Database`].
     pub async fn connect_service_app(&self, account: &Account) -> Result<Connected> {
+        let account = self.check_service_app(account).await?;
+        self.store_service_connection(&account).await
+    }
+
+    /// Checks a service account's app with Okta without storing anything: a token is
+    /// requested (with DPoP when the org requires it) and used for one read. Answers the
+    /// account with what was learned (whether the org requires DPoP).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for an account without a service app; [`Error::Rejected`] when Okta
+    /// refuses the app, key or scopes; [`Error::Okta`].
+    pub async fn check_service_app(&self, account: &Account) -> Result<Account> {
         let mut account = account.clone();
         let mut result = self.try_service_app(&account).await;
         if !account.dpop
@@ -162,10 +200,18 @@ impl Service {
             result = self.try_service_app(&account).await;
         }
         match result {
-            Ok(()) => {}
-            Err(Error::Okta(e)) => return Err(rejected("service app's credentials", e)),
-            Err(e) => return Err(e),
+            Ok(()) => Ok(account),
+            Err(Error::Okta(e)) => Err(rejected("service app's credentials", e)),
+            Err(e) => Err(e),
         }
+    }
+
+    /// Stores the connection of a service account [`check_service_app`](Self::check_service_app)
+    /// accepted.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn store_service_connection(&self, account: &Account) -> Result<Connected> {
         self.store.set_account_dpop(&account.name, account.dpop).await?;
         let token_type = if account.dpop { "DPoP" } else { "Bearer" };
         self.store
@@ -229,9 +275,9 @@ impl Service {
         &self,
         params: &CallbackParams,
         browser_binding: Option<&str>,
-        session: &str,
+        sessions: &[&str],
     ) -> Result<AccountName> {
-        let callback = take_callback(&self.store, params, browser_binding, session).await?;
+        let callback = take_callback(&self.store, params, browser_binding, sessions).await?;
         let app = self
             .web_app_for(callback.pending.account.as_ref())
             .await?

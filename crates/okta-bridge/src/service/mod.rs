@@ -10,6 +10,7 @@ mod connections;
 mod delivery;
 mod hooks;
 mod pass;
+mod setup;
 mod sync;
 mod webhooks;
 
@@ -25,6 +26,10 @@ pub use connect::Connected;
 pub use connections::ClientStamp;
 pub use delivery::{DeliveryPolicy, signature};
 pub use hooks::{HOOK_AUTH_HEADER, hook_uri};
+pub use setup::{
+    CHECK_WINDOW_SECS, CHECKS_PER_WINDOW, DEFAULT_LINK_TTL, SETUP_SCOPES, SetupHealth, SetupInput, SetupKey,
+    SetupOutcome, explain, setup_binding,
+};
 pub use sync::{MAX_EVENTS_PAGE, MAX_EVENTS_WAIT, SyncPolicy, SyncProgress};
 pub use webhooks::{MAX_SECRET_OVERLAP, WebhookChange};
 

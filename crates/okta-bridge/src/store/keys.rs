@@ -33,6 +33,11 @@ pub(super) fn hook_ctx(account: &str) -> String {
     format!("event_hooks/{account}/secret")
 }
 
+/// The context a setup link's generated private key is sealed under.
+pub(super) fn setup_ctx(id: &str) -> String {
+    format!("setup_links/{id}/private_key")
+}
+
 /// The context a pending authorization's verifier is sealed under.
 pub(super) fn pending_ctx(state_hash: &str) -> String {
     format!("oauth_states/{state_hash}/pkce_verifier")
@@ -58,6 +63,9 @@ impl Store {
         });
         let hooks: Vec<(String, Vec<u8>)> = with_pool!(self, pool => {
             sqlx::query_as("SELECT account, secret FROM event_hooks").fetch_all(pool).await?
+        });
+        let setup: Vec<(String, Vec<u8>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT id, private_key FROM setup_links WHERE private_key IS NOT NULL").fetch_all(pool).await?
         });
         let meta: Vec<(String, Vec<u8>)> = with_pool!(self, pool => {
             sqlx::query_as("SELECT name, value FROM store_meta").fetch_all(pool).await?
@@ -109,6 +117,9 @@ impl Store {
         }
         for (account, secret) in hooks {
             push("event_hooks", &account, "secret", hook_ctx(&account), secret);
+        }
+        for (id, key) in setup {
+            push("setup_links", &id, "private_key", setup_ctx(&id), key);
         }
         for (name, value) in meta {
             push("store_meta", &name, "value", format!("store_meta/{name}"), value);
@@ -181,6 +192,7 @@ impl Store {
                 ("accounts", _) => "UPDATE accounts SET private_key = $1 WHERE name = $2 AND private_key = $3",
                 ("webhooks", "secret") => "UPDATE webhooks SET secret = $1 WHERE id = $2 AND secret = $3",
                 ("webhooks", _) => "UPDATE webhooks SET previous_secret = $1 WHERE id = $2 AND previous_secret = $3",
+                ("setup_links", _) => "UPDATE setup_links SET private_key = $1 WHERE id = $2 AND private_key = $3",
                 ("event_hooks", _) => "UPDATE event_hooks SET secret = $1 WHERE account = $2 AND secret = $3",
                 ("oauth_states", _) => {
                     "UPDATE oauth_states SET pkce_verifier = $1 WHERE state_hash = $2 AND pkce_verifier = $3"

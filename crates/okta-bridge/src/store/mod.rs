@@ -10,7 +10,8 @@
 //! One file per table family: `accounts`, `connections` (with the refresh lease), `pending`,
 //! `sessions`, `audit`, `keys` (the key check and rotation), `directory` (each org's synced
 //! directory, its change feed and the sync lease), `pass` (what a full pass reads back),
-//! `webhooks` and `delivery` (endpoints and their streams), `hooks` (Okta event hooks in).
+//! `webhooks` and `delivery` (endpoints and their streams), `hooks` (Okta event hooks in),
+//! `setup` (setup links).
 
 mod accounts;
 mod audit;
@@ -22,11 +23,13 @@ mod keys;
 mod pass;
 mod pending;
 mod sessions;
+mod setup;
 mod webhooks;
 
 pub use delivery::{Attempt, Outcome, Stream};
 pub use directory::{Seen, SyncMark, UserQuery};
 pub use hooks::HookCall;
+pub use setup::SetupLinkBy;
 
 use std::str::FromStr;
 use std::time::Duration;

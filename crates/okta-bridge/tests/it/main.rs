@@ -4,6 +4,7 @@
 mod accounts;
 mod api_auth;
 mod app_rejected;
+mod browser;
 mod cli;
 mod disconnect;
 mod flow;
@@ -17,6 +18,7 @@ mod reject;
 mod reliability;
 mod security;
 mod serve;
+mod setup;
 mod store;
 mod sync;
 mod sync_model;

@@ -29,10 +29,10 @@ struct AssertionClaims {
 /// Authenticates a service app by its `private_key_jwt` client assertion: signed by a key of
 /// its JWKS, `iss` = `sub` = client id, `aud` = this token endpoint, unexpired (at most an hour
 /// long), and a `jti` never seen before.
-fn authenticate_assertion<'a>(
-    s: &'a SandboxState,
+fn authenticate_assertion(
+    s: &SandboxState,
     form: &HashMap<String, String>,
-) -> Result<&'a crate::config::ServiceApp, OAuthError> {
+) -> Result<crate::config::ServiceApp, OAuthError> {
     let invalid = |why: &str| OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", why.to_owned());
     if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
         return Err(invalid(
@@ -46,10 +46,7 @@ fn authenticate_assertion<'a>(
     let unverified: AssertionClaims = jsonwebtoken::dangerous::insecure_decode_claims(assertion)
         .map_err(|_| invalid("The client_assertion lacks iss, sub or exp."))?;
     let app = s
-        .config
-        .service_apps
-        .iter()
-        .find(|a| a.client_id == unverified.iss)
+        .service_app(|a| a.client_id == unverified.iss)
         .ok_or_else(|| invalid("The client_assertion's issuer is not a registered client."))?;
     if form.get("client_id").is_some_and(|id| id != &app.client_id) {
         return Err(invalid("The client_id does not match the client_assertion's issuer."));
@@ -150,19 +147,15 @@ pub(super) fn dpop_binding(
 
 /// Authenticates a service app that has a client secret by `client_secret_basic` (or
 /// `client_secret_post`): `None` when the request names no such app (it is a web app's).
-pub(super) fn authenticate_secret<'a>(
-    s: &'a SandboxState,
+pub(super) fn authenticate_secret(
+    s: &SandboxState,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
-) -> Option<Result<&'a crate::config::ServiceApp, OAuthError>> {
+) -> Option<Result<crate::config::ServiceApp, OAuthError>> {
     use secrecy::ExposeSecret;
     // Credentials that do not parse are the web app's path to refuse.
     let (id, secret) = super::secret_credentials(headers, form).ok()?;
-    let app = s
-        .config
-        .service_apps
-        .iter()
-        .find(|a| a.client_id == id && a.client_secret.is_some())?;
+    let app = s.service_app(|a| a.client_id == id && a.client_secret.is_some())?;
     let expected = app.client_secret.as_ref()?.expose_secret();
     Some(
         if crate::util::constant_time_eq(secret.as_bytes(), expected.as_bytes()) {
@@ -180,7 +173,7 @@ pub(super) fn client_credentials(
     form: &HashMap<String, String>,
 ) -> Result<Response, OAuthError> {
     let app = authenticate_assertion(s, form)?;
-    issue(s, headers, form, app)
+    issue(s, headers, form, &app)
 }
 
 /// An access token for service `app` (authenticated): the granted `okta.*` scopes asked for,

@@ -60,7 +60,7 @@ pub(crate) async fn token(
     if server == AuthServer::Org
         && let Some(app) = authenticate_secret(&s, &headers, &form)
     {
-        return issue(&s, &headers, &form, app?);
+        return issue(&s, &headers, &form, &app?);
     }
     authenticate_client(&s, &headers, &form)?;
     // Before the code or refresh token is looked at: a nonce round trip must not consume it.
@@ -160,6 +160,14 @@ pub(crate) async fn token(
                 }
             };
             (grant.user_id, scopes, Some(next))
+        }
+        // A web app authenticated, but not for this grant: Okta's answer names the grants it has.
+        Some("client_credentials") => {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                "The client is not authorized to use the provided grant type. Configured grant types: [authorization_code, refresh_token].".to_owned(),
+            ));
         }
         Some(other) => {
             return Err(OAuthError::new(

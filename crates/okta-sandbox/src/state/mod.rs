@@ -43,6 +43,8 @@ pub struct SandboxState {
     pub(crate) dpop: Mutex<crate::dpop::DpopState>,
     /// Whether the admin's API token was revoked (`DELETE /api/v1/api-tokens/current`).
     pub(crate) api_token_revoked: std::sync::atomic::AtomicBool,
+    /// Registered service apps: the configured ones, and those an admin adds while it runs.
+    pub(crate) service_apps: RwLock<Vec<crate::config::ServiceApp>>,
 }
 
 impl SandboxState {
@@ -77,6 +79,7 @@ impl SandboxState {
             api_token_revoked: std::sync::atomic::AtomicBool::new(false),
             faults: Mutex::new(Faults::new(config.faults.clone(), config.seed)),
             churn: Mutex::new(churn::Churn::new(config.seed)),
+            service_apps: RwLock::new(config.service_apps.clone()),
             config,
         }))
     }
@@ -84,6 +87,28 @@ impl SandboxState {
     /// The configuration the org was built from.
     pub fn config(&self) -> &SandboxConfig {
         &self.config
+    }
+
+    /// Registers a service app while the org runs, as an admin does in Okta's admin console
+    /// (Applications → Create App Integration → API Services, its public key pasted in); one
+    /// with the same client id is replaced.
+    pub fn register_service_app(&self, app: crate::config::ServiceApp) {
+        let mut apps = self.service_apps.write().expect("service apps lock");
+        apps.retain(|a| a.client_id != app.client_id);
+        apps.push(app);
+    }
+
+    /// The first registered service app that `pred` accepts.
+    pub(crate) fn service_app(
+        &self,
+        pred: impl Fn(&crate::config::ServiceApp) -> bool,
+    ) -> Option<crate::config::ServiceApp> {
+        self.service_apps
+            .read()
+            .expect("service apps lock")
+            .iter()
+            .find(|a| pred(a))
+            .cloned()
     }
 
     /// The org URL (issuer), without a trailing slash.

@@ -1,0 +1,365 @@
+//! Setup links: the admin API that makes, lists and revokes them, and the pages the customer's
+//! Okta admin goes through (`/setup/{token}` → Start → `/setup` → `/setup/done`), with no
+//! okta-bridge admin token: the link's token, then the session cookie of the browser that opened
+//! it, is the credential, and its forms carry a CSRF token derived from that session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use askama::Template;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::accounts::json_body;
+use super::auth::{Admin, cookie, csrf_matches, set_cookie, to_sign_in};
+use super::error::classify;
+use super::views::{error_page, render};
+use crate::crypto::hash;
+use crate::error::{Error, Result};
+use crate::model::{AccountName, ApiToken, ClientSecret, SetupLink, SetupMethod, now, secret_opt};
+use crate::service::{SetupHealth, SetupInput, SetupOutcome, explain};
+
+/// The cookie of the browser that opened a setup link.
+pub(crate) const SETUP_COOKIE: &str = "okta_bridge_setup";
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct NewLinkBody {
+    /// Seconds.
+    expires_in: Option<u64>,
+    scopes: Option<String>,
+}
+
+fn link_json(state: &AppState, l: &SetupLink) -> Value {
+    json!({
+        "id": l.id,
+        "account": l.account,
+        "state": l.state(now()),
+        "scopes": l.scopes.to_string(),
+        "createdAt": l.created_at,
+        "expiresAt": l.expires_at,
+        "openedAt": l.opened_at,
+        "connectedAt": l.connected_at,
+        "revokedAt": l.revoked_at,
+        "method": l.method,
+        "revoke": format!("{}/api/setup-links/{}", state.base(), l.id),
+    })
+}
+
+/// `POST /api/accounts/{name}/setup-link` with `{"expiresIn"?: seconds, "scopes"?: "…"}`:
+/// 201 with the link's `url` (shown once) and id.
+pub(crate) async fn create(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>)> {
+    let b: NewLinkBody = if body.iter().all(u8::is_ascii_whitespace) {
+        NewLinkBody::default()
+    } else {
+        json_body(&headers, &body, "the body")?
+    };
+    let name = AccountName::parse(&name)?;
+    let (link, token) = state
+        .service
+        .create_setup_link(&name, b.expires_in.map(Duration::from_secs), b.scopes.as_deref())
+        .await?;
+    let mut out = link_json(&state, &link);
+    out["url"] = json!(format!("{}/setup/{}", state.base(), token.expose_secret()));
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// `GET /api/accounts/{name}/setup-links`: the account's links, newest first (never their
+/// tokens).
+pub(crate) async fn list(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<Value>>> {
+    let name = AccountName::parse(&name)?;
+    let links = state.service.setup_links(&name).await?;
+    Ok(Json(links.iter().map(|l| link_json(&state, l)).collect()))
+}
+
+/// `DELETE /api/setup-links/{id}`: revokes a link.
+pub(crate) async fn revoke(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let link = state.service.revoke_setup_link(&id).await?;
+    Ok(Json(link_json(&state, &link)))
+}
+
+/// `GET /api/accounts/{name}/audit`: the account's audit log, oldest first.
+pub(crate) async fn audit(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<Value>>> {
+    let name = AccountName::parse(&name)?;
+    let records = state.store().audit(&name).await?;
+    Ok(Json(
+        records
+            .into_iter()
+            .map(|r| json!({ "event": r.event, "detail": r.detail, "at": r.at }))
+            .collect(),
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+pub(crate) struct SetupPage {
+    landing: bool,
+    done: bool,
+    token: String,
+    account: String,
+    expires: String,
+    methods: Vec<(&'static str, &'static str)>,
+    method: &'static str,
+    title: &'static str,
+    error: Option<String>,
+    csrf: String,
+    scopes: Vec<String>,
+    redirect_uri: String,
+    public_jwk: String,
+    org_url: String,
+    client_id: String,
+    health: SetupHealth,
+}
+
+impl SetupPage {
+    fn new(link: &SetupLink) -> Self {
+        Self {
+            landing: false,
+            done: false,
+            token: String::new(),
+            account: link.account.to_string(),
+            expires: time::OffsetDateTime::from_unix_timestamp(link.expires_at)
+                .map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()))
+                .unwrap_or_default(),
+            methods: SetupMethod::ALL.iter().map(|m| (m.as_str(), m.title())).collect(),
+            method: SetupMethod::Integration.as_str(),
+            title: SetupMethod::Integration.title(),
+            error: None,
+            csrf: String::new(),
+            scopes: link.scopes.iter().map(str::to_owned).collect(),
+            redirect_uri: String::new(),
+            public_jwk: String::new(),
+            org_url: String::new(),
+            client_id: String::new(),
+            health: SetupHealth::default(),
+        }
+    }
+}
+
+/// The page a refused link gets: why, in words, with the status that says it (404 or 410).
+fn refused(e: &Error) -> Response {
+    let (status, _, message) = classify(e);
+    error_page(status, "This setup link cannot be used", &message)
+}
+
+/// The CSRF token of the forms of the browser with setup session `session`.
+fn setup_csrf(session: &str) -> String {
+    hash(&format!("setup-csrf:{session}"))
+}
+
+/// The setup session of this browser and the link it opened, while usable.
+async fn session_link(state: &AppState, headers: &HeaderMap) -> std::result::Result<(String, SetupLink), Response> {
+    let Some(session) = cookie(state, headers, SETUP_COOKIE) else {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "Open your setup link first",
+            "This page belongs to a setup link: open the link you were sent, in this browser.",
+        ));
+    };
+    match state.service.setup_link_by_session(session).await {
+        Ok(link) => Ok((session.to_owned(), link)),
+        Err(e) => Err(refused(&e)),
+    }
+}
+
+/// `GET /setup/{token}`: what the link is for, with the button that opens it. A GET never
+/// uses the link up (a mail scanner or a preview may fetch it).
+pub(crate) async fn landing(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
+    match state.service.setup_link_by_token(&token).await {
+        Ok(link) => {
+            let mut page = SetupPage::new(&link);
+            page.landing = true;
+            page.token = token;
+            render(&page)
+        }
+        Err(e) => refused(&e),
+    }
+}
+
+/// `POST /setup/{token}` (the Start button): opens the link for this browser (once), then on
+/// to the steps.
+pub(crate) async fn open(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
+    match state.service.open_setup_link(&token).await {
+        Ok((link, session)) => {
+            let ttl = u64::try_from(link.expires_at - now()).unwrap_or(0);
+            let mut res = Redirect::to("/setup").into_response();
+            // Lax: the browser comes back from Okta's sign-in with it (a top-level GET).
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(&state, SETUP_COOKIE, session.expose_secret(), "/", "Lax", ttl),
+            );
+            res
+        }
+        Err(e) => refused(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct GuideParams {
+    method: Option<String>,
+}
+
+/// The steps page of `method`, with `error` said and what was entered kept (never secrets).
+pub(crate) async fn guide_page(
+    state: &AppState,
+    link: &SetupLink,
+    session: &str,
+    method: SetupMethod,
+    error: Option<String>,
+    entered: (&str, &str),
+) -> Response {
+    let mut page = SetupPage::new(link);
+    page.method = method.as_str();
+    page.title = method.title();
+    page.csrf = setup_csrf(session);
+    page.error = error;
+    page.redirect_uri = state.service.apps().redirect_uri().to_owned();
+    page.org_url = entered.0.to_owned();
+    page.client_id = entered.1.to_owned();
+    if method == SetupMethod::ServiceKey {
+        match state.service.setup_key(link).await {
+            Ok(key) => page.public_jwk = key.public_jwk,
+            Err(e) => return refused(&e),
+        }
+    }
+    let mut res = render(&page);
+    if page.error.is_some() {
+        *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    res
+}
+
+/// `GET /setup[?method=…]`: the steps of one way to connect.
+pub(crate) async fn guide(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(p): Query<GuideParams>,
+) -> Response {
+    let (session, link) = match session_link(&state, &headers).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let method = p
+        .method
+        .as_deref()
+        .and_then(SetupMethod::parse)
+        .unwrap_or(SetupMethod::Integration);
+    guide_page(&state, &link, &session, method, None, ("", "")).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ConnectForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    org_url: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default, deserialize_with = "secret_opt")]
+    client_secret: Option<ClientSecret>,
+    #[serde(default, deserialize_with = "secret_opt")]
+    api_token: Option<ApiToken>,
+}
+
+/// `POST /setup/connect` (the steps page's form): checks what was entered with Okta and
+/// connects, or says what to fix; a web app goes on to Okta's sign-in.
+pub(crate) async fn connect(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<ConnectForm>,
+) -> Response {
+    let (session, link) = match session_link(&state, &headers).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    if !csrf_matches(Some(&setup_csrf(&session)), &f.csrf) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Not connected",
+            "The form did not come from this page: go back to your setup link's steps.",
+        );
+    }
+    let Some(method) = SetupMethod::parse(&f.method) else {
+        return guide_page(
+            &state,
+            &link,
+            &session,
+            SetupMethod::Integration,
+            Some("Choose how to connect.".into()),
+            ("", ""),
+        )
+        .await;
+    };
+    let (org_url, client_id) = (f.org_url.clone(), f.client_id.clone());
+    let input = SetupInput {
+        method,
+        org_url: f.org_url,
+        client_id: f.client_id,
+        client_secret: f.client_secret,
+        api_token: f.api_token,
+    };
+    match state.service.setup_connect(&link, input, &session).await {
+        Ok(SetupOutcome::Connected(c)) => {
+            first_sync(&state, c.account);
+            Redirect::to("/setup/done").into_response()
+        }
+        Ok(SetupOutcome::SignIn(started)) => to_sign_in(&state, &started),
+        Err(e @ Error::SetupLink(_)) => refused(&e),
+        Err(e) => {
+            let said = explain(method, &e, &link.scopes);
+            guide_page(&state, &link, &session, method, Some(said), (&org_url, &client_id)).await
+        }
+    }
+}
+
+/// Starts the first sync of a connection made through a setup link, in the background.
+pub(crate) fn first_sync(state: &AppState, account: AccountName) {
+    let service = state.service.clone();
+    tokio::spawn(async move {
+        if let Err(e) = service.sync(&account, false).await {
+            tracing::warn!(account = %account, error = %e, "the first sync after a setup link did not run");
+        }
+    });
+}
+
+/// `GET /setup/done`: the health summary (connected, scopes granted, the first sync).
+pub(crate) async fn done(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let (_, link) = match session_link(&state, &headers).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let health = match state.service.setup_health(&link).await {
+        Ok(h) => h,
+        Err(e) => return refused(&e),
+    };
+    let mut page = SetupPage::new(&link);
+    page.done = true;
+    page.health = health;
+    render(&page)
+}

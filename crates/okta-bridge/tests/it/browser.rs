@@ -1,0 +1,141 @@
+//! A real headless Chromium, driven over WebDriver (chromedriver, on a port it picks itself).
+//! Debian's `chromium` and `chromium-driver` packages; `.ci/run` installs them.
+
+use std::process::Stdio;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A browser and the chromedriver that drives it; both end when it is dropped.
+pub struct Chrome {
+    pub client: Client,
+    _driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+fn binary(env: &str, default: &str) -> String {
+    std::env::var(env).unwrap_or_else(|_| default.to_owned())
+}
+
+impl Chrome {
+    /// Starts chromedriver on a free port (it says which on stdout) and a headless Chromium
+    /// with a profile of its own.
+    pub async fn start() -> Self {
+        let driver_bin = binary("CHROMEDRIVER", "chromedriver");
+        let mut driver = Command::new(&driver_bin)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run {driver_bin} ({e}): install Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
+            });
+        let mut lines = BufReader::new(driver.stdout.take().unwrap()).lines();
+        let port = loop {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("chromedriver ended before it said its port");
+            if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                break rest.trim_end_matches('.').trim().parse::<u16>().unwrap();
+            }
+        };
+        // Keep reading its output so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": binary("CHROMIUM", "/usr/bin/chromium"),
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--no-first-run", "--window-size=1000,1200",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session");
+        Self {
+            client,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    /// The visible text of the page.
+    pub async fn text(&self) -> String {
+        self.client
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The path of the page now shown.
+    pub async fn path(&self) -> String {
+        self.client.current_url().await.unwrap().path().to_owned()
+    }
+
+    /// Types `value` into the field with id `id` (replacing what it held).
+    pub async fn fill(&self, id: &str, value: &str) {
+        let field = self
+            .client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("field {id}: {e}"));
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+
+    /// Clicks the element with id `id` (chromedriver waits for the navigation it starts).
+    pub async fn click(&self, id: &str) {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("element {id}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Clicks the link whose text is `text`.
+    pub async fn click_link(&self, text: &str) {
+        self.client
+            .find(Locator::LinkText(text))
+            .await
+            .unwrap_or_else(|e| panic!("link {text:?}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// The text of the element with id `id`.
+    pub async fn text_of(&self, id: &str) -> String {
+        self.client
+            .wait()
+            .for_element(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("element {id}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}

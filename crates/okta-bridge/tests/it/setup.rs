@@ -1,0 +1,457 @@
+//! Setup links, driven end to end in a real headless Chromium: the application asks for a link,
+//! the customer's admin opens it, follows one way to connect against the sandbox org (entering
+//! something wrong first, and reading what to fix), and lands on the health summary while the
+//! first sync runs. Expired, used, revoked and forged links are refused; the forms are
+//! CSRF-protected and rate-limited; every use is audited.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::browser::Chrome;
+use crate::flow::on_both_databases;
+use crate::util::{AppOptions, TestApp, TestDb, api, spawn_app};
+
+const INTEGRATION: &str = "0oaSetupIntegration1";
+const INTEGRATION_SECRET: &str = "setup-integration-secret-5c1e9a7b3d";
+const SCOPES: [&str; 4] = [
+    "okta.users.read",
+    "okta.groups.read",
+    "okta.apps.read",
+    "okta.logs.read",
+];
+
+fn service_app(client_id: &str, secret: Option<&str>, jwks: jsonwebtoken::jwk::JwkSet) -> okta_sandbox::ServiceApp {
+    okta_sandbox::ServiceApp {
+        client_id: client_id.into(),
+        jwks,
+        client_secret: secret.map(|s| s.to_owned().into()),
+        scopes: SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+        require_dpop: false,
+    }
+}
+
+/// An app whose sandbox org has an API service integration installed.
+async fn app_with_integration(db: &TestDb) -> TestApp {
+    spawn_app(
+        db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 40;
+                c.service_apps.push(service_app(
+                    INTEGRATION,
+                    Some(INTEGRATION_SECRET),
+                    jsonwebtoken::jwk::JwkSet { keys: Vec::new() },
+                ));
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await
+}
+
+/// A new setup link for `account`: its URL and id.
+async fn new_link(app: &TestApp, account: &str, body: Option<Value>) -> (String, String) {
+    let (status, link) = api(app, Method::POST, &format!("/api/accounts/{account}/setup-link"), body).await;
+    assert_eq!(status, 201, "{link}");
+    assert!(
+        link["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/setup/stl_", app.url)),
+        "{link}"
+    );
+    (
+        link["url"].as_str().unwrap().to_owned(),
+        link["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Opens `url` in `chrome` and presses Start: the steps page.
+async fn open(chrome: &Chrome, url: &str) {
+    chrome.goto(url).await;
+    assert!(
+        chrome.text().await.contains("Connect your Okta org"),
+        "{}",
+        chrome.text().await
+    );
+    chrome.click("start").await;
+    let steps = format!("{}/setup", url.split("/setup/").next().unwrap());
+    if let Err(e) = chrome.client.wait().for_url(&steps.parse().unwrap()).await {
+        panic!("not on the steps page ({e}): {}", chrome.text().await);
+    }
+}
+
+/// Waits until the first sync has run (long-polling the feed for what it writes, until the
+/// sync state says the run is done), then checks the health summary says so.
+async fn first_sync_shown(app: &TestApp, chrome: &Chrome, account: &str, users: usize) {
+    for _ in 0..60 {
+        let (status, state) = api(app, Method::GET, &format!("/api/connections/{account}/sync"), None).await;
+        assert_eq!(status, 200, "{state}");
+        if !state["lastRunAt"].is_null() && state["running"] == false {
+            break;
+        }
+        assert!(state["lastError"].is_null(), "{state}");
+        let after = state["lastSeq"].as_i64().unwrap_or(0);
+        let (status, feed) = api(
+            app,
+            Method::GET,
+            &format!("/api/connections/{account}/events?after={after}&wait=1&limit=1"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{feed}");
+    }
+    chrome.goto(&format!("{}/setup/done", app.url)).await;
+    let shown = chrome.text_of("sync").await;
+    assert!(shown.contains(&format!("finished: {users} users")), "{shown}");
+}
+
+fn events(audit: &Value) -> Vec<String> {
+    audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["event"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn through_an_api_service_integration(db: TestDb) {
+    let app = app_with_integration(&db).await;
+    let (url, id) = new_link(&app, "acme", None).await;
+    let chrome = Chrome::start().await;
+    open(&chrome, &url).await;
+    // The first way is the integration's, with the scopes it reads.
+    let steps = chrome.text().await;
+    assert!(
+        steps.contains("API Service Integrations") && steps.contains("okta.logs.read"),
+        "{steps}"
+    );
+
+    // A wrong secret: said in plain words, nothing stored, what was entered kept (not the secret).
+    chrome.fill("org_url", app.sandbox.url()).await;
+    chrome.fill("client_id", INTEGRATION).await;
+    chrome.fill("client_secret", "not-the-secret").await;
+    chrome.click("connect").await;
+    let problem = chrome.text_of("problem").await;
+    assert!(
+        problem.contains("did not accept the client ID and client secret"),
+        "{problem}"
+    );
+    assert!(
+        app.store
+            .connection(&okta_bridge::model::AccountName::parse("acme").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let kept = chrome.client.find(fantoccini::Locator::Id("client_id")).await.unwrap();
+    assert_eq!(kept.prop("value").await.unwrap().as_deref(), Some(INTEGRATION));
+
+    chrome.fill("org_url", app.sandbox.url()).await;
+    chrome.fill("client_secret", INTEGRATION_SECRET).await;
+    chrome.click("connect").await;
+    assert_eq!(chrome.path().await, "/setup/done");
+    let health = chrome.text_of("health").await;
+    assert!(
+        health.contains("Connected") && health.contains("service_app"),
+        "{health}"
+    );
+    assert!(SCOPES.iter().all(|s| health.contains(s)), "{health}");
+    first_sync_shown(&app, &chrome, "acme", 40).await;
+
+    // The secret is sealed at rest; the link is marked connected; each use is in the audit log.
+    let (_, links) = api(&app, Method::GET, "/api/accounts/acme/setup-links", None).await;
+    assert_eq!(links[0]["id"], id.as_str());
+    assert_eq!(links[0]["state"], "connected", "{links}");
+    let (_, audit) = api(&app, Method::GET, "/api/accounts/acme/audit", None).await;
+    let e = events(&audit);
+    for want in [
+        "setup_link_created",
+        "setup_link_opened",
+        "setup_link_check_failed",
+        "setup_link_connected",
+    ] {
+        assert!(e.iter().any(|x| x == want), "{want} in {e:?}");
+    }
+    assert!(!audit.to_string().contains("not-the-secret"), "{audit}");
+    assert!(!audit.to_string().contains(INTEGRATION_SECRET), "{audit}");
+    if let Some(path) = db.sqlite_path() {
+        let bytes = std::fs::read(path).unwrap();
+        assert!(
+            !bytes
+                .windows(INTEGRATION_SECRET.len())
+                .any(|w| w == INTEGRATION_SECRET.as_bytes())
+        );
+    }
+
+    // The link worked once: another browser is refused.
+    let other = Chrome::start().await;
+    other.goto(&url).await;
+    assert!(other.text().await.contains("already opened"), "{}", other.text().await);
+    other.close().await;
+    chrome.close().await;
+}
+
+on_both_databases!(
+    an_admin_connects_through_an_api_service_integration,
+    super::through_an_api_service_integration
+);
+
+#[tokio::test]
+async fn an_admin_connects_an_oauth_web_app_and_signs_in() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let (url, _) = new_link(&app, "globex", None).await;
+    let chrome = Chrome::start().await;
+    open(&chrome, &url).await;
+    chrome.click_link("OAuth web app").await;
+    let steps = chrome.text().await;
+    assert!(
+        steps.contains("Authorization Code") && steps.contains("Everyone"),
+        "{steps}"
+    );
+    assert_eq!(
+        chrome.text_of("redirect-uri").await,
+        format!("{}/oauth/okta_callback", app.url)
+    );
+    let c = app.sandbox.config();
+
+    // A wrong secret is caught before the sign-in.
+    chrome.fill("org_url", app.sandbox.url()).await;
+    chrome.fill("client_id", &c.client_id).await;
+    chrome.fill("client_secret", "wrong-secret").await;
+    chrome.click("connect").await;
+    let problem = chrome.text_of("problem").await;
+    assert!(
+        problem.contains("did not accept the client ID and client secret"),
+        "{problem}"
+    );
+
+    chrome.fill("org_url", app.sandbox.url()).await;
+    chrome.fill("client_secret", c.client_secret_value()).await;
+    chrome.click("connect").await;
+    // The org's sign-in page.
+    assert!(
+        chrome
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(app.sandbox.url())
+    );
+    chrome.fill("username", &c.admin_login).await;
+    chrome.fill("password", c.user_password_value()).await;
+    let submit = chrome
+        .client
+        .find(fantoccini::Locator::Css("form button, form input[type=submit]"))
+        .await
+        .unwrap();
+    submit.click().await.unwrap();
+    chrome
+        .client
+        .wait()
+        .for_url(&format!("{}/setup/done", app.url).parse().unwrap())
+        .await
+        .unwrap();
+    let health = chrome.text_of("health").await;
+    assert!(
+        health.contains("authorization_code") && health.contains("okta.users.read"),
+        "{health}"
+    );
+    first_sync_shown(&app, &chrome, "globex", 230).await;
+    chrome.close().await;
+}
+
+#[tokio::test]
+async fn an_admin_connects_with_an_api_token_told_its_limits() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let (url, _) = new_link(&app, "initech", None).await;
+    let chrome = Chrome::start().await;
+    open(&chrome, &url).await;
+    chrome.click_link("API token").await;
+    let steps = chrome.text().await;
+    for limit in [
+        "the permissions of the administrator who creates it",
+        "expires after 30 days without use",
+        "revoked when its creator's account is deactivated",
+    ] {
+        assert!(steps.contains(limit), "{limit}: {steps}");
+    }
+    chrome.fill("org_url", app.sandbox.url()).await;
+    chrome.fill("api_token", "00not-a-token").await;
+    chrome.click("connect").await;
+    let problem = chrome.text_of("problem").await;
+    assert!(problem.contains("did not accept the API token"), "{problem}");
+
+    chrome.fill("org_url", app.sandbox.url()).await;
+    chrome.fill("api_token", app.sandbox.config().api_token_value()).await;
+    chrome.click("connect").await;
+    let health = chrome.text_of("health").await;
+    assert!(
+        health.contains("api_token") && health.contains("permissions of the administrator"),
+        "{health}"
+    );
+    first_sync_shown(&app, &chrome, "initech", 230).await;
+    chrome.close().await;
+}
+
+#[tokio::test]
+async fn an_admin_registers_the_key_okta_bridge_made_for_their_service_app() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let (url, _) = new_link(&app, "umbrella", None).await;
+    let chrome = Chrome::start().await;
+    open(&chrome, &url).await;
+    chrome.click_link("Your own service app, with a key").await;
+    let jwk_text = chrome.text_of("public-jwk").await;
+    let jwk: Value = serde_json::from_str(&jwk_text).unwrap();
+    assert_eq!(jwk["kty"], "EC");
+    assert!(jwk.get("d").is_none(), "only the public half is shown: {jwk}");
+    // The same key on every visit.
+    chrome.goto(&format!("{}/setup?method=service-key", app.url)).await;
+    assert_eq!(chrome.text_of("public-jwk").await, jwk_text);
+
+    // Before the app exists at the org, Okta refuses: said in words.
+    chrome.fill("org_url", app.sandbox.url()).await;
+    chrome.fill("client_id", "0oaOwnServiceApp1").await;
+    chrome.click("connect").await;
+    let problem = chrome.text_of("problem").await;
+    assert!(problem.contains("public key shown above"), "{problem}");
+
+    // The admin creates the service app in Okta and pastes the public key.
+    let key: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk).unwrap();
+    app.sandbox.state().register_service_app(service_app(
+        "0oaOwnServiceApp1",
+        None,
+        jsonwebtoken::jwk::JwkSet { keys: vec![key] },
+    ));
+    chrome.fill("org_url", app.sandbox.url()).await;
+    chrome.fill("client_id", "0oaOwnServiceApp1").await;
+    chrome.click("connect").await;
+    let health = chrome.text_of("health").await;
+    assert!(health.contains("service_app"), "{health}");
+    first_sync_shown(&app, &chrome, "umbrella", 230).await;
+    chrome.close().await;
+}
+
+#[tokio::test]
+async fn expired_used_revoked_and_forged_links_are_refused() {
+    let db = TestDb::sqlite();
+    let app = app_with_integration(&db).await;
+    let chrome = Chrome::start().await;
+
+    // Forged.
+    chrome
+        .goto(&format!("{}/setup/stl_forged0000000000000000000000000000", app.url))
+        .await;
+    assert!(chrome.text().await.contains("not valid"), "{}", chrome.text().await);
+    // No link opened: the steps page says to open one.
+    chrome.goto(&format!("{}/setup", app.url)).await;
+    assert!(chrome.text().await.contains("Open your setup link first"));
+
+    // Expired.
+    let (url, id) = new_link(&app, "expired", Some(json!({ "expiresIn": 300 }))).await;
+    let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    sqlx::query("UPDATE setup_links SET expires_at = 1 WHERE id = $1")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    chrome.goto(&url).await;
+    assert!(chrome.text().await.contains("has expired"), "{}", chrome.text().await);
+
+    // Lifetimes out of range are refused.
+    let (status, body) = api(
+        &app,
+        Method::POST,
+        "/api/accounts/x/setup-link",
+        Some(json!({ "expiresIn": 10 })),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+
+    // Used: the first browser has it; a second is refused.
+    let (url, id) = new_link(&app, "used", None).await;
+    open(&chrome, &url).await;
+    let second = Chrome::start().await;
+    second.goto(&url).await;
+    assert!(
+        second.text().await.contains("already opened"),
+        "{}",
+        second.text().await
+    );
+    second.close().await;
+
+    // Revoked while in use: the steps stop working at once.
+    let (status, body) = api(&app, Method::DELETE, &format!("/api/setup-links/{id}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "revoked");
+    chrome.goto(&format!("{}/setup", app.url)).await;
+    assert!(chrome.text().await.contains("was revoked"), "{}", chrome.text().await);
+    chrome.close().await;
+
+    let (_, audit) = api(&app, Method::GET, "/api/accounts/used/audit", None).await;
+    let e = events(&audit);
+    assert!(e.iter().any(|x| x == "setup_link_refused"), "{e:?}");
+    assert!(e.iter().any(|x| x == "setup_link_revoked"), "{e:?}");
+}
+
+/// The forms without a browser: a forged CSRF token and too many attempts are refused.
+#[tokio::test]
+async fn the_forms_are_csrf_protected_and_rate_limited() {
+    let db = TestDb::sqlite();
+    let app = app_with_integration(&db).await;
+    let (url, _) = new_link(&app, "limited", None).await;
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = http.post(&url).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let page = http
+        .get(format!("{}/setup", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let attempt = |csrf: String| {
+        let http = http.clone();
+        let to = format!("{}/setup/connect", app.url);
+        let org = app.sandbox.url().to_owned();
+        async move {
+            http.post(to)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("method", "integration"),
+                    ("org_url", org.as_str()),
+                    ("client_id", INTEGRATION),
+                    ("client_secret", "wrong"),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(attempt("forged".into()).await, 403);
+    for _ in 0..10 {
+        assert_eq!(attempt(csrf.clone()).await, 422);
+    }
+    assert_eq!(attempt(csrf.clone()).await, 429);
+    let (_, audit) = api(&app, Method::GET, "/api/accounts/limited/audit", None).await;
+    assert!(events(&audit).iter().any(|x| x == "setup_link_rate_limited"), "{audit}");
+    // The setup session is no admin: the admin API still wants the admin token.
+    let res = http.get(format!("{}/api/accounts", app.url)).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+}
