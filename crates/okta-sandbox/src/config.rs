@@ -271,6 +271,10 @@ pub struct SandboxConfig {
     pub org: Option<crate::snapshot::OrgSnapshot>,
     /// Registered service apps (client credentials with `private_key_jwt`).
     pub service_apps: Vec<ServiceApp>,
+    /// Users (by login) assigned to the web app; `None`: everyone ("Allow everyone in your
+    /// organization to access"). A user not assigned who signs in is sent back to the app with
+    /// `error=access_denied`, as Okta does.
+    pub web_app_assignees: Option<Vec<String>>,
     /// Whether the web app's tokens must be DPoP-bound ("Require Demonstrating Proof of
     /// Possession (DPoP) header in token requests"). Without it, proofs are ignored and tokens
     /// are Bearer tokens, as Okta does.
@@ -315,6 +319,7 @@ impl Default for SandboxConfig {
             logs_rate_limit: 120,
             org: None,
             service_apps: Vec::new(),
+            web_app_assignees: None,
             web_app_require_dpop: false,
             authorization_servers: vec![AuthorizationServer::default_server()],
             faults: Vec::new(),

@@ -1,4 +1,4 @@
-//! `okta-bridge accounts add|list|remove|connect`. Secrets come from files or stdin, never
+//! `okta-bridge accounts add|list|remove|connect|setup-link|setup-links|revoke-setup-link`. Secrets come from files or stdin, never
 //! from the command line (where `ps` and shell history would show them).
 
 use std::io::Read;
@@ -28,6 +28,39 @@ pub(crate) enum AccountsCommand {
     /// Connect an account without a browser: with an API token (from --api-token-file or
     /// --api-token-stdin; checked with Okta first), or as its service app.
     Connect(AccountsConnectArgs),
+    /// Make a setup link for an account (which need not exist yet): a single-use URL to send
+    /// the customer's Okta admin, who connects the org through it. Shown once.
+    SetupLink(SetupLinkArgs),
+    /// List an account's setup links and where each stands (never their tokens).
+    SetupLinks(AccountNameArgs),
+    /// Revoke a setup link: it stops working at once.
+    RevokeSetupLink(RevokeSetupLinkArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SetupLinkArgs {
+    /// The account the link sets up.
+    pub(crate) name: String,
+    /// The address browsers reach okta-bridge's server at; the link is <public-url>/setup/….
+    #[arg(long, env = "OKTA_BRIDGE_PUBLIC_URL")]
+    pub(crate) public_url: url::Url,
+    /// How long the link works, in seconds (300 to 2592000; default 86400, a day).
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) expires_in: Option<u64>,
+    /// The scopes the account's app is asked for, space-separated (default: what the directory
+    /// sync reads: okta.users.read okta.groups.read okta.apps.read okta.logs.read).
+    #[arg(long)]
+    pub(crate) scopes: Option<String>,
+    #[command(flatten)]
+    pub(crate) store: StoreSettings,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RevokeSetupLinkArgs {
+    /// The link's id (sl_…).
+    pub(crate) id: String,
+    #[command(flatten)]
+    pub(crate) store: StoreSettings,
 }
 
 #[derive(Debug, clap::Args)]
@@ -141,6 +174,54 @@ fn stdin_or(file: Option<&Path>, stdin: bool, what: &str) -> Result<Option<Secre
 
 pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
     match cmd {
+        AccountsCommand::SetupLink(a) => {
+            let name = AccountName::parse(&a.name)?;
+            let service = open_service(&a.store).await?;
+            let (link, token) = service
+                .create_setup_link(
+                    &name,
+                    a.expires_in.map(std::time::Duration::from_secs),
+                    a.scopes.as_deref(),
+                )
+                .await?;
+            println!(
+                "{}/setup/{}",
+                a.public_url.as_str().trim_end_matches('/'),
+                token.expose_secret()
+            );
+            eprintln!(
+                "Setup link {} for {name}: send it to the org's Okta admin; it works once, until {}. Revoke it with `okta-bridge accounts revoke-setup-link {}`.",
+                link.id,
+                super::ts(time::OffsetDateTime::from_unix_timestamp(link.expires_at).ok()),
+                link.id
+            );
+            Ok(())
+        }
+        AccountsCommand::SetupLinks(a) => {
+            let name = AccountName::parse(&a.name)?;
+            let links = open_service(&a.store).await?.setup_links(&name).await?;
+            if links.is_empty() {
+                println!("No setup links for {name}: make one with `okta-bridge accounts setup-link {name}`.");
+                return Ok(());
+            }
+            println!("{:<26}  {:<10}  {:<20}  METHOD", "ID", "STATE", "EXPIRES");
+            let now = okta_bridge::model::now();
+            for l in links {
+                println!(
+                    "{:<26}  {:<10}  {:<20}  {}",
+                    l.id,
+                    serde_json::to_value(l.state(now))?.as_str().unwrap_or_default(),
+                    super::ts(time::OffsetDateTime::from_unix_timestamp(l.expires_at).ok()),
+                    l.method.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(())
+        }
+        AccountsCommand::RevokeSetupLink(a) => {
+            let link = open_service(&a.store).await?.revoke_setup_link(&a.id).await?;
+            println!("Revoked setup link {} of {}.", link.id, link.account);
+            Ok(())
+        }
         AccountsCommand::Add(a) => {
             if a.client_secret_file.as_deref() == Some(Path::new("-"))
                 && a.private_key_file.as_deref() == Some(Path::new("-"))

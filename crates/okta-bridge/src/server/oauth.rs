@@ -13,7 +13,8 @@ use super::auth::{AdminPage, SESSION_COOKIE, cookie, csrf_matches, has_session, 
 use super::error::{PageContext, PageError};
 use super::setup::{SETUP_COOKIE, first_sync, guide_page};
 use super::views::{ConnectPage, error_page, render};
-use crate::model::{AccountName, SetupMethod};
+use crate::error::Error;
+use crate::model::{AccountName, SetupLink, SetupMethod};
 use crate::oauth::{CallbackParams, OAuthApp, binding_cookie_name};
 use crate::service::{explain, setup_binding};
 
@@ -139,21 +140,21 @@ pub(crate) async fn callback(
         .and_then(|name| cookie(&state, &headers, name));
     let finished = state.service.finish_authorization(&p, binding, &sessions).await;
     let mut res = match (finished, setup) {
-        (Ok(account), Some((_, link))) if account == link.account => match state.service.setup_signed_in(&link).await {
-            Ok(()) => {
-                first_sync(&state, account);
-                Redirect::to("/setup/done").into_response()
-            }
+        (Ok(account), Some((session, link))) if account == link.account => {
+            let outcome = match state.service.setup_verify(&link).await {
+                Ok(()) => state.service.setup_signed_in(&link).await.map(|()| {
+                    first_sync(&state, account);
+                    Redirect::to("/setup/done").into_response()
+                }),
+                Err(e) => setup_failed(&state, &link, session, e).await,
+            };
+            outcome.unwrap_or_else(|e| Err::<(), _>(e).page("Okta was not connected").into_response())
+        }
+        (Ok(_), _) => Redirect::to("/").into_response(),
+        (Err(e), Some((session, link))) if admin.is_none() => match setup_failed(&state, &link, session, e).await {
+            Ok(page) => page,
             Err(e) => Err::<(), _>(e).page("Okta was not connected").into_response(),
         },
-        (Ok(_), _) => Redirect::to("/").into_response(),
-        (Err(e), Some((session, link))) if admin.is_none() => {
-            if let Err(db) = state.service.setup_sign_in_failed(&link, &e).await {
-                tracing::warn!(error = %db, "could not audit a setup link's failed sign-in");
-            }
-            let said = explain(SetupMethod::WebApp, &e, &link.scopes);
-            guide_page(&state, &link, session, SetupMethod::WebApp, Some(said), ("", "")).await
-        }
         (Err(e), _) => Err::<(), _>(e).page("Okta was not connected").into_response(),
     };
     if let Some(name) = binding_cookie.filter(|_| binding.is_some()) {
@@ -161,4 +162,25 @@ pub(crate) async fn callback(
             .append(header::SET_COOKIE, set_cookie(&state, &name, "", "/oauth", "Lax", 0));
     }
     res
+}
+
+/// The steps page of a setup link's web app path, saying in plain words why the sign-in did not
+/// connect (and audited).
+async fn setup_failed(state: &AppState, link: &SetupLink, session: &str, e: Error) -> Result<Response, Error> {
+    state.service.setup_sign_in_failed(link, &e).await?;
+    let said = explain(SetupMethod::WebApp, &e, &link.scopes);
+    // What the admin entered before the sign-in, kept for the next try (never the secret).
+    let (org, client_id) = match state.store().account(&link.account).await? {
+        Some(a) => (a.org_url.to_string(), a.app.client_id().unwrap_or_default().to_owned()),
+        None => (String::new(), String::new()),
+    };
+    Ok(guide_page(
+        state,
+        link,
+        session,
+        SetupMethod::WebApp,
+        Some(said),
+        (&org, &client_id),
+    )
+    .await)
 }

@@ -27,7 +27,7 @@ pub struct Connected {
 }
 
 /// `e` as a refusal of `what` when Okta refused, else as it is.
-fn rejected(what: &'static str, e: okta_client::Error) -> Error {
+pub(super) fn rejected(what: &'static str, e: okta_client::Error) -> Error {
     match Refusal::from_okta(e) {
         Ok(cause) => Error::Rejected { what, cause },
         Err(e) => Error::Okta(e),

@@ -516,6 +516,24 @@ impl Service {
         )
     }
 
+    /// Checks that the connection `link`'s admin just made by signing in can read the
+    /// directory (the person who signed in may not be an administrator). When Okta refuses,
+    /// the connection is removed again (its tokens revoked) and the refusal answered.
+    ///
+    /// # Errors
+    /// [`Error::Rejected`] when Okta refuses the read; [`Error::Okta`], [`Error::Database`].
+    pub async fn setup_verify(&self, link: &SetupLink) -> Result<()> {
+        let client = self.client(&link.account).await?;
+        let Err(e) = client.users().list().limit(1).send().await else {
+            return Ok(());
+        };
+        let e = super::connect::rejected("connection", e);
+        if matches!(e, Error::Rejected { .. }) {
+            self.disconnect(&link.account, false).await?;
+        }
+        Err(e)
+    }
+
     /// Records that `link`'s account was connected through Okta's sign-in (the web app path).
     ///
     /// # Errors

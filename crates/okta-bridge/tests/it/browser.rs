@@ -54,6 +54,12 @@ impl Chrome {
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--no-first-run", "--window-size=1000,1200",
+                    // Nothing in the background: no machine here reaches the internet.
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-default-apps", "--disable-extensions", "--disable-sync",
+                    "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication",
+                    "--no-default-browser-check", "--password-store=basic", "--use-mock-keychain",
+                    "--metrics-recording-only", "--no-proxy-server",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
             }),

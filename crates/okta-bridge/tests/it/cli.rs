@@ -7,7 +7,7 @@ use tokio::process::Command;
 
 use crate::util::{AppOptions, Browser, TEST_KEY_B64, TestDb, connect, spawn_app};
 
-fn okta_bridge() -> Command {
+pub(crate) fn okta_bridge() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_okta-bridge"));
     for var in [
         "OKTA_CLIENT_ORGURL",

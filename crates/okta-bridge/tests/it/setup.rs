@@ -227,33 +227,69 @@ async fn an_admin_connects_an_oauth_web_app_and_signs_in() {
         "{problem}"
     );
 
-    chrome.fill("org_url", app.sandbox.url()).await;
-    chrome.fill("client_secret", c.client_secret_value()).await;
-    chrome.click("connect").await;
-    // The org's sign-in page.
-    assert!(
+    // The app is assigned to the admin and one other user, who is no administrator.
+    let logins: Vec<String> = app
+        .sandbox
+        .state()
+        .listed_user_ids()
+        .iter()
+        .filter_map(|id| app.sandbox.state().user_json(id))
+        .map(|u| u["profile"]["login"].as_str().unwrap().to_owned())
+        .filter(|l| !l.eq_ignore_ascii_case(&c.admin_login))
+        .take(2)
+        .collect();
+    app.sandbox
+        .state()
+        .assign_web_app(Some(vec![c.admin_login.clone(), logins[0].clone()]));
+    let sign_in_as = async |login: &str| {
+        chrome.fill("org_url", app.sandbox.url()).await;
+        chrome.fill("client_secret", c.client_secret_value()).await;
+        chrome.click("connect").await;
+        // The org's sign-in page.
+        if let Err(e) = chrome
+            .client
+            .wait()
+            .for_element(fantoccini::Locator::Css("input[name=username]"))
+            .await
+        {
+            panic!("no sign-in page ({e}): {}", chrome.text().await);
+        }
+        let at = chrome.client.current_url().await.unwrap();
+        assert!(at.as_str().starts_with(app.sandbox.url()), "{at}");
+        chrome.fill("username", login).await;
+        chrome.fill("password", c.user_password_value()).await;
         chrome
             .client
-            .current_url()
+            .find(fantoccini::Locator::Css("form button, form input[type=submit]"))
             .await
             .unwrap()
-            .as_str()
-            .starts_with(app.sandbox.url())
+            .click()
+            .await
+            .unwrap();
+        // Back at okta-bridge: the health summary, or what went wrong.
+        chrome
+            .client
+            .wait()
+            .for_element(fantoccini::Locator::Css("#health, #problem"))
+            .await
+            .unwrap();
+        chrome.path().await == "/setup/done"
+    };
+    // Someone the app is not assigned to: told to assign it.
+    assert!(!sign_in_as(&logins[1]).await);
+    let problem = chrome.text_of("problem").await;
+    assert!(
+        problem.contains("not assigned to the app") && problem.contains("Everyone"),
+        "{problem}"
     );
-    chrome.fill("username", &c.admin_login).await;
-    chrome.fill("password", c.user_password_value()).await;
-    let submit = chrome
-        .client
-        .find(fantoccini::Locator::Css("form button, form input[type=submit]"))
-        .await
-        .unwrap();
-    submit.click().await.unwrap();
-    chrome
-        .client
-        .wait()
-        .for_url(&format!("{}/setup/done", app.url).parse().unwrap())
-        .await
-        .unwrap();
+    // Assigned, but no administrator: told so, and nothing is kept.
+    assert!(!sign_in_as(&logins[0]).await);
+    let problem = chrome.text_of("problem").await;
+    assert!(problem.contains("not an administrator"), "{problem}");
+    let account = okta_bridge::model::AccountName::parse("globex").unwrap();
+    assert!(app.store.connection(&account).await.unwrap().is_none());
+    // The admin.
+    assert!(sign_in_as(&c.admin_login).await);
     let health = chrome.text_of("health").await;
     assert!(
         health.contains("authorization_code") && health.contains("okta.users.read"),
@@ -454,4 +490,45 @@ async fn the_forms_are_csrf_protected_and_rate_limited() {
     // The setup session is no admin: the admin API still wants the admin token.
     let res = http.get(format!("{}/api/accounts", app.url)).send().await.unwrap();
     assert_eq!(res.status(), 401);
+}
+
+/// The CLI makes, lists and revokes links in the database the server reads.
+#[tokio::test]
+async fn the_cli_makes_lists_and_revokes_setup_links() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let cli = |args: &[&str]| {
+        let mut c = crate::cli::okta_bridge();
+        c.args(args)
+            .env("OKTA_BRIDGE_DATABASE_URL", &db.url)
+            .env("OKTA_BRIDGE_MASTER_KEY", crate::util::TEST_KEY_B64.as_str())
+            .env("OKTA_BRIDGE_PUBLIC_URL", &app.url);
+        async move {
+            let out = c.output().await.unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap()
+        }
+    };
+    let url = cli(&["accounts", "setup-link", "hooli", "--expires-in", "3600"]).await;
+    let url = url.trim();
+    assert!(url.starts_with(&format!("{}/setup/stl_", app.url)), "{url}");
+    let page = reqwest::get(url).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("hooli"));
+    let listed = cli(&["accounts", "setup-links", "hooli"]).await;
+    assert!(listed.contains("active"), "{listed}");
+    let id = listed
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let said = cli(&["accounts", "revoke-setup-link", &id]).await;
+    assert!(said.contains("Revoked"), "{said}");
+    assert!(cli(&["accounts", "setup-links", "hooli"]).await.contains("revoked"));
+    let page = reqwest::get(url).await.unwrap();
+    assert_eq!(page.status(), 410);
+    assert!(page.text().await.unwrap().contains("was revoked"));
 }

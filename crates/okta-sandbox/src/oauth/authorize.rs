@@ -236,6 +236,29 @@ pub(crate) async fn sign_in(State(s): State<Arc<SandboxState>>, Form(f): Form<Si
             Some("Unable to sign in: the username or password is wrong."),
         );
     };
+    let assigned = request.client_id != s.config.client_id || {
+        let login = s
+            .dir()
+            .find(&user_id)
+            .map(|u| u.profile.login.clone())
+            .unwrap_or_default();
+        s.web_app_assigned(&login)
+    };
+    if !assigned {
+        s.grants.lock().expect("grants lock").pending.remove(&f.request_id);
+        let Ok(mut url) = Url::parse(&request.redirect_uri) else {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The registered redirect URI is not a URL.",
+            );
+        };
+        url.query_pairs_mut()
+            .append_pair("error", "access_denied")
+            .append_pair("error_description", "User is not assigned to the client application.")
+            .append_pair("state", &request.state);
+        return Redirect::to(url.as_str()).into_response();
+    }
     let code = random_token(43);
     {
         let mut g = s.grants.lock().expect("grants lock");

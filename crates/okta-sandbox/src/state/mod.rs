@@ -45,6 +45,8 @@ pub struct SandboxState {
     pub(crate) api_token_revoked: std::sync::atomic::AtomicBool,
     /// Registered service apps: the configured ones, and those an admin adds while it runs.
     pub(crate) service_apps: RwLock<Vec<crate::config::ServiceApp>>,
+    /// The web app's assignments (logins; `None`: everyone), as configured or changed since.
+    pub(crate) web_app_assignees: RwLock<Option<Vec<String>>>,
 }
 
 impl SandboxState {
@@ -80,6 +82,7 @@ impl SandboxState {
             faults: Mutex::new(Faults::new(config.faults.clone(), config.seed)),
             churn: Mutex::new(churn::Churn::new(config.seed)),
             service_apps: RwLock::new(config.service_apps.clone()),
+            web_app_assignees: RwLock::new(config.web_app_assignees.clone()),
             config,
         }))
     }
@@ -96,6 +99,21 @@ impl SandboxState {
         let mut apps = self.service_apps.write().expect("service apps lock");
         apps.retain(|a| a.client_id != app.client_id);
         apps.push(app);
+    }
+
+    /// Assigns the web app to exactly the users with these logins (`None`: to everyone), as an
+    /// admin does on its Assignments tab.
+    pub fn assign_web_app(&self, logins: Option<Vec<String>>) {
+        *self.web_app_assignees.write().expect("assignees lock") = logins;
+    }
+
+    /// Whether the user with `login` may sign in to the web app.
+    pub(crate) fn web_app_assigned(&self, login: &str) -> bool {
+        self.web_app_assignees
+            .read()
+            .expect("assignees lock")
+            .as_ref()
+            .is_none_or(|logins| logins.iter().any(|l| l.eq_ignore_ascii_case(login)))
     }
 
     /// The first registered service app that `pred` accepts.
