@@ -24,6 +24,7 @@ use crate::crypto::hash;
 use crate::error::{Error, Result};
 use crate::model::{AccountName, ApiToken, ClientSecret, SetupLink, SetupMethod, now, secret_opt};
 use crate::service::{SetupHealth, SetupInput, SetupOutcome, explain};
+use crate::store::SetupLinkBy;
 
 /// The cookie of the browser that opened a setup link.
 pub(crate) const SETUP_COOKIE: &str = "okta_bridge_setup";
@@ -188,7 +189,18 @@ async fn session_link(state: &AppState, headers: &HeaderMap) -> std::result::Res
 
 /// `GET /setup/{token}`: what the link is for, with the button that opens it. A GET never
 /// uses the link up (a mail scanner or a preview may fetch it).
-pub(crate) async fn landing(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
+pub(crate) async fn landing(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    // The browser that opened this link already: back to its steps.
+    if let Ok((_, link)) = session_link(&state, &headers).await
+        && let Ok(Some(same)) = state.store().setup_link(SetupLinkBy::Token(&hash(&token))).await
+        && same.id == link.id
+    {
+        return Redirect::to("/setup").into_response();
+    }
     match state.service.setup_link_by_token(&token).await {
         Ok(link) => {
             let mut page = SetupPage::new(&link);

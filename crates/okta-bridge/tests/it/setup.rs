@@ -184,6 +184,9 @@ async fn through_an_api_service_integration(db: TestDb) {
         );
     }
 
+    // The same browser opening the link again is back on its steps; another is refused.
+    chrome.goto(&url).await;
+    assert_eq!(chrome.path().await, "/setup");
     // The link worked once: another browser is refused.
     let other = Chrome::start().await;
     other.goto(&url).await;
