@@ -7,11 +7,24 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// A browser and the chromedriver that drives it; both end when it is dropped.
+/// A browser and the chromedriver that drives it; both end when it is dropped, also when a
+/// test fails half-way (the driver runs in a process group of its own, which Chromium joins,
+/// and the whole group is killed).
 pub struct Chrome {
     pub client: Client,
-    _driver: Child,
+    driver: Child,
     _profile: tempfile::TempDir,
+}
+
+impl Drop for Chrome {
+    fn drop(&mut self) {
+        if let Some(pid) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 fn binary(env: &str, default: &str) -> String {
@@ -25,6 +38,7 @@ impl Chrome {
         let driver_bin = binary("CHROMEDRIVER", "chromedriver");
         let mut driver = Command::new(&driver_bin)
             .arg("--port=0")
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -60,6 +74,7 @@ impl Chrome {
                     "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication",
                     "--no-default-browser-check", "--password-store=basic", "--use-mock-keychain",
                     "--metrics-recording-only", "--no-proxy-server",
+                    "--disable-crash-reporter", "--disable-breakpad",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
             }),
@@ -71,7 +86,7 @@ impl Chrome {
             .expect("a Chromium session");
         Self {
             client,
-            _driver: driver,
+            driver,
             _profile: profile,
         }
     }
@@ -141,7 +156,8 @@ impl Chrome {
             .unwrap()
     }
 
+    /// Ends the session (Chromium quits); dropping then ends the driver.
     pub async fn close(self) {
-        let _ = self.client.close().await;
+        let _ = self.client.clone().close().await;
     }
 }

@@ -437,18 +437,15 @@ async fn expired_used_revoked_and_forged_links_are_refused() {
     assert!(e.iter().any(|x| x == "setup_link_revoked"), "{e:?}");
 }
 
-/// The forms without a browser: a forged CSRF token and too many attempts are refused.
-#[tokio::test]
-async fn the_forms_are_csrf_protected_and_rate_limited() {
-    let db = TestDb::sqlite();
-    let app = app_with_integration(&db).await;
-    let (url, _) = new_link(&app, "limited", None).await;
+/// Opens `url` over plain HTTP (a cookie jar, no redirects followed): the client holding the
+/// link's session, and the CSRF token of its steps page.
+async fn open_over_http(app: &TestApp, url: &str) -> (reqwest::Client, String) {
     let http = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let res = http.post(&url).send().await.unwrap();
+    let res = http.post(url).send().await.unwrap();
     assert_eq!(res.status(), 303);
     let page = http
         .get(format!("{}/setup", app.url))
@@ -464,6 +461,52 @@ async fn the_forms_are_csrf_protected_and_rate_limited() {
         .and_then(|s| s.split('"').next())
         .unwrap()
         .to_owned();
+    (http, csrf)
+}
+
+/// A link asking for a scope the integration was not granted: the scope is named, with where
+/// to grant it.
+#[tokio::test]
+async fn a_scope_not_granted_is_named_with_where_to_grant_it() {
+    let db = TestDb::sqlite();
+    let app = app_with_integration(&db).await;
+    let (url, _) = new_link(
+        &app,
+        "scoped",
+        Some(json!({ "scopes": "okta.users.read okta.groups.manage" })),
+    )
+    .await;
+    let (http, csrf) = open_over_http(&app, &url).await;
+    let res = http
+        .post(format!("{}/setup/connect", app.url))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("method", "integration"),
+            ("org_url", app.sandbox.url()),
+            ("client_id", INTEGRATION),
+            ("client_secret", INTEGRATION_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("has not been granted every scope") && page.contains("Okta API Scopes tab"),
+        "{page}"
+    );
+    assert!(page.contains("okta.groups.manage"), "{page}");
+    let account = okta_bridge::model::AccountName::parse("scoped").unwrap();
+    assert!(app.store.connection(&account).await.unwrap().is_none());
+}
+
+/// The forms without a browser: a forged CSRF token and too many attempts are refused.
+#[tokio::test]
+async fn the_forms_are_csrf_protected_and_rate_limited() {
+    let db = TestDb::sqlite();
+    let app = app_with_integration(&db).await;
+    let (url, _) = new_link(&app, "limited", None).await;
+    let (http, csrf) = open_over_http(&app, &url).await;
     let attempt = |csrf: String| {
         let http = http.clone();
         let to = format!("{}/setup/connect", app.url);
