@@ -133,8 +133,23 @@ impl Chrome {
             .unwrap();
     }
 
-    /// Clicks the link whose text is `text`.
-    pub async fn click_link(&self, text: &str) {
+    /// Clicks the element with id `id` and waits until the browser shows `url` (a form's answer,
+    /// or where it redirects): the click alone may return before the navigation it starts ends.
+    pub async fn submit(&self, id: &str, url: &str) {
+        self.click(id).await;
+        if let Err(e) = self.client.wait().for_url(&url.parse().unwrap()).await {
+            let at = self
+                .client
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            panic!("not at {url} but {at} ({e}): {}", self.text().await);
+        }
+    }
+
+    /// Clicks the link whose text is `text` and waits until the browser shows `url`.
+    pub async fn click_link(&self, text: &str, url: &str) {
         self.client
             .find(Locator::LinkText(text))
             .await
@@ -142,6 +157,9 @@ impl Chrome {
             .click()
             .await
             .unwrap();
+        if let Err(e) = self.client.wait().for_url(&url.parse().unwrap()).await {
+            panic!("the link {text:?} did not lead to {url} ({e})");
+        }
     }
 
     /// The text of the element with id `id`.

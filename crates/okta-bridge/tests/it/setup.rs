@@ -131,7 +131,7 @@ async fn through_an_api_service_integration(db: TestDb) {
     chrome.fill("org_url", app.sandbox.url()).await;
     chrome.fill("client_id", INTEGRATION).await;
     chrome.fill("client_secret", "not-the-secret").await;
-    chrome.click("connect").await;
+    chrome.submit("connect", &format!("{}/setup/connect", app.url)).await;
     let problem = chrome.text_of("problem").await;
     assert!(
         problem.contains("did not accept the client ID and client secret"),
@@ -149,8 +149,7 @@ async fn through_an_api_service_integration(db: TestDb) {
 
     chrome.fill("org_url", app.sandbox.url()).await;
     chrome.fill("client_secret", INTEGRATION_SECRET).await;
-    chrome.click("connect").await;
-    assert_eq!(chrome.path().await, "/setup/done");
+    chrome.submit("connect", &format!("{}/setup/done", app.url)).await;
     let health = chrome.text_of("health").await;
     assert!(
         health.contains("Connected") && health.contains("service_app"),
@@ -207,7 +206,9 @@ async fn an_admin_connects_an_oauth_web_app_and_signs_in() {
     let (url, _) = new_link(&app, "globex", None).await;
     let chrome = Chrome::start().await;
     open(&chrome, &url).await;
-    chrome.click_link("OAuth web app").await;
+    chrome
+        .click_link("OAuth web app", &format!("{}/setup?method=web", app.url))
+        .await;
     let steps = chrome.text().await;
     assert!(
         steps.contains("Authorization Code") && steps.contains("Everyone"),
@@ -223,7 +224,7 @@ async fn an_admin_connects_an_oauth_web_app_and_signs_in() {
     chrome.fill("org_url", app.sandbox.url()).await;
     chrome.fill("client_id", &c.client_id).await;
     chrome.fill("client_secret", "wrong-secret").await;
-    chrome.click("connect").await;
+    chrome.submit("connect", &format!("{}/setup/connect", app.url)).await;
     let problem = chrome.text_of("problem").await;
     assert!(
         problem.contains("did not accept the client ID and client secret"),
@@ -309,7 +310,9 @@ async fn an_admin_connects_with_an_api_token_told_its_limits() {
     let (url, _) = new_link(&app, "initech", None).await;
     let chrome = Chrome::start().await;
     open(&chrome, &url).await;
-    chrome.click_link("API token").await;
+    chrome
+        .click_link("API token", &format!("{}/setup?method=token", app.url))
+        .await;
     let steps = chrome.text().await;
     for limit in [
         "the permissions of the administrator who creates it",
@@ -320,13 +323,13 @@ async fn an_admin_connects_with_an_api_token_told_its_limits() {
     }
     chrome.fill("org_url", app.sandbox.url()).await;
     chrome.fill("api_token", "00not-a-token").await;
-    chrome.click("connect").await;
+    chrome.submit("connect", &format!("{}/setup/connect", app.url)).await;
     let problem = chrome.text_of("problem").await;
     assert!(problem.contains("did not accept the API token"), "{problem}");
 
     chrome.fill("org_url", app.sandbox.url()).await;
     chrome.fill("api_token", app.sandbox.config().api_token_value()).await;
-    chrome.click("connect").await;
+    chrome.submit("connect", &format!("{}/setup/done", app.url)).await;
     let health = chrome.text_of("health").await;
     assert!(
         health.contains("api_token") && health.contains("permissions of the administrator"),
@@ -343,7 +346,12 @@ async fn an_admin_registers_the_key_okta_bridge_made_for_their_service_app() {
     let (url, _) = new_link(&app, "umbrella", None).await;
     let chrome = Chrome::start().await;
     open(&chrome, &url).await;
-    chrome.click_link("Your own service app, with a key").await;
+    chrome
+        .click_link(
+            "Your own service app, with a key",
+            &format!("{}/setup?method=service-key", app.url),
+        )
+        .await;
     let jwk_text = chrome.text_of("public-jwk").await;
     let jwk: Value = serde_json::from_str(&jwk_text).unwrap();
     assert_eq!(jwk["kty"], "EC");
@@ -355,7 +363,7 @@ async fn an_admin_registers_the_key_okta_bridge_made_for_their_service_app() {
     // Before the app exists at the org, Okta refuses: said in words.
     chrome.fill("org_url", app.sandbox.url()).await;
     chrome.fill("client_id", "0oaOwnServiceApp1").await;
-    chrome.click("connect").await;
+    chrome.submit("connect", &format!("{}/setup/connect", app.url)).await;
     let problem = chrome.text_of("problem").await;
     assert!(problem.contains("public key shown above"), "{problem}");
 
@@ -368,7 +376,7 @@ async fn an_admin_registers_the_key_okta_bridge_made_for_their_service_app() {
     ));
     chrome.fill("org_url", app.sandbox.url()).await;
     chrome.fill("client_id", "0oaOwnServiceApp1").await;
-    chrome.click("connect").await;
+    chrome.submit("connect", &format!("{}/setup/done", app.url)).await;
     let health = chrome.text_of("health").await;
     assert!(health.contains("service_app"), "{health}");
     first_sync_shown(&app, &chrome, "umbrella", 230).await;
