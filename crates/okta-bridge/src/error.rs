@@ -46,6 +46,21 @@ pub enum Error {
     /// No webhook endpoint with that id (→ 404).
     #[error("no webhook endpoint {0:?}: GET /api/webhooks lists them")]
     UnknownWebhook(String),
+    /// An API caller whose scope does not cover what it asked (→ 403 `insufficient_scope`).
+    #[error(
+        "{who} has scope {have}; this needs {needed}: use a key with that scope (okta-bridge api-keys create NAME --scope {needed})"
+    )]
+    InsufficientScope {
+        /// `the admin token`, `API key "ci" (ak_…)`.
+        who: String,
+        /// The caller's scope.
+        have: &'static str,
+        /// The scope needed.
+        needed: &'static str,
+    },
+    /// No API key, not revoked, with that id or name (→ 404).
+    #[error("no API key {0:?} that is not revoked: okta-bridge api-keys list (or GET /api/api-keys) shows them")]
+    UnknownApiKey(String),
     /// No object with that id in a connection's synced directory (→ 404).
     #[error("no {what} {id:?} in the synced directory (sync it again if it is new at the org)")]
     NotFound {
@@ -437,6 +452,16 @@ pub enum Conflict {
     #[error("the secret of webhook {id} was rotated meanwhile: read it again, and rotate again if needed")]
     WebhookChanged {
         /// The endpoint.
+        id: String,
+    },
+    /// Making an API key with the name of one that is not revoked.
+    #[error(
+        "an API key named {name:?} exists: revoke it first (okta-bridge api-keys revoke {id}) or choose another name"
+    )]
+    ApiKeyName {
+        /// The name.
+        name: String,
+        /// The existing key's id.
         id: String,
     },
     /// Changing a connected account's kind of app.

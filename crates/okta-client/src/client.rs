@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
-use reqwest::header::{ACCEPT, HeaderMap, LINK};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, LINK};
 use reqwest::redirect::Policy;
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
@@ -254,6 +254,42 @@ impl Raw {
     }
 }
 
+/// A request body to send as it is, with its media type.
+#[derive(Debug, Clone)]
+pub struct RawBody {
+    /// `Content-Type`.
+    pub content_type: reqwest::header::HeaderValue,
+    /// The bytes.
+    pub bytes: Bytes,
+}
+
+impl RawBody {
+    /// `value` as JSON.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if it does not serialize (it always does for a `Value`).
+    pub fn json(value: &serde_json::Value) -> Result<Self> {
+        Ok(Self {
+            content_type: reqwest::header::HeaderValue::from_static("application/json"),
+            bytes: serde_json::to_vec(value)
+                .map_err(|e| Error::Config(format!("cannot serialize the body: {e}")))?
+                .into(),
+        })
+    }
+}
+
+/// An answer of Okta as it came: status, headers and body.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// Okta's status.
+    pub status: StatusCode,
+    /// Okta's headers.
+    pub headers: HeaderMap,
+    /// The body (at most [`crate::body::MAX_PAGE_BYTES`] for a 2xx, else
+    /// [`crate::body::MAX_SMALL_BYTES`]).
+    pub body: Bytes,
+}
+
 /// A page as received, with its `next` link.
 #[derive(Debug)]
 pub(crate) struct RawPage {
@@ -392,6 +428,50 @@ impl Client {
     /// anywhere else), paced under the bucket's rate limit and retried per the
     /// [`RetryPolicy`]; a non-2xx answer becomes [`Error::Api`].
     pub(crate) async fn execute(&self, method: Method, url: Url, body: Option<&serde_json::Value>) -> Result<Raw> {
+        let body = match body {
+            Some(v) => Some(RawBody::json(v)?),
+            None => None,
+        };
+        let RawResponse { status, headers, body } = self.exchange(method, url, body.as_ref()).await?;
+        if !status.is_success() {
+            let request_id = request_id(&headers);
+            let rate_limit = RateLimit::from_headers(&headers);
+            return Err(Error::Api(Box::new(ApiError::from_parts(
+                status, request_id, rate_limit, &body,
+            ))));
+        }
+        Ok(Raw { headers, bytes: body })
+    }
+
+    /// Sends `method` to `path_and_query` on the org (it must be under `/api/v1/`, after
+    /// `.` and `..` segments are resolved) with the client's credentials, pacing and retries,
+    /// and returns Okta's answer as it is, whatever its status: for passing Okta's API through
+    /// unchanged. Retried as any request is ([`RetryPolicy`]: a `POST` that may have reached
+    /// Okta never is).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a path outside `/api/v1/`; transport errors, timeouts,
+    /// [`Error::RateLimited`], [`Error::TooLarge`] and [`Error::TokenSource`] as for any
+    /// request. A non-2xx answer is not an error here.
+    pub async fn send_raw(&self, method: Method, path_and_query: &str, body: Option<&RawBody>) -> Result<RawResponse> {
+        let url = self
+            .inner
+            .org
+            .as_url()
+            .join(path_and_query)
+            .map_err(|e| Error::Config(format!("{path_and_query:?} is not a path: {e}")))?;
+        if !path_and_query.starts_with('/') || !url.path().starts_with("/api/v1/") || !self.inner.org.same_origin(&url)
+        {
+            return Err(Error::Config(format!(
+                "only paths under /api/v1/ of the org are sent, not {:?}",
+                url.path()
+            )));
+        }
+        self.exchange(method, url, body).await
+    }
+
+    /// [`Client::execute`] without the last step: Okta's answer whatever its status.
+    async fn exchange(&self, method: Method, url: Url, body: Option<&RawBody>) -> Result<RawResponse> {
         if !self.inner.org.same_origin(&url) {
             return Err(Error::Pagination(format!(
                 "refusing to send credentials to {}, which is not the org {}",
@@ -440,7 +520,7 @@ impl Client {
                 req = req.header(name, value);
             }
             if let Some(b) = body {
-                req = req.json(b);
+                req = req.header(CONTENT_TYPE, b.content_type.clone()).body(b.bytes.clone());
             }
             let outcome = async {
                 let res = req.send().await?;
@@ -509,14 +589,11 @@ impl Client {
                     continue;
                 }
             }
-            if !status.is_success() {
-                let request_id = request_id(&headers);
-                let rate_limit = RateLimit::from_headers(&headers);
-                return Err(Error::Api(Box::new(ApiError::from_parts(
-                    status, request_id, rate_limit, &bytes,
-                ))));
-            }
-            return Ok(Raw { headers, bytes });
+            return Ok(RawResponse {
+                status,
+                headers,
+                body: bytes,
+            });
         }
     }
 

@@ -2,6 +2,7 @@
 //! the library (the service for accounts and connections, the app for `serve`).
 
 mod accounts;
+mod api_keys;
 mod connections;
 mod directory;
 mod hooks;
@@ -39,6 +40,9 @@ enum Command {
     /// from the command line).
     #[command(subcommand)]
     Accounts(accounts::AccountsCommand),
+    /// The API keys applications call okta-bridge with, each with a scope.
+    #[command(subcommand)]
+    ApiKeys(api_keys::ApiKeysCommand),
     /// Stored connections.
     #[command(subcommand)]
     Connections(connections::ConnectionsCommand),
@@ -71,6 +75,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Users(cmd) => users::run(cmd).await,
         Command::Accounts(cmd) => accounts::run(cmd).await,
+        Command::ApiKeys(cmd) => api_keys::run(cmd).await,
         Command::Connections(cmd) => connections::run(cmd).await,
         Command::Keys(cmd) => keys::run(cmd).await,
         Command::Sync(args) => sync::sync(args).await,

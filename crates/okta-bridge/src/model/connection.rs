@@ -242,6 +242,8 @@ pub struct AuditRecord {
     pub event: String,
     /// Details, never secret.
     pub detail: Option<String>,
+    /// Who did it, where known: `admin token`, `api key NAME (ak_…)`.
+    pub actor: Option<String>,
     /// When (unix seconds).
     pub at: i64,
 }

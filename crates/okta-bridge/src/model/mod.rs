@@ -1,9 +1,11 @@
 //! The domain's types, each valid once constructed: names, accounts and their apps,
 //! connections and their tokens, one type per secret; a connected org's directory and its
 //! change feed; the webhook endpoints it is delivered to; the Okta event hooks that push
-//! changes in; the setup links customers' admins connect their orgs through.
+//! changes in; the setup links customers' admins connect their orgs through; the API keys
+//! applications call okta-bridge with.
 
 mod account;
+mod api_key;
 mod connection;
 mod directory;
 mod hook;
@@ -15,6 +17,7 @@ mod webhook;
 pub use account::{
     Account, AppCredentials, AppKind, DEFAULT_SERVICE_SCOPES, DEFAULT_WEB_SCOPES, NewAccount, ServiceAuth,
 };
+pub use api_key::{API_KEY_PREFIX, ApiKey, Scope, check_key_name};
 pub use connection::{
     AuditRecord, Connection, ConnectionMethod, ConnectionStatus, Expiry, NewConnection, PendingAuthorization, TokenSet,
     status_of,
@@ -26,8 +29,8 @@ pub use hook::{HOOK_EVENT_TYPES, HookState, HookTarget, targets_of};
 pub use names::{AccountName, Scopes};
 pub use okta_client::OrgUrl;
 pub use secrets::{
-    AccessToken, ApiToken, ClientSecret, HookSecret, PkceVerifier, PrivateKeyPem, RefreshToken, SetupSession,
-    SetupToken, WebhookSecret, secret_opt,
+    AccessToken, ApiKeySecret, ApiToken, ClientSecret, HookSecret, PkceVerifier, PrivateKeyPem, RefreshToken,
+    SetupSession, SetupToken, WebhookSecret, secret_opt,
 };
 pub use setup::{LinkState, SetupLink, SetupMethod};
 pub use webhook::{Webhook, WebhookFilter, WebhookStatus};

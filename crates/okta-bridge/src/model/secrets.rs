@@ -60,6 +60,10 @@ secret_type!(
     HookSecret
 );
 secret_type!(
+    /// An okta-bridge API key (`okb_…`): shown once, when made; stored as a hash.
+    ApiKeySecret
+);
+secret_type!(
     /// An OAuth access token (or, for a service-app connection, nothing: an empty one).
     #[derive(Clone)]
     AccessToken

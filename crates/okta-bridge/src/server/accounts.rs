@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::{Admin, AdminPage, csrf_matches};
+use super::auth::{AdminPage, Reader, Writer, csrf_matches};
 use super::error::{PageContext, PageError};
 use super::views::{account_json, error_page};
 use crate::error::{Error, Result};
@@ -33,13 +33,17 @@ pub(super) fn json_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, bod
 }
 
 /// `GET /api/accounts`.
-pub(crate) async fn list(_: Admin, State(state): State<Arc<AppState>>) -> Result<Json<Vec<Value>>> {
+pub(crate) async fn list(_: Reader, State(state): State<Arc<AppState>>) -> Result<Json<Vec<Value>>> {
     let all = state.service.accounts().await?;
     Ok(Json(all.iter().map(|(a, c)| account_json(a, c.as_ref())).collect()))
 }
 
 /// `GET /api/accounts/{name}`.
-pub(crate) async fn get(_: Admin, State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<Value>> {
+pub(crate) async fn get(
+    _: Reader,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>> {
     let (a, c) = state.service.account(&AccountName::parse(&name)?).await?;
     Ok(Json(account_json(&a, c.as_ref())))
 }
@@ -53,7 +57,7 @@ pub(crate) struct AddParams {
 /// `POST /api/accounts[?replace=true]` with a [`NewAccount`] as JSON: 201 with the account,
 /// 409 when the name is taken (unless `replace`), 400 saying what to fix.
 pub(crate) async fn add(
-    _: Admin,
+    _: Writer,
     State(state): State<Arc<AppState>>,
     Query(p): Query<AddParams>,
     headers: HeaderMap,
@@ -67,7 +71,7 @@ pub(crate) async fn add(
 
 /// `DELETE /api/accounts/{name}`: only an account without a connection.
 pub(crate) async fn remove(
-    _: Admin,
+    _: Writer,
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>> {
@@ -86,7 +90,7 @@ pub(crate) struct ConnectBody {
 /// `POST /api/accounts/{name}/connect` with `{"apiToken": "…"}` (checked with Okta before it
 /// is stored) or `{}` for a service app.
 pub(crate) async fn connect(
-    _: Admin,
+    _: Writer,
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     headers: HeaderMap,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::Admin;
+use super::auth::{Reader, Writer};
 use super::views::connection_json;
 use crate::error::{Error, Result};
 use crate::model::AccountName;
@@ -24,7 +24,7 @@ pub(crate) struct PageParams {
 }
 
 /// `GET /api/connections`: every connection, without its tokens.
-pub(crate) async fn connections(_: Admin, State(state): State<Arc<AppState>>) -> Result<Json<Vec<Value>>> {
+pub(crate) async fn connections(_: Reader, State(state): State<Arc<AppState>>) -> Result<Json<Vec<Value>>> {
     let conns = state.store().connections().await?;
     Ok(Json(conns.iter().map(connection_json).collect()))
 }
@@ -40,7 +40,7 @@ pub(crate) struct DisconnectParams {
 /// `DELETE /api/connections/{account}[?revokeApiToken=true]`: revoke the tokens at Okta, then
 /// forget them.
 pub(crate) async fn disconnect(
-    _: Admin,
+    _: Writer,
     State(state): State<Arc<AppState>>,
     Path(account): Path<String>,
     Query(p): Query<DisconnectParams>,
@@ -83,7 +83,7 @@ pub(crate) async fn fetch_page(state: &AppState, account: &str, p: &PageParams) 
 /// `GET /api/connections/{account}/users?limit=&after=`: Okta's users, read live, with a
 /// `Link: <…>; rel="next"` header while more remain.
 pub(crate) async fn users(
-    _: Admin,
+    _: Reader,
     State(state): State<Arc<AppState>>,
     Path(account): Path<String>,
     Query(p): Query<PageParams>,

@@ -1,4 +1,5 @@
-//! Admin authentication: `Authorization: Bearer <admin token>` for the API (only), the session
+//! Authentication: `Authorization: Bearer <admin token or API key>` for the API (only), each
+//! handler taking the extractor of the scope it needs ([`Reader`], [`Writer`], [`Admin`]); the session
 //! cookie the sign-in form sets for the HTML pages (only), CSRF tokens for the pages' forms, and
 //! the same-origin check every state-changing request passes.
 
@@ -13,6 +14,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::crypto::hash;
+use crate::model::{ApiKey, Scope};
 use crate::oauth::{STATE_TTL, Started};
 
 pub(crate) const SESSION_COOKIE: &str = "okta_bridge_session";
@@ -86,10 +88,49 @@ pub(crate) async fn has_session(state: &AppState, headers: &HeaderMap) -> bool {
     }
 }
 
-/// Proof the caller is the admin (API): `Authorization: Bearer <admin token>`.
-pub(crate) struct Admin;
+/// Who called the API, proven by `Authorization: Bearer <admin token or API key>`.
+#[derive(Debug, Clone)]
+pub(crate) enum Caller {
+    /// The admin token: every scope.
+    AdminToken,
+    /// An API key, with its scope.
+    Key(ApiKey),
+}
 
-impl FromRequestParts<Arc<AppState>> for Admin {
+impl Caller {
+    /// What the caller may do.
+    pub(crate) fn scope(&self) -> Scope {
+        match self {
+            Self::AdminToken => Scope::Admin,
+            Self::Key(k) => k.scope,
+        }
+    }
+
+    /// Who, for the audit log: `admin token` or `api key NAME (ak_…)`.
+    pub(crate) fn actor(&self) -> String {
+        match self {
+            Self::AdminToken => "admin token".to_owned(),
+            Self::Key(k) => format!("api key {} ({})", k.name, k.id),
+        }
+    }
+
+    /// Refuses (403) a caller whose scope does not cover `needed`.
+    pub(crate) fn require(&self, needed: Scope) -> crate::error::Result<()> {
+        if self.scope().covers(needed) {
+            return Ok(());
+        }
+        Err(crate::error::Error::InsufficientScope {
+            who: match self {
+                Self::AdminToken => "the admin token".to_owned(),
+                Self::Key(k) => format!("API key {:?} ({})", k.name, k.id),
+            },
+            have: self.scope().as_str(),
+            needed: needed.as_str(),
+        })
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
@@ -97,17 +138,23 @@ impl FromRequestParts<Arc<AppState>> for Admin {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
         // Bearer credentials only, never the session cookie: a browser sends cookies along with
         // requests another site's page makes, it never adds an Authorization header to them.
-        if let Some(token) = bearer
-            && token_matches(state, token.trim())
-        {
-            return Ok(Admin);
+        if let Some(token) = bearer {
+            if token_matches(state, token) {
+                return Ok(Caller::AdminToken);
+            }
+            match state.service.authenticate_api_key(token).await {
+                Ok(Some(key)) => return Ok(Caller::Key(key)),
+                Ok(None) => {}
+                Err(e) => return Err(e.into_response()),
+            }
         }
         let body = json!({
             "error": "unauthorized",
-            "message": "send the admin token as 'Authorization: Bearer <OKTA_BRIDGE_ADMIN_TOKEN>'",
+            "message": "send an API key or the admin token (OKTA_BRIDGE_ADMIN_TOKEN) as 'Authorization: Bearer <key>' (okta-bridge api-keys create NAME --scope SCOPE makes a key)",
         });
         Err((
             StatusCode::UNAUTHORIZED,
@@ -117,6 +164,41 @@ impl FromRequestParts<Arc<AppState>> for Admin {
             .into_response())
     }
 }
+
+/// Extractors of a caller whose scope covers one scope each: [`Reader`] `directory:read`,
+/// [`Writer`] `connections:write`, [`Admin`] `admin`.
+macro_rules! scoped {
+    ($(#[$meta:meta])* $name:ident, $scope:expr) => {
+        $(#[$meta])*
+        pub(crate) struct $name(#[allow(dead_code)] pub(crate) Caller);
+
+        impl FromRequestParts<Arc<AppState>> for $name {
+            type Rejection = Response;
+
+            async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+                let caller = Caller::from_request_parts(parts, state).await?;
+                caller.require($scope).map_err(IntoResponse::into_response)?;
+                Ok(Self(caller))
+            }
+        }
+    };
+}
+
+scoped!(
+    /// A caller that may read (`directory:read` or wider).
+    Reader,
+    Scope::DirectoryRead
+);
+scoped!(
+    /// A caller that may change connections (`connections:write` or wider).
+    Writer,
+    Scope::ConnectionsWrite
+);
+scoped!(
+    /// A caller with every scope (`admin`: the admin token or an admin key).
+    Admin,
+    Scope::Admin
+);
 
 /// Proof a browser is signed in (HTML pages: else sent to the sign-in form), with the CSRF
 /// token its forms must carry.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::Admin;
+use super::auth::{Reader, Writer};
 use crate::error::{Error, Result};
 use crate::model::AccountName;
 use crate::store::UserQuery;
@@ -25,7 +25,7 @@ pub(crate) struct SyncParams {
 
 /// `POST /api/connections/{account}/sync[?full=true]`: syncs now; answers what the run did.
 pub(crate) async fn sync_now(
-    _: Admin,
+    _: Writer,
     State(state): State<Arc<AppState>>,
     Path(account): Path<String>,
     Query(p): Query<SyncParams>,
@@ -36,7 +36,7 @@ pub(crate) async fn sync_now(
 
 /// `GET /api/connections/{account}/sync`: the sync state.
 pub(crate) async fn sync_state(
-    _: Admin,
+    _: Reader,
     State(state): State<Arc<AppState>>,
     Path(account): Path<String>,
 ) -> Result<Json<Value>> {
@@ -58,7 +58,7 @@ pub(crate) struct FeedParams {
 /// when nothing is new). With `wait`, an answer with nothing new comes only after that long,
 /// or as soon as something is.
 pub(crate) async fn events(
-    _: Admin,
+    _: Reader,
     State(state): State<Arc<AppState>>,
     Path(account): Path<String>,
     Query(p): Query<FeedParams>,
@@ -138,7 +138,7 @@ fn paged<T: serde::Serialize>(
 /// `GET /api/connections/{account}/directory/users?status=&limit=&after=`: the synced users in
 /// id order, with a `Link: <…>; rel="next"` while more remain.
 pub(crate) async fn users(
-    _: Admin,
+    _: Reader,
     State(state): State<Arc<AppState>>,
     Path(account): Path<String>,
     Query(p): Query<UsersParams>,
@@ -190,7 +190,7 @@ pub(crate) async fn users(
 
 /// `GET /api/connections/{account}/directory/users/{id}`: a synced user with its groups' ids.
 pub(crate) async fn user(
-    _: Admin,
+    _: Reader,
     State(state): State<Arc<AppState>>,
     Path((account, id)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
@@ -217,7 +217,7 @@ pub(crate) struct PageOnly {
 
 /// `GET /api/connections/{account}/directory/groups?limit=&after=`: the synced groups.
 pub(crate) async fn groups(
-    _: Admin,
+    _: Reader,
     State(state): State<Arc<AppState>>,
     Path(account): Path<String>,
     Query(p): Query<PageOnly>,
@@ -236,7 +236,7 @@ pub(crate) async fn groups(
 /// `GET /api/connections/{account}/directory/apps?limit=&after=`: the synced apps, each with
 /// the groups assigned to it (`groups`) and its number of users (`users`).
 pub(crate) async fn apps(
-    _: Admin,
+    _: Reader,
     State(state): State<Arc<AppState>>,
     Path(account): Path<String>,
     Query(p): Query<PageOnly>,
@@ -270,7 +270,7 @@ pub(crate) async fn apps(
 /// `GET /api/connections/{account}/directory/groups/{id}/members?limit=&after=`: a synced
 /// group's members.
 pub(crate) async fn members(
-    _: Admin,
+    _: Reader,
     State(state): State<Arc<AppState>>,
     Path((account, group)): Path<(String, String)>,
     Query(p): Query<PageOnly>,

@@ -22,11 +22,14 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
         Error::Invalid { .. } | Error::Egress(_) => (StatusCode::BAD_REQUEST, "invalid_request", shown()),
         Error::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", shown()),
         Error::CrossOrigin => (StatusCode::FORBIDDEN, "cross_origin", shown()),
+        Error::InsufficientScope { .. } => (StatusCode::FORBIDDEN, "insufficient_scope", shown()),
         Error::HookUnauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized", shown()),
         Error::HookRegistration { .. } => (StatusCode::BAD_GATEWAY, "hook_not_registered", shown()),
-        Error::UnknownConnection(_) | Error::UnknownAccount(_) | Error::UnknownWebhook(_) | Error::NotFound { .. } => {
-            (StatusCode::NOT_FOUND, "not_found", shown())
-        }
+        Error::UnknownConnection(_)
+        | Error::UnknownAccount(_)
+        | Error::UnknownWebhook(_)
+        | Error::UnknownApiKey(_)
+        | Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found", shown()),
         Error::CursorExpired { .. } => (StatusCode::GONE, "cursor_expired", shown()),
         Error::SetupLink(SetupRefusal::Unknown) => (StatusCode::NOT_FOUND, "setup_link_unknown", shown()),
         Error::SetupLink(SetupRefusal::TooManyAttempts) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", shown()),
@@ -82,7 +85,18 @@ impl IntoResponse for Error {
                 "errorId": api.error_id,
             });
         }
+        if let Error::InsufficientScope { needed, .. } = self.ours() {
+            body["scope"] = json!(needed);
+        }
         let mut res = (status, Json(body)).into_response();
+        if let Error::InsufficientScope { needed, .. } = self.ours()
+            && let Ok(v) = axum::http::HeaderValue::from_str(&format!(
+                "Bearer realm=\"okta-bridge\", error=\"insufficient_scope\", scope=\"{needed}\""
+            ))
+        {
+            // RFC 6750, section 3.1.
+            res.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, v);
+        }
         if let Error::Okta(okta_client::Error::RateLimited { retry_after, .. }) = self.ours() {
             // Whole seconds, never early.
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, header};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::Admin;
+use super::auth::{Reader, Writer};
 use crate::error::{Error, Result};
 use crate::model::AccountName;
 
@@ -66,7 +66,7 @@ pub(crate) async fn call(
 
 /// `GET /api/connections/{connection}/hooks`: the hook as kept and as the org says it is.
 pub(crate) async fn status(
-    _: Admin,
+    _: Reader,
     State(state): State<Arc<AppState>>,
     Path(account): Path<String>,
 ) -> Result<Json<Value>> {
@@ -77,7 +77,7 @@ pub(crate) async fn status(
 /// `POST /api/connections/{connection}/hooks`: creates (or updates) and verifies the
 /// connection's event hook at the org, called at this server's public URL.
 pub(crate) async fn register(
-    _: Admin,
+    _: Writer,
     State(state): State<Arc<AppState>>,
     Path(account): Path<String>,
 ) -> Result<Json<Value>> {

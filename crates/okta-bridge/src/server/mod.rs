@@ -11,9 +11,11 @@ mod auth;
 mod directory;
 mod error;
 mod hooks;
+mod keys;
 mod oauth;
 mod ops;
 mod pages;
+mod proxy;
 mod setup;
 pub mod views;
 mod webhooks;
@@ -102,6 +104,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(directory::sync_state).post(directory::sync_now),
         )
         .route("/api/connections/{account}/events", get(directory::events))
+        .route(
+            "/api/connections/{account}/okta/{*path}",
+            axum::routing::any(proxy::forward),
+        )
+        .route("/api/api-keys", get(keys::list).post(keys::create))
+        .route("/api/api-keys/{id}", axum::routing::delete(keys::revoke))
         .route("/api/connections/{account}/directory/users", get(directory::users))
         .route("/api/connections/{account}/directory/users/{id}", get(directory::user))
         .route("/api/connections/{account}/directory/groups", get(directory::groups))

@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::auth::Admin;
+use super::auth::Reader;
 use crate::model::ConnectionStatus;
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
@@ -105,7 +105,7 @@ fn label(v: &str) -> String {
 }
 
 /// `GET /metrics` (admin token): Prometheus' text format.
-pub(crate) async fn metrics(_: Admin, State(state): State<Arc<AppState>>) -> Response {
+pub(crate) async fn metrics(_: Reader, State(state): State<Arc<AppState>>) -> Response {
     let mut out = String::new();
     out.push_str("# HELP okta_bridge_refreshes_total Token refreshes by account and outcome.\n");
     out.push_str("# TYPE okta_bridge_refreshes_total counter\n");

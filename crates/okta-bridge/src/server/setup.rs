@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::accounts::json_body;
-use super::auth::{Admin, cookie, csrf_matches, set_cookie, to_sign_in};
+use super::auth::{Admin, Writer, cookie, csrf_matches, set_cookie, to_sign_in};
 use super::error::classify;
 use super::views::{error_page, render};
 use crate::crypto::hash;
@@ -56,7 +56,7 @@ fn link_json(state: &AppState, l: &SetupLink) -> Value {
 /// `POST /api/accounts/{name}/setup-link` with `{"expiresIn"?: seconds, "scopes"?: "…"}`:
 /// 201 with the link's `url` (shown once) and id.
 pub(crate) async fn create(
-    _: Admin,
+    _: Writer,
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -80,7 +80,7 @@ pub(crate) async fn create(
 /// `GET /api/accounts/{name}/setup-links`: the account's links, newest first (never their
 /// tokens).
 pub(crate) async fn list(
-    _: Admin,
+    _: Writer,
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<Vec<Value>>> {
@@ -91,7 +91,7 @@ pub(crate) async fn list(
 
 /// `DELETE /api/setup-links/{id}`: revokes a link.
 pub(crate) async fn revoke(
-    _: Admin,
+    _: Writer,
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
@@ -110,7 +110,7 @@ pub(crate) async fn audit(
     Ok(Json(
         records
             .into_iter()
-            .map(|r| json!({ "event": r.event, "detail": r.detail, "at": r.at }))
+            .map(|r| json!({ "event": r.event, "detail": r.detail, "actor": r.actor, "at": r.at }))
             .collect(),
     ))
 }

@@ -5,11 +5,13 @@
 //! and the refresher; it knows nothing of HTTP or terminals.
 
 mod accounts;
+mod api_keys;
 mod connect;
 mod connections;
 mod delivery;
 mod hooks;
 mod pass;
+mod proxy;
 mod setup;
 mod sync;
 mod webhooks;
@@ -26,6 +28,7 @@ pub use connect::Connected;
 pub use connections::ClientStamp;
 pub use delivery::{DeliveryPolicy, signature};
 pub use hooks::{HOOK_AUTH_HEADER, hook_uri};
+pub use proxy::{Proxied, is_read};
 pub use setup::{
     CHECK_WINDOW_SECS, CHECKS_PER_WINDOW, DEFAULT_LINK_TTL, SETUP_SCOPES, SetupHealth, SetupInput, SetupKey,
     SetupOutcome, explain, setup_binding,

@@ -14,6 +14,7 @@
 //! `setup` (setup links).
 
 mod accounts;
+mod api_keys;
 mod audit;
 mod connections;
 mod delivery;

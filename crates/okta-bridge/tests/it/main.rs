@@ -13,6 +13,7 @@ mod integrations;
 mod keys;
 mod lease;
 mod ops;
+mod proxy;
 mod refresh;
 mod reject;
 mod reliability;

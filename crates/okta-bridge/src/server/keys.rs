@@ -1,0 +1,52 @@
+//! `/api/api-keys`: make, list and revoke API keys (admin scope).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::accounts::json_body;
+use super::auth::Admin;
+use crate::error::Result;
+use crate::model::{ApiKey, Scope};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewKey {
+    name: String,
+    scope: String,
+}
+
+/// `POST /api/api-keys {"name", "scope"}`: a new key, shown in this answer only.
+pub(crate) async fn create(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>)> {
+    let new: NewKey = json_body(&headers, &body, "the key")?;
+    let scope = Scope::parse(&new.scope)?;
+    let (key, secret) = state.service.create_api_key(&new.name, scope).await?;
+    let mut body = serde_json::to_value(&key).unwrap_or_default();
+    body["key"] = json!(secret.expose_secret());
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// `GET /api/api-keys`: every key (never the key itself), newest first.
+pub(crate) async fn list(_: Admin, State(state): State<Arc<AppState>>) -> Result<Json<Vec<ApiKey>>> {
+    Ok(Json(state.store().api_keys().await?))
+}
+
+/// `DELETE /api/api-keys/{id}`: revokes the key with that id (or name).
+pub(crate) async fn revoke(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKey>> {
+    Ok(Json(state.service.revoke_api_key(&id).await?))
+}
