@@ -10,7 +10,7 @@ use okta_bridge::store::{Store, UserQuery};
 use serde_json::Value;
 
 use super::connections::RefreshArgs;
-use super::users::Format;
+use super::okta::Format;
 
 /// Rows read from the database at a time.
 const PAGE: i64 = 1000;

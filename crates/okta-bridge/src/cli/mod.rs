@@ -3,10 +3,14 @@
 
 mod accounts;
 mod api_keys;
+mod apps;
 mod connections;
 mod directory;
+mod groups;
 mod hooks;
 mod keys;
+mod logs;
+mod okta;
 mod sandbox;
 mod serve;
 mod sync;
@@ -33,9 +37,18 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a local Okta org (OAuth authorization server + Management API).
     Sandbox(sandbox::SandboxArgs),
-    /// Work with an org's users.
+    /// An org's users, read live (--org-url and --api-token, or --connection NAME).
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// An org's groups and their members, read live.
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
+    /// An org's apps and their assigned users, read live.
+    #[command(subcommand)]
+    Apps(apps::AppsCommand),
+    /// An org's System Log.
+    #[command(subcommand)]
+    Logs(logs::LogsCommand),
     /// The orgs okta-bridge works with and their apps (secrets from a file or stdin, never
     /// from the command line).
     #[command(subcommand)]
@@ -74,6 +87,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve::run(args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Users(cmd) => users::run(cmd).await,
+        Command::Groups(cmd) => groups::run(cmd).await,
+        Command::Apps(cmd) => apps::run(cmd).await,
+        Command::Logs(cmd) => logs::run(cmd).await,
         Command::Accounts(cmd) => accounts::run(cmd).await,
         Command::ApiKeys(cmd) => api_keys::run(cmd).await,
         Command::Connections(cmd) => connections::run(cmd).await,

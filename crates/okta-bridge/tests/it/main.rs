@@ -6,6 +6,7 @@ mod api_auth;
 mod app_rejected;
 mod browser;
 mod cli;
+mod cli_resources;
 mod disconnect;
 mod flow;
 mod hooks;
