@@ -231,7 +231,8 @@ pub struct SandboxConfig {
     pub client_id: String,
     /// Its client secret.
     pub client_secret: SecretString,
-    /// Its registered redirect URIs, compared exactly.
+    /// Its registered redirect URIs, compared exactly (a loopback IP literal over http, e.g.
+    /// `http://127.0.0.1/oauth/okta_callback`, with any port, as RFC 8252 has it for native apps).
     pub redirect_uris: Vec<String>,
     /// Lifetime of access tokens.
     pub access_token_ttl: Duration,
@@ -304,6 +305,8 @@ impl Default for SandboxConfig {
             redirect_uris: vec![
                 "http://127.0.0.1:3000/oauth/okta_callback".to_owned(),
                 "http://localhost:3000/oauth/okta_callback".to_owned(),
+                // `okta-bridge accounts connect --browser`: any port (RFC 8252).
+                "http://127.0.0.1/oauth/okta_callback".to_owned(),
             ],
             access_token_ttl: Duration::from_secs(3600),
             code_ttl: Duration::from_secs(300),

@@ -135,6 +135,14 @@ pub(crate) struct AccountsConnectArgs {
     /// Read an API token from stdin.
     #[arg(long)]
     pub(crate) api_token_stdin: bool,
+    /// Sign in to the org in a browser (a web-app account): okta-bridge listens on
+    /// 127.0.0.1 for the redirect, as native apps do (RFC 8252).
+    #[arg(long, conflicts_with_all = ["api_token_file", "api_token_stdin"])]
+    pub(crate) browser: bool,
+    /// As --browser, but print the sign-in URL instead of opening a browser (e.g. over SSH
+    /// with the port forwarded).
+    #[arg(long, conflicts_with_all = ["api_token_file", "api_token_stdin"])]
+    pub(crate) no_browser: bool,
     #[command(flatten)]
     pub(crate) store: StoreSettings,
 }
@@ -306,6 +314,9 @@ pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
         }
         AccountsCommand::Connect(a) => {
             let name = AccountName::parse(&a.name)?;
+            if a.browser || a.no_browser {
+                return super::login::connect_in_browser(&name, &a.store, !a.no_browser).await;
+            }
             let token = stdin_or(a.api_token_file.as_deref(), a.api_token_stdin, "API token")?;
             let service = open_service(&a.store).await?;
             let (account, _) = service.account(&name).await?;
@@ -317,7 +328,7 @@ pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
                 }
                 (None, AppKind::Service) => service.connect_service_app(&account).await?,
                 (None, AppKind::Web) => bail!(
-                    "account {name} connects through Okta's sign-in: run `okta-bridge serve` and open /authenticate_okta?account={name} (or give --api-token-stdin)"
+                    "account {name} connects through Okta's sign-in: give --browser (or run `okta-bridge serve` and open /authenticate_okta?account={name}, or give --api-token-stdin)"
                 ),
                 (None, _) => {
                     bail!("account {name} connects with an API token: give --api-token-file FILE or --api-token-stdin")

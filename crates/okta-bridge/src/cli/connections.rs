@@ -81,6 +81,14 @@ pub(crate) async fn open_service(store: &StoreSettings) -> Result<Service> {
     service_on(store.open().await?, store, None)
 }
 
+/// The service of the database `store` names, whose web apps send the browser back to
+/// `redirect_uri` (the loopback address of `accounts connect --browser`).
+pub(crate) async fn open_service_redirecting(store: &StoreSettings, redirect_uri: &str) -> Result<Service> {
+    let db = store.open().await?;
+    let apps = Apps::new(db.clone(), None, redirect_uri, store.egress()?);
+    Ok(Service::new(db, Arc::new(apps), REFRESH_MARGIN))
+}
+
 fn service_on(store: Store, settings: &StoreSettings, fallback: Option<OAuthApp>) -> Result<Service> {
     let apps = Apps::new(store.clone(), fallback, CLI_REDIRECT_URI, settings.egress()?);
     Ok(Service::new(store, Arc::new(apps), REFRESH_MARGIN))

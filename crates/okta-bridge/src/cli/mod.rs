@@ -9,6 +9,7 @@ mod directory;
 mod groups;
 mod hooks;
 mod keys;
+mod login;
 mod logs;
 mod okta;
 mod sandbox;

@@ -13,6 +13,7 @@ mod hooks;
 mod integrations;
 mod keys;
 mod lease;
+mod login;
 mod ops;
 mod proxy;
 mod refresh;

@@ -57,6 +57,35 @@ fn redirect_error(redirect_uri: &str, error: &str, description: &str, state: Opt
     Redirect::to(url.as_str()).into_response()
 }
 
+/// Whether `presented` is the registered redirect URI `registered`: the same string, or, for
+/// a loopback IP literal over http (`http://127.0.0.1/…`, `http://[::1]/…`), the same but for
+/// the port, which a native app picks when it starts listening (RFC 8252, section 7.3).
+pub(crate) fn redirect_matches(registered: &str, presented: &str) -> bool {
+    if registered == presented {
+        return true;
+    }
+    let (Ok(r), Ok(p)) = (url::Url::parse(registered), url::Url::parse(presented)) else {
+        return false;
+    };
+    let loopback = |u: &url::Url| {
+        u.scheme() == "http"
+            && matches!(
+                u.host(),
+                Some(url::Host::Ipv4(ip)) if ip.is_loopback()
+            )
+            || u.scheme() == "http" && matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+    };
+    loopback(&r)
+        && loopback(&p)
+        && r.host() == p.host()
+        && r.path() == p.path()
+        && r.query() == p.query()
+        && r.fragment().is_none()
+        && p.fragment().is_none()
+        && p.username().is_empty()
+        && p.password().is_none()
+}
+
 /// `GET /oauth2/v1/authorize`: validates the request, then shows the sign-in page.
 pub(crate) async fn authorize(
     State(s): State<Arc<SandboxState>>,
@@ -83,7 +112,7 @@ pub(crate) async fn authorize(
         }
     }
     let redirect_uri = match q.get("redirect_uri") {
-        Some(r) if cfg.redirect_uris.iter().any(|u| u == r) => r.clone(),
+        Some(r) if cfg.redirect_uris.iter().any(|u| redirect_matches(u, r)) => r.clone(),
         Some(_) => {
             return error_page(
                 StatusCode::BAD_REQUEST,
@@ -297,4 +326,32 @@ pub(crate) async fn sign_in(State(s): State<Arc<SandboxState>>, Form(f): Form<Si
         .append_pair("code", &code)
         .append_pair("state", &request.state);
     Redirect::to(url.as_str()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_matches;
+
+    #[test]
+    fn loopback_redirects_take_any_port() {
+        let registered = "http://127.0.0.1/oauth/okta_callback";
+        assert!(redirect_matches(
+            registered,
+            "http://127.0.0.1:49152/oauth/okta_callback"
+        ));
+        assert!(redirect_matches(registered, registered));
+        assert!(redirect_matches("http://[::1]/cb", "http://[::1]:8080/cb"));
+        for other in [
+            "http://127.0.0.1:49152/oauth/other",
+            "http://localhost:49152/oauth/okta_callback",
+            "https://127.0.0.1:49152/oauth/okta_callback",
+            "http://127.0.0.2:49152/oauth/okta_callback",
+            "http://127.0.0.1:49152/oauth/okta_callback?x=1",
+            "http://user@127.0.0.1:49152/oauth/okta_callback",
+        ] {
+            assert!(!redirect_matches(registered, other), "{other}");
+        }
+        // Not loopback: exact only.
+        assert!(!redirect_matches("http://app.example/cb", "http://app.example:8080/cb"));
+    }
 }
