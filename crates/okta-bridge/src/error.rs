@@ -190,13 +190,17 @@ pub enum Error {
         /// The connection the call was for.
         account: String,
     },
-    /// The org did not take or verify the event hook (→ 502). Says why and what to do.
+    /// The org did not take or verify the event hook: it refused (→ 422: a scope, a role or
+    /// the hook's URL to fix), or could not be reached or failed (→ 502). Says why and what to
+    /// do.
     #[error("the event hook of {account} could not be registered: {reason}")]
     HookRegistration {
         /// The connection.
         account: String,
         /// Why, and what to do.
         reason: String,
+        /// Whether the org refused (a 4xx answer), rather than failed.
+        refused: bool,
     },
     /// A setup link that cannot be used (→ 404 unknown, 410 expired, used or revoked, 429
     /// too many attempts).

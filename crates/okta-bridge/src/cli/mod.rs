@@ -74,6 +74,8 @@ enum Command {
     /// The webhook endpoints the change feed is delivered to.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Print the OpenAPI 3.1 document of the JSON API (what GET /api/openapi.json serves).
+    Openapi,
     /// A connection's Okta event hook: the org pushes its changes as they happen.
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
@@ -100,6 +102,15 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Events(args) => sync::events(args).await,
         Command::Webhooks(cmd) => webhooks::run(cmd).await,
         Command::Hooks(cmd) => hooks::run(cmd).await,
+        Command::Openapi => {
+            println!(
+                "{}",
+                okta_bridge::server::openapi_document()
+                    .to_pretty_json()
+                    .map_err(|e| anyhow::anyhow!("cannot write the document: {e}"))?
+            );
+            Ok(())
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::{AdminPage, Reader, Writer, csrf_matches};
 use super::error::{PageContext, PageError};
+use super::extract::{Path, Query};
+use super::openapi::{AccountView, ConnectBodyDoc, ConnectedView, ErrorBody, NewAccountBody};
 use super::views::{account_json, error_page};
 use crate::error::{Error, Result};
 use crate::model::{AccountName, ApiToken, AppKind, ClientSecret, NewAccount, PrivateKeyPem, secret_opt};
@@ -33,12 +35,14 @@ pub(super) fn json_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, bod
 }
 
 /// `GET /api/accounts`.
+#[utoipa::path(get, path = "/api/accounts", operation_id = "accounts_list", tag = "accounts", summary = "Every account", responses((status = 200, description = "The accounts", body = Vec<AccountView>), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn list(_: Reader, State(state): State<Arc<AppState>>) -> Result<Json<Vec<Value>>> {
     let all = state.service.accounts().await?;
     Ok(Json(all.iter().map(|(a, c)| account_json(a, c.as_ref())).collect()))
 }
 
 /// `GET /api/accounts/{name}`.
+#[utoipa::path(get, path = "/api/accounts/{name}", operation_id = "accounts_get", tag = "accounts", summary = "One account", params(("name" = String, Path, description = "The account")), responses((status = 200, description = "The account", body = AccountView), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn get(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -56,6 +60,7 @@ pub(crate) struct AddParams {
 
 /// `POST /api/accounts[?replace=true]` with a [`NewAccount`] as JSON: 201 with the account,
 /// 409 when the name is taken (unless `replace`), 400 saying what to fix.
+#[utoipa::path(post, path = "/api/accounts", operation_id = "accounts_add", tag = "accounts", summary = "Add (or with replace, change) an account", params(("replace" = Option<bool>, Query, description = "Replace an account of that name")), request_body(content = NewAccountBody, content_type = "application/json"), responses((status = 201, description = "The account", body = AccountView), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn add(
     _: Writer,
     State(state): State<Arc<AppState>>,
@@ -70,6 +75,7 @@ pub(crate) async fn add(
 }
 
 /// `DELETE /api/accounts/{name}`: only an account without a connection.
+#[utoipa::path(delete, path = "/api/accounts/{name}", operation_id = "accounts_remove", tag = "accounts", summary = "Remove an account without a connection", params(("name" = String, Path, description = "The account")), responses((status = 200, description = "`{\"removed\": name}`", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn remove(
     _: Writer,
     State(state): State<Arc<AppState>>,
@@ -89,6 +95,7 @@ pub(crate) struct ConnectBody {
 
 /// `POST /api/accounts/{name}/connect` with `{"apiToken": "…"}` (checked with Okta before it
 /// is stored) or `{}` for a service app.
+#[utoipa::path(post, path = "/api/accounts/{name}/connect", operation_id = "accounts_connect", tag = "accounts", summary = "Connect an API-token or service-app account (checked with Okta first)", params(("name" = String, Path, description = "The account")), request_body(content = Option<ConnectBodyDoc>, content_type = "application/json"), responses((status = 200, description = "Connected", body = ConnectedView), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn connect(
     _: Writer,
     State(state): State<Arc<AppState>>,

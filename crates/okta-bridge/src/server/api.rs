@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use okta_client::{Page, User};
@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::{Reader, Writer};
+use super::extract::{Path, Query};
+use super::openapi::{ConnectionView, ErrorBody};
 use super::views::connection_json;
 use crate::error::{Error, Result};
 use crate::model::AccountName;
@@ -24,6 +26,7 @@ pub(crate) struct PageParams {
 }
 
 /// `GET /api/connections`: every connection, without its tokens.
+#[utoipa::path(get, path = "/api/connections", operation_id = "api_connections", tag = "connections", summary = "Every connection, without its tokens", responses((status = 200, description = "The connections", body = Vec<ConnectionView>), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn connections(_: Reader, State(state): State<Arc<AppState>>) -> Result<Json<Vec<Value>>> {
     let conns = state.store().connections().await?;
     Ok(Json(conns.iter().map(connection_json).collect()))
@@ -39,6 +42,7 @@ pub(crate) struct DisconnectParams {
 
 /// `DELETE /api/connections/{account}[?revokeApiToken=true]`: revoke the tokens at Okta, then
 /// forget them.
+#[utoipa::path(delete, path = "/api/connections/{account}", operation_id = "api_disconnect", tag = "connections", summary = "Revoke a connection's tokens at Okta, then forget them", params(("account" = String, Path, description = "The connection (account name)"), ("revokeApiToken" = Option<bool>, Query, description = "Revoke an API token at Okta too")), responses((status = 200, description = "`{\"disconnected\", \"revoked\"}`", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn disconnect(
     _: Writer,
     State(state): State<Arc<AppState>>,
@@ -82,6 +86,7 @@ pub(crate) async fn fetch_page(state: &AppState, account: &str, p: &PageParams) 
 
 /// `GET /api/connections/{account}/users?limit=&after=`: Okta's users, read live, with a
 /// `Link: <…>; rel="next"` header while more remain.
+#[utoipa::path(get, path = "/api/connections/{account}/users", operation_id = "api_users", tag = "connections", summary = "The org's users, read live from Okta (Link: rel=next while more remain)", params(("account" = String, Path, description = "The connection (account name)"), ("limit" = Option<u32>, Query, description = "1-200 (default 200)"), ("after" = Option<String>, Query, description = "Okta's cursor")), responses((status = 200, description = "Okta's users", body = Vec<serde_json::Value>), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn users(
     _: Reader,
     State(state): State<Arc<AppState>>,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::{Reader, Writer};
+use super::extract::{Path, Query};
+use super::openapi::{ErrorBody, FeedPage};
 use crate::error::{Error, Result};
 use crate::model::AccountName;
 use crate::store::UserQuery;
@@ -24,6 +26,7 @@ pub(crate) struct SyncParams {
 }
 
 /// `POST /api/connections/{account}/sync[?full=true]`: syncs now; answers what the run did.
+#[utoipa::path(post, path = "/api/connections/{account}/sync", operation_id = "directory_sync_now", tag = "directory", summary = "Sync the connection's directory now", params(("account" = String, Path, description = "The connection (account name)"), ("full" = Option<bool>, Query, description = "Read everything, not only what changed")), responses((status = 200, description = "What the run did", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn sync_now(
     _: Writer,
     State(state): State<Arc<AppState>>,
@@ -35,6 +38,7 @@ pub(crate) async fn sync_now(
 }
 
 /// `GET /api/connections/{account}/sync`: the sync state.
+#[utoipa::path(get, path = "/api/connections/{account}/sync", operation_id = "directory_sync_state", tag = "directory", summary = "The sync state", params(("account" = String, Path, description = "The connection (account name)")), responses((status = 200, description = "The sync state", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn sync_state(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -57,6 +61,7 @@ pub(crate) struct FeedParams {
 /// feed after a cursor, oldest first, with the cursor to ask from next (`next`; the same one
 /// when nothing is new). With `wait`, an answer with nothing new comes only after that long,
 /// or as soon as something is.
+#[utoipa::path(get, path = "/api/connections/{account}/events", operation_id = "directory_events", tag = "directory", summary = "The change feed after a cursor, oldest first", params(("account" = String, Path, description = "The connection (account name)"), ("after" = Option<String>, Query, description = "The cursor (0: the start)"), ("limit" = Option<i64>, Query, description = "At most this many events (1-1000, default 100)"), ("wait" = Option<u64>, Query, description = "Seconds to wait for new events (a long poll, at most 60)")), responses((status = 200, description = "Events and the next cursor", body = FeedPage), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn events(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -137,6 +142,7 @@ fn paged<T: serde::Serialize>(
 
 /// `GET /api/connections/{account}/directory/users?status=&limit=&after=`: the synced users in
 /// id order, with a `Link: <…>; rel="next"` while more remain.
+#[utoipa::path(get, path = "/api/connections/{account}/directory/users", operation_id = "directory_users", tag = "directory", summary = "The synced users, in id order (Link: rel=next while more remain)", params(("account" = String, Path, description = "The connection (account name)"), ("limit" = Option<i64>, Query, description = "Items per page (1-1000, default 200)"), ("after" = Option<String>, Query, description = "The cursor of the Link header"), ("status" = Option<String>, Query, description = "Okta's user status, e.g. ACTIVE"), ("q" = Option<String>, Query, description = "A prefix of login, email, first or last name"), ("group" = Option<String>, Query, description = "Only members of this group"), ("updatedSince" = Option<String>, Query, description = "RFC 3339")), responses((status = 200, description = "Users", body = Vec<serde_json::Value>), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn users(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -189,6 +195,7 @@ pub(crate) async fn users(
 }
 
 /// `GET /api/connections/{account}/directory/users/{id}`: a synced user with its groups' ids.
+#[utoipa::path(get, path = "/api/connections/{account}/directory/users/{id}", operation_id = "directory_user", tag = "directory", summary = "A synced user with its groups", params(("account" = String, Path, description = "The connection (account name)"), ("id" = String, Path, description = "Okta's user id")), responses((status = 200, description = "The user", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn user(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -216,6 +223,7 @@ pub(crate) struct PageOnly {
 }
 
 /// `GET /api/connections/{account}/directory/groups?limit=&after=`: the synced groups.
+#[utoipa::path(get, path = "/api/connections/{account}/directory/groups", operation_id = "directory_groups", tag = "directory", summary = "The synced groups", params(("account" = String, Path, description = "The connection (account name)"), ("limit" = Option<i64>, Query, description = "Items per page (1-1000, default 200)"), ("after" = Option<String>, Query, description = "The cursor of the Link header")), responses((status = 200, description = "Groups", body = Vec<serde_json::Value>), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn groups(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -235,6 +243,7 @@ pub(crate) async fn groups(
 
 /// `GET /api/connections/{account}/directory/apps?limit=&after=`: the synced apps, each with
 /// the groups assigned to it (`groups`) and its number of users (`users`).
+#[utoipa::path(get, path = "/api/connections/{account}/directory/apps", operation_id = "directory_apps", tag = "directory", summary = "The synced apps", params(("account" = String, Path, description = "The connection (account name)"), ("limit" = Option<i64>, Query, description = "Items per page (1-1000, default 200)"), ("after" = Option<String>, Query, description = "The cursor of the Link header")), responses((status = 200, description = "Apps", body = Vec<serde_json::Value>), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn apps(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -269,6 +278,7 @@ pub(crate) async fn apps(
 
 /// `GET /api/connections/{account}/directory/groups/{id}/members?limit=&after=`: a synced
 /// group's members.
+#[utoipa::path(get, path = "/api/connections/{account}/directory/groups/{id}/members", operation_id = "directory_members", tag = "directory", summary = "A synced group's members", params(("account" = String, Path, description = "The connection (account name)"), ("id" = String, Path, description = "Okta's group id"), ("limit" = Option<i64>, Query, description = "Items per page (1-1000, default 200)"), ("after" = Option<String>, Query, description = "The cursor of the Link header")), responses((status = 200, description = "Users", body = Vec<serde_json::Value>), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn members(
     _: Reader,
     State(state): State<Arc<AppState>>,

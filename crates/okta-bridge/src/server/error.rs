@@ -24,6 +24,9 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
         Error::CrossOrigin => (StatusCode::FORBIDDEN, "cross_origin", shown()),
         Error::InsufficientScope { .. } => (StatusCode::FORBIDDEN, "insufficient_scope", shown()),
         Error::HookUnauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized", shown()),
+        Error::HookRegistration { refused: true, .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "hook_not_registered", shown())
+        }
         Error::HookRegistration { .. } => (StatusCode::BAD_GATEWAY, "hook_not_registered", shown()),
         Error::UnknownConnection(_)
         | Error::UnknownAccount(_)

@@ -5,12 +5,14 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::{Reader, Writer};
+use super::extract::Path;
+use super::openapi::ErrorBody;
 use crate::error::{Error, Result};
 use crate::model::AccountName;
 
@@ -65,6 +67,7 @@ pub(crate) async fn call(
 }
 
 /// `GET /api/connections/{connection}/hooks`: the hook as kept and as the org says it is.
+#[utoipa::path(get, path = "/api/connections/{account}/hooks", operation_id = "hooks_status", tag = "connections", summary = "The connection's Okta event hook, as kept and as the org has it", params(("account" = String, Path, description = "The connection (account name)")), responses((status = 200, description = "The hook", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn status(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -76,6 +79,7 @@ pub(crate) async fn status(
 
 /// `POST /api/connections/{connection}/hooks`: creates (or updates) and verifies the
 /// connection's event hook at the org, called at this server's public URL.
+#[utoipa::path(post, path = "/api/connections/{account}/hooks", operation_id = "hooks_register", tag = "connections", summary = "Create (or update) and verify the connection's event hook at the org", params(("account" = String, Path, description = "The connection (account name)")), responses((status = 200, description = "The hook", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn register(
     _: Writer,
     State(state): State<Arc<AppState>>,

@@ -10,9 +10,11 @@ mod api;
 mod auth;
 mod directory;
 mod error;
+mod extract;
 mod hooks;
 mod keys;
 mod oauth;
+mod openapi;
 mod ops;
 mod pages;
 mod proxy;
@@ -69,9 +71,71 @@ impl AppState {
     }
 }
 
+/// The JSON API's routes, each registered from its handler's `#[utoipa::path]`, and the
+/// OpenAPI document they make.
+fn json_api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+
+    /// The proxy's route takes any path (`{*path}`), which the document shows as Okta's.
+    #[derive(OpenApi)]
+    #[openapi(paths(proxy::forward))]
+    struct ProxyDoc;
+
+    let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(accounts::list, accounts::add))
+        .routes(routes!(accounts::get, accounts::remove))
+        .routes(routes!(accounts::connect))
+        .routes(routes!(setup::create))
+        .routes(routes!(setup::list))
+        .routes(routes!(setup::audit))
+        .routes(routes!(setup::revoke))
+        .routes(routes!(api::connections))
+        .routes(routes!(api::disconnect))
+        .routes(routes!(api::users))
+        .routes(routes!(directory::sync_state, directory::sync_now))
+        .routes(routes!(directory::events))
+        .routes(routes!(directory::users))
+        .routes(routes!(directory::user))
+        .routes(routes!(directory::groups))
+        .routes(routes!(directory::apps))
+        .routes(routes!(directory::members))
+        .routes(routes!(hooks::status, hooks::register))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::replay))
+        .split_for_parts();
+    doc.merge(ProxyDoc::openapi());
+    let router = router.route(
+        "/api/connections/{account}/okta/{*path}",
+        axum::routing::any(proxy::forward),
+    );
+    (router, doc)
+}
+
+/// The OpenAPI document of the JSON API.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    json_api().1
+}
+
 /// Every route.
 pub fn router(state: Arc<AppState>) -> Router {
+    let (api, doc) = json_api();
+    let doc = Arc::new(doc);
     Router::new()
+        .merge(api)
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/authenticate_okta",
@@ -83,54 +147,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/webhooks", get(pages::webhooks))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
-        .route("/api/connections", get(api::connections))
-        .route("/api/accounts", get(accounts::list).post(accounts::add))
-        .route("/api/accounts/{name}", get(accounts::get).delete(accounts::remove))
-        .route("/api/accounts/{name}/connect", post(accounts::connect))
-        .route("/api/accounts/{name}/setup-link", post(setup::create))
-        .route("/api/accounts/{name}/setup-links", get(setup::list))
-        .route("/api/accounts/{name}/audit", get(setup::audit))
-        .route("/api/setup-links/{id}", axum::routing::delete(setup::revoke))
         .route("/setup", get(setup::guide))
         .route("/setup/connect", post(setup::connect))
         .route("/setup/done", get(setup::done))
         .route("/setup/{token}", get(setup::landing).post(setup::open))
         .route("/accounts", post(accounts::add_form))
         .route("/accounts/{name}/connect", post(accounts::connect_form))
-        .route("/api/connections/{account}/users", get(api::users))
-        .route("/api/connections/{account}", axum::routing::delete(api::disconnect))
-        .route(
-            "/api/connections/{account}/sync",
-            get(directory::sync_state).post(directory::sync_now),
-        )
-        .route("/api/connections/{account}/events", get(directory::events))
-        .route(
-            "/api/connections/{account}/okta/{*path}",
-            axum::routing::any(proxy::forward),
-        )
-        .route("/api/api-keys", get(keys::list).post(keys::create))
-        .route("/api/api-keys/{id}", axum::routing::delete(keys::revoke))
-        .route("/api/connections/{account}/directory/users", get(directory::users))
-        .route("/api/connections/{account}/directory/users/{id}", get(directory::user))
-        .route("/api/connections/{account}/directory/groups", get(directory::groups))
-        .route("/api/connections/{account}/directory/apps", get(directory::apps))
-        .route(
-            "/api/connections/{account}/directory/groups/{id}/members",
-            get(directory::members),
-        )
-        .route("/api/webhooks", get(webhooks::list).post(webhooks::create))
-        .route(
-            "/api/webhooks/{id}",
-            get(webhooks::get).patch(webhooks::update).delete(webhooks::delete),
-        )
-        .route("/api/webhooks/{id}/rotate-secret", post(webhooks::rotate_secret))
-        .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries))
-        .route("/api/webhooks/{id}/replay", post(webhooks::replay))
         .route("/hooks/okta/{account}", get(hooks::verify).post(hooks::call))
-        .route(
-            "/api/connections/{account}/hooks",
-            get(hooks::status).post(hooks::register),
-        )
         .route("/connections/{account}/disconnect", post(pages::disconnect))
         .route("/connections/{account}/sync", post(pages::sync_now))
         .route("/readyz", get(ops::readyz))

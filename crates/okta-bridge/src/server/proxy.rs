@@ -29,6 +29,22 @@ const PASSED: [&str; 7] = [
 
 /// Forwards the request to the org of the connection; `GET`, `HEAD` and `OPTIONS` need
 /// `directory:read`, other methods `connections:write`.
+#[utoipa::path(
+    get, post, put, patch, delete,
+    path = "/api/connections/{account}/okta/api/v1/{path}", operation_id = "proxy_forward",
+    tag = "connections",
+    summary = "Okta's Management API through the connection",
+    description = "Any method on any path under Okta's `/api/v1/`, sent with the connection's credentials (refreshed as needed), paced under Okta's rate limits and retried when idempotent. Okta's status, body, rate-limit headers and request id come back as Okta sent them; `Link` URLs point back through okta-bridge. `GET` needs `directory:read`, other methods `connections:write`; writes are recorded in the account's audit log.",
+    params(
+        ("account" = String, Path, description = "The connection (account name)"),
+        ("path" = String, Path, description = "The rest of Okta's path, e.g. `users` or `groups/00g…/users`")
+    ),
+    request_body(content = Option<serde_json::Value>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Okta's answer", body = serde_json::Value),
+        (status = "default", description = "Okta's error as Okta sent it, or okta-bridge's (`{\"error\", \"message\"}`)", body = serde_json::Value)
+    )
+)]
 pub(crate) async fn forward(
     caller: Caller,
     State(state): State<Arc<AppState>>,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::ExposeSecret;
@@ -19,6 +19,8 @@ use super::AppState;
 use super::accounts::json_body;
 use super::auth::{Admin, Writer, cookie, csrf_matches, set_cookie, to_sign_in};
 use super::error::classify;
+use super::extract::{Path, Query};
+use super::openapi::{AuditView, ErrorBody, NewSetupLinkBody, SetupLinkView};
 use super::views::{error_page, render};
 use crate::crypto::hash;
 use crate::error::{Error, Result};
@@ -55,6 +57,7 @@ fn link_json(state: &AppState, l: &SetupLink) -> Value {
 
 /// `POST /api/accounts/{name}/setup-link` with `{"expiresIn"?: seconds, "scopes"?: "…"}`:
 /// 201 with the link's `url` (shown once) and id.
+#[utoipa::path(post, path = "/api/accounts/{name}/setup-link", operation_id = "setup_create", tag = "setup", summary = "A single-use setup link for the customer's Okta admin", params(("name" = String, Path, description = "The account")), request_body(content = Option<NewSetupLinkBody>, content_type = "application/json"), responses((status = 201, description = "The link, with its url (shown once)", body = SetupLinkView), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn create(
     _: Writer,
     State(state): State<Arc<AppState>>,
@@ -79,6 +82,7 @@ pub(crate) async fn create(
 
 /// `GET /api/accounts/{name}/setup-links`: the account's links, newest first (never their
 /// tokens).
+#[utoipa::path(get, path = "/api/accounts/{name}/setup-links", operation_id = "setup_list", tag = "setup", summary = "The account's setup links (never their url)", params(("name" = String, Path, description = "The account")), responses((status = 200, description = "Links", body = Vec<SetupLinkView>), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn list(
     _: Writer,
     State(state): State<Arc<AppState>>,
@@ -90,6 +94,7 @@ pub(crate) async fn list(
 }
 
 /// `DELETE /api/setup-links/{id}`: revokes a link.
+#[utoipa::path(delete, path = "/api/setup-links/{id}", operation_id = "setup_revoke", tag = "setup", summary = "Revoke a setup link", params(("id" = String, Path, description = "The link (sl_…)")), responses((status = 200, description = "The link", body = SetupLinkView), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn revoke(
     _: Writer,
     State(state): State<Arc<AppState>>,
@@ -100,6 +105,7 @@ pub(crate) async fn revoke(
 }
 
 /// `GET /api/accounts/{name}/audit`: the account's audit log, oldest first.
+#[utoipa::path(get, path = "/api/accounts/{name}/audit", operation_id = "setup_audit", tag = "accounts", summary = "The account's audit log, oldest first", params(("name" = String, Path, description = "The account")), responses((status = 200, description = "Records", body = Vec<AuditView>), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn audit(
     _: Admin,
     State(state): State<Arc<AppState>>,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::accounts::json_body;
 use super::auth::Admin;
+use super::extract::Path;
+use super::openapi::{ErrorBody, NewWebhookBody, ReplayBody, RotateBody, WebhookChangeBody, WebhookView};
 use crate::error::{Error, Result};
 use crate::model::{AccountName, Webhook, WebhookSecret};
 use crate::service::WebhookChange;
@@ -37,6 +39,7 @@ struct NewWebhook {
 
 /// `POST /api/webhooks {"url", "events"?, "connections"?}`: 201 with the endpoint and its
 /// `secret`, shown this once.
+#[utoipa::path(post, path = "/api/webhooks", operation_id = "webhooks_create", tag = "webhooks", summary = "Make an endpoint; its signing secret is in this answer only", request_body(content = NewWebhookBody, content_type = "application/json"), responses((status = 201, description = "The endpoint and its `secret`", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn create(
     _: Admin,
     State(state): State<Arc<AppState>>,
@@ -52,11 +55,13 @@ pub(crate) async fn create(
 }
 
 /// `GET /api/webhooks`.
+#[utoipa::path(get, path = "/api/webhooks", operation_id = "webhooks_list", tag = "webhooks", summary = "The endpoints", responses((status = 200, description = "`{\"webhooks\": [...]}`", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn list(_: Admin, State(state): State<Arc<AppState>>) -> Result<Json<Value>> {
     Ok(Json(json!({ "webhooks": state.service.webhooks().await? })))
 }
 
 /// `GET /api/webhooks/{id}`.
+#[utoipa::path(get, path = "/api/webhooks/{id}", operation_id = "webhooks_get", tag = "webhooks", summary = "One endpoint", params(("id" = String, Path, description = "The endpoint (wh_…)")), responses((status = 200, description = "The endpoint", body = WebhookView), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn get(_: Admin, State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Webhook>> {
     Ok(Json(state.service.webhook(&id).await?))
 }
@@ -74,6 +79,7 @@ fn list_field(body: &serde_json::Map<String, Value>, field: &'static str) -> Res
 
 /// `PATCH /api/webhooks/{id} {"url"?, "events"?, "connections"?, "status"?: "active"}`: each
 /// field given replaces the stored one (`null`: every event type, or every connection).
+#[utoipa::path(patch, path = "/api/webhooks/{id}", operation_id = "webhooks_update", tag = "webhooks", summary = "Change an endpoint", params(("id" = String, Path, description = "The endpoint (wh_…)")), request_body(content = WebhookChangeBody, content_type = "application/json"), responses((status = 200, description = "The endpoint", body = WebhookView), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn update(
     _: Admin,
     State(state): State<Arc<AppState>>,
@@ -110,6 +116,7 @@ pub(crate) async fn update(
 }
 
 /// `DELETE /api/webhooks/{id}`: 204.
+#[utoipa::path(delete, path = "/api/webhooks/{id}", operation_id = "webhooks_delete", tag = "webhooks", summary = "Delete an endpoint", params(("id" = String, Path, description = "The endpoint (wh_…)")), responses((status = 204, description = "Deleted"), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn delete(_: Admin, State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<StatusCode> {
     state.service.delete_webhook(&id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -123,6 +130,7 @@ struct Rotate {
 
 /// `POST /api/webhooks/{id}/rotate-secret {"overlapSeconds"?}`: the endpoint with its new
 /// `secret`; the old one signs too for the overlap (default a day, at most 7 days).
+#[utoipa::path(post, path = "/api/webhooks/{id}/rotate-secret", operation_id = "webhooks_rotate_secret", tag = "webhooks", summary = "A new signing secret; the old one signs too for the overlap", params(("id" = String, Path, description = "The endpoint (wh_…)")), request_body(content = Option<RotateBody>, content_type = "application/json"), responses((status = 200, description = "The endpoint and its new `secret`", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn rotate_secret(
     _: Admin,
     State(state): State<Arc<AppState>>,
@@ -142,6 +150,7 @@ pub(crate) async fn rotate_secret(
 
 /// `GET /api/webhooks/{id}/deliveries`: where each connection's stream stands (the last event
 /// delivered, failed attempts at the next, the last error) and the newest 100 attempts.
+#[utoipa::path(get, path = "/api/webhooks/{id}/deliveries", operation_id = "webhooks_deliveries", tag = "webhooks", summary = "Where each connection's stream stands and the newest attempts", params(("id" = String, Path, description = "The endpoint (wh_…)")), responses((status = 200, description = "`{\"streams\", \"attempts\"}`", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn deliveries(
     _: Admin,
     State(state): State<Arc<AppState>>,
@@ -162,6 +171,7 @@ struct Replay {
 
 /// `POST /api/webhooks/{id}/replay {"connection", "after"}`: `connection`'s events after cursor
 /// `after` are delivered to the endpoint again, in order; answers the stream.
+#[utoipa::path(post, path = "/api/webhooks/{id}/replay", operation_id = "webhooks_replay", tag = "webhooks", summary = "Deliver a connection's events after a cursor again, in order", params(("id" = String, Path, description = "The endpoint (wh_…)")), request_body(content = ReplayBody, content_type = "application/json"), responses((status = 200, description = "The stream", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn replay(
     _: Admin,
     State(state): State<Arc<AppState>>,

@@ -52,9 +52,11 @@ fn registration_error(account: &AccountName, e: &Error) -> Error {
         Error::Okta(o) => format!("{o} (the org must reach okta-bridge at its public URL, and okta-bridge must answer there)"),
         other => other.to_string(),
     };
+    let refused = matches!(e, Error::Okta(o) if o.status().is_some_and(|s| s.is_client_error()));
     Error::HookRegistration {
         account: account.to_string(),
         reason,
+        refused,
     }
 }
 

@@ -330,7 +330,10 @@ async fn registering_without_the_scope_says_which_to_grant() {
     assert_eq!(res.url().path(), "/", "connected: {:?}", browser.hops);
     let name = format!("127-0-0-1-{}", app.sandbox.addr().port());
     let (status, body) = api(&app, Method::POST, &format!("/api/connections/{name}/hooks"), None).await;
-    assert_eq!(status, 502, "{body}");
+    assert_eq!(
+        status, 422,
+        "the org refused: ours to fix, not a gateway failure: {body}"
+    );
     assert_eq!(body["error"], "hook_not_registered", "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("okta.eventHooks.manage"),

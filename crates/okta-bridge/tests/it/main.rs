@@ -14,6 +14,7 @@ mod integrations;
 mod keys;
 mod lease;
 mod login;
+mod openapi;
 mod ops;
 mod proxy;
 mod refresh;

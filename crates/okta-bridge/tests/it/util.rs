@@ -629,6 +629,17 @@ pub async fn connect_account(app: &TestApp, browser: &mut Browser, name: &str) -
 
 /// Fills in `org`'s sign-in page `res` as its admin and follows where it leads.
 pub async fn sign_in_to_org(browser: &mut Browser, res: reqwest::Response, org: &Sandbox) -> reqwest::Response {
+    let c = org.config();
+    sign_in_to_org_as(browser, res, &c.admin_login, c.user_password_value()).await
+}
+
+/// Fills in an org's sign-in page `res` as `login` with `password` and follows where it leads.
+pub async fn sign_in_to_org_as(
+    browser: &mut Browser,
+    res: reqwest::Response,
+    login: &str,
+    password: &str,
+) -> reqwest::Response {
     assert_eq!(res.status(), 200, "sign-in page: {:?}", browser.hops);
     let page_url = res.url().clone();
     let html = res.text().await.unwrap();
@@ -636,13 +647,8 @@ pub async fn sign_in_to_org(browser: &mut Browser, res: reqwest::Response, org: 
         html.contains("name=\"username\"") && html.contains("name=\"password\""),
         "{html}"
     );
-    let c = org.config();
     browser
-        .submit(
-            &page_url,
-            &html,
-            &[("username", &c.admin_login), ("password", c.user_password_value())],
-        )
+        .submit(&page_url, &html, &[("username", login), ("password", password)])
         .await
 }
 
