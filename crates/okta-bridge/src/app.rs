@@ -106,6 +106,7 @@ impl App {
             Some(s) => s,
             None => settings.store.open().await?,
         };
+        let console = crate::console::ConsoleOidc::from_settings(&settings.console, &egress)?.map(Arc::new);
         let apps = Arc::new(Apps::new(store.clone(), oauth, settings.redirect_uri(), egress));
         let service = Arc::new(
             Service::new(store, apps, Duration::from_secs(settings.refresh_margin))
@@ -120,7 +121,7 @@ impl App {
         );
         let admin_token_generated = admin_token.is_none();
         let admin_token = admin_token.unwrap_or_else(|| SecretString::from(random_secret()));
-        let state = AppState::new(service.clone(), settings.public_url(), admin_token.clone());
+        let state = AppState::with_console(service.clone(), settings.public_url(), admin_token.clone(), console);
         // Refreshes another instance abandoned mid-way are completed first thing (Okta takes
         // the old refresh token again only within its leeway), then watched for every second.
         let mut background = vec![service.refresher().clone().spawn_recovery(RECOVERY_TICK)];

@@ -58,6 +58,15 @@ pub enum Error {
         /// The scope needed.
         needed: &'static str,
     },
+    /// Someone signed in with the console's OpenID provider who is not on its allow lists
+    /// (→ 403 on the sign-in page).
+    #[error(
+        "{who} signed in, but may not use this console: an admin adds them to OKTA_BRIDGE_CONSOLE_ALLOWED_EMAILS, or them to a group in OKTA_BRIDGE_CONSOLE_ALLOWED_GROUPS"
+    )]
+    ConsoleRefused {
+        /// Their email, or subject.
+        who: String,
+    },
     /// No API key, not revoked, with that id or name (→ 404).
     #[error("no API key {0:?} that is not revoked: okta-bridge api-keys list (or GET /api/api-keys) shows them")]
     UnknownApiKey(String),

@@ -25,6 +25,7 @@
 
 pub mod app;
 pub mod apps;
+pub mod console;
 pub mod crypto;
 pub mod egress;
 pub mod error;

@@ -183,6 +183,13 @@ pub struct Callback {
     code: String,
 }
 
+impl Callback {
+    /// The authorization code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+}
+
 fn refused(detail: &str) -> Error {
     Error::oauth(OAuthFailure::Refused, detail)
 }

@@ -86,9 +86,44 @@ pub struct Settings {
     /// (410) and re-reads the directory.
     #[arg(long, env = "OKTA_BRIDGE_FEED_RETENTION_DAYS", default_value_t = 30)]
     pub feed_retention_days: u64,
+    /// Signing in to the console with OpenID Connect.
+    #[command(flatten)]
+    pub console: ConsoleSettings,
     /// The database, its keys and the development switch.
     #[command(flatten)]
     pub store: StoreSettings,
+}
+
+/// Signing in to the console with OpenID Connect (any provider by discovery; an Okta org's own
+/// authorization server is the obvious one), besides the admin token. Off unless an issuer is
+/// given; then the client and at least one allowed email or group are required.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConsoleSettings {
+    /// The OpenID provider, by its issuer (e.g. `https://acme.okta.com`); its endpoints come
+    /// from its discovery document.
+    #[arg(long = "console-oidc-issuer", env = "OKTA_BRIDGE_CONSOLE_OIDC_ISSUER")]
+    pub issuer: Option<Url>,
+    /// The client id of the console's OIDC app (a web app whose sign-in redirect URI is
+    /// `{public URL}/login/oidc/callback`).
+    #[arg(long = "console-oidc-client-id", env = "OKTA_BRIDGE_CONSOLE_OIDC_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// Its client secret.
+    #[arg(long = "console-oidc-client-secret", env = "OKTA_BRIDGE_CONSOLE_OIDC_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
+    pub client_secret: Option<SecretString>,
+    /// Who may sign in: these emails (comma-separated; the ID token's verified `email`).
+    #[arg(
+        long = "console-allowed-emails",
+        env = "OKTA_BRIDGE_CONSOLE_ALLOWED_EMAILS",
+        value_delimiter = ','
+    )]
+    pub allowed_emails: Vec<String>,
+    /// ... or members of these groups (comma-separated; the ID token's `groups` claim).
+    #[arg(
+        long = "console-allowed-groups",
+        env = "OKTA_BRIDGE_CONSOLE_ALLOWED_GROUPS",
+        value_delimiter = ','
+    )]
+    pub allowed_groups: Vec<String>,
 }
 
 /// Options of commands that only need the database.

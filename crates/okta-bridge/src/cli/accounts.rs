@@ -143,6 +143,10 @@ pub(crate) struct AccountsConnectArgs {
     /// with the port forwarded).
     #[arg(long, conflicts_with_all = ["api_token_file", "api_token_stdin"])]
     pub(crate) no_browser: bool,
+    /// With --browser: the loopback port to listen on (default: one the system picks), for an
+    /// org that compares redirect URIs exactly rather than by RFC 8252's loopback rule.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) port: u16,
     #[command(flatten)]
     pub(crate) store: StoreSettings,
 }
@@ -315,7 +319,7 @@ pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
         AccountsCommand::Connect(a) => {
             let name = AccountName::parse(&a.name)?;
             if a.browser || a.no_browser {
-                return super::login::connect_in_browser(&name, &a.store, !a.no_browser).await;
+                return super::login::connect_in_browser(&name, &a.store, !a.no_browser, a.port).await;
             }
             let token = stdin_or(a.api_token_file.as_deref(), a.api_token_stdin, "API token")?;
             let service = open_service(&a.store).await?;

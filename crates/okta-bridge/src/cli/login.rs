@@ -64,11 +64,17 @@ async fn callback(State(w): State<Arc<Waiting>>, Query(params): Query<CallbackPa
 }
 
 /// Connects web-app account `name` through the org's sign-in in a browser (opened unless
-/// `open_browser` is false: then the URL is only printed).
-pub(crate) async fn connect_in_browser(name: &AccountName, store: &StoreSettings, open_browser: bool) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+/// `open_browser` is false: then the URL is only printed), listening on `127.0.0.1:port` (0:
+/// a port the system picks).
+pub(crate) async fn connect_in_browser(
+    name: &AccountName,
+    store: &StoreSettings,
+    open_browser: bool,
+    port: u16,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
-        .context("cannot listen on 127.0.0.1 for the sign-in's redirect")?;
+        .with_context(|| format!("cannot listen on 127.0.0.1:{port} for the sign-in's redirect (--port)"))?;
     let port = listener.local_addr()?.port();
     let redirect = format!("http://127.0.0.1:{port}/oauth/okta_callback");
     let service = open_service_redirecting(store, &redirect).await?;

@@ -35,7 +35,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the web server: connect orgs through OAuth, list connections and users.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run a local Okta org (OAuth authorization server + Management API).
     Sandbox(sandbox::SandboxArgs),
     /// An org's users, read live (--org-url and --api-token, or --connection NAME).
@@ -87,7 +87,7 @@ enum Command {
 /// Whatever the command fails with; [`report`] says it.
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Users(cmd) => users::run(cmd).await,
         Command::Groups(cmd) => groups::run(cmd).await,

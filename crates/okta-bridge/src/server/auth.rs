@@ -269,6 +269,11 @@ pub(crate) async fn same_origin(
 /// Sends the browser to the org's sign-in for `started`, with the binding cookie of this flow
 /// only.
 pub(crate) fn to_sign_in(state: &AppState, started: &Started) -> Response {
+    to_sign_in_at(state, started, "/oauth")
+}
+
+/// [`to_sign_in`] for a flow whose callback is under `path` (the cookie goes there only).
+pub(crate) fn to_sign_in_at(state: &AppState, started: &Started, path: &str) -> Response {
     let mut res = Redirect::to(started.authorize_url.as_str()).into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
@@ -276,7 +281,7 @@ pub(crate) fn to_sign_in(state: &AppState, started: &Started) -> Response {
             state,
             &started.binding_cookie,
             started.browser_binding.expose_secret(),
-            "/oauth",
+            path,
             "Lax",
             STATE_TTL.as_secs(),
         ),

@@ -23,6 +23,7 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
         Error::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", shown()),
         Error::CrossOrigin => (StatusCode::FORBIDDEN, "cross_origin", shown()),
         Error::InsufficientScope { .. } => (StatusCode::FORBIDDEN, "insufficient_scope", shown()),
+        Error::ConsoleRefused { .. } => (StatusCode::FORBIDDEN, "not_allowed", shown()),
         Error::HookUnauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized", shown()),
         Error::HookRegistration { refused: true, .. } => {
             (StatusCode::UNPROCESSABLE_ENTITY, "hook_not_registered", shown())

@@ -42,17 +42,30 @@ pub struct AppState {
     public_url: Url,
     admin_token: SecretString,
     metrics: ops::Metrics,
+    /// Sign-in to the console with OpenID Connect, when configured.
+    console: Option<Arc<crate::console::ConsoleOidc>>,
 }
 
 impl AppState {
     /// The state of a server running `service`, reachable at `public_url`, guarded by
     /// `admin_token`.
     pub fn new(service: Arc<Service>, public_url: Url, admin_token: SecretString) -> Arc<Self> {
+        Self::with_console(service, public_url, admin_token, None)
+    }
+
+    /// [`AppState::new`], with the console's OpenID Connect sign-in besides the admin token.
+    pub fn with_console(
+        service: Arc<Service>,
+        public_url: Url,
+        admin_token: SecretString,
+        console: Option<Arc<crate::console::ConsoleOidc>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             service,
             public_url,
             admin_token,
             metrics: ops::Metrics::default(),
+            console,
         })
     }
 
@@ -146,6 +159,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/connections/{account}/users", get(pages::users))
         .route("/webhooks", get(pages::webhooks))
         .route("/login", get(pages::login_form).post(pages::login))
+        .route("/login/oidc", post(pages::login_oidc))
+        .route("/login/oidc/callback", get(pages::login_oidc_callback))
         .route("/logout", post(pages::logout))
         .route("/setup", get(setup::guide))
         .route("/setup/connect", post(setup::connect))

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use super::AppState;
 use super::api::PageParams;
 use super::auth::{
-    AdminPage, SESSION_COOKIE, SESSION_TTL_SECS, cookie, csrf_matches, session_csrf, set_cookie, token_binding,
-    token_matches,
+    AdminPage, SESSION_COOKIE, SESSION_TTL_SECS, cookie, csrf_matches, session_csrf, set_cookie, to_sign_in_at,
+    token_binding, token_matches,
 };
 use super::error::{PageContext, PageError};
 use super::views::{
@@ -152,7 +152,15 @@ const LOGIN_CSRF_COOKIE: &str = "okta_bridge_login_csrf";
 /// The sign-in page with a fresh CSRF token (and its cookie).
 fn login_page(state: &AppState, error: Option<&str>, status: StatusCode) -> Response {
     let csrf = random_secret();
-    let mut res = render(&LoginPage { error, csrf: &csrf });
+    let provider = state
+        .console
+        .as_ref()
+        .map(|c| c.issuer().host_str().unwrap_or("your identity provider").to_owned());
+    let mut res = render(&LoginPage {
+        error,
+        csrf: &csrf,
+        provider,
+    });
     *res.status_mut() = status;
     res.headers_mut().append(
         header::SET_COOKIE,
@@ -200,19 +208,94 @@ pub(crate) async fn login(
             StatusCode::UNAUTHORIZED,
         ));
     }
+    new_session(&state).await
+}
+
+/// A new session for the browser: the cookie, and off to the console.
+async fn new_session(state: &AppState) -> Result<Response, PageError> {
     let id = random_secret();
     let expires = now() + i64::try_from(SESSION_TTL_SECS).unwrap_or(i64::MAX / 2);
     state
         .store()
-        .create_session(&hash(&id), &token_binding(&state, &id), expires)
+        .create_session(&hash(&id), &token_binding(state, &id), expires)
         .await
         .page(SOMETHING_WENT_WRONG)?;
     let mut res = Redirect::to("/").into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(&state, SESSION_COOKIE, &id, "/", "Lax", SESSION_TTL_SECS),
+        set_cookie(state, SESSION_COOKIE, &id, "/", "Lax", SESSION_TTL_SECS),
     );
     Ok(res)
+}
+
+/// Where the console's OpenID provider sends the browser back.
+fn oidc_redirect_uri(state: &AppState) -> String {
+    format!("{}/login/oidc/callback", state.base())
+}
+
+/// `POST /login/oidc` (the sign-in form's CSRF token): off to the OpenID provider.
+pub(crate) async fn login_oidc(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let Some(console) = &state.console else {
+        return Ok(login_page(
+            &state,
+            Some("Signing in with an identity provider is not configured here: use the admin token."),
+            StatusCode::NOT_FOUND,
+        ));
+    };
+    if !csrf_matches(cookie(&state, &headers, LOGIN_CSRF_COOKIE), &f.csrf) {
+        return Ok(login_page(
+            &state,
+            Some("The sign-in form expired or did not come from this site: sign in again."),
+            StatusCode::FORBIDDEN,
+        ));
+    }
+    let started = console
+        .start(state.store(), &oidc_redirect_uri(&state))
+        .await
+        .page("Could not sign in")?;
+    Ok(to_sign_in_at(&state, &started, "/login"))
+}
+
+/// `GET /login/oidc/callback`: the provider's answer; a session for someone on the lists.
+pub(crate) async fn login_oidc_callback(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(params): Query<crate::oauth::CallbackParams>,
+) -> Result<Response, PageError> {
+    let Some(console) = &state.console else {
+        return Ok(login_page(&state, None, StatusCode::NOT_FOUND));
+    };
+    let binding = params
+        .state
+        .as_deref()
+        .and_then(|s| cookie(&state, &headers, &crate::oauth::binding_cookie_name(s)));
+    match console
+        .finish(state.store(), &params, binding, &oidc_redirect_uri(&state))
+        .await
+    {
+        Ok(who) => {
+            tracing::info!(subject = %who.subject, email = ?who.email, "console sign-in with OpenID Connect");
+            new_session(&state).await
+        }
+        Err(e) => {
+            let (mut status, _, message) = super::error::classify(&e);
+            // A callback this browser did not start, or a sign-in the provider refused: the
+            // request's fault, not a gateway's.
+            if let crate::error::Error::OAuth {
+                kind: crate::error::OAuthFailure::Refused,
+                ..
+            } = &e
+            {
+                status = StatusCode::BAD_REQUEST;
+            }
+            tracing::warn!(error = %e, "a console sign-in with OpenID Connect was refused");
+            Ok(login_page(&state, Some(&message), status))
+        }
+    }
 }
 
 /// `POST /connections/{account}/disconnect` (CSRF token): revoke, forget, back to the list.

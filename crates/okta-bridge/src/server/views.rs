@@ -296,6 +296,8 @@ pub(crate) struct UsersPage {
 pub(crate) struct LoginPage<'a> {
     pub error: Option<&'a str>,
     pub csrf: &'a str,
+    /// The console's OpenID provider (its host), when signing in with it is configured.
+    pub provider: Option<String>,
 }
 
 /// One endpoint on the webhooks page.

@@ -7,6 +7,7 @@ mod app_rejected;
 mod browser;
 mod cli;
 mod cli_resources;
+mod console;
 mod disconnect;
 mod flow;
 mod hooks;

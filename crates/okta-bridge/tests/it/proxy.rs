@@ -123,18 +123,7 @@ async fn the_proxy_reads_pages_writes_and_passes_okta_errors_unchanged() {
     assert!(pages > 3, "{pages} pages");
 
     // Okta's errors come back as Okta sent them.
-    let direct: Value = reqwest::Client::new()
-        .get(format!("{}/api/v1/users/00unope", app.sandbox.url()))
-        .header(
-            "authorization",
-            format!("SSWS {}", app.sandbox.config().api_token_value()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let direct = crate::util::org_get(&app.sandbox, "/api/v1/users/00unope").await;
     let (status, headers, body) = call(
         &app,
         &reader,

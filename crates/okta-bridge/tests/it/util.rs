@@ -273,6 +273,9 @@ pub struct AppOptions {
     pub admin_token: Option<String>,
     /// The public URL browsers reach the app at (default: the plain-http address it listens on).
     pub public_url: Option<String>,
+    /// Console sign-in with OpenID Connect through the sandbox's org authorization server and
+    /// its web app, for these emails and groups (its callback registered at the sandbox).
+    pub console: Option<(Vec<String>, Vec<String>)>,
 }
 
 impl Default for AppOptions {
@@ -285,6 +288,7 @@ impl Default for AppOptions {
             allow_private_orgs: true,
             admin_token: None,
             public_url: None,
+            console: None,
         }
     }
 }
@@ -362,6 +366,9 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         redirect_uris: vec![redirect_uri.clone()],
         ..SandboxConfig::default()
     };
+    if opts.console.is_some() {
+        config.redirect_uris.push(format!("{public_url}/login/oidc/callback"));
+    }
     (opts.sandbox)(&mut config);
     let sandbox = Sandbox::spawn(config).await.expect("sandbox");
     let secret = opts
@@ -395,6 +402,16 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         sync_full_every: 86_400,
         feed_retention_days: 30,
         sync_budget: 50,
+        console: match &opts.console {
+            Some((emails, groups)) => okta_bridge::settings::ConsoleSettings {
+                issuer: Some(sandbox.url().parse().unwrap()),
+                client_id: Some(sandbox.config().client_id.clone()),
+                client_secret: Some(SecretString::from(sandbox.config().client_secret_value().to_owned())),
+                allowed_emails: emails.clone(),
+                allowed_groups: groups.clone(),
+            },
+            None => okta_bridge::settings::ConsoleSettings::default(),
+        },
         store,
     };
     let app = App::build(&settings, OrgSource::BuiltInSandbox, None)
@@ -807,6 +824,7 @@ pub fn server_settings(store: StoreSettings, admin_token: &str) -> Settings {
         sync_full_every: 86_400,
         feed_retention_days: 30,
         sync_budget: 50,
+        console: okta_bridge::settings::ConsoleSettings::default(),
         store,
     }
 }
@@ -823,4 +841,17 @@ pub async fn break_stream_leases(db: &TestDb) {
         let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
         sqlx::query(sql).execute(&mut c).await.unwrap();
     }
+}
+
+/// `GET path` at `org` with its admin's API token: what the org itself answers, as JSON.
+pub async fn org_get(org: &Sandbox, path: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{}{path}", org.url()))
+        .header("authorization", format!("SSWS {}", org.config().api_token_value()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }

@@ -188,6 +188,7 @@ pub(crate) async fn authorize(
         state: state.clone(),
         scopes,
         code_challenge,
+        nonce: q.get("nonce").filter(|n| !n.is_empty()).cloned(),
         expires_at: now() + SIGN_IN_TTL,
     };
     let page = sign_in_page(&s, &request_id, &request, "", None);
@@ -308,6 +309,7 @@ pub(crate) async fn sign_in(State(s): State<Arc<SandboxState>>, Form(f): Form<Si
                 user_id,
                 scopes: request.scopes.clone(),
                 code_challenge: request.code_challenge.clone(),
+                nonce: request.nonce.clone(),
                 expires_at: now() + time::Duration::try_from(s.config.code_ttl).unwrap_or(time::Duration::minutes(5)),
             },
         );

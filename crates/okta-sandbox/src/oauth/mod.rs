@@ -35,6 +35,7 @@ pub(crate) const SUPPORTED_SCOPES: &[&str] = &[
     "openid",
     "profile",
     "email",
+    "groups",
     "address",
     "phone",
     "offline_access",
@@ -157,6 +158,8 @@ pub(crate) async fn discovery(State(s): State<Arc<SandboxState>>, server: AuthSe
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "request_parameter_supported": false,
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "email", "email_verified", "name", "preferred_username", "groups"],
     }))
 }
 

@@ -70,6 +70,8 @@ pub(crate) async fn token(
         Err(DpopRefusal::Error(e)) => return Err(e),
     };
     let client_id = s.config.client_id.clone();
+    // The ID token's nonce (authorization code grants only; a refresh's ID token has none).
+    let mut nonce = None;
     let (user_id, scopes, refresh) = match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
             let code = form
@@ -105,6 +107,7 @@ pub(crate) async fn token(
                 s.grants.lock().expect("grants lock").refresh.insert(rt.clone(), g);
                 rt
             });
+            nonce = grant.nonce.clone();
             (grant.user_id, grant.scopes, refresh)
         }
         Some("refresh_token") => {
@@ -178,12 +181,49 @@ pub(crate) async fn token(
         }
         None => return Err(OAuthError::invalid_request("The 'grant_type' parameter is required.")),
     };
-    let login = s
-        .dir()
-        .find(&user_id)
-        .filter(|u| u.is_active())
-        .map(|u| u.profile.login.clone())
-        .ok_or_else(|| OAuthError::invalid_grant("The user is no longer active."))?;
+    let (login, id_claims) = {
+        let dir = s.dir();
+        let user = dir
+            .find(&user_id)
+            .filter(|u| u.is_active())
+            .ok_or_else(|| OAuthError::invalid_grant("The user is no longer active."))?;
+        let has = |scope: &str| scopes.iter().any(|s| s == scope);
+        // OpenID Connect: an ID token for `openid`, with the claims its scopes ask for.
+        let id_claims = has("openid").then(|| {
+            let p = &user.profile;
+            let mut c = json!({
+                "ver": 1,
+                "sub": user.id,
+                "iss": server.issuer(&s),
+                "aud": client_id,
+                "iat": now().unix_timestamp(),
+                "exp": now().unix_timestamp() + 3600,
+                "jti": format!("ID.{}", random_token(43)),
+                "amr": ["pwd"],
+                "idp": "00o-sandbox",
+                "auth_time": now().unix_timestamp(),
+            });
+            if let Some(n) = &nonce {
+                c["nonce"] = json!(n);
+            }
+            if has("email") {
+                c["email"] = json!(p.email);
+                c["email_verified"] = json!(true);
+            }
+            if has("profile") {
+                c["name"] = json!(format!("{} {}", p.first_name, p.last_name));
+                c["preferred_username"] = json!(p.login);
+                c["given_name"] = json!(p.first_name);
+                c["family_name"] = json!(p.last_name);
+            }
+            if has("groups") {
+                let groups: Vec<&str> = dir.groups_of(&user.id).map(|g| g.name.as_str()).take(100).collect();
+                c["groups"] = json!(groups);
+            }
+            c
+        });
+        (user.profile.login.clone(), id_claims)
+    };
     let issued = now();
     let ttl = s.config.access_token_ttl.as_secs() as i64;
     let claims = AccessClaims {
@@ -217,6 +257,9 @@ pub(crate) async fn token(
     });
     if let Some(rt) = refresh {
         body["refresh_token"] = json!(rt);
+    }
+    if let Some(claims) = &id_claims {
+        body["id_token"] = json!(s.keys.sign(claims));
     }
     let mut res = Json(body).into_response();
     res.headers_mut()

@@ -24,6 +24,8 @@ pub(crate) struct AuthRequest {
     pub(crate) state: String,
     pub(crate) scopes: Vec<String>,
     pub(crate) code_challenge: Option<String>,
+    /// OpenID Connect's `nonce`, returned in the ID token.
+    pub(crate) nonce: Option<String>,
     pub(crate) expires_at: OffsetDateTime,
 }
 
@@ -35,6 +37,7 @@ pub(crate) struct CodeGrant {
     pub(crate) user_id: String,
     pub(crate) scopes: Vec<String>,
     pub(crate) code_challenge: Option<String>,
+    pub(crate) nonce: Option<String>,
     pub(crate) expires_at: OffsetDateTime,
 }
 
