@@ -101,14 +101,24 @@ pub struct Settings {
 pub struct ConsoleSettings {
     /// The OpenID provider, by its issuer (e.g. `https://acme.okta.com`); its endpoints come
     /// from its discovery document.
-    #[arg(long = "console-oidc-issuer", env = "OKTA_BRIDGE_CONSOLE_OIDC_ISSUER")]
+    #[arg(
+        id = "console_oidc_issuer",
+        long = "console-oidc-issuer",
+        value_name = "URL",
+        env = "OKTA_BRIDGE_CONSOLE_OIDC_ISSUER"
+    )]
     pub issuer: Option<Url>,
     /// The client id of the console's OIDC app (a web app whose sign-in redirect URI is
     /// `{public URL}/login/oidc/callback`).
-    #[arg(long = "console-oidc-client-id", env = "OKTA_BRIDGE_CONSOLE_OIDC_CLIENT_ID")]
+    #[arg(
+        id = "console_oidc_client_id",
+        long = "console-oidc-client-id",
+        value_name = "ID",
+        env = "OKTA_BRIDGE_CONSOLE_OIDC_CLIENT_ID"
+    )]
     pub client_id: Option<String>,
     /// Its client secret.
-    #[arg(long = "console-oidc-client-secret", env = "OKTA_BRIDGE_CONSOLE_OIDC_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
+    #[arg(id = "console_oidc_client_secret", long = "console-oidc-client-secret", value_name = "SECRET", env = "OKTA_BRIDGE_CONSOLE_OIDC_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
     pub client_secret: Option<SecretString>,
     /// Who may sign in: these emails (comma-separated; the ID token's verified `email`).
     #[arg(

@@ -145,6 +145,14 @@ fn ts(t: Option<time::OffsetDateTime>) -> String {
 mod tests {
     use super::report;
 
+    /// Every command's arguments are consistent (unique ids, valid defaults): clap checks only
+    /// when a command is parsed, so a clash would otherwise show up as a panic at start.
+    #[test]
+    fn the_commands_are_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+
     #[derive(Debug, thiserror::Error)]
     #[error("error sending request: connection refused")]
     struct Inner;

@@ -8,6 +8,7 @@
 mod accounts;
 mod api;
 mod auth;
+mod browse;
 mod directory;
 mod error;
 mod extract;
@@ -157,6 +158,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/oauth/okta_callback", get(oauth::callback))
         .route("/", get(pages::index))
         .route("/connections/{account}/users", get(pages::users))
+        .route("/connections/{account}", get(browse::connection))
+        .route("/connections/{account}/directory", get(browse::users))
+        .route("/connections/{account}/directory/users/{id}", get(browse::user))
+        .route("/connections/{account}/directory/groups", get(browse::groups))
+        .route("/connections/{account}/directory/groups/{id}", get(browse::group))
+        .route("/connections/{account}/events", get(browse::feed))
         .route("/webhooks", get(pages::webhooks))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/login/oidc", post(pages::login_oidc))

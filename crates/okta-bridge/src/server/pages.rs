@@ -22,7 +22,6 @@ use super::views::{
 };
 use crate::crypto::{hash, random_secret};
 use crate::model::{AccountName, now};
-use crate::store::UserQuery;
 
 const SOMETHING_WENT_WRONG: &str = "Something went wrong";
 
@@ -76,11 +75,8 @@ pub(crate) struct UsersPageParams {
     q: Option<String>,
 }
 
-/// Users shown a page from the synced copy.
-const DIRECTORY_PAGE: i64 = 50;
-
-/// `GET /connections/{account}/users[?source=directory&q=]`: one page of users, read live
-/// from Okta or from the synced directory.
+/// `GET /connections/{account}/users`: one page of users, read live from Okta
+/// (`?source=directory` goes to the synced directory's page).
 pub(crate) async fn users(
     admin: AdminPage,
     State(state): State<Arc<AppState>>,
@@ -88,40 +84,19 @@ pub(crate) async fn users(
     Query(p): Query<UsersPageParams>,
 ) -> Result<Response, PageError> {
     const TITLE: &str = "Could not read users";
+    // The synced copy has its own pages now (search, filters, a user's groups and events).
     if p.source.as_deref() == Some("directory") {
         let account = AccountName::parse(&account).page(TITLE)?;
-        state.service.check_connection(&account).await.page(TITLE)?;
-        let q = p.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-        let query = UserQuery {
-            after: p.after.as_deref(),
-            prefix: q,
-            ..UserQuery::default()
-        };
-        let mut users = state
-            .store()
-            .directory_users(&account, &query, DIRECTORY_PAGE + 1)
-            .await
-            .page(TITLE)?;
-        let more = users.len() > usize::try_from(DIRECTORY_PAGE).unwrap_or(usize::MAX);
-        users.truncate(usize::try_from(DIRECTORY_PAGE).unwrap_or(usize::MAX));
-        let next = users.last().filter(|_| more).map(|u| {
-            let mut q_s = url::form_urlencoded::Serializer::new(String::new());
-            q_s.append_pair("source", "directory").append_pair("after", &u.id);
-            if let Some(q) = q {
-                q_s.append_pair("q", q);
-            }
-            format!("/connections/{account}/users?{}", q_s.finish())
-        });
-        let synced = state.service.sync_state(&account).await.page(TITLE)?;
-        return Ok(render(&UsersPage {
-            csrf: admin.csrf,
-            account: account.to_string(),
-            users: users.iter().map(UserRow::stored).collect(),
-            next,
-            directory: true,
-            q: q.unwrap_or_default().to_owned(),
-            synced: sync_words(&synced, state.service.sync_policy().interval),
-        }));
+        let mut to = format!("/connections/{account}/directory");
+        if let Some(q) = p.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            to.push('?');
+            to.push_str(
+                &url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("q", q)
+                    .finish(),
+            );
+        }
+        return Ok(Redirect::to(&to).into_response());
     }
     let live = PageParams {
         limit: None,
@@ -139,9 +114,6 @@ pub(crate) async fn users(
         account: account.to_string(),
         users: page.items.into_iter().map(UserRow::new).collect(),
         next,
-        directory: false,
-        q: String::new(),
-        synced: String::new(),
     }))
 }
 

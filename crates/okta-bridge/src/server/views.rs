@@ -154,10 +154,7 @@ impl AccountRow {
 pub(crate) struct ConnectionRow {
     pub account: String,
     pub org_url: String,
-    pub scopes: String,
     pub expires_at: String,
-    pub updated_at: String,
-    pub has_refresh_token: bool,
     pub status: StatusView,
     /// The directory sync's status in words.
     pub sync: String,
@@ -205,10 +202,7 @@ impl ConnectionRow {
         Self {
             account: c.account.to_string(),
             org_url: c.org_url.to_string(),
-            scopes: c.scopes.to_string(),
             expires_at: c.expires_at.at().map_or_else(|| "never".to_owned(), fmt_time),
-            updated_at: fmt_time(c.updated_at),
-            has_refresh_token: c.refresh_token.is_some(),
             status: StatusView::of(&c.status),
             sync: "never synced".to_owned(),
         }
@@ -283,12 +277,6 @@ pub(crate) struct UsersPage {
     pub account: String,
     pub users: Vec<UserRow>,
     pub next: Option<String>,
-    /// Read from the synced directory (else live from Okta).
-    pub directory: bool,
-    /// The search, for the synced directory.
-    pub q: String,
-    /// The sync's status in words, for the synced directory.
-    pub synced: String,
 }
 
 #[derive(Template)]

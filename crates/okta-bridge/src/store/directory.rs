@@ -238,6 +238,21 @@ pub struct Seen<'a> {
     pub groups: &'a [String],
 }
 
+/// A row of `dir_events`: seq, type, object, occurred, recorded, data.
+type EventRow = (i64, String, String, Option<String>, i64, String);
+
+fn event_of((seq, t, object_id, occurred_at, recorded_at, data): EventRow) -> Result<FeedEvent> {
+    let row = seq.to_string();
+    Ok(FeedEvent {
+        seq,
+        event_type: EventType::parse(&t).ok_or_else(|| unreadable("dir_events", &row, "event_type", &t))?,
+        object_id,
+        occurred_at,
+        recorded_at,
+        data: serde_json::from_str(&data).map_err(|_| unreadable("dir_events", &row, "data", &data))?,
+    })
+}
+
 /// Which stored users a listing answers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UserQuery<'a> {
@@ -771,7 +786,7 @@ impl Store {
     /// # Errors
     /// [`Error::Database`]; [`Error::Unreadable`] for an event this version does not know.
     pub async fn events_after(&self, account: &AccountName, after: i64, limit: i64) -> Result<Vec<FeedEvent>> {
-        let rows: Vec<(i64, String, String, Option<String>, i64, String)> = with_pool!(self, pool => {
+        let rows: Vec<EventRow> = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT seq, event_type, object_id, occurred_at, recorded_at, data FROM dir_events \
                  WHERE account = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -782,19 +797,50 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
-        rows.into_iter()
-            .map(|(seq, t, object_id, occurred_at, recorded_at, data)| {
-                let row = seq.to_string();
-                Ok(FeedEvent {
-                    seq,
-                    event_type: EventType::parse(&t).ok_or_else(|| unreadable("dir_events", &row, "event_type", &t))?,
-                    object_id,
-                    occurred_at,
-                    recorded_at,
-                    data: serde_json::from_str(&data).map_err(|_| unreadable("dir_events", &row, "data", &data))?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(event_of).collect()
+    }
+
+    /// The newest `limit` events of `account`'s feed, newest first; only those about
+    /// `object` (a user's or a group's id) when given.
+    ///
+    /// # Errors
+    /// [`Error::Database`]; [`Error::Unreadable`].
+    pub async fn recent_events(
+        &self,
+        account: &AccountName,
+        object: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<FeedEvent>> {
+        let rows: Vec<EventRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT seq, event_type, object_id, occurred_at, recorded_at, data FROM dir_events \
+                 WHERE account = $1 AND ($2 = '' OR object_id = $2) ORDER BY seq DESC LIMIT $3",
+            )
+            .bind(account.as_str())
+            .bind(object.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(event_of).collect()
+    }
+
+    /// One stored group of `account`.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn directory_group(&self, account: &AccountName, id: &str) -> Result<Option<DirGroup>> {
+        let row: Option<GroupRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, group_type, name, description, created, last_updated, last_membership_updated FROM dir_groups \
+                 WHERE account = $1 AND id = $2",
+            )
+            .bind(account.as_str())
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(group_of))
     }
 
     /// A page of `account`'s stored apps in id order after `after`, each with the ids of the

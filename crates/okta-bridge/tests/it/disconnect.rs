@@ -99,9 +99,14 @@ async fn the_page_disconnects_with_its_csrf_token_only() {
         .unwrap();
     assert_eq!(res.status(), 403);
     assert_eq!(app.store.connections().await.unwrap().len(), 1, "not disconnected");
-    let index = browser.visit(&format!("{}/", app.url)).await.text().await.unwrap();
-    assert!(index.contains("Disconnect"));
-    let csrf = hidden_value(&index, "csrf");
+    let page = browser
+        .visit(&format!("{}/connections/{account}", app.url))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Disconnect"));
+    let csrf = hidden_value(&page, "csrf");
     let res = browser
         .http
         .post(&url)

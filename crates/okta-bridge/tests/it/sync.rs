@@ -855,7 +855,13 @@ async fn the_page_shows_sync_status_and_syncs_now() {
     let mut browser = crate::util::Browser::signed_in(&app).await;
     let index = browser.visit(&format!("{}/", app.url)).await.text().await.unwrap();
     assert!(index.contains("never synced"), "{index}");
-    assert!(index.contains("Sync now"));
+    let health = browser
+        .visit(&format!("{}/connections/paged", app.url))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(health.contains("Sync now"), "{health}");
     let url = format!("{}/connections/paged/sync", app.url);
     let res = browser
         .http
@@ -896,7 +902,8 @@ async fn the_page_shows_sync_status_and_syncs_now() {
         "the scheduler is off in tests: {index}"
     );
 
-    // The users page reads the synced copy: every user, 50 a page, searchable.
+    // The directory's page reads the synced copy: every user, 50 a page, searchable (the old
+    // address leads there).
     let dir = app
         .store
         .directory(&AccountName::parse("paged").unwrap())
@@ -910,14 +917,15 @@ async fn the_page_shows_sync_status_and_syncs_now() {
         .unwrap();
     assert!(page.contains("From the synced directory"), "{page}");
     for u in dir.users.values() {
-        assert!(page.contains(&format!("<code>{}</code>", u.id)), "{} is listed", u.id);
+        assert!(
+            page.contains(&format!("/connections/paged/directory/users/{}\"", u.id)),
+            "{} is listed",
+            u.id
+        );
     }
     let prefix = dir.users.values().next().unwrap().login[..4].to_lowercase();
     let page = browser
-        .visit(&format!(
-            "{}/connections/paged/users?source=directory&q={prefix}",
-            app.url
-        ))
+        .visit(&format!("{}/connections/paged/directory?q={prefix}", app.url))
         .await
         .text()
         .await
@@ -937,7 +945,11 @@ async fn the_page_shows_sync_status_and_syncs_now() {
             .any(|v| v.to_lowercase().starts_with(&prefix))
         })
         .count();
-    assert_eq!(page.matches("<code>").count(), expected, "{page}");
+    assert_eq!(
+        page.matches("/connections/paged/directory/users/").count(),
+        expected,
+        "{page}"
+    );
 }
 
 /// Lets a dead process's sync lease run out now (it would within a minute).
