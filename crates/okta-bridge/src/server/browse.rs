@@ -131,7 +131,10 @@ pub(crate) async fn connection(
             remaining: r.remaining,
             limit: r.limit,
             percent: (u64::from(r.remaining) * 100 / u64::from(r.limit)) as u32,
-            reset: fmt_time(r.reset),
+            // The time of day (UTC) is enough: a window lasts a minute.
+            reset: fmt_time(r.reset)
+                .split_once('T')
+                .map_or_else(|| fmt_time(r.reset), |(_, t)| format!("{t} UTC")),
         })
         .collect();
     let expiry = match conn.expires_at.at() {
@@ -293,6 +296,12 @@ impl EventRow {
                 text(&d["name"]).unwrap_or_else(|| e.object_id.clone()),
                 Some(format!("/connections/{account}/directory/groups/{}", e.object_id)),
             )
+        } else if t.starts_with("app.") {
+            let app = text(&d["appId"]).unwrap_or_default();
+            (
+                format!("user {} · app {app}", e.object_id),
+                Some(format!("/connections/{account}/directory/users/{}", e.object_id)),
+            )
         } else {
             (e.object_id.clone(), None)
         };
@@ -311,6 +320,7 @@ impl EventRow {
 #[template(path = "directory_user.html")]
 pub(crate) struct UserPage {
     account: String,
+    tab: &'static str,
     csrf: String,
     name: String,
     login: String,
@@ -380,6 +390,7 @@ pub(crate) async fn user(
         groups,
         events: events.iter().map(|e| EventRow::new(&account, e)).collect(),
         account: account.to_string(),
+        tab: "users",
         csrf: admin.csrf,
     }))
 }
@@ -444,6 +455,7 @@ pub(crate) async fn groups(
 #[template(path = "directory_group.html")]
 pub(crate) struct GroupPage {
     account: String,
+    tab: &'static str,
     csrf: String,
     name: String,
     group_type: String,
@@ -486,6 +498,7 @@ pub(crate) async fn group(
         users: users.iter().map(UserRow::stored).collect(),
         next,
         account: account.to_string(),
+        tab: "groups",
         csrf: admin.csrf,
     }))
 }

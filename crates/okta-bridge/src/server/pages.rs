@@ -308,7 +308,8 @@ pub(crate) async fn sync_now(
     }
     let account = AccountName::parse(&account).page(TITLE)?;
     state.service.sync(&account, false).await.page(TITLE)?;
-    Ok(Redirect::to("/").into_response())
+    // Back to the connection's health, which shows what the run did.
+    Ok(Redirect::to(&format!("/connections/{account}")).into_response())
 }
 
 /// `POST /logout`.

@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod cli_resources;
 mod console;
+mod console_pages;
 mod disconnect;
 mod flow;
 mod hooks;

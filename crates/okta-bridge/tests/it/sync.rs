@@ -887,7 +887,7 @@ async fn the_page_shows_sync_status_and_syncs_now() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.headers()[reqwest::header::LOCATION], "/");
+    assert_eq!(res.headers()[reqwest::header::LOCATION], "/connections/paged");
     let index = browser.visit(&format!("{}/", app.url)).await.text().await.unwrap();
     let users = app
         .store

@@ -276,6 +276,8 @@ pub struct AppOptions {
     /// Console sign-in with OpenID Connect through the sandbox's org authorization server and
     /// its web app, for these emails and groups (its callback registered at the sandbox).
     pub console: Option<(Vec<String>, Vec<String>)>,
+    /// The scopes the server-wide app asks for (default: `okta.users.read offline_access`).
+    pub scopes: Option<&'static str>,
 }
 
 impl Default for AppOptions {
@@ -289,6 +291,7 @@ impl Default for AppOptions {
             admin_token: None,
             public_url: None,
             console: None,
+            scopes: None,
         }
     }
 }
@@ -384,10 +387,10 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         issuer: opts
             .custom_server
             .map(|id| format!("{}/oauth2/{id}", sandbox.url()).parse().unwrap()),
-        scopes: if opts.custom_server.is_some() {
-            "openid offline_access"
-        } else {
-            "okta.users.read offline_access"
+        scopes: match (opts.scopes, opts.custom_server) {
+            (Some(s), _) => s,
+            (None, Some(_)) => "openid offline_access",
+            (None, None) => "okta.users.read offline_access",
         }
         .to_owned(),
         listen: addr,
