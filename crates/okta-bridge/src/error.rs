@@ -218,6 +218,9 @@ pub enum Error {
     /// Okta answered with an error or could not be reached (→ 502, 504 on a timeout).
     #[error(transparent)]
     Okta(#[from] okta_client::Error),
+    /// A bug: a task that panicked (→ 500; details logged, never sent).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The database failed (→ 500, details logged; → 503 `database_unavailable` when it cannot
     /// be reached, see [`Error::database_unavailable`]).
     #[error("database: {0}")]

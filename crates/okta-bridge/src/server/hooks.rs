@@ -20,6 +20,7 @@ fn presented(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
 }
 
+#[utoipa::path(get, path = "/hooks/okta/{account}", operation_id = "hooks_verify", tag = "connections", summary = "Okta's one-time verification of the connection's event hook (called by Okta)", description = "Okta sends the hook's secret in `Authorization` (no API key) and a challenge in `X-Okta-Verification-Challenge`, echoed back.", security(("hookSecret" = [])), params(("account" = String, Path, description = "The connection (account name)"), ("X-Okta-Verification-Challenge" = String, Header, description = "Okta's challenge")), responses((status = 200, description = "`{\"verification\": challenge}`", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 /// `GET /hooks/okta/{connection}`: Okta's one-time verification — the challenge in
 /// `X-Okta-Verification-Challenge`, echoed as `{"verification": …}`.
 pub(crate) async fn verify(
@@ -42,6 +43,7 @@ pub(crate) async fn verify(
     Ok(Json(json!({ "verification": challenge })))
 }
 
+#[utoipa::path(post, path = "/hooks/okta/{account}", operation_id = "hooks_call", tag = "connections", summary = "An Okta event hook call (called by Okta)", description = "Okta's event hook request (`data.events`), with the hook's secret in `Authorization` (no API key); recorded and answered at once, the objects it names read right after.", security(("hookSecret" = [])), params(("account" = String, Path, description = "The connection (account name)")), request_body(content = serde_json::Value, content_type = "application/json"), responses((status = 200, description = "`{\"duplicate\", \"newEvents\"}`", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 /// `POST /hooks/okta/{connection}`: an event hook call — checked, recorded and answered at
 /// once (the objects its events name are read by the hook worker).
 pub(crate) async fn call(
@@ -59,7 +61,7 @@ pub(crate) async fn call(
     let service = state.service.clone();
     let call = tokio::spawn(async move { service.receive_hook_call(&account, &body).await })
         .await
-        .map_err(|e| Error::invalid("body", format!("the call could not be recorded: {e}")))??;
+        .map_err(|e| Error::Internal(format!("recording an event hook call failed: {e}")))??;
     Ok(Json(json!({
         "duplicate": call.duplicate,
         "newEvents": call.new_events,

@@ -45,6 +45,15 @@ impl Modify for Bearer {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "hookSecret",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "Authorization",
+                    "The connection's event hook secret, which okta-bridge gave Okta when it registered the hook",
+                ),
+            )),
+        );
     }
 }
 
