@@ -25,6 +25,10 @@ pub(crate) struct ServeArgs {
     /// Users in the built-in sandbox.
     #[arg(long, default_value_t = 100)]
     sandbox_users: usize,
+    /// Multiplies every rate limit of the built-in sandbox (1: Okta's; more for load and
+    /// fuzzing runs that would otherwise wait for windows).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    sandbox_rate_limit_scale: u32,
     /// Serve the built-in sandbox over plain http (default: https with a CA generated at start
     /// and trusted by this server; plain http needs the private-address development switch,
     /// which this then turns on).
@@ -73,6 +77,7 @@ pub(crate) async fn run(a: ServeArgs) -> Result<()> {
         }
         let config = SandboxConfig {
             users: a.sandbox_users,
+            rate_limit_scale: a.sandbox_rate_limit_scale,
             redirect_uris: vec![settings.redirect_uri()],
             tls: !a.sandbox_plain_http,
             ..SandboxConfig::default()
