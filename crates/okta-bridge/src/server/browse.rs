@@ -93,6 +93,22 @@ fn problem_of(account: &str, status: &ConnectionStatus) -> Option<(String, Strin
     }
 }
 
+/// A sync's error as stored, with what to do about it in plain words.
+fn sync_error_words(error: &str) -> String {
+    let todo = if error.contains(" 403 ") || error.contains("E0000006") {
+        "Okta refused a read: a sync reads users, groups, apps and the System Log, so the connection needs okta.users.read, okta.groups.read, okta.apps.read and okta.logs.read (grant them to the app in Okta's admin console, on its Okta API Scopes tab, then connect again), and whoever connected it a role that may read them."
+    } else if error.contains(" 401 ") || error.contains("connected again") {
+        "Okta no longer accepts the connection's credentials: connect it again."
+    } else if error.contains("rate limit") || error.contains(" 429 ") {
+        "The org's rate limit was spent: the next run continues where this one stopped."
+    } else if error.contains("request to Okta failed") || error.contains("timed out") {
+        "The org could not be reached: the next run tries again. Check the network path to the org if this lasts."
+    } else {
+        "The next run tries again; the log has the details."
+    };
+    format!("{error}. {todo}")
+}
+
 /// `GET /connections/{account}`: the connection's health.
 pub(crate) async fn connection(
     admin: AdminPage,
@@ -160,7 +176,7 @@ pub(crate) async fn connection(
         last_full: sync.last_full_at.map_or_else(|| "never".to_owned(), fmt_time),
         counts,
         last_seq: sync.last_seq,
-        sync_error: sync.last_error.clone(),
+        sync_error: sync.last_error.as_deref().map(sync_error_words),
         rate_limits,
         org_url: conn.org_url.to_string(),
         account: account.to_string(),
@@ -529,4 +545,18 @@ pub(crate) async fn feed(
         tab: "feed",
         csrf: admin.csrf,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sync_error_words;
+
+    #[test]
+    fn sync_errors_say_what_to_do() {
+        let scope =
+            sync_error_words("Okta API error 403 E0000006: You do not have permission to perform the requested action");
+        assert!(scope.contains("okta.groups.read"), "{scope}");
+        assert!(sync_error_words("Okta's rate limit for /api/v1/users is spent").contains("next run continues"));
+        assert!(sync_error_words("something else").ends_with("the log has the details."));
+    }
 }

@@ -209,3 +209,33 @@ async fn an_admin_connects_browses_and_disconnects_in_a_real_browser() {
     assert!(app.store.connections().await.unwrap().is_empty());
     chrome.close().await;
 }
+
+/// A connection whose sync Okta refuses (it was granted `okta.users.read` only): its health
+/// page says what is missing and where to grant it.
+#[tokio::test]
+async fn the_health_page_says_what_a_failed_sync_needs() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let mut browser = crate::util::Browser::new();
+    crate::util::connect(&app, &mut browser).await;
+    let account = format!("127-0-0-1-{}", app.sandbox.addr().port());
+    let (status, body) = crate::util::api(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/connections/{account}/sync"),
+        None,
+    )
+    .await;
+    assert!(status.is_server_error(), "{body}");
+    let page = browser
+        .visit(&format!("{}/connections/{account}", app.url))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("E0000006"), "Okta's words: {page}");
+    assert!(
+        page.contains("okta.groups.read") && page.contains("Okta API Scopes tab"),
+        "what to do: {page}"
+    );
+}
