@@ -227,12 +227,7 @@ async fn the_health_page_says_what_a_failed_sync_needs() {
     )
     .await;
     assert!(status.is_server_error(), "{body}");
-    let page = browser
-        .visit(&format!("{}/connections/{account}", app.url))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = browser.read(&format!("{}/connections/{account}", app.url)).await;
     assert!(page.contains("E0000006"), "Okta's words: {page}");
     assert!(
         page.contains("okta.groups.read") && page.contains("Okta API Scopes tab"),

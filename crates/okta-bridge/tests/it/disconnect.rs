@@ -99,12 +99,7 @@ async fn the_page_disconnects_with_its_csrf_token_only() {
         .unwrap();
     assert_eq!(res.status(), 403);
     assert_eq!(app.store.connections().await.unwrap().len(), 1, "not disconnected");
-    let page = browser
-        .visit(&format!("{}/connections/{account}", app.url))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = browser.read(&format!("{}/connections/{account}", app.url)).await;
     assert!(page.contains("Disconnect"));
     let csrf = hidden_value(&page, "csrf");
     let res = browser

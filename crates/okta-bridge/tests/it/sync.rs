@@ -853,14 +853,9 @@ async fn the_page_shows_sync_status_and_syncs_now() {
     .await;
     connect_with_token(&app, "paged").await;
     let mut browser = crate::util::Browser::signed_in(&app).await;
-    let index = browser.visit(&format!("{}/", app.url)).await.text().await.unwrap();
+    let index = browser.read(&format!("{}/", app.url)).await;
     assert!(index.contains("never synced"), "{index}");
-    let health = browser
-        .visit(&format!("{}/connections/paged", app.url))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let health = browser.read(&format!("{}/connections/paged", app.url)).await;
     assert!(health.contains("Sync now"), "{health}");
     let url = format!("{}/connections/paged/sync", app.url);
     let res = browser
@@ -888,7 +883,7 @@ async fn the_page_shows_sync_status_and_syncs_now() {
         .await
         .unwrap();
     assert_eq!(res.headers()[reqwest::header::LOCATION], "/connections/paged");
-    let index = browser.visit(&format!("{}/", app.url)).await.text().await.unwrap();
+    let index = browser.read(&format!("{}/", app.url)).await;
     let users = app
         .store
         .directory(&AccountName::parse("paged").unwrap())
@@ -910,11 +905,8 @@ async fn the_page_shows_sync_status_and_syncs_now() {
         .await
         .unwrap();
     let page = browser
-        .visit(&format!("{}/connections/paged/users?source=directory", app.url))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .read(&format!("{}/connections/paged/users?source=directory", app.url))
+        .await;
     assert!(page.contains("From the synced directory"), "{page}");
     for u in dir.users.values() {
         assert!(
@@ -925,11 +917,8 @@ async fn the_page_shows_sync_status_and_syncs_now() {
     }
     let prefix = dir.users.values().next().unwrap().login[..4].to_lowercase();
     let page = browser
-        .visit(&format!("{}/connections/paged/directory?q={prefix}", app.url))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .read(&format!("{}/connections/paged/directory?q={prefix}", app.url))
+        .await;
     let expected = dir
         .users
         .values()

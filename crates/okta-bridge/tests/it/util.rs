@@ -576,6 +576,11 @@ impl Browser {
         self.follow(res).await
     }
 
+    /// The body of the page at `url` (redirects followed).
+    pub async fn read(&mut self, url: &str) -> String {
+        self.visit(url).await.text().await.unwrap()
+    }
+
     pub async fn visit(&mut self, url: &str) -> reqwest::Response {
         self.hops = vec![url.to_owned()];
         let res = self.http.get(url).send().await.unwrap();
