@@ -95,15 +95,22 @@ impl Chrome {
         self.client.goto(url).await.unwrap();
     }
 
-    /// The visible text of the page.
+    /// The visible text of the page. A page that was still being replaced when its body was
+    /// found (the element went stale) is read again, from the new document.
     pub async fn text(&self) -> String {
-        self.client
-            .find(Locator::Css("body"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        let mut tries = 0;
+        loop {
+            let body = self.client.find(Locator::Css("body")).await.unwrap();
+            match body.text().await {
+                Ok(text) => return text,
+                Err(fantoccini::error::CmdError::Standard(e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference && tries < 10 =>
+                {
+                    tries += 1;
+                }
+                Err(e) => panic!("the page's text: {e}"),
+            }
+        }
     }
 
     /// The path of the page now shown.
