@@ -25,55 +25,18 @@
 
 mod common;
 
+use common::{api, arg, connect_bench, start_server, wait_for_line};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const TOKEN: &str = "00benchDeliveryToken0123456789abcdefghijk";
-const ADMIN: &str = "bench-delivery-admin-token";
-/// The master key of the bench's databases (32 bytes of 7, base64).
-const MASTER_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The lines a child prints until one starting with `prefix`: the rest of that line.
-async fn wait_for_line(child: &mut tokio::process::Child, prefix: &str) -> String {
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let found = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .unwrap_or_else(|| panic!("the process exited before printing {prefix:?}"));
-        if let Some(rest) = line.strip_prefix(prefix) {
-            break rest.to_owned();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    found
-}
 
 async fn start_sandbox() -> (tokio::process::Child, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
-        .args([
-            "sandbox",
-            "--listen",
-            "127.0.0.1:0",
-            "--api-token",
-            TOKEN,
-            "--seed",
-            "7",
-        ])
+    let mut child = common::sandbox_command(TOKEN)
         .args([
             "--users",
             "2000",
@@ -91,42 +54,6 @@ async fn start_sandbox() -> (tokio::process::Child, String) {
         .expect("okta-bridge sandbox starts");
     let url = wait_for_line(&mut child, "okta-sandbox org running at ").await;
     (child, url)
-}
-
-async fn start_server(db: &str) -> (tokio::process::Child, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("OKTA_BRIDGE_DATABASE_URL", db)
-        .env("OKTA_BRIDGE_MASTER_KEY", MASTER_KEY)
-        .env("OKTA_BRIDGE_ADMIN_TOKEN", ADMIN)
-        .env("OKTA_BRIDGE_LISTEN", "127.0.0.1:0")
-        .env("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS", "true")
-        .env("OKTA_BRIDGE_SYNC_INTERVAL", "0")
-        .env("OKTA_BRIDGE_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("okta-bridge serve starts");
-    let line = wait_for_line(&mut child, "okta-bridge listening on ").await;
-    let url = line.split_whitespace().next().unwrap().trim_end_matches('/').to_owned();
-    (child, url)
-}
-
-async fn api(server: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-    let mut req = reqwest::Client::new()
-        .request(method, format!("{server}{path}"))
-        .bearer_auth(ADMIN)
-        .timeout(Duration::from_secs(600));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{path}: {status} {body}");
-    body
 }
 
 /// What the receiver got: each delivery's arrival and body.
@@ -190,20 +117,7 @@ struct Results {
 async fn run(db_name: &'static str, db_url: &str, changes: usize, burst: usize, every: Duration) -> Results {
     let (_sandbox, org) = start_sandbox().await;
     let (_server, server) = start_server(db_url).await;
-    api(
-        &server,
-        reqwest::Method::POST,
-        "/api/accounts",
-        Some(json!({ "name": "bench", "orgUrl": org })),
-    )
-    .await;
-    api(
-        &server,
-        reqwest::Method::POST,
-        "/api/accounts/bench/connect",
-        Some(json!({ "apiToken": TOKEN })),
-    )
-    .await;
+    connect_bench(&server, &org, TOKEN).await;
     api(&server, reqwest::Method::POST, "/api/connections/bench/sync", None).await;
     let (hook_url, received) = receiver().await;
     api(

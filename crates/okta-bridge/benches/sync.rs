@@ -26,6 +26,8 @@
 
 mod common;
 
+use common::arg;
+
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -44,29 +46,11 @@ struct Row {
     peak_rss_mb: Option<f64>,
 }
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 async fn start_sandbox(users: usize, lifted: bool) -> (tokio::process::Child, String) {
     let groups = (users / 50).to_string();
     let memberships = (users * 2).to_string();
     let users = users.to_string();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
-        .args([
-            "sandbox",
-            "--listen",
-            "127.0.0.1:0",
-            "--api-token",
-            TOKEN,
-            "--seed",
-            "7",
-        ])
+    let mut child = common::sandbox_command(TOKEN)
         .args([
             "--users",
             &users,
