@@ -136,7 +136,12 @@ pub(crate) async fn run(cmd: LogsCommand) -> Result<()> {
         None => client.logs().tail(a.since),
     };
     let result = async {
-        let mut progress = Progress::new("events", &client);
+        // A followed log is a live view: its lines are the progress.
+        let mut progress = if a.follow {
+            Progress::hidden(&client)
+        } else {
+            Progress::new("events", &client)
+        };
         let mut sink = Sink::new(a.org.format, std::io::stdout().lock());
         loop {
             let events = tail.poll().await.context("reading the System Log failed")?;
@@ -151,9 +156,12 @@ pub(crate) async fn run(cmd: LogsCommand) -> Result<()> {
                 }
             }
             progress.page(events.len());
-            for e in &events {
-                sink.row(e)?;
-            }
+            progress.around(|| -> Result<()> {
+                for e in &events {
+                    sink.row(e)?;
+                }
+                Ok(())
+            })?;
             if a.follow {
                 sink.flush()?;
             }

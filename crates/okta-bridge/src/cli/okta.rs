@@ -243,6 +243,15 @@ impl Progress {
         }
     }
 
+    /// No bar, whatever stderr is.
+    pub(crate) fn hidden(client: &Client) -> Self {
+        Self {
+            bar: None,
+            client: client.clone(),
+            pages: 0,
+        }
+    }
+
     /// A page of `items` arrived.
     pub(crate) fn page(&mut self, items: usize) {
         self.pages += 1;
@@ -250,6 +259,15 @@ impl Progress {
             bar.inc(items as u64);
             let requests: u64 = self.client.requests_sent().iter().map(|(_, n)| n).sum();
             bar.set_message(format!("{} pages, {requests} requests", self.pages));
+        }
+    }
+
+    /// Runs `write` (output to stdout) with the bar taken off the terminal meanwhile when
+    /// stdout is that terminal too, so the two do not garble each other's lines.
+    pub(crate) fn around<T>(&self, write: impl FnOnce() -> T) -> T {
+        match &self.bar {
+            Some(bar) if std::io::stdout().is_terminal() => bar.suspend(write),
+            _ => write(),
         }
     }
 
@@ -276,9 +294,16 @@ pub(crate) async fn write_pages<R: Row>(
         while let Some(page) = pages.next().await {
             let page = page.with_context(|| format!("listing {noun} failed"))?;
             progress.page(page.items.len());
-            for item in &page.items {
-                sink.row(item)?;
-            }
+            progress.around(|| -> Result<()> {
+                for item in &page.items {
+                    sink.row(item)?;
+                }
+                // On a terminal, the page shows now, not when the buffer fills.
+                if std::io::stdout().is_terminal() {
+                    sink.flush()?;
+                }
+                Ok(())
+            })?;
         }
         sink.finish()?;
         progress.finish();
