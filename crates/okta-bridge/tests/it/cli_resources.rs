@@ -201,27 +201,25 @@ async fn a_listing_shows_progress_on_a_terminal() {
     })
     .await
     .unwrap();
-    let command = format!(
-        "{} users list --page-size 50 --format csv --org-url {} > /dev/null",
-        env!("CARGO_BIN_EXE_okta-bridge"),
-        sandbox.url()
-    );
-    let out = tokio::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("OKTA_CLIENT_TOKEN", sandbox.config().api_token_value())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
-    let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{shown}");
+    // To a file: the bar alone on the terminal.
+    let shown = under_a_terminal(&sandbox, "users list --page-size 50 --format csv", "> /dev/null").await;
     assert!(shown.contains("2,000 users"), "the count: {shown}");
     assert!(shown.contains("40 pages, 40 requests"), "pages and requests: {shown}");
     assert!(shown.contains("/s"), "the rate: {shown}");
 
     // A table to the same terminal: the rows, and the bar's last line after them.
+    let shown = under_a_terminal(&sandbox, "users list --page-size 200", "").await;
+    let last = sandbox.state().listed_user_ids().pop().unwrap();
+    let rows = shown.find(&last).expect("the last user's row");
+    let bar = shown.rfind("2,000 users").expect("the bar's last state");
+    assert!(bar > rows, "the bar ends below the rows");
+}
+
+/// What the terminal shows when `okta-bridge {args} --org-url … {redirect}` runs in a
+/// pseudo-terminal (`script`).
+async fn under_a_terminal(sandbox: &Sandbox, args: &str, redirect: &str) -> String {
     let command = format!(
-        "{} users list --page-size 200 --org-url {}",
+        "{} {args} --org-url {} {redirect}",
         env!("CARGO_BIN_EXE_okta-bridge"),
         sandbox.url()
     );
@@ -232,12 +230,9 @@ async fn a_listing_shows_progress_on_a_terminal() {
         .output()
         .await
         .unwrap();
-    let shown = String::from_utf8_lossy(&out.stdout);
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{shown}");
-    let last = sandbox.state().listed_user_ids().pop().unwrap();
-    let rows = shown.find(&last).expect("the last user's row");
-    let bar = shown.rfind("2,000 users").expect("the bar's last state");
-    assert!(bar > rows, "the bar ends below the rows");
+    shown
 }
 
 /// `logs tail` prints the events since a time; with --follow, new ones as they happen.
