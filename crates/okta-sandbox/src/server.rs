@@ -21,7 +21,7 @@ use crate::{api, apps, churn, event_hooks, faults, groups, oauth, syslog, users_
 pub fn router(state: Arc<SandboxState>) -> Router {
     Router::new()
         .route("/.well-known/oauth-authorization-server", get(oauth::discovery))
-        .route("/.well-known/openid-configuration", get(oauth::discovery))
+        .route("/.well-known/openid-configuration", get(oauth::oidc_discovery))
         .route("/oauth2/v1/authorize", get(oauth::authorize))
         .route("/login/signin", post(oauth::sign_in))
         .route("/oauth2/v1/token", post(oauth::token))
@@ -34,7 +34,7 @@ pub fn router(state: Arc<SandboxState>) -> Router {
         )
         .route(
             "/oauth2/{server}/.well-known/openid-configuration",
-            get(oauth::discovery),
+            get(oauth::oidc_discovery),
         )
         .route("/oauth2/{server}/v1/authorize", get(oauth::authorize))
         .route("/oauth2/{server}/v1/token", post(oauth::token))

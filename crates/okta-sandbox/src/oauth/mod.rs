@@ -140,9 +140,22 @@ pub(crate) struct Confirmation {
 }
 
 pub(crate) async fn discovery(State(s): State<Arc<SandboxState>>, server: AuthServer) -> impl IntoResponse {
-    let e = server.endpoints(&s);
-    Json(json!({
-        "issuer": server.issuer(&s),
+    Json(metadata(&s, server))
+}
+
+/// `…/.well-known/openid-configuration`: the same, with what OpenID Connect adds (the ID
+/// token's signing algorithms), as Okta's `OidcMetadata` has it.
+pub(crate) async fn oidc_discovery(State(s): State<Arc<SandboxState>>, server: AuthServer) -> impl IntoResponse {
+    let mut doc = metadata(&s, server);
+    doc["id_token_signing_alg_values_supported"] = json!(["RS256"]);
+    Json(doc)
+}
+
+/// The authorization server's metadata (RFC 8414), as Okta's `OAuthMetadata` has it.
+fn metadata(s: &SandboxState, server: AuthServer) -> serde_json::Value {
+    let e = server.endpoints(s);
+    json!({
+        "issuer": server.issuer(s),
         "authorization_endpoint": format!("{e}/authorize"),
         "token_endpoint": format!("{e}/token"),
         "jwks_uri": format!("{e}/keys"),
@@ -152,15 +165,14 @@ pub(crate) async fn discovery(State(s): State<Arc<SandboxState>>, server: AuthSe
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "scopes_supported": server.scopes(&s),
+        "scopes_supported": server.scopes(s),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "request_parameter_supported": false,
-        "id_token_signing_alg_values_supported": ["RS256"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "email", "email_verified", "name", "preferred_username", "groups"],
-    }))
+    })
 }
 
 pub(crate) async fn keys(State(s): State<Arc<SandboxState>>) -> impl IntoResponse {

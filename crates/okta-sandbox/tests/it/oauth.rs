@@ -564,7 +564,13 @@ async fn custom_authorization_servers_besides_default() {
             .json()
             .await
             .unwrap();
-        crate::spec::OAUTH.assert_valid("OAuthMetadata", &meta);
+        // OpenID Connect's document is the OAuth one and what OIDC adds.
+        let schema = if doc == "openid-configuration" {
+            "OidcMetadata"
+        } else {
+            "OAuthMetadata"
+        };
+        crate::spec::OAUTH.assert_valid(schema, &meta);
         assert_eq!(meta["issuer"], issuer.as_str());
         assert_eq!(meta["authorization_endpoint"], format!("{issuer}/v1/authorize"));
         let scopes: Vec<&str> = meta["scopes_supported"]
