@@ -273,22 +273,30 @@ impl ConsoleOidc {
             .as_str()
             .ok_or_else(|| refused("the provider sent no ID token (is the app an OpenID Connect app?)".to_owned()))?;
         let claims = self.verify(id_token, &Self::nonce(binding.unwrap_or_default())).await?;
-        let identity = Identity {
-            subject: claims.sub,
-            email: claims
-                .email
-                .filter(|_| claims.email_verified != Some(false))
-                .map(|e| e.to_lowercase()),
-            groups: claims.groups,
-        };
-        let by_email = identity.email.as_ref().is_some_and(|e| self.allowed_emails.contains(e));
-        let by_group = identity.groups.iter().any(|g| self.allowed_groups.contains(g));
+        self.admit(claims)
+    }
+
+    /// Who the ID token's claims say signed in, if the lists let them in: by an email the
+    /// provider says it verified (`email_verified: true`; a provider that does not say so
+    /// cannot vouch for the address, so it counts only through groups), or by a group.
+    fn admit(&self, claims: IdClaims) -> Result<Identity> {
+        let email = claims.email.map(|e| e.to_lowercase());
+        let verified = claims.email_verified == Some(true);
+        let by_email = verified && email.as_ref().is_some_and(|e| self.allowed_emails.contains(e));
+        let by_group = claims.groups.iter().any(|g| self.allowed_groups.contains(g));
         if by_email || by_group {
-            Ok(identity)
-        } else {
-            Err(Error::ConsoleRefused {
-                who: identity.email.unwrap_or(identity.subject),
+            Ok(Identity {
+                subject: claims.sub,
+                email: email.filter(|_| verified),
+                groups: claims.groups,
             })
+        } else {
+            let who = match (&email, verified) {
+                (Some(e), true) => e.clone(),
+                (Some(e), false) => format!("{e} (an address the provider did not say it verified)"),
+                (None, _) => claims.sub,
+            };
+            Err(Error::ConsoleRefused { who })
         }
     }
 
@@ -381,6 +389,40 @@ mod tests {
         };
         let e = ConsoleOidc::from_settings(&no_app, &egress).unwrap_err().to_string();
         assert!(e.contains("OKTA_BRIDGE_CONSOLE_OIDC_CLIENT_SECRET"), "{e}");
+    }
+
+    fn claims(email: Option<&str>, verified: Option<bool>, groups: &[&str]) -> IdClaims {
+        IdClaims {
+            sub: "00u1".to_owned(),
+            nonce: None,
+            email: email.map(str::to_owned),
+            email_verified: verified,
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn only_verified_emails_or_listed_groups_get_in() {
+        let mut s = settings();
+        s.allowed_groups = vec!["Ops".to_owned()];
+        let c = ConsoleOidc::from_settings(&s, &Egress::public_only()).unwrap().unwrap();
+        let who = c.admit(claims(Some("OPS@acme.com"), Some(true), &[])).unwrap();
+        assert_eq!(who.email.as_deref(), Some("ops@acme.com"));
+        for unverified in [None, Some(false)] {
+            let e = c
+                .admit(claims(Some("ops@acme.com"), unverified, &[]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("did not say it verified"), "{e}");
+            let by_group = c.admit(claims(Some("ops@acme.com"), unverified, &["Ops"])).unwrap();
+            assert_eq!(by_group.email, None, "an unverified address is not kept");
+        }
+        assert!(
+            c.admit(claims(None, None, &["Sales"]))
+                .unwrap_err()
+                .to_string()
+                .contains("00u1")
+        );
     }
 
     #[test]

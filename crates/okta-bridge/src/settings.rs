@@ -120,7 +120,8 @@ pub struct ConsoleSettings {
     /// Its client secret.
     #[arg(id = "console_oidc_client_secret", long = "console-oidc-client-secret", value_name = "SECRET", env = "OKTA_BRIDGE_CONSOLE_OIDC_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
     pub client_secret: Option<SecretString>,
-    /// Who may sign in: these emails (comma-separated; the ID token's verified `email`).
+    /// Who may sign in: these emails (comma-separated; the ID token's `email`, when its
+    /// `email_verified` is true).
     #[arg(
         long = "console-allowed-emails",
         env = "OKTA_BRIDGE_CONSOLE_ALLOWED_EMAILS",
