@@ -69,7 +69,6 @@ impl Service {
         actor: &str,
     ) -> Result<Proxied> {
         let target = checked_path(path_and_query)?;
-        let conn = self.connection(account).await?;
         let outcome = self
             .call(account, |client| {
                 let (method, target, body) = (method.clone(), target.clone(), body.clone());
@@ -83,29 +82,32 @@ impl Service {
                             &response.body,
                         ))));
                     }
-                    Ok(response)
+                    Ok(Proxied {
+                        org: client.org_url().clone(),
+                        response,
+                    })
                 }
             })
             .await;
         if !is_read(&method) {
             let path = target.split('?').next().unwrap_or_default();
-            let result = match &outcome {
-                Ok(r) => r.status.as_u16().to_string(),
-                Err(e) => format!("failed: {}", e.ours()),
+            let (result, org) = match &outcome {
+                Ok(p) => (p.response.status.as_u16().to_string(), p.org.to_string()),
+                // Rare: the org is read again only to say where the failed write was going.
+                Err(e) => (
+                    format!("failed: {}", e.ours()),
+                    match self.store.connection(account).await {
+                        Ok(Some(c)) => c.org_url.to_string(),
+                        _ => String::new(),
+                    },
+                ),
             };
             let detail = format!("{method} {path} -> {result}");
-            if let Err(e) = self
-                .store
-                .audit_by(account, conn.org_url.as_str(), "okta_write", &detail, actor)
-                .await
-            {
+            if let Err(e) = self.store.audit_by(account, &org, "okta_write", &detail, actor).await {
                 tracing::error!(error = %e, %account, %detail, "could not record a write through the proxy in the audit log");
             }
         }
-        Ok(Proxied {
-            org: conn.org_url,
-            response: outcome?,
-        })
+        outcome
     }
 }
 

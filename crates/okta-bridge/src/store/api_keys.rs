@@ -40,18 +40,6 @@ impl Store {
     /// # Errors
     /// [`Conflict::ApiKeyName`] when a key not revoked has its name; [`Error::Database`].
     pub async fn create_api_key(&self, key: &ApiKey, key_hash: &str) -> Result<()> {
-        if let Some(existing) = self
-            .api_keys()
-            .await?
-            .into_iter()
-            .find(|k| k.name == key.name && k.revoked_at.is_none())
-        {
-            return Err(Conflict::ApiKeyName {
-                name: key.name.clone(),
-                id: existing.id,
-            }
-            .into());
-        }
         let inserted = with_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO api_keys (id, name, scope, key_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
@@ -66,13 +54,21 @@ impl Store {
             .map(drop)
         });
         match inserted {
-            Ok(_) => Ok(()),
-            // Another instance made a key of that name meanwhile (the partial unique index).
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Conflict::ApiKeyName {
-                name: key.name.clone(),
-                id: String::from("(made meanwhile)"),
+            Ok(()) => Ok(()),
+            // A key not revoked has the name (the partial unique index): say which.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                let existing: Option<String> = with_pool!(self, pool => {
+                    sqlx::query_scalar("SELECT id FROM api_keys WHERE name = $1 AND revoked_at IS NULL")
+                        .bind(&key.name)
+                        .fetch_optional(pool)
+                        .await?
+                });
+                Err(Conflict::ApiKeyName {
+                    name: key.name.clone(),
+                    id: existing.unwrap_or_else(|| "(revoked meanwhile)".to_owned()),
+                }
+                .into())
             }
-            .into()),
             Err(e) => Err(e.into()),
         }
     }

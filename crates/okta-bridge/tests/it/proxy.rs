@@ -273,7 +273,7 @@ async fn keys_are_scoped_hashed_and_revocable(db: TestDb) {
     let app = connected_app(&db).await;
     let (reader_id, reader) = key(&app, "ci reader", "directory:read").await;
     let (_, writer) = key(&app, "deployer", "connections:write").await;
-    let (_, admin) = key(&app, "ops", "admin").await;
+    let (admin_id, admin) = key(&app, "ops", "admin").await;
 
     // A name is unique among live keys.
     let (status, body) = api(
@@ -284,6 +284,10 @@ async fn keys_are_scoped_hashed_and_revocable(db: TestDb) {
     )
     .await;
     assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains(&admin_id),
+        "names the key to revoke: {body}"
+    );
     let (status, body) = api(
         &app,
         Method::POST,
