@@ -121,7 +121,8 @@ impl App {
         );
         let admin_token_generated = admin_token.is_none();
         let admin_token = admin_token.unwrap_or_else(|| SecretString::from(random_secret()));
-        let state = AppState::with_console(service.clone(), settings.public_url(), admin_token.clone(), console);
+        let state = AppState::with_console(service.clone(), settings.public_url(), admin_token.clone(), console)
+            .with_long_polls(settings.max_long_polls);
         // Refreshes another instance abandoned mid-way are completed first thing (Okta takes
         // the old refresh token again only within its leeway), then watched for every second.
         let mut background = vec![service.refresher().clone().spawn_recovery(RECOVERY_TICK)];
@@ -157,6 +158,7 @@ impl App {
             limits: Limits {
                 header_read_timeout: Duration::from_secs(settings.header_read_timeout.max(1)),
                 max_connections: settings.max_connections.max(1),
+                body_read_timeout: Duration::from_secs(settings.body_read_timeout.max(1)),
             },
         })
     }

@@ -211,6 +211,25 @@ pub enum Error {
         /// Whether the org refused (a 4xx answer), rather than failed.
         refused: bool,
     },
+    /// An API key revoked while its request waited (a long poll) (→ 401 `unauthorized`).
+    #[error("the API key {name:?} ({id}) was revoked: use another key")]
+    ApiKeyRevoked {
+        /// Its name.
+        name: String,
+        /// Its id.
+        id: String,
+    },
+    /// Too many long polls of the change feed wait already (→ 429 `too_many_long_polls`).
+    #[error(
+        "{max} long polls of the change feed are waiting already (OKTA_BRIDGE_MAX_LONG_POLLS): poll again in a second, or read without wait"
+    )]
+    TooManyLongPolls {
+        /// The cap.
+        max: usize,
+    },
+    /// A request body that was not taken (→ 413 too large, 408 too slow, 400 cut off).
+    #[error("{0}")]
+    Body(BodyRefusal),
     /// A setup link that cannot be used (→ 404 unknown, 410 expired, used or revoked, 429
     /// too many attempts).
     #[error("{0}")]
@@ -351,6 +370,29 @@ fn rejected_message(what: &str, cause: &Refusal) -> String {
     }
 }
 
+/// Why a request body was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyRefusal {
+    /// Larger than the route takes.
+    #[error("the request body is larger than this route takes ({limit} bytes at most)")]
+    TooLarge {
+        /// The route's limit in bytes.
+        limit: usize,
+    },
+    /// Not all there before the server's deadline.
+    #[error(
+        "the request body did not arrive within {seconds} seconds: send the whole body at once (OKTA_BRIDGE_BODY_READ_TIMEOUT)"
+    )]
+    TooSlow {
+        /// The deadline, in seconds.
+        seconds: u64,
+    },
+    /// Cut off or malformed on the wire.
+    #[error("the request body could not be read: it was cut off or malformed")]
+    Broken,
+}
+
 /// Why a setup link cannot be used, in words for the customer's admin who holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -366,9 +408,14 @@ pub enum SetupRefusal {
         "this setup link was already opened, in another browser: links work once; continue there, or ask for a new one"
     )]
     Used,
-    /// Revoked by an admin.
-    #[error("this setup link was revoked: ask for a new one")]
+    /// Revoked by an admin, or ended with its account (disconnected or removed).
+    #[error("this setup link was revoked, or its account was disconnected or removed: ask for a new one")]
     Revoked,
+    /// It connected its account already: a link connects once.
+    #[error(
+        "this setup link already connected its account: a link connects once; to connect again (another org, other credentials), ask for a new link"
+    )]
+    Connected,
     /// Too many credential checks in a short time.
     #[error("too many attempts through this setup link: wait ten minutes, then try again")]
     TooManyAttempts,

@@ -66,6 +66,14 @@ pub struct Settings {
     /// Connections served at once; more wait until one closes.
     #[arg(long, env = "OKTA_BRIDGE_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Seconds a client has to send a request's whole body, from when its headers arrived; a
+    /// body still incomplete then is refused (408) and its connection closed.
+    #[arg(long, env = "OKTA_BRIDGE_BODY_READ_TIMEOUT", default_value_t = 10)]
+    pub body_read_timeout: u64,
+    /// Long polls of the change feed (`events?wait=`) waiting at once; one more is answered 429
+    /// at once, so waiting readers never take the connections every other request needs.
+    #[arg(long, env = "OKTA_BRIDGE_MAX_LONG_POLLS", default_value_t = 256)]
+    pub max_long_polls: usize,
     /// The longest a live call to an org waits for its spent rate-limit window, in seconds;
     /// a call that would wait longer answers 429 with `Retry-After` at once.
     #[arg(long, env = "OKTA_BRIDGE_RATE_LIMIT_WAIT", default_value_t = 10)]

@@ -280,7 +280,9 @@ pub struct SandboxConfig {
     /// Possession (DPoP) header in token requests"). Without it, proofs are ignored and tokens
     /// are Bearer tokens, as Okta does.
     pub web_app_require_dpop: bool,
-    /// Custom authorization servers (default: Okta's `default` one).
+    /// Custom authorization servers (default: Okta's `default` one), listed by
+    /// `GET /api/v1/authorizationServers`. None: the org lacks API Access Management, and that
+    /// API answers 401 E0000015 as Okta does for a feature an org is not licensed for.
     pub authorization_servers: Vec<AuthorizationServer>,
     /// Faults to inject from the start (see [`FaultRule`]); changeable at run time.
     pub faults: Vec<FaultRule>,

@@ -31,6 +31,15 @@ impl ApiError {
     pub fn invalid_token() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "E0000011", "Invalid token provided")
     }
+    /// A feature the org is not licensed for (e.g. API Access Management): Okta answers 401
+    /// E0000015, whatever the credentials.
+    pub fn feature_not_enabled() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "E0000015",
+            "You do not have permission to access the feature you are requesting",
+        )
+    }
     pub fn forbidden() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

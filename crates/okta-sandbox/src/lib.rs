@@ -28,6 +28,8 @@
 //! - `groups`: `/api/v1/groups`, members, a user's groups; the built-in `Everyone`.
 //! - `apps`: `/api/v1/apps`: the registered OAuth app and bookmark apps, their users (assigned
 //!   directly or through groups) and groups.
+//! - `authorization_servers`: `/api/v1/authorizationServers`: the custom servers, or Okta's
+//!   401 E0000015 for an org without API Access Management (no custom servers configured).
 //! - `syslog`: the System Log: events of every change, sign-in and grant (some stored late, on
 //!   request); `/api/v1/logs`.
 //! - `dpop`: DPoP proofs (RFC 9449): nonces, `jkt` binding, `ath` on resource calls.
@@ -48,6 +50,7 @@
 
 mod api;
 mod apps;
+mod authorization_servers;
 mod changes;
 mod churn;
 pub mod config;

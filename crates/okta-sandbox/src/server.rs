@@ -15,7 +15,7 @@ use crate::config::SandboxConfig;
 use crate::error::ApiError;
 use crate::middleware::okta_headers;
 pub use crate::state::SandboxState;
-use crate::{api, apps, churn, event_hooks, faults, groups, oauth, syslog, users_write};
+use crate::{api, apps, authorization_servers, churn, event_hooks, faults, groups, oauth, syslog, users_write};
 
 /// Every route of the sandbox org.
 pub fn router(state: Arc<SandboxState>) -> Router {
@@ -78,6 +78,11 @@ pub fn router(state: Arc<SandboxState>) -> Router {
         .route(
             "/api/v1/api-tokens/current",
             axum::routing::delete(api::revoke_current_api_token),
+        )
+        .route("/api/v1/authorizationServers", get(authorization_servers::list))
+        .route(
+            "/api/v1/authorizationServers/{authServerId}",
+            get(authorization_servers::get),
         )
         .route("/api/v1/apps", get(apps::list))
         .route("/api/v1/apps/{appId}", get(apps::get))

@@ -104,11 +104,17 @@ impl SetupLink {
         }
     }
 
-    /// Whether the browser that opened it may still use it at `now`: not revoked, not expired
-    /// (connecting does not end it: the page shows the health summary, and the admin may
-    /// connect again, e.g. to fix a scope).
+    /// Whether the browser that opened it may still use it to connect at `now`: not revoked
+    /// (nor ended with its account), not expired, and not connected yet — a link connects its
+    /// account once. Connecting again (another org, other credentials) takes a new link.
     pub fn usable(&self, now: i64) -> bool {
-        self.revoked_at.is_none() && self.expires_at > now
+        self.revoked_at.is_none() && self.connected_at.is_none() && self.expires_at > now
+    }
+
+    /// Whether the browser that opened it may still see its summary at `now`: once it
+    /// connected, until it is revoked or ends with its account; before, while usable.
+    pub fn viewable(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && (self.connected_at.is_some() || self.expires_at > now)
     }
 }
 
@@ -141,9 +147,14 @@ mod tests {
         assert!(l.usable(150) && !l.usable(200));
         l.connected_at = Some(130);
         assert_eq!(l.state(150), LinkState::Connected);
+        assert!(!l.usable(150), "a link connects once");
+        assert!(
+            l.viewable(150) && l.viewable(250),
+            "its summary stays, even past its expiry"
+        );
         l.revoked_at = Some(140);
         assert_eq!(l.state(150), LinkState::Revoked);
-        assert!(!l.usable(150));
+        assert!(!l.usable(150) && !l.viewable(150));
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub(crate) async fn add(
     State(state): State<Arc<AppState>>,
     Query(p): Query<AddParams>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    super::body::Body(body): super::body::Body,
 ) -> Result<(StatusCode, Json<Value>)> {
     let input: NewAccount = json_body(&headers, &body, "the account")?;
     let stored = state.service.add_account(input, p.replace).await?;
@@ -101,7 +101,7 @@ pub(crate) async fn connect(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    super::body::Body(body): super::body::Body,
 ) -> Result<Json<Connected>> {
     // No body connects a service app; a body (an API token) must be JSON.
     let b: ConnectBody = if body.iter().all(u8::is_ascii_whitespace) {

@@ -114,6 +114,18 @@ impl Caller {
         }
     }
 
+    /// Refuses a caller whose key was revoked since it was authenticated: for answers that come
+    /// long after the request did (a long poll that waited).
+    ///
+    /// # Errors
+    /// [`crate::error::Error::ApiKeyRevoked`]; [`crate::error::Error::Database`].
+    pub(crate) async fn still_allowed(&self, state: &AppState) -> crate::error::Result<()> {
+        match self {
+            Self::AdminToken => Ok(()),
+            Self::Key(k) => state.service.still_live(k).await,
+        }
+    }
+
     /// Refuses (403) a caller whose scope does not cover `needed`.
     pub(crate) fn require(&self, needed: Scope) -> crate::error::Result<()> {
         if self.scope().covers(needed) {

@@ -63,7 +63,7 @@ pub(crate) struct FeedParams {
 /// or as soon as something is.
 #[utoipa::path(get, path = "/api/connections/{account}/events", operation_id = "directory_events", tag = "directory", summary = "The change feed after a cursor, oldest first", params(("account" = String, Path, description = "The connection (account name)"), ("after" = Option<String>, Query, description = "The cursor (0: the start)"), ("limit" = Option<i64>, Query, description = "At most this many events (1-1000, default 100)"), ("wait" = Option<u64>, Query, description = "Seconds to wait for new events (a long poll, at most 60)")), responses((status = 200, description = "Events and the next cursor", body = FeedPage), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn events(
-    _: Reader,
+    Reader(caller): Reader,
     State(state): State<Arc<AppState>>,
     Path(account): Path<String>,
     Query(p): Query<FeedParams>,
@@ -76,10 +76,28 @@ pub(crate) async fn events(
             .map_err(|_| Error::invalid("after", "a cursor is a number the feed gave (or 0 for the start)"))?,
     };
     let wait = std::time::Duration::from_secs(p.wait.unwrap_or(0));
+    // Waiting readers hold connections: they count against a cap of their own.
+    let _waiting = if wait.is_zero() {
+        None
+    } else {
+        Some(
+            state
+                .long_polls
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| Error::TooManyLongPolls {
+                    max: state.max_long_polls,
+                })?,
+        )
+    };
     let events = state
         .service
         .events(&account, after, p.limit.unwrap_or(100), wait)
         .await?;
+    if !wait.is_zero() {
+        // A key revoked while the poll waited gets nothing it woke up to.
+        caller.still_allowed(&state).await?;
+    }
     let next = events.last().map_or(after, |e| e.seq);
     Ok(Json(json!({ "events": events, "next": next.to_string() })))
 }

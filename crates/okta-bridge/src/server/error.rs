@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::views::error_page;
-use crate::error::{Error, OAuthFailure, Refusal, SetupRefusal};
+use crate::error::{BodyRefusal, Error, OAuthFailure, Refusal, SetupRefusal};
 
 /// Status, code and message of `e`.
 pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
@@ -35,6 +35,11 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
         | Error::UnknownApiKey(_)
         | Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found", shown()),
         Error::CursorExpired { .. } => (StatusCode::GONE, "cursor_expired", shown()),
+        Error::ApiKeyRevoked { .. } => (StatusCode::UNAUTHORIZED, "unauthorized", shown()),
+        Error::TooManyLongPolls { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_long_polls", shown()),
+        Error::Body(BodyRefusal::TooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", shown()),
+        Error::Body(BodyRefusal::TooSlow { .. }) => (StatusCode::REQUEST_TIMEOUT, "body_too_slow", shown()),
+        Error::Body(BodyRefusal::Broken) => (StatusCode::BAD_REQUEST, "invalid_request", shown()),
         Error::SetupLink(SetupRefusal::Unknown) => (StatusCode::NOT_FOUND, "setup_link_unknown", shown()),
         Error::SetupLink(SetupRefusal::TooManyAttempts) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", shown()),
         Error::SetupLink(_) => (StatusCode::GONE, "setup_link_gone", shown()),
@@ -100,6 +105,10 @@ impl IntoResponse for Error {
         {
             // RFC 6750, section 3.1.
             res.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, v);
+        }
+        if let Error::TooManyLongPolls { .. } = self.ours() {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(1));
         }
         if let Error::Okta(okta_client::Error::RateLimited { retry_after, .. }) = self.ours() {
             // Whole seconds, never early.

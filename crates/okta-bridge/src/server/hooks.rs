@@ -9,10 +9,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::auth::{Reader, Writer};
 use super::extract::Path;
 use super::openapi::ErrorBody;
+use super::{AppState, body};
 use crate::error::{Error, Result};
 use crate::model::AccountName;
 
@@ -28,8 +28,7 @@ pub(crate) async fn verify(
     Path(account): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
-    let account = AccountName::parse(&account)?;
-    state.service.check_hook_secret(&account, presented(&headers)).await?;
+    let account = state.service.check_hook_secret(&account, presented(&headers)).await?;
     let challenge = headers
         .get("x-okta-verification-challenge")
         .and_then(|v| v.to_str().ok())
@@ -45,15 +44,17 @@ pub(crate) async fn verify(
 
 #[utoipa::path(post, path = "/hooks/okta/{account}", operation_id = "hooks_call", tag = "connections", summary = "An Okta event hook call (called by Okta)", description = "Okta's event hook request (`data.events`), with the hook's secret in `Authorization` (no API key); recorded and answered at once, the objects it names read right after.", security(("hookSecret" = [])), params(("account" = String, Path, description = "The connection (account name)")), request_body(content = serde_json::Value, content_type = "application/json"), responses((status = 200, description = "`{\"duplicate\", \"newEvents\"}`", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 /// `POST /hooks/okta/{connection}`: an event hook call — checked, recorded and answered at
-/// once (the objects its events name are read by the hook worker).
+/// once (the objects its events name are read by the hook worker). The body is read only
+/// after the hook's secret was checked, and at most [`body::HOOK_LIMIT`]: a stranger makes
+/// okta-bridge read nothing.
 pub(crate) async fn call(
     State(state): State<Arc<AppState>>,
     Path(account): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Value>> {
-    let account = AccountName::parse(&account)?;
-    state.service.check_hook_secret(&account, presented(&headers)).await?;
+    let account = state.service.check_hook_secret(&account, presented(&headers)).await?;
+    let body = body::read(body, body::HOOK_LIMIT).await?;
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| Error::invalid("body", format!("an event hook call is JSON: {e}")))?;
     // Recorded in a task of its own: a caller that hangs up mid-way cannot cut the recording

@@ -30,7 +30,7 @@ pub(crate) async fn create(
     _: Admin,
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    super::body::Body(body): super::body::Body,
 ) -> Result<(StatusCode, Json<Value>)> {
     let new: NewKey = json_body(&headers, &body, "the key")?;
     let scope = Scope::parse(&new.scope)?;

@@ -8,6 +8,7 @@
 mod accounts;
 mod api;
 mod auth;
+mod body;
 mod browse;
 mod directory;
 mod error;
@@ -45,7 +46,14 @@ pub struct AppState {
     metrics: ops::Metrics,
     /// Sign-in to the console with OpenID Connect, when configured.
     console: Option<Arc<crate::console::ConsoleOidc>>,
+    /// Long polls of the change feed waiting now, against a cap of their own.
+    long_polls: Arc<tokio::sync::Semaphore>,
+    /// That cap.
+    max_long_polls: usize,
 }
+
+/// Long polls of the change feed waiting at once, unless configured otherwise.
+pub const DEFAULT_MAX_LONG_POLLS: usize = 256;
 
 impl AppState {
     /// The state of a server running `service`, reachable at `public_url`, guarded by
@@ -67,6 +75,23 @@ impl AppState {
             admin_token,
             metrics: ops::Metrics::default(),
             console,
+            long_polls: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_LONG_POLLS)),
+            max_long_polls: DEFAULT_MAX_LONG_POLLS,
+        })
+    }
+
+    /// This state with at most `max` long polls of the change feed waiting at once.
+    #[must_use]
+    pub fn with_long_polls(self: Arc<Self>, max: usize) -> Arc<Self> {
+        let max = max.max(1);
+        Arc::new(Self {
+            service: self.service.clone(),
+            public_url: self.public_url.clone(),
+            admin_token: self.admin_token.clone(),
+            metrics: ops::Metrics::default(),
+            console: self.console.clone(),
+            long_polls: Arc::new(tokio::sync::Semaphore::new(max)),
+            max_long_polls: max,
         })
     }
 
@@ -183,6 +208,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::same_origin))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), ops::observe))
         .layer(axum::middleware::from_fn(security_headers))
+        // Only axum's own extractors heed it: the pages' forms. JSON bodies and event hook
+        // calls are read by `body::read` with limits of their own, after the caller is known.
+        .layer(axum::extract::DefaultBodyLimit::max(body::FORM_LIMIT))
         .with_state(state)
 }
 
@@ -215,6 +243,9 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// A request's whole body must arrive within this of its head (else 408, and the
+    /// connection closes): a client that announces a body and withholds it holds nothing long.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -222,6 +253,7 @@ impl Default for Limits {
         Self {
             header_read_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            body_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -257,7 +289,10 @@ pub async fn serve_with(
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
 
-    let app = router(state);
+    let app = router(state).layer(axum::middleware::from_fn_with_state(
+        limits.body_read_timeout,
+        body::deadline,
+    ));
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());

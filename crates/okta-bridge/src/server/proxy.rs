@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -17,15 +16,35 @@ use crate::model::{AccountName, Scope};
 use crate::service::is_read;
 
 /// Okta's response headers passed back (the rest are Okta's own business: cookies, CSP, …).
-const PASSED: [&str; 7] = [
+/// `Link` and `Location` are not among them: they are rewritten to point through okta-bridge,
+/// or dropped.
+const PASSED: [&str; 6] = [
     "content-type",
     "x-rate-limit-limit",
     "x-rate-limit-remaining",
     "x-rate-limit-reset",
     "x-okta-request-id",
     "retry-after",
-    "location",
 ];
+
+/// `target` (a URL Okta sent in `Link` or `Location`) through okta-bridge (`through` + its path
+/// and query), if it is on the org's origin and under `/api/v1/`; `None` for anything else.
+///
+/// # Security
+/// A client follows these URLs with its okta-bridge API key, "as it would through Okta". An org
+/// is whatever server the customer named (any https server that answers `/api/v1/users/me`
+/// passes a setup link's checks), so a URL anywhere else — or on the org but outside the API —
+/// would hand the application's key to whoever runs it: never passed on.
+fn through_us(org: &url::Url, through: &str, target: &str) -> Option<String> {
+    let url = org.join(target).ok()?;
+    if url.origin() != org.origin() || !url.path().starts_with("/api/v1/") || url.fragment().is_some() {
+        return None;
+    }
+    Some(match url.query() {
+        Some(q) => format!("{through}{}?{q}", url.path()),
+        None => format!("{through}{}", url.path()),
+    })
+}
 
 /// Forwards the request to the org of the connection; `GET`, `HEAD` and `OPTIONS` need
 /// `directory:read`, other methods `connections:write`.
@@ -51,7 +70,7 @@ pub(crate) async fn forward(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    super::body::Body(body): super::body::Body,
 ) -> Result<Response> {
     caller.require(if is_read(&method) {
         Scope::DirectoryRead
@@ -87,23 +106,71 @@ pub(crate) async fn forward(
             out.append(name, value.clone());
         }
     }
-    // Okta's links (`<https://org/api/v1/users?after=…>; rel="next"`), through us.
-    let org = proxied.org.as_str().trim_end_matches('/');
+    // Okta's links (`<https://org/api/v1/users?after=…>; rel="next"`) and `Location`, through
+    // us; anything that points elsewhere is dropped.
+    let org = url::Url::parse(proxied.org.as_str())
+        .map_err(|e| Error::Internal(format!("the connection's org URL does not parse: {e}")))?;
     let through = format!("{}/api/connections/{account}/okta", state.base());
     for value in okta.headers.get_all(header::LINK) {
-        let Ok(text) = value.to_str() else { continue };
-        let rewritten = text.replace(&format!("<{org}/"), &format!("<{through}/"));
-        match HeaderValue::from_str(&rewritten) {
-            Ok(v) => {
-                out.append(header::LINK, v);
-            }
-            Err(_) => {
-                return Err(Error::invalid(
-                    "link",
-                    "Okta sent a Link header that cannot be passed on",
-                ));
+        let text = value.to_str().unwrap_or_default();
+        for link in okta_client::link::parse(text) {
+            let rels = link.rels.join(" ");
+            match through_us(&org, &through, &link.target)
+                .and_then(|t| HeaderValue::from_str(&format!("<{t}>; rel=\"{rels}\"")).ok())
+            {
+                Some(v) => {
+                    out.append(header::LINK, v);
+                }
+                None => {
+                    tracing::warn!(%account, rel = %rels, "dropped a Link from the org that points outside its API");
+                }
             }
         }
     }
+    if let Some(location) = okta.headers.get(header::LOCATION) {
+        match location
+            .to_str()
+            .ok()
+            .and_then(|l| through_us(&org, &through, l))
+            .and_then(|t| HeaderValue::from_str(&t).ok())
+        {
+            Some(v) => {
+                out.insert(header::LOCATION, v);
+            }
+            None => tracing::warn!(%account, "dropped a Location from the org that points outside its API"),
+        }
+    }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::through_us;
+
+    #[test]
+    fn only_the_orgs_api_is_pointed_to_and_through_us() {
+        let org = url::Url::parse("https://acme.okta.com").unwrap();
+        let through = "https://bridge.example/api/connections/acme/okta";
+        assert_eq!(
+            through_us(&org, through, "https://acme.okta.com/api/v1/users?after=00u1&limit=2").as_deref(),
+            Some("https://bridge.example/api/connections/acme/okta/api/v1/users?after=00u1&limit=2")
+        );
+        assert_eq!(
+            through_us(&org, through, "/api/v1/users/00u1").as_deref(),
+            Some("https://bridge.example/api/connections/acme/okta/api/v1/users/00u1")
+        );
+        for elsewhere in [
+            "https://attacker.example/api/v1/users?after=x",
+            "https://acme.okta.com.attacker.example/api/v1/users",
+            "https://acme.okta.com@attacker.example/api/v1/users",
+            "http://acme.okta.com/api/v1/users",
+            "https://acme.okta.com:8443/api/v1/users",
+            "//attacker.example/api/v1/users",
+            "https://acme.okta.com/oauth2/v1/authorize",
+            "https://acme.okta.com/api/v1/../../login",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(through_us(&org, through, elsewhere), None, "{elsewhere}");
+        }
+    }
 }

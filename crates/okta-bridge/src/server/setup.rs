@@ -63,7 +63,7 @@ pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    super::body::Body(body): super::body::Body,
 ) -> Result<(StatusCode, Json<Value>)> {
     let b: NewLinkBody = if body.iter().all(u8::is_ascii_whitespace) {
         NewLinkBody::default()
@@ -178,19 +178,25 @@ fn setup_csrf(session: &str) -> String {
     hash(&format!("setup-csrf:{session}"))
 }
 
-/// The setup session of this browser and the link it opened, while usable.
+/// The setup session of this browser and the link it opened, while it can connect (a link
+/// that connected already leads to its summary on a GET; anything else is refused).
 async fn session_link(state: &AppState, headers: &HeaderMap) -> std::result::Result<(String, SetupLink), Response> {
-    let Some(session) = cookie(state, headers, SETUP_COOKIE) else {
-        return Err(error_page(
-            StatusCode::FORBIDDEN,
-            "Open your setup link first",
-            "This page belongs to a setup link: open the link you were sent, in this browser.",
-        ));
-    };
+    let session = setup_session(state, headers).map_err(|page| *page)?;
     match state.service.setup_link_by_session(session).await {
         Ok(link) => Ok((session.to_owned(), link)),
         Err(e) => Err(refused(&e)),
     }
+}
+
+/// The setup session of this browser, or the page that says to open the link first.
+fn setup_session<'h>(state: &AppState, headers: &'h HeaderMap) -> std::result::Result<&'h str, Box<Response>> {
+    cookie(state, headers, SETUP_COOKIE).ok_or_else(|| {
+        Box::new(error_page(
+            StatusCode::FORBIDDEN,
+            "Open your setup link first",
+            "This page belongs to a setup link: open the link you were sent, in this browser.",
+        ))
+    })
 }
 
 /// `GET /setup/{token}`: what the link is for, with the button that opens it. A GET never
@@ -201,7 +207,8 @@ pub(crate) async fn landing(
     Path(token): Path<String>,
 ) -> Response {
     // The browser that opened this link already: back to its steps.
-    if let Ok((_, link)) = session_link(&state, &headers).await
+    if let Ok(session) = setup_session(&state, &headers)
+        && let Ok(link) = state.service.setup_link_to_view(session).await
         && let Ok(Some(same)) = state.store().setup_link(SetupLinkBy::Token(&hash(&token))).await
         && same.id == link.id
     {
@@ -277,6 +284,13 @@ pub(crate) async fn guide(
     headers: HeaderMap,
     Query(p): Query<GuideParams>,
 ) -> Response {
+    // A link that connected shows its summary; it cannot connect again.
+    if let Ok(session) = setup_session(&state, &headers)
+        && let Ok(link) = state.service.setup_link_to_view(session).await
+        && link.connected_at.is_some()
+    {
+        return Redirect::to("/setup/done").into_response();
+    }
     let (session, link) = match session_link(&state, &headers).await {
         Ok(found) => found,
         Err(page) => return page,
@@ -368,9 +382,13 @@ pub(crate) fn first_sync(state: &AppState, account: AccountName) {
 
 /// `GET /setup/done`: the health summary (connected, scopes granted, the first sync).
 pub(crate) async fn done(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let (_, link) = match session_link(&state, &headers).await {
-        Ok(found) => found,
-        Err(page) => return page,
+    let session = match setup_session(&state, &headers) {
+        Ok(s) => s,
+        Err(page) => return *page,
+    };
+    let link = match state.service.setup_link_to_view(session).await {
+        Ok(link) => link,
+        Err(e) => return refused(&e),
     };
     let health = match state.service.setup_health(&link).await {
         Ok(h) => h,

@@ -44,7 +44,7 @@ pub(crate) async fn create(
     _: Admin,
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    super::body::Body(body): super::body::Body,
 ) -> Result<(StatusCode, Json<Value>)> {
     let input: NewWebhook = json_body(&headers, &body, "the webhook")?;
     let (hook, secret) = state
@@ -85,7 +85,7 @@ pub(crate) async fn update(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    super::body::Body(body): super::body::Body,
 ) -> Result<Json<Webhook>> {
     let body: serde_json::Map<String, Value> = json_body(&headers, &body, "the change")?;
     if let Some(unknown) = body
@@ -136,7 +136,7 @@ pub(crate) async fn rotate_secret(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    super::body::Body(body): super::body::Body,
 ) -> Result<Json<Value>> {
     let input: Rotate = if body.is_empty() {
         Rotate::default()
@@ -177,7 +177,7 @@ pub(crate) async fn replay(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    super::body::Body(body): super::body::Body,
 ) -> Result<Json<Value>> {
     let input: Replay = json_body(&headers, &body, "the replay")?;
     let account = AccountName::parse(&input.connection)?;

@@ -41,6 +41,22 @@ impl Service {
         self.store.use_api_key(&hash(presented)).await
     }
 
+    /// Whether `key` still works (not revoked since it was presented): for a request that
+    /// answers long after it was authenticated, such as a long poll.
+    ///
+    /// # Errors
+    /// [`crate::Error::ApiKeyRevoked`]; [`crate::Error::Database`].
+    pub async fn still_live(&self, key: &ApiKey) -> Result<()> {
+        if self.store.api_key_live(&key.id).await? {
+            Ok(())
+        } else {
+            Err(crate::Error::ApiKeyRevoked {
+                name: key.name.clone(),
+                id: key.id.clone(),
+            })
+        }
+    }
+
     /// Revokes the key with id or name `which`.
     ///
     /// # Errors

@@ -16,9 +16,36 @@ use crate::tokens::ConnectionTokenSource;
 /// account's version for a service app (a new key or DPoP needs a new client).
 pub type ClientStamp = (i64, i64);
 
-/// Whether the org refused the request's credentials.
+/// Okta's `errorCode` for credentials it does not accept: "Invalid token provided".
+const INVALID_TOKEN: &str = "E0000011";
+
+/// Whether a 401 with `error_code` says the request's *credentials* are bad: Okta's E0000011,
+/// or no Okta error code at all (a token refused before Okta's API saw it). Okta answers other
+/// 401s that say nothing about them — E0000015 for a feature the org is not licensed for, such
+/// as `GET /api/v1/authorizationServers` without API Access Management — and those must never
+/// take a connection out of service.
+pub(super) fn says_credentials_refused(error_code: Option<&str>) -> bool {
+    error_code.is_none_or(|c| c == INVALID_TOKEN)
+}
+
+/// Whether the org refused the request's credentials (see [`says_credentials_refused`]).
 fn refused(e: &okta_client::Error) -> bool {
-    matches!(e, okta_client::Error::Api(api) if api.status == 401)
+    matches!(e, okta_client::Error::Api(api) if api.status == 401 && says_credentials_refused(api.error_code.as_deref()))
+}
+
+/// The request okta-bridge chooses to learn whether a connection's credentials work, whatever
+/// the connection may read: `GET /api/v1/users/me`. Okta refuses it with 401 only for bad
+/// credentials (a token without `okta.users.read.self`, or a service app's, which has no user,
+/// gets 403 or 404: the credentials were accepted).
+pub(super) async fn probe(client: okta_client::Client) -> std::result::Result<(), okta_client::Error> {
+    let res = client.send_raw(reqwest::Method::GET, "/api/v1/users/me", None).await?;
+    if res.status == reqwest::StatusCode::UNAUTHORIZED {
+        let e = okta_client::ApiError::from_response(res.status, &res.body);
+        if says_credentials_refused(e.error_code.as_deref()) {
+            return Err(okta_client::Error::Api(Box::new(e)));
+        }
+    }
+    Ok(())
 }
 
 /// Okta's error `e` in a line: status, `errorCode` and `errorSummary`.
@@ -109,7 +136,10 @@ impl Service {
 
     /// Runs `call` with an okta-client for the stored connection `account` (see
     /// [`client`](Self::client)) and settles what a refusal by the org (401) means for the
-    /// connection:
+    /// connection. Only a 401 that says the credentials are bad counts (E0000011; see
+    /// [`says_credentials_refused`]): any other error, a 401 E0000015 included, is returned as
+    /// Okta's and leaves the connection as it is. `call` must be a request okta-bridge chose,
+    /// never one a caller did (the proxy confirms with [`probe`] first):
     /// - an API token Okta refuses (revoked, or expired after 30 days unused) cannot come back
     ///   by itself: the connection is marked `needs_reauth`;
     /// - an OAuth connection's access token may have been revoked alone: its token is
@@ -205,7 +235,22 @@ impl Service {
     ///
     /// # Errors
     /// [`Error::UnknownConnection`]; [`Error::OAuth`] when revocation fails; [`Error::Database`].
+    ///
+    /// # Security
+    /// The account's setup links still in force end with the connection (in the same
+    /// transaction): the browser that used one cannot connect the account again.
     pub async fn disconnect(&self, account: &AccountName, revoke_api_token: bool) -> Result<Vec<&'static str>> {
+        self.disconnect_as(account, revoke_api_token, true).await
+    }
+
+    /// [`disconnect`](Self::disconnect), ending the account's setup links or not (a setup
+    /// link's own failed sign-in undoes its connection and leaves the link to try again).
+    pub(super) async fn disconnect_as(
+        &self,
+        account: &AccountName,
+        revoke_api_token: bool,
+        end_setup_links: bool,
+    ) -> Result<Vec<&'static str>> {
         let conn = self.connection(account).await?;
         let (revoked, detail) = match conn.method {
             ConnectionMethod::ApiToken if revoke_api_token => {
@@ -248,7 +293,9 @@ impl Service {
                 (revoked, detail)
             }
         };
-        self.store.remove_connection(account, "disconnected", &detail).await?;
+        self.store
+            .remove_connection(account, "disconnected", &detail, end_setup_links)
+            .await?;
         self.forget_client(account.as_str());
         tracing::info!(account = %account, "disconnected");
         Ok(revoked)

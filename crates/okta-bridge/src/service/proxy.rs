@@ -6,6 +6,7 @@ use okta_client::{ApiError, RawBody, RawResponse};
 use reqwest::Method;
 
 use super::Service;
+use super::connections::{probe, says_credentials_refused};
 use crate::error::{Error, Result};
 use crate::model::{AccountName, OrgUrl};
 
@@ -24,37 +25,60 @@ pub fn is_read(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// `path_and_query` (`/api/v1/…[?…]`) with `.` and `..` segments resolved; refused unless it
-/// stays under `/api/v1/`.
+/// `path_and_query` (`/api/v1/…[?…]`) if its path is a plain one under `/api/v1/`: every
+/// segment non-empty, none `.` or `..`, and none that holds, once percent-decoded, a `/`, a
+/// backslash, a `;` or a control character. Anything else is refused, not normalised: servers in front of
+/// Okta differ in what `..;` (a path parameter to Java servers), `%2e%2e` or `%2f` mean, and a
+/// path that means one thing to us and another to them could reach what the connection was
+/// never meant to reach.
 fn checked_path(path_and_query: &str) -> Result<String> {
-    let refuse = || {
+    let refuse = |why: &str| {
         Error::invalid(
             "path",
             format!(
-                "only Okta's /api/v1/ paths pass through a connection, not {path_and_query:?}: e.g. /api/connections/NAME/okta/api/v1/users"
+                "only plain paths under Okta's /api/v1/ pass through a connection ({why}), not {path_and_query:?}: e.g. /api/connections/NAME/okta/api/v1/users"
             ),
         )
     };
-    if !path_and_query.starts_with("/api/v1/") {
-        return Err(refuse());
+    let path = path_and_query.split('?').next().unwrap_or_default();
+    let rest = path
+        .strip_prefix("/api/v1/")
+        .ok_or_else(|| refuse("the path must start with /api/v1/"))?;
+    for segment in rest.split('/') {
+        let decoded = percent_encoding::percent_decode_str(segment)
+            .decode_utf8()
+            .map_err(|_| refuse("a segment is not UTF-8 once decoded"))?;
+        if decoded.is_empty() {
+            return Err(refuse("an empty segment"));
+        }
+        if decoded == "." || decoded == ".." {
+            return Err(refuse("a dot segment"));
+        }
+        if decoded.contains(['/', '\\', ';']) || decoded.chars().any(char::is_control) {
+            return Err(refuse("a segment holds '/', '\\', ';' or a control character"));
+        }
     }
-    let base = url::Url::parse("http://okta.invalid/").expect("a valid URL");
-    let url = base.join(path_and_query).map_err(|_| refuse())?;
-    if url.host_str() != Some("okta.invalid") || !url.path().starts_with("/api/v1/") {
-        return Err(refuse());
+    if path_and_query.contains('#') {
+        return Err(refuse("a fragment"));
     }
-    Ok(match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    })
+    Ok(path_and_query.to_owned())
 }
 
 impl Service {
     /// Sends `method path_and_query` (with `body`) to the org of `account`'s connection and
-    /// returns Okta's answer, whatever its status. A 401 refreshes the connection's token and
-    /// tries once more, as every call through a connection does. A write (any method but
-    /// `GET`, `HEAD`, `OPTIONS`) is recorded in the audit log: `actor`, method, path and
-    /// status; never its body or query.
+    /// returns Okta's answer, whatever its status. A write (any method but `GET`, `HEAD`,
+    /// `OPTIONS`) is recorded in the audit log: `actor`, method, path and status; never its
+    /// body or query.
+    ///
+    /// # Security
+    /// The request is the caller's choice, so its answer never marks the connection: Okta
+    /// answers 401 for more than bad credentials (E0000015 for a feature the org is not
+    /// licensed for), and a read-only key must not be able to take a customer's connection out
+    /// of service with one GET. Only a 401 that says the credentials are bad (E0000011) is
+    /// checked, with okta-bridge's own request ([`super::connections::probe`]) through
+    /// [`Service::call`]: refused too, the connection is settled as any call's (refreshed, or
+    /// marked); accepted (perhaps after a refresh), the caller's request is sent once more.
+    /// Every other answer comes back as Okta sent it.
     ///
     /// # Errors
     /// [`Error::Invalid`] for a path outside `/api/v1/`; [`Error::UnknownConnection`];
@@ -69,26 +93,7 @@ impl Service {
         actor: &str,
     ) -> Result<Proxied> {
         let target = checked_path(path_and_query)?;
-        let outcome = self
-            .call(account, |client| {
-                let (method, target, body) = (method.clone(), target.clone(), body.clone());
-                async move {
-                    let response = client.send_raw(method, &target, body.as_ref()).await?;
-                    if response.status == reqwest::StatusCode::UNAUTHORIZED {
-                        // The connection's credentials: refreshed (or the connection marked)
-                        // like any call's.
-                        return Err(okta_client::Error::Api(Box::new(ApiError::from_response(
-                            response.status,
-                            &response.body,
-                        ))));
-                    }
-                    Ok(Proxied {
-                        org: client.org_url().clone(),
-                        response,
-                    })
-                }
-            })
-            .await;
+        let outcome = self.forward(account, &method, &target, body.as_ref()).await;
         if !is_read(&method) {
             let path = target.split('?').next().unwrap_or_default();
             let (result, org) = match &outcome {
@@ -111,6 +116,52 @@ impl Service {
     }
 }
 
+impl Service {
+    async fn forward(
+        &self,
+        account: &AccountName,
+        method: &Method,
+        target: &str,
+        body: Option<&RawBody>,
+    ) -> Result<Proxied> {
+        let client = self.client(account).await?;
+        let send = || async { client.send_raw(method.clone(), target, body).await.map_err(Error::Okta) };
+        let response = send().await?;
+        if !credentials_refused(&response) {
+            return Ok(Proxied {
+                org: client.org_url().clone(),
+                response,
+            });
+        }
+        match self.call(account, probe).await {
+            // The credentials work (a revoked access token was just replaced): once more.
+            Ok(()) => Ok(Proxied {
+                org: client.org_url().clone(),
+                response: send().await?,
+            }),
+            // Refused, but nothing to settle (a service app's token, already minted anew):
+            // Okta's answer as it came.
+            Err(Error::Okta(_)) => Ok(Proxied {
+                org: client.org_url().clone(),
+                response,
+            }),
+            // The connection was marked: say so, with what to do.
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Whether Okta's `response` says the credentials were refused (401 E0000011, or a 401 that is
+/// not Okta's error at all).
+fn credentials_refused(response: &RawResponse) -> bool {
+    response.status == reqwest::StatusCode::UNAUTHORIZED
+        && says_credentials_refused(
+            ApiError::from_response(response.status, &response.body)
+                .error_code
+                .as_deref(),
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::checked_path;
@@ -118,7 +169,16 @@ mod tests {
     #[test]
     fn only_api_v1_paths_pass() {
         assert_eq!(checked_path("/api/v1/users?limit=2").unwrap(), "/api/v1/users?limit=2");
-        assert_eq!(checked_path("/api/v1/users/a/../b").unwrap(), "/api/v1/users/b");
+        assert_eq!(
+            checked_path("/api/v1/users/ada%40example.com").unwrap(),
+            "/api/v1/users/ada%40example.com",
+            "percent-encoded characters that are not separators pass"
+        );
+        assert_eq!(
+            checked_path("/api/v1/users?search=profile.login%20sw%20%22a%2Fb%22").unwrap(),
+            "/api/v1/users?search=profile.login%20sw%20%22a%2Fb%22",
+            "the query is Okta's business"
+        );
         for bad in [
             "/oauth2/v1/token",
             "/api/v1/../../oauth2/v1/token",
@@ -126,6 +186,24 @@ mod tests {
             "/api/v2/x",
             "//evil.example/api/v1/users",
             "/api/v1",
+            "/api/v1/",
+            "/api/v1/users/a/../b",
+            // Issue 25, finding 10: what servers in front of Okta may read as `..`.
+            "/api/v1/users/..;/..;/oauth2/v1/keys",
+            "/api/v1/users/..;",
+            "/api/v1/users/%2e%2e%2f%2e%2e%2foauth2%2fv1%2fkeys",
+            "/api/v1/users/%2E%2E/x",
+            "/api/v1/users/%2e/x",
+            "/api/v1/users/.%2e/x",
+            "/api/v1/users/x%2f..%2f..%2fadmin",
+            "/api/v1/users/x%5c..%5cadmin",
+            "/api/v1/users/x\\..\\admin",
+            "/api/v1/users/x;jsessionid=1",
+            "/api/v1/users/x%3bjsessionid=1",
+            "/api/v1/users/x%00",
+            "/api/v1/users/%ff",
+            "/api/v1/users//x",
+            "/api/v1/users/x#frag",
         ] {
             assert!(checked_path(bad).is_err(), "{bad} passed");
         }

@@ -16,8 +16,8 @@ use super::{Connected, Service};
 use crate::crypto::{hash, random_secret};
 use crate::error::{Conflict, EgressRefusal, Error, OAuthFailure, Refusal, Result, SetupRefusal};
 use crate::model::{
-    Account, AccountName, ApiToken, ClientSecret, NewAccount, PrivateKeyPem, Scopes, SetupLink, SetupMethod,
-    SetupSession, SetupToken, now,
+    Account, AccountName, ApiToken, ClientSecret, ConnectionMethod, NewAccount, PrivateKeyPem, Scopes, SetupLink,
+    SetupMethod, SetupSession, SetupToken, now,
 };
 use crate::oauth::{OAuthApp, Started};
 use crate::store::SetupLinkBy;
@@ -316,23 +316,57 @@ impl Service {
         Ok((link, session))
     }
 
-    /// The link the browser with setup session `session` opened, while it can be used.
+    /// The link the browser with setup session `session` opened, while it can be used to
+    /// connect: not revoked (nor ended with its account), not expired, not connected yet.
     ///
     /// # Errors
-    /// [`Error::SetupLink`]: unknown session, expired or revoked link; [`Error::Database`].
+    /// [`Error::SetupLink`]: unknown session; a revoked, expired or already connected link
+    /// (audited); [`Error::Database`].
     pub async fn setup_link_by_session(&self, session: &str) -> Result<SetupLink> {
-        let link = self
-            .store
+        let link = self.session_link(session).await?;
+        self.refuse_unless_usable(&link).await?;
+        Ok(link)
+    }
+
+    /// The link the browser with setup session `session` opened, while its summary may be
+    /// shown: after it connected (until its account is disconnected or removed), or while it
+    /// can still be used.
+    ///
+    /// # Errors
+    /// [`Error::SetupLink`]: unknown session, revoked or ended link, expired before it
+    /// connected; [`Error::Database`].
+    pub async fn setup_link_to_view(&self, session: &str) -> Result<SetupLink> {
+        let link = self.session_link(session).await?;
+        if link.viewable(now()) {
+            Ok(link)
+        } else {
+            Err(Error::SetupLink(refusal_of(&link)))
+        }
+    }
+
+    async fn session_link(&self, session: &str) -> Result<SetupLink> {
+        self.store
             .setup_link(SetupLinkBy::Session(&hash(session)))
             .await?
-            .ok_or(Error::SetupLink(SetupRefusal::Unknown))?;
-        if link.revoked_at.is_some() {
-            return Err(Error::SetupLink(SetupRefusal::Revoked));
+            .ok_or(Error::SetupLink(SetupRefusal::Unknown))
+    }
+
+    /// Refuses, with an audit record, to connect through `link` unless it is usable.
+    async fn refuse_unless_usable(&self, link: &SetupLink) -> Result<()> {
+        if link.usable(now()) {
+            return Ok(());
         }
-        if link.expires_at <= now() {
-            return Err(Error::SetupLink(SetupRefusal::Expired));
-        }
-        Ok(link)
+        let r = refusal_of(link);
+        self.store
+            .audit_setup(
+                &link.account,
+                "",
+                "setup_link_refused",
+                &format!("{}: {r:?} (from the browser that opened it)", link.id),
+            )
+            .await?;
+        tracing::warn!(link = %link.id, account = %link.account, refusal = ?r, "a setup link that ended was used again");
+        Err(Error::SetupLink(r))
     }
 
     /// The key pair of `link`'s own-service-app path (made once, the private key sealed):
@@ -364,13 +398,13 @@ impl Service {
     /// [`Error::SetupLink`] when the link cannot be used or too many attempts were made; what
     /// checking the credentials found ([`explain`] says it in words).
     pub async fn setup_connect(&self, link: &SetupLink, input: SetupInput, session: &str) -> Result<SetupOutcome> {
-        if !link.usable(now()) {
-            return Err(Error::SetupLink(if link.revoked_at.is_some() {
-                SetupRefusal::Revoked
-            } else {
-                SetupRefusal::Expired
-            }));
-        }
+        // As stored now, not as the caller read it: it may have connected or ended since.
+        let link = &self
+            .store
+            .setup_link(SetupLinkBy::Id(&link.id))
+            .await?
+            .ok_or(Error::SetupLink(SetupRefusal::Unknown))?;
+        self.refuse_unless_usable(link).await?;
         if !self
             .store
             .count_setup_check(&link.id, CHECKS_PER_WINDOW, CHECK_WINDOW_SECS)
@@ -385,9 +419,8 @@ impl Service {
         let org = input.org_url.trim().to_owned();
         let result = self.try_setup(link, input, session).await;
         match &result {
-            Ok(SetupOutcome::Connected(c)) => {
-                self.store.setup_link_connected(link, &org, c.method).await?;
-            }
+            // Recorded (and the link ended) before anything was stored: see `claim`.
+            Ok(SetupOutcome::Connected(_)) => {}
             Ok(SetupOutcome::SignIn(_)) => {
                 self.store
                     .audit_setup(
@@ -472,6 +505,7 @@ impl Service {
         match input.method {
             SetupMethod::Integration | SetupMethod::ServiceKey => {
                 let checked = self.check_service_app(&account).await?;
+                self.claim(link, &checked, ConnectionMethod::ServiceApp).await?;
                 self.save_account(&checked, exists).await?;
                 Ok(SetupOutcome::Connected(self.store_service_connection(&checked).await?))
             }
@@ -480,6 +514,7 @@ impl Service {
                     Error::invalid("API token", "enter the API token Okta showed when you created it")
                 })?;
                 let login = self.check_api_token(&account, &token, true).await?;
+                self.claim(link, &account, ConnectionMethod::ApiToken).await?;
                 self.save_account(&account, exists).await?;
                 self.connect_api_token(&account, &token).await.map(|mut c| {
                     c.user = Some(login);
@@ -495,6 +530,23 @@ impl Service {
                     .await?;
                 Ok(SetupOutcome::SignIn(started))
             }
+        }
+    }
+
+    /// Ends `link` as connected to `account`'s org by `method`, before anything is stored: of
+    /// two attempts at once (or on two instances), one stores its account and connection, the
+    /// other is refused and stores nothing.
+    async fn claim(&self, link: &SetupLink, account: &Account, method: ConnectionMethod) -> Result<()> {
+        if self
+            .store
+            .setup_link_connected(link, account.org_url.as_str(), method.as_str())
+            .await?
+        {
+            Ok(())
+        } else {
+            let stored = self.store.setup_link(SetupLinkBy::Id(&link.id)).await?;
+            self.refuse_unless_usable(stored.as_ref().unwrap_or(link)).await?;
+            Err(Error::SetupLink(SetupRefusal::Connected))
         }
     }
 
@@ -529,7 +581,8 @@ impl Service {
         };
         let e = super::connect::rejected("connection", e);
         if matches!(e, Error::Rejected { .. }) {
-            self.disconnect(&link.account, false).await?;
+            // The link stays, for a sign-in by an administrator.
+            self.disconnect_as(&link.account, false, false).await?;
         }
         Err(e)
     }
@@ -538,6 +591,9 @@ impl Service {
     ///
     /// # Errors
     /// [`Error::Database`].
+    ///
+    /// # Errors
+    /// [`Error::SetupLink`] when the link ended meanwhile; [`Error::Database`].
     pub async fn setup_signed_in(&self, link: &SetupLink) -> Result<()> {
         let org = self
             .store
@@ -545,9 +601,15 @@ impl Service {
             .await?
             .map(|c| c.org_url.to_string())
             .unwrap_or_default();
-        self.store
-            .setup_link_connected(link, &org, crate::model::ConnectionMethod::AuthorizationCode.as_str())
-            .await
+        if self
+            .store
+            .setup_link_connected(link, &org, ConnectionMethod::AuthorizationCode.as_str())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::SetupLink(SetupRefusal::Connected))
+        }
     }
 
     /// Records that the sign-in of `link`'s web app path failed (what kind of failure only).
@@ -586,6 +648,17 @@ impl Service {
             groups: count("groups"),
             sync_error: state.last_error,
         })
+    }
+}
+
+/// Why `link` can no longer be used to connect.
+fn refusal_of(link: &SetupLink) -> SetupRefusal {
+    if link.revoked_at.is_some() {
+        SetupRefusal::Revoked
+    } else if link.connected_at.is_some() {
+        SetupRefusal::Connected
+    } else {
+        SetupRefusal::Expired
     }
 }
 

@@ -271,6 +271,12 @@ impl Store {
                     for sql in super::directory::ACCOUNT_TABLES {
                         sqlx::query(*sql).bind(name.as_str()).execute(&mut *tx).await?;
                     }
+                    // Its setup links end with it: none can connect it again.
+                    sqlx::query(super::setup::END_SETUP_LINKS)
+                        .bind(name.as_str())
+                        .bind(now())
+                        .execute(&mut *tx)
+                        .await?;
                     sqlx::query(super::audit::INSERT)
                         .bind(name.as_str())
                         .bind(org)

@@ -115,6 +115,20 @@ impl Store {
         Ok(Some(key))
     }
 
+    /// Whether the key with id `id` exists and is not revoked.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn api_key_live(&self, id: &str) -> Result<bool> {
+        let found: Option<String> = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT id FROM api_keys WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(found.is_some())
+    }
+
     /// Revokes the key, not revoked yet, with id or name `which`: it stops working at once.
     ///
     /// # Errors

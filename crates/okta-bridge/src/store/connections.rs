@@ -359,11 +359,18 @@ impl Store {
     }
 
     /// Deletes a connection and records why in the audit log, in one transaction; returns
-    /// whether it existed.
+    /// whether it existed. With `end_setup_links` (an operator's disconnect), the account's
+    /// setup links still in force end in the same transaction.
     ///
     /// # Errors
     /// [`Error::Database`].
-    pub async fn remove_connection(&self, account: &AccountName, event: &str, detail: &str) -> Result<bool> {
+    pub async fn remove_connection(
+        &self,
+        account: &AccountName,
+        event: &str,
+        detail: &str,
+        end_setup_links: bool,
+    ) -> Result<bool> {
         let n = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let org: Option<(String,)> = sqlx::query_as("DELETE FROM connections WHERE account = $1 RETURNING org_url")
@@ -379,6 +386,24 @@ impl Store {
                     .bind(now())
                     .execute(&mut *tx)
                     .await?;
+                if end_setup_links {
+                    let ended = sqlx::query(super::setup::END_SETUP_LINKS)
+                        .bind(account.as_str())
+                        .bind(now())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if ended > 0 {
+                        sqlx::query(super::audit::INSERT)
+                            .bind(account.as_str())
+                            .bind(org)
+                            .bind("setup_links_ended")
+                            .bind(format!("{ended} setup link(s) ended: the account was {event}"))
+                            .bind(now())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
             }
             tx.commit().await?;
             org.is_some()

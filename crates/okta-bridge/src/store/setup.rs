@@ -237,28 +237,45 @@ impl Store {
         }
     }
 
-    /// Records that link `id` connected its account by `method`, with an audit record.
+    /// Records that link `id` connected its account by `method`, with an audit record — if it
+    /// is still usable (not connected, revoked or expired: a link connects once, across
+    /// instances). Returns whether it was; `false` means the link ended meanwhile and the
+    /// caller must store nothing.
     ///
     /// # Errors
     /// [`Error::Database`].
-    pub async fn setup_link_connected(&self, link: &SetupLink, org: &str, method: &str) -> Result<()> {
-        with_pool!(self, pool => {
-            sqlx::query("UPDATE setup_links SET connected_at = $2, method = $3 WHERE id = $1")
-                .bind(&link.id)
-                .bind(now())
-                .bind(method)
-                .execute(pool)
-                .await?;
+    pub async fn setup_link_connected(&self, link: &SetupLink, org: &str, method: &str) -> Result<bool> {
+        let t = now();
+        let n = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE setup_links SET connected_at = $2, method = $3 \
+                 WHERE id = $1 AND connected_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
+            )
+            .bind(&link.id)
+            .bind(t)
+            .bind(method)
+            .execute(pool)
+            .await?
+            .rows_affected()
         });
-        self.audit_setup(
-            &link.account,
-            org,
-            "setup_link_connected",
-            &format!("{} by {method}", link.id),
-        )
-        .await
+        if n == 1 {
+            self.audit_setup(
+                &link.account,
+                org,
+                "setup_link_connected",
+                &format!("{} by {method}", link.id),
+            )
+            .await?;
+        }
+        Ok(n == 1)
     }
 }
+
+/// Ends every setup link of an account (`$1`) still in force, as revoked at `$2`: run inside the
+/// transaction that disconnects or removes the account. A link must not outlive its account's
+/// connection, or the browser that used it could connect the account again, to another org.
+pub(super) const END_SETUP_LINKS: &str =
+    "UPDATE setup_links SET revoked_at = $2 WHERE account = $1 AND revoked_at IS NULL";
 
 /// How [`Store::setup_link`] finds a link.
 #[derive(Debug, Clone, Copy)]

@@ -423,3 +423,312 @@ async fn api_keys_from_the_command_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("api-keys list"));
 }
+
+/// The connection `account` as `GET /api/connections` lists it.
+async fn listed(app: &TestApp, account: &str) -> Value {
+    let (status, list) = api(app, Method::GET, "/api/connections", None).await;
+    assert_eq!(status, 200, "{list}");
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["account"] == account)
+        .cloned()
+        .unwrap_or_else(|| panic!("{account} is listed: {list}"))
+}
+
+/// Issue 25, finding 1: Okta answers 401 E0000015 for a feature the org is not licensed for
+/// (`/api/v1/authorizationServers` without API Access Management). Through the proxy, a
+/// read-only key gets that answer as Okta sent it, and the connection — API token or OAuth —
+/// stays connected: no mark, no forced refresh, every other caller still served.
+async fn a_read_only_key_cannot_take_a_connection_out_of_service(db: TestDb) {
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            // An org without API Access Management: no custom authorization servers.
+            sandbox: Box::new(|c| c.authorization_servers.clear()),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    // `acme` by API token, and the server-wide web app's OAuth connection.
+    let (status, body) = api(
+        &app,
+        Method::POST,
+        "/api/accounts",
+        Some(json!({ "name": "acme", "orgUrl": app.sandbox.url() })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let token = app.sandbox.config().api_token_value().to_owned();
+    let (status, body) = api(
+        &app,
+        Method::POST,
+        "/api/accounts/acme/connect",
+        Some(json!({ "apiToken": token })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    crate::util::connect(&app, &mut crate::util::Browser::new()).await;
+    let oauth = format!("127-0-0-1-{}", app.sandbox.addr().port());
+    let (_, reader) = key(&app, "reader", "directory:read").await;
+    let client_id = app.sandbox.config().client_id.clone();
+    let grants = app.sandbox.state().token_grants(&client_id);
+
+    let direct = crate::util::org_get(&app.sandbox, "/api/v1/authorizationServers").await;
+    assert_eq!(direct["errorCode"], "E0000015", "the org lacks the feature: {direct}");
+    for account in ["acme", oauth.as_str()] {
+        let base = format!("/api/connections/{account}/okta/api/v1");
+        for _ in 0..3 {
+            let (status, headers, body) = call(
+                &app,
+                &reader,
+                Method::GET,
+                &format!("{base}/authorizationServers"),
+                None,
+            )
+            .await;
+            assert_eq!(status, 401, "Okta's status, as Okta sent it: {body}");
+            assert_eq!(body["errorCode"], "E0000015", "{body}");
+            assert_eq!(body["errorSummary"], direct["errorSummary"], "{body}");
+            assert!(headers.contains_key("x-okta-request-id"));
+        }
+        let conn = listed(&app, account).await;
+        assert_eq!(conn["status"], "connected", "{account} stays in service: {conn}");
+        let (status, _, users) = call(&app, &reader, Method::GET, &format!("{base}/users?limit=2"), None).await;
+        assert_eq!(status, 200, "{account} still serves: {users}");
+        let res = crate::util::api_get(&app, &format!("/api/connections/{account}/users?limit=1")).await;
+        assert_eq!(res.status(), 200, "{account}: every other caller too");
+    }
+    assert_eq!(
+        app.sandbox.state().token_grants(&client_id),
+        grants,
+        "no forced refresh of the OAuth connection"
+    );
+
+    // A token the org really refuses (E0000011) is confirmed by okta-bridge's own request:
+    // the OAuth connection's revoked access token is replaced once, and the caller's request
+    // answered with the fresh one.
+    app.sandbox.state().revoke_all_access_tokens();
+    let (status, _, users) = call(
+        &app,
+        &reader,
+        Method::GET,
+        &format!("/api/connections/{oauth}/okta/api/v1/users?limit=2"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{users}");
+    assert_eq!(users.as_array().unwrap().len(), 2);
+    assert_eq!(app.sandbox.state().token_grants(&client_id), grants + 1, "one refresh");
+    assert_eq!(listed(&app, &oauth).await["status"], "connected");
+
+    // An API token Okta no longer takes: the probe is refused too, and the connection is
+    // marked, saying what to do.
+    let revoked = reqwest::Client::new()
+        .delete(format!("{}/api/v1/api-tokens/current", app.sandbox.url()))
+        .header("authorization", format!("SSWS {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    let (status, _, body) = call(
+        &app,
+        &reader,
+        Method::GET,
+        "/api/connections/acme/okta/api/v1/authorizationServers",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), &body["errorCode"]),
+        (401, &json!("E0000015")),
+        "still Okta's answer: it says nothing about the token, so nothing is marked: {body}"
+    );
+    assert_eq!(listed(&app, "acme").await["status"], "connected");
+    let (status, _, body) = call(
+        &app,
+        &reader,
+        Method::GET,
+        "/api/connections/acme/okta/api/v1/users",
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "reconnect_required", "{body}");
+    assert_eq!(listed(&app, "acme").await["status"], "needs_reauth");
+}
+crate::flow::on_both_databases!(
+    a_read_only_key_cannot_take_a_connection_out_of_service,
+    super::a_read_only_key_cannot_take_a_connection_out_of_service
+);
+
+/// Issue 25, finding 3: a customer controls what its "org" answers. An org that sends `Link`
+/// and `Location` URLs pointing at another server (or at its own pages outside the API) cannot
+/// make an application that pages "as it would through Okta" send its okta-bridge key there:
+/// such URLs are dropped, and the org's own API links point through okta-bridge.
+#[tokio::test]
+async fn links_and_locations_that_point_elsewhere_are_never_passed() {
+    use std::sync::{Arc, Mutex};
+
+    use axum::http::HeaderMap;
+
+    // Whoever the links lead to records what it was sent.
+    let stolen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let thief = {
+        let stolen = stolen.clone();
+        axum::Router::new().fallback(move |headers: HeaderMap| {
+            let stolen = stolen.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap_or_default().to_owned())
+                    .unwrap_or_default();
+                stolen.lock().unwrap().push(auth);
+                "thanks"
+            }
+        })
+    };
+    let thief_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let thief_url = format!("http://{}", thief_listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(thief_listener, thief).await });
+
+    // The customer's "org": passes the API token check, then answers with foreign links.
+    let org_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let org_url = format!("http://{}", org_listener.local_addr().unwrap());
+    let user = json!({ "id": "00u1", "status": "ACTIVE", "profile": {
+        "login": "eve@example.com", "email": "eve@example.com", "firstName": "Eve", "lastName": "Tenant"
+    }});
+    let org = {
+        let (thief_url, org_url, user) = (thief_url.clone(), org_url.clone(), user.clone());
+        axum::Router::new()
+            .route(
+                "/api/v1/users/me",
+                axum::routing::get({
+                    let user = user.clone();
+                    move || async move { axum::Json(user) }
+                }),
+            )
+            .route(
+                "/api/v1/users",
+                axum::routing::get({
+                    let (thief_url, org_url, user) = (thief_url.clone(), org_url.clone(), user.clone());
+                    move || async move {
+                        let mut links = HeaderMap::new();
+                        for link in [
+                            format!("<{org_url}/api/v1/users>; rel=\"self\""),
+                            format!("<{thief_url}/api/v1/users?after=00u1>; rel=\"next\""),
+                            format!(
+                                "<{org_url}/login/sso?after=00u1>; rel=\"prev\", <{org_url}/api/v1/users?after=00u0>; rel=\"first\""
+                            ),
+                        ] {
+                            links.append("link", link.parse().unwrap());
+                        }
+                        (links, axum::Json(json!([user])))
+                    }
+                })
+                .post({
+                    let thief_url = thief_url.clone();
+                    move || async move {
+                        (
+                            axum::http::StatusCode::CREATED,
+                            [("location", format!("{thief_url}/api/v1/users/00u2"))],
+                            axum::Json(json!({})),
+                        )
+                    }
+                }),
+            )
+            .route(
+                "/api/v1/groups",
+                axum::routing::post({
+                    let org_url = org_url.clone();
+                    move || async move {
+                        (
+                            axum::http::StatusCode::CREATED,
+                            [("location", format!("{org_url}/api/v1/groups/00g1"))],
+                            axum::Json(json!({})),
+                        )
+                    }
+                }),
+            )
+    };
+    tokio::spawn(async move { axum::serve(org_listener, org).await });
+
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let (status, body) = api(
+        &app,
+        Method::POST,
+        "/api/accounts",
+        Some(json!({ "name": "tenant", "orgUrl": org_url })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api(
+        &app,
+        Method::POST,
+        "/api/accounts/tenant/connect",
+        Some(json!({ "apiToken": "00anything" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, reader) = key(&app, "reader", "directory:read").await;
+    let (_, writer) = key(&app, "writer", "connections:write").await;
+    let through = format!("{}/api/connections/tenant/okta", app.url);
+
+    let (status, headers, _) = call(&app, &reader, Method::GET, &format!("{through}/api/v1/users"), None).await;
+    assert_eq!(status, 200);
+    let links: Vec<String> = headers
+        .get_all("link")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        links,
+        [
+            format!("<{through}/api/v1/users>; rel=\"self\""),
+            format!("<{through}/api/v1/users?after=00u0>; rel=\"first\""),
+        ],
+        "the org's API links through okta-bridge; the foreign `next` and the org's non-API `prev` dropped"
+    );
+    assert!(next_of(&headers).is_none(), "so an application stops paging here");
+    // An application that follows every link it was given stays with okta-bridge.
+    for link in &links {
+        let target = &link[1..link.find('>').unwrap()];
+        assert!(target.starts_with(&through), "{target}");
+        call(&app, &reader, Method::GET, target, None).await;
+    }
+
+    let (status, headers, _) = call(
+        &app,
+        &writer,
+        Method::POST,
+        &format!("{through}/api/v1/users"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(
+        !headers.contains_key("location"),
+        "a foreign Location is dropped: {headers:?}"
+    );
+    let (status, headers, _) = call(
+        &app,
+        &writer,
+        Method::POST,
+        &format!("{through}/api/v1/groups"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        headers["location"],
+        format!("{through}/api/v1/groups/00g1").as_str(),
+        "the org's own, through us"
+    );
+
+    assert!(
+        stolen.lock().unwrap().is_empty(),
+        "nothing reached the other server: {:?}",
+        stolen.lock().unwrap()
+    );
+}

@@ -183,9 +183,10 @@ async fn through_an_api_service_integration(db: TestDb) {
         );
     }
 
-    // The same browser opening the link again is back on its steps; another is refused.
+    // The same browser opening the link again is back on its summary (it connected: a link
+    // connects once); another is refused.
     chrome.goto(&url).await;
-    assert_eq!(chrome.path().await, "/setup");
+    assert_eq!(chrome.path().await, "/setup/done");
     // The link worked once: another browser is refused.
     let other = Chrome::start().await;
     other.goto(&url).await;
@@ -586,3 +587,112 @@ async fn the_cli_makes_lists_and_revokes_setup_links() {
     assert_eq!(page.status(), 410);
     assert!(page.text().await.unwrap().contains("was revoked"));
 }
+
+/// Issue 25, finding 2: a setup link connects its account once. The browser that used it can
+/// still see its summary, but cannot connect again — not to another org, not after the
+/// operator disconnected and removed the account. Every such attempt is refused (410),
+/// audited, and stores nothing.
+async fn a_setup_link_connects_once_and_ends_with_its_account(db: TestDb) {
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let elsewhere = okta_sandbox::Sandbox::spawn(okta_sandbox::SandboxConfig::default())
+        .await
+        .unwrap();
+    let (url, id) = new_link(&app, "cust1", None).await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let opened = browser.post(&url).send().await.unwrap();
+    assert_eq!(opened.headers()["location"], "/setup", "opened");
+    let steps = browser
+        .get(format!("{}/setup?method=token", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::util::hidden_value(&steps, "csrf");
+    let connect = |org: String, token: String| {
+        browser
+            .post(format!("{}/setup/connect", app.url))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("method", "token"),
+                ("org_url", org.as_str()),
+                ("api_token", token.as_str()),
+            ])
+            .send()
+    };
+    let ours = (
+        app.sandbox.url().to_owned(),
+        app.sandbox.config().api_token_value().to_owned(),
+    );
+    let theirs = (
+        elsewhere.url().to_owned(),
+        elsewhere.config().api_token_value().to_owned(),
+    );
+    let org_of = |list: &Value| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["account"] == "cust1")
+            .map(|c| c["orgUrl"].as_str().unwrap().trim_end_matches('/').to_owned())
+    };
+
+    let res = connect(ours.0.clone(), ours.1.clone()).await.unwrap();
+    assert_eq!(res.headers()["location"], "/setup/done", "connected");
+    let (_, list) = api(&app, Method::GET, "/api/connections", None).await;
+    assert_eq!(org_of(&list).as_deref(), Some(ours.0.trim_end_matches('/')));
+
+    // The same browser, to another org: refused; the connection is the one it made.
+    let res = connect(theirs.0.clone(), theirs.1.clone()).await.unwrap();
+    assert_eq!(res.status(), 410);
+    assert!(res.text().await.unwrap().contains("already connected its account"));
+    let (_, list) = api(&app, Method::GET, "/api/connections", None).await;
+    assert_eq!(org_of(&list).as_deref(), Some(ours.0.trim_end_matches('/')));
+    let summary = browser.get(format!("{}/setup/done", app.url)).send().await.unwrap();
+    assert_eq!(summary.status(), 200, "its summary stays");
+    let steps = browser.get(format!("{}/setup", app.url)).send().await.unwrap();
+    assert_eq!(steps.headers()["location"], "/setup/done", "no steps to connect again");
+
+    // The operator disconnects and removes the account; the old session tries again.
+    let (status, body) = api(&app, Method::DELETE, "/api/connections/cust1", None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = api(&app, Method::DELETE, "/api/accounts/cust1", None).await;
+    assert!(status.is_success(), "{body}");
+    for (org, token) in [theirs.clone(), ours.clone()] {
+        let res = connect(org, token).await.unwrap();
+        assert_eq!(res.status(), 410);
+    }
+    let (status, _) = api(&app, Method::GET, "/api/accounts/cust1", None).await;
+    assert_eq!(status, 404, "no account was stored again");
+    let (_, list) = api(&app, Method::GET, "/api/connections", None).await;
+    assert_eq!(org_of(&list), None, "no connection was stored again");
+    let summary = browser.get(format!("{}/setup/done", app.url)).send().await.unwrap();
+    assert_eq!(summary.status(), 410, "the link ended with its account");
+
+    let account = okta_bridge::model::AccountName::parse("cust1").unwrap();
+    let audit = app.store.audit(&account).await.unwrap();
+    let refused: Vec<&str> = audit
+        .iter()
+        .filter(|r| r.event == "setup_link_refused")
+        .map(|r| r.detail.as_deref().unwrap_or_default())
+        .collect();
+    assert_eq!(refused.len(), 3, "each attempt is audited: {audit:?}");
+    assert!(
+        refused[0].contains(&id) && refused[0].contains("Connected"),
+        "{refused:?}"
+    );
+    assert!(
+        refused[1].contains("Revoked") && refused[2].contains("Revoked"),
+        "{refused:?}"
+    );
+    assert!(audit.iter().any(|r| r.event == "setup_links_ended"), "{audit:?}");
+}
+
+on_both_databases!(
+    a_setup_link_connects_once_and_ends_with_its_account,
+    super::a_setup_link_connects_once_and_ends_with_its_account
+);

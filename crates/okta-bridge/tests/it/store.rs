@@ -102,11 +102,16 @@ async fn connections_round_trip(db: TestDb) {
 
     assert!(
         store
-            .remove_connection(&c.account, "removed", "by the test")
+            .remove_connection(&c.account, "removed", "by the test", true)
             .await
             .unwrap()
     );
-    assert!(!store.remove_connection(&c.account, "removed", "again").await.unwrap());
+    assert!(
+        !store
+            .remove_connection(&c.account, "removed", "again", true)
+            .await
+            .unwrap()
+    );
     assert!(store.connection(&c.account).await.unwrap().is_none());
     let audit = store.audit(&c.account).await.unwrap();
     assert_eq!(audit.len(), 1, "one record, for the removal that happened: {audit:?}");
