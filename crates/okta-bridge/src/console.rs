@@ -55,6 +55,13 @@ pub struct Identity {
 #[derive(Deserialize)]
 struct IdClaims {
     sub: String,
+    /// One audience or several.
+    #[serde(default)]
+    aud: serde_json::Value,
+    /// The authorized party: the client the token was issued to.
+    azp: Option<String>,
+    /// When it was issued (unix seconds).
+    iat: Option<i64>,
     nonce: Option<String>,
     email: Option<String>,
     email_verified: Option<bool>,
@@ -304,7 +311,7 @@ impl ConsoleOidc {
     /// when the key id is new: the provider rotated), for this app, from this issuer, not
     /// expired, with `nonce`.
     async fn verify(&self, id_token: &str, nonce: &str) -> Result<IdClaims> {
-        use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+        use jsonwebtoken::{DecodingKey, decode_header};
         let header = decode_header(id_token).map_err(|e| refused(format!("the ID token is not a JWT: {e}")))?;
         let kid = header
             .kid
@@ -324,20 +331,65 @@ impl ConsoleOidc {
         })?;
         let key =
             DecodingKey::from_jwk(jwk).map_err(|e| refused(format!("the provider's key {kid} is unusable: {e}")))?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_audience(&[&self.client_id]);
-        validation.set_issuer(&[self.issuer.as_str().trim_end_matches('/'), self.issuer.as_str()]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let claims = decode::<IdClaims>(id_token, &key, &validation)
-            .map_err(|e| refused(format!("the ID token does not check out: {e}")))?
-            .claims;
-        if claims.nonce.as_deref() != Some(nonce) {
-            return Err(refused(
-                "the ID token was not made for this sign-in (nonce): start again".to_owned(),
-            ));
-        }
-        Ok(claims)
+        drop(keys);
+        check_id_token(id_token, &key, &self.issuer, &self.client_id, nonce, now())
     }
+}
+
+/// How far ahead of our clock a provider's may be: `nbf` and `iat` later than this from now
+/// are refused (`exp` gets the same leeway the other way).
+const CLOCK_SKEW_SECS: u64 = 60;
+
+/// The claims of `id_token` if it checks out at `now` (OpenID Connect Core 3.1.3.7): signed
+/// with `key` (RS256), from `issuer`, for `client_id` — when it names several audiences, or
+/// any `azp`, its `azp` must be `client_id` — not expired, not before its `nbf`, not issued in
+/// the future, with `nonce`.
+fn check_id_token(
+    id_token: &str,
+    key: &jsonwebtoken::DecodingKey,
+    issuer: &Url,
+    client_id: &str,
+    nonce: &str,
+    now: i64,
+) -> Result<IdClaims> {
+    use jsonwebtoken::{Algorithm, Validation, decode};
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[client_id]);
+    validation.set_issuer(&[issuer.as_str().trim_end_matches('/'), issuer.as_str()]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.validate_nbf = true;
+    validation.leeway = CLOCK_SKEW_SECS;
+    let claims = decode::<IdClaims>(id_token, key, &validation)
+        .map_err(|e| refused(format!("the ID token does not check out: {e}")))?
+        .claims;
+    let skew = i64::try_from(CLOCK_SKEW_SECS).unwrap_or(i64::MAX);
+    if claims.iat.is_some_and(|iat| iat > now + skew) {
+        return Err(refused(
+            "the ID token says it was issued in the future: check the clocks of okta-bridge and the provider"
+                .to_owned(),
+        ));
+    }
+    let audiences = match &claims.aud {
+        serde_json::Value::Array(a) => a.len(),
+        _ => 1,
+    };
+    let azp_ok = match claims.azp.as_deref() {
+        Some(azp) => azp == client_id,
+        None => audiences == 1,
+    };
+    if !azp_ok {
+        return Err(refused(format!(
+            "the ID token was issued to another client (azp {:?}, audiences {}): it is not for this app",
+            claims.azp.as_deref().unwrap_or("missing"),
+            claims.aud
+        )));
+    }
+    if claims.nonce.as_deref() != Some(nonce) {
+        return Err(refused(
+            "the ID token was not made for this sign-in (nonce): start again".to_owned(),
+        ));
+    }
+    Ok(claims)
 }
 
 fn refused(detail: String) -> Error {
@@ -394,6 +446,9 @@ mod tests {
     fn claims(email: Option<&str>, verified: Option<bool>, groups: &[&str]) -> IdClaims {
         IdClaims {
             sub: "00u1".to_owned(),
+            aud: serde_json::json!("0oa1"),
+            azp: None,
+            iat: None,
             nonce: None,
             email: email.map(str::to_owned),
             email_verified: verified,
@@ -423,6 +478,71 @@ mod tests {
                 .to_string()
                 .contains("00u1")
         );
+    }
+
+    /// Issue 25, finding 8: real ID tokens, signed with a real key, checked as a sign-in
+    /// checks them: a future `nbf`, an `iat` far ahead, and audiences beside ours without our
+    /// `azp` are refused; the token as a provider issues it passes.
+    #[test]
+    fn id_tokens_not_yet_valid_or_for_other_clients_are_refused() {
+        use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, encode};
+        use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey, LineEnding};
+        let private = rsa::RsaPrivateKey::new(&mut rand_core06::OsRng, 2048).unwrap();
+        let pem = private.to_pkcs1_pem(LineEnding::LF).unwrap();
+        let signing = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+        let public = private.to_public_key().to_pkcs1_pem(LineEnding::LF).unwrap();
+        let key = DecodingKey::from_rsa_pem(public.as_bytes()).unwrap();
+        let issuer = Url::parse("https://acme.okta.com").unwrap();
+        let now = crate::model::now();
+        let token = |changes: serde_json::Value| {
+            let mut claims = serde_json::json!({
+                "iss": "https://acme.okta.com", "sub": "00u1", "aud": "0oa1", "exp": now + 3600,
+                "iat": now, "nonce": "n-1", "email": "ops@acme.com", "email_verified": true,
+            });
+            for (k, v) in changes.as_object().unwrap() {
+                if v.is_null() {
+                    claims.as_object_mut().unwrap().remove(k);
+                } else {
+                    claims[k] = v.clone();
+                }
+            }
+            encode(&Header::new(Algorithm::RS256), &claims, &signing).unwrap()
+        };
+        let check = |t: &str| check_id_token(t, &key, &issuer, "0oa1", "n-1", now);
+
+        for fine in [
+            serde_json::json!({}),
+            serde_json::json!({ "nbf": now - 10 }),
+            serde_json::json!({ "nbf": now + 30, "iat": now + 30 }),
+            serde_json::json!({ "aud": ["0oa1"] }),
+            serde_json::json!({ "aud": ["0oa1", "api://other"], "azp": "0oa1" }),
+            serde_json::json!({ "azp": "0oa1" }),
+        ] {
+            assert!(check(&token(fine.clone())).is_ok(), "{fine}");
+        }
+        for (bad, said) in [
+            (serde_json::json!({ "nbf": now + 3600 }), "does not check out"),
+            (serde_json::json!({ "iat": now + 3600 }), "issued in the future"),
+            (serde_json::json!({ "aud": ["0oa1", "api://other"] }), "another client"),
+            (
+                serde_json::json!({ "aud": ["0oa1", "api://other"], "azp": "0oaOther" }),
+                "another client",
+            ),
+            (serde_json::json!({ "azp": "0oaOther" }), "another client"),
+            (serde_json::json!({ "aud": "0oaOther" }), "does not check out"),
+            (serde_json::json!({ "exp": now - 3600 }), "does not check out"),
+            (
+                serde_json::json!({ "iss": "https://evil.example" }),
+                "does not check out",
+            ),
+            (serde_json::json!({ "nonce": "n-2" }), "nonce"),
+        ] {
+            let e = check(&token(bad.clone()))
+                .err()
+                .unwrap_or_else(|| panic!("{bad} passed"))
+                .to_string();
+            assert!(e.contains(said), "{bad}: {e}");
+        }
     }
 
     #[test]

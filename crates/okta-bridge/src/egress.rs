@@ -21,22 +21,77 @@ use crate::error::{EgressRefusal, Error, Result};
 /// A DNS resolver for connections to orgs and authorization servers.
 pub type Resolver = Arc<dyn reqwest::dns::Resolve>;
 
-/// Whether `ip` is somewhere no Okta org lives: loopback, private, link-local (cloud metadata
-/// services), carrier-grade NAT, "this network" (0.0.0.0/8), reserved (240.0.0.0/4) or
-/// broadcast in IPv4; in IPv6 loopback, unspecified, unique-local, link-local, and every form
-/// that carries an IPv4 address (mapped `::ffff:0:0/96`, compatible `::/96`, NAT64
-/// `64:ff9b::/96`, 6to4 `2002::/16`) when that address is one of those.
+/// IPv4 ranges of IANA's special-purpose registry that are not globally reachable (RFC 6890
+/// and its updates), and multicast: `(network, prefix length)`.
+const V4_NOT_GLOBAL: &[([u8; 4], u8)] = &[
+    ([0, 0, 0, 0], 8),       // "this network"
+    ([10, 0, 0, 0], 8),      // private
+    ([100, 64, 0, 0], 10),   // carrier-grade NAT (shared address space)
+    ([127, 0, 0, 0], 8),     // loopback
+    ([169, 254, 0, 0], 16),  // link-local: cloud metadata services
+    ([172, 16, 0, 0], 12),   // private
+    ([192, 0, 0, 0], 24),    // IETF protocol assignments (but .9 and .10: see below)
+    ([192, 0, 2, 0], 24),    // documentation (TEST-NET-1)
+    ([192, 88, 99, 0], 24),  // 6to4 relay anycast (deprecated)
+    ([192, 168, 0, 0], 16),  // private
+    ([198, 18, 0, 0], 15),   // benchmarking
+    ([198, 51, 100, 0], 24), // documentation (TEST-NET-2)
+    ([203, 0, 113, 0], 24),  // documentation (TEST-NET-3)
+    ([224, 0, 0, 0], 4),     // multicast
+    ([240, 0, 0, 0], 4),     // reserved, and the limited broadcast address
+];
+
+/// IPv6 ranges of IANA's special-purpose registry that are not globally reachable, among
+/// global unicast (`2000::/3`, the only space with orgs in it): `(network, prefix length)`.
+const V6_NOT_GLOBAL: &[([u16; 8], u8)] = &[
+    ([0x2001, 0, 0, 0, 0, 0, 0, 0], 23), // IETF protocol assignments: Teredo (2001::/32), benchmarking, ORCHID…
+    ([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32), // documentation
+    ([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20), // documentation (RFC 9637)
+];
+
+/// Globally reachable exceptions inside [`V6_NOT_GLOBAL`]'s `2001::/23` (IANA's registry says
+/// so for each): `(network, prefix length)`.
+const V6_GLOBAL_EXCEPTIONS: &[([u16; 8], u8)] = &[
+    ([0x2001, 0x1, 0, 0, 0, 0, 0, 0x1], 128),  // port control protocol anycast
+    ([0x2001, 0x1, 0, 0, 0, 0, 0, 0x2], 128),  // TURN anycast
+    ([0x2001, 0x1, 0, 0, 0, 0, 0, 0x3], 128),  // DNS-SD service registration anycast
+    ([0x2001, 0x3, 0, 0, 0, 0, 0, 0], 32),     // AMT
+    ([0x2001, 0x4, 0x112, 0, 0, 0, 0, 0], 48), // AS112-v6
+    ([0x2001, 0x20, 0, 0, 0, 0, 0, 0], 28),    // ORCHIDv2
+    ([0x2001, 0x30, 0, 0, 0, 0, 0, 0], 28),    // drone remote ID
+];
+
+fn in_v4(ip: std::net::Ipv4Addr, (net, len): ([u8; 4], u8)) -> bool {
+    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+    u32::from(ip) & mask == u32::from_be_bytes(net) & mask
+}
+
+fn in_v6(ip: std::net::Ipv6Addr, (net, len): ([u16; 8], u8)) -> bool {
+    let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+    u128::from(ip) & mask == u128::from(std::net::Ipv6Addr::from(net)) & mask
+}
+
+/// Whether `ip` is somewhere no Okta org lives: any address that is not globally reachable.
+///
+/// IPv4: every special-purpose range of IANA's registry that is not globally reachable —
+/// "this network", private, carrier-grade NAT, loopback, link-local (cloud metadata services),
+/// IETF protocol assignments (192.0.0.0/24, but for its two anycast addresses), documentation,
+/// the deprecated 6to4 relay, benchmarking (198.18.0.0/15), reserved and broadcast — and
+/// multicast.
+///
+/// IPv6: everything outside global unicast (`2000::/3`: loopback, unspecified, IPv4-mapped and
+/// IPv4-translated `::ffff:…`, IPv4-compatible `::/96`, discard-only `100::/64`, the local-use
+/// NAT64 prefix `64:ff9b:1::/48`, unique-local, link-local, the deprecated site-local
+/// `fec0::/10`, multicast, and the rest of the unassigned space), except the well-known NAT64
+/// prefix `64:ff9b::/96` with a public IPv4 address in it; inside `2000::/3`, IANA's ranges that
+/// are not globally reachable (`2001::/23` — Teredo, benchmarking, ORCHID — with its globally
+/// reachable exceptions, documentation), and 6to4 (`2002::/16`) when its IPv4 address is not
+/// public.
 fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_broadcast()
-                || a == 0
-                || a >= 240
-                || (a == 100 && (64..128).contains(&b))
+            let anycast = v4.octets()[..3] == [192, 0, 0] && matches!(v4.octets()[3], 9 | 10);
+            !anycast && V4_NOT_GLOBAL.iter().any(|&r| in_v4(v4, r))
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
@@ -45,17 +100,19 @@ fn is_private(ip: IpAddr) -> bool {
                 let [l1, l2] = lo.to_be_bytes();
                 is_private(IpAddr::V4(std::net::Ipv4Addr::new(h1, h2, l1, l2)))
             };
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
-                // IPv4-compatible (deprecated) ::a.b.c.d
-                || (s[..6] == [0; 6] && embedded(s[6], s[7]))
-                // NAT64 64:ff9b::a.b.c.d
-                || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && embedded(s[6], s[7]))
-                // 6to4 2002:a.b.c.d::
-                || (s[0] == 0x2002 && embedded(s[1], s[2]))
+            // NAT64 64:ff9b::a.b.c.d reaches a.b.c.d.
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return embedded(s[6], s[7]);
+            }
+            let global_unicast = (s[0] & 0xe000) == 0x2000;
+            if !global_unicast {
+                return true;
+            }
+            // 6to4 2002:a.b.c.d:: reaches a.b.c.d.
+            if s[0] == 0x2002 {
+                return embedded(s[1], s[2]);
+            }
+            V6_NOT_GLOBAL.iter().any(|&r| in_v6(v6, r)) && !V6_GLOBAL_EXCEPTIONS.iter().any(|&r| in_v6(v6, r))
         }
     }
 }
@@ -388,5 +445,107 @@ mod tests {
             assert!(strict.check_url(&url).is_ok(), "{public} is public");
         }
         assert!(OrgUrl::parse("https://user:pw@dev.okta.com").is_err(), "no userinfo");
+    }
+
+    /// Issue 25, finding 9: every special-purpose range of IANA's registries that is not
+    /// globally reachable is refused, at its first and last address; the globally reachable
+    /// neighbours are not.
+    #[test]
+    fn every_range_that_is_not_globally_reachable_is_refused() {
+        let refused = [
+            "0.0.0.1",
+            "10.255.255.255",
+            "100.64.0.1",
+            "100.127.255.255",
+            "127.0.0.1",
+            "169.254.169.254",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.0.0.1",
+            "192.0.0.255",
+            "192.0.2.1",
+            "192.88.99.1",
+            "192.168.0.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.255",
+            // IPv6
+            "::",
+            "::1",
+            "::ffff:8.8.8.8",
+            "::ffff:0:8.8.8.8",
+            "::8.8.8.8",
+            "100::1",
+            "64:ff9b:1::808:808",
+            "64:ff9b::a00:1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "febf::1",
+            "fec0::1",
+            "feff::1",
+            "ff02::1",
+            "ff0e::1",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:2::1",
+            "2001:10::1",
+            "2001:1ff:ffff::1",
+            "2001:db8::1",
+            "2002:a00:1::",
+            "2002:c0a8:101::",
+            "3fff::1",
+            "4000::1",
+            "5f00::1",
+            "1234::1",
+        ];
+        for ip in refused {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(is_private(ip), "{ip} is not globally reachable");
+        }
+        let reachable = [
+            "8.8.8.8",
+            "1.1.1.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "172.32.0.1",
+            "192.0.0.9",
+            "192.0.0.10",
+            "192.0.3.1",
+            "198.17.255.255",
+            "198.20.0.1",
+            "223.255.255.254",
+            "2606:4700::1",
+            "2001:4860:4860::8888",
+            "2001:1::1",
+            "2001:3::1",
+            "2001:4:112::1",
+            "2001:20::1",
+            "2001:30::1",
+            "2002:808:808::",
+            "64:ff9b::808:808",
+            "2620:4f:8000::1",
+        ];
+        for ip in reachable {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(!is_private(ip), "{ip} is globally reachable");
+        }
+        for url in [
+            "https://198.18.0.1",
+            "https://[64:ff9b:1::1]",
+            "https://[2001::1]",
+            "https://[ff02::1]",
+        ] {
+            let url = OrgUrl::parse(url).unwrap();
+            assert!(
+                Egress::public_only().check_url(&url).is_err(),
+                "{url} refused as an org"
+            );
+        }
     }
 }

@@ -254,18 +254,31 @@ impl Store {
     pub async fn remove_account(&self, name: &AccountName) -> Result<bool> {
         let outcome: Result<bool> = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let connected: Option<(String,)> = sqlx::query_as("SELECT account FROM connections WHERE account = $1")
-                .bind(name.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if connected.is_some() {
-                Err(Conflict::StillConnected { account: name.to_string() }.into())
-            } else {
-                let org: Option<(String,)> = sqlx::query_as("DELETE FROM accounts WHERE name = $1 RETURNING org_url")
-                    .bind(name.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if let Some((org,)) = &org {
+            // The write first, so that SQLite takes its write lock at once (a transaction that
+            // reads first and then writes fails with "database is locked" when a sync wrote
+            // in between).
+            let org: Option<(String,)> = sqlx::query_as(
+                "DELETE FROM accounts WHERE name = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM connections WHERE account = $1) RETURNING org_url",
+            )
+            .bind(name.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            match &org {
+                None => {
+                    let connected: Option<(String,)> =
+                        sqlx::query_as("SELECT account FROM connections WHERE account = $1")
+                            .bind(name.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    tx.rollback().await?;
+                    if connected.is_some() {
+                        Err(Conflict::StillConnected { account: name.to_string() }.into())
+                    } else {
+                        Ok(false)
+                    }
+                }
+                Some((org,)) => {
                     // Its synced directory and change feed go with it (personal data kept for
                     // nothing once the account is gone).
                     for sql in super::directory::ACCOUNT_TABLES {
@@ -285,9 +298,9 @@ impl Store {
                         .bind(now())
                         .execute(&mut *tx)
                         .await?;
+                    tx.commit().await?;
+                    Ok(true)
                 }
-                tx.commit().await?;
-                Ok(org.is_some())
             }
         });
         outcome

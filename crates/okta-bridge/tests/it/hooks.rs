@@ -233,10 +233,51 @@ async fn once(db: TestDb) {
             "{body}"
         );
     }
-    let (status, _) = call_hook(&app, "nobody", Some(&secret), &call("x")).await;
-    assert_eq!(status, 404);
+    // Issue 25, finding 5: a name that is no connection (or no name at all) is answered
+    // exactly as a wrong secret is, so strangers cannot list connections.
+    let (status, wrong) = call_hook(&app, "dedup", Some("not-the-secret"), &call("x")).await;
+    assert_eq!(status, 401);
+    for nobody in ["nobody", "-not-a-name-"] {
+        let (status, body) = call_hook(&app, nobody, Some(&secret), &call("x")).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(
+            body.to_string().replace(nobody, "dedup"),
+            wrong.to_string(),
+            "the same answer"
+        );
+        let res = reqwest::Client::new()
+            .get(format!("{}/hooks/okta/{nobody}", app.url))
+            .header("authorization", secret.clone())
+            .header("x-okta-verification-challenge", "c")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+    }
     let (status, body) = call_hook(&app, "dedup", Some(&secret), &json!({ "no": "event" })).await;
     assert_eq!(status, 400, "{body}");
+
+    // Issue 25, finding 4: a stranger's call is refused before its body is read (the answer
+    // comes while the body is still withheld, long before the body deadline), and a call
+    // larger than Okta sends is refused from its length alone.
+    let quick = std::time::Duration::from_secs(5);
+    let json = "Content-Type: application/json\r\n";
+    for (path, auth) in [
+        ("/hooks/okta/nosuch", String::new()),
+        ("/hooks/okta/dedup", "Authorization: forged\r\n".to_owned()),
+    ] {
+        let answer = crate::util::withhold_body(&app.url, path, &format!("{json}{auth}"), 2_000_000, quick).await;
+        assert_eq!(answer.as_deref(), Some("HTTP/1.1 401 Unauthorized"), "{path}");
+    }
+    let answer = crate::util::withhold_body(
+        &app.url,
+        "/hooks/okta/dedup",
+        &format!("{json}Authorization: {secret}\r\n"),
+        2_000_000,
+        quick,
+    )
+    .await;
+    assert_eq!(answer.as_deref(), Some("HTTP/1.1 413 Payload Too Large"));
 
     // The verification challenge: echoed with the secret, refused without.
     let verify = |auth: &str| {

@@ -621,3 +621,185 @@ async fn cookies_are_plain_over_http() {
     assert!(login_csrf.starts_with("okta_bridge_login_csrf="), "{header}");
     assert!(!header.contains("Secure"), "{header}");
 }
+
+/// `acme`, connected to the app's sandbox with its API token.
+async fn connect_acme(app: &crate::util::TestApp) {
+    use reqwest::Method;
+    use serde_json::json;
+    let (status, body) = crate::util::api(
+        app,
+        Method::POST,
+        "/api/accounts",
+        Some(json!({ "name": "acme", "orgUrl": app.sandbox.url() })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let token = app.sandbox.config().api_token_value().to_owned();
+    let (status, body) = crate::util::api(
+        app,
+        Method::POST,
+        "/api/accounts/acme/connect",
+        Some(json!({ "apiToken": token })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Issue 25, finding 4: clients that announce a body and withhold it hold their connection
+/// only until the body deadline. With every connection slot taken by such clients, they are
+/// answered (and closed) after the deadline, and the server serves others again.
+#[tokio::test]
+async fn withheld_bodies_hold_connections_only_until_the_deadline() {
+    use std::time::Duration;
+    let db = TestDb::sqlite();
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            settings: Box::new(|s| {
+                s.max_connections = 16;
+                s.body_read_timeout = 1;
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+    let held: Vec<_> = (0..16)
+        .map(|_| {
+            let url = app.url.clone();
+            tokio::spawn(async move {
+                crate::util::withhold_body(&url, "/login", form, 1_000, Duration::from_secs(20)).await
+            })
+        })
+        .collect();
+    let health = tokio::time::timeout(Duration::from_secs(20), async {
+        reqwest::get(format!("{}/healthz", app.url)).await.unwrap().status()
+    })
+    .await;
+    assert_eq!(
+        health.ok().map(|s| s.as_u16()),
+        Some(200),
+        "the server serves again once the withheld bodies' deadline passed"
+    );
+    for h in held {
+        let answer = h.await.unwrap();
+        assert!(
+            answer.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 4")),
+            "each withheld body is refused, not waited for: {answer:?}"
+        );
+    }
+}
+
+/// Issue 25, finding 4 (long polls) and finding 6: long polls of the change feed count
+/// against a cap of their own (one more is answered 429 at once, with `Retry-After`), and a
+/// long poll whose key is revoked while it waits answers 401, not the events it woke to.
+async fn long_polls_are_capped_and_recheck_their_key(db: TestDb) {
+    use std::time::Duration;
+
+    use reqwest::Method;
+    use serde_json::{Value, json};
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            settings: Box::new(|s| s.max_long_polls = 2),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    connect_acme(&app).await;
+    let (status, key) = crate::util::api(
+        &app,
+        Method::POST,
+        "/api/api-keys",
+        Some(json!({ "name": "poller", "scope": "directory:read" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{key}");
+    let secret = key["key"].as_str().unwrap().to_owned();
+    let (status, other) = crate::util::api(
+        &app,
+        Method::POST,
+        "/api/api-keys",
+        Some(json!({ "name": "other", "scope": "directory:read" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{other}");
+    let other = other["key"].as_str().unwrap().to_owned();
+    // Whether key `name` was let in: its use is recorded when it is authenticated.
+    let let_in = |name: &'static str| {
+        let app = &app;
+        async move {
+            tokio::time::timeout(Duration::from_secs(20), async {
+                loop {
+                    let (_, keys) = crate::util::api(app, Method::GET, "/api/api-keys", None).await;
+                    if keys
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|k| k["name"] == name && !k["lastUsedAt"].is_null())
+                    {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .is_ok()
+        }
+    };
+    let poll = |bearer: String, wait: u64| {
+        let url = format!("{}/api/connections/acme/events?after=0&wait={wait}", app.url);
+        async move {
+            let res = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(bearer)
+                .send()
+                .await
+                .unwrap();
+            let (status, retry) = (res.status(), res.headers().get("retry-after").cloned());
+            (status, retry, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    // The key's poll waits (nothing synced yet); a second fills the cap.
+    let keyed = tokio::spawn(poll(secret.clone(), 60));
+    assert!(let_in("poller").await, "the key's poll was let in");
+    let admin = tokio::spawn(poll(other, 60));
+    assert!(let_in("other").await, "the other poll was let in");
+    let mut capped = None;
+    for _ in 0..30 {
+        let (status, retry, body) = poll(app.admin_token.clone(), 1).await;
+        if status == 429 {
+            capped = Some((retry, body));
+            break;
+        }
+    }
+    let (retry, body) = capped.expect("a third long poll is refused while two wait");
+    assert_eq!(body["error"], "too_many_long_polls", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("OKTA_BRIDGE_MAX_LONG_POLLS"),
+        "{body}"
+    );
+    assert_eq!(retry.unwrap(), "1");
+    let (status, _, _) = poll(app.admin_token.clone(), 0).await;
+    assert_eq!(status, 200, "a read that does not wait is served");
+
+    // The key is revoked while its poll waits; a sync writes events and wakes both polls.
+    let (status, body) = crate::util::api(&app, Method::DELETE, "/api/api-keys/poller", None).await;
+    assert!(status.is_success(), "{body}");
+    let (status, body) = crate::util::api(&app, Method::POST, "/api/connections/acme/sync", None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = admin.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        !body["events"].as_array().unwrap().is_empty(),
+        "the sync woke the polls: {body}"
+    );
+    let (status, _, body) = keyed.await.unwrap();
+    assert_eq!(status, 401, "the revoked key gets nothing it woke up to: {body}");
+    assert_eq!(body["error"], "unauthorized", "{body}");
+}
+crate::flow::on_both_databases!(
+    long_polls_are_capped_and_recheck_their_key,
+    super::long_polls_are_capped_and_recheck_their_key
+);

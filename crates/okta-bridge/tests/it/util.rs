@@ -278,6 +278,8 @@ pub struct AppOptions {
     pub console: Option<(Vec<String>, Vec<String>)>,
     /// The scopes the server-wide app asks for (default: `okta.users.read offline_access`).
     pub scopes: Option<&'static str>,
+    /// Changes to the server's settings (limits and the like), made last.
+    pub settings: Box<dyn FnOnce(&mut Settings) + Send>,
 }
 
 impl Default for AppOptions {
@@ -292,6 +294,7 @@ impl Default for AppOptions {
             public_url: None,
             console: None,
             scopes: None,
+            settings: Box::new(|_| {}),
         }
     }
 }
@@ -380,7 +383,7 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
     let admin_token = opts.admin_token.unwrap_or_else(random_secret);
     let mut store = db.settings();
     store.dev_allow_private_orgs = opts.allow_private_orgs;
-    let settings = Settings {
+    let mut settings = Settings {
         org_url: Some(sandbox.url().to_owned()),
         client_id: Some(sandbox.config().client_id.clone()),
         client_secret: Some(SecretString::from(secret)),
@@ -419,6 +422,7 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         },
         store,
     };
+    (opts.settings)(&mut settings);
     let app = App::build(&settings, OrgSource::BuiltInSandbox, None)
         .await
         .expect("the app builds");
@@ -866,4 +870,22 @@ pub async fn org_get(org: &Sandbox, path: &str) -> serde_json::Value {
         .json()
         .await
         .unwrap()
+}
+
+/// Sends `POST path` to the server at `url` (`http://host:port`) with `headers` (each ending
+/// in `\r\n`), announcing a body of `length` bytes, then sends none of it. The answer's status
+/// line, if one comes within `within` (`None` otherwise).
+pub async fn withhold_body(url: &str, path: &str, headers: &str, length: usize, within: Duration) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.strip_prefix("http://").expect("an http URL");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(
+            format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {length}\r\n\r\n").as_bytes(),
+        )
+        .await
+        .expect("send the head");
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(within, stream.read(&mut buf)).await.ok()?.ok()?;
+    String::from_utf8_lossy(&buf[..n]).lines().next().map(str::to_owned)
 }
