@@ -289,9 +289,7 @@ impl ConsoleOidc {
     fn admit(&self, claims: IdClaims) -> Result<Identity> {
         let email = claims.email.map(|e| e.to_lowercase());
         let verified = claims.email_verified == Some(true);
-        let by_email = verified && email.as_ref().is_some_and(|e| self.allowed_emails.contains(e));
-        let by_group = claims.groups.iter().any(|g| self.allowed_groups.contains(g));
-        if by_email || by_group {
+        if self.admits(email.as_deref().filter(|_| verified), &claims.groups) {
             Ok(Identity {
                 subject: claims.sub,
                 email: email.filter(|_| verified),
@@ -305,6 +303,14 @@ impl ConsoleOidc {
             };
             Err(Error::ConsoleRefused { who })
         }
+    }
+
+    /// Whether the lists in force let in someone with the verified `email` (lower-case) or one
+    /// of `groups`: at sign-in, and again on every request of the session it got, so that a
+    /// person taken off the lists is out at once.
+    pub fn admits(&self, email: Option<&str>, groups: &[String]) -> bool {
+        email.is_some_and(|e| self.allowed_emails.iter().any(|a| a == e))
+            || groups.iter().any(|g| self.allowed_groups.contains(g))
     }
 
     /// The claims of `id_token`, signed by one of the provider's keys (fetched again once

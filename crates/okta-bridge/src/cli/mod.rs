@@ -14,6 +14,7 @@ mod logs;
 mod okta;
 mod sandbox;
 mod serve;
+mod sessions;
 mod sync;
 mod users;
 mod webhooks;
@@ -79,6 +80,9 @@ enum Command {
     /// A connection's Okta event hook: the org pushes its changes as they happen.
     #[command(subcommand)]
     Hooks(hooks::HooksCommand),
+    /// Console sessions: who is signed in, and ending every session of a person.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCommand),
 }
 
 /// Runs the command.
@@ -102,6 +106,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Events(args) => sync::events(args).await,
         Command::Webhooks(cmd) => webhooks::run(cmd).await,
         Command::Hooks(cmd) => hooks::run(cmd).await,
+        Command::Sessions(cmd) => sessions::run(cmd).await,
         Command::Openapi => {
             println!(
                 "{}",

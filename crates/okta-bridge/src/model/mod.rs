@@ -2,7 +2,7 @@
 //! connections and their tokens, one type per secret; a connected org's directory and its
 //! change feed; the webhook endpoints it is delivered to; the Okta event hooks that push
 //! changes in; the setup links customers' admins connect their orgs through; the API keys
-//! applications call okta-bridge with.
+//! applications call okta-bridge with; how console sessions were granted.
 
 mod account;
 mod api_key;
@@ -11,6 +11,7 @@ mod directory;
 mod hook;
 mod names;
 mod secrets;
+mod session;
 mod setup;
 mod webhook;
 
@@ -32,6 +33,7 @@ pub use secrets::{
     AccessToken, ApiKeySecret, ApiToken, ClientSecret, HookSecret, PkceVerifier, PrivateKeyPem, RefreshToken,
     SetupSession, SetupToken, WebhookSecret, secret_opt,
 };
+pub use session::{ConsoleSession, SessionGrant};
 pub use setup::{LinkState, SetupLink, SetupMethod};
 pub use webhook::{Webhook, WebhookFilter, WebhookStatus};
 

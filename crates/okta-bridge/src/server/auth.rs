@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::crypto::hash;
-use crate::model::{ApiKey, Scope};
+use crate::model::{ApiKey, Scope, SessionGrant};
 use crate::oauth::{STATE_TTL, Started};
 
 pub(crate) const SESSION_COOKIE: &str = "okta_bridge_session";
@@ -77,14 +77,40 @@ pub(crate) fn token_binding(state: &AppState, id: &str) -> String {
     crate::crypto::session_binding(id, state.admin_token.expose_secret())
 }
 
+/// Whether the browser holds a live console session that the sign-in rules in force still
+/// grant: one signed in with the admin token (bound to it), or one signed in with OpenID
+/// Connect whose person is still on the lists (a session of someone taken off them is ended).
 pub(crate) async fn has_session(state: &AppState, headers: &HeaderMap) -> bool {
-    match cookie(state, headers, SESSION_COOKIE) {
-        Some(id) => state
-            .store()
-            .session_valid(&hash(id), &token_binding(state, id))
-            .await
-            .unwrap_or(false),
-        None => false,
+    let Some(id) = cookie(state, headers, SESSION_COOKIE) else {
+        return false;
+    };
+    let grant = match state.store().session_grant(&hash(id), &token_binding(state, id)).await {
+        Ok(Some(grant)) => grant,
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::warn!(error = %e, "a console session could not be read");
+            return false;
+        }
+    };
+    match &grant {
+        SessionGrant::AdminToken => true,
+        SessionGrant::Oidc { email, groups, .. } => {
+            if state
+                .console
+                .as_ref()
+                .is_some_and(|c| c.admits(email.as_deref(), groups))
+            {
+                return true;
+            }
+            tracing::warn!(
+                person = grant.person(),
+                "a console session ended: its person is no longer on the sign-in lists"
+            );
+            if let Err(e) = state.store().delete_session(&hash(id)).await {
+                tracing::warn!(error = %e, "a console session could not be ended");
+            }
+            false
+        }
     }
 }
 

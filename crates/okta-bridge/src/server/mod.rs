@@ -20,6 +20,7 @@ mod openapi;
 mod ops;
 mod pages;
 mod proxy;
+mod sessions;
 mod setup;
 pub mod views;
 mod webhooks;
@@ -144,6 +145,8 @@ fn json_api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(hooks::verify, hooks::call))
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::revoke))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::end))
         .routes(routes!(webhooks::list, webhooks::create))
         .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
         .routes(routes!(webhooks::rotate_secret))

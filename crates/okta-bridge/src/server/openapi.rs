@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "webhooks", description = "Endpoints the change feed is delivered to"),
         (name = "setup", description = "Links a customer's Okta admin connects an account through"),
         (name = "keys", description = "API keys"),
+        (name = "console", description = "Console sessions"),
     )
 )]
 pub(crate) struct ApiDoc;
@@ -180,6 +181,24 @@ pub(crate) struct ApiKeyView {
     createdAt: i64,
     lastUsedAt: Option<i64>,
     revokedAt: Option<i64>,
+}
+
+/// A live console session (never its cookie).
+#[derive(ToSchema)]
+#[schema(as = ConsoleSession)]
+#[allow(dead_code)]
+#[allow(non_snake_case)]
+pub(crate) struct ConsoleSessionView {
+    /// The email, else the subject; `admin token` for the admin token's sessions.
+    person: String,
+    /// `admin_token` or `openid_connect`.
+    grantedBy: String,
+    subject: Option<String>,
+    /// The email the provider verified.
+    email: Option<String>,
+    groups: Vec<String>,
+    /// When it ends (RFC 3339).
+    expiresAt: String,
 }
 
 /// A new key: shown once, in this answer.

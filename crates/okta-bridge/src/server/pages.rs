@@ -21,7 +21,7 @@ use super::views::{
     sync_words,
 };
 use crate::crypto::{hash, random_secret};
-use crate::model::{AccountName, now};
+use crate::model::{AccountName, SessionGrant, now};
 
 const SOMETHING_WENT_WRONG: &str = "Something went wrong";
 
@@ -180,16 +180,17 @@ pub(crate) async fn login(
             StatusCode::UNAUTHORIZED,
         ));
     }
-    new_session(&state).await
+    new_session(&state, &SessionGrant::AdminToken).await
 }
 
-/// A new session for the browser: the cookie, and off to the console.
-async fn new_session(state: &AppState) -> Result<Response, PageError> {
+/// A new session for the browser, remembering how it was granted: the cookie, and off to the
+/// console.
+async fn new_session(state: &AppState, grant: &SessionGrant) -> Result<Response, PageError> {
     let id = random_secret();
     let expires = now() + i64::try_from(SESSION_TTL_SECS).unwrap_or(i64::MAX / 2);
     state
         .store()
-        .create_session(&hash(&id), &token_binding(state, &id), expires)
+        .create_granted_session(&hash(&id), &token_binding(state, &id), expires, grant)
         .await
         .page(SOMETHING_WENT_WRONG)?;
     let mut res = Redirect::to("/").into_response();
@@ -251,7 +252,12 @@ pub(crate) async fn login_oidc_callback(
     {
         Ok(who) => {
             tracing::info!(subject = %who.subject, email = ?who.email, "console sign-in with OpenID Connect");
-            new_session(&state).await
+            let grant = SessionGrant::Oidc {
+                subject: who.subject,
+                email: who.email,
+                groups: who.groups,
+            };
+            new_session(&state, &grant).await
         }
         Err(e) => {
             let (mut status, _, message) = super::error::classify(&e);
