@@ -137,9 +137,9 @@ impl Service {
     /// Runs `call` with an okta-client for the stored connection `account` (see
     /// [`client`](Self::client)) and settles what a refusal by the org (401) means for the
     /// connection. Only a 401 that says the credentials are bad counts (E0000011; see
-    /// [`says_credentials_refused`]): any other error, a 401 E0000015 included, is returned as
+    /// `says_credentials_refused`): any other error, a 401 E0000015 included, is returned as
     /// Okta's and leaves the connection as it is. `call` must be a request okta-bridge chose,
-    /// never one a caller did (the proxy confirms with [`probe`] first):
+    /// never one a caller did (the proxy confirms with `probe`, `GET /api/v1/users/me`, first):
     /// - an API token Okta refuses (revoked, or expired after 30 days unused) cannot come back
     ///   by itself: the connection is marked `needs_reauth`;
     /// - an OAuth connection's access token may have been revoked alone: its token is

@@ -75,7 +75,7 @@ impl Service {
     /// answers 401 for more than bad credentials (E0000015 for a feature the org is not
     /// licensed for), and a read-only key must not be able to take a customer's connection out
     /// of service with one GET. Only a 401 that says the credentials are bad (E0000011) is
-    /// checked, with okta-bridge's own request ([`super::connections::probe`]) through
+    /// checked, with okta-bridge's own request (`GET /api/v1/users/me`) through
     /// [`Service::call`]: refused too, the connection is settled as any call's (refreshed, or
     /// marked); accepted (perhaps after a refresh), the caller's request is sent once more.
     /// Every other answer comes back as Okta sent it.

@@ -7,6 +7,16 @@ use crate::model::{ConsoleSession, SessionGrant, now};
 
 type GrantRow = (Option<String>, Option<String>, Option<String>, Option<String>);
 
+/// A session's hash, its end, and its grant's columns.
+type SessionRow = (
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 fn grant_of(session_hash: &str, (kind, subject, email, groups): GrantRow) -> Result<SessionGrant> {
     match kind.as_deref() {
         None | Some("token") => Ok(SessionGrant::AdminToken),
@@ -105,14 +115,7 @@ impl Store {
     /// # Errors
     /// [`crate::Error::Database`], [`crate::Error::Unreadable`].
     pub async fn console_sessions(&self) -> Result<Vec<ConsoleSession>> {
-        let rows: Vec<(
-            String,
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        )> = with_pool!(self, pool => {
+        let rows: Vec<SessionRow> = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT session_hash, expires_at, grant_kind, subject, email, grant_groups FROM admin_sessions \
                  WHERE expires_at > $1 AND token_binding IS NOT NULL ORDER BY expires_at, session_hash",

@@ -44,23 +44,7 @@ fn next_of(headers: &reqwest::header::HeaderMap) -> Option<String> {
 /// An app with account `acme` connected to its sandbox by API token.
 async fn connected_app(db: &TestDb) -> TestApp {
     let app = spawn_app(db, AppOptions::default()).await;
-    let (status, body) = api(
-        &app,
-        Method::POST,
-        "/api/accounts",
-        Some(json!({ "name": "acme", "orgUrl": app.sandbox.url() })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let token = app.sandbox.config().api_token_value().to_owned();
-    let (status, body) = api(
-        &app,
-        Method::POST,
-        "/api/accounts/acme/connect",
-        Some(json!({ "apiToken": token })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    crate::util::connect_by_api_token(&app, "acme").await;
     app
 }
 
@@ -451,23 +435,8 @@ async fn a_read_only_key_cannot_take_a_connection_out_of_service(db: TestDb) {
     )
     .await;
     // `acme` by API token, and the server-wide web app's OAuth connection.
-    let (status, body) = api(
-        &app,
-        Method::POST,
-        "/api/accounts",
-        Some(json!({ "name": "acme", "orgUrl": app.sandbox.url() })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    crate::util::connect_by_api_token(&app, "acme").await;
     let token = app.sandbox.config().api_token_value().to_owned();
-    let (status, body) = api(
-        &app,
-        Method::POST,
-        "/api/accounts/acme/connect",
-        Some(json!({ "apiToken": token })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
     crate::util::connect(&app, &mut crate::util::Browser::new()).await;
     let oauth = format!("127-0-0-1-{}", app.sandbox.addr().port());
     let (_, reader) = key(&app, "reader", "directory:read").await;

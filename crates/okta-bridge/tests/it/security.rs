@@ -622,29 +622,6 @@ async fn cookies_are_plain_over_http() {
     assert!(!header.contains("Secure"), "{header}");
 }
 
-/// `acme`, connected to the app's sandbox with its API token.
-async fn connect_acme(app: &crate::util::TestApp) {
-    use reqwest::Method;
-    use serde_json::json;
-    let (status, body) = crate::util::api(
-        app,
-        Method::POST,
-        "/api/accounts",
-        Some(json!({ "name": "acme", "orgUrl": app.sandbox.url() })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let token = app.sandbox.config().api_token_value().to_owned();
-    let (status, body) = crate::util::api(
-        app,
-        Method::POST,
-        "/api/accounts/acme/connect",
-        Some(json!({ "apiToken": token })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-}
-
 /// Issue 25, finding 4: clients that announce a body and withhold it hold their connection
 /// only until the body deadline. With every connection slot taken by such clients, they are
 /// answered (and closed) after the deadline, and the server serves others again.
@@ -706,7 +683,7 @@ async fn long_polls_are_capped_and_recheck_their_key(db: TestDb) {
         },
     )
     .await;
-    connect_acme(&app).await;
+    crate::util::connect_by_api_token(&app, "acme").await;
     let (status, key) = crate::util::api(
         &app,
         Method::POST,

@@ -889,3 +889,25 @@ pub async fn withhold_body(url: &str, path: &str, headers: &str, length: usize, 
     let n = tokio::time::timeout(within, stream.read(&mut buf)).await.ok()?.ok()?;
     String::from_utf8_lossy(&buf[..n]).lines().next().map(str::to_owned)
 }
+
+/// Adds account `name` for `app`'s sandbox and connects it with the sandbox's API token, as the
+/// JSON API does it.
+pub async fn connect_by_api_token(app: &TestApp, name: &str) {
+    let (status, body) = api(
+        app,
+        reqwest::Method::POST,
+        "/api/accounts",
+        Some(serde_json::json!({ "name": name, "orgUrl": app.sandbox.url() })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let token = app.sandbox.config().api_token_value().to_owned();
+    let (status, body) = api(
+        app,
+        reqwest::Method::POST,
+        &format!("/api/accounts/{name}/connect"),
+        Some(serde_json::json!({ "apiToken": token })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
