@@ -1,6 +1,7 @@
 //! okta-sandbox's integration tests: a real sandbox on 127.0.0.1:0, real HTTP.
 
 mod apps;
+mod authorization_servers;
 mod churn;
 mod conformance;
 mod event_hooks;
