@@ -17,7 +17,7 @@ use crate::error::{EgressRefusal, Error, Result};
 use crate::model::{ClientSecret, OrgUrl, Scopes};
 use crate::oauth::OAuthApp;
 use crate::server::{AppState, Limits, serve_with};
-use crate::service::{Service, SyncPolicy};
+use crate::service::{DeliveryPolicy, Service, SyncPolicy};
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::tokens::RECOVERY_TICK;
@@ -116,7 +116,13 @@ impl App {
                     retention: Duration::from_secs(settings.feed_retention_days.saturating_mul(86_400)),
                     budget: f64::from(settings.sync_budget) / 100.0,
                     interval: (settings.sync_interval > 0).then(|| Duration::from_secs(settings.sync_interval)),
+                    concurrency: settings.sync_concurrency.max(1),
                     ..SyncPolicy::default()
+                })
+                .with_delivery_policy(DeliveryPolicy {
+                    concurrency: settings.delivery_concurrency.max(1),
+                    per_endpoint: settings.delivery_per_endpoint.max(1),
+                    ..DeliveryPolicy::default()
                 }),
         );
         let admin_token_generated = admin_token.is_none();

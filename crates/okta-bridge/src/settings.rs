@@ -74,6 +74,15 @@ pub struct Settings {
     /// at once, so waiting readers never take the connections every other request needs.
     #[arg(long, env = "OKTA_BRIDGE_MAX_LONG_POLLS", default_value_t = 256)]
     pub max_long_polls: usize,
+    /// Scheduled syncs of different connections this instance runs at once.
+    #[arg(long, env = "OKTA_BRIDGE_SYNC_CONCURRENCY", default_value_t = 4)]
+    pub sync_concurrency: usize,
+    /// Webhook streams (one endpoint, one connection) this instance delivers at once.
+    #[arg(long, env = "OKTA_BRIDGE_DELIVERY_CONCURRENCY", default_value_t = 16)]
+    pub delivery_concurrency: usize,
+    /// Streams of one webhook endpoint delivered at once (each stream in order).
+    #[arg(long, env = "OKTA_BRIDGE_DELIVERY_PER_ENDPOINT", default_value_t = 4)]
+    pub delivery_per_endpoint: usize,
     /// The longest a live call to an org waits for its spent rate-limit window, in seconds;
     /// a call that would wait longer answers 429 with `Retry-After` at once.
     #[arg(long, env = "OKTA_BRIDGE_RATE_LIMIT_WAIT", default_value_t = 10)]

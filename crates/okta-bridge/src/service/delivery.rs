@@ -36,6 +36,12 @@ pub struct DeliveryPolicy {
     pub give_up_after: Duration,
     /// How long a receiver has to answer.
     pub timeout: Duration,
+    /// Streams this instance delivers at once: a dead or slow receiver holds only the slots of
+    /// its own streams.
+    pub concurrency: usize,
+    /// Streams of one endpoint delivered at once (each stream still strictly in order), so a
+    /// receiver is not flooded.
+    pub per_endpoint: usize,
 }
 
 impl Default for DeliveryPolicy {
@@ -45,6 +51,8 @@ impl Default for DeliveryPolicy {
             max_retry: Duration::from_secs(3600),
             give_up_after: Duration::from_secs(3 * 24 * 3600),
             timeout: Duration::from_secs(10),
+            concurrency: 16,
+            per_endpoint: 4,
         }
     }
 }
@@ -78,20 +86,50 @@ impl Service {
     /// [`crate::error::Error::Database`] when the streams cannot be listed; a stream that fails
     /// is logged and the others go ahead.
     pub async fn deliver_due(&self, http: &reqwest::Client) -> Result<usize> {
-        let mut delivered = 0;
-        for stream in self.store.due_streams().await? {
-            match self.deliver_stream(http, &stream).await {
-                Ok(n) => delivered += n,
-                Err(e) => {
-                    tracing::warn!(webhook = %stream.webhook_id, account = %stream.account, error = %e, "a webhook stream could not be delivered");
-                }
-            }
-        }
+        use futures::StreamExt;
+        let due = self.store.due_streams().await?;
+        // At most `per_endpoint` streams of one endpoint at once, `concurrency` in all.
+        let mut endpoints: std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>> =
+            std::collections::HashMap::new();
+        let work: Vec<_> = due
+            .into_iter()
+            .map(|stream| {
+                let endpoint = endpoints
+                    .entry(stream.webhook_id.clone())
+                    .or_insert_with(|| {
+                        std::sync::Arc::new(tokio::sync::Semaphore::new(self.delivery_policy.per_endpoint.max(1)))
+                    })
+                    .clone();
+                (stream, endpoint)
+            })
+            .collect();
+        let delivered = futures::stream::iter(work)
+            .map(|(stream, endpoint)| async move {
+                let _slot = endpoint.acquire_owned().await;
+                self.deliver_logged(http, &stream).await
+            })
+            .buffer_unordered(self.delivery_policy.concurrency.max(1))
+            .fold(0, |sum, n| std::future::ready(sum + n))
+            .await;
         Ok(delivered)
     }
 
+    /// [`deliver_stream`](Self::deliver_stream), a failure logged: events delivered.
+    async fn deliver_logged(&self, http: &reqwest::Client, stream: &Stream) -> usize {
+        match self.deliver_stream(http, stream).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(webhook = %stream.webhook_id, account = %stream.account, error = %e, "a webhook stream could not be delivered");
+                0
+            }
+        }
+    }
+
     /// Delivers webhooks as events are written (here, at once; another instance's, within a
-    /// second) and retries as they come due.
+    /// second) and retries as they come due. Each stream is delivered by a task of its own: at
+    /// most [`DeliveryPolicy::concurrency`] at once and [`DeliveryPolicy::per_endpoint`] of one
+    /// endpoint, so a receiver that never answers holds only its own streams' slots, each for
+    /// at most [`DeliveryPolicy::timeout`], while every other endpoint's events go out.
     pub fn spawn_webhook_worker(self: std::sync::Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let http = match self.apps.egress().http_client(self.delivery_policy.timeout) {
@@ -102,13 +140,29 @@ impl Service {
                 }
             };
             let mut written = self.feed_written.subscribe();
+            let policy = self.delivery_policy;
+            let runner = super::work::Runner::new("webhook stream", policy.concurrency, policy.per_endpoint);
             loop {
-                if let Err(e) = self.deliver_due(&http).await {
-                    tracing::warn!(error = %e, "webhook streams could not be listed");
+                match self.store.due_streams().await {
+                    Ok(due) => {
+                        for stream in due {
+                            if runner.full() {
+                                break;
+                            }
+                            let key = format!("{}\n{}", stream.webhook_id, stream.account);
+                            let endpoint = stream.webhook_id.clone();
+                            let (this, http) = (self.clone(), http.clone());
+                            runner.try_start(key, &endpoint, async move {
+                                this.deliver_logged(&http, &stream).await;
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "webhook streams could not be listed"),
                 }
                 tokio::select! {
                     _ = written.changed() => {}
                     () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = runner.one_finished() => {}
                 }
             }
         })

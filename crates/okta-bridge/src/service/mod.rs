@@ -15,6 +15,7 @@ mod proxy;
 mod setup;
 mod sync;
 mod webhooks;
+mod work;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -71,6 +71,9 @@ pub struct SyncPolicy {
     pub budget: f64,
     /// How often the scheduler syncs each connection (`None`: only on demand).
     pub interval: Option<Duration>,
+    /// Scheduled syncs of different connections this instance runs at once: a big or slow org
+    /// holds one slot, the others keep syncing on time.
+    pub concurrency: usize,
 }
 
 impl Default for SyncPolicy {
@@ -81,6 +84,7 @@ impl Default for SyncPolicy {
             retention: Duration::from_secs(30 * 24 * 3600),
             budget: 0.5,
             interval: None,
+            concurrency: 4,
         }
     }
 }
@@ -112,31 +116,59 @@ impl Service {
     /// [`Error::Database`] when the due connections cannot be listed; a run that fails is
     /// recorded in its sync state (and logged), and the others go ahead.
     pub async fn sync_due(&self, interval: Duration) -> Result<usize> {
+        use futures::StreamExt;
         let cutoff = now() - i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
-        let mut ran = 0;
-        for account in self.store.sync_due(cutoff).await? {
-            match self.sync_if(&account, false, Some(cutoff)).await {
-                Ok(Some(_)) => ran += 1,
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(account = %account, error = %e, "a scheduled sync failed; the next interval tries again");
-                }
-            }
-        }
+        let due = self.store.sync_due(cutoff).await?;
+        let ran = futures::stream::iter(due)
+            .map(|account| async move { self.scheduled_sync(&account, cutoff).await })
+            .buffer_unordered(self.sync_policy.concurrency.max(1))
+            .filter(|ran| std::future::ready(*ran))
+            .count()
+            .await;
         Ok(ran)
     }
 
-    /// Runs [`Service::sync_due`] every `interval` (checking a few times per interval, so a
-    /// new connection is synced soon).
+    /// A scheduled run of `account` if it is still due at `cutoff`; whether it ran.
+    async fn scheduled_sync(&self, account: &AccountName, cutoff: i64) -> bool {
+        match self.sync_if(account, false, Some(cutoff)).await {
+            Ok(ran) => ran.is_some(),
+            Err(e) => {
+                tracing::warn!(account = %account, error = %e, "a scheduled sync failed; the next interval tries again");
+                false
+            }
+        }
+    }
+
+    /// Syncs each connection that comes due every `interval` (checking a few times per
+    /// interval, so a new connection is synced soon), each run a task of its own: at most
+    /// [`SyncPolicy::concurrency`] at once, so a big or slow org holds its own slot while the
+    /// others are synced on time.
     pub fn spawn_sync_scheduler(self: std::sync::Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
         let tick = interval.min(Duration::from_secs(10)).max(Duration::from_millis(100));
+        let runner = super::work::Runner::new("scheduled sync", self.sync_policy.concurrency, 1);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(tick);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                ticks.tick().await;
-                if let Err(e) = self.sync_due(interval).await {
-                    tracing::warn!(error = %e, "scheduled syncs could not list the connections");
+                let cutoff = now() - i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
+                match self.store.sync_due(cutoff).await {
+                    Ok(due) => {
+                        for account in due {
+                            if runner.full() {
+                                break;
+                            }
+                            let this = self.clone();
+                            let key = account.to_string();
+                            runner.try_start(key.clone(), &key, async move {
+                                this.scheduled_sync(&account, cutoff).await;
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "scheduled syncs could not list the connections"),
+                }
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    () = runner.one_finished() => {}
                 }
             }
         })

@@ -644,23 +644,7 @@ async fn sync_mirrors_the_org_postgres() {
 
 /// Creates account `name` on the sandbox org and connects it with the admin's API token.
 pub(crate) async fn connect_with_token(app: &TestApp, name: &str) {
-    let token = app.sandbox.config().api_token_value().to_owned();
-    let (status, body) = api(
-        app,
-        Method::POST,
-        "/api/accounts",
-        Some(json!({ "name": name, "orgUrl": app.sandbox.url() })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = api(
-        app,
-        Method::POST,
-        &format!("/api/accounts/{name}/connect"),
-        Some(json!({ "apiToken": token })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    crate::util::connect_by_api_token(app, name).await;
 }
 
 /// Requests the sandbox served on its Management API routes so far.
@@ -1213,3 +1197,107 @@ async fn a_stopped_full_pass_resumes_from_its_last_page_postgres() {
     let Some(db) = TestDb::postgres().await else { return };
     a_stopped_full_pass_resumes_from_its_last_page(db).await;
 }
+
+/// Issue 26 (isolation, first part): the scheduler runs each due connection's sync as a task of
+/// its own. An org made slow (3 s a request) is synced first and takes half a minute; a fast
+/// org connected after it is synced while the slow one's run is still going, instead of after
+/// it.
+async fn a_slow_org_does_not_hold_up_other_syncs(db: TestDb) {
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 6;
+                c.groups = 2;
+                c.apps = 1;
+            }),
+            settings: Box::new(|s| s.sync_interval = 1),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let slow = okta_sandbox::Sandbox::spawn(okta_sandbox::SandboxConfig {
+        users: 6,
+        groups: 2,
+        apps: 1,
+        ..okta_sandbox::SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let (status, body) = api(
+        &app,
+        Method::POST,
+        "/api/accounts",
+        Some(json!({ "name": "aaa-slow", "orgUrl": slow.url() })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api(
+        &app,
+        Method::POST,
+        "/api/accounts/aaa-slow/connect",
+        Some(json!({ "apiToken": slow.config().api_token_value() })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Slow from now on (the connect's own checks were quick).
+    let res = reqwest::Client::new()
+        .put(format!("{}/__sandbox/faults", slow.url()))
+        .header("authorization", format!("SSWS {}", slow.config().api_token_value()))
+        .json(&json!([{ "route": "/api/v1", "latencyMs": 3000 }]))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    // The scheduler takes the slow org first (due first: never synced, first by name).
+    let state = |name: &'static str| {
+        let app = &app;
+        async move {
+            api(app, Method::GET, &format!("/api/connections/{name}/sync"), None)
+                .await
+                .1
+        }
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while state("aaa-slow").await["running"] != true {
+        assert!(tokio::time::Instant::now() < deadline, "the slow org's run starts");
+        // Waits on the feed for a second, not a sleep: any event written wakes it.
+        api(
+            &app,
+            Method::GET,
+            "/api/connections/aaa-slow/events?after=0&wait=1&limit=1",
+            None,
+        )
+        .await;
+    }
+
+    connect_with_token(&app, "zzz-fast").await;
+    loop {
+        let fast = state("zzz-fast").await;
+        if !fast["lastRunAt"].is_null() && fast["running"] == false {
+            assert!(fast["lastError"].is_null(), "{fast}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline + std::time::Duration::from_secs(30),
+            "the fast org is synced: {fast}"
+        );
+        let after = fast["lastSeq"].as_i64().unwrap_or(0);
+        api(
+            &app,
+            Method::GET,
+            &format!("/api/connections/zzz-fast/events?after={after}&wait=1&limit=1"),
+            None,
+        )
+        .await;
+    }
+    let slow_state = state("aaa-slow").await;
+    assert!(
+        slow_state["running"] == true && slow_state["lastRunAt"].is_null(),
+        "the fast org was synced while the slow one's first run went on: {slow_state}"
+    );
+}
+crate::flow::on_both_databases!(
+    a_slow_org_does_not_hold_up_other_syncs,
+    super::a_slow_org_does_not_hold_up_other_syncs
+);

@@ -627,3 +627,85 @@ async fn a_delivering_process_stopped_dead_loses_nothing() {
         .collect();
     assert!(cursors.windows(2).all(|w| w[0] + 1 == w[1]), "in order: {cursors:?}");
 }
+
+/// A receiver that accepts connections and never answers; how many it accepted.
+async fn dead_receiver() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (url, accepted)
+}
+
+/// Issue 26 (isolation, first part): five endpoints that accept and never answer, beside a
+/// healthy one, subscribed to the same connection. Each stream is delivered by a task of its
+/// own, so the healthy endpoint gets every event while the dead ones' first requests are still
+/// hanging (delivered one stream after the other, it would wait a 10-s timeout per dead one).
+async fn dead_receivers_do_not_hold_up_a_healthy_one(db: TestDb) {
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 8;
+                c.groups = 2;
+                c.apps = 1;
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let mut dead = Vec::new();
+    for _ in 0..5 {
+        let (url, accepted) = dead_receiver().await;
+        let (status, made) = api(&app, Method::POST, "/api/webhooks", Some(json!({ "url": url }))).await;
+        assert_eq!(status, 201, "{made}");
+        dead.push((made["id"].as_str().unwrap().to_owned(), accepted));
+    }
+    let (url, healthy) = receiver(0, std::time::Duration::ZERO).await;
+    let (status, made) = api(&app, Method::POST, "/api/webhooks", Some(json!({ "url": url }))).await;
+    assert_eq!(status, 201, "{made}");
+    crate::sync::connect_with_token(&app, "busy").await;
+    let (status, summary) = api(&app, Method::POST, "/api/connections/busy/sync", None).await;
+    assert_eq!(status, 200, "{summary}");
+    let events = summary["events"].as_u64().unwrap() as usize;
+    assert!(events > 8, "{summary}");
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let arrived = healthy.arrived.notified();
+        if healthy.got.lock().unwrap().len() >= events {
+            break;
+        }
+        assert!(
+            tokio::time::timeout_at(deadline, arrived).await.is_ok(),
+            "{} of {events} events delivered",
+            healthy.got.lock().unwrap().len()
+        );
+    }
+    // Every dead endpoint was tried, and none of those tries has ended yet (each waits out the
+    // 10-s timeout): the healthy endpoint did not wait for any of them.
+    for (id, accepted) in &dead {
+        assert!(
+            accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+            "{id} was tried alongside"
+        );
+        let (status, log) = api(&app, Method::GET, &format!("/api/webhooks/{id}/deliveries"), None).await;
+        assert_eq!(status, 200, "{log}");
+        assert_eq!(
+            log["attempts"].as_array().map_or(0, Vec::len),
+            0,
+            "no attempt at {id} has ended yet: {log}"
+        );
+    }
+}
+on_both_databases!(
+    dead_receivers_do_not_hold_up_a_healthy_one,
+    super::dead_receivers_do_not_hold_up_a_healthy_one
+);

@@ -1,0 +1,151 @@
+//! Background work run concurrently: items of one kind (webhook streams, scheduled syncs) run
+//! as tasks of their own, at most a limit of them at once, never two of one item here, and at
+//! most a few of one group (one webhook endpoint) at once. The database's leases keep two
+//! instances from running one item; this keeps one instance from running the same item twice
+//! and a slow item from holding up the others: each holds only its own slot.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+/// The items of one kind running in this process, within their limits.
+#[derive(Debug)]
+pub(crate) struct Runner {
+    kind: &'static str,
+    slots: Arc<Semaphore>,
+    per_group: usize,
+    groups: Mutex<HashMap<String, Arc<Semaphore>>>,
+    running: Mutex<HashSet<String>>,
+    finished: Notify,
+}
+
+/// Releases an item's key and slots when its task ends, however it ends.
+struct Running {
+    runner: Arc<Runner>,
+    key: String,
+    _slot: OwnedSemaphorePermit,
+    _group: OwnedSemaphorePermit,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.runner.running.lock().expect("running lock").remove(&self.key);
+        self.runner.finished.notify_waiters();
+    }
+}
+
+impl Runner {
+    /// A runner of `kind` items: at most `limit` at once, at most `per_group` of one group.
+    pub(crate) fn new(kind: &'static str, limit: usize, per_group: usize) -> Arc<Self> {
+        Arc::new(Self {
+            kind,
+            slots: Arc::new(Semaphore::new(limit.max(1))),
+            per_group: per_group.max(1),
+            groups: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashSet::new()),
+            finished: Notify::new(),
+        })
+    }
+
+    /// Whether every slot is taken.
+    pub(crate) fn full(&self) -> bool {
+        self.slots.available_permits() == 0
+    }
+
+    /// How many items run now.
+    #[cfg(test)]
+    pub(crate) fn running(&self) -> usize {
+        self.running.lock().expect("running lock").len()
+    }
+
+    /// Starts `work` as a task of its own for item `key` of `group`, unless that item runs here
+    /// already or no slot is free (overall or in its group); whether it started.
+    pub(crate) fn try_start<F>(self: &Arc<Self>, key: String, group: &str, work: F) -> bool
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            return false;
+        };
+        let group_slots = self
+            .groups
+            .lock()
+            .expect("groups lock")
+            .entry(group.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_group)))
+            .clone();
+        let Ok(group_slot) = group_slots.try_acquire_owned() else {
+            return false;
+        };
+        if !self.running.lock().expect("running lock").insert(key.clone()) {
+            return false;
+        }
+        let running = Running {
+            runner: self.clone(),
+            key,
+            _slot: slot,
+            _group: group_slot,
+        };
+        let kind = self.kind;
+        tokio::spawn(async move {
+            let _running = running;
+            work.await;
+            tracing::trace!(kind, "a work item ended");
+        });
+        true
+    }
+
+    /// Waits until an item ends (a slot may be free again).
+    pub(crate) async fn one_finished(&self) {
+        self.finished.notified().await;
+    }
+
+    /// Waits until every item started here has ended.
+    #[cfg(test)]
+    pub(crate) async fn all_finished(&self) {
+        loop {
+            let finished = self.finished.notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
+            if self.running() == 0 {
+                return;
+            }
+            finished.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn items_run_at_once_within_their_limits_and_never_twice() {
+        let runner = Runner::new("test", 3, 2);
+        let gate = Arc::new(Semaphore::new(0));
+        let hold = |gate: Arc<Semaphore>| async move {
+            let _ = gate.acquire().await;
+        };
+        assert!(runner.try_start("a1".into(), "a", hold(gate.clone())));
+        assert!(
+            !runner.try_start("a1".into(), "b", hold(gate.clone())),
+            "the same item twice"
+        );
+        assert!(runner.try_start("a2".into(), "a", hold(gate.clone())));
+        assert!(
+            !runner.try_start("a3".into(), "a", hold(gate.clone())),
+            "two of group a at most"
+        );
+        assert!(runner.try_start("b1".into(), "b", hold(gate.clone())));
+        assert!(runner.full());
+        assert!(!runner.try_start("c1".into(), "c", hold(gate.clone())), "three at most");
+        assert_eq!(runner.running(), 3);
+        gate.add_permits(3);
+        runner.all_finished().await;
+        assert_eq!(runner.running(), 0);
+        assert!(runner.try_start("a1".into(), "a", async {}), "free again");
+        runner.all_finished().await;
+    }
+}
