@@ -84,6 +84,10 @@ pub const RECOVERY_TICK: Duration = Duration::from_secs(1);
 /// take while its holder is alive (three token attempts of at most 8 s each and their pauses).
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
+/// Connections refreshed (or recovered) at once by the background work of one instance: a slow
+/// or dead authorization server holds one of these, the other connections' refreshes go on.
+pub const REFRESH_CONCURRENCY: usize = 8;
+
 /// Aborts a spawned task when dropped (the lease heartbeat ends with the work it covers).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -200,20 +204,27 @@ impl Refresher {
     /// [`Error::Database`] when the connections cannot be listed; a connection that fails is
     /// logged and counted, and the others still go ahead.
     pub async fn refresh_due(&self, ahead: Duration) -> Result<usize> {
+        use futures::StreamExt;
         let ahead = ahead.max(self.margin);
-        let mut refreshed = 0;
-        for c in self.store.connections().await? {
-            if c.status != ConnectionStatus::Connected
-                || c.refresh_token.is_none()
-                || Self::fresh(&c, Due::Ahead(ahead))
-            {
-                continue;
-            }
-            match self.token_with_margin(&c.account, Due::Ahead(ahead)).await {
-                Ok(_) => refreshed += 1,
-                Err(e) => tracing::warn!(account = %c.account, error = %e, "background refresh failed"),
-            }
-        }
+        let due = self.store.connections().await?.into_iter().filter(|c| {
+            c.status == ConnectionStatus::Connected && c.refresh_token.is_some() && !Self::fresh(c, Due::Ahead(ahead))
+        });
+        // Each connection's refresh on its own (up to REFRESH_CONCURRENCY at once): one slow
+        // authorization server does not hold up the others.
+        let refreshed = futures::stream::iter(due)
+            .map(|c| async move {
+                match self.token_with_margin(&c.account, Due::Ahead(ahead)).await {
+                    Ok(_) => true,
+                    Err(e) => {
+                        tracing::warn!(account = %c.account, error = %e, "background refresh failed");
+                        false
+                    }
+                }
+            })
+            .buffer_unordered(REFRESH_CONCURRENCY)
+            .filter(|ok| std::future::ready(*ok))
+            .count()
+            .await;
         Ok(refreshed)
     }
 
@@ -240,27 +251,43 @@ impl Refresher {
     /// [`Error::Database`] when the connections cannot be read; a connection whose refresh
     /// fails is logged and counted, and the others still go ahead.
     pub async fn recover_abandoned(&self) -> Result<usize> {
+        use futures::StreamExt;
+        let abandoned = self.store.abandoned_leases().await?;
+        let outcomes: Vec<Result<bool>> = futures::stream::iter(abandoned)
+            .map(|(account, dead)| async move { self.recover(&account, &dead).await })
+            .buffer_unordered(REFRESH_CONCURRENCY)
+            .collect()
+            .await;
         let mut recovered = 0;
-        for (account, dead) in self.store.abandoned_leases().await? {
-            let lock = self.lock_for(&account);
-            let _guard = lock.lock().await;
-            if !self
-                .store
-                .take_abandoned_lease(&account, &dead, &self.instance, lease_until(self.lease))
-                .await?
-            {
-                continue; // Another instance took it over (or its holder came back).
-            }
-            tracing::warn!(account = %account, holder = %dead, "a refresh was abandoned mid-way; completing it now");
-            match self.under_lease(&account, Due::Now).await {
-                Ok(_) => {
-                    recovered += 1;
-                    self.count(&account, "recovered");
-                }
-                Err(e) => tracing::warn!(account = %account, error = %e, "could not complete the abandoned refresh"),
-            }
+        for outcome in outcomes {
+            recovered += usize::from(outcome?);
         }
         Ok(recovered)
+    }
+
+    /// Completes the refresh of `account` that `dead` abandoned, if this instance takes its
+    /// lease over; whether it did.
+    async fn recover(&self, account: &AccountName, dead: &str) -> Result<bool> {
+        let lock = self.lock_for(account);
+        let _guard = lock.lock().await;
+        if !self
+            .store
+            .take_abandoned_lease(account, dead, &self.instance, lease_until(self.lease))
+            .await?
+        {
+            return Ok(false); // Another instance took it over (or its holder came back).
+        }
+        tracing::warn!(account = %account, holder = %dead, "a refresh was abandoned mid-way; completing it now");
+        match self.under_lease(account, Due::Now).await {
+            Ok(_) => {
+                self.count(account, "recovered");
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(account = %account, error = %e, "could not complete the abandoned refresh");
+                Ok(false)
+            }
+        }
     }
 
     /// Runs [`recover_abandoned`](Self::recover_abandoned) now (start-up) and every `every`

@@ -228,16 +228,23 @@ impl Service {
     /// [`Error::Database`] when the waiting connections cannot be listed; a run that fails is
     /// recorded in the hook's state (and logged), and the others go ahead.
     pub async fn sync_hooked(&self) -> Result<usize> {
-        let mut ran = 0;
-        for account in self.store.hook_pending_accounts(now() - RETRY_AFTER_ERROR).await? {
-            match self.sync_named(&account).await {
-                Ok(Some(_)) => ran += 1,
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(account = %account, error = %e, "a targeted sync failed; it is tried again shortly, and polling catches the changes anyway");
+        use futures::StreamExt;
+        let pending = self.store.hook_pending_accounts(now() - RETRY_AFTER_ERROR).await?;
+        // Each connection's targeted sync on its own, up to the sync concurrency at once.
+        let ran = futures::stream::iter(pending)
+            .map(|account| async move {
+                match self.sync_named(&account).await {
+                    Ok(ran) => ran.is_some(),
+                    Err(e) => {
+                        tracing::warn!(account = %account, error = %e, "a targeted sync failed; it is tried again shortly, and polling catches the changes anyway");
+                        false
+                    }
                 }
-            }
-        }
+            })
+            .buffer_unordered(self.sync_policy.concurrency.max(1))
+            .filter(|ran| std::future::ready(*ran))
+            .count()
+            .await;
         Ok(ran)
     }
 
