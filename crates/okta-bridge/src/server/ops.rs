@@ -186,9 +186,71 @@ pub(crate) async fn metrics(_: Reader, State(state): State<Arc<AppState>>) -> Re
             h.count
         );
     }
+    work_metrics(&state, &mut out).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         out,
     )
         .into_response()
+}
+
+/// Background work: per kind, what runs in this instance (running, limit, done, failed) and,
+/// across instances, what is due and how long the oldest due item has waited.
+async fn work_metrics(state: &AppState, out: &mut String) {
+    let stats = state.service.work_stats();
+    out.push_str("# HELP okta_bridge_work_running Background work items running in this instance, by kind.\n");
+    out.push_str("# TYPE okta_bridge_work_running gauge\n");
+    for s in &stats {
+        let _ = writeln!(out, "okta_bridge_work_running{{kind=\"{}\"}} {}", s.kind, s.running);
+    }
+    out.push_str("# HELP okta_bridge_work_limit Background work items this instance runs at once, by kind.\n");
+    out.push_str("# TYPE okta_bridge_work_limit gauge\n");
+    for s in &stats {
+        let _ = writeln!(out, "okta_bridge_work_limit{{kind=\"{}\"}} {}", s.kind, s.limit);
+    }
+    out.push_str(
+        "# HELP okta_bridge_work_items_total Background work items ended in this instance, by kind and outcome.\n",
+    );
+    out.push_str("# TYPE okta_bridge_work_items_total counter\n");
+    for s in &stats {
+        let _ = writeln!(
+            out,
+            "okta_bridge_work_items_total{{kind=\"{}\",outcome=\"done\"}} {}",
+            s.kind, s.done
+        );
+        let _ = writeln!(
+            out,
+            "okta_bridge_work_items_total{{kind=\"{}\",outcome=\"failed\"}} {}",
+            s.kind, s.failed
+        );
+    }
+    let now = crate::model::now();
+    let mut backlog = Vec::new();
+    match state.store().stream_backlog().await {
+        Ok(b) => backlog.push(("webhook_stream", b)),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot count the webhook backlog"),
+    }
+    if let Some(interval) = state.service.sync_policy().interval {
+        match state
+            .store()
+            .sync_backlog(i64::try_from(interval.as_secs()).unwrap_or(i64::MAX))
+            .await
+        {
+            Ok(b) => backlog.push(("scheduled_sync", b)),
+            Err(e) => tracing::warn!(error = %e, "metrics: cannot count the syncs due"),
+        }
+    }
+    out.push_str("# HELP okta_bridge_work_due Background work items due, across instances, by kind.\n");
+    out.push_str("# TYPE okta_bridge_work_due gauge\n");
+    for (kind, (due, _)) in &backlog {
+        let _ = writeln!(out, "okta_bridge_work_due{{kind=\"{kind}\"}} {due}");
+    }
+    out.push_str(
+        "# HELP okta_bridge_work_lag_seconds How long the oldest due item of a kind has waited (0: none due).\n",
+    );
+    out.push_str("# TYPE okta_bridge_work_lag_seconds gauge\n");
+    for (kind, (_, since)) in &backlog {
+        let lag = since.map_or(0, |t| (now - t).max(0));
+        let _ = writeln!(out, "okta_bridge_work_lag_seconds{{kind=\"{kind}\"}} {lag}");
+    }
 }

@@ -116,11 +116,16 @@ impl Service {
 
     /// [`deliver_stream`](Self::deliver_stream), a failure logged: events delivered.
     async fn deliver_logged(&self, http: &reqwest::Client, stream: &Stream) -> usize {
+        self.deliver_checked(http, stream).await.unwrap_or(0)
+    }
+
+    /// [`deliver_stream`](Self::deliver_stream), a failure logged; `None` when it failed.
+    async fn deliver_checked(&self, http: &reqwest::Client, stream: &Stream) -> Option<usize> {
         match self.deliver_stream(http, stream).await {
-            Ok(n) => n,
+            Ok(n) => Some(n),
             Err(e) => {
                 tracing::warn!(webhook = %stream.webhook_id, account = %stream.account, error = %e, "a webhook stream could not be delivered");
-                0
+                None
             }
         }
     }
@@ -141,7 +146,8 @@ impl Service {
             };
             let mut written = self.feed_written.subscribe();
             let policy = self.delivery_policy;
-            let runner = super::work::Runner::new("webhook stream", policy.concurrency, policy.per_endpoint);
+            let runner = super::work::Runner::new("webhook_stream", policy.concurrency, policy.per_endpoint);
+            self.register_work(&runner);
             loop {
                 match self.store.due_streams().await {
                     Ok(due) => {
@@ -153,7 +159,7 @@ impl Service {
                             let endpoint = stream.webhook_id.clone();
                             let (this, http) = (self.clone(), http.clone());
                             runner.try_start(key, &endpoint, async move {
-                                this.deliver_logged(&http, &stream).await;
+                                this.deliver_checked(&http, &stream).await.is_some()
                             });
                         }
                     }

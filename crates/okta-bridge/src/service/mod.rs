@@ -36,6 +36,7 @@ pub use setup::{
 };
 pub use sync::{MAX_EVENTS_PAGE, MAX_EVENTS_WAIT, SyncPolicy, SyncProgress};
 pub use webhooks::{MAX_SECRET_OVERLAP, WebhookChange};
+pub use work::WorkStats;
 
 /// The workflows, on one store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -56,6 +57,8 @@ pub struct Service {
     sync_progress: tokio::sync::watch::Sender<SyncProgress>,
     /// Bumped when an event hook call here names objects to read (wakes the hook worker).
     hooks_received: tokio::sync::watch::Sender<u64>,
+    /// The kinds of background work running here, for `/metrics`.
+    work: Mutex<Vec<Arc<work::Runner>>>,
 }
 
 impl Service {
@@ -74,7 +77,18 @@ impl Service {
             feed_written: tokio::sync::watch::Sender::new(0),
             sync_progress: tokio::sync::watch::Sender::new(SyncProgress::default()),
             hooks_received: tokio::sync::watch::Sender::new(0),
+            work: Mutex::new(Vec::new()),
         }
+    }
+
+    fn register_work(&self, runner: &Arc<work::Runner>) {
+        self.work.lock().expect("work lock").push(runner.clone());
+    }
+
+    /// What each kind of background work started here is doing: running, its limit, done and
+    /// failed counts.
+    pub fn work_stats(&self) -> Vec<WorkStats> {
+        self.work.lock().expect("work lock").iter().map(|r| r.stats()).collect()
     }
 
     /// Where the runs of this instance are: changed after each page a full pass writes (for a

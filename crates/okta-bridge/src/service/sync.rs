@@ -130,11 +130,16 @@ impl Service {
 
     /// A scheduled run of `account` if it is still due at `cutoff`; whether it ran.
     async fn scheduled_sync(&self, account: &AccountName, cutoff: i64) -> bool {
+        self.scheduled_sync_checked(account, cutoff).await.unwrap_or(false)
+    }
+
+    /// [`scheduled_sync`](Self::scheduled_sync); `None` when the run failed.
+    async fn scheduled_sync_checked(&self, account: &AccountName, cutoff: i64) -> Option<bool> {
         match self.sync_if(account, false, Some(cutoff)).await {
-            Ok(ran) => ran.is_some(),
+            Ok(ran) => Some(ran.is_some()),
             Err(e) => {
                 tracing::warn!(account = %account, error = %e, "a scheduled sync failed; the next interval tries again");
-                false
+                None
             }
         }
     }
@@ -145,7 +150,8 @@ impl Service {
     /// others are synced on time.
     pub fn spawn_sync_scheduler(self: std::sync::Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
         let tick = interval.min(Duration::from_secs(10)).max(Duration::from_millis(100));
-        let runner = super::work::Runner::new("scheduled sync", self.sync_policy.concurrency, 1);
+        let runner = super::work::Runner::new("scheduled_sync", self.sync_policy.concurrency, 1);
+        self.register_work(&runner);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(tick);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -160,7 +166,7 @@ impl Service {
                             let this = self.clone();
                             let key = account.to_string();
                             runner.try_start(key.clone(), &key, async move {
-                                this.scheduled_sync(&account, cutoff).await;
+                                this.scheduled_sync_checked(&account, cutoff).await.is_some()
                             });
                         }
                     }

@@ -6,14 +6,33 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+/// What a kind of work is doing in this process, for `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkStats {
+    /// `webhook_stream`, `scheduled_sync`.
+    pub kind: &'static str,
+    /// Items running now.
+    pub running: usize,
+    /// The most that run at once.
+    pub limit: usize,
+    /// Items that ended well since the process started.
+    pub done: u64,
+    /// Items that failed since the process started (each is tried again when due).
+    pub failed: u64,
+}
 
 /// The items of one kind running in this process, within their limits.
 #[derive(Debug)]
 pub(crate) struct Runner {
     kind: &'static str,
+    limit: usize,
+    done: AtomicU64,
+    failed: AtomicU64,
     slots: Arc<Semaphore>,
     per_group: usize,
     groups: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -41,6 +60,9 @@ impl Runner {
     pub(crate) fn new(kind: &'static str, limit: usize, per_group: usize) -> Arc<Self> {
         Arc::new(Self {
             kind,
+            limit: limit.max(1),
+            done: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
             slots: Arc::new(Semaphore::new(limit.max(1))),
             per_group: per_group.max(1),
             groups: Mutex::new(HashMap::new()),
@@ -55,16 +77,27 @@ impl Runner {
     }
 
     /// How many items run now.
-    #[cfg(test)]
     pub(crate) fn running(&self) -> usize {
         self.running.lock().expect("running lock").len()
     }
 
-    /// Starts `work` as a task of its own for item `key` of `group`, unless that item runs here
-    /// already or no slot is free (overall or in its group); whether it started.
+    /// What this kind of work is doing.
+    pub(crate) fn stats(&self) -> WorkStats {
+        WorkStats {
+            kind: self.kind,
+            running: self.running(),
+            limit: self.limit,
+            done: self.done.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Starts `work` (whose output says whether it went well) as a task of its own for item
+    /// `key` of `group`, unless that item runs here already or no slot is free (overall or in
+    /// its group); whether it started.
     pub(crate) fn try_start<F>(self: &Arc<Self>, key: String, group: &str, work: F) -> bool
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future<Output = bool> + Send + 'static,
     {
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             return false;
@@ -88,11 +121,15 @@ impl Runner {
             _slot: slot,
             _group: group_slot,
         };
-        let kind = self.kind;
         tokio::spawn(async move {
-            let _running = running;
-            work.await;
-            tracing::trace!(kind, "a work item ended");
+            let ok = work.await;
+            let counter = if ok {
+                &running.runner.done
+            } else {
+                &running.runner.failed
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            drop(running);
         });
         true
     }
@@ -125,9 +162,7 @@ mod tests {
     async fn items_run_at_once_within_their_limits_and_never_twice() {
         let runner = Runner::new("test", 3, 2);
         let gate = Arc::new(Semaphore::new(0));
-        let hold = |gate: Arc<Semaphore>| async move {
-            let _ = gate.acquire().await;
-        };
+        let hold = |gate: Arc<Semaphore>| async move { gate.acquire().await.is_ok() };
         assert!(runner.try_start("a1".into(), "a", hold(gate.clone())));
         assert!(
             !runner.try_start("a1".into(), "b", hold(gate.clone())),
@@ -145,7 +180,9 @@ mod tests {
         gate.add_permits(3);
         runner.all_finished().await;
         assert_eq!(runner.running(), 0);
-        assert!(runner.try_start("a1".into(), "a", async {}), "free again");
+        assert!(runner.try_start("a1".into(), "a", async { false }), "free again");
         runner.all_finished().await;
+        let stats = runner.stats();
+        assert_eq!((stats.running, stats.limit, stats.done, stats.failed), (0, 3, 3, 1));
     }
 }

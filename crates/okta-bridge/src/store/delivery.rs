@@ -92,6 +92,27 @@ impl Store {
         Ok(rows.into_iter().map(stream_of).collect())
     }
 
+    /// The webhook streams with events still to deliver (running ones included, backing-off
+    /// ones not), and when the oldest first undelivered event among them was written: across
+    /// instances, for `/metrics`.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn stream_backlog(&self) -> Result<(i64, Option<i64>)> {
+        let row: (i64, Option<i64>) = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT COUNT(*), MIN(e.recorded_at) FROM webhook_streams st \
+                 JOIN webhooks w ON w.id = st.webhook_id JOIN dir_sync s ON s.account = st.account \
+                 LEFT JOIN dir_events e ON e.account = st.account AND e.seq = st.delivered + 1 \
+                 WHERE w.status = 'active' AND s.next_seq - 1 > st.delivered AND st.next_at <= $1",
+            )
+            .bind(now())
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(row)
+    }
+
     /// Takes (or renews) the lease of a stream for `owner` for `seconds`, unless another owner
     /// holds it; whether taken.
     ///

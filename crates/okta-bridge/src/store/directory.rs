@@ -310,6 +310,27 @@ impl Store {
             .collect())
     }
 
+    /// The connections due for a scheduled sync every `interval` seconds (running ones
+    /// included), and since when the longest-waiting one has been due: across instances, for
+    /// `/metrics`.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn sync_backlog(&self, interval: i64) -> Result<(i64, Option<i64>)> {
+        let row: (i64, Option<i64>) = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT COUNT(*), MIN(COALESCE(s.last_run_at + $2, c.created_at)) FROM connections c \
+                 LEFT JOIN dir_sync s ON s.account = c.account \
+                 WHERE c.status = 'connected' AND (s.last_run_at IS NULL OR s.last_run_at <= $1)",
+            )
+            .bind(now() - interval)
+            .bind(interval)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(row)
+    }
+
     /// The directory stored for `account` (empty before its first sync).
     ///
     /// # Errors

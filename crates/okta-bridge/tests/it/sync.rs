@@ -1296,6 +1296,29 @@ async fn a_slow_org_does_not_hold_up_other_syncs(db: TestDb) {
         slow_state["running"] == true && slow_state["lastRunAt"].is_null(),
         "the fast org was synced while the slow one's first run went on: {slow_state}"
     );
+    // /metrics says so (the fast org may be due or running again: its interval is a second).
+    let metrics = crate::util::api_get(&app, "/metrics").await.text().await.unwrap();
+    let value = |name: &str| -> i64 {
+        let line = format!("{name}{{kind=\"scheduled_sync\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(value("okta_bridge_work_running") >= 1, "the slow org's run: {metrics}");
+    assert!(
+        value("okta_bridge_work_due") >= 1,
+        "the slow org is due until its run ends: {metrics}"
+    );
+    let done: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("okta_bridge_work_items_total{kind=\"scheduled_sync\",outcome=\"done\"} "))
+        .unwrap_or_else(|| panic!("the done count in {metrics}"))
+        .parse()
+        .unwrap();
+    assert!(done >= 1, "the fast org's run: {metrics}");
 }
 crate::flow::on_both_databases!(
     a_slow_org_does_not_hold_up_other_syncs,

@@ -704,6 +704,23 @@ async fn dead_receivers_do_not_hold_up_a_healthy_one(db: TestDb) {
             "no attempt at {id} has ended yet: {log}"
         );
     }
+    // /metrics says so: five streams running (the dead ones) out of 16, one done, five still
+    // due, the oldest waiting since the sync wrote its events.
+    let metrics = crate::util::api_get(&app, "/metrics").await.text().await.unwrap();
+    let value = |line: &str| -> i64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line))
+            .unwrap_or_else(|| panic!("{line} in {metrics}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("okta_bridge_work_running{kind=\"webhook_stream\"}"), 5);
+    assert_eq!(value("okta_bridge_work_limit{kind=\"webhook_stream\"}"), 16);
+    assert!(value("okta_bridge_work_items_total{kind=\"webhook_stream\",outcome=\"done\"}") >= 1);
+    assert_eq!(value("okta_bridge_work_due{kind=\"webhook_stream\"}"), 5);
+    assert!(value("okta_bridge_work_lag_seconds{kind=\"webhook_stream\"}") >= 0);
 }
 on_both_databases!(
     dead_receivers_do_not_hold_up_a_healthy_one,
