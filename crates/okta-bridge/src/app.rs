@@ -47,6 +47,7 @@ pub struct App {
     /// The background refresher (when enabled) and the recovery of abandoned refreshes.
     background: Vec<tokio::task::JoinHandle<()>>,
     limits: Limits,
+    shutdown_grace: Duration,
 }
 
 /// The server-wide OAuth app of `settings`, if an org is configured.
@@ -166,6 +167,7 @@ impl App {
                 max_connections: settings.max_connections.max(1),
                 body_read_timeout: Duration::from_secs(settings.body_read_timeout.max(1)),
             },
+            shutdown_grace: Duration::from_secs(settings.shutdown_grace),
         })
     }
 
@@ -185,7 +187,9 @@ impl App {
     }
 
     /// Serves on `listener` until `shutdown` completes, within the settings' header-read
-    /// timeout and connection cap, then stops the background refresher and closes the database.
+    /// timeout and connection cap; then stops claiming background work, gives what runs
+    /// `OKTA_BRIDGE_SHUTDOWN_GRACE` to finish, stops the rest and gives up its leases (another
+    /// instance takes it over at once), and closes the database.
     ///
     /// # Errors
     /// I/O errors of the listener.
@@ -198,6 +202,7 @@ impl App {
         for task in self.background.drain(..) {
             task.abort();
         }
+        self.service.shutdown(self.shutdown_grace).await;
         self.service.store().close().await;
         result
     }

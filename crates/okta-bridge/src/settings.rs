@@ -83,6 +83,11 @@ pub struct Settings {
     /// Streams of one webhook endpoint delivered at once (each stream in order).
     #[arg(long, env = "OKTA_BRIDGE_DELIVERY_PER_ENDPOINT", default_value_t = 4)]
     pub delivery_per_endpoint: usize,
+    /// At shutdown (SIGTERM, Ctrl-C), seconds background work still running gets to finish;
+    /// what runs longer is stopped and its lease given up, so another instance takes it over
+    /// at once.
+    #[arg(long, env = "OKTA_BRIDGE_SHUTDOWN_GRACE", default_value_t = 10)]
+    pub shutdown_grace: u64,
     /// The longest a live call to an org waits for its spent rate-limit window, in seconds;
     /// a call that would wait longer answers 429 with `Retry-After` at once.
     #[arg(long, env = "OKTA_BRIDGE_RATE_LIMIT_WAIT", default_value_t = 10)]

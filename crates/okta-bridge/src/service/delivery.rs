@@ -14,7 +14,6 @@ use serde_json::json;
 use sha2::Sha256;
 
 use super::Service;
-use crate::crypto::random_secret;
 use crate::error::Result;
 use crate::model::{AccountName, FeedEvent, Webhook, WebhookSecret, now};
 use crate::store::{Attempt, Outcome, Stream};
@@ -175,7 +174,7 @@ impl Service {
     }
 
     async fn deliver_stream(&self, http: &reqwest::Client, stream: &Stream) -> Result<usize> {
-        let owner = random_secret();
+        let owner = self.lease_owner();
         let (w, a) = (stream.webhook_id.as_str(), stream.account.as_str());
         if !self.store.take_stream_lease(w, a, &owner, STREAM_LEASE_SECONDS).await? {
             return Ok(0);

@@ -279,7 +279,7 @@ impl Service {
     /// What reading the org gives (recorded in the hook's state; the objects stay waiting);
     /// [`Error::Database`].
     pub async fn sync_named(&self, account: &AccountName) -> Result<Option<Value>> {
-        let owner = random_secret();
+        let owner = self.lease_owner();
         if !self
             .store
             .take_sync_lease(account, &owner, HOOK_LEASE_SECONDS, None)

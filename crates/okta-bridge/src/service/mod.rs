@@ -59,6 +59,9 @@ pub struct Service {
     hooks_received: tokio::sync::watch::Sender<u64>,
     /// The kinds of background work running here, for `/metrics`.
     work: Mutex<Vec<Arc<work::Runner>>>,
+    /// This instance: the prefix of the leases it takes on streams and syncs, so that it can
+    /// give them all up at shutdown.
+    instance: String,
 }
 
 impl Service {
@@ -78,7 +81,38 @@ impl Service {
             sync_progress: tokio::sync::watch::Sender::new(SyncProgress::default()),
             hooks_received: tokio::sync::watch::Sender::new(0),
             work: Mutex::new(Vec::new()),
+            instance: crate::crypto::random_secret()[..16].to_owned(),
         }
+    }
+
+    /// A new owner for a lease this instance takes: its instance prefix and a random part.
+    fn lease_owner(&self) -> String {
+        format!("{}.{}", self.instance, crate::crypto::random_secret())
+    }
+
+    /// Stops background work: nothing new is claimed; what runs gets `grace` to finish; what
+    /// still runs then is stopped, and every stream and sync lease this instance holds is given
+    /// up, so another instance takes the work over at once (a stopped delivery is delivered
+    /// again from its cursor: at least once, never skipped). Answers how many items were
+    /// stopped.
+    pub async fn shutdown(&self, grace: Duration) -> usize {
+        let runners: Vec<Arc<work::Runner>> = self.work.lock().expect("work lock").clone();
+        let stopped = futures::future::join_all(runners.iter().map(|r| r.stop(grace)))
+            .await
+            .into_iter()
+            .sum();
+        match self.store.release_leases_of(&format!("{}.", self.instance)).await {
+            Ok(n) if n > 0 => tracing::info!(
+                leases = n,
+                stopped,
+                "gave up the leases of work still running at shutdown"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not give up this instance's leases at shutdown (they run out by themselves)")
+            }
+        }
+        stopped
     }
 
     fn register_work(&self, runner: &Arc<work::Runner>) {

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::Service;
-use crate::crypto::random_secret;
 use crate::error::{Conflict, Error, Result};
 use crate::model::{AccountName, ConnectionStatus, FeedEvent, SyncCursors, SyncState, now, status_of};
 use crate::sync::{counts, diff, read_changes};
@@ -183,7 +182,7 @@ impl Service {
     /// A run under the connection's lease, taken without waiting (and, for a scheduled run,
     /// only while its last run is still at or before `due_before`); `None` when not taken.
     async fn sync_if(&self, account: &AccountName, full: bool, due_before: Option<i64>) -> Result<Option<Value>> {
-        let owner = random_secret();
+        let owner = self.lease_owner();
         if !self
             .store
             .take_sync_lease(account, &owner, SYNC_LEASE_SECONDS, due_before)

@@ -4,10 +4,12 @@
 //! instances from running one item; this keeps one instance from running the same item twice
 //! and a slow item from holding up the others: each holds only its own slot.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
@@ -36,7 +38,10 @@ pub(crate) struct Runner {
     slots: Arc<Semaphore>,
     per_group: usize,
     groups: Mutex<HashMap<String, Arc<Semaphore>>>,
-    running: Mutex<HashSet<String>>,
+    /// The items running, with what stops each.
+    running: Mutex<HashMap<String, Option<tokio::task::AbortHandle>>>,
+    /// Set at shutdown: nothing new starts.
+    stopping: std::sync::atomic::AtomicBool,
     finished: Notify,
 }
 
@@ -66,7 +71,8 @@ impl Runner {
             slots: Arc::new(Semaphore::new(limit.max(1))),
             per_group: per_group.max(1),
             groups: Mutex::new(HashMap::new()),
-            running: Mutex::new(HashSet::new()),
+            running: Mutex::new(HashMap::new()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             finished: Notify::new(),
         })
     }
@@ -99,6 +105,9 @@ impl Runner {
     where
         F: Future<Output = bool> + Send + 'static,
     {
+        if self.stopping.load(Ordering::SeqCst) {
+            return false;
+        }
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             return false;
         };
@@ -112,8 +121,12 @@ impl Runner {
         let Ok(group_slot) = group_slots.try_acquire_owned() else {
             return false;
         };
-        if !self.running.lock().expect("running lock").insert(key.clone()) {
-            return false;
+        {
+            let mut running = self.running.lock().expect("running lock");
+            if running.contains_key(&key) {
+                return false;
+            }
+            running.insert(key.clone(), None);
         }
         let running = Running {
             runner: self.clone(),
@@ -121,7 +134,8 @@ impl Runner {
             _slot: slot,
             _group: group_slot,
         };
-        tokio::spawn(async move {
+        let key = running.key.clone();
+        let task = tokio::spawn(async move {
             let ok = work.await;
             let counter = if ok {
                 &running.runner.done
@@ -131,7 +145,38 @@ impl Runner {
             counter.fetch_add(1, Ordering::Relaxed);
             drop(running);
         });
+        // Recorded unless it ended already (its entry gone).
+        if let Some(handle) = self.running.lock().expect("running lock").get_mut(&key) {
+            *handle = Some(task.abort_handle());
+        }
         true
+    }
+
+    /// Stops starting items, gives those running `grace` to end, then stops the rest; answers
+    /// how many were stopped.
+    pub(crate) async fn stop(&self, grace: Duration) -> usize {
+        self.stopping.store(true, Ordering::SeqCst);
+        if tokio::time::timeout(grace, self.all_finished()).await.is_ok() {
+            return 0;
+        }
+        let handles: Vec<tokio::task::AbortHandle> = self
+            .running
+            .lock()
+            .expect("running lock")
+            .values()
+            .flatten()
+            .cloned()
+            .collect();
+        for h in &handles {
+            h.abort();
+        }
+        self.all_finished().await;
+        tracing::warn!(
+            kind = self.kind,
+            stopped = handles.len(),
+            "work still running at shutdown was stopped"
+        );
+        handles.len()
     }
 
     /// Waits until an item ends (a slot may be free again).
@@ -140,7 +185,6 @@ impl Runner {
     }
 
     /// Waits until every item started here has ended.
-    #[cfg(test)]
     pub(crate) async fn all_finished(&self) {
         loop {
             let finished = self.finished.notified();
@@ -182,7 +226,16 @@ mod tests {
         assert_eq!(runner.running(), 0);
         assert!(runner.try_start("a1".into(), "a", async { false }), "free again");
         runner.all_finished().await;
+        // At shutdown: what ends within the grace ends; what does not is stopped.
+        assert!(runner.try_start("slow".into(), "s", std::future::pending::<bool>()));
+        assert!(runner.try_start("quick".into(), "q", async { true }));
+        assert_eq!(runner.stop(Duration::from_millis(50)).await, 1, "the slow one stopped");
+        assert_eq!(runner.running(), 0);
+        assert!(
+            !runner.try_start("new".into(), "n", async { true }),
+            "nothing starts once stopping"
+        );
         let stats = runner.stats();
-        assert_eq!((stats.running, stats.limit, stats.done, stats.failed), (0, 3, 3, 1));
+        assert_eq!((stats.running, stats.limit, stats.done, stats.failed), (0, 3, 4, 1));
     }
 }

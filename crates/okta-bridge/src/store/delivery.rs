@@ -92,6 +92,37 @@ impl Store {
         Ok(rows.into_iter().map(stream_of).collect())
     }
 
+    /// Gives up every stream and sync lease whose owner starts with `prefix` (an instance's, at
+    /// shutdown: another instance takes them over at once instead of when they run out);
+    /// answers how many.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn release_leases_of(&self, prefix: &str) -> Result<u64> {
+        // An INTEGER, as PostgreSQL's substr takes (a BIGINT matches no substr there).
+        let len = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+        let n = with_pool!(self, pool => {
+            let streams = sqlx::query(
+                "UPDATE webhook_streams SET lease_owner = NULL, lease_until = NULL WHERE substr(lease_owner, 1, $2) = $1",
+            )
+            .bind(prefix)
+            .bind(len)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            let syncs = sqlx::query(
+                "UPDATE dir_sync SET lease_owner = NULL, lease_until = NULL WHERE substr(lease_owner, 1, $2) = $1",
+            )
+            .bind(prefix)
+            .bind(len)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            streams + syncs
+        });
+        Ok(n)
+    }
+
     /// The webhook streams with events still to deliver (running ones included, backing-off
     /// ones not), and when the oldest first undelivered event among them was written: across
     /// instances, for `/metrics`.

@@ -1324,3 +1324,104 @@ crate::flow::on_both_databases!(
     a_slow_org_does_not_hold_up_other_syncs,
     super::a_slow_org_does_not_hold_up_other_syncs
 );
+
+/// Issue 26 (graceful shutdown): a `serve` process stopped with SIGTERM while its scheduler
+/// syncs a slow org stops claiming work, gives the run its grace (one second here), stops it,
+/// and gives up its lease: another instance can take the connection at once, not a minute
+/// later when the lease would have run out.
+async fn sigterm_gives_up_the_work_in_flight(db: TestDb) {
+    let org = okta_sandbox::Sandbox::spawn(okta_sandbox::SandboxConfig {
+        users: 6,
+        groups: 2,
+        apps: 1,
+        ..okta_sandbox::SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let admin = "sigterm-admin-token-0123456789abcdef";
+    let (mut child, url) = crate::util::spawn_server_process(&[
+        ("OKTA_BRIDGE_DATABASE_URL", db.url.as_str()),
+        ("OKTA_BRIDGE_MASTER_KEY", crate::util::TEST_KEY_B64.as_str()),
+        ("OKTA_BRIDGE_ADMIN_TOKEN", admin),
+        ("OKTA_BRIDGE_LISTEN", "127.0.0.1:0"),
+        ("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS", "true"),
+        ("OKTA_BRIDGE_SYNC_INTERVAL", "1"),
+        ("OKTA_BRIDGE_SHUTDOWN_GRACE", "1"),
+    ])
+    .await;
+    let http = reqwest::Client::new();
+    let call = |method: Method, path: &str, body: Option<Value>| {
+        let mut req = http.request(method, format!("{url}{path}")).bearer_auth(admin);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = call(
+        Method::POST,
+        "/api/accounts",
+        Some(json!({ "name": "slow", "orgUrl": org.url() })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(
+        Method::POST,
+        "/api/accounts/slow/connect",
+        Some(json!({ "apiToken": org.config().api_token_value() })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let res = reqwest::Client::new()
+        .put(format!("{}/__sandbox/faults", org.url()))
+        .header("authorization", format!("SSWS {}", org.config().api_token_value()))
+        .json(&json!([{ "route": "/api/v1", "latencyMs": 3000 }]))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    // The scheduler's run is under way (its first page takes three seconds).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, state) = call(Method::GET, "/api/connections/slow/sync", None).await;
+        if state["running"] == true {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the scheduled run starts: {state}"
+        );
+        call(Method::GET, "/api/connections/slow/events?after=0&wait=1&limit=1", None).await;
+    }
+
+    let pid = child.id().unwrap().to_string();
+    let term = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(term.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("serve stops within its grace periods")
+        .unwrap();
+    assert!(status.success(), "a clean exit: {status}");
+
+    // The connection's sync lease was given up: another instance takes it at once.
+    let store = db.open().await;
+    let account = AccountName::parse("slow").unwrap();
+    assert!(
+        store
+            .take_sync_lease(&account, "another instance", 60, None)
+            .await
+            .unwrap(),
+        "the lease was given up at shutdown"
+    );
+}
+crate::flow::on_both_databases!(
+    sigterm_gives_up_the_work_in_flight,
+    super::sigterm_gives_up_the_work_in_flight
+);
