@@ -1198,6 +1198,30 @@ async fn a_stopped_full_pass_resumes_from_its_last_page_postgres() {
     a_stopped_full_pass_resumes_from_its_last_page(db).await;
 }
 
+/// A small org of its own (6 users, 2 groups, an app).
+async fn small_org() -> okta_sandbox::Sandbox {
+    okta_sandbox::Sandbox::spawn(okta_sandbox::SandboxConfig {
+        users: 6,
+        groups: 2,
+        apps: 1,
+        ..okta_sandbox::SandboxConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Makes every Management API request of `org` take 3 s from now on.
+async fn slow_down(org: &okta_sandbox::Sandbox) {
+    let res = reqwest::Client::new()
+        .put(format!("{}/__sandbox/faults", org.url()))
+        .header("authorization", format!("SSWS {}", org.config().api_token_value()))
+        .json(&json!([{ "route": "/api/v1", "latencyMs": 3000 }]))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+}
+
 /// Issue 26 (isolation, first part): the scheduler runs each due connection's sync as a task of
 /// its own. An org made slow (3 s a request) is synced first and takes half a minute; a fast
 /// org connected after it is synced while the slow one's run is still going, instead of after
@@ -1216,14 +1240,7 @@ async fn a_slow_org_does_not_hold_up_other_syncs(db: TestDb) {
         },
     )
     .await;
-    let slow = okta_sandbox::Sandbox::spawn(okta_sandbox::SandboxConfig {
-        users: 6,
-        groups: 2,
-        apps: 1,
-        ..okta_sandbox::SandboxConfig::default()
-    })
-    .await
-    .unwrap();
+    let slow = small_org().await;
     let (status, body) = api(
         &app,
         Method::POST,
@@ -1241,14 +1258,7 @@ async fn a_slow_org_does_not_hold_up_other_syncs(db: TestDb) {
     .await;
     assert_eq!(status, 200, "{body}");
     // Slow from now on (the connect's own checks were quick).
-    let res = reqwest::Client::new()
-        .put(format!("{}/__sandbox/faults", slow.url()))
-        .header("authorization", format!("SSWS {}", slow.config().api_token_value()))
-        .json(&json!([{ "route": "/api/v1", "latencyMs": 3000 }]))
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success());
+    slow_down(&slow).await;
     // The scheduler takes the slow org first (due first: never synced, first by name).
     let state = |name: &'static str| {
         let app = &app;
@@ -1330,14 +1340,7 @@ crate::flow::on_both_databases!(
 /// and gives up its lease: another instance can take the connection at once, not a minute
 /// later when the lease would have run out.
 async fn sigterm_gives_up_the_work_in_flight(db: TestDb) {
-    let org = okta_sandbox::Sandbox::spawn(okta_sandbox::SandboxConfig {
-        users: 6,
-        groups: 2,
-        apps: 1,
-        ..okta_sandbox::SandboxConfig::default()
-    })
-    .await
-    .unwrap();
+    let org = small_org().await;
     let admin = "sigterm-admin-token-0123456789abcdef";
     let (mut child, url) = crate::util::spawn_server_process(&[
         ("OKTA_BRIDGE_DATABASE_URL", db.url.as_str()),
@@ -1375,14 +1378,7 @@ async fn sigterm_gives_up_the_work_in_flight(db: TestDb) {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let res = reqwest::Client::new()
-        .put(format!("{}/__sandbox/faults", org.url()))
-        .header("authorization", format!("SSWS {}", org.config().api_token_value()))
-        .json(&json!([{ "route": "/api/v1", "latencyMs": 3000 }]))
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success());
+    slow_down(&org).await;
     // The scheduler's run is under way (its first page takes three seconds).
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
