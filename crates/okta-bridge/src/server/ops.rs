@@ -240,6 +240,14 @@ async fn work_metrics(state: &AppState, out: &mut String) {
             Err(e) => tracing::warn!(error = %e, "metrics: cannot count the syncs due"),
         }
     }
+    out.push_str("# HELP okta_bridge_webhook_circuits_open Webhook endpoints whose circuit is open (none of their streams tried).\n");
+    out.push_str("# TYPE okta_bridge_webhook_circuits_open gauge\n");
+    match state.store().open_circuits().await {
+        Ok(n) => {
+            let _ = writeln!(out, "okta_bridge_webhook_circuits_open {n}");
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot count open circuits"),
+    }
     out.push_str("# HELP okta_bridge_work_due Background work items due, across instances, by kind.\n");
     out.push_str("# TYPE okta_bridge_work_due gauge\n");
     for (kind, (due, _)) in &backlog {

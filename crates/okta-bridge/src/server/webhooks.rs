@@ -150,7 +150,7 @@ pub(crate) async fn rotate_secret(
 
 /// `GET /api/webhooks/{id}/deliveries`: where each connection's stream stands (the last event
 /// delivered, failed attempts at the next, the last error) and the newest 100 attempts.
-#[utoipa::path(get, path = "/api/webhooks/{id}/deliveries", operation_id = "webhooks_deliveries", tag = "webhooks", summary = "Where each connection's stream stands and the newest attempts", params(("id" = String, Path, description = "The endpoint (wh_…)")), responses((status = 200, description = "`{\"streams\", \"attempts\"}`", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/webhooks/{id}/deliveries", operation_id = "webhooks_deliveries", tag = "webhooks", summary = "Where each connection's stream stands and the newest attempts", params(("id" = String, Path, description = "The endpoint (wh_…)")), responses((status = 200, description = "`{\"streams\", \"attempts\", \"circuit\"}`", body = serde_json::Value), (status = "default", description = "An error: what happened and what to do", body = ErrorBody)))]
 pub(crate) async fn deliveries(
     _: Admin,
     State(state): State<Arc<AppState>>,
@@ -159,7 +159,15 @@ pub(crate) async fn deliveries(
     state.service.webhook(&id).await?;
     let streams = state.store().webhook_streams(&id).await?;
     let attempts = state.store().webhook_attempts(&id, 100).await?;
-    Ok(Json(json!({ "streams": streams, "attempts": attempts })))
+    let (failures, open_until) = state.store().circuit(&id).await?;
+    let open_until = open_until
+        .filter(|t| *t > crate::model::now())
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+    let circuit = json!({ "open": open_until.is_some(), "openUntil": open_until, "failures": failures });
+    Ok(Json(
+        json!({ "streams": streams, "attempts": attempts, "circuit": circuit }),
+    ))
 }
 
 #[derive(Deserialize)]

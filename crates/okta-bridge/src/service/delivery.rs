@@ -41,6 +41,13 @@ pub struct DeliveryPolicy {
     /// Streams of one endpoint delivered at once (each stream still strictly in order), so a
     /// receiver is not flooded.
     pub per_endpoint: usize,
+    /// Consecutive failed attempts at an endpoint (across its streams) that open its circuit:
+    /// then none of its streams is tried until one probe may go.
+    pub circuit_after: u32,
+    /// How long a circuit first stays open; each failed probe doubles it.
+    pub circuit_open: Duration,
+    /// The longest a circuit stays open before the next probe.
+    pub circuit_max_open: Duration,
 }
 
 impl Default for DeliveryPolicy {
@@ -52,6 +59,9 @@ impl Default for DeliveryPolicy {
             timeout: Duration::from_secs(10),
             concurrency: 16,
             per_endpoint: 4,
+            circuit_after: 5,
+            circuit_open: Duration::from_secs(5),
+            circuit_max_open: Duration::from_secs(600),
         }
     }
 }
@@ -176,6 +186,16 @@ impl Service {
     async fn deliver_stream(&self, http: &reqwest::Client, stream: &Stream) -> Result<usize> {
         let owner = self.lease_owner();
         let (w, a) = (stream.webhook_id.as_str(), stream.account.as_str());
+        // An endpoint that keeps failing is tried by one probe at a time, not by each stream.
+        let policy = self.delivery_policy;
+        let probe_until = now() + i64::try_from(policy.timeout.as_secs()).unwrap_or(60) + 5;
+        if !self
+            .store
+            .pass_circuit(w, i64::from(policy.circuit_after), probe_until)
+            .await?
+        {
+            return Ok(0);
+        }
         if !self.store.take_stream_lease(w, a, &owner, STREAM_LEASE_SECONDS).await? {
             return Ok(0);
         }
@@ -235,6 +255,7 @@ impl Service {
                 if ok {
                     crate::failpoint::hit("webhook.before_record");
                 }
+                self.circuit_outcome(w, ok).await?;
                 let outcome = if ok {
                     Outcome::Delivered
                 } else {
@@ -268,6 +289,28 @@ impl Service {
                 self.store.take_stream_lease(w, a, owner, STREAM_LEASE_SECONDS).await?;
             }
         }
+    }
+
+    /// Records an attempt at endpoint `w` in its circuit (opening it after too many failures in
+    /// a row, for longer each time a probe fails).
+    async fn circuit_outcome(&self, w: &str, ok: bool) -> Result<()> {
+        let policy = self.delivery_policy;
+        let open_for = |opened: i64| {
+            let secs = policy
+                .circuit_open
+                .saturating_mul(2u32.saturating_pow(u32::try_from(opened).unwrap_or(u32::MAX).min(20)))
+                .min(policy.circuit_max_open)
+                .as_secs();
+            i64::try_from(secs).unwrap_or(i64::MAX).max(1)
+        };
+        if let Some(until) = self
+            .store
+            .circuit_outcome(w, ok, i64::from(policy.circuit_after), open_for)
+            .await?
+        {
+            tracing::warn!(webhook = %w, open_until = until, "a webhook endpoint keeps failing: its circuit is open, none of its streams is tried until a probe may go");
+        }
+        Ok(())
     }
 
     /// Moves a stream's cursor past the events `passed` over (not for this endpoint), if any;

@@ -83,13 +83,133 @@ impl Store {
                 "SELECT st.webhook_id, st.account, st.delivered, st.attempts, st.failing_since, st.last_error \
                  FROM webhook_streams st JOIN webhooks w ON w.id = st.webhook_id JOIN dir_sync s ON s.account = st.account \
                  WHERE w.status = 'active' AND s.next_seq - 1 > st.delivered AND st.next_at <= $1 \
-                 AND (st.lease_owner IS NULL OR st.lease_until < $1) ORDER BY st.next_at, st.webhook_id, st.account",
+                 AND (st.lease_owner IS NULL OR st.lease_until < $1) \
+                 AND (w.circuit_open_until IS NULL OR w.circuit_open_until <= $1) \
+                 ORDER BY st.next_at, st.webhook_id, st.account",
             )
             .bind(t)
             .fetch_all(pool)
             .await?
         });
         Ok(rows.into_iter().map(stream_of).collect())
+    }
+
+    /// Whether a stream of endpoint `webhook_id` may be tried now: its circuit is closed (fewer
+    /// than `after` consecutive failures), or it is past its opening and this caller takes the
+    /// one probe (the circuit stays shut to the others until `probe_until`).
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn pass_circuit(&self, webhook_id: &str, after: i64, probe_until: i64) -> Result<bool> {
+        let t = now();
+        let row: Option<(i64, Option<i64>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT circuit_failures, circuit_open_until FROM webhooks WHERE id = $1")
+                .bind(webhook_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some((failures, open_until)) = row else {
+            return Ok(false);
+        };
+        if failures < after {
+            return Ok(true);
+        }
+        if open_until.is_some_and(|u| u > t) {
+            return Ok(false);
+        }
+        let taken = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE webhooks SET circuit_open_until = $2 WHERE id = $1 AND circuit_failures >= $3 \
+                 AND (circuit_open_until IS NULL OR circuit_open_until <= $4)",
+            )
+            .bind(webhook_id)
+            .bind(probe_until)
+            .bind(after)
+            .bind(t)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(taken == 1)
+    }
+
+    /// Records an attempt's outcome in endpoint `webhook_id`'s circuit: a success closes it; a
+    /// failure counts, and the `after`-th in a row (or a failed probe) opens it for
+    /// `open_for(openings so far)` seconds. Answers when it is open until, if it opened.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn circuit_outcome(
+        &self,
+        webhook_id: &str,
+        ok: bool,
+        after: i64,
+        open_for: impl Fn(i64) -> i64,
+    ) -> Result<Option<i64>> {
+        if ok {
+            with_pool!(self, pool => {
+                sqlx::query(
+                    "UPDATE webhooks SET circuit_failures = 0, circuit_open_until = NULL, circuit_opened = 0 \
+                     WHERE id = $1 AND (circuit_failures > 0 OR circuit_opened > 0)",
+                )
+                .bind(webhook_id)
+                .execute(pool)
+                .await?;
+            });
+            return Ok(None);
+        }
+        let row: Option<(i64, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "UPDATE webhooks SET circuit_failures = circuit_failures + 1 WHERE id = $1 \
+                 RETURNING circuit_failures, circuit_opened",
+            )
+            .bind(webhook_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        let Some((failures, opened)) = row else {
+            return Ok(None);
+        };
+        if failures < after {
+            return Ok(None);
+        }
+        let until = now() + open_for(opened);
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE webhooks SET circuit_open_until = $2, circuit_opened = circuit_opened + 1 WHERE id = $1")
+                .bind(webhook_id)
+                .bind(until)
+                .execute(pool)
+                .await?;
+        });
+        Ok(Some(until))
+    }
+
+    /// Endpoint `webhook_id`'s circuit: consecutive failures, and until when it is open.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn circuit(&self, webhook_id: &str) -> Result<(i64, Option<i64>)> {
+        let row: Option<(i64, Option<i64>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT circuit_failures, circuit_open_until FROM webhooks WHERE id = $1")
+                .bind(webhook_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.unwrap_or((0, None)))
+    }
+
+    /// How many endpoints' circuits are open now.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn open_circuits(&self) -> Result<i64> {
+        let n: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE circuit_open_until > $1")
+                .bind(now())
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(n)
     }
 
     /// Gives up every stream and sync lease whose owner starts with `prefix` (an instance's, at

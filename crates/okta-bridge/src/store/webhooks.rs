@@ -158,7 +158,8 @@ impl Store {
         status: WebhookStatus,
     ) -> Result<Webhook> {
         let changed = with_pool!(self, pool => {
-            sqlx::query("UPDATE webhooks SET url = $2, events = $3, connections = $4, status = $5, updated_at = $6 WHERE id = $1")
+            // A changed endpoint (a new URL, set active again) starts with its circuit closed.
+            sqlx::query("UPDATE webhooks SET url = $2, events = $3, connections = $4, status = $5, updated_at = $6, circuit_failures = 0, circuit_open_until = NULL, circuit_opened = 0 WHERE id = $1")
                 .bind(id)
                 .bind(url)
                 .bind(events_json(filter))

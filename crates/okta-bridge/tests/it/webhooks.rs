@@ -726,3 +726,123 @@ on_both_databases!(
     dead_receivers_do_not_hold_up_a_healthy_one,
     super::dead_receivers_do_not_hold_up_a_healthy_one
 );
+
+/// What a receiver that fails until it is told otherwise saw: each request's time (unix
+/// seconds) and whether it was answered 2xx, and the event ids it took.
+#[derive(Clone, Default)]
+struct Flaky {
+    healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<(i64, bool)>>>,
+    taken: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    arrived: std::sync::Arc<tokio::sync::Notify>,
+}
+
+async fn flaky_receiver() -> (String, Flaky) {
+    use axum::http::{HeaderMap, StatusCode};
+    let state = Flaky::default();
+    let handler = |axum::extract::State(f): axum::extract::State<Flaky>, headers: HeaderMap| async move {
+        let ok = f.healthy.load(std::sync::atomic::Ordering::SeqCst);
+        f.requests.lock().unwrap().push((okta_bridge::model::now(), ok));
+        if ok {
+            let id = headers
+                .get("okta-bridge-event-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            f.taken.lock().unwrap().insert(id);
+        }
+        f.arrived.notify_waiters();
+        if ok {
+            (StatusCode::OK, "ok")
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, "down")
+        }
+    };
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(handler))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, state)
+}
+
+/// Issue 26 (one circuit per endpoint): an endpoint that keeps failing, subscribed to ten
+/// connections. After five failures in a row its circuit opens: none of its ten streams is
+/// tried until one probe may go (each would otherwise retry on its own schedule), `/metrics`
+/// and its delivery log say so; the probe finds it healthy again, the circuit closes, and
+/// every stream delivers everything.
+async fn a_failing_endpoint_backs_off_as_a_whole(db: TestDb) {
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 3;
+                c.groups = 1;
+                c.apps = 1;
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let (url, flaky) = flaky_receiver().await;
+    let (status, made) = api(&app, Method::POST, "/api/webhooks", Some(json!({ "url": url }))).await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().unwrap().to_owned();
+    let mut expected = 0;
+    for i in 0..10 {
+        let name = format!("tenant{i}");
+        crate::sync::connect_with_token(&app, &name).await;
+        let (status, summary) = api(&app, Method::POST, &format!("/api/connections/{name}/sync"), None).await;
+        assert_eq!(status, 200, "{summary}");
+        expected += summary["events"].as_u64().unwrap() as usize;
+    }
+
+    // The circuit opens.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let open_until = loop {
+        let (_, log) = api(&app, Method::GET, &format!("/api/webhooks/{id}/deliveries"), None).await;
+        if log["circuit"]["open"] == true {
+            let until = log["circuit"]["openUntil"].as_str().unwrap().to_owned();
+            break time::OffsetDateTime::parse(&until, &time::format_description::well_known::Rfc3339)
+                .unwrap()
+                .unix_timestamp();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the circuit opens: {log}");
+        let arrived = flaky.arrived.notified();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), arrived).await;
+    };
+    let metrics = crate::util::api_get(&app, "/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("okta_bridge_webhook_circuits_open 1\n"), "{metrics}");
+    flaky.healthy.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    // Every event arrives, once the probe found the endpoint healthy.
+    loop {
+        let arrived = flaky.arrived.notified();
+        if flaky.taken.lock().unwrap().len() >= expected {
+            break;
+        }
+        assert!(
+            tokio::time::timeout_at(deadline, arrived).await.is_ok(),
+            "{} of {expected} events delivered",
+            flaky.taken.lock().unwrap().len()
+        );
+    }
+    // While the circuit was open (the second it opened aside), nothing was tried: the five
+    // failures that opened it and what was already in flight (at most four streams of an
+    // endpoint at once), instead of ten streams each retrying on its own.
+    let requests = flaky.requests.lock().unwrap().clone();
+    let failed = requests.iter().filter(|(_, ok)| !ok).count();
+    assert!(failed <= 5 + 4, "{failed} failed attempts: {requests:?}");
+    let opened_at = open_until - 5;
+    assert!(
+        requests.iter().all(|(t, _)| *t <= opened_at || *t >= open_until),
+        "no attempt while it was open ({opened_at}..{open_until}): {requests:?}"
+    );
+    let (_, log) = api(&app, Method::GET, &format!("/api/webhooks/{id}/deliveries"), None).await;
+    assert_eq!(log["circuit"]["open"], false, "closed again: {log}");
+}
+on_both_databases!(
+    a_failing_endpoint_backs_off_as_a_whole,
+    super::a_failing_endpoint_backs_off_as_a_whole
+);
