@@ -213,6 +213,38 @@ struct Received {
     slow: std::time::Duration,
 }
 
+/// An app whose sandbox org holds `users` users, `groups` groups and one app.
+async fn app_with_org(db: &TestDb, users: usize, groups: usize) -> crate::util::TestApp {
+    spawn_app(
+        db,
+        AppOptions {
+            sandbox: Box::new(move |c| {
+                c.users = users;
+                c.groups = groups;
+                c.apps = 1;
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await
+}
+
+/// Connects `name` to the app's sandbox and syncs it: the events written, and the run's summary.
+async fn connect_and_sync(app: &crate::util::TestApp, name: &str) -> (usize, Value) {
+    crate::sync::connect_with_token(app, name).await;
+    let (status, summary) = api(app, Method::POST, &format!("/api/connections/{name}/sync"), None).await;
+    assert_eq!(status, 200, "{summary}");
+    (summary["events"].as_u64().unwrap() as usize, summary)
+}
+
+/// Serves `router` on 127.0.0.1; the URL of its `/hook`.
+async fn serve_receiver(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    url
+}
+
 /// A receiver on 127.0.0.1 that is down (503) for its first `down_for` requests, and takes
 /// `slow` to answer.
 async fn receiver(down_for: usize, slow: std::time::Duration) -> (String, Received) {
@@ -255,12 +287,12 @@ async fn receiver(down_for: usize, slow: std::time::Duration) -> (String, Receiv
         r.arrived.notify_waiters();
         (StatusCode::OK, "ok")
     };
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(handler))
-        .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = serve_receiver(
+        axum::Router::new()
+            .route("/hook", axum::routing::post(handler))
+            .with_state(state.clone()),
+    )
+    .await;
     (url, state)
 }
 
@@ -286,18 +318,7 @@ fn signed_with(header: &str, body: &str, secret: &str) -> bool {
 /// A receiver down for a while gets every event afterwards, in order, each signed; the failed
 /// attempts are in the endpoint's delivery log.
 async fn delivered_in_order(db: TestDb) {
-    let app = spawn_app(
-        &db,
-        AppOptions {
-            sandbox: Box::new(|c| {
-                c.users = 20;
-                c.groups = 3;
-                c.apps = 1;
-            }),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let app = app_with_org(&db, 20, 3).await;
     let (url, received) = receiver(2, std::time::Duration::ZERO).await;
     let (status, made) = api(&app, Method::POST, "/api/webhooks", Some(json!({ "url": url }))).await;
     assert_eq!(status, 201, "{made}");
@@ -315,10 +336,7 @@ async fn delivered_in_order(db: TestDb) {
     )
     .await;
     assert_eq!(status, 201, "{only}");
-    crate::sync::connect_with_token(&app, "hooked").await;
-    let (status, summary) = api(&app, Method::POST, "/api/connections/hooked/sync", None).await;
-    assert_eq!(status, 200, "{summary}");
-    let events = summary["events"].as_u64().unwrap() as usize;
+    let (events, summary) = connect_and_sync(&app, "hooked").await;
     assert!(events > 20, "{summary}");
 
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -463,25 +481,11 @@ on_both_databases!(
 /// instances would be) never deliver one endpoint's stream at once: the slow receiver never
 /// has two requests in flight, and gets each event exactly once.
 async fn one_deliverer_at_a_time(db: TestDb) {
-    let app = spawn_app(
-        &db,
-        AppOptions {
-            sandbox: Box::new(|c| {
-                c.users = 10;
-                c.groups = 2;
-                c.apps = 1;
-            }),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let app = app_with_org(&db, 10, 2).await;
     let (url, received) = receiver(0, std::time::Duration::from_millis(3)).await;
     let (status, made) = api(&app, Method::POST, "/api/webhooks", Some(json!({ "url": url }))).await;
     assert_eq!(status, 201, "{made}");
-    crate::sync::connect_with_token(&app, "shared").await;
-    let (status, summary) = api(&app, Method::POST, "/api/connections/shared/sync", None).await;
-    assert_eq!(status, 200, "{summary}");
-    let events = summary["events"].as_u64().unwrap() as usize;
+    let (events, _) = connect_and_sync(&app, "shared").await;
     let others: Vec<okta_bridge::service::Service> = (0..2)
         .map(|_| crate::util::service(&app.store, None, crate::util::dev_egress()))
         .collect();
@@ -649,18 +653,7 @@ async fn dead_receiver() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsi
 /// own, so the healthy endpoint gets every event while the dead ones' first requests are still
 /// hanging (delivered one stream after the other, it would wait a 10-s timeout per dead one).
 async fn dead_receivers_do_not_hold_up_a_healthy_one(db: TestDb) {
-    let app = spawn_app(
-        &db,
-        AppOptions {
-            sandbox: Box::new(|c| {
-                c.users = 8;
-                c.groups = 2;
-                c.apps = 1;
-            }),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let app = app_with_org(&db, 8, 2).await;
     let mut dead = Vec::new();
     for _ in 0..5 {
         let (url, accepted) = dead_receiver().await;
@@ -671,10 +664,7 @@ async fn dead_receivers_do_not_hold_up_a_healthy_one(db: TestDb) {
     let (url, healthy) = receiver(0, std::time::Duration::ZERO).await;
     let (status, made) = api(&app, Method::POST, "/api/webhooks", Some(json!({ "url": url }))).await;
     assert_eq!(status, 201, "{made}");
-    crate::sync::connect_with_token(&app, "busy").await;
-    let (status, summary) = api(&app, Method::POST, "/api/connections/busy/sync", None).await;
-    assert_eq!(status, 200, "{summary}");
-    let events = summary["events"].as_u64().unwrap() as usize;
+    let (events, summary) = connect_and_sync(&app, "busy").await;
     assert!(events > 8, "{summary}");
 
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -758,12 +748,12 @@ async fn flaky_receiver() -> (String, Flaky) {
             (StatusCode::SERVICE_UNAVAILABLE, "down")
         }
     };
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(handler))
-        .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = serve_receiver(
+        axum::Router::new()
+            .route("/hook", axum::routing::post(handler))
+            .with_state(state.clone()),
+    )
+    .await;
     (url, state)
 }
 
@@ -773,29 +763,14 @@ async fn flaky_receiver() -> (String, Flaky) {
 /// and its delivery log say so; the probe finds it healthy again, the circuit closes, and
 /// every stream delivers everything.
 async fn a_failing_endpoint_backs_off_as_a_whole(db: TestDb) {
-    let app = spawn_app(
-        &db,
-        AppOptions {
-            sandbox: Box::new(|c| {
-                c.users = 3;
-                c.groups = 1;
-                c.apps = 1;
-            }),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let app = app_with_org(&db, 3, 1).await;
     let (url, flaky) = flaky_receiver().await;
     let (status, made) = api(&app, Method::POST, "/api/webhooks", Some(json!({ "url": url }))).await;
     assert_eq!(status, 201, "{made}");
     let id = made["id"].as_str().unwrap().to_owned();
     let mut expected = 0;
     for i in 0..10 {
-        let name = format!("tenant{i}");
-        crate::sync::connect_with_token(&app, &name).await;
-        let (status, summary) = api(&app, Method::POST, &format!("/api/connections/{name}/sync"), None).await;
-        assert_eq!(status, 200, "{summary}");
-        expected += summary["events"].as_u64().unwrap() as usize;
+        expected += connect_and_sync(&app, &format!("tenant{i}")).await.0;
     }
 
     // The circuit opens.
