@@ -189,13 +189,13 @@ impl Service {
         // An endpoint that keeps failing is tried by one probe at a time, not by each stream.
         let policy = self.delivery_policy;
         let probe_until = now() + i64::try_from(policy.timeout.as_secs()).unwrap_or(60) + 5;
-        if !self
+        let Some(probe) = self
             .store
             .pass_circuit(w, i64::from(policy.circuit_after), probe_until)
             .await?
-        {
+        else {
             return Ok(0);
-        }
+        };
         if !self.store.take_stream_lease(w, a, &owner, STREAM_LEASE_SECONDS).await? {
             return Ok(0);
         }
@@ -208,7 +208,7 @@ impl Service {
                 .into_iter()
                 .find(|s| s.account == a)
             {
-                Some(fresh) => self.deliver_holding_lease(http, &fresh, &owner).await,
+                Some(fresh) => self.deliver_holding_lease(http, &fresh, &owner, probe).await,
                 None => Ok(0),
             }
         }
@@ -219,7 +219,15 @@ impl Service {
         result
     }
 
-    async fn deliver_holding_lease(&self, http: &reqwest::Client, stream: &Stream, owner: &str) -> Result<usize> {
+    /// Delivers `stream`'s events under its lease; `probe` when its first attempt probes the
+    /// endpoint's open circuit.
+    async fn deliver_holding_lease(
+        &self,
+        http: &reqwest::Client,
+        stream: &Stream,
+        owner: &str,
+        mut probe: bool,
+    ) -> Result<usize> {
         let (w, a) = (stream.webhook_id.as_str(), stream.account.as_str());
         let Some(hook) = self.store.webhook(w).await? else {
             return Ok(0);
@@ -255,7 +263,8 @@ impl Service {
                 if ok {
                     crate::failpoint::hit("webhook.before_record");
                 }
-                self.circuit_outcome(w, ok).await?;
+                self.circuit_outcome(w, ok, probe).await?;
+                probe = false;
                 let outcome = if ok {
                     Outcome::Delivered
                 } else {
@@ -293,7 +302,7 @@ impl Service {
 
     /// Records an attempt at endpoint `w` in its circuit (opening it after too many failures in
     /// a row, for longer each time a probe fails).
-    async fn circuit_outcome(&self, w: &str, ok: bool) -> Result<()> {
+    async fn circuit_outcome(&self, w: &str, ok: bool, probe: bool) -> Result<()> {
         let policy = self.delivery_policy;
         let open_for = |opened: i64| {
             let secs = policy
@@ -305,7 +314,7 @@ impl Service {
         };
         if let Some(until) = self
             .store
-            .circuit_outcome(w, ok, i64::from(policy.circuit_after), open_for)
+            .circuit_outcome(w, ok, probe, i64::from(policy.circuit_after), open_for)
             .await?
         {
             tracing::warn!(webhook = %w, open_until = until, "a webhook endpoint keeps failing: its circuit is open, none of its streams is tried until a probe may go");

@@ -94,13 +94,14 @@ impl Store {
         Ok(rows.into_iter().map(stream_of).collect())
     }
 
-    /// Whether a stream of endpoint `webhook_id` may be tried now: its circuit is closed (fewer
-    /// than `after` consecutive failures), or it is past its opening and this caller takes the
-    /// one probe (the circuit stays shut to the others until `probe_until`).
+    /// Whether a stream of endpoint `webhook_id` may be tried now: `Some(false)` when its
+    /// circuit is closed (fewer than `after` consecutive failures), `Some(true)` when it is past
+    /// its opening and this caller takes the one probe (the circuit stays shut to the others
+    /// until `probe_until`), `None` when it is shut.
     ///
     /// # Errors
     /// [`crate::error::Error::Database`].
-    pub async fn pass_circuit(&self, webhook_id: &str, after: i64, probe_until: i64) -> Result<bool> {
+    pub async fn pass_circuit(&self, webhook_id: &str, after: i64, probe_until: i64) -> Result<Option<bool>> {
         let t = now();
         let row: Option<(i64, Option<i64>)> = with_pool!(self, pool => {
             sqlx::query_as("SELECT circuit_failures, circuit_open_until FROM webhooks WHERE id = $1")
@@ -109,13 +110,13 @@ impl Store {
                 .await?
         });
         let Some((failures, open_until)) = row else {
-            return Ok(false);
+            return Ok(None);
         };
         if failures < after {
-            return Ok(true);
+            return Ok(Some(false));
         }
         if open_until.is_some_and(|u| u > t) {
-            return Ok(false);
+            return Ok(None);
         }
         let taken = with_pool!(self, pool => {
             sqlx::query(
@@ -130,12 +131,13 @@ impl Store {
             .await?
             .rows_affected()
         });
-        Ok(taken == 1)
+        Ok((taken == 1).then_some(true))
     }
 
     /// Records an attempt's outcome in endpoint `webhook_id`'s circuit: a success closes it; a
-    /// failure counts, and the `after`-th in a row (or a failed probe) opens it for
-    /// `open_for(openings so far)` seconds. Answers when it is open until, if it opened.
+    /// failure counts, and the `after`-th in a row, or a failed `probe`, opens it for
+    /// `open_for(openings so far)` seconds (attempts already in flight when it opened fail
+    /// without opening it again). Answers when it is open until, if it opened.
     ///
     /// # Errors
     /// [`crate::error::Error::Database`].
@@ -143,6 +145,7 @@ impl Store {
         &self,
         webhook_id: &str,
         ok: bool,
+        probe: bool,
         after: i64,
         open_for: impl Fn(i64) -> i64,
     ) -> Result<Option<i64>> {
@@ -170,7 +173,7 @@ impl Store {
         let Some((failures, opened)) = row else {
             return Ok(None);
         };
-        if failures < after {
+        if !probe && failures != after {
             return Ok(None);
         }
         let until = now() + open_for(opened);
