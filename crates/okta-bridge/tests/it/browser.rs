@@ -96,11 +96,12 @@ impl Chrome {
     }
 
     /// The visible text of the page. A page that was still being replaced when its body was
-    /// found (the element went stale) is read again, from the new document.
+    /// looked for (no body yet, or the element went stale) is read again, from the new
+    /// document: the driver waits for the new body.
     pub async fn text(&self) -> String {
         let mut tries = 0;
         loop {
-            let body = self.client.find(Locator::Css("body")).await.unwrap();
+            let body = self.client.wait().for_element(Locator::Css("body")).await.unwrap();
             match body.text().await {
                 Ok(text) => return text,
                 Err(fantoccini::error::CmdError::Standard(e))
