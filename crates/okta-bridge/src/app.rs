@@ -128,8 +128,13 @@ impl App {
         );
         let admin_token_generated = admin_token.is_none();
         let admin_token = admin_token.unwrap_or_else(|| SecretString::from(random_secret()));
-        let state = AppState::with_console(service.clone(), settings.public_url(), admin_token.clone(), console)
-            .with_long_polls(settings.max_long_polls);
+        let state = AppState::with_console(
+            service.clone(),
+            settings.public_url(),
+            admin_token.clone(),
+            console,
+            settings.max_long_polls,
+        );
         // Refreshes another instance abandoned mid-way are completed first thing (Okta takes
         // the old refresh token again only within its leeway), then watched for every second.
         let mut background = vec![service.refresher().clone().spawn_recovery(RECOVERY_TICK)];

@@ -60,39 +60,27 @@ impl AppState {
     /// The state of a server running `service`, reachable at `public_url`, guarded by
     /// `admin_token`.
     pub fn new(service: Arc<Service>, public_url: Url, admin_token: SecretString) -> Arc<Self> {
-        Self::with_console(service, public_url, admin_token, None)
+        Self::with_console(service, public_url, admin_token, None, DEFAULT_MAX_LONG_POLLS)
     }
 
-    /// [`AppState::new`], with the console's OpenID Connect sign-in besides the admin token.
+    /// [`AppState::new`], with the console's OpenID Connect sign-in besides the admin token,
+    /// and at most `max_long_polls` long polls of the change feed waiting at once.
     pub fn with_console(
         service: Arc<Service>,
         public_url: Url,
         admin_token: SecretString,
         console: Option<Arc<crate::console::ConsoleOidc>>,
+        max_long_polls: usize,
     ) -> Arc<Self> {
+        let max_long_polls = max_long_polls.max(1);
         Arc::new(Self {
             service,
             public_url,
             admin_token,
             metrics: ops::Metrics::default(),
             console,
-            long_polls: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_LONG_POLLS)),
-            max_long_polls: DEFAULT_MAX_LONG_POLLS,
-        })
-    }
-
-    /// This state with at most `max` long polls of the change feed waiting at once.
-    #[must_use]
-    pub fn with_long_polls(self: Arc<Self>, max: usize) -> Arc<Self> {
-        let max = max.max(1);
-        Arc::new(Self {
-            service: self.service.clone(),
-            public_url: self.public_url.clone(),
-            admin_token: self.admin_token.clone(),
-            metrics: ops::Metrics::default(),
-            console: self.console.clone(),
-            long_polls: Arc::new(tokio::sync::Semaphore::new(max)),
-            max_long_polls: max,
+            long_polls: Arc::new(tokio::sync::Semaphore::new(max_long_polls)),
+            max_long_polls,
         })
     }
 

@@ -39,13 +39,20 @@ fn refused(e: &okta_client::Error) -> bool {
 /// gets 403 or 404: the credentials were accepted).
 pub(super) async fn probe(client: okta_client::Client) -> std::result::Result<(), okta_client::Error> {
     let res = client.send_raw(reqwest::Method::GET, "/api/v1/users/me", None).await?;
-    if res.status == reqwest::StatusCode::UNAUTHORIZED {
-        let e = okta_client::ApiError::from_response(res.status, &res.body);
-        if says_credentials_refused(e.error_code.as_deref()) {
-            return Err(okta_client::Error::Api(Box::new(e)));
-        }
+    match credentials_refusal(&res) {
+        Some(e) => Err(okta_client::Error::Api(Box::new(e))),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Okta's error, when `response` says the credentials were refused (a 401 that
+/// [`says_credentials_refused`]).
+pub(super) fn credentials_refusal(response: &okta_client::RawResponse) -> Option<okta_client::ApiError> {
+    if response.status != reqwest::StatusCode::UNAUTHORIZED {
+        return None;
+    }
+    let e = okta_client::ApiError::from_response(response.status, &response.body);
+    says_credentials_refused(e.error_code.as_deref()).then_some(e)
 }
 
 /// Okta's error `e` in a line: status, `errorCode` and `errorSummary`.

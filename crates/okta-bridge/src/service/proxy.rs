@@ -2,11 +2,11 @@
 //! with the connection's credentials (refreshed as needed), paced and retried by okta-client,
 //! Okta's answer returned as it came. Writes are recorded in the audit log.
 
-use okta_client::{ApiError, RawBody, RawResponse};
+use okta_client::{RawBody, RawResponse};
 use reqwest::Method;
 
 use super::Service;
-use super::connections::{probe, says_credentials_refused};
+use super::connections::{credentials_refusal, probe};
 use crate::error::{Error, Result};
 use crate::model::{AccountName, OrgUrl};
 
@@ -114,9 +114,9 @@ impl Service {
         }
         outcome
     }
-}
 
-impl Service {
+    /// Sends the request, and settles a refusal of the credentials with okta-bridge's own
+    /// probe, never with the caller's request (see [`proxy`](Self::proxy)).
     async fn forward(
         &self,
         account: &AccountName,
@@ -127,7 +127,7 @@ impl Service {
         let client = self.client(account).await?;
         let send = || async { client.send_raw(method.clone(), target, body).await.map_err(Error::Okta) };
         let response = send().await?;
-        if !credentials_refused(&response) {
+        if credentials_refusal(&response).is_none() {
             return Ok(Proxied {
                 org: client.org_url().clone(),
                 response,
@@ -149,17 +149,6 @@ impl Service {
             Err(e) => Err(e),
         }
     }
-}
-
-/// Whether Okta's `response` says the credentials were refused (401 E0000011, or a 401 that is
-/// not Okta's error at all).
-fn credentials_refused(response: &RawResponse) -> bool {
-    response.status == reqwest::StatusCode::UNAUTHORIZED
-        && says_credentials_refused(
-            ApiError::from_response(response.status, &response.body)
-                .error_code
-                .as_deref(),
-        )
 }
 
 #[cfg(test)]

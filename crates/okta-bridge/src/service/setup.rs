@@ -590,9 +590,6 @@ impl Service {
     /// Records that `link`'s account was connected through Okta's sign-in (the web app path).
     ///
     /// # Errors
-    /// [`Error::Database`].
-    ///
-    /// # Errors
     /// [`Error::SetupLink`] when the link ended meanwhile; [`Error::Database`].
     pub async fn setup_signed_in(&self, link: &SetupLink) -> Result<()> {
         let org = self

@@ -103,15 +103,7 @@ impl Store {
     /// [`crate::error::Error::Database`].
     pub async fn pass_circuit(&self, webhook_id: &str, after: i64, probe_until: i64) -> Result<Option<bool>> {
         let t = now();
-        let row: Option<(i64, Option<i64>)> = with_pool!(self, pool => {
-            sqlx::query_as("SELECT circuit_failures, circuit_open_until FROM webhooks WHERE id = $1")
-                .bind(webhook_id)
-                .fetch_optional(pool)
-                .await?
-        });
-        let Some((failures, open_until)) = row else {
-            return Ok(None);
-        };
+        let (failures, open_until) = self.circuit(webhook_id).await?;
         if failures < after {
             return Ok(Some(false));
         }
