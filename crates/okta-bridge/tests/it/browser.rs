@@ -32,6 +32,27 @@ fn binary(env: &str, default: &str) -> String {
 }
 
 impl Chrome {
+    /// [`start`](Self::start), or `None` with a note when chromedriver is not installed and
+    /// nothing requires the browser tests (`CI` unset): `cargo test` on a fresh machine skips
+    /// them as it skips the SDK checks; `.ci/run` installs Chromium and runs them.
+    pub async fn start_or_skip() -> Option<Self> {
+        let driver_bin = binary("CHROMEDRIVER", "chromedriver");
+        let installed = Command::new(&driver_bin)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .is_ok();
+        if !installed && std::env::var_os("CI").is_none() {
+            eprintln!(
+                "{driver_bin} is not installed: skipping this browser test (apt-get install chromium chromium-driver, or bash .ci/run, runs it)"
+            );
+            return None;
+        }
+        Some(Self::start().await)
+    }
+
     /// Starts chromedriver on a free port (it says which on stdout) and a headless Chromium
     /// with a profile of its own.
     pub async fn start() -> Self {
