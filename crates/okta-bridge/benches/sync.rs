@@ -8,7 +8,12 @@
 //! cargo bench -p okta-bridge --bench sync                        # 100,000 users
 //! cargo bench -p okta-bridge --bench sync -- --users 20000       # a smaller org
 //! cargo bench -p okta-bridge --bench sync -- --okta-limits       # under Okta's default limits
+//! cargo bench -p okta-bridge --bench sync -- --compare-with OLD   # OLD's incremental run beside ours
 //! ```
+//!
+//! `--compare-with` names an `okta-bridge` binary of another build: its incremental run goes
+//! first, on a copy of the SQLite database as it stands then, so both runs read the same
+//! changes from the same state.
 //!
 //! Each sync is the product's own: `okta-bridge sync bench [--full]` as a process of its own,
 //! timed with `/usr/bin/time` (wall seconds and peak resident memory), against a connection
@@ -142,11 +147,16 @@ async fn connect(db: &str, url: &str) {
 /// One sync as its own process, `okta-bridge sync bench [--full]` under `/usr/bin/time`: its
 /// requests (the sandbox's count), events (its summary line), wall time and peak memory.
 async fn sync(what: &str, url: &str, db: &str, full: bool) -> Row {
+    sync_with(env!("CARGO_BIN_EXE_okta-bridge"), what, url, db, full).await
+}
+
+/// [`sync`] by the `okta-bridge` binary at `bin`.
+async fn sync_with(bin: &str, what: &str, url: &str, db: &str, full: bool) -> Row {
     let before = requests(url).await;
     let mut args = vec![
         "-f",
         "%M %e",
-        env!("CARGO_BIN_EXE_okta-bridge"),
+        bin,
         "sync",
         "bench",
         "--database-url",
@@ -338,6 +348,19 @@ async fn main() {
     )
     .await;
     assert_eq!(changes["changes"].as_array().map(Vec::len), Some(1000));
+    // The same incremental run by an earlier build, on a copy of the same database.
+    if let Some(bin) = std::env::args().skip_while(|a| a != "--compare-with").nth(1) {
+        let copy = dir.path().join("before.db");
+        std::fs::copy(dir.path().join("bench.db"), &copy).unwrap();
+        // What the last process left in SQLite's write-ahead log, if it left anything.
+        let wal = dir.path().join("bench.db-wal");
+        if wal.exists() {
+            std::fs::copy(wal, dir.path().join("before.db-wal")).unwrap();
+        }
+        let copy = format!("sqlite://{}", copy.display());
+        let what = format!("after 1,000 changes, incremental → SQLite, by {bin}");
+        rows.push(sync_with(&bin, &what, &url, &copy, false).await);
+    }
     rows.push(sync("after 1,000 changes, incremental → SQLite", &url, &sqlite, false).await);
     if let Some(pg) = &postgres {
         rows.push(sync("after 1,000 changes, incremental → PostgreSQL", &url, pg, false).await);

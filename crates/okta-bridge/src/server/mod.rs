@@ -182,6 +182,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/connections/{account}/directory/groups/{id}", get(browse::group))
         .route("/connections/{account}/events", get(browse::feed))
         .route("/webhooks", get(pages::webhooks))
+        .route("/work", get(pages::work))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/login/oidc", post(pages::login_oidc))
         .route("/login/oidc/callback", get(pages::login_oidc_callback))

@@ -194,6 +194,27 @@ pub(crate) async fn metrics(_: Reader, State(state): State<Arc<AppState>>) -> Re
         .into_response()
 }
 
+/// Per kind of work counted across instances: how many items are due and since when the
+/// oldest has been (unix seconds). A kind that cannot be counted now is left out (and logged).
+pub(crate) async fn work_backlog(state: &AppState) -> Vec<(&'static str, (i64, Option<i64>))> {
+    let mut backlog = Vec::new();
+    match state.store().stream_backlog().await {
+        Ok(b) => backlog.push(("webhook_stream", b)),
+        Err(e) => tracing::warn!(error = %e, "cannot count the webhook backlog"),
+    }
+    if let Some(interval) = state.service.sync_policy().interval {
+        match state
+            .store()
+            .sync_backlog(i64::try_from(interval.as_secs()).unwrap_or(i64::MAX))
+            .await
+        {
+            Ok(b) => backlog.push(("scheduled_sync", b)),
+            Err(e) => tracing::warn!(error = %e, "cannot count the syncs due"),
+        }
+    }
+    backlog
+}
+
 /// Background work: per kind, what runs in this instance (running, limit, done, failed) and,
 /// across instances, what is due and how long the oldest due item has waited.
 async fn work_metrics(state: &AppState, out: &mut String) {
@@ -225,21 +246,7 @@ async fn work_metrics(state: &AppState, out: &mut String) {
         );
     }
     let now = crate::model::now();
-    let mut backlog = Vec::new();
-    match state.store().stream_backlog().await {
-        Ok(b) => backlog.push(("webhook_stream", b)),
-        Err(e) => tracing::warn!(error = %e, "metrics: cannot count the webhook backlog"),
-    }
-    if let Some(interval) = state.service.sync_policy().interval {
-        match state
-            .store()
-            .sync_backlog(i64::try_from(interval.as_secs()).unwrap_or(i64::MAX))
-            .await
-        {
-            Ok(b) => backlog.push(("scheduled_sync", b)),
-            Err(e) => tracing::warn!(error = %e, "metrics: cannot count the syncs due"),
-        }
-    }
+    let backlog = work_backlog(state).await;
     out.push_str("# HELP okta_bridge_webhook_circuits_open Webhook endpoints whose circuit is open (none of their streams tried).\n");
     out.push_str("# TYPE okta_bridge_webhook_circuits_open gauge\n");
     match state.store().open_circuits().await {

@@ -17,8 +17,8 @@ use super::auth::{
 };
 use super::error::{PageContext, PageError};
 use super::views::{
-    AccountRow, ConnectionRow, IndexPage, LoginPage, UserRow, UsersPage, WebhookView, WebhooksPage, error_page, render,
-    sync_words,
+    AccountRow, ConnectionRow, IndexPage, LoginPage, UserRow, UsersPage, WebhookView, WebhooksPage, WorkItemView,
+    WorkKindView, WorkPage, error_page, fmt_seconds, fmt_time, render, sync_words, work_headline,
 };
 use crate::crypto::{hash, random_secret};
 use crate::model::{AccountName, SessionGrant, now};
@@ -63,6 +63,86 @@ pub(crate) async fn webhooks(admin: AdminPage, State(state): State<Arc<AppState>
     Ok(render(&WebhooksPage {
         csrf: admin.csrf,
         hooks,
+    }))
+}
+
+/// How many late syncs, failed syncs and open circuits the work page lists.
+const WORK_LIST: i64 = 10;
+
+/// `GET /work`: background work at a glance: keeping up or what is late, what runs longest
+/// here, the syncs waiting longest and whose last run failed, the endpoints whose circuit is
+/// open.
+pub(crate) async fn work(admin: AdminPage, State(state): State<Arc<AppState>>) -> Result<Response, PageError> {
+    let t = now();
+    let backlog = super::ops::work_backlog(&state).await;
+    let stats = state.service.work_stats();
+    let mut kinds = Vec::new();
+    let mut longest = Vec::new();
+    for s in &stats {
+        let counted = backlog.iter().find(|(k, _)| *k == s.kind).map(|(_, b)| *b);
+        kinds.push(WorkKindView::of(s, counted, t));
+        longest.extend(s.longest.iter().map(|(item, ran)| WorkItemView {
+            kind: s.kind.to_owned(),
+            item: item.clone(),
+            when: format!(
+                "running for {}",
+                fmt_seconds(i64::try_from(ran.as_secs()).unwrap_or(i64::MAX))
+            ),
+            detail: String::new(),
+        }));
+    }
+    let late_syncs = match state.service.sync_policy().interval {
+        Some(interval) => state
+            .store()
+            .late_syncs(i64::try_from(interval.as_secs()).unwrap_or(i64::MAX), WORK_LIST)
+            .await
+            .page(SOMETHING_WENT_WRONG)?
+            .into_iter()
+            .map(|(account, due)| WorkItemView {
+                kind: "scheduled_sync".to_owned(),
+                item: account,
+                when: format!("due since {}", fmt_time(due)),
+                detail: format!("waiting {}", fmt_seconds(t - due)),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let failed_syncs = state
+        .store()
+        .failed_syncs(WORK_LIST)
+        .await
+        .page(SOMETHING_WENT_WRONG)?
+        .into_iter()
+        .map(|(account, at, error)| WorkItemView {
+            kind: "sync".to_owned(),
+            item: account,
+            when: at.map(fmt_time).unwrap_or_default(),
+            detail: error,
+        })
+        .collect();
+    let circuits = state
+        .store()
+        .open_circuit_list()
+        .await
+        .page(SOMETHING_WENT_WRONG)?
+        .into_iter()
+        .map(|(id, url, failures, until)| WorkItemView {
+            kind: "webhook_endpoint".to_owned(),
+            item: format!("{url} ({id})"),
+            when: format!("tried again at {}", fmt_time(until)),
+            detail: format!("{failures} attempts failed in a row"),
+        })
+        .collect();
+    let (keeping_up, headline) = work_headline(&kinds);
+    Ok(render(&WorkPage {
+        csrf: admin.csrf,
+        headline,
+        keeping_up,
+        kinds,
+        longest,
+        late_syncs,
+        failed_syncs,
+        circuits,
     }))
 }
 

@@ -374,3 +374,131 @@ pub(crate) struct WebhooksPage {
     pub csrf: String,
     pub hooks: Vec<WebhookView>,
 }
+
+/// Seconds for people: `42 s`, `3 min 5 s`, `2 h 10 min`.
+pub fn fmt_seconds(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+/// One kind of background work on the work page.
+#[derive(Debug)]
+pub(crate) struct WorkKindView {
+    pub kind: &'static str,
+    pub running: usize,
+    pub limit: usize,
+    pub done: u64,
+    pub failed: u64,
+    /// Due across instances, and how long the oldest has waited (empty when not counted).
+    pub due: String,
+    pub lag: String,
+    pub late: bool,
+}
+
+/// A kind of work is late when its oldest due item has waited longer than this.
+pub(crate) const LATE_AFTER_SECS: i64 = 60;
+
+impl WorkKindView {
+    /// `stats` of this instance with what is due across instances (`counted`: how many, and
+    /// since when the oldest; `None` when not counted), at `now` (unix seconds).
+    pub(crate) fn of(stats: &crate::service::WorkStats, counted: Option<(i64, Option<i64>)>, now: i64) -> Self {
+        let lag = counted.and_then(|(_, since)| since).map(|since| now - since);
+        Self {
+            kind: stats.kind,
+            running: stats.running,
+            limit: stats.limit,
+            done: stats.done,
+            failed: stats.failed,
+            due: counted.map_or_else(|| "not counted".to_owned(), |(n, _)| n.to_string()),
+            lag: match (counted, lag) {
+                (None, _) => String::new(),
+                (Some(_), None) => "none due".to_owned(),
+                (Some(_), Some(l)) => fmt_seconds(l),
+            },
+            late: lag.is_some_and(|l| l > LATE_AFTER_SECS),
+        }
+    }
+}
+
+/// Whether every kind of work keeps up, and the page's headline saying so or what is late.
+pub(crate) fn work_headline(kinds: &[WorkKindView]) -> (bool, String) {
+    let late: Vec<String> = kinds
+        .iter()
+        .filter(|k| k.late)
+        .map(|k| format!("{}: {} due, the oldest waiting {}", k.kind, k.due, k.lag))
+        .collect();
+    if late.is_empty() {
+        (
+            true,
+            "Keeping up: no kind of work has waited more than a minute.".to_owned(),
+        )
+    } else {
+        (false, format!("Behind: {}.", late.join("; ")))
+    }
+}
+
+/// An item of background work on the work page: what, since when or for how long, and why.
+#[derive(Debug)]
+pub(crate) struct WorkItemView {
+    pub kind: String,
+    pub item: String,
+    pub when: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "work.html")]
+pub(crate) struct WorkPage {
+    pub csrf: String,
+    /// `Keeping up`, or what is late.
+    pub headline: String,
+    pub keeping_up: bool,
+    pub kinds: Vec<WorkKindView>,
+    pub longest: Vec<WorkItemView>,
+    pub late_syncs: Vec<WorkItemView>,
+    pub failed_syncs: Vec<WorkItemView>,
+    pub circuits: Vec<WorkItemView>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::WorkStats;
+
+    #[test]
+    fn work_is_late_once_its_oldest_due_item_waited_over_a_minute() {
+        let stats = |kind| WorkStats {
+            kind,
+            running: 4,
+            limit: 4,
+            done: 10,
+            failed: 1,
+            longest: Vec::new(),
+        };
+        let now = 10_000;
+        let kinds = [
+            WorkKindView::of(&stats("scheduled_sync"), Some((3, Some(now - 60))), now),
+            WorkKindView::of(&stats("webhook_stream"), Some((0, None)), now),
+        ];
+        assert_eq!((kinds[0].late, kinds[0].lag.as_str()), (false, "1 min 0 s"));
+        assert_eq!((kinds[1].late, kinds[1].lag.as_str()), (false, "none due"));
+        assert!(work_headline(&kinds).0);
+        let kinds = [
+            WorkKindView::of(&stats("scheduled_sync"), Some((12, Some(now - 185))), now),
+            WorkKindView::of(&stats("webhook_stream"), None, now),
+        ];
+        assert_eq!(
+            work_headline(&kinds),
+            (
+                false,
+                "Behind: scheduled_sync: 12 due, the oldest waiting 3 min 5 s.".to_owned()
+            )
+        );
+        assert_eq!(kinds[1].due, "not counted");
+        assert_eq!(fmt_seconds(7322), "2 h 2 min");
+    }
+}

@@ -164,7 +164,7 @@ impl Service {
                             if runner.full() {
                                 break;
                             }
-                            let key = format!("{}\n{}", stream.webhook_id, stream.account);
+                            let key = format!("{}/{}", stream.webhook_id, stream.account);
                             let endpoint = stream.webhook_id.clone();
                             let (this, http) = (self.clone(), http.clone());
                             runner.try_start(key, &endpoint, async move {

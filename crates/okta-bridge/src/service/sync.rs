@@ -3,14 +3,18 @@
 //! read the first time, when asked, and once per full-sync period), the differences written
 //! with their events and the new cursors in one transaction.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::Service;
 use crate::error::{Conflict, Error, Result};
-use crate::model::{AccountName, ConnectionStatus, FeedEvent, SyncCursors, SyncState, now, status_of};
-use crate::sync::{counts, diff, read_changes};
+use crate::model::{AccountName, ConnectionStatus, Directory, FeedEvent, SyncCursors, SyncState, now, status_of};
+use crate::store::Store;
+use crate::sync::{StoredRows, diff, read_changes};
 
 /// How long a sync's lease lasts unless renewed: a run renews it every third of that while it
 /// lives, so a process killed mid-run holds it at most this long.
@@ -276,21 +280,30 @@ impl Service {
         started: Instant,
     ) -> Result<Value> {
         let policy = self.sync_policy;
-        let stored = self.store.directory(account).await?;
         let overlap = time::Duration::try_from(policy.overlap).unwrap_or(time::Duration::MINUTE);
+        let rows = StoredPart {
+            store: &self.store,
+            account,
+            rows: AtomicUsize::new(0),
+        };
         let (inc, sent) = self
             .call(account, |client| {
-                let stored = &stored;
+                let rows = &rows;
                 async move {
                     let client = client.with_rate_share(policy.budget);
-                    let read = read_changes(&client, stored, cursors, overlap).await?;
-                    Ok((read, client.requests_sent()))
+                    // Okta's refusals go back to `call` (a refresh, or the connection marked);
+                    // the store's errors come out of it.
+                    match read_changes(&client, rows, cursors, overlap).await {
+                        Ok(read) => Ok(Ok((read, client.requests_sent()))),
+                        Err(Error::Okta(e)) => Err(e),
+                        Err(e) => Ok(Err(e)),
+                    }
                 }
             })
-            .await?;
+            .await??;
         crate::failpoint::hit("sync.after_read");
         let read_ms = started.elapsed().as_millis();
-        let changes = diff(&stored, &inc.dir);
+        let changes = diff(&inc.stored, &inc.dir);
         let events = changes.events.len();
         let mut summary = json!({
             "requests": requests_json(&sent),
@@ -301,14 +314,18 @@ impl Service {
             "groupsReread": inc.groups_reread,
             "assignmentsChecked": inc.assignments_checked,
             "events": events,
-            "directory": counts(&inc.dir),
+            "storedRowsRead": rows.rows.load(Ordering::Relaxed),
             "readMs": u64::try_from(read_ms).unwrap_or(u64::MAX),
         });
+        drop(inc.stored);
         let last_seq = self
             .store
             .apply_directory_changes(account, owner, &changes, false, &summary, &inc.cursors)
             .await?;
         crate::failpoint::hit("sync.after_commit");
+        // The counts of the whole directory, once the changes are in.
+        summary["directory"] = self.store.directory_counts(account).await?;
+        self.store.record_run_summary(account, owner, &summary).await?;
         if events > 0 {
             self.feed_written.send_modify(|n| *n += 1);
         }
@@ -398,5 +415,60 @@ impl Service {
                 () = tokio::time::sleep(nap) => {}
             }
         }
+    }
+}
+
+/// The stored rows of one account an incremental read asks for, counted.
+struct StoredPart<'a> {
+    store: &'a Store,
+    account: &'a AccountName,
+    rows: AtomicUsize,
+}
+
+impl StoredPart<'_> {
+    fn count(&self, n: usize) {
+        self.rows.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+impl StoredRows for StoredPart<'_> {
+    fn near<'a>(&'a self, users: &'a [String], groups: &'a [String]) -> BoxFuture<'a, Result<Directory>> {
+        Box::pin(async move {
+            let part = self.store.stored_near(self.account, users, groups).await?;
+            self.count(part.users.len() + part.groups.len() + part.members.len() + part.app_users.len());
+            Ok(part)
+        })
+    }
+
+    fn apps(&self) -> BoxFuture<'_, Result<Directory>> {
+        Box::pin(async move {
+            let part = self.store.directory_apps_only(self.account).await?;
+            self.count(part.apps.len() + part.app_groups.len());
+            Ok(part)
+        })
+    }
+
+    fn members<'a>(&'a self, gid: &'a str) -> BoxFuture<'a, Result<BTreeSet<String>>> {
+        Box::pin(async move {
+            let ids = self.store.member_ids(self.account, gid).await?;
+            self.count(ids.len());
+            Ok(ids)
+        })
+    }
+
+    fn sizes<'a>(&'a self, groups: &'a [String]) -> BoxFuture<'a, Result<(usize, BTreeMap<String, usize>)>> {
+        Box::pin(async move {
+            let sizes = self.store.group_sizes(self.account, groups).await?;
+            self.count(1 + sizes.1.len());
+            Ok(sizes)
+        })
+    }
+
+    fn built_in(&self) -> BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(async move {
+            let ids = self.store.built_in_groups(self.account).await?;
+            self.count(ids.len());
+            Ok(ids)
+        })
     }
 }

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
@@ -26,7 +26,12 @@ pub struct WorkStats {
     pub done: u64,
     /// Items that failed since the process started (each is tried again when due).
     pub failed: u64,
+    /// The items running longest (up to five): the item and how long it has run.
+    pub longest: Vec<(String, Duration)>,
 }
+
+/// How many of the items running longest [`WorkStats`] names.
+const LONGEST: usize = 5;
 
 /// The items of one kind running in this process, within their limits.
 #[derive(Debug)]
@@ -38,8 +43,8 @@ pub(crate) struct Runner {
     slots: Arc<Semaphore>,
     per_group: usize,
     groups: Mutex<HashMap<String, Arc<Semaphore>>>,
-    /// The items running, with what stops each.
-    running: Mutex<HashMap<String, Option<tokio::task::AbortHandle>>>,
+    /// The items running, with when each started and what stops it.
+    running: Mutex<HashMap<String, (Instant, Option<tokio::task::AbortHandle>)>>,
     /// Set at shutdown: nothing new starts.
     stopping: std::sync::atomic::AtomicBool,
     finished: Notify,
@@ -89,12 +94,22 @@ impl Runner {
 
     /// What this kind of work is doing.
     pub(crate) fn stats(&self) -> WorkStats {
+        let mut longest: Vec<(String, Duration)> = self
+            .running
+            .lock()
+            .expect("running lock")
+            .iter()
+            .map(|(key, (started, _))| (key.clone(), started.elapsed()))
+            .collect();
+        longest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        longest.truncate(LONGEST);
         WorkStats {
             kind: self.kind,
             running: self.running(),
             limit: self.limit,
             done: self.done.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
+            longest,
         }
     }
 
@@ -126,7 +141,7 @@ impl Runner {
             if running.contains_key(&key) {
                 return false;
             }
-            running.insert(key.clone(), None);
+            running.insert(key.clone(), (Instant::now(), None));
         }
         let running = Running {
             runner: self.clone(),
@@ -146,7 +161,7 @@ impl Runner {
             drop(running);
         });
         // Recorded unless it ended already (its entry gone).
-        if let Some(handle) = self.running.lock().expect("running lock").get_mut(&key) {
+        if let Some((_, handle)) = self.running.lock().expect("running lock").get_mut(&key) {
             *handle = Some(task.abort_handle());
         }
         true
@@ -164,8 +179,7 @@ impl Runner {
             .lock()
             .expect("running lock")
             .values()
-            .flatten()
-            .cloned()
+            .filter_map(|(_, h)| h.clone())
             .collect();
         for h in &handles {
             h.abort();
@@ -221,6 +235,8 @@ mod tests {
         assert!(runner.full());
         assert!(!runner.try_start("c1".into(), "c", hold(gate.clone())), "three at most");
         assert_eq!(runner.running(), 3);
+        let longest: Vec<String> = runner.stats().longest.into_iter().map(|(k, _)| k).collect();
+        assert_eq!(longest, ["a1", "a2", "b1"], "the longest running first");
         gate.add_permits(3);
         runner.all_finished().await;
         assert_eq!(runner.running(), 0);

@@ -207,6 +207,23 @@ impl Store {
         Ok(n)
     }
 
+    /// The endpoints whose circuit is open now: id, URL, consecutive failures and until when
+    /// (unix seconds) none of their streams is tried.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn open_circuit_list(&self) -> Result<Vec<(String, String, i64, i64)>> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, url, circuit_failures, circuit_open_until FROM webhooks WHERE circuit_open_until > $1 \
+                 ORDER BY circuit_open_until DESC, id",
+            )
+            .bind(now())
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
     /// Gives up every stream and sync lease whose owner starts with `prefix` (an instance's, at
     /// shutdown: another instance takes them over at once instead of when they run out);
     /// answers how many.

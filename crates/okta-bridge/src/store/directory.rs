@@ -283,6 +283,14 @@ pub(super) const ACCOUNT_TABLES: &[&str] = &[
     "DELETE FROM hook_targets WHERE account = $1",
 ];
 
+/// The connections due for a scheduled sync (`$1`: the last run before which one is due).
+macro_rules! due_syncs {
+    () => {
+        "FROM connections c LEFT JOIN dir_sync s ON s.account = c.account \
+         WHERE c.status = 'connected' AND (s.last_run_at IS NULL OR s.last_run_at <= $1)"
+    };
+}
+
 impl Store {
     /// The connections whose directory is due a sync: connected (one that needs
     /// re-authorization waits for it), not synced since `cutoff` (epoch seconds), and not
@@ -319,9 +327,7 @@ impl Store {
     pub async fn sync_backlog(&self, interval: i64) -> Result<(i64, Option<i64>)> {
         let row: (i64, Option<i64>) = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT COUNT(*), MIN(COALESCE(s.last_run_at + $2, c.created_at)) FROM connections c \
-                 LEFT JOIN dir_sync s ON s.account = c.account \
-                 WHERE c.status = 'connected' AND (s.last_run_at IS NULL OR s.last_run_at <= $1)",
+                concat!("SELECT COUNT(*), MIN(COALESCE(s.last_run_at + $2, c.created_at)) ", due_syncs!()),
             )
             .bind(now() - interval)
             .bind(interval)
@@ -329,6 +335,45 @@ impl Store {
             .await?
         });
         Ok(row)
+    }
+
+    /// Up to `limit` connections due for a scheduled sync every `interval` seconds, the
+    /// longest-waiting first, with since when each has been due (unix seconds).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn late_syncs(&self, interval: i64, limit: i64) -> Result<Vec<(String, i64)>> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(
+                concat!(
+                    "SELECT c.account, COALESCE(s.last_run_at + $2, c.created_at) AS due ",
+                    due_syncs!(),
+                    " ORDER BY due, c.account LIMIT $3"
+                ),
+            )
+            .bind(now() - interval)
+            .bind(interval)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Up to `limit` connections whose last sync failed, the latest first: the account, when
+    /// (unix seconds) and why.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn failed_syncs(&self, limit: i64) -> Result<Vec<(String, Option<i64>, String)>> {
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT account, last_run_at, last_error FROM dir_sync WHERE last_error IS NOT NULL \
+                 ORDER BY last_run_at DESC, account LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }))
     }
 
     /// The directory stored for `account` (empty before its first sync).
@@ -624,6 +669,23 @@ impl Store {
             next - 1
         });
         Ok(last)
+    }
+
+    /// Replaces the summary of `account`'s last run (one whose counts are known only once its
+    /// changes are written), if `owner` still holds the sync lease.
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn record_run_summary(&self, account: &AccountName, owner: &str, summary: &Value) -> Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE dir_sync SET last_summary = $2 WHERE account = $1 AND lease_owner = $3")
+                .bind(account.as_str())
+                .bind(summary.to_string())
+                .bind(owner)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
 
     /// Records that a sync of `account` failed with `error` (what it wrote before stays).

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use super::keys::hook_ctx;
 use super::{Pool, Store, with_pool};
 use crate::error::Result;
-use crate::model::{AccountName, Directory, HookSecret, HookState, HookTarget, now};
+use crate::model::{AccountName, HookSecret, HookState, HookTarget, now};
 
 /// What became of an event hook call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,18 +19,6 @@ pub struct HookCall {
     /// System Log events new to okta-bridge, and the objects they named.
     pub new_events: usize,
     pub targets: usize,
-}
-
-/// `… AND column IN (ids)`, for a query builder that ends at `account = <bound>`.
-macro_rules! push_in {
-    ($q:expr, $column:literal, $ids:expr) => {{
-        $q.push(concat!(" AND ", $column, " IN ("));
-        let mut list = $q.separated(", ");
-        for id in $ids {
-            list.push_bind(id.as_str());
-        }
-        list.push_unseparated(")");
-    }};
 }
 
 impl Store {
@@ -305,47 +293,5 @@ impl Store {
         Ok(with_pool!(self, pool => {
             sqlx::query("DELETE FROM hook_seen WHERE at < $1").bind(cutoff).execute(pool).await?.rows_affected()
         }))
-    }
-
-    /// What `account` has stored around `users` and `groups`: those users and groups, every
-    /// membership of those users and the groups they are in, their app assignments, and the
-    /// apps and the groups assigned to them (the rest of the directory left empty). A part a
-    /// targeted sync changes and compares whole.
-    ///
-    /// # Errors
-    /// [`crate::error::Error::Database`]; [`crate::error::Error::Unreadable`].
-    pub async fn stored_around(&self, account: &AccountName, users: &[String], groups: &[String]) -> Result<Directory> {
-        let a = account.as_str();
-        let mut members = BTreeSet::new();
-        let mut app_users = std::collections::BTreeMap::new();
-        for chunk in users.chunks(500) {
-            let (m, au) = with_pool!(self, pool => {
-                let mut q = sqlx::QueryBuilder::new("SELECT group_id, user_id FROM dir_members WHERE account = ");
-                q.push_bind(a);
-                push_in!(q, "user_id", chunk);
-                let m: Vec<(String, String)> = q.build_query_as().persistent(false).fetch_all(pool).await?;
-                let mut q = sqlx::QueryBuilder::new("SELECT app_id, user_id, scope FROM dir_app_users WHERE account = ");
-                q.push_bind(a);
-                push_in!(q, "user_id", chunk);
-                let au: Vec<(String, String, Option<String>)> = q.build_query_as().persistent(false).fetch_all(pool).await?;
-                (m, au)
-            });
-            members.extend(m);
-            app_users.extend(au.into_iter().map(|(app, u, s)| ((app, u), s)));
-        }
-        let groups: Vec<String> = groups
-            .iter()
-            .cloned()
-            .chain(members.iter().map(|(g, _): &(String, String)| g.clone()))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut dir = self.stored_part(account, users, &groups).await?;
-        dir.members = members;
-        dir.app_users = app_users;
-        let apps = self.directory_apps_only(account).await?;
-        dir.apps = apps.apps;
-        dir.app_groups = apps.app_groups;
-        Ok(dir)
     }
 }

@@ -13,6 +13,21 @@ use crate::model::{AccountName, DirApp, DirGroup, DirUser, Directory};
 
 const SELECT_GROUPS: &str = "SELECT id, group_type, name, description, created, last_updated, last_membership_updated FROM dir_groups WHERE account = ";
 
+/// `… AND column IN (ids)`, for a query builder that ends at `account = <bound>`.
+macro_rules! push_in {
+    ($q:expr, $column:literal, $ids:expr) => {{
+        $q.push(concat!(" AND ", $column, " IN ("));
+        let mut list = $q.separated(", ");
+        for id in $ids {
+            list.push_bind(id.as_str());
+        }
+        list.push_unseparated(")");
+    }};
+}
+
+/// How many ids one lookup names.
+const BATCH: usize = 500;
+
 // The lookups a pass makes page after page are not prepared once and kept (`persistent(false)`):
 // PostgreSQL would keep the plan it made while the tables were empty (a sequential scan) for the
 // whole pass, each lookup slower than the last as the tables fill.
@@ -93,6 +108,101 @@ impl Store {
                 .extend(rows.into_iter().map(group_of).map(|g| (g.id.clone(), g)));
         }
         Ok(dir)
+    }
+
+    /// What `account` has stored around `users` and `groups`: those users and groups, every
+    /// membership of those users and the groups they are in, their app assignments, and the
+    /// apps and the groups assigned to them (the rest of the directory left empty). A part a
+    /// targeted sync changes and compares whole.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`]; [`crate::error::Error::Unreadable`].
+    pub async fn stored_around(&self, account: &AccountName, users: &[String], groups: &[String]) -> Result<Directory> {
+        let mut dir = self.stored_near(account, users, groups).await?;
+        let apps = self.directory_apps_only(account).await?;
+        dir.apps = apps.apps;
+        dir.app_groups = apps.app_groups;
+        Ok(dir)
+    }
+
+    /// [`Store::stored_around`] without the apps and their groups: read a batch of ids at a
+    /// time.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`]; [`crate::error::Error::Unreadable`].
+    pub async fn stored_near(&self, account: &AccountName, users: &[String], groups: &[String]) -> Result<Directory> {
+        let a = account.as_str();
+        let mut members = BTreeSet::new();
+        let mut app_users = BTreeMap::new();
+        for chunk in users.chunks(BATCH) {
+            let (m, au) = with_pool!(self, pool => {
+                let mut q = sqlx::QueryBuilder::new("SELECT group_id, user_id FROM dir_members WHERE account = ");
+                q.push_bind(a);
+                push_in!(q, "user_id", chunk);
+                let m: Vec<(String, String)> = q.build_query_as().persistent(false).fetch_all(pool).await?;
+                let mut q = sqlx::QueryBuilder::new("SELECT app_id, user_id, scope FROM dir_app_users WHERE account = ");
+                q.push_bind(a);
+                push_in!(q, "user_id", chunk);
+                let au: Vec<(String, String, Option<String>)> = q.build_query_as().persistent(false).fetch_all(pool).await?;
+                (m, au)
+            });
+            members.extend(m);
+            app_users.extend(au.into_iter().map(|(app, u, s)| ((app, u), s)));
+        }
+        let groups: Vec<String> = groups
+            .iter()
+            .cloned()
+            .chain(members.iter().map(|(g, _): &(String, String)| g.clone()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut dir = self.stored_part(account, users, &groups).await?;
+        dir.members = members;
+        dir.app_users = app_users;
+        Ok(dir)
+    }
+
+    /// How many users `account` has stored, and how many stored members each of `groups` has
+    /// (groups with none left out).
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn group_sizes(
+        &self,
+        account: &AccountName,
+        groups: &[String],
+    ) -> Result<(usize, BTreeMap<String, usize>)> {
+        let a = account.as_str();
+        let count = |n: i64| usize::try_from(n).unwrap_or(0);
+        let (users,): (i64,) = with_pool!(self, pool => {
+            sqlx::query_as("SELECT COUNT(*) FROM dir_users WHERE account = $1").bind(a).fetch_one(pool).await?
+        });
+        let mut sizes = BTreeMap::new();
+        for chunk in groups.chunks(BATCH) {
+            let rows: Vec<(String, i64)> = with_pool!(self, pool => {
+                let mut q = sqlx::QueryBuilder::new("SELECT group_id, COUNT(*) FROM dir_members WHERE account = ");
+                q.push_bind(a);
+                push_in!(q, "group_id", chunk);
+                q.push(" GROUP BY group_id");
+                q.build_query_as().persistent(false).fetch_all(pool).await?
+            });
+            sizes.extend(rows.into_iter().map(|(g, n)| (g, count(n))));
+        }
+        Ok((count(users), sizes))
+    }
+
+    /// The ids of `account`'s stored built-in groups (Okta's `Everyone`).
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn built_in_groups(&self, account: &AccountName) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT id FROM dir_groups WHERE account = $1 AND group_type = 'BUILT_IN'")
+                .bind(account.as_str())
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     /// Whether `account` has no stored users and groups.
@@ -203,7 +313,10 @@ impl Store {
     }
 
     /// `account`'s stored apps and the groups assigned to them (not their users).
-    pub(super) async fn directory_apps_only(&self, account: &AccountName) -> Result<Directory> {
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn directory_apps_only(&self, account: &AccountName) -> Result<Directory> {
         type AppRow = (String, String, Option<String>, Option<String>, Option<String>);
         let a = account.as_str();
         let (apps, app_groups) = with_pool!(self, pool => {

@@ -7,7 +7,8 @@
 //! changed since the cursors the previous run left: users and groups by `lastUpdated`,
 //! memberships, deletions and app assignments from the System Log, a group's members re-read
 //! only when the log does not account for its `lastMembershipUpdated`. Both end in the same
-//! [`diff`] against the stored directory, so a change read twice is said once, and a no-op
+//! [`diff`] against the stored directory (an incremental read, against only the part around
+//! what changed), so a change read twice is said once, and a no-op
 //! says nothing. A targeted read ([`read_named`]) reads only the objects Okta event hooks
 //! named, against the part of the stored directory around them.
 
@@ -18,7 +19,7 @@ mod targeted;
 
 pub(crate) use diff::{Link, app_user_links, diff_apps, link_changes, member_links};
 pub use diff::{counts, diff, fold};
-pub use incremental::{Incremental, read_changes};
+pub use incremental::{Incremental, StoredRows, read_changes};
 pub(crate) use read::{
     AppUsers, CONCURRENT_READS, LOG_OVERLAP, MEMBERS_PAGE, USERS_PAGE, app_user_ids, dir_group, dir_user, instant,
     log_cursor, read_apps, text,

@@ -236,3 +236,68 @@ async fn the_health_page_says_what_a_failed_sync_needs() {
         "what to do: {page}"
     );
 }
+
+/// Issue 26 (observability): the work page says at a glance whether background work keeps
+/// up, which org's sync has run longest (an org made slow: 3 s a request), and which webhook
+/// endpoint's circuit is open; it fits a phone.
+#[tokio::test]
+async fn the_work_page_says_what_runs_long_and_which_circuit_is_open() {
+    use reqwest::Method;
+    use serde_json::json;
+
+    use crate::util::api;
+
+    let db = TestDb::sqlite();
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            settings: Box::new(|s| s.sync_interval = 1),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let Some(chrome) = Chrome::start_or_skip().await else {
+        return;
+    };
+    let _slow = crate::sync::a_slow_org_syncing(&app, "aaa-slow").await;
+    let (status, hook) = api(
+        &app,
+        Method::POST,
+        "/api/webhooks",
+        Some(json!({ "url": "http://127.0.0.1:9/dead" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{hook}");
+    // One failure opens it when the threshold is one (the deliverer's own bookkeeping).
+    let opened = app
+        .store
+        .circuit_outcome(hook["id"].as_str().unwrap(), false, false, 1, |_| 600)
+        .await
+        .unwrap();
+    assert!(opened.is_some());
+
+    chrome.goto(&format!("{}/login", app.url)).await;
+    chrome.fill("token", &app.admin_token).await;
+    chrome.submit("sign-in", &format!("{}/", app.url)).await;
+    chrome.click_link("Work", &format!("{}/work", app.url)).await;
+    let text = chrome.text().await;
+    assert!(text.contains("Keeping up"), "{text}");
+    assert!(text.contains("scheduled_sync") && text.contains("1 of 4"), "{text}");
+    let longest = js(&chrome, "return document.querySelector('#longest').innerText;").await;
+    let longest = longest.as_str().unwrap();
+    assert!(
+        longest.contains("aaa-slow") && longest.contains("running for"),
+        "{longest}"
+    );
+    let circuits = js(&chrome, "return document.querySelector('#circuits').innerText;").await;
+    let circuits = circuits.as_str().unwrap();
+    assert!(
+        circuits.contains("http://127.0.0.1:9/dead") && circuits.contains("tried again at"),
+        "{circuits}"
+    );
+    accessible_and_fits(&chrome, "work").await;
+    chrome.client.set_window_size(390, 844).await.unwrap();
+    chrome.goto(&format!("{}/work", app.url)).await;
+    accessible_and_fits(&chrome, "work on a phone").await;
+    chrome.close().await;
+}

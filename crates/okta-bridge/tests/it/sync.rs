@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::util::{AppOptions, TestApp, TestDb, api, sandbox_control, set_faults, spawn_app};
+use crate::util::{AppOptions, TestApp, TestDb, api, org_call, sandbox_control, set_faults, spawn_app};
 
 /// An instant to the millisecond (Okta's precision), from RFC 3339 text.
 fn ms(t: Option<&str>) -> Option<i128> {
@@ -1222,6 +1222,49 @@ async fn slow_down(org: &okta_sandbox::Sandbox) {
     assert!(res.status().is_success());
 }
 
+/// A small org of its own connected as `name` to `app` (whose scheduler runs), made slow
+/// once connected, and its first scheduled sync under way; the org (it serves while kept).
+pub(crate) async fn a_slow_org_syncing(app: &TestApp, name: &str) -> okta_sandbox::Sandbox {
+    let slow = small_org().await;
+    let (status, body) = api(
+        app,
+        Method::POST,
+        "/api/accounts",
+        Some(json!({ "name": name, "orgUrl": slow.url() })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api(
+        app,
+        Method::POST,
+        &format!("/api/accounts/{name}/connect"),
+        Some(json!({ "apiToken": slow.config().api_token_value() })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Slow from now on (the connect's own checks were quick).
+    slow_down(&slow).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, state) = api(app, Method::GET, &format!("/api/connections/{name}/sync"), None).await;
+        if state["running"] == true {
+            return slow;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slow org's run starts: {state}"
+        );
+        // Waits on the feed for a second, not a sleep: any event written wakes it.
+        api(
+            app,
+            Method::GET,
+            &format!("/api/connections/{name}/events?after=0&wait=1&limit=1"),
+            None,
+        )
+        .await;
+    }
+}
+
 /// Issue 26 (isolation, first part): the scheduler runs each due connection's sync as a task of
 /// its own. An org made slow (3 s a request) is synced first and takes half a minute; a fast
 /// org connected after it is synced while the slow one's run is still going, instead of after
@@ -1240,26 +1283,8 @@ async fn a_slow_org_does_not_hold_up_other_syncs(db: TestDb) {
         },
     )
     .await;
-    let slow = small_org().await;
-    let (status, body) = api(
-        &app,
-        Method::POST,
-        "/api/accounts",
-        Some(json!({ "name": "aaa-slow", "orgUrl": slow.url() })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = api(
-        &app,
-        Method::POST,
-        "/api/accounts/aaa-slow/connect",
-        Some(json!({ "apiToken": slow.config().api_token_value() })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    // Slow from now on (the connect's own checks were quick).
-    slow_down(&slow).await;
     // The scheduler takes the slow org first (due first: never synced, first by name).
+    let _slow = a_slow_org_syncing(&app, "aaa-slow").await;
     let state = |name: &'static str| {
         let app = &app;
         async move {
@@ -1269,17 +1294,6 @@ async fn a_slow_org_does_not_hold_up_other_syncs(db: TestDb) {
         }
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    while state("aaa-slow").await["running"] != true {
-        assert!(tokio::time::Instant::now() < deadline, "the slow org's run starts");
-        // Waits on the feed for a second, not a sleep: any event written wakes it.
-        api(
-            &app,
-            Method::GET,
-            "/api/connections/aaa-slow/events?after=0&wait=1&limit=1",
-            None,
-        )
-        .await;
-    }
 
     connect_with_token(&app, "zzz-fast").await;
     loop {
@@ -1420,4 +1434,122 @@ async fn sigterm_gives_up_the_work_in_flight(db: TestDb) {
 crate::flow::on_both_databases!(
     sigterm_gives_up_the_work_in_flight,
     super::sigterm_gives_up_the_work_in_flight
+);
+
+/// Issue 26 (memory flat in org size): an incremental run compares only the stored rows the
+/// changes touch. In an org of 3,000 users, five changes (a profile, a new user, a membership
+/// added and one removed, a deactivation, a deletion) are read from about as many stored rows
+/// as they touch, not the thousands the whole directory holds; the run is exact all the same
+/// (a full read after it finds nothing to say).
+async fn an_incremental_sync_reads_only_the_stored_rows_it_touches(db: TestDb) {
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 3000;
+                c.groups = 30;
+                c.apps = 2;
+                c.rate_limit_window = std::time::Duration::from_secs(1);
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    connect_with_token(&app, "big").await;
+    let (status, first) = api(&app, Method::POST, "/api/connections/big/sync", None).await;
+    assert_eq!(status, 200, "{first}");
+    let name = AccountName::parse("big").unwrap();
+    let whole = app.store.directory(&name).await.unwrap();
+    let whole_rows = whole.users.len() + whole.groups.len() + whole.members.len() + whole.app_users.len();
+    assert!(whole.users.len() >= 3000, "{first}");
+
+    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
+    let (_, users) = org_call(&app, Method::GET, "/api/v1/users?limit=10", None).await;
+    let users: Vec<String> = users.as_array().unwrap().iter().map(id).collect();
+    let (_, groups) = org_call(&app, Method::GET, "/api/v1/groups?limit=50", None).await;
+    let group = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["type"] == "OKTA_GROUP")
+        .map(id)
+        .unwrap();
+    let call = |method: Method, path: String, body: Option<Value>| {
+        let app = &app;
+        async move {
+            let (status, answer) = org_call(app, method, &path, body).await;
+            assert!(status < 300, "{path}: {answer}");
+            answer
+        }
+    };
+    call(
+        Method::POST,
+        format!("/api/v1/users/{}", users[0]),
+        Some(json!({ "profile": { "title": "Principal" } })),
+    )
+    .await;
+    let login = "newcomer@example.com";
+    let created = call(
+        Method::POST,
+        "/api/v1/users?activate=true".into(),
+        Some(json!({ "profile": { "firstName": "New", "lastName": "Comer", "email": login, "login": login } })),
+    )
+    .await;
+    call(
+        Method::PUT,
+        format!("/api/v1/groups/{group}/users/{}", id(&created)),
+        None,
+    )
+    .await;
+    let member = whole
+        .members
+        .iter()
+        .find(|(g, _)| *g == group)
+        .map(|(_, u)| u.clone())
+        .unwrap();
+    call(Method::DELETE, format!("/api/v1/groups/{group}/users/{member}"), None).await;
+    call(
+        Method::POST,
+        format!("/api/v1/users/{}/lifecycle/deactivate", users[1]),
+        None,
+    )
+    .await;
+    call(
+        Method::POST,
+        format!("/api/v1/users/{}/lifecycle/deactivate", users[2]),
+        None,
+    )
+    .await;
+    call(Method::DELETE, format!("/api/v1/users/{}", users[2]), None).await;
+
+    let (status, run) = api(&app, Method::POST, "/api/connections/big/sync", None).await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["full"], false, "{run}");
+    assert!(run["events"].as_u64().unwrap() >= 6, "{run}");
+    let read = run["storedRowsRead"].as_u64().unwrap();
+    // Five users and what they belong to (a few groups each, Everyone with them), the group
+    // changed, the apps: tens of rows, where the whole directory is thousands.
+    assert!(read <= 150, "an incremental run reads {read} stored rows: {run}");
+    assert!(
+        (read as usize) * 20 < whole_rows,
+        "{read} stored rows read of {whole_rows}: {run}"
+    );
+    assert_eq!(
+        run["directory"]["users"].as_u64().unwrap() as usize,
+        whole.users.len(),
+        "the counts are of the whole directory after the run (one created, one deleted): {run}"
+    );
+    let (status, full) = api(&app, Method::POST, "/api/connections/big/sync?full=true", None).await;
+    assert_eq!(status, 200, "{full}");
+    assert_eq!(full["events"], 0, "the incremental run missed nothing: {full}");
+    let stored = app.store.directory(&name).await.unwrap();
+    assert_eq!(
+        comparable(&stored),
+        comparable(&exported(&app).await),
+        "the stored directory is the org's"
+    );
+}
+crate::flow::on_both_databases!(
+    an_incremental_sync_reads_only_the_stored_rows_it_touches,
+    super::an_incremental_sync_reads_only_the_stored_rows_it_touches
 );

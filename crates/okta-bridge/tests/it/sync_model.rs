@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::sync::{assert_exact, churn, connect_with_token, sync_process};
-use crate::util::{AppOptions, TestApp, TestDb, api, set_faults, spawn_app};
+use crate::util::{AppOptions, TestApp, TestDb, api, org_call as org, set_faults, spawn_app};
 
 /// One step of a generated sequence.
 #[derive(Debug, Clone)]
@@ -80,24 +80,6 @@ async fn faults_on(app: &TestApp) {
         json!([{ "route": "/api/v1", "errors": 0.05, "rateLimits": 0.03, "cuts": 0.02 }]),
     )
     .await;
-}
-
-/// The org's admin API, straight (no faults are set while it is called).
-async fn org(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, format!("{}{path}", app.sandbox.url()))
-        .header(
-            "authorization",
-            format!("SSWS {}", app.sandbox.config().api_token_value()),
-        );
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let body = res.json().await.unwrap_or(Value::Null);
-    assert!(status < 500, "the org failed a direct call: {path}: {body}");
-    (status, body)
 }
 
 /// The ids a listing answers (its first page).
