@@ -286,6 +286,22 @@ pub struct SandboxConfig {
     pub authorization_servers: Vec<AuthorizationServer>,
     /// Faults to inject from the start (see [`FaultRule`]); changeable at run time.
     pub faults: Vec<FaultRule>,
+    /// The key that signs the org's tokens. `None`: one generated for this org. Many orgs in
+    /// one process may share one (each has its own issuer, so a token of one is refused by
+    /// the others): a 2048-bit RSA key takes a tenth of a second or more to generate.
+    pub signing_key: Option<SandboxKey>,
+}
+
+/// A token-signing key orgs can share ([`SandboxConfig::signing_key`]).
+#[derive(Debug, Clone)]
+pub struct SandboxKey(pub(crate) std::sync::Arc<crate::keys::SigningKey>);
+
+impl SandboxKey {
+    /// A fresh 2048-bit RSA key.
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(std::sync::Arc::new(crate::keys::SigningKey::generate()))
+    }
 }
 
 impl Default for SandboxConfig {
@@ -328,6 +344,7 @@ impl Default for SandboxConfig {
             web_app_require_dpop: false,
             authorization_servers: vec![AuthorizationServer::default_server()],
             faults: Vec::new(),
+            signing_key: None,
         }
     }
 }

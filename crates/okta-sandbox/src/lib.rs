@@ -73,6 +73,6 @@ pub mod tls;
 mod users_write;
 mod util;
 
-pub use config::{AuthorizationServer, RefreshTokenRotation, SandboxConfig, ServiceApp};
+pub use config::{AuthorizationServer, RefreshTokenRotation, SandboxConfig, SandboxKey, ServiceApp};
 pub use server::{Sandbox, SandboxState, router, serve};
 pub use tls::SandboxTls;

@@ -13,6 +13,7 @@ mod login;
 mod logs;
 mod okta;
 mod sandbox;
+mod sandbox_fleet;
 mod serve;
 mod sessions;
 mod sync;

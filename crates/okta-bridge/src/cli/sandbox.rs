@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use url::Url;
 
+use super::sandbox_fleet::FleetArgs;
 use super::shutdown_signal;
 
 #[derive(Debug, clap::Args)]
@@ -120,6 +121,15 @@ pub(crate) struct SandboxArgs {
     /// okta-sandbox-ca.pem in the working directory).
     #[arg(long, value_name = "FILE", requires = "tls")]
     tls_ca_out: Option<std::path::PathBuf>,
+    /// How many independent orgs to serve, each on its own port (--listen's port, the next,
+    /// and so on; each its own with port 0), with its own data (seeds --seed, --seed + 1, …),
+    /// tokens, rate-limit windows, churn, faults and counters.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    orgs: usize,
+    /// With --orgs: where to write every org's URL and credentials, and the control URL and
+    /// token that address all of them (JSON; written once every org serves).
+    #[arg(long, value_name = "FILE")]
+    orgs_out: Option<std::path::PathBuf>,
 }
 
 pub(crate) async fn run(a: SandboxArgs) -> Result<()> {
@@ -151,6 +161,7 @@ pub(crate) async fn run(a: SandboxArgs) -> Result<()> {
     if let Some(p) = a.user_password {
         config.user_password = p;
     }
+    let (config_has_token, config_has_client) = (a.api_token.is_some(), a.client_id.is_some());
     if let Some(t) = a.api_token {
         config.api_token = t;
     }
@@ -164,6 +175,22 @@ pub(crate) async fn run(a: SandboxArgs) -> Result<()> {
         config.redirect_uris = a.redirect_uris;
     }
     config.authorization_servers.extend(a.auth_servers);
+    if a.orgs != 1 {
+        let fleet = FleetArgs {
+            orgs: a.orgs,
+            listen: a.listen,
+            out: a.orgs_out,
+            same_token: config_has_token,
+            same_client: config_has_client,
+        };
+        refuse_with_orgs(&[
+            ("--public-url", config.public_url.is_some()),
+            ("--load", a.load.is_some()),
+            ("--state", a.state.is_some()),
+            ("--tls", a.tls),
+        ])?;
+        return super::sandbox_fleet::run(fleet, config).await;
+    }
     let from_state = a.state.as_ref().filter(|p| p.exists());
     if let Some(path) = from_state.or(a.load.as_ref()) {
         let org = okta_sandbox::snapshot::OrgSnapshot::read(path).map_err(anyhow::Error::msg)?;
@@ -199,6 +226,14 @@ pub(crate) async fn run(a: SandboxArgs) -> Result<()> {
     }
     sandbox.shutdown().await?;
     Ok(())
+}
+
+/// Refuses the flags (`name`, given) that describe one org when many are asked for.
+fn refuse_with_orgs(flags: &[(&str, bool)]) -> Result<()> {
+    match flags.iter().find(|(_, given)| *given) {
+        Some((name, _)) => anyhow::bail!("{name} describes one org: leave it out with --orgs, or serve one org"),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn print_sandbox(sandbox: &Sandbox) {

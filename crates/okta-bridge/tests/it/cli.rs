@@ -738,3 +738,157 @@ async fn webhooks_from_the_command_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no webhook endpoint"));
 }
+
+/// Issue 26 (a sandbox of many orgs): `okta-bridge sandbox --orgs 3` serves three independent
+/// orgs from one process, each on its own port with its own data, token and counters; the
+/// fleet's control reaches all of them at once; okta-bridge connects to two and syncs each its
+/// own directory. Flags that describe one org are refused with `--orgs`.
+#[tokio::test]
+async fn sandbox_serves_many_orgs_each_its_own() {
+    use reqwest::Method;
+    use serde_json::{Value, json};
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("orgs.json");
+    let mut child = okta_bridge()
+        .args([
+            "sandbox",
+            "--orgs",
+            "3",
+            "--users",
+            "15",
+            "--groups",
+            "2",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--orgs-out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let done = line.contains("Press Ctrl-C");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    assert!(printed[0].contains("fleet of 3 orgs"), "{printed:?}");
+    let fleet: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let orgs = fleet["orgs"].as_array().unwrap();
+    let field = |k: &str| -> HashSet<String> { orgs.iter().map(|o| o[k].as_str().unwrap().to_owned()).collect() };
+    assert_eq!((field("url").len(), field("apiToken").len()), (3, 3), "{fleet}");
+
+    let http = reqwest::Client::new();
+    let call = |method: Method, url: String, token: &str, body: Option<Value>| {
+        let mut req = http
+            .request(method, url)
+            .header("authorization", format!("SSWS {token}"));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let url = |i: usize| orgs[i]["url"].as_str().unwrap();
+    let token = |i: usize| orgs[i]["apiToken"].as_str().unwrap();
+    let mut logins = Vec::new();
+    for i in 0..3 {
+        let (u, t) = (url(i), token(i));
+        let (status, users) = call(Method::GET, format!("{u}/api/v1/users?limit=200"), t, None).await;
+        assert_eq!(status, 200, "{users}");
+        let mut l: Vec<String> = users
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["profile"]["login"].as_str().unwrap().to_owned())
+            .collect();
+        l.sort();
+        assert_eq!(l.len(), 15);
+        logins.push(l);
+    }
+    assert!(
+        logins[0] != logins[1] && logins[1] != logins[2],
+        "each org has its own people"
+    );
+    let (status, _) = call(Method::GET, format!("{}/api/v1/users", url(1)), token(0), None).await;
+    assert_eq!(status, 401, "one org's token is not another's");
+
+    // The fleet's control: every org's counters (only org 0 and 1 were asked anything), and
+    // a churn step in each.
+    let control = fleet["control"].as_str().unwrap();
+    let control_token = fleet["controlToken"].as_str().unwrap();
+    let (status, _) = call(Method::GET, format!("{control}/__fleet/counters"), token(0), None).await;
+    assert_eq!(status, 401, "the control takes its own token");
+    let (status, counters) = call(Method::GET, format!("{control}/__fleet/counters"), control_token, None).await;
+    assert_eq!(status, 200, "{counters}");
+    let asked: Vec<u64> = counters["orgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["body"]["requests"]["GET /api/v1/users"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(asked, [1, 2, 1], "each org counts its own requests: {counters}");
+    let (status, step) = call(
+        Method::POST,
+        format!("{control}/__fleet/churn/step"),
+        control_token,
+        Some(json!({ "changes": 4 })),
+    )
+    .await;
+    assert_eq!(status, 200, "{step}");
+    for o in step["orgs"].as_array().unwrap() {
+        assert_eq!(o["body"]["changes"].as_array().map(Vec::len), Some(4), "{o}");
+    }
+
+    // okta-bridge connects to two of them; each sync reads its own org.
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    for (i, name) in [(0, "fleet-a"), (2, "fleet-c")] {
+        let (status, body) = crate::util::api(
+            &app,
+            Method::POST,
+            "/api/accounts",
+            Some(json!({ "name": name, "orgUrl": url(i) })),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = crate::util::api(
+            &app,
+            Method::POST,
+            &format!("/api/accounts/{name}/connect"),
+            Some(json!({ "apiToken": token(i) })),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, run) = crate::util::api(&app, Method::POST, &format!("/api/connections/{name}/sync"), None).await;
+        assert_eq!(status, 200, "{run}");
+        let (_, export) = call(Method::GET, format!("{}/__sandbox/export", url(i)), token(i), None).await;
+        assert_eq!(
+            run["directory"]["users"].as_u64(),
+            export["users"].as_array().map(|u| u.len() as u64),
+            "{run}"
+        );
+    }
+    child.kill().await.unwrap();
+
+    let refused = okta_bridge()
+        .args(["sandbox", "--orgs", "2", "--state", "org.json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--state describes one org"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

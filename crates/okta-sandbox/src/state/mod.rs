@@ -33,7 +33,7 @@ pub struct SandboxState {
     /// The public URL without a trailing slash: the issuer and the base of every link.
     pub(crate) base: String,
     pub(crate) directory: RwLock<Directory>,
-    pub(crate) keys: SigningKey,
+    pub(crate) keys: std::sync::Arc<SigningKey>,
     pub(crate) grants: Mutex<Grants>,
     pub(crate) limits: Mutex<RateLimits>,
     pub(crate) log: Mutex<SystemLog>,
@@ -72,7 +72,10 @@ impl SandboxState {
             me: me.clone(),
             base,
             directory,
-            keys: SigningKey::generate(),
+            keys: config
+                .signing_key
+                .as_ref()
+                .map_or_else(|| std::sync::Arc::new(SigningKey::generate()), |k| k.0.clone()),
             grants: Mutex::new(Grants::default()),
             limits: Mutex::new(RateLimits::default()),
             log: Mutex::new(SystemLog::default()),
