@@ -49,6 +49,12 @@ pub async fn wait_for_line(child: &mut tokio::process::Child, prefix: &str) -> S
 /// process and its URL.
 #[allow(dead_code)]
 pub async fn start_server(db: &str) -> (tokio::process::Child, String) {
+    start_server_with(db, &[]).await
+}
+
+/// [`start_server`] with more environment (`env`, after the defaults: it may override them).
+#[allow(dead_code)]
+pub async fn start_server_with(db: &str, env: &[(&str, &str)]) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
         .arg("serve")
         .env_clear()
@@ -60,6 +66,7 @@ pub async fn start_server(db: &str) -> (tokio::process::Child, String) {
         .env("OKTA_BRIDGE_DEV_ALLOW_PRIVATE_ORGS", "true")
         .env("OKTA_BRIDGE_SYNC_INTERVAL", "0")
         .env("OKTA_BRIDGE_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -1,0 +1,381 @@
+//! A fleet of customers on one machine: many orgs served by one `okta-bridge sandbox --orgs N`
+//! process, three `okta-bridge serve` instances on one PostgreSQL, side by side in one run.
+//!
+//! ```text
+//! cargo bench -p okta-bridge --bench fleet                                 # 1,000 orgs of 200 users
+//! cargo bench -p okta-bridge --bench fleet -- --orgs 100 --users 50        # a smaller fleet
+//! cargo bench -p okta-bridge --bench fleet -- --per-endpoint 16            # OKTA_BRIDGE_DELIVERY_PER_ENDPOINT
+//! ```
+//!
+//! 1. **First syncs.** Every org is added and connected (API token) through the first
+//!    instance, 16 at a time; each instance's scheduler (its default
+//!    concurrency) syncs what is due (interval an hour: the later syncs are the bench's own). Measured: the time from the first connect until every
+//!    connection's first sync is written (read from the database), and each `serve`'s peak
+//!    resident memory (`VmHWM`). Limits lifted (`--rate-limit-scale 1000`).
+//! 2. **Webhooks, a healthy endpoint beside a dead one.** One receiver in this process answers
+//!    after 50 ms; another accepts connections and never answers. Both are subscribed to every
+//!    connection. Ten changes in every org (the fleet's `churn/step`), then each org synced
+//!    once, the syncs spread over one minute: from the moment a sync's answer says its events
+//!    are written to their arrival at the healthy receiver (p50/p99/max), every event in order
+//!    per connection. Then a burst: ten more changes in every org, every org synced at once,
+//!    and the rate at which the healthy endpoint drains them while the dead one still fails.
+//!
+//! PostgreSQL comes from `OKTA_BRIDGE_TEST_POSTGRES` (default
+//! `postgres://root@127.0.0.1:5432/test`), in a schema of its own.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::arg;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+/// The API token every org of the fleet takes (each org still checks its own).
+const TOKEN: &str = "00benchFleetToken0123456789abcdefghijklmnop";
+
+/// The events both endpoints take.
+const SUBSCRIBED: [&str; 9] = [
+    "user.updated",
+    "user.deactivated",
+    "user.reactivated",
+    "user.suspended",
+    "user.unsuspended",
+    "user.deleted",
+    "group.updated",
+    "group.deleted",
+    "group.user_removed",
+];
+
+/// How many of the feed's events are of the subscribed types.
+async fn subscribed_events(db: &mut sqlx::PgConnection) -> usize {
+    let mut q = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM dir_events WHERE event_type IN (");
+    let mut list = q.separated(", ");
+    for t in SUBSCRIBED {
+        list.push_bind(t);
+    }
+    list.push_unseparated(")");
+    let (n,): (i64,) = q.build_query_as().fetch_one(db).await.unwrap();
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// How many requests the bench has in flight at once.
+const AT_ONCE: usize = 16;
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Per connection, each event's cursor and arrival.
+type Arrivals = BTreeMap<String, Vec<(i64, Instant)>>;
+
+/// What the healthy receiver got.
+#[derive(Clone, Default)]
+struct Healthy {
+    got: Arc<Mutex<Arrivals>>,
+}
+
+impl Healthy {
+    fn count(&self) -> usize {
+        self.got.lock().unwrap().values().map(Vec::len).sum()
+    }
+}
+
+/// A receiver that answers every delivery after 50 ms.
+async fn healthy() -> (String, Healthy) {
+    let h = Healthy::default();
+    let handler = |axum::extract::State(h): axum::extract::State<Healthy>, body: String| async move {
+        let at = Instant::now();
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let events = match &v["events"] {
+            Value::Array(a) => a.clone(),
+            _ => vec![v.clone()],
+        };
+        {
+            let mut got = h.got.lock().unwrap();
+            for e in events {
+                let connection = e["connection"].as_str().unwrap_or_default().to_owned();
+                let cursor = e["cursor"]
+                    .as_str()
+                    .and_then(|c| c.parse().ok())
+                    .or_else(|| e["cursor"].as_i64())
+                    .unwrap_or(-1);
+                got.entry(connection).or_default().push((cursor, at));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        "ok"
+    };
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(handler))
+        .with_state(h.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, h)
+}
+
+/// A receiver that accepts connections and never answers.
+async fn dead() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    url
+}
+
+/// Syncs `name` on `server` now; the instant its answer came back (its events are written).
+async fn sync_now(server: &str, name: &str) -> (String, Instant, i64) {
+    let run = common::api(
+        server,
+        reqwest::Method::POST,
+        &format!("/api/connections/{name}/sync"),
+        None,
+    )
+    .await;
+    (name.to_owned(), Instant::now(), run["events"].as_i64().unwrap_or(0))
+}
+
+#[tokio::main]
+async fn main() {
+    let orgs_n = arg("--orgs", 1000);
+    let users = arg("--users", 200);
+    let Some(pg) = common::postgres_url("okta_bridge_fleet").await else {
+        eprintln!("PostgreSQL is not reachable: the fleet bench needs it");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let listing = dir.path().join("orgs.json");
+    let started = Instant::now();
+    let mut sandbox = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
+        .args([
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--api-token",
+            TOKEN,
+            "--rate-limit-scale",
+            "1000",
+        ])
+        .args([
+            "--orgs",
+            &orgs_n.to_string(),
+            "--users",
+            &users.to_string(),
+            "--groups",
+            "10",
+        ])
+        .arg("--orgs-out")
+        .arg(&listing)
+        .env("OKTA_BRIDGE_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the sandbox starts");
+    common::wait_for_line(&mut sandbox, "Press Ctrl-C").await;
+    let fleet: Value = serde_json::from_slice(&std::fs::read(&listing).unwrap()).unwrap();
+    let orgs: Vec<String> = fleet["orgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["url"].as_str().unwrap().to_owned())
+        .collect();
+    let sandbox_rss = peak_rss_mb(sandbox.id().unwrap());
+    eprintln!(
+        "{} orgs of {users} users served in {:.1} s ({sandbox_rss:.0} MB)",
+        orgs.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // First syncs are due at once; the next not before the bench is over (its syncs are asked).
+    let per_endpoint = arg("--per-endpoint", 4).to_string();
+    let env = [
+        ("OKTA_BRIDGE_SYNC_INTERVAL", "3600"),
+        ("OKTA_BRIDGE_DELIVERY_PER_ENDPOINT", per_endpoint.as_str()),
+    ];
+    let (first, url) = common::start_server_with(&pg, &env).await;
+    let mut servers = vec![(first, url)];
+    for _ in 1..3 {
+        servers.push(common::start_server_with(&pg, &env).await);
+    }
+    let api = servers[0].1.clone();
+
+    // 1. First syncs.
+    let started = Instant::now();
+    futures::stream::iter(orgs.iter().enumerate())
+        .map(|(i, org)| {
+            let api = api.clone();
+            async move {
+                let name = format!("org-{i:04}");
+                let body = json!({ "name": name, "orgUrl": org });
+                common::api(&api, reqwest::Method::POST, "/api/accounts", Some(body)).await;
+                let body = json!({ "apiToken": TOKEN });
+                let path = format!("/api/accounts/{name}/connect");
+                common::api(&api, reqwest::Method::POST, &path, Some(body)).await;
+            }
+        })
+        .buffer_unordered(AT_ONCE)
+        .collect::<Vec<()>>()
+        .await;
+    let connected = started.elapsed().as_secs_f64();
+    let mut db = sqlx::PgConnection::connect(&pg).await.unwrap();
+    let synced_in = loop {
+        let (done,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM dir_sync WHERE last_run_at IS NOT NULL AND last_error IS NULL")
+                .fetch_one(&mut db)
+                .await
+                .unwrap();
+        if usize::try_from(done).unwrap_or(0) >= orgs.len() {
+            break started.elapsed().as_secs_f64();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "first syncs take over 30 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let rss: Vec<f64> = servers.iter().map(|(c, _)| peak_rss_mb(c.id().unwrap())).collect();
+    println!(
+        "\n1. First syncs of {} orgs of {users} users, 3 instances: connected in {connected:.1} s, every first sync written {synced_in:.1} s after the first connect; peak RSS of each serve {:.0} / {:.0} / {:.0} MB; the sandbox {:.0} MB",
+        orgs.len(),
+        rss[0],
+        rss[1],
+        rss[2],
+        peak_rss_mb(sandbox.id().unwrap())
+    );
+
+    // 2. Webhooks: a healthy endpoint beside a dead one.
+    let (healthy_url, healthy) = healthy().await;
+    let dead_url = dead().await;
+    // Subscribed to what changes after a first sync (a first sync says only `*.created`,
+    // `group.user_added` and `app.user_assigned`): a new endpoint's streams start at the
+    // feed's beginning, and the first syncs' events are passed over, not delivered.
+    for url in [&healthy_url, &dead_url] {
+        common::api(
+            &api,
+            reqwest::Method::POST,
+            "/api/webhooks",
+            Some(json!({ "url": url, "events": SUBSCRIBED })),
+        )
+        .await;
+    }
+    let control = fleet["control"].as_str().unwrap();
+    let control_token = fleet["controlToken"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let churn = |n: usize| {
+        http.post(format!("{control}/__fleet/churn/step"))
+            .header("authorization", format!("SSWS {control_token}"))
+            .json(&json!({ "changes": n }))
+            .send()
+    };
+    let subscribed_before = subscribed_events(&mut db).await;
+    churn(10).await.unwrap().error_for_status().unwrap();
+    let names: Vec<String> = (0..orgs.len()).map(|i| format!("org-{i:04}")).collect();
+    let spread = Duration::from_secs(60) / u32::try_from(names.len()).unwrap_or(1);
+    let servers_urls: Vec<String> = servers.iter().map(|(_, u)| u.clone()).collect();
+    let before = healthy.count();
+    let mut ticker = tokio::time::interval(spread);
+    let mut writes = Vec::new();
+    let mut pending = futures::stream::FuturesUnordered::new();
+    for (i, name) in names.iter().enumerate() {
+        ticker.tick().await;
+        let server = servers_urls[i % servers_urls.len()].clone();
+        let name = name.clone();
+        pending.push(async move { sync_now(&server, &name).await });
+        while let Some(Some(w)) = futures::FutureExt::now_or_never(pending.next()) {
+            writes.push(w);
+        }
+    }
+    while let Some(w) = pending.next().await {
+        writes.push(w);
+    }
+    let written: i64 = writes.iter().map(|w| w.2).sum();
+    let for_endpoints = subscribed_events(&mut db).await - subscribed_before;
+    let want = before + for_endpoints;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while healthy.count() < want && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let when: BTreeMap<&str, Instant> = writes.iter().map(|(n, at, _)| (n.as_str(), *at)).collect();
+    let mut latencies: Vec<f64> = Vec::new();
+    let mut out_of_order = 0;
+    {
+        let got = healthy.got.lock().unwrap();
+        for (connection, events) in got.iter() {
+            if events.windows(2).any(|w| w[0].0 >= w[1].0) {
+                out_of_order += 1;
+            }
+            if let Some(written) = when.get(connection.as_str()) {
+                latencies.extend(
+                    events
+                        .iter()
+                        .map(|(_, at)| at.saturating_duration_since(*written).as_secs_f64() * 1000.0),
+                );
+            }
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let got_now = healthy.count();
+    println!(
+        "2. Webhooks: {written} events from {} syncs spread over a minute, {for_endpoints} of the subscribed types; {} reached the healthy endpoint (a dead one beside it); from a sync's answer to arrival p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; connections out of order: {out_of_order}",
+        writes.len(),
+        got_now - before,
+        percentile(&latencies, 50.0),
+        percentile(&latencies, 99.0),
+        latencies.last().copied().unwrap_or(f64::NAN)
+    );
+
+    // The burst.
+    let subscribed_before = subscribed_events(&mut db).await;
+    churn(10).await.unwrap().error_for_status().unwrap();
+    let before = healthy.count();
+    let burst_started = Instant::now();
+    let burst: Vec<(String, Instant, i64)> = futures::stream::iter(names.iter().enumerate())
+        .map(|(i, name)| {
+            let server = servers_urls[i % servers_urls.len()].clone();
+            async move { sync_now(&server, name).await }
+        })
+        .buffer_unordered(AT_ONCE)
+        .collect()
+        .await;
+    let burst_events: i64 = burst.iter().map(|w| w.2).sum();
+    let synced = burst_started.elapsed().as_secs_f64();
+    let for_endpoints = subscribed_events(&mut db).await - subscribed_before;
+    let want = before + for_endpoints;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while healthy.count() < want && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let drained = burst_started.elapsed().as_secs_f64();
+    let arrived = healthy.count() - before;
+    println!(
+        "   Burst: {burst_events} events written by {} syncs in {synced:.1} s, {for_endpoints} of the subscribed types; {arrived} at the healthy endpoint {drained:.1} s after the first sync began: {:.0} events/s",
+        burst.len(),
+        arrived as f64 / drained
+    );
+    let rss: Vec<f64> = servers.iter().map(|(c, _)| peak_rss_mb(c.id().unwrap())).collect();
+    println!(
+        "   Peak RSS of each serve at the end: {:.0} / {:.0} / {:.0} MB",
+        rss[0], rss[1], rss[2]
+    );
+}
