@@ -408,8 +408,7 @@ impl Pass<'_> {
             }
             Phase::Apps => {
                 // The apps and the groups assigned to them; their users come next, app by app.
-                let mut stored = store.directory_app_part(account).await?;
-                stored.app_users.clear();
+                let stored = store.directory_apps_only(account).await?;
                 let mut read = Directory::default();
                 read_apps(client, &mut read, Some(&|_| false)).await?;
                 let groups: HashSet<String> = store
