@@ -18,8 +18,13 @@
 //!    once, the syncs spread over one minute: from the moment a sync is asked for (its events
 //!    are written before it answers) to their arrival at the healthy receiver (p50/p99/max; an
 //!    upper bound: the sync's own time is in it), every event in order
-//!    per connection. Then a burst: ten more changes in every org, every org synced at once,
-//!    and the rate at which the healthy endpoint drains them while the dead one still fails.
+//!    per connection. Then a burst: ten more changes in every org, every org synced (16 at a
+//!    time): how far the healthy endpoint keeps up while the syncs write, and how fast it
+//!    drains what is left once they are done.
+//! 3. **A backlog drained.** Ten changes in every org, synced by `okta-bridge sync` processes
+//!    while no instance runs (so nothing is delivered yet), then three instances started: the
+//!    rate at which the healthy endpoint gets the whole backlog while the dead one fails; with
+//!    the product's delivery limits, then with 64 streams at once and 32 of one endpoint.
 //!
 //! PostgreSQL comes from `OKTA_BRIDGE_TEST_POSTGRES` (default
 //! `postgres://root@127.0.0.1:5432/test`), in a schema of its own.
@@ -348,37 +353,151 @@ async fn main() {
         latencies.last().copied().unwrap_or(f64::NAN)
     );
 
-    // The burst.
-    let subscribed_before = subscribed_events(&mut db).await;
-    churn(10).await.unwrap().error_for_status().unwrap();
-    let before = healthy.count();
-    let burst_started = Instant::now();
-    let burst: Vec<(String, Instant, i64)> = futures::stream::iter(names.iter().enumerate())
-        .map(|(i, name)| {
-            let server = servers_urls[i % servers_urls.len()].clone();
-            async move { sync_now(&server, name).await }
-        })
-        .buffer_unordered(AT_ONCE)
-        .collect()
-        .await;
-    let burst_events: i64 = burst.iter().map(|w| w.2).sum();
-    let synced = burst_started.elapsed().as_secs_f64();
-    let for_endpoints = subscribed_events(&mut db).await - subscribed_before;
-    let want = before + for_endpoints;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while healthy.count() < want && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let drained = burst_started.elapsed().as_secs_f64();
-    let arrived = healthy.count() - before;
-    println!(
-        "   Burst: {burst_events} events written by {} syncs in {synced:.1} s, {for_endpoints} of the subscribed types; {arrived} at the healthy endpoint {drained:.1} s after the first sync began: {:.0} events/s",
-        burst.len(),
-        arrived as f64 / drained
-    );
+    // A burst while the instances deliver, with the product's delivery limits.
+    let ctx = Burst {
+        db: &mut db,
+        healthy: &healthy,
+        names: &names,
+        churn: &churn,
+    };
+    ctx.run(
+        "product's limits (16 streams at once, 4 of one endpoint, per instance)",
+        &servers_urls,
+    )
+    .await;
     let rss: Vec<f64> = servers.iter().map(|(c, _)| peak_rss_mb(c.id().unwrap())).collect();
     println!(
-        "   Peak RSS of each serve at the end: {:.0} / {:.0} / {:.0} MB",
+        "   Peak RSS of each serve: {:.0} / {:.0} / {:.0} MB",
         rss[0], rss[1], rss[2]
     );
+    stop(&mut servers).await;
+
+    // A backlog drained: ten changes in every org synced while no instance delivers (each sync
+    // a process of its own), then three instances started to deliver it, with the product's
+    // delivery limits and then with higher ones.
+    let limits: [(&str, &[(&str, &str)]); 2] = [
+        (
+            "the product's limits (16 streams at once, 4 of one endpoint, per instance)",
+            &[],
+        ),
+        (
+            "64 streams at once, 32 of one endpoint, per instance",
+            &[
+                ("OKTA_BRIDGE_DELIVERY_CONCURRENCY", "64"),
+                ("OKTA_BRIDGE_DELIVERY_PER_ENDPOINT", "32"),
+            ],
+        ),
+    ];
+    for (what, more) in limits {
+        let subscribed_before = subscribed_events(&mut db).await;
+        churn(10).await.unwrap().error_for_status().unwrap();
+        let written = Instant::now();
+        futures::stream::iter(names.iter())
+            .map(|name| {
+                tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
+                    .args(["sync", name, "--database-url", &pg, "--dev-allow-private-orgs"])
+                    .env("OKTA_BRIDGE_MASTER_KEY", common::MASTER_KEY)
+                    .env("OKTA_BRIDGE_LOG", "warn")
+                    .stdout(std::process::Stdio::null())
+                    .status()
+            })
+            .buffer_unordered(8)
+            .for_each(|s| async move { assert!(s.unwrap().success(), "a sync process failed") })
+            .await;
+        let for_endpoints = subscribed_events(&mut db).await - subscribed_before;
+        let written = written.elapsed().as_secs_f64();
+        let before = healthy.count();
+        let mut env = vec![("OKTA_BRIDGE_SYNC_INTERVAL", "3600")];
+        env.extend_from_slice(more);
+        let started = Instant::now();
+        let mut servers = Vec::new();
+        for _ in 0..3 {
+            servers.push(common::start_server_with(&pg, &env).await);
+        }
+        let deadline = Instant::now() + Duration::from_secs(900);
+        while healthy.count() < before + for_endpoints && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let drained = started.elapsed().as_secs_f64();
+        let arrived = healthy.count() - before;
+        let rss: Vec<f64> = servers.iter().map(|(c, _)| peak_rss_mb(c.id().unwrap())).collect();
+        println!(
+            "3. A backlog of {for_endpoints} events for the endpoints (written by {} sync processes in {written:.1} s, no instance delivering), delivered with {what}: {arrived} at the healthy endpoint {drained:.1} s after the instances started: {:.0} events/s (the dead one failing beside it); peak RSS {:.0} / {:.0} / {:.0} MB",
+            names.len(),
+            arrived as f64 / drained,
+            rss[0],
+            rss[1],
+            rss[2]
+        );
+        stop(&mut servers).await;
+    }
+    let got = healthy.got.lock().unwrap();
+    let out_of_order = got
+        .values()
+        .filter(|events| events.windows(2).any(|w| w[0].0 >= w[1].0))
+        .count();
+    println!(
+        "   Connections whose events reached the healthy endpoint out of order, over the whole run: {out_of_order}"
+    );
+}
+
+/// SIGTERM to each instance: each gives its leases up at once and exits.
+async fn stop(servers: &mut Vec<(tokio::process::Child, String)>) {
+    for (child, _) in servers.iter_mut() {
+        let pid = child.id().unwrap().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        child.wait().await.unwrap();
+    }
+    servers.clear();
+}
+
+/// A burst: ten changes in every org, every org synced (16 at a time over the instances), and
+/// how the healthy endpoint keeps up while the writes go on and drains what is left after.
+struct Burst<'a, C> {
+    db: &'a mut sqlx::PgConnection,
+    healthy: &'a Healthy,
+    names: &'a [String],
+    churn: &'a C,
+}
+
+impl<C, F> Burst<'_, C>
+where
+    C: Fn(usize) -> F,
+    F: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+{
+    async fn run(self, what: &str, servers: &[String]) {
+        let subscribed_before = subscribed_events(self.db).await;
+        (self.churn)(10).await.unwrap().error_for_status().unwrap();
+        let before = self.healthy.count();
+        let started = Instant::now();
+        let burst: Vec<(String, Instant, i64)> = futures::stream::iter(self.names.iter().enumerate())
+            .map(|(i, name)| {
+                let server = servers[i % servers.len()].clone();
+                async move { sync_now(&server, name).await }
+            })
+            .buffer_unordered(AT_ONCE)
+            .collect()
+            .await;
+        let written: i64 = burst.iter().map(|w| w.2).sum();
+        let synced = started.elapsed().as_secs_f64();
+        let at_sync_end = self.healthy.count() - before;
+        let for_endpoints = subscribed_events(self.db).await - subscribed_before;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while self.healthy.count() < before + for_endpoints && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let drained = started.elapsed().as_secs_f64();
+        let arrived = self.healthy.count() - before;
+        let left = arrived - at_sync_end;
+        println!(
+            "   Burst, {what}: {written} events written by {} syncs in {synced:.1} s, {for_endpoints} for the endpoints; {at_sync_end} had reached the healthy one when the last sync ended ({:.0}/s), the {left} left drained in {:.1} s ({:.0}/s); all {arrived} in {drained:.1} s",
+            burst.len(),
+            at_sync_end as f64 / synced,
+            drained - synced,
+            left as f64 / (drained - synced).max(0.001)
+        );
+    }
 }

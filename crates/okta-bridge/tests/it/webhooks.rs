@@ -648,10 +648,12 @@ async fn dead_receiver() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsi
     (url, accepted)
 }
 
-/// Issue 26 (isolation, first part): five endpoints that accept and never answer, beside a
-/// healthy one, subscribed to the same connection. Each stream is delivered by a task of its
-/// own, so the healthy endpoint gets every event while the dead ones' first requests are still
-/// hanging (delivered one stream after the other, it would wait a 10-s timeout per dead one).
+/// Issue 26 (isolation, first part): five endpoints that accept and never answer and a slow one
+/// (3 s an answer), beside a healthy one, subscribed to the same connection. Each stream is
+/// delivered by a task of its own, so the healthy endpoint gets every event while the dead
+/// ones' first requests are still hanging and the slow one is still at its first events
+/// (delivered one stream after the other, it would wait a 10-s timeout per dead one and 3 s
+/// per event of the slow one).
 async fn dead_receivers_do_not_hold_up_a_healthy_one(db: TestDb) {
     let app = app_with_org(&db, 8, 2).await;
     let mut dead = Vec::new();
@@ -661,6 +663,9 @@ async fn dead_receivers_do_not_hold_up_a_healthy_one(db: TestDb) {
         assert_eq!(status, 201, "{made}");
         dead.push((made["id"].as_str().unwrap().to_owned(), accepted));
     }
+    let (url, slow) = receiver(0, std::time::Duration::from_secs(3)).await;
+    let (status, made) = api(&app, Method::POST, "/api/webhooks", Some(json!({ "url": url }))).await;
+    assert_eq!(status, 201, "{made}");
     let (url, healthy) = receiver(0, std::time::Duration::ZERO).await;
     let (status, made) = api(&app, Method::POST, "/api/webhooks", Some(json!({ "url": url }))).await;
     assert_eq!(status, 201, "{made}");
@@ -679,6 +684,11 @@ async fn dead_receivers_do_not_hold_up_a_healthy_one(db: TestDb) {
             healthy.got.lock().unwrap().len()
         );
     }
+    let slow_got = slow.got.lock().unwrap().len();
+    assert!(
+        slow_got + 3 < events,
+        "the slow endpoint is still at its first events ({slow_got} of {events})"
+    );
     // Every dead endpoint was tried, and none of those tries has ended yet (each waits out the
     // 10-s timeout): the healthy endpoint did not wait for any of them.
     for (id, accepted) in &dead {
@@ -694,8 +704,8 @@ async fn dead_receivers_do_not_hold_up_a_healthy_one(db: TestDb) {
             "no attempt at {id} has ended yet: {log}"
         );
     }
-    // /metrics says so: five streams running (the dead ones) out of 16, one done, five still
-    // due, the oldest waiting since the sync wrote its events.
+    // /metrics says so: six streams running (the dead ones and the slow one) out of 16, one
+    // done, six still due, the oldest waiting since the sync wrote its events.
     let metrics = crate::util::api_get(&app, "/metrics").await.text().await.unwrap();
     let value = |line: &str| -> i64 {
         metrics
@@ -706,10 +716,10 @@ async fn dead_receivers_do_not_hold_up_a_healthy_one(db: TestDb) {
             .parse()
             .unwrap()
     };
-    assert_eq!(value("okta_bridge_work_running{kind=\"webhook_stream\"}"), 5);
+    assert_eq!(value("okta_bridge_work_running{kind=\"webhook_stream\"}"), 6);
     assert_eq!(value("okta_bridge_work_limit{kind=\"webhook_stream\"}"), 16);
     assert!(value("okta_bridge_work_items_total{kind=\"webhook_stream\",outcome=\"done\"}") >= 1);
-    assert_eq!(value("okta_bridge_work_due{kind=\"webhook_stream\"}"), 5);
+    assert_eq!(value("okta_bridge_work_due{kind=\"webhook_stream\"}"), 6);
     let lag = value("okta_bridge_work_lag_seconds{kind=\"webhook_stream\"}");
     assert!(
         (0..60).contains(&lag),
