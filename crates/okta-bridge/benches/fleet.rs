@@ -21,10 +21,11 @@
 //!    per connection. Then a burst: ten more changes in every org, every org synced (16 at a
 //!    time): how far the healthy endpoint keeps up while the syncs write, and how fast it
 //!    drains what is left once they are done.
-//! 3. **A backlog drained.** Ten changes in every org, synced by `okta-bridge sync` processes
+//! 3. **A backlog drained.** Seventeen changes in every org, synced by `okta-bridge sync` processes
 //!    while no instance runs (so nothing is delivered yet), then three instances started: the
 //!    rate at which the healthy endpoint gets the whole backlog while the dead one fails; with
-//!    the product's delivery limits, then with 64 streams at once and 32 of one endpoint.
+//!    the product's delivery limits, then with the earlier ones (16 streams at once, 4 of one
+//!    endpoint). About 10,000 events; the rate is counted from the first delivery to the last.
 //!
 //! PostgreSQL comes from `OKTA_BRIDGE_TEST_POSTGRES` (default
 //! `postgres://root@127.0.0.1:5432/test`), in a schema of its own.
@@ -39,6 +40,16 @@ use common::arg;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use sqlx::Connection;
+
+/// Changes in every org for the backlog phase: about 10,000 events of the endpoints' types
+/// across 1,000 orgs.
+const BACKLOG_CHANGES: usize = 17;
+
+/// The big org's account.
+const BIG: &str = "big-org";
+
+/// The sync interval of the steady-state phase (seconds).
+const STEADY_INTERVAL: i64 = 300;
 
 /// The API token every org of the fleet takes (each org still checks its own).
 const TOKEN: &str = "00benchFleetToken0123456789abcdefghijklmnop";
@@ -100,6 +111,17 @@ struct Healthy {
 impl Healthy {
     fn count(&self) -> usize {
         self.got.lock().unwrap().values().map(Vec::len).sum()
+    }
+
+    /// When the first event after `t` arrived.
+    fn first_after(&self, t: Instant) -> Option<Instant> {
+        self.got
+            .lock()
+            .unwrap()
+            .values()
+            .flat_map(|events| events.iter().map(|(_, at)| *at))
+            .filter(|at| *at >= t)
+            .min()
     }
 }
 
@@ -175,33 +197,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let listing = dir.path().join("orgs.json");
     let started = Instant::now();
-    let mut sandbox = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
-        .args([
-            "sandbox",
-            "--listen",
-            "127.0.0.1:0",
-            "--api-token",
-            TOKEN,
-            "--rate-limit-scale",
-            "1000",
-        ])
-        .args([
-            "--orgs",
-            &orgs_n.to_string(),
-            "--users",
-            &users.to_string(),
-            "--groups",
-            "10",
-        ])
-        .arg("--orgs-out")
-        .arg(&listing)
-        .env("OKTA_BRIDGE_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the sandbox starts");
-    common::wait_for_line(&mut sandbox, "Press Ctrl-C").await;
-    let fleet: Value = serde_json::from_slice(&std::fs::read(&listing).unwrap()).unwrap();
+    let (sandbox, fleet) = start_fleet(&listing, orgs_n, users, 10, 42).await;
     let orgs: Vec<String> = fleet["orgs"]
         .as_array()
         .unwrap()
@@ -214,9 +210,20 @@ async fn main() {
         orgs.len(),
         started.elapsed().as_secs_f64()
     );
+    // The big org: a fleet of one, in a process of its own.
+    let big_users = arg("--big-users", 100_000);
+    let big_listing = dir.path().join("big.json");
+    let (_big_sandbox, big) = if big_users > 0 {
+        let (child, listing) = start_fleet(&big_listing, 1, big_users, 2000, 7).await;
+        (Some(child), Some(listing))
+    } else {
+        (None, None)
+    };
+    let big_url = big.as_ref().map(|b| b["orgs"][0]["url"].as_str().unwrap().to_owned());
+    let all_orgs = orgs.len() + usize::from(big_url.is_some());
 
     // First syncs are due at once; the next not before the bench is over (its syncs are asked).
-    let per_endpoint = arg("--per-endpoint", 4).to_string();
+    let per_endpoint = arg("--per-endpoint", 32).to_string();
     let env = [
         ("OKTA_BRIDGE_SYNC_INTERVAL", "3600"),
         ("OKTA_BRIDGE_DELIVERY_PER_ENDPOINT", per_endpoint.as_str()),
@@ -245,6 +252,12 @@ async fn main() {
         .buffer_unordered(AT_ONCE)
         .collect::<Vec<()>>()
         .await;
+    if let Some(org) = &big_url {
+        let body = json!({ "name": BIG, "orgUrl": org });
+        common::api(&api, reqwest::Method::POST, "/api/accounts", Some(body)).await;
+        let path = format!("/api/accounts/{BIG}/connect");
+        common::api(&api, reqwest::Method::POST, &path, Some(json!({ "apiToken": TOKEN }))).await;
+    }
     let connected = started.elapsed().as_secs_f64();
     let mut db = sqlx::PgConnection::connect(&pg).await.unwrap();
     let synced_in = loop {
@@ -253,7 +266,7 @@ async fn main() {
                 .fetch_one(&mut db)
                 .await
                 .unwrap();
-        if usize::try_from(done).unwrap_or(0) >= orgs.len() {
+        if usize::try_from(done).unwrap_or(0) >= all_orgs {
             break started.elapsed().as_secs_f64();
         }
         assert!(
@@ -264,7 +277,7 @@ async fn main() {
     };
     let rss: Vec<f64> = servers.iter().map(|(c, _)| peak_rss_mb(c.id().unwrap())).collect();
     println!(
-        "\n1. First syncs of {} orgs of {users} users, 3 instances: connected in {connected:.1} s, every first sync written {synced_in:.1} s after the first connect; peak RSS of each serve {:.0} / {:.0} / {:.0} MB; the sandbox {:.0} MB",
+        "\n1. First syncs of {} orgs of {users} users and one of {big_users} users (2,000 groups), 3 instances: connected in {connected:.1} s, every first sync written {synced_in:.1} s after the first connect; peak RSS of each serve {:.0} / {:.0} / {:.0} MB; the sandbox {:.0} MB",
         orgs.len(),
         rss[0],
         rss[1],
@@ -361,7 +374,7 @@ async fn main() {
         churn: &churn,
     };
     ctx.run(
-        "product's limits (16 streams at once, 4 of one endpoint, per instance)",
+        "the product's limits (128 streams at once, 32 of one endpoint, per instance)",
         &servers_urls,
     )
     .await;
@@ -377,20 +390,21 @@ async fn main() {
     // delivery limits and then with higher ones.
     let limits: [(&str, &[(&str, &str)]); 2] = [
         (
-            "the product's limits (16 streams at once, 4 of one endpoint, per instance)",
+            "the product's limits (128 streams at once, 32 of one endpoint, per instance)",
             &[],
         ),
         (
-            "64 streams at once, 32 of one endpoint, per instance",
+            "the earlier limits (16 streams at once, 4 of one endpoint, per instance)",
             &[
-                ("OKTA_BRIDGE_DELIVERY_CONCURRENCY", "64"),
-                ("OKTA_BRIDGE_DELIVERY_PER_ENDPOINT", "32"),
+                ("OKTA_BRIDGE_DELIVERY_CONCURRENCY", "16"),
+                ("OKTA_BRIDGE_DELIVERY_PER_ENDPOINT", "4"),
             ],
         ),
     ];
     for (what, more) in limits {
         let subscribed_before = subscribed_events(&mut db).await;
-        churn(10).await.unwrap().error_for_status().unwrap();
+        // About 10,000 events of the endpoints' types with 1,000 orgs.
+        churn(BACKLOG_CHANGES).await.unwrap().error_for_status().unwrap();
         let written = Instant::now();
         futures::stream::iter(names.iter())
             .map(|name| {
@@ -420,17 +434,37 @@ async fn main() {
         }
         let drained = started.elapsed().as_secs_f64();
         let arrived = healthy.count() - before;
+        // From the first delivery (the instances up and delivering) to the last.
+        let delivering = healthy
+            .first_after(started)
+            .map_or(drained, |first| drained - first.duration_since(started).as_secs_f64());
         let rss: Vec<f64> = servers.iter().map(|(c, _)| peak_rss_mb(c.id().unwrap())).collect();
         println!(
-            "3. A backlog of {for_endpoints} events for the endpoints (written by {} sync processes in {written:.1} s, no instance delivering), delivered with {what}: {arrived} at the healthy endpoint {drained:.1} s after the instances started: {:.0} events/s (the dead one failing beside it); peak RSS {:.0} / {:.0} / {:.0} MB",
+            "3. A backlog of {for_endpoints} events for the endpoints (written by {} sync processes in {written:.1} s, no instance delivering), delivered with {what}: {arrived} at the healthy endpoint {drained:.1} s after the instances started ({:.0} events/s), {delivering:.1} s from the first delivery to the last: {:.0} events/s (the dead one failing beside it); peak RSS {:.0} / {:.0} / {:.0} MB",
             names.len(),
             arrived as f64 / drained,
+            arrived as f64 / delivering,
             rss[0],
             rss[1],
             rss[2]
         );
         stop(&mut servers).await;
     }
+    // 4. Okta's limits, syncs every 300 s, churn everywhere, the big org's daily full pass.
+    let minutes = arg("--steady-minutes", 15);
+    if minutes > 0 {
+        let controls: Vec<(String, String)> = std::iter::once(&fleet)
+            .chain(big.as_ref())
+            .map(|f| {
+                (
+                    f["control"].as_str().unwrap().to_owned(),
+                    f["controlToken"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        steady_state(&pg, &mut db, &http, &controls, &names, big_url.is_some(), minutes).await;
+    }
+
     let got = healthy.got.lock().unwrap();
     let out_of_order = got
         .values()
@@ -499,5 +533,169 @@ where
             drained - synced,
             left as f64 / (drained - synced).max(0.001)
         );
+    }
+}
+
+/// `okta-bridge sandbox --orgs N` of `users` users and `groups` groups each (seeds from
+/// `seed`), Okta's limits lifted; the process and its listing (written to `listing`).
+async fn start_fleet(
+    listing: &std::path::Path,
+    orgs: usize,
+    users: usize,
+    groups: usize,
+    seed: u64,
+) -> (tokio::process::Child, Value) {
+    let mut sandbox = tokio::process::Command::new(env!("CARGO_BIN_EXE_okta-bridge"))
+        .args(["sandbox", "--listen", "127.0.0.1:0", "--api-token", TOKEN])
+        .args(["--rate-limit-scale", "1000", "--seed", &seed.to_string()])
+        .args(["--orgs", &orgs.to_string(), "--users", &users.to_string()])
+        .args(["--groups", &groups.to_string(), "--orgs-out"])
+        .arg(listing)
+        .env("OKTA_BRIDGE_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the sandbox starts");
+    common::wait_for_line(&mut sandbox, "Press Ctrl-C").await;
+    let fleet = serde_json::from_slice(&std::fs::read(listing).unwrap()).unwrap();
+    (sandbox, fleet)
+}
+
+/// Every connection's sync state: its account, last run's summary and when that run ended.
+async fn sync_rows(db: &mut sqlx::PgConnection) -> Vec<(String, Option<String>, Option<i64>)> {
+    sqlx::query_as("SELECT account, last_summary, last_run_at FROM dir_sync")
+        .fetch_all(db)
+        .await
+        .unwrap()
+}
+
+/// Sends `body` to every org of the fleets behind `controls` (`/__fleet/{path}`).
+async fn to_fleets(
+    http: &reqwest::Client,
+    controls: &[(String, String)],
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) {
+    for (control, token) in controls {
+        http.request(method.clone(), format!("{control}/__fleet/{path}"))
+            .header("authorization", format!("SSWS {token}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+}
+
+/// Phase 4: every org at Okta's default rate limits and churning, three instances syncing each
+/// connection every [`STEADY_INTERVAL`] seconds for `minutes` (the due times spread over the
+/// first interval, as a fleet's are), the big org's daily full pass coming due two minutes in.
+/// Each scheduled run's summary says when it came due and when it started (`lateSeconds`); the
+/// database is read every few seconds for them.
+async fn steady_state(
+    pg: &str,
+    db: &mut sqlx::PgConnection,
+    http: &reqwest::Client,
+    controls: &[(String, String)],
+    names: &[String],
+    with_big: bool,
+    minutes: usize,
+) {
+    to_fleets(
+        http,
+        controls,
+        reqwest::Method::PUT,
+        "rate-limits",
+        json!({ "scale": 1 }),
+    )
+    .await;
+    let t0 = time::OffsetDateTime::now_utc().unix_timestamp();
+    let n = i64::try_from(names.len()).unwrap_or(1).max(1);
+    for (i, name) in names.iter().enumerate() {
+        // Due from 30 s on, one after the other across the interval.
+        let due = t0 + 30 + i64::try_from(i).unwrap_or(0) * STEADY_INTERVAL / n;
+        sqlx::query("UPDATE dir_sync SET last_run_at = $2 WHERE account = $1")
+            .bind(name)
+            .bind(due - STEADY_INTERVAL)
+            .execute(&mut *db)
+            .await
+            .unwrap();
+    }
+    if with_big {
+        sqlx::query("UPDATE dir_sync SET last_run_at = $2, last_full_at = $3 WHERE account = $1")
+            .bind(BIG)
+            .bind(t0 + 120 - STEADY_INTERVAL)
+            .bind(t0 - 2 * 86_400)
+            .execute(&mut *db)
+            .await
+            .unwrap();
+    }
+    to_fleets(http, controls, reqwest::Method::PUT, "churn", json!({ "rate": 2.0 })).await;
+    let env = [("OKTA_BRIDGE_SYNC_INTERVAL", "300")];
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        servers.push(common::start_server_with(pg, &env).await);
+    }
+    let started = Instant::now();
+    let steady = Duration::from_secs(60 * u64::try_from(minutes).unwrap_or(15));
+    // (account, startedAt) → lateSeconds, of the scheduled runs.
+    let mut late: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut big_full: Option<(String, i64, i64)> = None;
+    loop {
+        for (account, summary, last_run_at) in sync_rows(db).await {
+            let Some(summary) = summary.and_then(|s| serde_json::from_str::<Value>(&s).ok()) else {
+                continue;
+            };
+            let (Some(at), Some(l)) = (summary["startedAt"].as_str(), summary["lateSeconds"].as_i64()) else {
+                continue;
+            };
+            if account == BIG && summary["full"] == true && big_full.is_none() {
+                let began = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+                    .map_or(0, |t| t.unix_timestamp());
+                big_full = Some((at.to_owned(), l, last_run_at.unwrap_or(began) - began));
+            }
+            late.insert((account, at.to_owned()), l);
+        }
+        let over = started.elapsed() >= steady;
+        if over && (!with_big || big_full.is_some() || started.elapsed() >= steady * 3) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    // Due now and not started: as late as they are so far.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let waiting: Vec<i64> = sync_rows(db)
+        .await
+        .into_iter()
+        .filter_map(|(_, _, last)| last.map(|l| now - (l + STEADY_INTERVAL)))
+        .filter(|w| *w > 0)
+        .collect();
+    to_fleets(http, controls, reqwest::Method::DELETE, "churn", Value::Null).await;
+    let rss: Vec<f64> = servers.iter().map(|(c, _)| peak_rss_mb(c.id().unwrap())).collect();
+    stop(&mut servers).await;
+    // The runs before the phase (first syncs, the bench's own) said no lateSeconds.
+    let mut sorted: Vec<f64> = late.values().map(|l| *l as f64).collect();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "\n4. Okta's limits on every org, syncs every {STEADY_INTERVAL} s, 2 changes a minute in every org, {:.1} min, 3 instances: {} scheduled runs started {:.0} / {:.0} / {:.0} s late (p50 / p99 / max); {} due and not started at the end (longest waiting {} s); peak RSS {:.0} / {:.0} / {:.0} MB",
+        started.elapsed().as_secs_f64() / 60.0,
+        sorted.len(),
+        percentile(&sorted, 50.0),
+        percentile(&sorted, 99.0),
+        sorted.last().copied().unwrap_or(0.0),
+        waiting.len(),
+        waiting.iter().max().copied().unwrap_or(0),
+        rss[0],
+        rss[1],
+        rss[2]
+    );
+    match big_full {
+        Some((at, l, took)) => println!(
+            "   The big org's daily full pass (Okta's limits): started {at}, {l} s late, took {took} s, while the others kept their schedule"
+        ),
+        None if with_big => println!("   The big org's daily full pass did not finish in the phase"),
+        None => {}
     }
 }

@@ -148,7 +148,28 @@ pub struct Egress {
     /// The one https origin on a loopback address allowed besides public ones: the sandbox
     /// `serve --sandbox` started (an IP address, so no resolver is involved).
     own_sandbox: Option<String>,
+    /// The connection pool and TLS setup every org client of this policy shares: one, not one
+    /// per connection (a root store and TLS configuration each, with a thousand connections).
+    transport: SharedTransport,
 }
+
+/// Made on first use; a changed policy starts a new one.
+#[derive(Clone, Default)]
+struct SharedTransport(Arc<std::sync::OnceLock<okta_client::Transport>>);
+
+impl std::fmt::Debug for SharedTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedTransport")
+    }
+}
+
+impl PartialEq for SharedTransport {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for SharedTransport {}
 
 /// CA certificates trusted for org traffic besides the system's: a TLS-inspecting proxy's, or a
 /// local sandbox's.
@@ -179,6 +200,7 @@ impl Egress {
             allow_private: false,
             extra_ca: None,
             own_sandbox: None,
+            transport: SharedTransport::default(),
         }
     }
 
@@ -189,6 +211,7 @@ impl Egress {
             allow_private: true,
             extra_ca: None,
             own_sandbox: None,
+            transport: SharedTransport::default(),
         }
     }
 
@@ -197,6 +220,7 @@ impl Egress {
     #[must_use]
     pub fn allowing_private_for_development(mut self) -> Self {
         self.allow_private = true;
+        self.transport = SharedTransport::default();
         self
     }
 
@@ -205,6 +229,7 @@ impl Egress {
     #[must_use]
     pub fn allowing_own_sandbox(mut self, org: &OrgUrl) -> Self {
         self.own_sandbox = Some(org.as_url().origin().ascii_serialization());
+        self.transport = SharedTransport::default();
         self
     }
 
@@ -230,6 +255,7 @@ impl Egress {
             pem: Arc::from(pem),
             certs,
         });
+        self.transport = SharedTransport::default();
         Ok(self)
     }
 
@@ -264,9 +290,20 @@ impl Egress {
         if let Some(ca) = &self.extra_ca {
             builder = builder.trust_certificates(ca.certs.clone());
         }
-        match self.resolver() {
-            Some(r) => builder.dns_resolver(r),
-            None => builder,
+        if let Some(r) = self.resolver() {
+            builder = builder.dns_resolver(r);
+        }
+        let shared = &self.transport.0;
+        if let Some(t) = shared.get() {
+            return builder.transport(t.clone());
+        }
+        // (Not made: the builder makes its own, and says why it cannot when built.)
+        match builder.build_transport() {
+            Ok(t) => {
+                let t = shared.get_or_init(|| t).clone();
+                builder.transport(t)
+            }
+            Err(_) => builder,
         }
     }
 

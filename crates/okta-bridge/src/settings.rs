@@ -78,10 +78,10 @@ pub struct Settings {
     #[arg(long, env = "OKTA_BRIDGE_SYNC_CONCURRENCY", default_value_t = 4)]
     pub sync_concurrency: usize,
     /// Webhook streams (one endpoint, one connection) this instance delivers at once.
-    #[arg(long, env = "OKTA_BRIDGE_DELIVERY_CONCURRENCY", default_value_t = 16)]
+    #[arg(long, env = "OKTA_BRIDGE_DELIVERY_CONCURRENCY", default_value_t = 128)]
     pub delivery_concurrency: usize,
     /// Streams of one webhook endpoint delivered at once (each stream in order).
-    #[arg(long, env = "OKTA_BRIDGE_DELIVERY_PER_ENDPOINT", default_value_t = 4)]
+    #[arg(long, env = "OKTA_BRIDGE_DELIVERY_PER_ENDPOINT", default_value_t = 32)]
     pub delivery_per_endpoint: usize,
     /// At shutdown (SIGTERM, Ctrl-C), seconds background work still running gets to finish;
     /// what runs longer is stopped and its lease given up, so another instance takes it over

@@ -82,7 +82,15 @@ pub struct ClientBuilder {
     resolver: Option<Resolver>,
     max_rate_limit_wait: Option<Duration>,
     extra_roots: Vec<reqwest::Certificate>,
+    transport: Option<Transport>,
 }
+
+/// A connection pool and TLS setup that many clients can share (cheap to clone): an
+/// application with a client per org builds one with [`ClientBuilder::build_transport`] and
+/// gives it to every builder with [`ClientBuilder::transport`], instead of a pool, root store
+/// and TLS configuration per org.
+#[derive(Debug, Clone)]
+pub struct Transport(reqwest::Client);
 
 /// A DNS resolver for the client's connections (`Debug` names it only).
 #[derive(Clone)]
@@ -181,11 +189,21 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client.
+    /// Sends through `transport` (from [`build_transport`](Self::build_transport)) instead of
+    /// a transport of its own: this builder's timeouts, resolver and trusted certificates are
+    /// then those `transport` was built with.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// The transport this builder's settings make (timeouts, resolver, trusted certificates;
+    /// redirects never followed), to share with other builders through
+    /// [`transport`](Self::transport).
     ///
     /// # Errors
-    /// [`Error::Config`] when no credentials were given or the HTTP client cannot be built.
-    pub fn build(self) -> Result<Client> {
+    /// [`Error::Config`] when the HTTP client cannot be built.
+    pub fn build_transport(&self) -> Result<Transport> {
         let mut http = reqwest::Client::builder()
             // A redirect would carry our Authorization header somewhere we did not choose.
             .redirect(Policy::none())
@@ -200,9 +218,20 @@ impl ClientBuilder {
             // the name): with one, proxies from the environment (`HTTPS_PROXY`, …) are not used.
             http = http.dns_resolver(r.clone()).no_proxy();
         }
-        let http = http
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        http.build()
+            .map(Transport)
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when no credentials were given or the HTTP client cannot be built.
+    pub fn build(mut self) -> Result<Client> {
+        let http = match self.transport.take() {
+            Some(Transport(http)) => http,
+            None => self.build_transport()?.0,
+        };
         let credentials = match (self.credentials, self.service_app) {
             (Some(_), Some(_)) => {
                 return Err(Error::Config(
@@ -339,6 +368,7 @@ impl Client {
             resolver: None,
             max_rate_limit_wait: None,
             extra_roots: Vec::new(),
+            transport: None,
         }
     }
 

@@ -84,7 +84,7 @@ pub mod service_app;
 pub mod users;
 
 pub use auth::{AccessToken, TokenSource, TokenSourceError};
-pub use client::{Client, ClientBuilder, RawBody, RawResponse, RetryPolicy};
+pub use client::{Client, ClientBuilder, RawBody, RawResponse, RetryPolicy, Transport};
 pub use config::{AuthorizationMode, OktaConfig};
 pub use error::{ApiError, Error, Result, with_causes};
 pub use event_hooks::{EventHook, NewEventHook};

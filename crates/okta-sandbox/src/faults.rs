@@ -128,6 +128,48 @@ pub(crate) fn control_auth(s: &SandboxState, headers: &HeaderMap) -> Result<(), 
     if ok { Ok(()) } else { Err(ApiError::invalid_token()) }
 }
 
+/// The largest rate-limit scale `PUT /__sandbox/rate-limits` takes.
+const MAX_RATE_LIMIT_SCALE: u32 = 1_000_000;
+
+/// `PUT /__sandbox/rate-limits`: `{"scale": N}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RateLimitsRequest {
+    scale: u32,
+}
+
+fn rate_limits_status(s: &SandboxState) -> serde_json::Value {
+    let scale = s.rate_limit_scale.load(std::sync::atomic::Ordering::Relaxed);
+    json!({ "scale": scale, "windowSeconds": s.config.rate_limit_window.as_secs() })
+}
+
+/// `GET /__sandbox/rate-limits`: every bucket's limit is Okta's times `scale`.
+pub(crate) async fn get_rate_limits(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    control_auth(&s, &headers)?;
+    Ok(Json(rate_limits_status(&s)).into_response())
+}
+
+/// `PUT /__sandbox/rate-limits {"scale": N}`: Okta's limits (1) or lifted (N times them), from
+/// the next request on; the windows' counts so far stay.
+pub(crate) async fn put_rate_limits(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    crate::extract::OktaJson(req): crate::extract::OktaJson<RateLimitsRequest>,
+) -> Result<Response, ApiError> {
+    control_auth(&s, &headers)?;
+    if req.scale == 0 || req.scale > MAX_RATE_LIMIT_SCALE {
+        return Err(ApiError::validation(format!(
+            "scale: every limit is Okta's times this, from 1 (Okta's limits) to {MAX_RATE_LIMIT_SCALE}"
+        )));
+    }
+    s.rate_limit_scale
+        .store(req.scale, std::sync::atomic::Ordering::Relaxed);
+    Ok(Json(rate_limits_status(&s)).into_response())
+}
+
 /// `GET /__sandbox/faults`.
 pub(crate) async fn get_faults(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Result<Response, ApiError> {
     control_auth(&s, &headers)?;

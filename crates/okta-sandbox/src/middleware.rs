@@ -63,7 +63,7 @@ tokio::task_local! {
 pub(crate) async fn okta_headers(State(s): State<Arc<SandboxState>>, req: Request, next: Next) -> Response {
     let target = (req.method().to_string(), format!("{}{}", s.base, req.uri().path()));
     let (name, limit) = bucket(&s, req.method(), req.uri().path());
-    let limit = limit.saturating_mul(s.config.rate_limit_scale.max(1));
+    let limit = limit.saturating_mul(s.rate_limit_scale.load(std::sync::atomic::Ordering::Relaxed).max(1));
     let count = s.limits.lock().expect("limits lock").count(
         name,
         limit,

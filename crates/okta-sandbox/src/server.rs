@@ -100,6 +100,10 @@ pub fn router(state: Arc<SandboxState>) -> Router {
                 .delete(faults::clear_faults),
         )
         .route("/__sandbox/counters", get(faults::counters))
+        .route(
+            "/__sandbox/rate-limits",
+            get(faults::get_rate_limits).put(faults::put_rate_limits),
+        )
         .route("/__sandbox/event-hooks/deliveries", get(event_hooks::deliveries))
         .route("/__sandbox/event-hooks/faults", put(event_hooks::put_delivery_faults))
         .route("/__sandbox/export", get(faults::export))

@@ -41,3 +41,10 @@ pub use webhook::{Webhook, WebhookFilter, WebhookStatus};
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
+
+/// Unix seconds `t` as RFC 3339 (UTC); `None` out of range.
+pub fn rfc3339(t: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+}

@@ -24,6 +24,10 @@ const STREAM_LEASE_SECONDS: i64 = 60;
 /// Events read from the feed at once.
 const EVENTS_PAGE: i64 = 100;
 
+/// How often the webhook worker makes the streams a webhook and a connection written at once
+/// both missed (each makes its own as it is written).
+const ENSURE_STREAMS_EVERY: Duration = Duration::from_secs(10);
+
 /// How deliveries are tried.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DeliveryPolicy {
@@ -57,8 +61,8 @@ impl Default for DeliveryPolicy {
             max_retry: Duration::from_secs(3600),
             give_up_after: Duration::from_secs(3 * 24 * 3600),
             timeout: Duration::from_secs(10),
-            concurrency: 16,
-            per_endpoint: 4,
+            concurrency: 128,
+            per_endpoint: 32,
             circuit_after: 5,
             circuit_open: Duration::from_secs(5),
             circuit_max_open: Duration::from_secs(600),
@@ -82,6 +86,11 @@ pub fn signature(t: i64, body: &str, secrets: &[WebhookSecret]) -> String {
     header
 }
 
+/// Until when a stream's lease runs, renewed now.
+fn lease_until() -> i64 {
+    now() + STREAM_LEASE_SECONDS
+}
+
 /// An event's id for receivers to dedupe by: its connection and cursor.
 fn event_id(account: &AccountName, seq: i64) -> String {
     format!("{account}:{seq}")
@@ -96,7 +105,8 @@ impl Service {
     /// is logged and the others go ahead.
     pub async fn deliver_due(&self, http: &reqwest::Client) -> Result<usize> {
         use futures::StreamExt;
-        let due = self.store.due_streams().await?;
+        self.store.ensure_streams().await?;
+        let due = self.store.due_streams(usize::MAX, usize::MAX).await?;
         // At most `per_endpoint` streams of one endpoint at once, `concurrency` in all.
         let mut endpoints: std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>> =
             std::collections::HashMap::new();
@@ -157,8 +167,24 @@ impl Service {
             let policy = self.delivery_policy;
             let runner = super::work::Runner::new("webhook_stream", policy.concurrency, policy.per_endpoint);
             self.register_work(&runner);
+            let mut ensured: Option<Instant> = None;
             loop {
-                match self.store.due_streams().await {
+                if ensured.is_none_or(|at| at.elapsed() >= ENSURE_STREAMS_EVERY) {
+                    match self.store.ensure_streams().await {
+                        Ok(_) => ensured = Some(Instant::now()),
+                        Err(e) => tracing::warn!(error = %e, "webhook streams could not be made"),
+                    }
+                }
+                // Twice what can start: the listed ones another instance takes meanwhile are
+                // made up for.
+                match self
+                    .store
+                    .due_streams(
+                        policy.per_endpoint.saturating_mul(2),
+                        policy.concurrency.saturating_mul(2),
+                    )
+                    .await
+                {
                     Ok(due) => {
                         for stream in due {
                             if runner.full() {
@@ -196,23 +222,12 @@ impl Service {
         else {
             return Ok(0);
         };
-        if !self.store.take_stream_lease(w, a, &owner, STREAM_LEASE_SECONDS).await? {
+        // The lease and where the stream stands, read in one statement: another instance may
+        // have moved it since it was listed.
+        let Some(fresh) = self.store.claim_stream(w, a, &owner, STREAM_LEASE_SECONDS).await? else {
             return Ok(0);
-        }
-        // Read again under the lease: another instance may have moved it since it was listed.
-        let result = async {
-            match self
-                .store
-                .webhook_streams(w)
-                .await?
-                .into_iter()
-                .find(|s| s.account == a)
-            {
-                Some(fresh) => self.deliver_holding_lease(http, &fresh, &owner, probe).await,
-                None => Ok(0),
-            }
-        }
-        .await;
+        };
+        let result = self.deliver_holding_lease(http, &fresh, &owner, probe).await;
         if let Err(e) = self.store.release_stream_lease(w, a, &owner).await {
             tracing::warn!(webhook = %w, account = %a, error = %e, "could not release a webhook stream's lease (it runs out by itself)");
         }
@@ -242,6 +257,7 @@ impl Service {
         // Events not for this endpoint are passed over together: the cursor moves past them in
         // one write, before the next delivery or at the end of the page.
         let mut passed: Option<i64> = None;
+        let mut closed = false;
         loop {
             let events = self.store.events_after(&account, cursor, EVENTS_PAGE).await?;
             let Some(last) = events.last().map(|e| e.seq) else {
@@ -263,7 +279,12 @@ impl Service {
                 if ok {
                     crate::failpoint::hit("webhook.before_record");
                 }
-                self.circuit_outcome(w, ok, probe).await?;
+                // A success closes the circuit: the first of a run is enough (it had failures
+                // then, if ever); each failure counts.
+                if !ok || !closed {
+                    self.circuit_outcome(w, ok, probe).await?;
+                    closed = ok;
+                }
                 probe = false;
                 let outcome = if ok {
                     Outcome::Delivered
@@ -283,9 +304,10 @@ impl Service {
                             >= i64::try_from(policy.give_up_after.as_secs()).unwrap_or(i64::MAX),
                     }
                 };
+                // Delivered, the same write renews the lease.
                 if !self
                     .store
-                    .record_attempt(w, a, owner, Some(&attempt), recorded, e.seq, &outcome)
+                    .record_attempt(w, a, owner, Some(&attempt), recorded, e.seq, &outcome, lease_until())
                     .await?
                     || !ok
                 {
@@ -295,7 +317,6 @@ impl Service {
                 cursor = e.seq;
                 (attempts, failing_since) = (0, None);
                 n += 1;
-                self.store.take_stream_lease(w, a, owner, STREAM_LEASE_SECONDS).await?;
             }
         }
     }
@@ -336,7 +357,7 @@ impl Service {
             Some(seq) => {
                 let moved = self
                     .store
-                    .record_attempt(w, a, owner, None, *recorded, seq, &Outcome::Delivered)
+                    .record_attempt(w, a, owner, None, *recorded, seq, &Outcome::Delivered, lease_until())
                     .await?;
                 *recorded = seq;
                 Ok(moved)

@@ -92,6 +92,14 @@ impl Default for SyncPolicy {
     }
 }
 
+/// A scheduled run: taken only while the connection's last run is at or before `cutoff` (unix
+/// seconds; another instance may have run it meanwhile), and due since `due_at`.
+#[derive(Debug, Clone, Copy)]
+struct Scheduled {
+    cutoff: i64,
+    due_at: i64,
+}
+
 impl Service {
     /// Syncs `account` now: reads what changed since the last run (everything when `full`, the
     /// first time, or once per [`SyncPolicy::full_every`]), writes what changed and an event
@@ -120,10 +128,11 @@ impl Service {
     /// recorded in its sync state (and logged), and the others go ahead.
     pub async fn sync_due(&self, interval: Duration) -> Result<usize> {
         use futures::StreamExt;
-        let cutoff = now() - i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
-        let due = self.store.sync_due(cutoff).await?;
+        let interval = i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
+        let due = self.store.sync_due(interval).await?;
+        let cutoff = now() - interval;
         let ran = futures::stream::iter(due)
-            .map(|account| async move { self.scheduled_sync(&account, cutoff).await })
+            .map(|(account, due_at)| async move { self.scheduled_sync(&account, Scheduled { cutoff, due_at }).await })
             .buffer_unordered(self.sync_policy.concurrency.max(1))
             .filter(|ran| std::future::ready(*ran))
             .count()
@@ -131,14 +140,14 @@ impl Service {
         Ok(ran)
     }
 
-    /// A scheduled run of `account` if it is still due at `cutoff`; whether it ran.
-    async fn scheduled_sync(&self, account: &AccountName, cutoff: i64) -> bool {
-        self.scheduled_sync_checked(account, cutoff).await.unwrap_or(false)
+    /// A scheduled run of `account` if it is still due; whether it ran.
+    async fn scheduled_sync(&self, account: &AccountName, scheduled: Scheduled) -> bool {
+        self.scheduled_sync_checked(account, scheduled).await.unwrap_or(false)
     }
 
     /// [`scheduled_sync`](Self::scheduled_sync); `None` when the run failed.
-    async fn scheduled_sync_checked(&self, account: &AccountName, cutoff: i64) -> Option<bool> {
-        match self.sync_if(account, false, Some(cutoff)).await {
+    async fn scheduled_sync_checked(&self, account: &AccountName, scheduled: Scheduled) -> Option<bool> {
+        match self.sync_if(account, false, Some(scheduled)).await {
             Ok(ran) => Some(ran.is_some()),
             Err(e) => {
                 tracing::warn!(account = %account, error = %e, "a scheduled sync failed; the next interval tries again");
@@ -158,18 +167,21 @@ impl Service {
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(tick);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let interval = i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
             loop {
-                let cutoff = now() - i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
-                match self.store.sync_due(cutoff).await {
+                match self.store.sync_due(interval).await {
                     Ok(due) => {
-                        for account in due {
+                        let cutoff = now() - interval;
+                        for (account, due_at) in due {
                             if runner.full() {
                                 break;
                             }
                             let this = self.clone();
                             let key = account.to_string();
                             runner.try_start(key.clone(), &key, async move {
-                                this.scheduled_sync_checked(&account, cutoff).await.is_some()
+                                this.scheduled_sync_checked(&account, Scheduled { cutoff, due_at })
+                                    .await
+                                    .is_some()
                             });
                         }
                     }
@@ -184,12 +196,12 @@ impl Service {
     }
 
     /// A run under the connection's lease, taken without waiting (and, for a scheduled run,
-    /// only while its last run is still at or before `due_before`); `None` when not taken.
-    async fn sync_if(&self, account: &AccountName, full: bool, due_before: Option<i64>) -> Result<Option<Value>> {
+    /// only while its last run is still at or before its cutoff); `None` when not taken.
+    async fn sync_if(&self, account: &AccountName, full: bool, scheduled: Option<Scheduled>) -> Result<Option<Value>> {
         let owner = self.lease_owner();
         if !self
             .store
-            .take_sync_lease(account, &owner, SYNC_LEASE_SECONDS, due_before)
+            .take_sync_lease(account, &owner, SYNC_LEASE_SECONDS, scheduled.map(|s| s.cutoff))
             .await?
         {
             return Ok(None);
@@ -212,7 +224,7 @@ impl Service {
             }
         };
         let result = tokio::select! {
-            r = self.sync_holding_lease(account, &owner, full) => r,
+            r = self.sync_holding_lease(account, &owner, full, scheduled.map(|s| s.due_at)) => r,
             // Renewing never ends; were it to, the run would be as good as without a lease.
             () = renew => Err(Error::Conflict(Conflict::SyncLeaseLost { account: account.to_string() })),
         };
@@ -228,8 +240,17 @@ impl Service {
         result.map(Some)
     }
 
-    async fn sync_holding_lease(&self, account: &AccountName, owner: &str, full: bool) -> Result<Value> {
+    /// A run; `due_at`, for a scheduled one, when it came due: its summary says when it
+    /// started and, scheduled, how late (`startedAt`, `dueAt`, `lateSeconds`).
+    async fn sync_holding_lease(
+        &self,
+        account: &AccountName,
+        owner: &str,
+        full: bool,
+        due_at: Option<i64>,
+    ) -> Result<Value> {
         let started = Instant::now();
+        let started_at = now();
         let state = self.store.sync_state(account).await?;
         let policy = self.sync_policy;
         let due = state
@@ -237,7 +258,7 @@ impl Service {
             .is_none_or(|t| u64::try_from(now() - t).unwrap_or(0) >= policy.full_every.as_secs());
         // A pass a stopped run left is finished first.
         let pending = self.store.sync_pass(account).await?.is_some();
-        let summary = if full || due || pending || !state.cursors.complete() {
+        let mut summary = if full || due || pending || !state.cursors.complete() {
             self.pass_now(account, owner).await?
         } else {
             match self.incremental(account, owner, &state.cursors, started).await {
@@ -249,6 +270,12 @@ impl Service {
                 other => other?,
             }
         };
+        summary["startedAt"] = json!(crate::model::rfc3339(started_at));
+        if let Some(due_at) = due_at {
+            summary["dueAt"] = json!(crate::model::rfc3339(due_at));
+            summary["lateSeconds"] = json!((started_at - due_at).max(0));
+        }
+        self.store.record_run_summary(account, owner, &summary).await?;
         let cutoff = now() - i64::try_from(policy.retention.as_secs()).unwrap_or(i64::MAX);
         let pruned = self.store.prune_events(account, cutoff).await?;
         if pruned > 0 {

@@ -62,15 +62,14 @@ fn stream_of((webhook_id, account, delivered, attempts, failing_since, last_erro
 }
 
 impl Store {
-    /// The streams with events to deliver now: of active endpoints, behind their connection's
-    /// feed, not waiting to retry, not held by another instance. Streams of connections whose
-    /// feed began after the endpoint was made start at their beginning.
+    /// Makes the missing streams: one per endpoint and connection, starting at the beginning
+    /// of the connection's feed. A webhook made and a connection's first sync make theirs as
+    /// they are written; this catches the two written at once (each did not see the other).
     ///
     /// # Errors
     /// [`crate::error::Error::Database`].
-    pub async fn due_streams(&self) -> Result<Vec<Stream>> {
-        let t = now();
-        let rows: Vec<StreamRow> = with_pool!(self, pool => {
+    pub async fn ensure_streams(&self) -> Result<u64> {
+        let n = with_pool!(self, pool => {
             // (`WHERE true`: SQLite reads an `ON` right after a join as the join's.)
             sqlx::query(
                 "INSERT INTO webhook_streams (webhook_id, account, delivered) \
@@ -78,20 +77,72 @@ impl Store {
                  ON CONFLICT (webhook_id, account) DO NOTHING",
             )
             .execute(pool)
-            .await?;
+            .await?
+            .rows_affected()
+        });
+        Ok(n)
+    }
+
+    /// The streams with events to deliver now, oldest due first: of active endpoints, behind
+    /// their connection's feed, not waiting to retry, not held by any instance, the circuit of
+    /// their endpoint not open. At most `per_endpoint` of one endpoint and `limit` in all, so a
+    /// poll reads what can start, not every stream of a thousand connections.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn due_streams(&self, per_endpoint: usize, limit: usize) -> Result<Vec<Stream>> {
+        let t = now();
+        let per_endpoint = i64::try_from(per_endpoint.max(1)).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        let rows: Vec<StreamRow> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT st.webhook_id, st.account, st.delivered, st.attempts, st.failing_since, st.last_error \
+                "SELECT webhook_id, account, delivered, attempts, failing_since, last_error FROM ( \
+                 SELECT st.webhook_id, st.account, st.delivered, st.attempts, st.failing_since, st.last_error, st.next_at, \
+                 ROW_NUMBER() OVER (PARTITION BY st.webhook_id ORDER BY st.next_at, st.account) AS rank \
                  FROM webhook_streams st JOIN webhooks w ON w.id = st.webhook_id JOIN dir_sync s ON s.account = st.account \
                  WHERE w.status = 'active' AND s.next_seq - 1 > st.delivered AND st.next_at <= $1 \
                  AND (st.lease_owner IS NULL OR st.lease_until < $1) \
-                 AND (w.circuit_open_until IS NULL OR w.circuit_open_until <= $1) \
-                 ORDER BY st.next_at, st.webhook_id, st.account",
+                 AND (w.circuit_open_until IS NULL OR w.circuit_open_until <= $1)) ranked \
+                 WHERE rank <= $2 ORDER BY next_at, webhook_id, account LIMIT $3",
             )
             .bind(t)
+            .bind(per_endpoint)
+            .bind(limit)
             .fetch_all(pool)
             .await?
         });
         Ok(rows.into_iter().map(stream_of).collect())
+    }
+
+    /// Takes the lease of the stream of `webhook_id` and `account` for `owner` for `seconds`,
+    /// unless another owner holds it, and answers where the stream stands now (`None` when not
+    /// taken): one statement, so what is read is what the lease was taken on.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn claim_stream(
+        &self,
+        webhook_id: &str,
+        account: &str,
+        owner: &str,
+        seconds: i64,
+    ) -> Result<Option<Stream>> {
+        let t = now();
+        let row: Option<StreamRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "UPDATE webhook_streams SET lease_owner = $3, lease_until = $4 WHERE webhook_id = $1 AND account = $2 \
+                 AND (lease_owner IS NULL OR lease_until < $5 OR lease_owner = $3) \
+                 RETURNING webhook_id, account, delivered, attempts, failing_since, last_error",
+            )
+            .bind(webhook_id)
+            .bind(account)
+            .bind(owner)
+            .bind(t + seconds)
+            .bind(t)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(stream_of))
     }
 
     /// Whether a stream of endpoint `webhook_id` may be tried now: `Some(false)` when its
@@ -276,30 +327,6 @@ impl Store {
         Ok(row)
     }
 
-    /// Takes (or renews) the lease of a stream for `owner` for `seconds`, unless another owner
-    /// holds it; whether taken.
-    ///
-    /// # Errors
-    /// [`crate::error::Error::Database`].
-    pub async fn take_stream_lease(&self, webhook_id: &str, account: &str, owner: &str, seconds: i64) -> Result<bool> {
-        let t = now();
-        let n = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE webhook_streams SET lease_owner = $3, lease_until = $4 WHERE webhook_id = $1 AND account = $2 \
-                 AND (lease_owner IS NULL OR lease_until < $5 OR lease_owner = $3)",
-            )
-            .bind(webhook_id)
-            .bind(account)
-            .bind(owner)
-            .bind(t + seconds)
-            .bind(t)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(n == 1)
-    }
-
     /// Gives a stream's lease back, if `owner` holds it.
     ///
     /// # Errors
@@ -321,7 +348,8 @@ impl Store {
     /// Records an attempt at event `seq` of the stream of `webhook_id` and `account` (`None`
     /// for an event not for this endpoint, passed over) and its `outcome`, if `owner` still
     /// holds the lease and, delivered, the stream still stands at `from` (a replay meanwhile
-    /// moved it): whether it was.
+    /// moved it): whether it was. Delivered, the lease is renewed to `lease_until` in the same
+    /// write. One transaction: one commit per event.
     ///
     /// # Errors
     /// [`crate::error::Error::Database`].
@@ -335,21 +363,24 @@ impl Store {
         from: i64,
         seq: i64,
         outcome: &Outcome,
+        lease_until: i64,
     ) -> Result<bool> {
-        // Single statements, no transaction: a delivery worker stopped between two (a process
-        // killed, a task aborted) leaves no transaction open and loses at most a log row.
+        // A worker stopped mid-way (a process killed, a task aborted) leaves the transaction
+        // rolled back: the event is delivered again, never skipped.
         let ok = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
             let moved = match outcome {
                 Outcome::Delivered => sqlx::query(
-                    "UPDATE webhook_streams SET delivered = $3, attempts = 0, failing_since = NULL, last_error = NULL, next_at = 0 \
-                     WHERE webhook_id = $1 AND account = $2 AND lease_owner = $4 AND delivered = $5",
+                    "UPDATE webhook_streams SET delivered = $3, attempts = 0, failing_since = NULL, last_error = NULL, next_at = 0, \
+                     lease_until = $6 WHERE webhook_id = $1 AND account = $2 AND lease_owner = $4 AND delivered = $5",
                 )
                 .bind(webhook_id)
                 .bind(account)
                 .bind(seq)
                 .bind(owner)
                 .bind(from)
-                .execute(pool)
+                .bind(lease_until)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected(),
                 Outcome::Failed { next_at, error, give_up } => {
@@ -365,14 +396,14 @@ impl Store {
                     .bind(next_at)
                     .bind(owner)
                     .bind(from)
-                    .execute(pool)
+                    .execute(&mut *tx)
                     .await?
                     .rows_affected();
                     if *give_up && n == 1 {
                         sqlx::query("UPDATE webhooks SET status = 'failing', updated_at = $2 WHERE id = $1")
                             .bind(webhook_id)
                             .bind(t)
-                            .execute(pool)
+                            .execute(&mut *tx)
                             .await?;
                     }
                     n
@@ -391,9 +422,10 @@ impl Store {
                 .bind(a.status)
                 .bind(a.latency_ms)
                 .bind(&a.excerpt)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
             }
+            tx.commit().await?;
             moved == 1
         });
         Ok(ok)

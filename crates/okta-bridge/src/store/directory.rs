@@ -12,6 +12,11 @@ use crate::model::{
     SyncState, now,
 };
 
+/// The webhook streams of a connection whose feed begins (`$1`): one per endpoint, from the
+/// feed's first event. (`WHERE true`: SQLite reads an `ON` right after a `FROM` as a join's.)
+const NEW_FEED_STREAMS: &str = "INSERT INTO webhook_streams (webhook_id, account, delivered) \
+     SELECT id, $1, 0 FROM webhooks WHERE true ON CONFLICT (webhook_id, account) DO NOTHING";
+
 /// Rows a statement writes at most (13 columns × 1,000 stays under SQLite's and PostgreSQL's
 /// limits on bound values).
 const BATCH: usize = 1000;
@@ -292,29 +297,32 @@ macro_rules! due_syncs {
 }
 
 impl Store {
-    /// The connections whose directory is due a sync: connected (one that needs
-    /// re-authorization waits for it), not synced since `cutoff` (epoch seconds), and not
-    /// being synced now; the longest-waiting first.
+    /// The connections whose directory is due a sync every `interval` seconds: connected (one
+    /// that needs re-authorization waits for it), not synced for `interval`, and not being
+    /// synced now; the longest-waiting first, each with when it came due (its last run plus
+    /// `interval`, or when it was connected).
     ///
     /// # Errors
     /// [`Error::Database`].
-    pub async fn sync_due(&self, cutoff: i64) -> Result<Vec<AccountName>> {
+    pub async fn sync_due(&self, interval: i64) -> Result<Vec<(AccountName, i64)>> {
         let t = now();
-        let rows: Vec<(String,)> = with_pool!(self, pool => {
+        let rows: Vec<(String, i64)> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT c.account FROM connections c LEFT JOIN dir_sync s ON s.account = c.account \
+                "SELECT c.account, COALESCE(s.last_run_at + $3, c.created_at) FROM connections c \
+                 LEFT JOIN dir_sync s ON s.account = c.account \
                  WHERE c.status = 'connected' AND (s.last_run_at IS NULL OR s.last_run_at <= $1) \
                  AND (s.lease_owner IS NULL OR s.lease_until < $2) \
                  ORDER BY COALESCE(s.last_run_at, 0), c.account",
             )
-            .bind(cutoff)
+            .bind(t.saturating_sub(interval))
             .bind(t)
+            .bind(interval)
             .fetch_all(pool)
             .await?
         });
         Ok(rows
             .into_iter()
-            .filter_map(|(a,)| AccountName::parse(&a).ok())
+            .filter_map(|(a, due)| AccountName::parse(&a).ok().map(|a| (a, due)))
             .collect())
     }
 
@@ -473,10 +481,14 @@ impl Store {
         };
         let last = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("INSERT INTO dir_sync (account) VALUES ($1) ON CONFLICT (account) DO NOTHING")
+            let first = sqlx::query("INSERT INTO dir_sync (account) VALUES ($1) ON CONFLICT (account) DO NOTHING")
                 .bind(a)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if first == 1 {
+                sqlx::query(NEW_FEED_STREAMS).bind(a).execute(&mut *tx).await?;
+            }
             // Numbers for this run's events, reserved in its transaction, while the lease is
             // this run's.
             let reserved: Option<(i64,)> = match mark {
@@ -703,6 +715,7 @@ impl Store {
             .bind(error)
             .execute(pool)
             .await?;
+            sqlx::query(NEW_FEED_STREAMS).bind(account.as_str()).execute(pool).await?;
         });
         Ok(())
     }
@@ -722,10 +735,14 @@ impl Store {
     ) -> Result<bool> {
         let t = now();
         let taken = with_pool!(self, pool => {
-            sqlx::query("INSERT INTO dir_sync (account) VALUES ($1) ON CONFLICT (account) DO NOTHING")
+            let first = sqlx::query("INSERT INTO dir_sync (account) VALUES ($1) ON CONFLICT (account) DO NOTHING")
                 .bind(account.as_str())
                 .execute(pool)
-                .await?;
+                .await?
+                .rows_affected();
+            if first == 1 {
+                sqlx::query(NEW_FEED_STREAMS).bind(account.as_str()).execute(pool).await?;
+            }
             sqlx::query(
                 "UPDATE dir_sync SET lease_owner = $2, lease_until = $3 \
                  WHERE account = $1 AND (lease_owner IS NULL OR lease_until < $4 OR lease_owner = $2) \

@@ -802,6 +802,33 @@ async fn scheduled_syncs_pause_for_a_connection_that_needs_reauthorization() {
     assert!(state["lastRunAt"].is_i64() && state["paused"].is_null(), "{state}");
     // Synced now: not due again within the interval.
     assert_eq!(service.sync_due(std::time::Duration::from_secs(300)).await.unwrap(), 0);
+    // A scheduled run's summary says when it came due and how late it started.
+    let last = state["lastRunAt"].as_i64().unwrap();
+    crate::util::exec_sql(
+        &db,
+        "UPDATE dir_sync SET last_run_at = last_run_at - 400 WHERE account = 'works'",
+    )
+    .await;
+    assert_eq!(service.sync_due(std::time::Duration::from_secs(300)).await.unwrap(), 1);
+    let (_, state) = api(&app, Method::GET, "/api/connections/works/sync", None).await;
+    let summary = &state["lastSummary"];
+    let late = summary["lateSeconds"].as_i64().unwrap();
+    assert!((100..160).contains(&late), "due 100 s ago when it ran: {summary}");
+    assert_eq!(
+        summary["dueAt"],
+        okta_bridge::model::rfc3339(last - 100).unwrap(),
+        "{summary}"
+    );
+    let started = time::OffsetDateTime::parse(
+        summary["startedAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp();
+    assert_eq!(started - (last - 100), late, "{summary}");
+    // A run asked for says when it started, and nothing of a schedule.
+    let (_, run) = api(&app, Method::POST, "/api/connections/works/sync", None).await;
+    assert!(run["startedAt"].is_string() && run["lateSeconds"].is_null(), "{run}");
 
     // Removing the account removes its synced copy and its feed.
     let works = AccountName::parse("works").unwrap();

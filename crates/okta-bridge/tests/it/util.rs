@@ -397,8 +397,8 @@ pub async fn spawn_app(db: &TestDb, opts: AppOptions) -> TestApp {
         body_read_timeout: 10,
         max_long_polls: 256,
         sync_concurrency: 4,
-        delivery_concurrency: 16,
-        delivery_per_endpoint: 4,
+        delivery_concurrency: 128,
+        delivery_per_endpoint: 32,
         shutdown_grace: 10,
         rate_limit_wait: 10,
         sync_interval: 0,
@@ -831,8 +831,8 @@ pub fn server_settings(store: StoreSettings, admin_token: &str) -> Settings {
         body_read_timeout: 10,
         max_long_polls: 256,
         sync_concurrency: 4,
-        delivery_concurrency: 16,
-        delivery_per_endpoint: 4,
+        delivery_concurrency: 128,
+        delivery_per_endpoint: 32,
         shutdown_grace: 10,
         rate_limit_wait: 10,
         sync_interval: 0,
@@ -847,8 +847,13 @@ pub fn server_settings(store: StoreSettings, admin_token: &str) -> Settings {
 /// Gives every webhook stream's lease back (as running out would, a minute after a process
 /// holding one died).
 pub async fn break_stream_leases(db: &TestDb) {
+    exec_sql(db, "UPDATE webhook_streams SET lease_owner = NULL, lease_until = NULL").await;
+}
+
+/// Runs `sql` on the test's database with a connection of its own (what another process, or
+/// time passing, would have done).
+pub async fn exec_sql(db: &TestDb, sql: &'static str) {
     use sqlx::Connection;
-    let sql = "UPDATE webhook_streams SET lease_owner = NULL, lease_until = NULL";
     if db.url.starts_with("postgres") {
         let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
         sqlx::query(sql).execute(&mut c).await.unwrap();

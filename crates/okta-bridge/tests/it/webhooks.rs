@@ -704,7 +704,7 @@ async fn dead_receivers_do_not_hold_up_a_healthy_one(db: TestDb) {
             "no attempt at {id} has ended yet: {log}"
         );
     }
-    // /metrics says so: six streams running (the dead ones and the slow one) out of 16, one
+    // /metrics says so: six streams running (the dead ones and the slow one) out of 128, one
     // done, six still due, the oldest waiting since the sync wrote its events.
     let metrics = crate::util::api_get(&app, "/metrics").await.text().await.unwrap();
     let value = |line: &str| -> i64 {
@@ -717,7 +717,7 @@ async fn dead_receivers_do_not_hold_up_a_healthy_one(db: TestDb) {
             .unwrap()
     };
     assert_eq!(value("okta_bridge_work_running{kind=\"webhook_stream\"}"), 6);
-    assert_eq!(value("okta_bridge_work_limit{kind=\"webhook_stream\"}"), 16);
+    assert_eq!(value("okta_bridge_work_limit{kind=\"webhook_stream\"}"), 128);
     assert!(value("okta_bridge_work_items_total{kind=\"webhook_stream\",outcome=\"done\"}") >= 1);
     assert_eq!(value("okta_bridge_work_due{kind=\"webhook_stream\"}"), 6);
     let lag = value("okta_bridge_work_lag_seconds{kind=\"webhook_stream\"}");

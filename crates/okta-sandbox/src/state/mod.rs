@@ -36,6 +36,9 @@ pub struct SandboxState {
     pub(crate) keys: std::sync::Arc<SigningKey>,
     pub(crate) grants: Mutex<Grants>,
     pub(crate) limits: Mutex<RateLimits>,
+    /// Every bucket's limit is multiplied by this: the configured scale, or what
+    /// `PUT /__sandbox/rate-limits` set since.
+    pub(crate) rate_limit_scale: std::sync::atomic::AtomicU32,
     pub(crate) log: Mutex<SystemLog>,
     pub(crate) hooks: Mutex<hooks::EventHooks>,
     pub(crate) faults: Mutex<Faults>,
@@ -78,6 +81,7 @@ impl SandboxState {
                 .map_or_else(|| std::sync::Arc::new(SigningKey::generate()), |k| k.0.clone()),
             grants: Mutex::new(Grants::default()),
             limits: Mutex::new(RateLimits::default()),
+            rate_limit_scale: std::sync::atomic::AtomicU32::new(config.rate_limit_scale.max(1)),
             log: Mutex::new(SystemLog::default()),
             hooks: Mutex::new(hooks::EventHooks::default()),
             dpop: Mutex::new(crate::dpop::DpopState::default()),

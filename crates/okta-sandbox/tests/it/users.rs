@@ -3,10 +3,11 @@
 
 use std::collections::HashSet;
 
+use reqwest::Method;
 use reqwest::header::LINK;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::util::{api, ordinary_user, sandbox, ssws, tokens_for};
+use crate::util::{api, http_for, on_listener, ordinary_user, sandbox, send, ssws, tokens_for};
 
 fn links(res: &reqwest::Response) -> Vec<String> {
     res.headers()
@@ -152,6 +153,48 @@ async fn exceeding_the_rate_limit_gives_okta_429() {
         return;
     }
     panic!("could not fit four requests in one rate-limit window");
+}
+
+#[tokio::test]
+async fn rate_limits_are_lifted_and_restored_while_the_org_runs() {
+    let sb = sandbox(|c| c.users_rate_limit = 3).await;
+    let limit = |res: &reqwest::Response| res.headers()["x-rate-limit-limit"].to_str().unwrap().to_owned();
+    let status = |res: reqwest::Response| async { res.json::<Value>().await.unwrap() };
+    let res = send(&sb, Method::GET, "/__sandbox/rate-limits", None).await;
+    assert_eq!(status(res).await, json!({ "scale": 1, "windowSeconds": 60 }));
+    assert_eq!(limit(&api(&sb, "/api/v1/users?limit=1", &ssws(&sb)).await), "3");
+
+    let res = send(
+        &sb,
+        Method::PUT,
+        "/__sandbox/rate-limits",
+        Some(json!({ "scale": 1000 })),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(status(res).await["scale"], 1000);
+    assert_eq!(limit(&api(&sb, "/api/v1/users?limit=1", &ssws(&sb)).await), "3000");
+
+    for bad in [json!({ "scale": 0 }), json!({ "scale": -1 }), json!({ "rate": 2 })] {
+        let res = send(&sb, Method::PUT, "/__sandbox/rate-limits", Some(bad.clone())).await;
+        assert_eq!(res.status(), 400, "{bad}");
+        let e = status(res).await;
+        assert!(e["errorSummary"].as_str().is_some_and(|s| !s.is_empty()), "{bad}: {e}");
+    }
+    let res = http_for(&sb)
+        .put(on_listener(&sb, "/__sandbox/rate-limits"))
+        .json(&json!({ "scale": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "the control takes the admin's token");
+
+    send(&sb, Method::PUT, "/__sandbox/rate-limits", Some(json!({ "scale": 1 }))).await;
+    assert_eq!(
+        limit(&api(&sb, "/api/v1/users?limit=1", &ssws(&sb)).await),
+        "3",
+        "Okta's limits again"
+    );
 }
 
 #[tokio::test]
