@@ -127,7 +127,8 @@ pub(crate) struct SandboxArgs {
     #[arg(long, default_value_t = 1, value_name = "N")]
     orgs: usize,
     /// With --orgs: where to write every org's URL and credentials, and the control URL and
-    /// token that address all of them (JSON; written once every org serves).
+    /// token that address all of them (JSON; written once every org serves). Given alone, it
+    /// makes a fleet of one: one org with the fleet's listing and control.
     #[arg(long, value_name = "FILE")]
     orgs_out: Option<std::path::PathBuf>,
 }
@@ -175,7 +176,7 @@ pub(crate) async fn run(a: SandboxArgs) -> Result<()> {
         config.redirect_uris = a.redirect_uris;
     }
     config.authorization_servers.extend(a.auth_servers);
-    if a.orgs != 1 {
+    if a.orgs != 1 || a.orgs_out.is_some() {
         let fleet = FleetArgs {
             orgs: a.orgs,
             listen: a.listen,

@@ -739,6 +739,23 @@ async fn webhooks_from_the_command_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no webhook endpoint"));
 }
 
+/// The lines `child` prints until it says it serves ("Press Ctrl-C"); the rest is read on and
+/// dropped.
+async fn until_serving(child: &mut tokio::process::Child) -> Vec<String> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let done = line.contains("Press Ctrl-C");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    printed
+}
+
 /// Issue 26 (a sandbox of many orgs): `okta-bridge sandbox --orgs 3` serves three independent
 /// orgs from one process, each on its own port with its own data, token and counters; the
 /// fleet's control reaches all of them at once; okta-bridge connects to two and syncs each its
@@ -747,7 +764,6 @@ async fn webhooks_from_the_command_line() {
 async fn sandbox_serves_many_orgs_each_its_own() {
     use reqwest::Method;
     use serde_json::{Value, json};
-    use tokio::io::{AsyncBufReadExt, BufReader};
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("orgs.json");
@@ -769,16 +785,7 @@ async fn sandbox_serves_many_orgs_each_its_own() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = Vec::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        let done = line.contains("Press Ctrl-C");
-        printed.push(line);
-        if done {
-            break;
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let printed = until_serving(&mut child).await;
     assert!(printed[0].contains("fleet of 3 orgs"), "{printed:?}");
     let fleet: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let orgs = fleet["orgs"].as_array().unwrap();
@@ -848,6 +855,24 @@ async fn sandbox_serves_many_orgs_each_its_own() {
     for o in step["orgs"].as_array().unwrap() {
         assert_eq!(o["body"]["changes"].as_array().map(Vec::len), Some(4), "{o}");
     }
+    // Every org's rate limits at once: lifted, then Okta's again.
+    for scale in [50, 1] {
+        let (status, set) = call(
+            Method::PUT,
+            format!("{control}/__fleet/rate-limits"),
+            control_token,
+            Some(json!({ "scale": scale })),
+        )
+        .await;
+        assert_eq!(status, 200, "{set}");
+        let scales: Vec<_> = set["orgs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["body"]["scale"].clone())
+            .collect();
+        assert_eq!(scales, [json!(scale), json!(scale), json!(scale)], "{set}");
+    }
 
     // okta-bridge connects to two of them; each sync reads its own org.
     let db = TestDb::sqlite();
@@ -878,6 +903,21 @@ async fn sandbox_serves_many_orgs_each_its_own() {
             "{run}"
         );
     }
+    child.kill().await.unwrap();
+
+    // --orgs-out alone: a fleet of one, listed like any fleet.
+    let one = dir.path().join("one.json");
+    let mut child = okta_bridge()
+        .args(["sandbox", "--users", "5", "--groups", "1", "--listen", "127.0.0.1:0"])
+        .arg("--orgs-out")
+        .arg(&one)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    until_serving(&mut child).await;
+    let listing: Value = serde_json::from_slice(&std::fs::read(&one).unwrap()).unwrap();
+    assert_eq!(listing["orgs"].as_array().map(Vec::len), Some(1), "{listing}");
     child.kill().await.unwrap();
 
     let refused = okta_bridge()
