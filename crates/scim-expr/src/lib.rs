@@ -20,12 +20,17 @@
 //!   printing (`Display`: what parses back to the same expression).
 //! - [`PatchPath`]: a PATCH operation's `path` (`members[value eq "…"]`,
 //!   `emails[type eq "work"].value`, `name.givenName`).
+//! - [`eval`]: a filter evaluated against one JSON object (a PATCH filter's selection; the
+//!   reference other evaluations are checked against).
+//! - [`patch`]: PATCH operations read from a request and applied to a resource's JSON.
 //! - `lex`: the tokens; `parse`: the grammar over them.
 
 use std::fmt;
 
+pub mod eval;
 mod lex;
 mod parse;
+pub mod patch;
 
 /// Why an expression does not parse: where, and what was expected there. Its `Display` is the
 /// `detail` of a SCIM `invalidFilter` / `invalidPath` error.
