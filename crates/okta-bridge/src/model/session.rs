@@ -48,9 +48,7 @@ impl serde::Serialize for ConsoleSession {
                 ("openid_connect", Some(subject), email.as_deref(), groups)
             }
         };
-        let expires_at = time::OffsetDateTime::from_unix_timestamp(self.expires_at)
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+        let expires_at = super::rfc3339(self.expires_at);
         let mut out = s.serialize_struct("ConsoleSession", 6)?;
         out.serialize_field("person", self.grant.person())?;
         out.serialize_field("grantedBy", granted_by)?;

@@ -10,10 +10,7 @@ use crate::model::{Account, AppKind, Connection, ConnectionMethod, ConnectionSta
 
 /// Formats unix seconds for people (RFC 3339).
 pub fn fmt_time(secs: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| secs.to_string())
+    crate::model::rfc3339(secs).unwrap_or_else(|| secs.to_string())
 }
 
 /// A connection as the API shows it: never a token.

@@ -162,8 +162,7 @@ pub(crate) async fn deliveries(
     let (failures, open_until) = state.store().circuit(&id).await?;
     let open_until = open_until
         .filter(|t| *t > crate::model::now())
-        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+        .and_then(crate::model::rfc3339);
     let circuit = json!({ "open": open_until.is_some(), "openUntil": open_until, "failures": failures });
     Ok(Json(
         json!({ "streams": streams, "attempts": attempts, "circuit": circuit }),

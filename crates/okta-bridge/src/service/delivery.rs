@@ -171,7 +171,7 @@ impl Service {
             loop {
                 if ensured.is_none_or(|at| at.elapsed() >= ENSURE_STREAMS_EVERY) {
                     match self.store.ensure_streams().await {
-                        Ok(_) => ensured = Some(Instant::now()),
+                        Ok(()) => ensured = Some(Instant::now()),
                         Err(e) => tracing::warn!(error = %e, "webhook streams could not be made"),
                     }
                 }

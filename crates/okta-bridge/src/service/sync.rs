@@ -275,6 +275,7 @@ impl Service {
             summary["dueAt"] = json!(crate::model::rfc3339(due_at));
             summary["lateSeconds"] = json!((started_at - due_at).max(0));
         }
+        // The summary as the run answers it, with the directory's counts after the write.
         self.store.record_run_summary(account, owner, &summary).await?;
         let cutoff = now() - i64::try_from(policy.retention.as_secs()).unwrap_or(i64::MAX);
         let pruned = self.store.prune_events(account, cutoff).await?;
@@ -350,9 +351,9 @@ impl Service {
             .apply_directory_changes(account, owner, &changes, false, &summary, &inc.cursors)
             .await?;
         crate::failpoint::hit("sync.after_commit");
-        // The counts of the whole directory, once the changes are in.
+        // The counts of the whole directory, once the changes are in (the run's caller records
+        // the summary with them).
         summary["directory"] = self.store.directory_counts(account).await?;
-        self.store.record_run_summary(account, owner, &summary).await?;
         if events > 0 {
             self.feed_written.send_modify(|n| *n += 1);
         }

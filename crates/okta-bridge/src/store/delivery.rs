@@ -68,8 +68,8 @@ impl Store {
     ///
     /// # Errors
     /// [`crate::error::Error::Database`].
-    pub async fn ensure_streams(&self) -> Result<u64> {
-        let n = with_pool!(self, pool => {
+    pub async fn ensure_streams(&self) -> Result<()> {
+        with_pool!(self, pool => {
             // (`WHERE true`: SQLite reads an `ON` right after a join as the join's.)
             sqlx::query(
                 "INSERT INTO webhook_streams (webhook_id, account, delivered) \
@@ -77,10 +77,9 @@ impl Store {
                  ON CONFLICT (webhook_id, account) DO NOTHING",
             )
             .execute(pool)
-            .await?
-            .rows_affected()
+            .await?;
         });
-        Ok(n)
+        Ok(())
     }
 
     /// The streams with events to deliver now, oldest due first: of active endpoints, behind

@@ -162,24 +162,14 @@ async fn users_list_through_a_stored_connection() {
 
 /// Starts `okta-bridge sandbox` with `args`; returns the child and the org URL it printed.
 async fn start_sandbox(args: &[&str]) -> (tokio::process::Child, String, Vec<String>) {
-    use tokio::io::{AsyncBufReadExt, BufReader};
     let mut child = okta_bridge()
         .args(["sandbox", "--listen", "127.0.0.1:0", "--api-token", "state-test-token"])
         .args(args)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        let done = line.contains("Press Ctrl-C");
-        seen.push(line);
-        if done {
-            break;
-        }
-    }
-    // Keep draining stdout so the process never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // Stdout is drained on, so the process never blocks on a full pipe.
+    let seen = until_serving(&mut child).await;
     let url = seen
         .iter()
         .find_map(|l| l.strip_prefix("okta-sandbox org running at "))

@@ -671,6 +671,11 @@ async fn dead_receivers_do_not_hold_up_a_healthy_one(db: TestDb) {
     assert_eq!(status, 201, "{made}");
     let (events, summary) = connect_and_sync(&app, "busy").await;
     assert!(events > 8, "{summary}");
+    // The connection's feed began with a stream to each endpoint, written with it (the worker's
+    // sweep for missed ones runs every 10 s).
+    let healthy_id = made["id"].as_str().unwrap();
+    let streams = app.store.webhook_streams(healthy_id).await.unwrap();
+    assert_eq!(streams.len(), 1, "{streams:?}");
 
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
