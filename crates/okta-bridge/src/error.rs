@@ -235,6 +235,17 @@ pub enum Error {
     #[error("{0}")]
     SetupLink(SetupRefusal),
     /// Okta answered with an error or could not be reached (→ 502, 504 on a timeout).
+    /// A SCIM request refused (`/scim/v2/…`): the status, SCIM's `scimType` and what to fix;
+    /// answered as a SCIM error.
+    #[error("{detail}")]
+    Scim {
+        /// The HTTP status.
+        status: u16,
+        /// `invalidFilter`, `invalidValue`, `uniqueness`, …
+        scim_type: Option<&'static str>,
+        /// What is wrong and what to do.
+        detail: String,
+    },
     #[error(transparent)]
     Okta(#[from] okta_client::Error),
     /// A bug: a task that panicked (→ 500; details logged, never sent).
@@ -526,6 +537,25 @@ pub enum Conflict {
         name: String,
         /// The existing key's id.
         id: String,
+    },
+    /// Turning SCIM on for an account connected another way, or reading the org of an account
+    /// whose directory SCIM pushes: an account's directory has one source at a time.
+    #[error("account {account}'s directory comes from {source_now}: {what}")]
+    OtherSource {
+        /// The account.
+        account: String,
+        /// `SCIM push` or `the API sync (…)`.
+        source_now: String,
+        /// What to do.
+        what: String,
+    },
+    /// Turning SCIM on twice.
+    #[error(
+        "SCIM is on for account {account} already: rotate its token (okta-bridge scim rotate {account}, or POST /api/accounts/{account}/scim/rotate) for a new one"
+    )]
+    ScimOn {
+        /// The account.
+        account: String,
     },
     /// Changing a connected account's kind of app.
     #[error("account {account} is connected through its {kind} app: disconnect it before changing the kind of app")]

@@ -1,7 +1,7 @@
 //! A filter evaluated against one JSON object: the values of a multi-valued attribute a
 //! PATCH path selects (`members[value eq "00u1"]`), and the reference that other evaluations
 //! (SQL) are checked against. Attribute names match in any case; strings compare in any case
-//! (RFC 7643's default, `caseExact: false`); `gt`/`ge`/`lt`/`le` compare numbers as numbers and
+//! (RFC 7643's default, `caseExact: false`; ASCII letters only, as SQL databases fold them); `gt`/`ge`/`lt`/`le` compare numbers as numbers and
 //! strings (RFC 3339 times among them) as strings.
 
 use std::cmp::Ordering;
@@ -61,7 +61,9 @@ fn present(v: &Value) -> bool {
 }
 
 fn compare(v: &Value, op: CompareOp, with: &CompValue) -> bool {
-    let text = |s: &str| s.to_lowercase();
+    // ASCII case folding: what SQLite's lower() and PostgreSQL's under `COLLATE "C"` do, so a
+    // filter selects the same rows in SQL as here.
+    let text = |s: &str| s.to_ascii_lowercase();
     match (v, with) {
         (Value::String(a), CompValue::String(b)) => {
             let (a, b) = (text(a), text(b));

@@ -44,15 +44,19 @@ pub enum ConnectionMethod {
     /// The account's service app: each instance mints its own tokens (client credentials with
     /// `private_key_jwt`), so the row holds none.
     ServiceApp,
+    /// The customer's Okta pushes the directory by SCIM 2.0: okta-bridge holds no token for
+    /// the org (the row holds none) and reads nothing from it.
+    Scim,
 }
 
 impl ConnectionMethod {
-    /// As stored and shown: `authorization_code`, `api_token`, `service_app`.
+    /// As stored and shown: `authorization_code`, `api_token`, `service_app`, `scim`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AuthorizationCode => "authorization_code",
             Self::ApiToken => "api_token",
             Self::ServiceApp => "service_app",
+            Self::Scim => "scim",
         }
     }
 
@@ -62,6 +66,7 @@ impl ConnectionMethod {
             "authorization_code" => Some(Self::AuthorizationCode),
             "api_token" => Some(Self::ApiToken),
             "service_app" => Some(Self::ServiceApp),
+            "scim" => Some(Self::Scim),
             _ => None,
         }
     }

@@ -24,6 +24,10 @@ pub struct DirUser {
     pub last_updated: Option<String>,
     /// The whole profile, custom attributes included (attributes without a value left out).
     pub profile: Map<String, Value>,
+    /// The identity provider's id of a user pushed by SCIM (`externalId`); none for a pulled
+    /// user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
 }
 
 impl DirUser {
@@ -42,6 +46,7 @@ impl DirUser {
         field("statusChanged", &self.status_changed, &old.status_changed);
         field("lastLogin", &self.last_login, &old.last_login);
         field("lastUpdated", &self.last_updated, &old.last_updated);
+        field("externalId", &self.external_id, &old.external_id);
         if self.status != old.status {
             changed.push("status".to_owned());
         }

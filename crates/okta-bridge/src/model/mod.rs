@@ -2,7 +2,8 @@
 //! connections and their tokens, one type per secret; a connected org's directory and its
 //! change feed; the webhook endpoints it is delivered to; the Okta event hooks that push
 //! changes in; the setup links customers' admins connect their orgs through; the API keys
-//! applications call okta-bridge with; how console sessions were granted.
+//! applications call okta-bridge with; how console sessions were granted; SCIM resources as a
+//! pushed directory keeps them (`scim`).
 
 mod account;
 mod api_key;
@@ -10,6 +11,7 @@ mod connection;
 mod directory;
 mod hook;
 mod names;
+pub mod scim;
 mod secrets;
 mod session;
 mod setup;
@@ -31,7 +33,7 @@ pub use names::{AccountName, Scopes};
 pub use okta_client::OrgUrl;
 pub use secrets::{
     AccessToken, ApiKeySecret, ApiToken, ClientSecret, HookSecret, PkceVerifier, PrivateKeyPem, RefreshToken,
-    SetupSession, SetupToken, WebhookSecret, secret_opt,
+    ScimToken, SetupSession, SetupToken, WebhookSecret, secret_opt,
 };
 pub use session::{ConsoleSession, SessionGrant};
 pub use setup::{LinkState, SetupLink, SetupMethod};

@@ -95,6 +95,12 @@ secret_type!(
     SetupToken
 );
 secret_type!(
+    /// The bearer token an org's Okta pushes an account's directory with by SCIM (`scim_…`,
+    /// 256 random bits): shown once, when made or rotated; only its hash is stored.
+    #[derive(Clone)]
+    ScimToken
+);
+secret_type!(
     /// The cookie of the browser that opened a setup link; only its hash is stored.
     #[derive(Clone)]
     SetupSession

@@ -166,6 +166,7 @@ pub(crate) async fn connection(
             ConnectionMethod::AuthorizationCode => "an admin's sign-in (authorization code)",
             ConnectionMethod::ApiToken => "an API token",
             ConnectionMethod::ServiceApp => "a service app",
+            ConnectionMethod::Scim => "SCIM push from the customer's Okta",
         },
         token_type: conn.token_type.clone(),
         expiry,

@@ -49,6 +49,11 @@ pub(crate) fn classify(e: &Error) -> (StatusCode, &'static str, String) {
         Error::AppRejected { .. } => (StatusCode::CONFLICT, "app_rejected", shown()),
         Error::TokenRefused { .. } => (StatusCode::CONFLICT, "token_refused", shown()),
         Error::Rejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "credentials_rejected", shown()),
+        Error::Scim { status, scim_type, .. } => (
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+            scim_type.unwrap_or("scim"),
+            shown(),
+        ),
         e if e.database_unavailable() => {
             tracing::warn!(error = %e, "the database is unreachable");
             (

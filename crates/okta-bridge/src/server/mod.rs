@@ -20,6 +20,9 @@ mod openapi;
 mod ops;
 mod pages;
 mod proxy;
+mod scim;
+mod scim_api;
+mod scim_schemas;
 mod sessions;
 mod setup;
 pub mod views;
@@ -51,6 +54,8 @@ pub struct AppState {
     long_polls: Arc<tokio::sync::Semaphore>,
     /// That cap.
     max_long_polls: usize,
+    /// SCIM requests served now, against a cap of their own (more are answered 429).
+    scim_permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// Long polls of the change feed waiting at once, unless configured otherwise.
@@ -81,6 +86,7 @@ impl AppState {
             console,
             long_polls: Arc::new(tokio::sync::Semaphore::new(max_long_polls)),
             max_long_polls,
+            scim_permits: Arc::new(tokio::sync::Semaphore::new(scim::MAX_IN_FLIGHT)),
         })
     }
 
@@ -115,6 +121,8 @@ fn json_api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::list, accounts::add))
         .routes(routes!(accounts::get, accounts::remove))
         .routes(routes!(accounts::connect))
+        .routes(routes!(scim_api::enable, scim_api::status, scim_api::disable))
+        .routes(routes!(scim_api::rotate))
         .routes(routes!(setup::create))
         .routes(routes!(setup::list))
         .routes(routes!(setup::audit))
@@ -160,6 +168,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let doc = Arc::new(doc);
     Router::new()
         .merge(api)
+        .merge(scim::routes(state.clone()))
         .route(
             "/api/openapi.json",
             get(move || {

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "connections", description = "Stored connections, and Okta's API through them"),
         (name = "directory", description = "A connection's synced directory and its change feed"),
         (name = "webhooks", description = "Endpoints the change feed is delivered to"),
+        (name = "scim", description = "SCIM 2.0 push: the customer's Okta provisions an account's directory (the SCIM endpoint itself is /scim/v2/{account}, RFC 7644)"),
         (name = "setup", description = "Links a customer's Okta admin connects an account through"),
         (name = "keys", description = "API keys"),
         (name = "console", description = "Console sessions"),

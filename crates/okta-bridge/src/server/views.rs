@@ -140,6 +140,7 @@ impl AccountRow {
                 Some(ConnectionMethod::ApiToken) => "API token",
                 Some(ConnectionMethod::ServiceApp) if a.dpop => "service app (DPoP)",
                 Some(ConnectionMethod::ServiceApp) => "service app",
+                Some(ConnectionMethod::Scim) => "SCIM push",
                 Some(ConnectionMethod::AuthorizationCode) => "Okta sign-in",
                 None => "",
             },

@@ -124,8 +124,8 @@ pub(crate) async fn delete(_: Admin, State(state): State<Arc<AppState>>, Path(id
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Rotate {
-    overlap_seconds: Option<u64>,
+pub(super) struct Rotate {
+    pub(super) overlap_seconds: Option<u64>,
 }
 
 /// `POST /api/webhooks/{id}/rotate-secret {"overlapSeconds"?}`: the endpoint with its new

@@ -68,6 +68,16 @@ fn okta_error(e: &okta_client::Error) -> String {
     }
 }
 
+/// What reading the org of a connection whose directory SCIM pushes answers.
+pub(super) fn scim_only(account: &AccountName) -> Error {
+    crate::error::Conflict::OtherSource {
+        account: account.to_string(),
+        source_now: "SCIM push".into(),
+        what: "okta-bridge holds no access to its org's API; its directory is what the customer's Okta pushes (GET /api/connections/{account}/directory/users)".replace("{account}", account.as_str()),
+    }
+    .into()
+}
+
 impl Service {
     pub(super) async fn connection(&self, account: &AccountName) -> Result<Connection> {
         self.store
@@ -83,7 +93,7 @@ impl Service {
                 conn.version,
                 self.store.account(&conn.account).await?.map_or(0, |a| a.updated_at),
             ),
-            ConnectionMethod::AuthorizationCode => (0, 0),
+            ConnectionMethod::AuthorizationCode | ConnectionMethod::Scim => (0, 0),
         })
     }
 
@@ -138,6 +148,7 @@ impl Service {
                 let source = ConnectionTokenSource::new(self.refresher.clone(), account.clone());
                 builder.token_source(Arc::new(source)).build()?
             }
+            ConnectionMethod::Scim => return Err(scim_only(account)),
         })
     }
 
@@ -195,7 +206,7 @@ impl Service {
                 }
             }
             // okta-client already took a new token (or the DPoP nonce) once.
-            ConnectionMethod::ServiceApp => Err(Error::Okta(err)),
+            ConnectionMethod::ServiceApp | ConnectionMethod::Scim => Err(Error::Okta(err)),
         }
     }
 
@@ -284,6 +295,13 @@ impl Service {
                 Vec::new(),
                 "service app connection removed (its tokens were never stored)".to_owned(),
             ),
+            ConnectionMethod::Scim => {
+                self.store.disable_scim(account).await?;
+                (
+                    vec!["scim_token"],
+                    "SCIM push turned off (its token no longer works; the directory pushed so far is kept)".to_owned(),
+                )
+            }
             ConnectionMethod::AuthorizationCode => {
                 let oauth = self.apps.web_app(account).await?;
                 let oauth = oauth.as_ref().filter(|o| o.org() == &conn.org_url).ok_or_else(|| {

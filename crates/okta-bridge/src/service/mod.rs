@@ -12,6 +12,7 @@ mod delivery;
 mod hooks;
 mod pass;
 mod proxy;
+mod scim;
 mod setup;
 mod sync;
 mod webhooks;
@@ -30,6 +31,7 @@ pub use connections::ClientStamp;
 pub use delivery::{DeliveryPolicy, signature};
 pub use hooks::{HOOK_AUTH_HEADER, hook_uri};
 pub use proxy::{Proxied, is_read};
+pub use scim::{MAX_SCIM_OVERLAP, MAX_SCIM_PAGE, ScimPage, Skipped, parse_filter};
 pub use setup::{
     CHECK_WINDOW_SECS, CHECKS_PER_WINDOW, DEFAULT_LINK_TTL, SETUP_SCOPES, SetupHealth, SetupInput, SetupKey,
     SetupOutcome, explain, setup_binding,

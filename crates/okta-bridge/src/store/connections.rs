@@ -12,7 +12,7 @@ use crate::model::{
 };
 
 /// The expiry stored for tokens that do not expire: 9999-12-31T23:59:59Z.
-const NEVER: i64 = 253_402_300_799;
+pub(super) const NEVER: i64 = 253_402_300_799;
 
 fn stored_expiry(e: Expiry) -> i64 {
     e.at().unwrap_or(NEVER)

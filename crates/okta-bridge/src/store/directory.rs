@@ -14,12 +14,12 @@ use crate::model::{
 
 /// The webhook streams of a connection whose feed begins (`$1`): one per endpoint, from the
 /// feed's first event. (`WHERE true`: SQLite reads an `ON` right after a `FROM` as a join's.)
-const NEW_FEED_STREAMS: &str = "INSERT INTO webhook_streams (webhook_id, account, delivered) \
+pub(super) const NEW_FEED_STREAMS: &str = "INSERT INTO webhook_streams (webhook_id, account, delivered) \
      SELECT id, $1, 0 FROM webhooks WHERE true ON CONFLICT (webhook_id, account) DO NOTHING";
 
 /// Rows a statement writes at most (13 columns × 1,000 stays under SQLite's and PostgreSQL's
 /// limits on bound values).
-const BATCH: usize = 1000;
+pub(super) const BATCH: usize = 1000;
 
 pub(super) type UserRow = (
     String,
@@ -34,9 +34,10 @@ pub(super) type UserRow = (
     Option<String>,
     Option<String>,
     String,
+    Option<String>,
 );
 
-pub(super) const SELECT_USERS: &str = "SELECT id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile FROM dir_users WHERE account = $1";
+pub(super) const SELECT_USERS: &str = "SELECT id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile, external_id FROM dir_users WHERE account = $1";
 
 fn unreadable(table: &'static str, row: &str, column: &'static str, value: &str) -> Error {
     Error::Unreadable {
@@ -63,6 +64,7 @@ pub(super) fn user_of(r: UserRow) -> Result<DirUser> {
         last_login: r.9,
         last_updated: r.10,
         profile,
+        external_id: r.12,
     })
 }
 
@@ -93,7 +95,7 @@ type AppCountRow = (String, String, Option<String>, Option<String>, Option<Strin
 
 /// The largest inserts of a sync (events, memberships), the fastest way each database takes
 /// them: batched `VALUES` on SQLite, one statement over arrays (`UNNEST`) on PostgreSQL.
-trait Bulk {
+pub(super) trait Bulk {
     /// Inserts `events` numbered from `first`, recorded `at`.
     fn events<'a>(
         &'a mut self,
@@ -288,11 +290,170 @@ pub(super) const ACCOUNT_TABLES: &[&str] = &[
     "DELETE FROM hook_targets WHERE account = $1",
 ];
 
-/// The connections due for a scheduled sync (`$1`: the last run before which one is due).
+/// Writes `$changes` into the directory's tables in transaction `$tx` of account `$a`: deletions,
+/// rows in batches, memberships and assignments, then its events numbered from `$first`,
+/// recorded `$at`; the users and groups `$unchanged_users`/`$unchanged_groups` (and those
+/// upserted) marked seen by pass `$seen_run`. A macro: the statements are the same on both
+/// databases, the transaction's type is not.
+macro_rules! write_changes {
+    ($tx:ident, $a:expr, $first:expr, $at:expr, $changes:expr, $seen_run:expr, $unchanged_users:expr, $unchanged_groups:expr) => {{
+        let (a, first, at, changes, seen_run): (&str, i64, i64, &DirectoryChanges, i64) = ($a, $first, $at, $changes, $seen_run);
+        let (unchanged_users, unchanged_groups): (&Vec<String>, &Vec<String>) = ($unchanged_users, $unchanged_groups);
+        let deletions: [(&[&str], &Vec<String>); 3] = [
+            (
+                &[
+                    "DELETE FROM dir_members WHERE account = $1 AND user_id = $2",
+                    "DELETE FROM dir_app_users WHERE account = $1 AND user_id = $2",
+                    "DELETE FROM dir_users WHERE account = $1 AND id = $2",
+                ],
+                &changes.delete_users,
+            ),
+            (
+                &[
+                    "DELETE FROM dir_members WHERE account = $1 AND group_id = $2",
+                    "DELETE FROM dir_app_groups WHERE account = $1 AND group_id = $2",
+                    "DELETE FROM dir_groups WHERE account = $1 AND id = $2",
+                ],
+                &changes.delete_groups,
+            ),
+            (
+                &[
+                    "DELETE FROM dir_app_users WHERE account = $1 AND app_id = $2",
+                    "DELETE FROM dir_app_groups WHERE account = $1 AND app_id = $2",
+                    "DELETE FROM dir_apps WHERE account = $1 AND id = $2",
+                ],
+                &changes.delete_apps,
+            ),
+        ];
+        for (statements, ids) in deletions {
+            for id in ids {
+                for sql in statements {
+                    sqlx::query(*sql).bind(a).bind(id).execute(&mut *$tx).await?;
+                }
+            }
+        }
+        // Rows go in batches (one statement of up to BATCH rows each), so an initial sync of
+        // a large org is a few hundred statements, not a million.
+        for chunk in changes.upsert_users.chunks(BATCH) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO dir_users (account, id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile, external_id, seen) ",
+            );
+            q.push_values(chunk, |mut row, u| {
+                row.push_bind(a)
+                    .push_bind(&u.id)
+                    .push_bind(&u.status)
+                    .push_bind(&u.login)
+                    .push_bind(&u.email)
+                    .push_bind(&u.first_name)
+                    .push_bind(&u.last_name)
+                    .push_bind(&u.created)
+                    .push_bind(&u.activated)
+                    .push_bind(&u.status_changed)
+                    .push_bind(&u.last_login)
+                    .push_bind(&u.last_updated)
+                    .push_bind(Value::Object(u.profile.clone()).to_string())
+                    .push_bind(&u.external_id)
+                    .push_bind(seen_run);
+            });
+            q.push(
+                " ON CONFLICT (account, id) DO UPDATE SET status = excluded.status, login = excluded.login, email = excluded.email, \
+                 first_name = excluded.first_name, last_name = excluded.last_name, created = excluded.created, activated = excluded.activated, \
+                 status_changed = excluded.status_changed, last_login = excluded.last_login, last_updated = excluded.last_updated, profile = excluded.profile, \
+                 external_id = excluded.external_id, seen = CASE WHEN excluded.seen = 0 THEN dir_users.seen ELSE excluded.seen END",
+            );
+            q.build().execute(&mut *$tx).await?;
+        }
+        for chunk in changes.upsert_groups.chunks(BATCH) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO dir_groups (account, id, group_type, name, description, created, last_updated, last_membership_updated, seen) ",
+            );
+            q.push_values(chunk, |mut row, g| {
+                row.push_bind(a)
+                    .push_bind(&g.id)
+                    .push_bind(&g.group_type)
+                    .push_bind(&g.name)
+                    .push_bind(&g.description)
+                    .push_bind(&g.created)
+                    .push_bind(&g.last_updated)
+                    .push_bind(&g.last_membership_updated)
+                    .push_bind(seen_run);
+            });
+            q.push(
+                " ON CONFLICT (account, id) DO UPDATE SET group_type = excluded.group_type, name = excluded.name, description = excluded.description, \
+                 created = excluded.created, last_updated = excluded.last_updated, last_membership_updated = excluded.last_membership_updated, \
+                 seen = CASE WHEN excluded.seen = 0 THEN dir_groups.seen ELSE excluded.seen END",
+            );
+            q.build().execute(&mut *$tx).await?;
+        }
+        // What a pass saw unchanged is marked seen too.
+        for (table, ids) in [("dir_users", unchanged_users), ("dir_groups", unchanged_groups)] {
+            for chunk in ids.chunks(BATCH) {
+                let mut q = sqlx::QueryBuilder::new(if table == "dir_users" {
+                    "UPDATE dir_users SET seen = "
+                } else {
+                    "UPDATE dir_groups SET seen = "
+                });
+                q.push_bind(seen_run).push(" WHERE account = ").push_bind(a).push(" AND id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(id);
+                }
+                list.push_unseparated(")");
+                q.build().execute(&mut *$tx).await?;
+            }
+        }
+        for (sql, pairs) in [
+            ("DELETE FROM dir_members WHERE account = $1 AND group_id = $2 AND user_id = $3", &changes.remove_members),
+            ("DELETE FROM dir_app_users WHERE account = $1 AND app_id = $2 AND user_id = $3", &changes.remove_app_users),
+            ("DELETE FROM dir_app_groups WHERE account = $1 AND app_id = $2 AND group_id = $3", &changes.remove_app_groups),
+        ] {
+            for (x, u) in pairs {
+                sqlx::query(sql).bind(a).bind(x).bind(u).execute(&mut *$tx).await?;
+            }
+        }
+        Bulk::members(&mut *$tx, a, &changes.add_members).await?;
+        for chunk in changes.add_app_groups.chunks(BATCH) {
+            let mut q = sqlx::QueryBuilder::new("INSERT INTO dir_app_groups (account, app_id, group_id) ");
+            q.push_values(chunk, |mut row, (app, g)| {
+                row.push_bind(a).push_bind(app).push_bind(g);
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build().execute(&mut *$tx).await?;
+        }
+        for chunk in changes.upsert_apps.chunks(BATCH) {
+            let mut q = sqlx::QueryBuilder::new("INSERT INTO dir_apps (account, id, label, name, status, sign_on_mode) ");
+            q.push_values(chunk, |mut row, app| {
+                row.push_bind(a)
+                    .push_bind(&app.id)
+                    .push_bind(&app.label)
+                    .push_bind(&app.name)
+                    .push_bind(&app.status)
+                    .push_bind(&app.sign_on_mode);
+            });
+            q.push(
+                " ON CONFLICT (account, id) DO UPDATE SET label = excluded.label, name = excluded.name, status = excluded.status, sign_on_mode = excluded.sign_on_mode",
+            );
+            q.build().execute(&mut *$tx).await?;
+        }
+        for chunk in changes.set_app_users.chunks(BATCH) {
+            let mut q = sqlx::QueryBuilder::new("INSERT INTO dir_app_users (account, app_id, user_id, scope) ");
+            q.push_values(chunk, |mut row, (app, u, scope)| {
+                row.push_bind(a).push_bind(app).push_bind(u).push_bind(scope);
+            });
+            q.push(" ON CONFLICT (account, app_id, user_id) DO UPDATE SET scope = excluded.scope");
+            q.build().execute(&mut *$tx).await?;
+        }
+        Bulk::events(&mut *$tx, a, first, at, &changes.events).await?;
+    }};
+}
+pub(super) use write_changes;
+
+/// The connections due for a scheduled sync (`$1`: the last run before which one is due); those
+/// whose directory SCIM pushes are never due.
 macro_rules! due_syncs {
     () => {
         "FROM connections c LEFT JOIN dir_sync s ON s.account = c.account \
-         WHERE c.status = 'connected' AND (s.last_run_at IS NULL OR s.last_run_at <= $1)"
+         WHERE c.status = 'connected' AND c.method <> 'scim' AND (s.last_run_at IS NULL OR s.last_run_at <= $1)"
     };
 }
 
@@ -310,7 +471,7 @@ impl Store {
             sqlx::query_as(
                 "SELECT c.account, COALESCE(s.last_run_at + $3, c.created_at) FROM connections c \
                  LEFT JOIN dir_sync s ON s.account = c.account \
-                 WHERE c.status = 'connected' AND (s.last_run_at IS NULL OR s.last_run_at <= $1) \
+                 WHERE c.status = 'connected' AND c.method <> 'scim' AND (s.last_run_at IS NULL OR s.last_run_at <= $1) \
                  AND (s.lease_owner IS NULL OR s.lease_until < $2) \
                  ORDER BY COALESCE(s.last_run_at, 0), c.account",
             )
@@ -532,150 +693,7 @@ impl Store {
                 return Err(Conflict::SyncLeaseLost { account: a.to_owned() }.into());
             };
             let first = next - n;
-            let deletions: [(&[&str], &Vec<String>); 3] = [
-                (
-                    &[
-                        "DELETE FROM dir_members WHERE account = $1 AND user_id = $2",
-                        "DELETE FROM dir_app_users WHERE account = $1 AND user_id = $2",
-                        "DELETE FROM dir_users WHERE account = $1 AND id = $2",
-                    ],
-                    &changes.delete_users,
-                ),
-                (
-                    &[
-                        "DELETE FROM dir_members WHERE account = $1 AND group_id = $2",
-                        "DELETE FROM dir_app_groups WHERE account = $1 AND group_id = $2",
-                        "DELETE FROM dir_groups WHERE account = $1 AND id = $2",
-                    ],
-                    &changes.delete_groups,
-                ),
-                (
-                    &[
-                        "DELETE FROM dir_app_users WHERE account = $1 AND app_id = $2",
-                        "DELETE FROM dir_app_groups WHERE account = $1 AND app_id = $2",
-                        "DELETE FROM dir_apps WHERE account = $1 AND id = $2",
-                    ],
-                    &changes.delete_apps,
-                ),
-            ];
-            for (statements, ids) in deletions {
-                for id in ids {
-                    for sql in statements {
-                        sqlx::query(*sql).bind(a).bind(id).execute(&mut *tx).await?;
-                    }
-                }
-            }
-            // Rows go in batches (one statement of up to BATCH rows each), so an initial sync of
-            // a large org is a few hundred statements, not a million.
-            for chunk in changes.upsert_users.chunks(BATCH) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO dir_users (account, id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile, seen) ",
-                );
-                q.push_values(chunk, |mut row, u| {
-                    row.push_bind(a)
-                        .push_bind(&u.id)
-                        .push_bind(&u.status)
-                        .push_bind(&u.login)
-                        .push_bind(&u.email)
-                        .push_bind(&u.first_name)
-                        .push_bind(&u.last_name)
-                        .push_bind(&u.created)
-                        .push_bind(&u.activated)
-                        .push_bind(&u.status_changed)
-                        .push_bind(&u.last_login)
-                        .push_bind(&u.last_updated)
-                        .push_bind(Value::Object(u.profile.clone()).to_string())
-                        .push_bind(seen_run);
-                });
-                q.push(
-                    " ON CONFLICT (account, id) DO UPDATE SET status = excluded.status, login = excluded.login, email = excluded.email, \
-                     first_name = excluded.first_name, last_name = excluded.last_name, created = excluded.created, activated = excluded.activated, \
-                     status_changed = excluded.status_changed, last_login = excluded.last_login, last_updated = excluded.last_updated, profile = excluded.profile, \
-                     seen = CASE WHEN excluded.seen = 0 THEN dir_users.seen ELSE excluded.seen END",
-                );
-                q.build().execute(&mut *tx).await?;
-            }
-            for chunk in changes.upsert_groups.chunks(BATCH) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO dir_groups (account, id, group_type, name, description, created, last_updated, last_membership_updated, seen) ",
-                );
-                q.push_values(chunk, |mut row, g| {
-                    row.push_bind(a)
-                        .push_bind(&g.id)
-                        .push_bind(&g.group_type)
-                        .push_bind(&g.name)
-                        .push_bind(&g.description)
-                        .push_bind(&g.created)
-                        .push_bind(&g.last_updated)
-                        .push_bind(&g.last_membership_updated)
-                        .push_bind(seen_run);
-                });
-                q.push(
-                    " ON CONFLICT (account, id) DO UPDATE SET group_type = excluded.group_type, name = excluded.name, description = excluded.description, \
-                     created = excluded.created, last_updated = excluded.last_updated, last_membership_updated = excluded.last_membership_updated, \
-                     seen = CASE WHEN excluded.seen = 0 THEN dir_groups.seen ELSE excluded.seen END",
-                );
-                q.build().execute(&mut *tx).await?;
-            }
-            // What a pass saw unchanged is marked seen too.
-            for (table, ids) in [("dir_users", &unchanged_users), ("dir_groups", &unchanged_groups)] {
-                for chunk in ids.chunks(BATCH) {
-                    let mut q = sqlx::QueryBuilder::new(if table == "dir_users" {
-                        "UPDATE dir_users SET seen = "
-                    } else {
-                        "UPDATE dir_groups SET seen = "
-                    });
-                    q.push_bind(seen_run).push(" WHERE account = ").push_bind(a).push(" AND id IN (");
-                    let mut list = q.separated(", ");
-                    for id in chunk {
-                        list.push_bind(id);
-                    }
-                    list.push_unseparated(")");
-                    q.build().execute(&mut *tx).await?;
-                }
-            }
-            for (sql, pairs) in [
-                ("DELETE FROM dir_members WHERE account = $1 AND group_id = $2 AND user_id = $3", &changes.remove_members),
-                ("DELETE FROM dir_app_users WHERE account = $1 AND app_id = $2 AND user_id = $3", &changes.remove_app_users),
-                ("DELETE FROM dir_app_groups WHERE account = $1 AND app_id = $2 AND group_id = $3", &changes.remove_app_groups),
-            ] {
-                for (x, u) in pairs {
-                    sqlx::query(sql).bind(a).bind(x).bind(u).execute(&mut *tx).await?;
-                }
-            }
-            Bulk::members(&mut *tx, a, &changes.add_members).await?;
-            for chunk in changes.add_app_groups.chunks(BATCH) {
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO dir_app_groups (account, app_id, group_id) ");
-                q.push_values(chunk, |mut row, (app, g)| {
-                    row.push_bind(a).push_bind(app).push_bind(g);
-                });
-                q.push(" ON CONFLICT DO NOTHING");
-                q.build().execute(&mut *tx).await?;
-            }
-            for chunk in changes.upsert_apps.chunks(BATCH) {
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO dir_apps (account, id, label, name, status, sign_on_mode) ");
-                q.push_values(chunk, |mut row, app| {
-                    row.push_bind(a)
-                        .push_bind(&app.id)
-                        .push_bind(&app.label)
-                        .push_bind(&app.name)
-                        .push_bind(&app.status)
-                        .push_bind(&app.sign_on_mode);
-                });
-                q.push(
-                    " ON CONFLICT (account, id) DO UPDATE SET label = excluded.label, name = excluded.name, status = excluded.status, sign_on_mode = excluded.sign_on_mode",
-                );
-                q.build().execute(&mut *tx).await?;
-            }
-            for chunk in changes.set_app_users.chunks(BATCH) {
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO dir_app_users (account, app_id, user_id, scope) ");
-                q.push_values(chunk, |mut row, (app, u, scope)| {
-                    row.push_bind(a).push_bind(app).push_bind(u).push_bind(scope);
-                });
-                q.push(" ON CONFLICT (account, app_id, user_id) DO UPDATE SET scope = excluded.scope");
-                q.build().execute(&mut *tx).await?;
-            }
-            Bulk::events(&mut *tx, a, first, at, &changes.events).await?;
+            write_changes!(tx, a, first, at, changes, seen_run, &unchanged_users, &unchanged_groups);
             crate::failpoint::hit("sync.before_commit");
             tx.commit().await?;
             next - 1
@@ -1013,7 +1031,7 @@ impl Store {
         });
         let rows: Vec<UserRow> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile \
+                "SELECT id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile, external_id \
                  FROM dir_users u WHERE account = $1 AND id > $2 AND ($3 IS NULL OR status = $3) \
                  AND ($4 IS NULL OR lower(login) LIKE $4 ESCAPE '\\' OR lower(email) LIKE $4 ESCAPE '\\' \
                       OR lower(first_name) LIKE $4 ESCAPE '\\' OR lower(last_name) LIKE $4 ESCAPE '\\') \
@@ -1043,7 +1061,7 @@ impl Store {
     pub async fn directory_user(&self, account: &AccountName, id: &str) -> Result<Option<(DirUser, Vec<String>)>> {
         let (row, groups): (Option<UserRow>, Vec<(String,)>) = with_pool!(self, pool => {
             let row = sqlx::query_as(
-                "SELECT id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile \
+                "SELECT id, status, login, email, first_name, last_name, created, activated, status_changed, last_login, last_updated, profile, external_id \
                  FROM dir_users WHERE account = $1 AND id = $2",
             )
             .bind(account.as_str())
@@ -1104,7 +1122,7 @@ impl Store {
                 .fetch_optional(pool)
                 .await?;
             let rows = sqlx::query_as(
-                "SELECT u.id, u.status, u.login, u.email, u.first_name, u.last_name, u.created, u.activated, u.status_changed, u.last_login, u.last_updated, u.profile \
+                "SELECT u.id, u.status, u.login, u.email, u.first_name, u.last_name, u.created, u.activated, u.status_changed, u.last_login, u.last_updated, u.profile, u.external_id \
                  FROM dir_members m JOIN dir_users u ON u.account = m.account AND u.id = m.user_id \
                  WHERE m.account = $1 AND m.group_id = $2 AND m.user_id > $3 ORDER BY m.user_id LIMIT $4",
             )

@@ -23,6 +23,8 @@ mod hooks;
 mod keys;
 mod pass;
 mod pending;
+mod scim;
+mod scim_sql;
 mod sessions;
 mod setup;
 mod webhooks;
@@ -30,6 +32,7 @@ mod webhooks;
 pub use delivery::{Attempt, Outcome, Stream};
 pub use directory::{Seen, SyncMark, UserQuery};
 pub use hooks::HookCall;
+pub use scim::{ScimGroup, ScimLoaded, ScimState, ScimTarget, ScimUser, ScimWrite};
 pub use setup::SetupLinkBy;
 
 use std::str::FromStr;

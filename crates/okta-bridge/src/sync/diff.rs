@@ -453,6 +453,7 @@ mod tests {
             last_login: None,
             last_updated: None,
             profile,
+            external_id: None,
         }
     }
 

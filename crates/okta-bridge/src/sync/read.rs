@@ -57,6 +57,7 @@ pub(crate) fn dir_user(u: okta_client::User) -> DirUser {
         last_login: text(u.last_login),
         last_updated: text(u.last_updated),
         profile,
+        external_id: None,
         id: u.id,
     }
 }

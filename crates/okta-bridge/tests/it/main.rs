@@ -22,6 +22,7 @@ mod proxy;
 mod refresh;
 mod reject;
 mod reliability;
+mod scim;
 mod security;
 mod serve;
 mod setup;

@@ -112,6 +112,7 @@ pub(crate) async fn exported(app: &TestApp) -> Directory {
             last_login: s(&u["lastLogin"]),
             last_updated: s(&u["lastUpdated"]),
             profile: p.as_object().unwrap().clone(),
+            external_id: None,
         };
         d.users.insert(user.id.clone(), user);
     }

@@ -201,9 +201,9 @@ async fn webhook_urls_are_https_on_public_addresses() {
 
 /// What a receiver got: each request's event id, signature header and body.
 #[derive(Clone, Default)]
-struct Received {
-    got: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
-    arrived: std::sync::Arc<tokio::sync::Notify>,
+pub(crate) struct Received {
+    pub(crate) got: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+    pub(crate) arrived: std::sync::Arc<tokio::sync::Notify>,
     /// Requests answered 503 before it takes any.
     down_for: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// Requests being answered now, and the most there ever were at once.
@@ -247,7 +247,7 @@ async fn serve_receiver(router: axum::Router) -> String {
 
 /// A receiver on 127.0.0.1 that is down (503) for its first `down_for` requests, and takes
 /// `slow` to answer.
-async fn receiver(down_for: usize, slow: std::time::Duration) -> (String, Received) {
+pub(crate) async fn receiver(down_for: usize, slow: std::time::Duration) -> (String, Received) {
     use axum::http::{HeaderMap, StatusCode};
     let state = Received {
         slow,
@@ -743,7 +743,7 @@ struct Flaky {
     healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
     requests: std::sync::Arc<std::sync::Mutex<Vec<(i64, bool)>>>,
     taken: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
-    arrived: std::sync::Arc<tokio::sync::Notify>,
+    pub(crate) arrived: std::sync::Arc<tokio::sync::Notify>,
 }
 
 async fn flaky_receiver() -> (String, Flaky) {
