@@ -204,6 +204,22 @@ pub fn canonical_attr(kind: ScimKind, uri: Option<&str>, name: &str, sub: Option
     Some(AttrName { uri, name, sub })
 }
 
+/// The sub-attributes of attribute `name` of schema `uri` (the core one when `None`) of
+/// `kind`, as the schema spells them (none for an unknown or simple one).
+pub fn sub_attributes(kind: ScimKind, uri: Option<&str>, name: &str) -> &'static [&'static str] {
+    let (core, core_attrs) = kind.core();
+    let attrs = match uri {
+        None => Some(core_attrs),
+        Some(u) if core.eq_ignore_ascii_case(u) => Some(core_attrs),
+        Some(u) => kind
+            .extensions()
+            .iter()
+            .find(|(x, _)| x.eq_ignore_ascii_case(u))
+            .and_then(|(_, a)| *a),
+    };
+    subs_of(attrs, name)
+}
+
 /// An attribute as a resource keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttrName {

@@ -556,7 +556,11 @@ fn member_ids(members: Option<Value>) -> Result<BTreeSet<String>> {
 }
 
 /// The write of user `id` as `pushed` now (`old`: as it was), and the user as kept.
-fn user_write(id: &str, pushed: Map<String, Value>, old: Option<ScimUser>) -> (ScimWrite, (ScimUser, usize)) {
+fn user_write(id: &str, mut pushed: Map<String, Value>, old: Option<ScimUser>) -> (ScimWrite, (ScimUser, usize)) {
+    // A user pushed without `active` is active, and kept saying so (what filters read).
+    if pushed.get("active").is_none_or(Value::is_null) {
+        pushed.insert("active".into(), Value::Bool(true));
+    }
     // The same values again: nothing changes, not even lastModified.
     if let Some(o) = &old
         && o.scim.as_ref().map(resource::pushed_part).as_ref() == Some(&pushed)

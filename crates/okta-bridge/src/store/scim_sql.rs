@@ -39,6 +39,7 @@ pub(super) fn compile(filter: &Filter, kind: ScimKind, dialect: Dialect) -> Resu
         kind,
         out: Vec::new(),
         n: 0,
+        within: &[],
     };
     let doc = match (dialect, kind) {
         (Dialect::Sqlite, ScimKind::User) => "u.scim",
@@ -56,6 +57,8 @@ struct Compiler {
     out: Vec<Piece>,
     /// Table aliases taken.
     n: usize,
+    /// Inside a value path: the sub-attributes of its attribute, as the schema spells them.
+    within: &'static [&'static str],
 }
 
 /// Where a path's values come from: the expression of the list, and each value's expressions.
@@ -126,7 +129,10 @@ impl Compiler {
                     Dialect::Postgres => format!("{}.x", rows.alias),
                 };
                 self.sql("1 = 1 AND ");
+                let subs = self.subs(p, top);
+                let outer = std::mem::replace(&mut self.within, subs);
                 self.filter(inner, &element, false)?;
+                self.within = outer;
                 self.sql(")");
             }
         }
@@ -140,10 +146,10 @@ impl Compiler {
             canonical_attr(self.kind, p.uri.as_deref(), &p.name, None)
                 .ok_or_else(|| format!("{} has no attributes of schema {:?}", self.kind.endpoint(), p.uri))?
         } else {
-            // Inside a value path: the sub-attributes of the outer attribute, as written.
+            // Inside a value path: a sub-attribute of the outer attribute.
             crate::model::scim::AttrName {
                 uri: None,
-                name: p.name.clone(),
+                name: self.spelled(&p.name),
                 sub: None,
             }
         };
@@ -241,6 +247,24 @@ impl Compiler {
             Dialect::Postgres => self.sql(&format!(
                 "{v} NOT IN ('null'::jsonb, '\"\"'::jsonb, '[]'::jsonb, '{{}}'::jsonb)"
             )),
+        }
+    }
+
+    /// `name` as the value path's attribute spells its sub-attributes (unknown: as written).
+    fn spelled(&self, name: &str) -> String {
+        self.within
+            .iter()
+            .find(|x| x.eq_ignore_ascii_case(name))
+            .map_or_else(|| name.to_owned(), |x| (*x).to_owned())
+    }
+
+    /// The sub-attributes of `p`'s attribute (at the top: of the schema; inside a value path,
+    /// none are known).
+    fn subs(&self, p: &AttrPath, top: bool) -> &'static [&'static str] {
+        if top {
+            crate::model::scim::sub_attributes(self.kind, p.uri.as_deref(), &p.name)
+        } else {
+            &[]
         }
     }
 

@@ -655,3 +655,248 @@ on_both_databases!(
     token_rotation_and_turning_off_works,
     super::token_rotation_and_turning_off
 );
+
+/// Generated filters parse, print and parse back the same; on both databases their SQL selects
+/// exactly the users the reference evaluation (`Filter::matches` on each kept resource)
+/// selects.
+async fn filters_select_what_the_reference_selects(db: TestDb) {
+    use proptest::strategy::{Strategy, ValueTree};
+    use scim_expr::Filter;
+
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let scim = Scim::on(&app, "acme").await;
+    for user in generated_users(48) {
+        let (status, u) = scim.call(Method::POST, "/Users", Some(user)).await;
+        assert_eq!(status, 201, "{u}");
+    }
+    let account = okta_bridge::model::AccountName::parse("acme").unwrap();
+    let (total, all) = app.store.scim_users(&account, None, 0, 1000).await.unwrap();
+    assert_eq!(total, 48);
+    let kept: Vec<(String, Value)> = all
+        .into_iter()
+        .map(|u| (u.user.id, Value::Object(u.scim.unwrap())))
+        .collect();
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = filters::filter();
+    let (mut selective, mut cases) = (0, 0);
+    while cases < 400 {
+        let f: Filter = strategy.new_tree(&mut runner).unwrap().current();
+        let text = f.to_string();
+        let parsed: Filter = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(parsed, f, "{text}");
+        let expected: Vec<&str> = kept
+            .iter()
+            .filter(|(_, r)| f.matches(r))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let (n, got) = app
+            .store
+            .scim_users(&account, Some(&parsed), 0, 1000)
+            .await
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+        let got: Vec<&str> = got.iter().map(|u| u.user.id.as_str()).collect();
+        let mut expected_sorted = expected.clone();
+        expected_sorted.sort_unstable();
+        assert_eq!(got, expected_sorted, "{text}");
+        assert_eq!(n as usize, expected.len(), "{text}");
+        if !expected.is_empty() && expected.len() < kept.len() {
+            selective += 1;
+        }
+        cases += 1;
+    }
+    // The generated filters are not all trivial: most select some users and not others.
+    assert!(selective > 100, "only {selective} of {cases} filters told users apart");
+}
+on_both_databases!(
+    filters_select_what_the_reference_selects_works,
+    super::filters_select_what_the_reference_selects
+);
+
+/// `n` users with every kind of value a filter meets: attributes missing, empty, null, in other
+/// cases and beyond ASCII; lists of emails; numbers and booleans of an extension.
+fn generated_users(n: usize) -> Vec<Value> {
+    let names = ["Ada", "ada", "Grace", "Élodie", "élodie", "Zoë", "", "ADA LOVELACE"];
+    let titles = [
+        Value::Null,
+        json!(""),
+        json!("Engineer"),
+        json!("engineer"),
+        json!("Senior Engineer"),
+        json!("Zz"),
+    ];
+    let departments = ["R&D", "r&d", "Sales", "Ventes É", ""];
+    (0..n)
+        .map(|i| {
+            let mut u = json!({ "schemas": [USER], "userName": format!("{}{i}@Example.com", ["user", "ÉLODIE", "ada"][i % 3]) });
+            if i % 5 != 4 {
+                u["name"] = json!({ "givenName": names[i % names.len()], "familyName": names[(i / 2) % names.len()] });
+            }
+            if i % 7 != 0 {
+                u["title"] = titles[i % titles.len()].clone();
+            }
+            let emails: Vec<Value> = (0..(i % 3))
+                .map(|k| {
+                    let domain = ["example.com", "Example.ORG"][k % 2];
+                    let kind = ["work", "home", "Work"][(i + k) % 3];
+                    json!({
+                        "value": format!("{}{}@{domain}", names[(i + k) % names.len()], i),
+                        "type": kind,
+                        "primary": k == 0,
+                    })
+                })
+                .collect();
+            if !emails.is_empty() {
+                u["emails"] = json!(emails);
+            }
+            if i % 4 == 1 {
+                u["active"] = json!(false);
+            }
+            if i % 3 != 2 {
+                u["externalId"] = json!(format!("00u{i:03}"));
+            }
+            let mut schemas = vec![json!(USER)];
+            if i % 2 == 0 {
+                u[ENTERPRISE] = json!({ "department": departments[i % departments.len()] });
+                schemas.push(json!(ENTERPRISE));
+            }
+            if i % 3 != 1 {
+                let custom = "urn:ietf:params:scim:schemas:extension:okta-bridge:2.0:User";
+                let level = [1.0, 2.0, 2.5, 3.0, 10.0][i % 5];
+                u[custom] = json!({ "level": level, "flag": i % 2 == 0 });
+                schemas.push(json!(custom));
+            }
+            u["schemas"] = json!(schemas);
+            u
+        })
+        .collect()
+}
+
+/// Filters over the attributes [`generated_users`] has (and some it has not), in any case.
+mod filters {
+    use proptest::prelude::*;
+    use scim_expr::{AttrPath, CompValue, CompareOp, Filter};
+
+    const CUSTOM: &str = "urn:ietf:params:scim:schemas:extension:okta-bridge:2.0:User";
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+    fn path(uri: Option<&str>, name: &str, sub: Option<&str>) -> AttrPath {
+        AttrPath {
+            uri: uri.map(str::to_owned),
+            name: name.to_owned(),
+            sub: sub.map(str::to_owned),
+        }
+    }
+
+    fn top_path() -> impl Strategy<Value = AttrPath> + Clone {
+        prop_oneof![
+            Just(path(None, "userName", None)),
+            Just(path(None, "USERNAME", None)),
+            Just(path(
+                Some("urn:ietf:params:scim:schemas:core:2.0:User"),
+                "userName",
+                None
+            )),
+            Just(path(None, "name", Some("givenName"))),
+            Just(path(None, "Name", Some("FAMILYNAME"))),
+            Just(path(None, "name", None)),
+            Just(path(None, "title", None)),
+            Just(path(None, "nickName", None)),
+            Just(path(None, "emails", None)),
+            Just(path(None, "emails", Some("value"))),
+            Just(path(None, "EMAILS", Some("Type"))),
+            Just(path(None, "emails", Some("primary"))),
+            Just(path(None, "active", None)),
+            Just(path(None, "externalId", None)),
+            Just(path(None, "meta", Some("resourceType"))),
+            Just(path(Some(ENTERPRISE), "department", None)),
+            Just(path(Some(ENTERPRISE), "DEPARTMENT", None)),
+            Just(path(Some(CUSTOM), "level", None)),
+            Just(path(Some(CUSTOM), "flag", None)),
+        ]
+    }
+
+    fn inner_path() -> impl Strategy<Value = AttrPath> + Clone {
+        prop_oneof![
+            Just(path(None, "type", None)),
+            Just(path(None, "TYPE", None)),
+            Just(path(None, "value", None)),
+            Just(path(None, "primary", None)),
+            Just(path(None, "display", None)),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = CompareOp> {
+        prop_oneof![
+            Just(CompareOp::Eq),
+            Just(CompareOp::Ne),
+            Just(CompareOp::Co),
+            Just(CompareOp::Sw),
+            Just(CompareOp::Ew),
+            Just(CompareOp::Gt),
+            Just(CompareOp::Ge),
+            Just(CompareOp::Lt),
+            Just(CompareOp::Le),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = CompValue> {
+        let strings = [
+            "ada",
+            "ADA",
+            "Ada",
+            "engineer",
+            "Eng",
+            "er",
+            "@example.com",
+            "example.org",
+            "élodie",
+            "Élodie",
+            "work",
+            "WORK",
+            "home",
+            "",
+            "user1",
+            "ada0@example.com",
+            "ADA3@EXAMPLE.COM",
+            "00u001",
+            "r&d",
+            "R&D",
+            "zz",
+            "User",
+            "E",
+            "É",
+        ];
+        prop_oneof![
+            4 => proptest::sample::select(strings.to_vec()).prop_map(|s| CompValue::String(s.to_owned())),
+            1 => proptest::sample::select(vec![1.0, 2.0, 2.5, 3.0, 10.0])
+                .prop_map(|n| CompValue::Number(serde_json::Number::from_f64(n).unwrap())),
+            1 => any::<bool>().prop_map(CompValue::Bool),
+            1 => Just(CompValue::Null),
+        ]
+    }
+
+    fn leaf(p: impl Strategy<Value = AttrPath> + Clone) -> impl Strategy<Value = Filter> {
+        prop_oneof![
+            4 => (p.clone(), op(), value()).prop_map(|(p, o, v)| Filter::Compare(p, o, v)),
+            1 => p.prop_map(Filter::Present),
+        ]
+    }
+
+    fn combined(inner: BoxedStrategy<Filter>) -> impl Strategy<Value = Filter> {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::And(Box::new(a), Box::new(b))),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::Or(Box::new(a), Box::new(b))),
+            inner.prop_map(|a| Filter::Not(Box::new(a))),
+        ]
+    }
+
+    pub(super) fn filter() -> impl Strategy<Value = Filter> {
+        let inner = leaf(inner_path()).prop_recursive(2, 6, 2, |i| combined(i.boxed()));
+        let value_path = (
+            prop_oneof![Just(path(None, "emails", None)), Just(path(None, "name", None))],
+            inner,
+        )
+            .prop_map(|(p, f)| Filter::ValuePath(p, Box::new(f)));
+        prop_oneof![3 => leaf(top_path()), 1 => value_path].prop_recursive(3, 12, 2, |i| combined(i.boxed()))
+    }
+}
