@@ -14,6 +14,7 @@ mod logs;
 mod okta;
 mod sandbox;
 mod sandbox_fleet;
+mod scim;
 mod serve;
 mod sessions;
 mod sync;
@@ -76,6 +77,9 @@ enum Command {
     /// The webhook endpoints the change feed is delivered to.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// An account's SCIM push: the customer's Okta provisions its directory.
+    #[command(subcommand)]
+    Scim(scim::ScimCommand),
     /// Print the OpenAPI 3.1 document of the JSON API (what GET /api/openapi.json serves).
     Openapi,
     /// A connection's Okta event hook: the org pushes its changes as they happen.
@@ -106,6 +110,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Directory(cmd) => directory::run(cmd).await,
         Command::Events(args) => sync::events(args).await,
         Command::Webhooks(cmd) => webhooks::run(cmd).await,
+        Command::Scim(cmd) => scim::run(cmd).await,
         Command::Hooks(cmd) => hooks::run(cmd).await,
         Command::Sessions(cmd) => sessions::run(cmd).await,
         Command::Openapi => {

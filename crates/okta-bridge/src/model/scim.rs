@@ -98,6 +98,38 @@ pub const GROUP_ATTRS: &[Attr] = &[
     ("meta", META),
 ];
 
+/// An account's SCIM state: when its token was made and rotated, until when the previous one
+/// works, and the last request received (what, its status, when).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimState {
+    pub created_at: i64,
+    pub rotated_at: Option<i64>,
+    pub previous_until: Option<i64>,
+    pub last_request_at: Option<i64>,
+    pub last_request: Option<String>,
+    pub last_status: Option<i64>,
+}
+
+impl ScimState {
+    /// As the API and the CLI show it (times RFC 3339), with `base_url`, the account's SCIM
+    /// base URL; never the token.
+    pub fn view(&self, account: &str, base_url: &str) -> Value {
+        use super::rfc3339;
+        json!({
+            "account": account,
+            "baseUrl": base_url,
+            "createdAt": rfc3339(self.created_at),
+            "rotatedAt": self.rotated_at.and_then(rfc3339),
+            "previousTokenUntil": self.previous_until.filter(|t| *t > super::now()).and_then(rfc3339),
+            "lastRequest": self.last_request_at.map(|at| json!({
+                "at": rfc3339(at),
+                "request": self.last_request,
+                "status": self.last_status,
+            })),
+        })
+    }
+}
+
 /// Which kind of resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScimKind {

@@ -16,8 +16,7 @@ use super::auth::Admin;
 use super::extract::Path;
 use super::openapi::{ErrorBody, RotateBody};
 use crate::error::Result;
-use crate::model::{AccountName, ScimToken, rfc3339};
-use crate::store::ScimState;
+use crate::model::{AccountName, ScimToken};
 
 /// A rotated-out SCIM token's default overlap: a day (time to paste the new one in Okta).
 const DEFAULT_OVERLAP: Duration = Duration::from_secs(24 * 3600);
@@ -33,22 +32,6 @@ fn with_token(state: &AppState, account: &AccountName, token: &ScimToken) -> Val
         "baseUrl": base_url(state, account),
         "token": token.expose_secret(),
         "authentication": "HTTP Header: Authorization: Bearer <token>",
-    })
-}
-
-/// An account's SCIM state as the API shows it (times RFC 3339).
-pub(crate) fn state_json(state: &AppState, account: &AccountName, s: &ScimState) -> Value {
-    json!({
-        "account": account,
-        "baseUrl": base_url(state, account),
-        "createdAt": rfc3339(s.created_at),
-        "rotatedAt": s.rotated_at.and_then(rfc3339),
-        "previousTokenUntil": s.previous_until.filter(|t| *t > crate::model::now()).and_then(rfc3339),
-        "lastRequest": s.last_request_at.map(|at| json!({
-            "at": rfc3339(at),
-            "request": s.last_request,
-            "status": s.last_status,
-        })),
     })
 }
 
@@ -73,7 +56,7 @@ pub(crate) async fn status(
 ) -> Result<Json<Value>> {
     let account = AccountName::parse(&name)?;
     let s = state.service.scim_state(&account).await?;
-    Ok(Json(state_json(&state, &account, &s)))
+    Ok(Json(s.view(account.as_str(), &base_url(&state, &account))))
 }
 
 /// `DELETE /api/accounts/{name}/scim`: SCIM off (the connection ends; the pushed directory

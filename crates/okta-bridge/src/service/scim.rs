@@ -18,9 +18,10 @@ use serde_json::{Map, Value, json};
 use super::Service;
 use crate::crypto::{hash, random_secret};
 use crate::error::{Error, Result};
+use crate::model::scim::ScimState;
 use crate::model::scim::{self as resource, Invalid, ScimKind};
 use crate::model::{AccountName, Directory, DirectoryChanges, EventType, NewEvent, ScimToken, now, rfc3339};
-use crate::store::{ScimGroup, ScimLoaded, ScimState, ScimTarget, ScimUser, ScimWrite};
+use crate::store::{ScimGroup, ScimLoaded, ScimTarget, ScimUser, ScimWrite};
 use crate::sync::{Link, diff, link_changes};
 
 /// The longest a rotated-out SCIM token keeps working.

@@ -32,7 +32,7 @@ mod webhooks;
 pub use delivery::{Attempt, Outcome, Stream};
 pub use directory::{Seen, SyncMark, UserQuery};
 pub use hooks::HookCall;
-pub use scim::{ScimGroup, ScimLoaded, ScimState, ScimTarget, ScimUser, ScimWrite};
+pub use scim::{ScimGroup, ScimLoaded, ScimTarget, ScimUser, ScimWrite};
 pub use setup::SetupLinkBy;
 
 use std::str::FromStr;

@@ -12,21 +12,8 @@ use super::directory::{BATCH, Bulk, NEW_FEED_STREAMS, UserRow, group_of, user_of
 use super::scim_sql::{Dialect, Piece, compile};
 use super::{Pool, Store, with_pool};
 use crate::error::{Conflict, Error, Result};
-use crate::model::scim::ScimKind;
+use crate::model::scim::{ScimKind, ScimState};
 use crate::model::{AccountName, ConnectionMethod, DirGroup, DirUser, DirectoryChanges, now};
-
-/// An account's SCIM state: when its token was made and rotated, until when the previous one
-/// works, and the last request received (what, its status, when).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ScimState {
-    pub created_at: i64,
-    pub rotated_at: Option<i64>,
-    pub previous_until: Option<i64>,
-    pub last_request_at: Option<i64>,
-    pub last_request: Option<String>,
-    pub last_status: Option<i64>,
-}
 
 /// A pushed user as kept: its directory row and its SCIM resource.
 #[derive(Debug, Clone)]
