@@ -206,6 +206,9 @@ pub(crate) async fn assign_user(
         return Err(ApiError::validation(format!("id: {uid} is not a user of this org")));
     }
     w.set_app_user(&id, uid, true)?;
+    if let Some(name) = body.pointer("/credentials/userName").and_then(Value::as_str) {
+        s.set_app_username(&id, uid, name);
+    }
     let dir = &w.dir;
     let json = match (dir.apps.get(&id), dir.find(uid)) {
         (Some(app), Some(user)) => dir.app_user_json(app, user),

@@ -28,6 +28,9 @@
 //! - `groups`: `/api/v1/groups`, members, a user's groups; the built-in `Everyone`.
 //! - `apps`: `/api/v1/apps`: the registered OAuth app and bookmark apps, their users (assigned
 //!   directly or through groups) and groups.
+//! - `provisioning`: the org as Okta's SCIM 2.0 provisioning client: apps made and assigned,
+//!   their provisioning connection, `USER_PROVISIONING` and Group Push; a worker that pushes
+//!   users and groups as Okta does (`/__sandbox/provisioning` shows what it sent).
 //! - `authorization_servers`: `/api/v1/authorizationServers`: the custom servers, or Okta's
 //!   401 E0000015 for an org without API Access Management (no custom servers configured).
 //! - `syslog`: the System Log: events of every change, sign-in and grant (some stored late, on
@@ -41,7 +44,8 @@
 //! - [`snapshot`]: the org as a JSON document: export, `--load`, `--state`.
 //! - `state`: [`SandboxState`], the state of one org that every handler shares, with the data
 //!   it holds: `state/faults.rs` (rules in force, counters), `state/grants.rs` (codes, tokens),
-//!   `state/limits.rs` (rate-limit windows), `state/log.rs` (System Log events). Handlers import
+//!   `state/limits.rs` (rate-limit windows), `state/log.rs` (System Log events),
+//!   `state/provisioning.rs` (what each SCIM app was pushed). Handlers import
 //!   it; it imports none of them, so the crate's modules import one way.
 //! - [`server`]: `router(state)`, `serve(listener, shutdown)` and the [`Sandbox`] handle.
 //!
@@ -64,6 +68,7 @@ mod keys;
 mod middleware;
 mod oauth;
 mod org;
+mod provisioning;
 pub mod query;
 pub mod server;
 pub mod snapshot;

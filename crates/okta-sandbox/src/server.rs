@@ -15,7 +15,9 @@ use crate::config::SandboxConfig;
 use crate::error::ApiError;
 use crate::middleware::okta_headers;
 pub use crate::state::SandboxState;
-use crate::{api, apps, authorization_servers, churn, event_hooks, faults, groups, oauth, syslog, users_write};
+use crate::{
+    api, apps, authorization_servers, churn, event_hooks, faults, groups, oauth, provisioning, syslog, users_write,
+};
 
 /// Every route of the sandbox org.
 pub fn router(state: Arc<SandboxState>) -> Router {
@@ -84,7 +86,7 @@ pub fn router(state: Arc<SandboxState>) -> Router {
             "/api/v1/authorizationServers/{authServerId}",
             get(authorization_servers::get),
         )
-        .route("/api/v1/apps", get(apps::list))
+        .route("/api/v1/apps", get(apps::list).post(provisioning::create_app))
         .route("/api/v1/apps/{appId}", get(apps::get))
         .route("/api/v1/apps/{appId}/users", get(apps::users).post(apps::assign_user))
         .route(
@@ -92,6 +94,26 @@ pub fn router(state: Arc<SandboxState>) -> Router {
             get(apps::get_user).delete(apps::unassign_user),
         )
         .route("/api/v1/apps/{appId}/groups", get(apps::groups))
+        .route(
+            "/api/v1/apps/{appId}/groups/{groupId}",
+            axum::routing::put(provisioning::assign_group),
+        )
+        .route(
+            "/api/v1/apps/{appId}/connections/default",
+            get(provisioning::get_connection).post(provisioning::set_connection),
+        )
+        .route(
+            "/api/v1/apps/{appId}/features/{featureName}",
+            axum::routing::put(provisioning::set_feature),
+        )
+        .route(
+            "/api/v1/apps/{appId}/group-push/mappings",
+            get(provisioning::list_mappings).post(provisioning::create_mapping),
+        )
+        .route(
+            "/api/v1/apps/{appId}/group-push/mappings/{mappingId}",
+            axum::routing::delete(provisioning::delete_mapping),
+        )
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), faults::inject))
         .route(
             "/__sandbox/faults",
@@ -100,6 +122,7 @@ pub fn router(state: Arc<SandboxState>) -> Router {
                 .delete(faults::clear_faults),
         )
         .route("/__sandbox/counters", get(faults::counters))
+        .route("/__sandbox/provisioning", get(provisioning::sent))
         .route(
             "/__sandbox/rate-limits",
             get(faults::get_rate_limits).put(faults::put_rate_limits),

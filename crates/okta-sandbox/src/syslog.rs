@@ -64,6 +64,13 @@ fn display_message(event_type: &str) -> &'static str {
         "application.user_membership.add" => "Add user to application membership",
         "application.user_membership.remove" => "Remove user from application membership",
         "event_hook.delivery" => "Event hook delivery",
+        "application.provision.user.push" => "Push new user to external application",
+        "application.provision.user.push_profile" => "Push user profile update to external application",
+        "application.provision.user.deactivate" => "Deactivate user in external application",
+        "application.provision.user.reactivate" => "Reactivate user in external application",
+        "application.provision.group_push.push" => "Push group to external application",
+        "application.provision.group_push.push_memberships" => "Push group memberships to external application",
+        "application.provision.group_push.delete_appgroup" => "Delete group in external application",
         _ => "Event",
     }
 }
@@ -129,6 +136,8 @@ impl SandboxState {
             "securityContext": {},
         });
         self.deliver_to_hooks(event_type, &event);
+        // Every change may be something to provision.
+        self.provisioning_changed();
         let mut log = self.log.lock().expect("log lock");
         let i = log.events.len();
         log.index.insert(uuid.clone(), i);

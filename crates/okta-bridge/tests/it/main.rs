@@ -23,6 +23,7 @@ mod refresh;
 mod reject;
 mod reliability;
 mod scim;
+mod scim_push;
 mod security;
 mod serve;
 mod setup;

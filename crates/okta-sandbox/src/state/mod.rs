@@ -1,6 +1,7 @@
 //! The state of one sandbox org, which every handler shares: the directory, the signing key,
-//! grants, rate-limit windows, the System Log, faults, churn and DPoP nonces. The data types of
-//! each live here (`churn`, `faults`, `grants`, `hooks`, `limits`, `log`), the handlers that act on them in their own
+//! grants, rate-limit windows, the System Log, faults, churn, DPoP nonces and SCIM provisioning.
+//! The data types of each live here (`churn`, `faults`, `grants`, `hooks`, `limits`, `log`,
+//! `provisioning`), the handlers that act on them in their own
 //! modules, which import this one and never the other way round.
 
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
@@ -18,6 +19,7 @@ pub(crate) mod grants;
 pub(crate) mod hooks;
 pub(crate) mod limits;
 pub(crate) mod log;
+pub(crate) mod provisioning;
 
 use faults::Faults;
 use grants::Grants;
@@ -50,6 +52,13 @@ pub struct SandboxState {
     pub(crate) service_apps: RwLock<Vec<crate::config::ServiceApp>>,
     /// The web app's assignments (logins; `None`: everyone), as configured or changed since.
     pub(crate) web_app_assignees: RwLock<Option<Vec<String>>>,
+    /// SCIM provisioning of the org's apps (see `provisioning`).
+    pub(crate) provisioning: Mutex<provisioning::Provisioning>,
+    /// Changes recorded (every System Log event counts), and the count the provisioning worker
+    /// has pushed through: equal when nothing is left to push.
+    pub(crate) changes: std::sync::atomic::AtomicU64,
+    pub(crate) provisioned_through: tokio::sync::watch::Sender<u64>,
+    pub(crate) provision_wake: tokio::sync::Notify,
 }
 
 impl SandboxState {
@@ -90,6 +99,10 @@ impl SandboxState {
             churn: Mutex::new(churn::Churn::new(config.seed)),
             service_apps: RwLock::new(config.service_apps.clone()),
             web_app_assignees: RwLock::new(config.web_app_assignees.clone()),
+            provisioning: Mutex::new(provisioning::Provisioning::default()),
+            changes: std::sync::atomic::AtomicU64::new(0),
+            provisioned_through: tokio::sync::watch::Sender::new(0),
+            provision_wake: tokio::sync::Notify::new(),
             config,
         }))
     }
