@@ -573,7 +573,8 @@ pub fn group_row(
 }
 
 /// What a resource is kept as: the canonical attributes with `id` and `meta`'s `resourceType`,
-/// `created` and `lastModified` (what filters read).
+/// `created` and `lastModified` (what filters read). A group's `members` here are only those
+/// that are no user of the directory (its memberships are the directory's).
 pub fn kept(
     kind: ScimKind,
     id: &str,
@@ -581,7 +582,6 @@ pub fn kept(
     created: &str,
     modified: &str,
 ) -> Map<String, Value> {
-    resource.remove("members");
     resource.insert("id".into(), json!(id));
     resource.insert(
         "meta".into(),
@@ -616,9 +616,6 @@ pub fn answer(kind: ScimKind, kept: &Map<String, Value>, base: &str) -> Map<Stri
     for (k, v) in kept {
         out.insert(k.clone(), v.clone());
     }
-    if kind == ScimKind::User {
-        out.insert("active".into(), Value::Bool(is_active(kept)));
-    }
     let id = kept.get("id").and_then(Value::as_str).unwrap_or_default();
     let digest = Sha256::digest(Value::Object(kept.clone()).to_string().as_bytes());
     let version: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
@@ -629,10 +626,20 @@ pub fn answer(kind: ScimKind, kept: &Map<String, Value>, base: &str) -> Map<Stri
     out
 }
 
-/// `resource` with only the attributes `attributes` names (plus `id` and `schemas`, always
-/// returned), or without those `excluded` names; names are `name` or `name.sub`, in any case,
-/// an extension's prefixed by its URI.
-pub fn project(mut resource: Map<String, Value>, attributes: &[String], excluded: &[String]) -> Map<String, Value> {
+/// `resource` of `kind` with only the attributes `attributes` names (plus those always
+/// returned: `id`, `schemas`, a user's `userName`, a group's `displayName`), or without those
+/// `excluded` names; names are `name` or `name.sub`, in any case, an extension's prefixed by
+/// its URI.
+pub fn project(
+    kind: ScimKind,
+    mut resource: Map<String, Value>,
+    attributes: &[String],
+    excluded: &[String],
+) -> Map<String, Value> {
+    let key = match kind {
+        ScimKind::User => "userName",
+        ScimKind::Group => "displayName",
+    };
     let split = |a: &str| -> (String, Option<String>) {
         let (head, sub) = match a.rsplit_once(':') {
             Some((uri, rest)) => {
@@ -649,7 +656,7 @@ pub fn project(mut resource: Map<String, Value>, attributes: &[String], excluded
     let key_of = |m: &Map<String, Value>, name: &str| m.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned();
     if !attributes.is_empty() {
         let mut out = Map::new();
-        for keep in ["schemas", "id"] {
+        for keep in ["schemas", "id", key] {
             if let Some(v) = resource.get(keep) {
                 out.insert(keep.into(), v.clone());
             }
@@ -697,7 +704,7 @@ pub fn project(mut resource: Map<String, Value>, attributes: &[String], excluded
     }
     for a in excluded {
         let (name, sub) = split(a);
-        if name.eq_ignore_ascii_case("id") || name.eq_ignore_ascii_case("schemas") {
+        if name.eq_ignore_ascii_case("id") || name.eq_ignore_ascii_case("schemas") || name.eq_ignore_ascii_case(key) {
             continue;
         }
         let Some(k) = key_of(&resource, &name) else { continue };
@@ -799,12 +806,17 @@ mod tests {
             "name": {"givenName": "Ada", "familyName": "Lovelace"}, "title": "Countess"
         }))
         .unwrap();
-        let only = project(r.clone(), &["userName".into(), "name.familyName".into()], &[]);
+        let only = project(ScimKind::User, r.clone(), &["name.familyName".into()], &[]);
         assert_eq!(
             Value::Object(only),
             json!({"schemas": [USER_SCHEMA], "id": "u1", "userName": "a", "name": {"familyName": "Lovelace"}})
         );
-        let without = project(r, &[], &["title".into(), "NAME.givenName".into(), "id".into()]);
+        let without = project(
+            ScimKind::User,
+            r,
+            &[],
+            &["title".into(), "NAME.givenName".into(), "id".into()],
+        );
         assert_eq!(without["id"], "u1");
         assert!(!without.contains_key("title"));
         assert_eq!(without["name"], json!({"familyName": "Lovelace"}));

@@ -66,6 +66,8 @@ pub(crate) struct ConnectionPage {
     last_seq: i64,
     sync_error: Option<String>,
     rate_limits: Vec<RateRow>,
+    /// A SCIM connection's base URL and its last request, in words.
+    scim: Option<(String, String)>,
 }
 
 /// What is wrong with a connection, in plain words, and what to do about it.
@@ -158,7 +160,25 @@ pub(crate) async fn connection(
         Some(t) if t <= now => format!("expired at {} (renewed at the next call)", fmt_time(t)),
         Some(t) => format!("valid until {}", fmt_time(t)),
     };
+    let scim = match conn.method {
+        ConnectionMethod::Scim => {
+            let s = state.service.scim_state(&account).await.ok();
+            let last = s.as_ref().and_then(|s| {
+                s.last_request_at
+                    .zip(s.last_request.clone())
+                    .map(|(at, r)| format!("{r} answered {} at {}", s.last_status.unwrap_or_default(), fmt_time(at)))
+            });
+            Some((
+                super::scim_api::base_url(&state, &account),
+                last.unwrap_or_else(|| {
+                    "none yet: paste the base URL and token in Okta, then Test API Credentials".to_owned()
+                }),
+            ))
+        }
+        _ => None,
+    };
     Ok(render(&ConnectionPage {
+        scim,
         problem: problem_of(account.as_str(), &conn.status),
         healthy: matches!(conn.status, ConnectionStatus::Connected),
         status: conn.status.as_str().replace('_', " "),

@@ -46,7 +46,14 @@ pub(crate) async fn sync_state(
 ) -> Result<Json<Value>> {
     let account = AccountName::parse(&account)?;
     let s = state.service.sync_state(&account).await?;
-    Ok(Json(serde_json::to_value(s).unwrap_or(Value::Null)))
+    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+    // Where the directory comes from: the API sync, or SCIM push with its last request.
+    let scim = state.store().scim_state(&account).await?;
+    v["source"] = json!(if scim.is_some() { "scim" } else { "api" });
+    if let Some(scim) = scim {
+        v["scim"] = scim.view(account.as_str(), &super::scim_api::base_url(&state, &account));
+    }
+    Ok(Json(v))
 }
 
 #[derive(Debug, Deserialize)]

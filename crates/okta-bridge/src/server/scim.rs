@@ -108,6 +108,10 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/scim/v2/{account}/ResourceTypes/{name}", get(resource_type))
         .route("/scim/v2/{account}/Schemas", get(schemas))
         .route("/scim/v2/{account}/Schemas/{id}", get(schema))
+        .route("/scim/v2/{account}/Users/.search", axum::routing::post(search_users))
+        .route("/scim/v2/{account}/Groups/.search", axum::routing::post(search_groups))
+        .route("/scim/v2/{account}/.search", axum::routing::post(search_everything))
+        .route("/scim/v2/{account}/{*rest}", axum::routing::any(unknown))
         .route_layer(axum::middleware::from_fn_with_state(state, guard))
 }
 
@@ -291,20 +295,22 @@ fn group_answer(
     });
     let base = base(state, account);
     let mut out = resource::answer(ScimKind::Group, &kept, &base);
-    out.insert(
-        "members".into(),
-        Value::Array(
-            members
-                .iter()
-                .map(|(id, login)| json!({ "value": id, "display": login, "type": "User", "$ref": format!("{base}/Users/{id}") }))
-                .collect(),
-        ),
-    );
+    // The directory's members, then those kept as pushed that are no user here.
+    let unresolved = match out.remove("members") {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    let mut all: Vec<Value> = members
+        .iter()
+        .map(|(id, login)| json!({ "value": id, "display": login, "type": "User", "$ref": format!("{base}/Users/{id}") }))
+        .collect();
+    all.extend(unresolved);
+    out.insert("members".into(), Value::Array(all));
     out
 }
 
-fn shaped(resource: Map<String, Value>, attributes: &[String], excluded: &[String]) -> Value {
-    Value::Object(resource::project(resource, attributes, excluded))
+fn shaped(kind: ScimKind, resource: Map<String, Value>, attributes: &[String], excluded: &[String]) -> Value {
+    Value::Object(resource::project(kind, resource, attributes, excluded))
 }
 
 fn with_location(status: StatusCode, body: Value) -> Response {
@@ -343,12 +349,19 @@ async fn list(state: Arc<AppState>, name: String, kind: ScimKind, raw_query: Opt
         ScimKind::User => page
             .users
             .iter()
-            .map(|u| shaped(user_answer(&state, &account, u), &attributes, &excluded))
+            .map(|u| shaped(ScimKind::User, user_answer(&state, &account, u), &attributes, &excluded))
             .collect(),
         ScimKind::Group => page
             .groups
             .iter()
-            .map(|(g, m)| shaped(group_answer(&state, &account, g, m), &attributes, &excluded))
+            .map(|(g, m)| {
+                shaped(
+                    ScimKind::Group,
+                    group_answer(&state, &account, g, m),
+                    &attributes,
+                    &excluded,
+                )
+            })
             .collect(),
     };
     Ok(scim_json(
@@ -361,6 +374,92 @@ async fn list(state: Arc<AppState>, name: String, kind: ScimKind, raw_query: Opt
             "Resources": resources,
         }),
     ))
+}
+
+/// Any other path under the base URL: a SCIM 404.
+async fn unknown(axum::extract::Path((_, rest)): axum::extract::Path<(String, String)>) -> Answer {
+    Err(scim_error(
+        404,
+        None,
+        format!("no SCIM endpoint /{rest}: Users, Groups, ServiceProviderConfig, ResourceTypes and Schemas are served"),
+    ))
+}
+
+/// A search's body (`POST /Users/.search`, RFC 7644 §3.4.3): the listing's parameters.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchBody {
+    filter: Option<String>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+    attributes: Option<Vec<String>>,
+    excluded_attributes: Option<Vec<String>>,
+}
+
+impl SearchBody {
+    /// The listing's query string that asks the same.
+    fn query(&self) -> String {
+        let b = self;
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(f) = &b.filter {
+            q.append_pair("filter", f);
+        }
+        if let Some(n) = b.start_index {
+            q.append_pair("startIndex", &n.to_string());
+        }
+        if let Some(n) = b.count {
+            q.append_pair("count", &n.to_string());
+        }
+        if let Some(a) = &b.attributes {
+            q.append_pair("attributes", &a.join(","));
+        }
+        if let Some(a) = &b.excluded_attributes {
+            q.append_pair("excludedAttributes", &a.join(","));
+        }
+        q.finish()
+    }
+}
+
+async fn search(
+    state: Arc<AppState>,
+    name: String,
+    kind: ScimKind,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Answer {
+    let v = json_in(&headers, body).await?;
+    let b: SearchBody = serde_json::from_value(v)
+        .map_err(|e| scim_error(400, Some("invalidSyntax"), format!("not a SearchRequest: {e}")))?;
+    let query = b.query();
+    list(state, name, kind, Some(query)).await
+}
+
+/// `POST /.search` (every resource type at once): 501, as RFC 7644 §3.12 says for an operation
+/// not supported.
+async fn search_everything() -> Answer {
+    Err(scim_error(
+        501,
+        None,
+        "searching several resource types at once is not supported: POST /Users/.search or /Groups/.search",
+    ))
+}
+
+async fn search_users(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Answer {
+    search(state, name, ScimKind::User, headers, body).await
+}
+
+async fn search_groups(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Answer {
+    search(state, name, ScimKind::Group, headers, body).await
 }
 
 async fn list_users(
@@ -388,6 +487,7 @@ async fn get_user(
     let p: GetParams = query(q.as_deref())?;
     let u = state.service.scim_user(&account, &id).await?;
     let body = shaped(
+        ScimKind::User,
         user_answer(&state, &account, &u),
         &names(p.attributes.as_ref()),
         &names(p.excluded_attributes.as_ref()),
@@ -404,6 +504,7 @@ async fn get_group(
     let p: GetParams = query(q.as_deref())?;
     let (g, members) = state.service.scim_group(&account, &id).await?;
     let body = shaped(
+        ScimKind::Group,
         group_answer(&state, &account, &g, &members),
         &names(p.attributes.as_ref()),
         &names(p.excluded_attributes.as_ref()),
@@ -465,8 +566,8 @@ async fn delete_user(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// A group's answer after a push, with what was skipped said in `meta`'s neighbour
-/// `okta-bridge:skippedMembers` (a SCIM client ignores what it does not know).
+/// A group's answer after a push, with the member ids skipped (no user here) said in the
+/// `Okta-Bridge-Skipped-Members` header.
 async fn group_pushed(
     state: &AppState,
     account: &AccountName,
@@ -475,21 +576,24 @@ async fn group_pushed(
     skipped: &Skipped,
 ) -> Answer {
     let members = state.service.scim_group(account, &g.group.id).await?.1;
-    let mut body = group_answer(state, account, g, &members);
-    if !skipped.0.is_empty() {
-        body.insert(
-            "urn:okta-bridge:skippedMembers".into(),
-            json!({
-                "values": skipped.0,
-                "detail": format!("{} member id(s) are no user here and were skipped: push those users first", skipped.0.len()),
-            }),
-        );
-    }
-    Ok(if status == StatusCode::CREATED {
+    let body = group_answer(state, account, g, &members);
+    let mut res = if status == StatusCode::CREATED {
         with_location(status, Value::Object(body))
     } else {
         scim_json(status, &Value::Object(body))
-    })
+    };
+    if !skipped.0.is_empty() {
+        // A SCIM client ignores a header it does not know; the body stays a valid Group.
+        let detail = format!(
+            "{} member id(s) are no user here and were skipped (push those users first): {}",
+            skipped.0.len(),
+            skipped.0.join(", ")
+        );
+        if let Ok(v) = HeaderValue::from_str(&detail) {
+            res.headers_mut().insert("okta-bridge-skipped-members", v);
+        }
+    }
+    Ok(res)
 }
 
 async fn create_group(

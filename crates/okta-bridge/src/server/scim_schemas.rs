@@ -24,7 +24,9 @@ const MULTI_VALUED: &[&str] = &[
     "members",
 ];
 
-fn attribute(name: &str, subs: &[&str]) -> Value {
+/// Attribute `name` (with `subs`) as `/Schemas` describes it; `key` is the schema's one required
+/// attribute, always returned (`userName`, a group's `displayName`).
+fn attribute(name: &str, subs: &[&str], key: &str) -> Value {
     let kind = match name {
         _ if !subs.is_empty() => "complex",
         "active" | "primary" => "boolean",
@@ -39,7 +41,7 @@ fn attribute(name: &str, subs: &[&str]) -> Value {
     };
     let returned = match name {
         "password" => "never",
-        "id" | "userName" | "displayName" if subs.is_empty() => "always",
+        _ if name == "id" || name == key => "always",
         _ => "default",
     };
     let mut a = json!({
@@ -47,14 +49,14 @@ fn attribute(name: &str, subs: &[&str]) -> Value {
         "type": kind,
         "multiValued": MULTI_VALUED.contains(&name),
         "description": "",
-        "required": matches!(name, "userName"),
+        "required": name == key,
         "caseExact": matches!(name, "id" | "externalId" | "$ref" | "value"),
         "mutability": mutability,
         "returned": returned,
-        "uniqueness": if matches!(name, "userName" | "id") { "server" } else { "none" },
+        "uniqueness": if name == "id" || (name == key && key == "userName") { "server" } else { "none" },
     });
     if !subs.is_empty() {
-        a["subAttributes"] = Value::Array(subs.iter().map(|s| attribute(s, &[])).collect());
+        a["subAttributes"] = Value::Array(subs.iter().map(|s| attribute(s, &[], "")).collect());
     }
     a
 }
@@ -68,14 +70,14 @@ pub(crate) fn schema(id: &str, base: &str) -> Option<Value> {
             USER_ATTRS
                 .iter()
                 .filter(|(n, _)| *n != "meta")
-                .map(|(n, s)| attribute(n, s))
+                .map(|(n, s)| attribute(n, s, "userName"))
                 .collect(),
         )
     } else if id.eq_ignore_ascii_case(ENTERPRISE_SCHEMA) {
         (
             ENTERPRISE_SCHEMA,
             "EnterpriseUser",
-            ENTERPRISE_ATTRS.iter().map(|(n, s)| attribute(n, s)).collect(),
+            ENTERPRISE_ATTRS.iter().map(|(n, s)| attribute(n, s, "")).collect(),
         )
     } else if id.eq_ignore_ascii_case(CUSTOM_SCHEMA) {
         // Any attribute an app adds: kept as pushed, mapped to the Okta profile under its name.
@@ -87,7 +89,7 @@ pub(crate) fn schema(id: &str, base: &str) -> Option<Value> {
             GROUP_ATTRS
                 .iter()
                 .filter(|(n, _)| *n != "meta")
-                .map(|(n, s)| attribute(n, s))
+                .map(|(n, s)| attribute(n, s, "displayName"))
                 .collect(),
         )
     } else {

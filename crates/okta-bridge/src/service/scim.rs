@@ -320,7 +320,7 @@ impl Service {
                 doc.remove("id");
                 doc.remove("meta");
                 for op in &ops {
-                    patch::apply(&mut doc, op)?;
+                    apply(&mut doc, op, ScimKind::User)?;
                 }
                 let pushed = resource::canonical(ScimKind::User, Value::Object(doc))?;
                 Ok(user_write(id, pushed, Some(old)))
@@ -355,9 +355,8 @@ impl Service {
     /// # Errors
     /// [`Error::Scim`] 400; [`Error::Database`].
     pub async fn scim_create_group(&self, account: &AccountName, body: Value) -> Result<(ScimGroup, Skipped)> {
-        let mut pushed = resource::canonical(ScimKind::Group, body)?;
-        let wanted = member_ids(pushed.remove("members"))?;
-        let candidates: Vec<String> = wanted.iter().cloned().collect();
+        let pushed = resource::canonical(ScimKind::Group, body)?;
+        let candidates: Vec<String> = member_ids(pushed.get("members"))?.into_iter().collect();
         let id = new_id();
         let (out, events) = self
             .store
@@ -368,7 +367,7 @@ impl Service {
                     members: false,
                     candidates: &candidates,
                 },
-                |loaded| Ok(group_write(&id, pushed, None, &BTreeSet::new(), &wanted, &loaded)),
+                |loaded| group_write(&id, pushed, None, &loaded),
             )
             .await?;
         self.pushed(events);
@@ -385,11 +384,8 @@ impl Service {
         id: &str,
         body: Value,
     ) -> Result<(ScimGroup, Skipped)> {
-        let mut pushed = resource::canonical(ScimKind::Group, body)?;
-        let members = pushed.remove("members");
-        let replace = members.is_some();
-        let wanted = member_ids(members)?;
-        let candidates: Vec<String> = wanted.iter().cloned().collect();
+        let pushed = resource::canonical(ScimKind::Group, body)?;
+        let candidates: Vec<String> = member_ids(pushed.get("members"))?.into_iter().collect();
         let (out, events) = self
             .store
             .scim_push(
@@ -401,8 +397,7 @@ impl Service {
                 },
                 |loaded| {
                     let old = loaded.group.clone().ok_or_else(|| not_found(ScimKind::Group, id))?;
-                    let wanted = if replace { wanted } else { loaded.members.clone() };
-                    Ok(group_write(id, pushed, Some(old), &loaded.members, &wanted, &loaded))
+                    group_write(id, pushed, Some(old), &loaded)
                 },
             )
             .await?;
@@ -450,16 +445,19 @@ impl Service {
                         },
                         resource::pushed_part,
                     );
-                    doc.insert(
-                        "members".into(),
-                        Value::Array(loaded.members.iter().map(|u| json!({ "value": u })).collect()),
-                    );
+                    // Its members: the directory's, and those kept as pushed that are no user here.
+                    let mut members: Vec<Value> = loaded.members.iter().map(|u| json!({ "value": u })).collect();
+                    if let Some(Value::Array(unresolved)) = doc.remove("members") {
+                        members.extend(unresolved);
+                    }
+                    doc.insert("members".into(), Value::Array(members));
                     for op in &ops {
-                        patch::apply(&mut doc, op)?;
+                        apply(&mut doc, op, ScimKind::Group)?;
                     }
                     let mut pushed = resource::canonical(ScimKind::Group, Value::Object(doc))?;
-                    let wanted = member_ids(pushed.remove("members"))?;
-                    Ok(group_write(id, pushed, Some(old), &loaded.members, &wanted, &loaded))
+                    // Members removed by the operations are none, not "as they were".
+                    pushed.entry("members").or_insert_with(|| json!([]));
+                    group_write(id, pushed, Some(old), &loaded)
                 },
             )
             .await?;
@@ -493,6 +491,50 @@ impl Service {
         tracing::info!(account = %account, group = %id, "SCIM: group deleted");
         Ok(())
     }
+}
+
+/// Applies `op` to `doc`; a path that names a whole extension
+/// (`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User`) is that extension's object
+/// (`add` merges into it, `replace` replaces it, `remove` removes it).
+fn apply(doc: &mut Map<String, Value>, op: &patch::PatchOp, kind: ScimKind) -> Result<()> {
+    if let Some(p) = &op.path
+        && p.filter.is_none()
+        && p.sub.is_none()
+        && p.attr.sub.is_none()
+        && let Some(uri) = &p.attr.uri
+        && let Some(ext) = resource::schema_uri(kind, &format!("{uri}:{}", p.attr.name))
+    {
+        let key = doc.keys().find(|k| k.eq_ignore_ascii_case(ext)).cloned();
+        match op.op {
+            patch::Op::Remove => {
+                if let Some(k) = key {
+                    doc.remove(&k);
+                }
+            }
+            patch::Op::Add | patch::Op::Replace => {
+                let Some(Value::Object(value)) = &op.value else {
+                    return Err(
+                        Invalid::value(format!("the value of {ext} must be an object of its attributes")).into(),
+                    );
+                };
+                let mut value = value.clone();
+                value.retain(|k, _| !k.eq_ignore_ascii_case("schemas"));
+                let target = match (op.op, key) {
+                    (patch::Op::Add, Some(k)) => doc.remove(&k),
+                    _ => None,
+                };
+                let mut merged = match target {
+                    Some(Value::Object(m)) => m,
+                    _ => Map::new(),
+                };
+                merged.extend(value);
+                doc.insert(ext.to_owned(), Value::Object(merged));
+            }
+        }
+        return Ok(());
+    }
+    patch::apply(doc, op)?;
+    Ok(())
 }
 
 /// The write that deletes what `stored` holds (with its memberships), and its number of events.
@@ -530,7 +572,7 @@ fn collect_values(v: &Value, out: &mut BTreeSet<String>) {
 }
 
 /// The member ids of a group's `members` (each `{"value": id, …}`; `type` may be missing).
-fn member_ids(members: Option<Value>) -> Result<BTreeSet<String>> {
+fn member_ids(members: Option<&Value>) -> Result<BTreeSet<String>> {
     let mut out = BTreeSet::new();
     match members {
         None | Some(Value::Null) => {}
@@ -557,11 +599,7 @@ fn member_ids(members: Option<Value>) -> Result<BTreeSet<String>> {
 }
 
 /// The write of user `id` as `pushed` now (`old`: as it was), and the user as kept.
-fn user_write(id: &str, mut pushed: Map<String, Value>, old: Option<ScimUser>) -> (ScimWrite, (ScimUser, usize)) {
-    // A user pushed without `active` is active, and kept saying so (what filters read).
-    if pushed.get("active").is_none_or(Value::is_null) {
-        pushed.insert("active".into(), Value::Bool(true));
-    }
+fn user_write(id: &str, pushed: Map<String, Value>, old: Option<ScimUser>) -> (ScimWrite, (ScimUser, usize)) {
     // The same values again: nothing changes, not even lastModified.
     if let Some(o) = &old
         && o.scim.as_ref().map(resource::pushed_part).as_ref() == Some(&pushed)
@@ -604,26 +642,58 @@ fn user_write(id: &str, mut pushed: Map<String, Value>, old: Option<ScimUser>) -
     )
 }
 
-/// The write of group `id` as `pushed` now with members `wanted` (of which those that are no
-/// user here are skipped), `old` as it was with members `before`.
+/// A group push's answer: the group as kept, the member ids skipped, and the events written.
+type GroupPushed = ((ScimGroup, Skipped), usize);
+
+/// The write of group `id` as `pushed` now (`old`: as it was). Its `members` (when pushed; else
+/// those it had) that are users here are its members in the directory; the others are skipped
+/// there (said in the answer and the log) and kept in the group's resource as pushed.
 fn group_write(
     id: &str,
-    pushed: Map<String, Value>,
+    mut pushed: Map<String, Value>,
     old: Option<ScimGroup>,
-    before: &BTreeSet<String>,
-    wanted: &BTreeSet<String>,
     loaded: &ScimLoaded,
-) -> (ScimWrite, ((ScimGroup, Skipped), usize)) {
-    let skipped: Vec<String> = wanted
+) -> Result<(ScimWrite, GroupPushed)> {
+    let before = &loaded.members;
+    let old_unresolved = || -> Vec<Value> {
+        old.as_ref()
+            .and_then(|o| o.scim.as_ref())
+            .and_then(|k| k.get("members"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let objects: Vec<Value> = match pushed.remove("members") {
+        Some(Value::Array(items)) => items,
+        Some(Value::Null) | None if old.is_some() => before
+            .iter()
+            .map(|u| json!({ "value": u }))
+            .chain(old_unresolved())
+            .collect(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => {
+            return Err(Invalid::value(format!("members must be a list of {{\"value\": id}}, not {other}")).into());
+        }
+    };
+    member_ids(Some(&Value::Array(objects.clone())))?;
+    let is_user = |v: &str| before.contains(v) || loaded.known.contains(v);
+    let mut after = BTreeSet::new();
+    let mut unresolved: Vec<Value> = Vec::new();
+    for o in objects {
+        let v = o.get("value").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if is_user(&v) {
+            after.insert(v);
+        } else if !unresolved.iter().any(|u| u.get("value") == o.get("value")) {
+            unresolved.push(o);
+        }
+    }
+    let skipped: Vec<String> = unresolved
         .iter()
-        .filter(|u| !before.contains(*u) && !loaded.known.contains(*u))
-        .cloned()
+        .filter_map(|o| o.get("value").and_then(Value::as_str).map(str::to_owned))
         .collect();
-    let after: BTreeSet<String> = wanted
-        .iter()
-        .filter(|u| before.contains(*u) || loaded.known.contains(*u))
-        .cloned()
-        .collect();
+    if !unresolved.is_empty() {
+        pushed.insert("members".into(), Value::Array(unresolved));
+    }
     let links: Vec<Link> = after
         .difference(before)
         .cloned()
@@ -640,7 +710,7 @@ fn group_write(
         && same_doc
         && links.is_empty()
     {
-        return (ScimWrite::default(), ((o.clone(), Skipped(skipped)), 0));
+        return Ok((ScimWrite::default(), ((o.clone(), Skipped(skipped)), 0)));
     }
     let at = rfc3339(now()).unwrap_or_default();
     let row = resource::group_row(id, &pushed, &at, old.as_ref().map(|o| &o.group), !links.is_empty());
@@ -678,7 +748,7 @@ fn group_write(
         tracing::warn!(group = %id, skipped = ?skipped, "SCIM: members that are no user here were skipped");
     }
     let n = changes.events.len();
-    (
+    Ok((
         ScimWrite {
             changes,
             users: Vec::new(),
@@ -695,5 +765,5 @@ fn group_write(
             ),
             n,
         ),
-    )
+    ))
 }
