@@ -375,10 +375,18 @@ pub(crate) async fn delete_mapping(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `GET /__sandbox/provisioning`: per app, the users and groups pushed, and every request sent
-/// (method, path, body, status), oldest first.
-pub(crate) async fn sent(State(s): State<Arc<SandboxState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+/// `GET /__sandbox/provisioning[?settled=true]`: per app, the users and groups pushed, and
+/// every request sent (method, path, body, status, milliseconds), oldest first; with `settled`,
+/// once every change made so far is pushed (at most ten minutes).
+pub(crate) async fn sent(
+    State(s): State<Arc<SandboxState>>,
+    headers: HeaderMap,
+    params: crate::api::Params,
+) -> Result<Response, ApiError> {
     crate::faults::control_auth(&s, &headers)?;
+    if params.get("settled") == Some("true") {
+        let _ = tokio::time::timeout(Duration::from_secs(600), s.provisioning_settled()).await;
+    }
     Ok(Json(s.provisioning_report()).into_response())
 }
 

@@ -126,7 +126,7 @@ fn okta_user(user_name: &str, given: &str) -> Value {
 /// Okta's create-update-deactivate-reactivate sequence: each request as Okta documents it,
 /// with the directory, the feed and a webhook receiver checked after each step.
 async fn okta_user_lifecycle(db: TestDb) {
-    let app = spawn_app(&db, AppOptions::default()).await;
+    let mut app = spawn_app(&db, AppOptions::default()).await;
     let (url, received) = crate::webhooks::receiver(0, std::time::Duration::ZERO).await;
     let (status, made) = api(&app, Method::POST, "/api/webhooks", Some(json!({ "url": url }))).await;
     assert_eq!(status, 201, "{made}");
@@ -297,6 +297,8 @@ async fn okta_user_lifecycle(db: TestDb) {
     let (status, err) = scim.call(Method::GET, &format!("/Users/{id}"), None).await;
     assert_eq!((status, err["status"].clone()), (404, json!("404")), "{err}");
     assert_eq!(types(&feed(&app, "acme", 4).await), ["user.deleted"]);
+    // Deliveries may be in flight: stop the server and its workers before the database goes.
+    app.stop().await;
 }
 on_both_databases!(okta_user_lifecycle_works, super::okta_user_lifecycle);
 

@@ -103,7 +103,7 @@ async fn new_user(app: &TestApp, login: &str, first: &str) -> String {
 }
 
 async fn okta_crud_sequence(db: TestDb) {
-    let app = spawn_app(&db, AppOptions::default()).await;
+    let mut app = spawn_app(&db, AppOptions::default()).await;
     let (url, received) = crate::webhooks::receiver(0, std::time::Duration::ZERO).await;
     let (status, made) = api(&app, Method::POST, "/api/webhooks", Some(json!({ "url": url }))).await;
     assert_eq!(status, 201, "{made}");
@@ -299,6 +299,8 @@ async fn okta_crud_sequence(db: TestDb) {
             "user.deactivated"
         ]
     );
+    // Deliveries may be in flight: stop the server and its workers before the database goes.
+    app.stop().await;
 }
 on_both_databases!(okta_crud_sequence_works, super::okta_crud_sequence);
 

@@ -209,9 +209,14 @@ impl Drop for TestDb {
                 rt.block_on(async {
                     use sqlx::Connection;
                     if let Ok(mut c) = sqlx::PgConnection::connect(&base).await {
-                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                            .execute(&mut c)
-                            .await;
+                        // A task of the test's runtime (blocked while this thread is joined) may
+                        // hold a lock in the schema mid-transaction: give up rather than wait
+                        // for it forever (the schema is then left behind).
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                            "SET lock_timeout = '5s'; DROP SCHEMA {schema} CASCADE"
+                        )))
+                        .execute(&mut c)
+                        .await;
                     }
                 });
             })

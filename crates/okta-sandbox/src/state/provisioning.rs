@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 
 /// The requests kept for `GET /__sandbox/provisioning` (the newest).
-pub(crate) const SENT_KEPT: usize = 20_000;
+pub(crate) const SENT_KEPT: usize = 50_000;
 
 /// Provisioning of every app that has it.
 #[derive(Debug, Default)]
