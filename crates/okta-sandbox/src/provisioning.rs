@@ -743,7 +743,7 @@ async fn send(
                 body: body.clone(),
                 status,
                 at: now(),
-                millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                millis: started.elapsed().as_secs_f64() * 1000.0,
             });
             if status == 429 {
                 p.retried += 1;

@@ -149,9 +149,9 @@ macro_rules! push_pieces {
 
 /// A page of a listing: how many rows of `$from` (`… WHERE x.account = `) the compiled
 /// filter selects, and up to `$count` of them from `$start` by `$select`, in the order of
-/// `$alias.id`.
+/// `$order` (the ids).
 macro_rules! page {
-    ($store:expr, $a:expr, $pieces:expr, $from:expr, $select:expr, $alias:expr, $start:expr, $count:expr) => {
+    ($store:expr, $a:expr, $pieces:expr, $from:expr, $select:expr, $order:expr, $start:expr, $count:expr) => {
         with_pool!($store, pool => {
             let mut q = sqlx::QueryBuilder::new(concat!("SELECT COUNT(*) FROM ", $from));
             q.push_bind($a).push(" AND (");
@@ -162,7 +162,7 @@ macro_rules! page {
                 let mut q = sqlx::QueryBuilder::new($select);
                 q.push_bind($a).push(" AND (");
                 push_pieces!(q, $pieces);
-                q.push(concat!(") ORDER BY ", $alias, ".id LIMIT ")).push_bind($count).push(" OFFSET ").push_bind($start);
+                q.push(") ORDER BY ").push($order).push(" LIMIT ").push_bind($count).push(" OFFSET ").push_bind($start);
                 q.build_query_as().persistent(false).fetch_all(pool).await?
             } else {
                 Vec::new()

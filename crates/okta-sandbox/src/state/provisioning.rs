@@ -98,5 +98,5 @@ pub(crate) struct Sent {
     pub body: Option<Value>,
     pub status: u16,
     pub at: time::OffsetDateTime,
-    pub millis: u64,
+    pub millis: f64,
 }

@@ -10,6 +10,7 @@ mod fuzz;
 mod groups;
 mod lifecycle;
 mod oauth;
+mod provisioning;
 mod sdks;
 pub(crate) mod service_apps;
 mod snapshots;
