@@ -332,7 +332,12 @@ impl Store {
     /// [`Error::Database`].
     pub async fn record_scim_request(&self, account: &AccountName, request: &str, status: u16) -> Result<()> {
         with_pool!(self, pool => {
-            sqlx::query("UPDATE scim_tokens SET last_request_at = $2, last_request = $3, last_status = $4 WHERE account = $1")
+            // The same request answered the same within the same second is not written again
+            // (a bulk push writes this row once a second, not once a request).
+            sqlx::query(
+                "UPDATE scim_tokens SET last_request_at = $2, last_request = $3, last_status = $4 WHERE account = $1 \
+                 AND NOT (last_request_at IS NOT NULL AND last_request_at = $2 AND last_request = $3 AND last_status = $4)",
+            )
                 .bind(account.as_str())
                 .bind(now())
                 .bind(request)
@@ -356,13 +361,24 @@ impl Store {
         count: i64,
     ) -> Result<(i64, Vec<ScimUser>)> {
         let pieces = self.pieces(filter, ScimKind::User)?;
+        // `userName eq` (Okta's check before every create) reads one row through the login
+        // index; SQLite, without statistics, would rather walk the primary key in id order to
+        // skip the sort, reading every user of the account. `+u.id` keeps the key out of it.
+        let by_login = pieces
+            .first()
+            .is_some_and(|p| matches!(p, Piece::Sql(s) if s.starts_with("lower(u.login")));
+        let order = if by_login && self.dialect() == Dialect::Sqlite {
+            "+u.id"
+        } else {
+            "u.id"
+        };
         let (total, rows): (i64, Vec<ScimUserRow>) = page!(
             self,
             account.as_str(),
             pieces,
             "dir_users u WHERE u.account = ",
             SELECT_SCIM_USER,
-            "u",
+            order,
             start,
             count
         );
@@ -387,7 +403,7 @@ impl Store {
             pieces,
             "dir_groups g WHERE g.account = ",
             SELECT_SCIM_GROUP,
-            "g",
+            "g.id",
             start,
             count
         );
@@ -473,11 +489,15 @@ impl Store {
                 sqlx::query(NEW_FEED_STREAMS).bind(a).execute(&mut *tx).await?;
             }
             // The account's row, locked for the transaction: pushes to one account are
-            // written one after another, in the order of their events.
-            sqlx::query("UPDATE dir_sync SET next_seq = next_seq WHERE account = $1")
-                .bind(a)
-                .execute(&mut *tx)
-                .await?;
+            // written one after another, in the order of their events. (SQLite has no
+            // FOR UPDATE: a write takes its lock, held until the commit.)
+            sqlx::query(match dialect {
+                Dialect::Sqlite => "UPDATE dir_sync SET next_seq = next_seq WHERE account = $1",
+                Dialect::Postgres => "SELECT next_seq FROM dir_sync WHERE account = $1 FOR UPDATE",
+            })
+            .bind(a)
+            .execute(&mut *tx)
+            .await?;
             let mut loaded = ScimLoaded::default();
             match target {
                 ScimTarget::User(Some(id)) => {
