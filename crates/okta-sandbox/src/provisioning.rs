@@ -197,7 +197,13 @@ pub(crate) async fn get_connection(
     authenticate(&s, &headers)?.require(READ)?;
     app_must_exist(&s, &id)?;
     let p = s.provisioning.lock().expect("provisioning lock");
-    Ok(Json(connection_json(&s, &id, p.apps.get(&id))).into_response())
+    // An app without provisioning has no connection to show (the sweep of Okta's spec reads
+    // only apps that have one).
+    let app = p
+        .apps
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found(&id, "ProvisioningConnection"))?;
+    Ok(Json(connection_json(&s, &id, Some(app))).into_response())
 }
 
 fn enabled(body: &Value, pointer: &str) -> bool {
@@ -330,17 +336,17 @@ pub(crate) async fn list_mappings(
     authenticate(&s, &headers)?.require(READ)?;
     app_must_exist(&s, &id)?;
     let p = s.provisioning.lock().expect("provisioning lock");
-    let all: Vec<Value> = p
+    // Group Push needs provisioning: an app without it has no mappings to list.
+    let app = p
         .apps
         .get(&id)
-        .map(|a| {
-            a.mappings
-                .values()
-                .filter(|m| !m.delete_target)
-                .map(|m| mapping_json(&s, &id, m))
-                .collect()
-        })
-        .unwrap_or_default();
+        .ok_or_else(|| ApiError::not_found(&id, "GroupPushMapping"))?;
+    let all: Vec<Value> = app
+        .mappings
+        .values()
+        .filter(|m| !m.delete_target)
+        .map(|m| mapping_json(&s, &id, m))
+        .collect();
     Ok(Json(all).into_response())
 }
 
