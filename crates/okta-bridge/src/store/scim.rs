@@ -478,7 +478,7 @@ impl Store {
         let a = account.as_str();
         let at = now();
         let dialect = self.dialect();
-        let (write, answer) = with_pool!(self, pool => {
+        let answer = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let first = sqlx::query("INSERT INTO dir_sync (account) VALUES ($1) ON CONFLICT (account) DO NOTHING")
                 .bind(a)
@@ -580,9 +580,8 @@ impl Store {
                     .await?;
             }
             tx.commit().await?;
-            (write, answer)
+            answer
         });
-        drop(write);
         Ok(answer)
     }
 }

@@ -80,7 +80,7 @@ impl Scim {
 }
 
 /// The feed of `account` after `after`: (type, object id, data) of each event.
-async fn feed(app: &TestApp, account: &str, after: i64) -> Vec<(String, String, Value)> {
+pub(crate) async fn feed(app: &TestApp, account: &str, after: i64) -> Vec<(String, String, Value)> {
     let (status, body) = api(
         app,
         Method::GET,
@@ -103,7 +103,7 @@ async fn feed(app: &TestApp, account: &str, after: i64) -> Vec<(String, String, 
         .collect()
 }
 
-fn types(events: &[(String, String, Value)]) -> Vec<&str> {
+pub(crate) fn types(events: &[(String, String, Value)]) -> Vec<&str> {
     events.iter().map(|(t, _, _)| t.as_str()).collect()
 }
 

@@ -8,42 +8,15 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::flow::on_both_databases;
+use crate::scim::{feed, types};
 use crate::util::{AppOptions, TestApp, TestDb, api, org_call, spawn_app};
-
-/// The feed of `account` after `after`: (type, object id, data).
-async fn feed(app: &TestApp, account: &str, after: usize) -> Vec<(String, String, Value)> {
-    let (status, body) = api(
-        app,
-        Method::GET,
-        &format!("/api/connections/{account}/events?after={after}&limit=1000"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    body["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["type"].as_str().unwrap().to_owned(),
-                e["objectId"].as_str().unwrap().to_owned(),
-                e["data"].clone(),
-            )
-        })
-        .collect()
-}
 
 /// Waits until the org pushed everything, then answers the feed's new events' types.
 async fn settled(app: &TestApp, seen: &mut usize) -> Vec<(String, String, Value)> {
     app.sandbox.state().provisioning_settled().await;
-    let events = feed(app, "acme", *seen).await;
+    let events = feed(app, "acme", *seen as i64).await;
     *seen += events.len();
     events
-}
-
-fn types(events: &[(String, String, Value)]) -> Vec<&str> {
-    events.iter().map(|(t, _, _)| t.as_str()).collect()
 }
 
 /// An org whose SCIM app pushes to account `acme`: the app's id.
