@@ -134,6 +134,7 @@ impl App {
             admin_token.clone(),
             console,
             settings.max_long_polls,
+            settings.scim_max_in_flight,
         );
         // Refreshes another instance abandoned mid-way are completed first thing (Okta takes
         // the old refresh token again only within its leeway), then watched for every second.

@@ -74,6 +74,11 @@ pub struct Settings {
     /// at once, so waiting readers never take the connections every other request needs.
     #[arg(long, env = "OKTA_BRIDGE_MAX_LONG_POLLS", default_value_t = 256)]
     pub max_long_polls: usize,
+    /// SCIM requests this instance serves at once; one more is answered 429 with
+    /// `Retry-After` (Okta waits and retries), so a burst of pushes never takes the connections
+    /// every other request needs.
+    #[arg(long, env = "OKTA_BRIDGE_SCIM_MAX_IN_FLIGHT", default_value_t = 64)]
+    pub scim_max_in_flight: usize,
     /// Scheduled syncs of different connections this instance runs at once.
     #[arg(long, env = "OKTA_BRIDGE_SYNC_CONCURRENCY", default_value_t = 4)]
     pub sync_concurrency: usize,

@@ -147,12 +147,25 @@ fn connection_json(s: &SandboxState, id: &str, app: Option<&ScimApp>) -> Value {
     })
 }
 
-/// `POST /api/v1/apps/{appId}/connections/default`: the provisioning connection: `profile`
-/// `{"authScheme": "TOKEN", "token"}` and the SCIM `baseUrl`.
+/// The request Okta's admin console sends for "Test API Credentials" (and Okta on activating a
+/// connection): the first two users.
+pub const TEST_CREDENTIALS: &str = "/Users?startIndex=1&count=2";
+
+#[derive(serde::Deserialize)]
+pub(crate) struct ConnectionParams {
+    activate: Option<bool>,
+}
+
+/// `POST /api/v1/apps/{appId}/connections/default[?activate=true]`: the provisioning
+/// connection: `profile` `{"authScheme": "TOKEN", "token"}` and the SCIM `baseUrl`. Activating
+/// it tests the credentials first, as the admin console's "Test API Credentials" does
+/// ([`TEST_CREDENTIALS`]): an answer other than 200 is a 400 that says what the server answered,
+/// and nothing is saved.
 pub(crate) async fn set_connection(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    axum::extract::Query(params): axum::extract::Query<ConnectionParams>,
     OktaJson(body): OktaJson<Value>,
 ) -> Result<Response, ApiError> {
     authenticate(&s, &headers)?.require(MANAGE)?;
@@ -174,13 +187,23 @@ pub(crate) async fn set_connection(
         .and_then(|u| url::Url::parse(u).ok())
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .ok_or_else(|| ApiError::validation("baseUrl: the SCIM base URL (http or https) the org pushes to"))?;
+    let base_url = base_url.as_str().trim_end_matches('/').to_owned();
+    if params.activate == Some(true) {
+        let trial = ScimApp::new(base_url.clone(), secrecy::SecretString::from(token.to_owned()));
+        let (status, _) = send(&s, &scim_client(), &id, &trial, "GET", TEST_CREDENTIALS, None).await;
+        if status != 200 {
+            return Err(ApiError::validation(format!(
+                "Could not connect to the SCIM server: GET {base_url}{TEST_CREDENTIALS} was answered {status}. Check the base URL and the token"
+            )));
+        }
+    }
     let json = {
         let mut p = s.provisioning.lock().expect("provisioning lock");
         let app = p
             .apps
             .entry(id.clone())
             .or_insert_with(|| ScimApp::new(String::new(), secrecy::SecretString::from(String::new())));
-        app.base_url = base_url.as_str().trim_end_matches('/').to_owned();
+        app.base_url = base_url;
         app.token = secrecy::SecretString::from(token.to_owned());
         connection_json(&s, &id, Some(app))
     };
@@ -475,12 +498,17 @@ impl SandboxState {
     }
 }
 
-async fn worker(s: Arc<SandboxState>) {
-    let client = reqwest::Client::builder()
+/// The client pushes go out with.
+fn scim_client() -> reqwest::Client {
+    reqwest::Client::builder()
         .timeout(PUSH_TIMEOUT)
         .user_agent("Okta SCIM Client 1.0.0 (okta-sandbox)")
         .build()
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+async fn worker(s: Arc<SandboxState>) {
+    let client = scim_client();
     loop {
         let seen = s.changes.load(std::sync::atomic::Ordering::SeqCst);
         let sent = pass(&s, &client).await;

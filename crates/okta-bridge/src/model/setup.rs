@@ -15,19 +15,29 @@ pub enum SetupMethod {
     ApiToken,
     /// A service app of the admin's own, with a key pair okta-bridge made (`private_key_jwt`).
     ServiceKey,
+    /// No API access at all: the admin's Okta pushes the app's assigned users and groups to
+    /// okta-bridge's SCIM endpoint (a base URL and a token made for the account).
+    Scim,
 }
 
 impl SetupMethod {
     /// Every method, in the order the page offers them.
-    pub const ALL: [Self; 4] = [Self::Integration, Self::WebApp, Self::ApiToken, Self::ServiceKey];
+    pub const ALL: [Self; 5] = [
+        Self::Integration,
+        Self::WebApp,
+        Self::ApiToken,
+        Self::ServiceKey,
+        Self::Scim,
+    ];
 
-    /// `integration`, `web`, `token` or `service-key`: in URLs and forms.
+    /// `integration`, `web`, `token`, `service-key` or `scim`: in URLs and forms.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Integration => "integration",
             Self::WebApp => "web",
             Self::ApiToken => "token",
             Self::ServiceKey => "service-key",
+            Self::Scim => "scim",
         }
     }
 
@@ -43,6 +53,7 @@ impl SetupMethod {
             Self::WebApp => "OAuth web app",
             Self::ApiToken => "API token",
             Self::ServiceKey => "Your own service app, with a key",
+            Self::Scim => "SCIM provisioning (no API access)",
         }
     }
 }

@@ -58,6 +58,9 @@ pub struct AppState {
     scim_permits: Arc<tokio::sync::Semaphore>,
 }
 
+/// SCIM requests served at once, unless configured otherwise.
+pub const DEFAULT_SCIM_MAX_IN_FLIGHT: usize = 64;
+
 /// Long polls of the change feed waiting at once, unless configured otherwise.
 pub const DEFAULT_MAX_LONG_POLLS: usize = 256;
 
@@ -65,17 +68,26 @@ impl AppState {
     /// The state of a server running `service`, reachable at `public_url`, guarded by
     /// `admin_token`.
     pub fn new(service: Arc<Service>, public_url: Url, admin_token: SecretString) -> Arc<Self> {
-        Self::with_console(service, public_url, admin_token, None, DEFAULT_MAX_LONG_POLLS)
+        Self::with_console(
+            service,
+            public_url,
+            admin_token,
+            None,
+            DEFAULT_MAX_LONG_POLLS,
+            DEFAULT_SCIM_MAX_IN_FLIGHT,
+        )
     }
 
     /// [`AppState::new`], with the console's OpenID Connect sign-in besides the admin token,
-    /// and at most `max_long_polls` long polls of the change feed waiting at once.
+    /// at most `max_long_polls` long polls of the change feed waiting at once, and at most
+    /// `max_scim` SCIM requests served at once (more are answered 429 with `Retry-After`).
     pub fn with_console(
         service: Arc<Service>,
         public_url: Url,
         admin_token: SecretString,
         console: Option<Arc<crate::console::ConsoleOidc>>,
         max_long_polls: usize,
+        max_scim: usize,
     ) -> Arc<Self> {
         let max_long_polls = max_long_polls.max(1);
         Arc::new(Self {
@@ -86,7 +98,7 @@ impl AppState {
             console,
             long_polls: Arc::new(tokio::sync::Semaphore::new(max_long_polls)),
             max_long_polls,
-            scim_permits: Arc::new(tokio::sync::Semaphore::new(scim::MAX_IN_FLIGHT)),
+            scim_permits: Arc::new(tokio::sync::Semaphore::new(max_scim.max(1))),
         })
     }
 

@@ -3,7 +3,7 @@
 //!
 //! Every request is checked by [`guard`] first: the account's SCIM token as `Authorization:
 //! Bearer <token>` or, as Okta's "HTTP Header" authentication sends it, the whole header value
-//! (a wrong token is 401 and recorded nowhere); at most [`MAX_IN_FLIGHT`] requests at once here
+//! (a wrong token is 401 and recorded nowhere); at most `--scim-max-in-flight` (64) requests at once here
 //! (more are 429 with `Retry-After`, which Okta honours); the request and its status recorded
 //! as the account's last. Every answer is `application/scim+json`, every error a SCIM Error
 //! with `status` as a string.
@@ -27,9 +27,6 @@ use crate::model::AccountName;
 use crate::model::scim::{self as resource, ERROR_SCHEMA, LIST_SCHEMA, ScimKind};
 use crate::service::{MAX_SCIM_PAGE, Skipped, parse_filter};
 use crate::store::{ScimGroup, ScimUser};
-
-/// SCIM requests served at once by this instance; more are answered 429.
-pub(crate) const MAX_IN_FLIGHT: usize = 64;
 
 /// The largest request body taken (said in `ServiceProviderConfig`).
 const MAX_PAYLOAD: usize = 1024 * 1024;

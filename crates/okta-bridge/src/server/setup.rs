@@ -140,6 +140,11 @@ pub(crate) struct SetupPage {
     org_url: String,
     client_id: String,
     health: SetupHealth,
+    /// The SCIM way's credentials, on the one page that shows them.
+    scim_base_url: String,
+    scim_token: String,
+    /// Reload every few seconds (the SCIM summary, live).
+    refresh: bool,
 }
 
 impl SetupPage {
@@ -163,6 +168,9 @@ impl SetupPage {
             org_url: String::new(),
             client_id: String::new(),
             health: SetupHealth::default(),
+            scim_base_url: String::new(),
+            scim_token: String::new(),
+            refresh: false,
         }
     }
 }
@@ -362,6 +370,16 @@ pub(crate) async fn connect(
             Redirect::to("/setup/done").into_response()
         }
         Ok(SetupOutcome::SignIn(started)) => to_sign_in(&state, &started),
+        Ok(SetupOutcome::Provisioning(token)) => {
+            // Shown on this answer only (never stored in plaintext, never cached): a reload
+            // leads to the summary.
+            let mut page = SetupPage::new(&link);
+            page.method = SetupMethod::Scim.as_str();
+            page.title = SetupMethod::Scim.title();
+            page.scim_base_url = super::scim_api::base_url(&state, &link.account);
+            page.scim_token = token.expose_secret().to_owned();
+            render(&page)
+        }
         Err(e @ Error::SetupLink(_)) => refused(&e),
         Err(e) => {
             let said = explain(method, &e, &link.scopes);
@@ -396,6 +414,15 @@ pub(crate) async fn done(State(state): State<Arc<AppState>>, headers: HeaderMap)
     };
     let mut page = SetupPage::new(&link);
     page.done = true;
+    page.refresh = health.scim.is_some();
+    page.scim_base_url = super::scim_api::base_url(&state, &link.account);
     page.health = health;
     render(&page)
+}
+
+/// `at` (unix seconds) as the summary says it: `2026-12-07 21:50:03 UTC`.
+pub(crate) fn clock(at: &i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(*at)
+        .map(|t| format!("{} {:02}:{:02}:{:02} UTC", t.date(), t.hour(), t.minute(), t.second()))
+        .unwrap_or_default()
 }

@@ -33,8 +33,8 @@ pub use hooks::{HOOK_AUTH_HEADER, hook_uri};
 pub use proxy::{Proxied, is_read};
 pub use scim::{MAX_SCIM_OVERLAP, MAX_SCIM_PAGE, ScimPage, Skipped, parse_filter};
 pub use setup::{
-    CHECK_WINDOW_SECS, CHECKS_PER_WINDOW, DEFAULT_LINK_TTL, SETUP_SCOPES, SetupHealth, SetupInput, SetupKey,
-    SetupOutcome, explain, setup_binding,
+    CHECK_WINDOW_SECS, CHECKS_PER_WINDOW, DEFAULT_LINK_TTL, FIRST_PUSHES_SHOWN, SETUP_SCOPES, ScimHealth, SetupHealth,
+    SetupInput, SetupKey, SetupOutcome, explain, setup_binding,
 };
 pub use sync::{MAX_EVENTS_PAGE, MAX_EVENTS_WAIT, SyncPolicy, SyncProgress};
 pub use webhooks::{MAX_SECRET_OVERLAP, WebhookChange};

@@ -7,6 +7,10 @@
 //! scanner that fetches it does not) gets a session cookie, and the link is that browser's until
 //! it expires or is revoked. Only hashes of the token and the session are stored; every use is
 //! in the audit log.
+//!
+//! The SCIM way connects no API access: the link turns SCIM push on for its account and shows
+//! the base URL and the token (once) to paste into Okta; its summary then shows, live, Okta's
+//! first request (the admin's "Test API Credentials") and the first pushes.
 
 use std::time::Duration;
 
@@ -16,8 +20,8 @@ use super::{Connected, Service};
 use crate::crypto::{hash, random_secret};
 use crate::error::{Conflict, EgressRefusal, Error, OAuthFailure, Refusal, Result, SetupRefusal};
 use crate::model::{
-    Account, AccountName, ApiToken, ClientSecret, ConnectionMethod, NewAccount, PrivateKeyPem, Scopes, SetupLink,
-    SetupMethod, SetupSession, SetupToken, now,
+    Account, AccountName, ApiToken, ClientSecret, ConnectionMethod, EventType, NewAccount, PrivateKeyPem, ScimToken,
+    Scopes, SetupLink, SetupMethod, SetupSession, SetupToken, now,
 };
 use crate::oauth::{OAuthApp, Started};
 use crate::store::SetupLinkBy;
@@ -56,6 +60,24 @@ pub enum SetupOutcome {
     Connected(Connected),
     /// An OAuth web app: the admin signs in at the org next.
     SignIn(Started),
+    /// SCIM push turned on: the token to paste into Okta, shown this once.
+    Provisioning(ScimToken),
+}
+
+/// How many of a SCIM account's first pushes its link's summary lists.
+pub const FIRST_PUSHES_SHOWN: i64 = 10;
+
+/// A SCIM account's pushes so far, for its link's summary.
+#[derive(Debug, Clone, Default)]
+pub struct ScimHealth {
+    /// Okta's last request (when, what, its status), once one arrived.
+    pub last_request: Option<(i64, String, i64)>,
+    /// Users pushed.
+    pub users: i64,
+    /// Groups pushed.
+    pub groups: i64,
+    /// The first pushes' events: their type and what they name (a login, a group's name).
+    pub first: Vec<(EventType, String)>,
 }
 
 /// The key pair made for the own-service-app path: its public half, to paste into Okta.
@@ -88,6 +110,8 @@ pub struct SetupHealth {
     pub groups: Option<u64>,
     /// Why the last sync failed, if it did.
     pub sync_error: Option<String>,
+    /// For an account whose directory SCIM pushes: what arrived so far.
+    pub scim: Option<ScimHealth>,
 }
 
 fn required(value: &str, what: &'static str, where_: &str) -> Result<String> {
@@ -161,6 +185,8 @@ pub fn explain(method: SetupMethod, e: &Error, scopes: &Scopes) -> String {
             Error::Conflict(Conflict::OtherOrg { org, .. }) => format!(
                 "This account is already connected to another Okta org ({org}). Ask the people who sent you this link to disconnect it first."
             ),
+            Error::Conflict(Conflict::OtherSource { .. }) => "This account already reads your directory through Okta's API, and a directory has one source at a time. Ask the people who sent you this link to disconnect it first, or connect one of the other ways.".to_owned(),
+            Error::Conflict(Conflict::ScimOn { .. }) => "SCIM provisioning is already on for this account. If you no longer have its token, ask the people who sent you this link for a new one.".to_owned(),
             Error::Conflict(c) => format!("{}.", capitalized(&c.to_string())),
             other => {
                 tracing::warn!(error = %other, "a setup link's check failed");
@@ -420,7 +446,7 @@ impl Service {
         let result = self.try_setup(link, input, session).await;
         match &result {
             // Recorded (and the link ended) before anything was stored: see `claim`.
-            Ok(SetupOutcome::Connected(_)) => {}
+            Ok(SetupOutcome::Connected(_) | SetupOutcome::Provisioning(_)) => {}
             Ok(SetupOutcome::SignIn(_)) => {
                 self.store
                     .audit_setup(
@@ -483,7 +509,7 @@ impl Service {
                     ..NewAccount::default()
                 }
             }
-            SetupMethod::ApiToken => NewAccount {
+            SetupMethod::ApiToken | SetupMethod::Scim => NewAccount {
                 kind: Some("token".into()),
                 ..NewAccount::default()
             },
@@ -521,6 +547,7 @@ impl Service {
                     SetupOutcome::Connected(c)
                 })
             }
+            SetupMethod::Scim => self.setup_scim(link, &account).await,
             SetupMethod::WebApp => {
                 let app = self.web_app_of(&account)?;
                 app.check_secret().await?;
@@ -531,6 +558,42 @@ impl Service {
                 Ok(SetupOutcome::SignIn(started))
             }
         }
+    }
+
+    /// The SCIM way: turns SCIM push on for `link`'s account (stored as `account` when it is
+    /// new; a stored one keeps its app) and answers its token. An account connected another
+    /// way, or with SCIM on already, is refused before the link is used up; a stored account of
+    /// another org too.
+    async fn setup_scim(&self, link: &SetupLink, account: &Account) -> Result<SetupOutcome> {
+        let stored = self.store.account(&link.account).await?;
+        if let Some(a) = &stored
+            && a.org_url != account.org_url
+        {
+            return Err(Conflict::OtherOrg {
+                account: link.account.to_string(),
+                org: a.org_url.to_string(),
+            }
+            .into());
+        }
+        if let Some(c) = self.store.connection(&link.account).await? {
+            return Err(if c.method == ConnectionMethod::Scim {
+                Conflict::ScimOn {
+                    account: link.account.to_string(),
+                }
+            } else {
+                Conflict::OtherSource {
+                    account: link.account.to_string(),
+                    source_now: format!("the API sync (connected by {})", c.method.as_str()),
+                    what: "disconnect it first".into(),
+                }
+            }
+            .into());
+        }
+        self.claim(link, account, ConnectionMethod::Scim).await?;
+        if stored.is_none() {
+            self.save_account(account, false).await?;
+        }
+        Ok(SetupOutcome::Provisioning(self.enable_scim(&link.account).await?))
     }
 
     /// Ends `link` as connected to `account`'s org by `method`, before anything is stored: of
@@ -634,7 +697,13 @@ impl Service {
         };
         let state = self.store.sync_state(&link.account).await?;
         let count = |k: &str| state.last_summary.as_ref().and_then(|s| s["directory"][k].as_u64());
+        let scim = if c.method == ConnectionMethod::Scim {
+            Some(self.scim_health(&link.account).await?)
+        } else {
+            None
+        };
         Ok(SetupHealth {
+            scim,
             connected: true,
             org: c.org_url.to_string(),
             method: c.method.as_str().to_owned(),
@@ -644,6 +713,33 @@ impl Service {
             users: count("users"),
             groups: count("groups"),
             sync_error: state.last_error,
+        })
+    }
+
+    /// What `account`'s SCIM push received so far: Okta's last request, the counts, and the
+    /// first pushes (their events in the feed).
+    async fn scim_health(&self, account: &AccountName) -> Result<ScimHealth> {
+        let state = self.store.scim_state(account).await?;
+        let counts = self.store.directory_counts(account).await?;
+        let first = self
+            .store
+            .events_after(account, 0, FIRST_PUSHES_SHOWN)
+            .await?
+            .into_iter()
+            .map(|e| {
+                let name = ["login", "name", "email"]
+                    .iter()
+                    .find_map(|k| e.data[*k].as_str().or_else(|| e.data["profile"][*k].as_str()))
+                    .unwrap_or(&e.object_id)
+                    .to_owned();
+                (e.event_type, name)
+            })
+            .collect();
+        Ok(ScimHealth {
+            last_request: state.and_then(|s| Some((s.last_request_at?, s.last_request?, s.last_status?))),
+            users: counts["users"].as_i64().unwrap_or(0),
+            groups: counts["groups"].as_i64().unwrap_or(0),
+            first,
         })
     }
 }

@@ -1042,3 +1042,63 @@ on_both_databases!(
     an_independent_checker_finds_no_failure_works,
     super::an_independent_checker_finds_no_failure
 );
+
+/// Overload: with `--scim-max-in-flight 1`, a request arriving while another is served is
+/// answered 429 with `Retry-After` (Okta waits and retries), as a SCIM error; once the first
+/// ends, pushes are served again. The first is held in flight by withholding its body.
+#[tokio::test]
+async fn overload_is_answered_429_with_retry_after() {
+    use tokio::io::AsyncWriteExt;
+    let db = TestDb::sqlite();
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            settings: Box::new(|s| s.scim_max_in_flight = 1),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let scim = Scim::on(&app, "acme").await;
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    let mut held = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    held.write_all(
+        format!(
+            "POST /scim/v2/acme/Users HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/scim+json\r\nContent-Length: 100\r\n\r\n{{",
+            scim.token
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    // Each try is a real request: the first that finds the held one in flight is refused.
+    let mut refused = None;
+    for _ in 0..500 {
+        let (status, headers, body) = scim.call_full(Method::GET, "/Users?count=1", None).await;
+        if status == 429 {
+            refused = Some((headers, body));
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+    }
+    let (headers, body) = refused.expect("a request beyond the limit is refused");
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(body["status"], "429", "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("Retry-After"), "{body}");
+    // The held request ends (its client goes): pushes are served again, nothing was lost.
+    drop(held);
+    let mut served = false;
+    for _ in 0..500 {
+        let (status, body) = scim
+            .call(Method::POST, "/Users", Some(okta_user("after@example.com", "After")))
+            .await;
+        if status == 201 {
+            served = true;
+            break;
+        }
+        assert_eq!(status, 429, "{body}");
+    }
+    assert!(served, "served again once the held request ended");
+    let (status, list) = scim.call(Method::GET, "/Users", None).await;
+    assert_eq!((status, list["totalResults"].clone()), (200, json!(1)), "{list}");
+}

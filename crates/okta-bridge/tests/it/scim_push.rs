@@ -31,6 +31,13 @@ async fn scim_app(app: &TestApp) -> String {
     assert_eq!(status, 201, "{body}");
     let (status, scim) = api(app, Method::POST, "/api/accounts/acme/scim", None).await;
     assert_eq!(status, 201, "{scim}");
+    provisioning_app(app, scim["baseUrl"].as_str().unwrap(), scim["token"].as_str().unwrap()).await
+}
+
+/// A SCIM app at the org, pushing to `base_url` with `token` as its admin sets it up: made,
+/// its connection activated (Okta's "Test API Credentials" first), Create Users, Update User
+/// Attributes and Deactivate Users on. The app's id.
+pub(crate) async fn provisioning_app(app: &TestApp, base_url: &str, token: &str) -> String {
     let (status, made) = org_call(
         app,
         Method::POST,
@@ -44,7 +51,7 @@ async fn scim_app(app: &TestApp) -> String {
         app,
         Method::POST,
         &format!("/api/v1/apps/{id}/connections/default?activate=true"),
-        Some(json!({ "baseUrl": scim["baseUrl"], "profile": { "authScheme": "TOKEN", "token": scim["token"] } })),
+        Some(json!({ "baseUrl": base_url, "profile": { "authScheme": "TOKEN", "token": token } })),
     )
     .await;
     assert_eq!(status, 200, "{conn}");
@@ -186,8 +193,9 @@ async fn okta_crud_sequence(db: TestDb) {
         "{user}"
     );
 
-    // What the org sent: the userName check before the create, a placeholder password, a PUT
-    // with the new name, PATCHes of active.
+    // What the org sent: "Test API Credentials" when the connection was activated, the
+    // userName check before the create, a placeholder password, a PUT with the new name,
+    // PATCHes of active.
     let report = app.sandbox.state().provisioning_report();
     let sent: Vec<(String, String)> = report["sent"]
         .as_array()
@@ -200,17 +208,22 @@ async fn okta_crud_sequence(db: TestDb) {
             )
         })
         .collect();
+    assert_eq!(sent[0], ("GET".to_owned(), "/Users?startIndex=1&count=2".to_owned()));
     assert!(
-        sent[0].0 == "GET"
-            && sent[0]
+        sent[1].0 == "GET"
+            && sent[1]
                 .1
                 .starts_with("/Users?filter=userName+eq+%22ada%40example.com%22"),
         "{sent:?}"
     );
-    assert_eq!(sent[1], ("POST".to_owned(), "/Users".to_owned()));
-    assert!(report["sent"][1]["body"]["password"].is_string());
+    assert_eq!(sent[2], ("POST".to_owned(), "/Users".to_owned()));
+    assert!(report["sent"][2]["body"]["password"].is_string());
     let methods: Vec<&str> = sent.iter().map(|(m, _)| m.as_str()).collect();
-    assert_eq!(methods, ["GET", "POST", "PUT", "PATCH", "PATCH", "PATCH"], "{sent:?}");
+    assert_eq!(
+        methods,
+        ["GET", "GET", "POST", "PUT", "PATCH", "PATCH", "PATCH"],
+        "{sent:?}"
+    );
     assert!(
         report["sent"]
             .as_array()

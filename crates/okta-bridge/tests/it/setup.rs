@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::browser::Chrome;
 use crate::flow::on_both_databases;
-use crate::util::{AppOptions, TestApp, TestDb, api, spawn_app};
+use crate::util::{AppOptions, TestApp, TestDb, api, org_call, spawn_app};
 
 const INTEGRATION: &str = "0oaSetupIntegration1";
 const INTEGRATION_SECRET: &str = "setup-integration-secret-5c1e9a7b3d";
@@ -706,3 +706,139 @@ on_both_databases!(
     a_setup_link_connects_once_and_ends_with_its_account,
     super::a_setup_link_connects_once_and_ends_with_its_account
 );
+
+/// The SCIM way, in a real browser: the admin makes the credentials (shown once), the page
+/// says each step in Okta's words, and the summary — reloading itself — turns green when the
+/// org's "Test API Credentials" request arrives and lists the first pushes as they come.
+async fn through_scim_provisioning(db: TestDb) {
+    let app = spawn_app(&db, AppOptions::default()).await;
+    let (url, id) = new_link(&app, "acme", None).await;
+    let Some(chrome) = Chrome::start_or_skip().await else {
+        return;
+    };
+    open(&chrome, &url).await;
+    chrome
+        .click_link(
+            "SCIM provisioning (no API access)",
+            &format!("{}/setup?method=scim", app.url),
+        )
+        .await;
+    let steps = chrome.text().await;
+    assert!(steps.contains("no API token, no API scopes"), "{steps}");
+    chrome.fill("org_url", app.sandbox.url()).await;
+    chrome.submit("connect", &format!("{}/setup/connect", app.url)).await;
+    let base_url = chrome.text_of("scim-base-url").await;
+    let token = chrome.text_of("scim-token").await;
+    assert_eq!(base_url, format!("{}/scim/v2/acme", app.url));
+    assert!(token.starts_with("scim_") && token.len() > 40, "{token}");
+    let shown = chrome.text().await;
+    for words in [
+        "SCIM 2.0 Test App (OAuth Bearer Token)",
+        "Enable API integration",
+        "Test API Credentials",
+        "Create Users",
+        "Update User Attributes",
+        "Deactivate Users",
+        "Push Groups",
+        "shown on this page only",
+    ] {
+        assert!(shown.contains(words), "{words:?} in {shown}");
+    }
+    // The account's directory now comes from SCIM; the link is used up.
+    let (status, scim) = api(&app, Method::GET, "/api/accounts/acme/scim", None).await;
+    assert_eq!(status, 200, "{scim}");
+    assert!(scim["lastRequest"].is_null(), "{scim}");
+    let (_, links) = api(&app, Method::GET, "/api/accounts/acme/setup-links", None).await;
+    assert_eq!(
+        (links[0]["id"].as_str(), links[0]["state"].as_str()),
+        (Some(id.as_str()), Some("connected"))
+    );
+    assert_eq!(links[0]["method"], "scim", "{links}");
+
+    // Waiting for Okta, with the steps again (never the token).
+    chrome
+        .click_link("Watch for Okta's requests", &format!("{}/setup/done", app.url))
+        .await;
+    let waiting = chrome.text().await;
+    assert!(waiting.contains("Waiting for Okta"), "{waiting}");
+    assert!(!waiting.contains(&token), "the token is shown once");
+    let source = chrome.client.source().await.unwrap();
+    assert!(source.contains(r#"http-equiv="refresh""#), "the summary reloads itself");
+
+    // The org's admin pastes both into a SCIM app, tests the credentials and turns the
+    // provisioning on: the page turns green by itself.
+    let app_id = crate::scim_push::provisioning_app(&app, &base_url, &token).await;
+    let wait = chrome.client.wait().at_most(std::time::Duration::from_secs(60));
+    wait.for_element(fantoccini::Locator::Css("#health.ok")).await.unwrap();
+    let green = chrome.text().await;
+    assert!(
+        green.contains("Okta reached okta-bridge") && green.contains("GET /Users") && green.contains("200"),
+        "{green}"
+    );
+
+    // Okta pushes an assigned user: the summary lists it as it comes.
+    let uid = app.sandbox.state().listed_user_ids()[0].clone();
+    let (status, assigned) = org_call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/apps/{app_id}/users"),
+        Some(json!({ "id": uid, "scope": "USER" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{assigned}");
+    app.sandbox.state().provisioning_settled().await;
+    let wait = chrome.client.wait().at_most(std::time::Duration::from_secs(60));
+    wait.for_element(fantoccini::Locator::Css("#pushes li")).await.unwrap();
+    let (_, user) = org_call(&app, Method::GET, &format!("/api/v1/users/{uid}"), None).await;
+    let login = user["profile"]["login"].as_str().unwrap();
+    let pushed = chrome.text().await;
+    assert!(
+        pushed.contains("Pushed so far: 1 users, 0 groups") && pushed.contains(&format!("user.created {login}")),
+        "{pushed}"
+    );
+    let (_, dir) = api(&app, Method::GET, "/api/connections/acme/directory/users", None).await;
+    assert!(dir.to_string().contains(login), "{dir}");
+
+    // The token is stored as a hash only.
+    if let Some(path) = db.sqlite_path() {
+        let bytes = std::fs::read(path).unwrap();
+        assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
+    }
+    chrome.close().await;
+}
+
+on_both_databases!(an_admin_provisions_through_scim, super::through_scim_provisioning);
+
+/// The SCIM way refuses an account that reads its directory through the API already (one
+/// source at a time), says so in words, and leaves the link usable and the connection as it was.
+#[tokio::test]
+async fn the_scim_way_refuses_an_account_connected_another_way() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(&db, AppOptions::default()).await;
+    crate::util::connect_by_api_token(&app, "acme").await;
+    let (url, _) = new_link(&app, "acme", None).await;
+    let (http, csrf) = open_over_http(&app, &url).await;
+    let res = http
+        .post(format!("{}/setup/connect", app.url))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("method", "scim"),
+            ("org_url", app.sandbox.url()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("already reads your directory through Okta") && page.contains("disconnect it first"),
+        "{page}"
+    );
+    assert!(!page.contains("scim_"), "no token was made: {page}");
+    let (_, links) = api(&app, Method::GET, "/api/accounts/acme/setup-links", None).await;
+    assert_eq!(links[0]["state"], "opened", "{links}");
+    let (status, _) = api(&app, Method::GET, "/api/accounts/acme/scim", None).await;
+    assert_eq!(status, 404);
+    let (_, list) = api(&app, Method::GET, "/api/connections", None).await;
+    assert!(list.to_string().contains("api_token"), "{list}");
+}

@@ -89,6 +89,30 @@ async fn a_scim_app_is_pushed_to_as_okta_does_and_a_429_is_retried() {
     )
     .await;
     assert_eq!(status, 400);
+    // Activating tests the credentials as "Test API Credentials" does: a server that does not
+    // answer is refused with what happened, and nothing is saved.
+    let (status, refused) = call(
+        &sb,
+        Method::POST,
+        &format!("/api/v1/apps/{id}/connections/default?activate=true"),
+        json!({ "baseUrl": "http://127.0.0.1:1/scim/v2", "profile": { "authScheme": "TOKEN", "token": "t0ken" } }),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("/Users?startIndex=1&count=2 was answered 0"),
+        "{refused}"
+    );
+    let (status, _) = call(
+        &sb,
+        Method::GET,
+        &format!("/api/v1/apps/{id}/connections/default"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 404, "a refused connection is not saved");
     let (status, _) = call(
         &sb,
         Method::POST,
