@@ -6,6 +6,7 @@
 //! cargo bench -p okta-bridge --bench scim
 //! cargo bench -p okta-bridge --bench scim -- --users 10000 --groups 200 --directory 100000
 //! cargo bench -p okta-bridge --bench scim -- --push 0            # the filters only
+//! cargo bench -p okta-bridge --bench scim -- --db 2               # PostgreSQL only (1: SQLite)
 //! ```
 //!
 //! 1. **Push**: an org of `--users` users and `--groups` groups; a SCIM app gets the `Everyone`
@@ -305,14 +306,21 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}/scim.db", dir.path().display());
     let sqlite2 = format!("sqlite://{}/scim-filters.db", dir.path().display());
-    let mut dbs: Vec<(&str, String, String)> = vec![("SQLite", sqlite, sqlite2)];
-    if let (Some(pg), Some(pg2)) = (
-        common::postgres_url("bench_scim_push").await,
-        common::postgres_url("bench_scim_filters").await,
-    ) {
-        dbs.push(("PostgreSQL", pg, pg2));
-    } else {
-        eprintln!("PostgreSQL is not reachable: its rows are skipped");
+    // `--db 1`: SQLite only; `--db 2`: PostgreSQL only; both unless said.
+    let which = arg("--db", 3);
+    let mut dbs: Vec<(&str, String, String)> = Vec::new();
+    if which & 1 == 1 {
+        dbs.push(("SQLite", sqlite, sqlite2));
+    }
+    if which & 2 == 2 {
+        if let (Some(pg), Some(pg2)) = (
+            common::postgres_url("bench_scim_push").await,
+            common::postgres_url("bench_scim_filters").await,
+        ) {
+            dbs.push(("PostgreSQL", pg, pg2));
+        } else {
+            eprintln!("PostgreSQL is not reachable: its rows are skipped");
+        }
     }
     println!("## Push: {users} users and {groups} groups from the sandbox (as Okta) into one account\n");
     println!(
