@@ -793,7 +793,7 @@ async fn through_scim_provisioning(db: TestDb) {
     let login = user["profile"]["login"].as_str().unwrap();
     let pushed = chrome.text().await;
     assert!(
-        pushed.contains("Pushed so far: 1 users, 0 groups") && pushed.contains(&format!("user.created {login}")),
+        pushed.contains("Pushed so far — users: 1, groups: 0") && pushed.contains(&format!("user.created {login}")),
         "{pushed}"
     );
     let (_, dir) = api(&app, Method::GET, "/api/connections/acme/directory/users", None).await;
