@@ -12,6 +12,7 @@ mod keys;
 mod login;
 mod logs;
 mod okta;
+mod roles;
 mod sandbox;
 mod sandbox_fleet;
 mod scim;
@@ -80,6 +81,9 @@ enum Command {
     /// An account's SCIM push: the customer's Okta provisions its directory.
     #[command(subcommand)]
     Scim(scim::ScimCommand),
+    /// The application's roles (what users carry, mapped from groups).
+    #[command(subcommand)]
+    Roles(roles::RolesCommand),
     /// Print the OpenAPI 3.1 document of the JSON API (what GET /api/openapi.json serves).
     Openapi,
     /// A connection's Okta event hook: the org pushes its changes as they happen.
@@ -111,6 +115,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Events(args) => sync::events(args).await,
         Command::Webhooks(cmd) => webhooks::run(cmd).await,
         Command::Scim(cmd) => scim::run(cmd).await,
+        Command::Roles(cmd) => roles::run(cmd).await,
         Command::Hooks(cmd) => hooks::run(cmd).await,
         Command::Sessions(cmd) => sessions::run(cmd).await,
         Command::Openapi => {

@@ -11,6 +11,7 @@ mod connection;
 mod directory;
 mod hook;
 mod names;
+mod roles;
 pub mod scim;
 mod secrets;
 mod session;
@@ -31,6 +32,7 @@ pub use directory::{
 pub use hook::{HOOK_EVENT_TYPES, HookState, HookTarget, targets_of};
 pub use names::{AccountName, Scopes};
 pub use okta_client::OrgUrl;
+pub use roles::{MAX_ROLES, Role, RolesBody, check_roles};
 pub use secrets::{
     AccessToken, ApiKeySecret, ApiToken, ClientSecret, HookSecret, PkceVerifier, PrivateKeyPem, RefreshToken,
     ScimToken, SetupSession, SetupToken, WebhookSecret, secret_opt,

@@ -20,6 +20,7 @@ mod openapi;
 mod ops;
 mod pages;
 mod proxy;
+mod roles;
 mod scim;
 mod scim_api;
 mod scim_schemas;
@@ -135,6 +136,7 @@ fn json_api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::connect))
         .routes(routes!(scim_api::enable, scim_api::status, scim_api::disable))
         .routes(routes!(scim_api::rotate))
+        .routes(routes!(roles::get, roles::put))
         .routes(routes!(setup::create))
         .routes(routes!(setup::list))
         .routes(routes!(setup::audit))

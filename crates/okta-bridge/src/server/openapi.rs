@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "connections", description = "Stored connections, and Okta's API through them"),
         (name = "directory", description = "A connection's synced directory and its change feed"),
         (name = "webhooks", description = "Endpoints the change feed is delivered to"),
+        (name = "roles", description = "The application's roles, which users carry (issue 28: mapped from groups per account)"),
         (name = "scim", description = "SCIM 2.0 push: the customer's Okta provisions an account's directory (the SCIM endpoint itself is /scim/v2/{account}, RFC 7644)"),
         (name = "setup", description = "Links a customer's Okta admin connects an account through"),
         (name = "keys", description = "API keys"),
@@ -297,6 +298,38 @@ pub(crate) struct NewSetupLinkBody {
     expiresIn: Option<u64>,
     /// Space-separated scopes to ask for.
     scopes: Option<String>,
+}
+
+/// One role of the application.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct RoleView {
+    /// Lowercase letters, digits, `-` and `_`, starting with a letter, at most 64 characters.
+    slug: String,
+    /// What people see (1 to 100 characters).
+    name: String,
+}
+
+/// The body of `PUT /api/roles`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct RolesPut {
+    /// Highest priority first; at most 100, each slug once.
+    roles: Vec<RoleView>,
+}
+
+/// The application's roles.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[allow(non_snake_case)]
+pub(crate) struct RolesView {
+    /// Highest priority first.
+    roles: Vec<RoleView>,
+    /// When they were last declared (RFC 3339; null before the first declaration).
+    #[schema(format = DateTime)]
+    updatedAt: Option<String>,
+    /// Who declared them: `admin token`, `api key NAME (ak_…)`, `cli`.
+    updatedBy: Option<String>,
 }
 
 /// One record of an account's audit log.

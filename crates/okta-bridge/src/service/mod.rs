@@ -12,6 +12,7 @@ mod delivery;
 mod hooks;
 mod pass;
 mod proxy;
+mod roles;
 mod scim;
 mod setup;
 mod sync;

@@ -23,6 +23,7 @@ mod hooks;
 mod keys;
 mod pass;
 mod pending;
+mod roles;
 mod scim;
 mod scim_sql;
 mod sessions;
@@ -32,6 +33,7 @@ mod webhooks;
 pub use delivery::{Attempt, Outcome, Stream};
 pub use directory::{Seen, SyncMark, UserQuery};
 pub use hooks::HookCall;
+pub use roles::StoredRoles;
 pub use scim::{ScimGroup, ScimLoaded, ScimTarget, ScimUser, ScimWrite};
 pub use setup::SetupLinkBy;
 

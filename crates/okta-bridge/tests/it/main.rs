@@ -22,6 +22,7 @@ mod proxy;
 mod refresh;
 mod reject;
 mod reliability;
+mod roles;
 mod scim;
 mod scim_push;
 mod security;

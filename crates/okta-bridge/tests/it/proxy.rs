@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::util::{AppOptions, TestApp, TestDb, api, set_faults, spawn_app};
 
 /// A request with `key` as the bearer; status, headers and JSON (or text) body.
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     key: &str,
     method: Method,
@@ -49,7 +49,7 @@ async fn connected_app(db: &TestDb) -> TestApp {
 }
 
 /// Makes a key with `scope` as the admin; its id and secret.
-async fn key(app: &TestApp, name: &str, scope: &str) -> (String, String) {
+pub(crate) async fn key(app: &TestApp, name: &str, scope: &str) -> (String, String) {
     let (status, body) = api(
         app,
         Method::POST,
