@@ -557,6 +557,16 @@ pub enum Conflict {
         /// The account.
         account: String,
     },
+    /// Declaring roles without one that accounts' role mappings still name.
+    #[error(
+        "role {role:?} is still mapped in account(s) {accounts}: change their role mappings first (PUT /api/accounts/{{name}}/role-mappings), then declare the roles without it"
+    )]
+    RoleInUse {
+        /// The role's slug.
+        role: String,
+        /// The accounts that name it, comma-separated.
+        accounts: String,
+    },
     /// Changing a connected account's kind of app.
     #[error("account {account} is connected through its {kind} app: disconnect it before changing the kind of app")]
     OtherKind {

@@ -8,3 +8,18 @@ CREATE TABLE app_roles (
     updated_at  BIGINT NOT NULL,
     updated_by  TEXT NOT NULL
 );
+-- Per account, which roles each of its groups gives (roles: a JSON list of slugs), and the role
+-- of a user in no mapped group (none: no role). Replaced whole by
+-- `PUT /api/accounts/{name}/role-mappings`, audited with who did it.
+CREATE TABLE role_mappings (
+    account   TEXT NOT NULL,
+    group_id  TEXT NOT NULL,
+    roles     TEXT NOT NULL,
+    PRIMARY KEY (account, group_id)
+);
+CREATE TABLE role_defaults (
+    account     TEXT PRIMARY KEY,
+    role        TEXT,
+    updated_at  BIGINT NOT NULL,
+    updated_by  TEXT NOT NULL
+);

@@ -32,7 +32,9 @@ pub use directory::{
 pub use hook::{HOOK_EVENT_TYPES, HookState, HookTarget, targets_of};
 pub use names::{AccountName, Scopes};
 pub use okta_client::OrgUrl;
-pub use roles::{MAX_ROLES, Role, RolesBody, check_roles};
+pub use roles::{
+    MAX_ROLE_MAPPINGS, MAX_ROLES, Role, RoleMapping, RoleMappings, RolesBody, check_mappings, check_roles,
+};
 pub use secrets::{
     AccessToken, ApiKeySecret, ApiToken, ClientSecret, HookSecret, PkceVerifier, PrivateKeyPem, RefreshToken,
     ScimToken, SetupSession, SetupToken, WebhookSecret, secret_opt,

@@ -79,6 +79,106 @@ pub fn check_roles(roles: Vec<Role>) -> Result<Vec<Role>> {
     Ok(out)
 }
 
+/// The most group mappings an account has.
+pub const MAX_ROLE_MAPPINGS: usize = 1000;
+
+/// One group's roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMapping {
+    /// The group's id in the account's directory (`00g…` for a pulled one).
+    pub group: String,
+    /// The slugs of the roles its members get.
+    pub roles: Vec<String>,
+}
+
+/// An account's role mappings: the body of `PUT /api/accounts/{name}/role-mappings`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMappings {
+    /// Each mapped group once.
+    pub mappings: Vec<RoleMapping>,
+    /// The role of a user in no mapped group (none: no role).
+    #[serde(default)]
+    pub default: Option<String>,
+}
+
+/// `m` checked against the declared roles `declared`: each group once (an id of 1 to 255
+/// characters, no control characters), each with declared, distinct roles; a declared default;
+/// at most [`MAX_ROLE_MAPPINGS`]. Answers it with each group's roles in the declared order.
+///
+/// # Errors
+/// [`Error::Invalid`] saying which mapping is wrong and how.
+pub fn check_mappings(m: RoleMappings, declared: &[Role]) -> Result<RoleMappings> {
+    let position = |slug: &str| declared.iter().position(|r| r.slug == slug);
+    let unknown = |what: String, slug: &str| {
+        let known: Vec<&str> = declared.iter().map(|r| r.slug.as_str()).collect();
+        Error::invalid(
+            "mappings",
+            if known.is_empty() {
+                format!("{what} names role {slug:?}, and no roles are declared: declare them first (PUT /api/roles)")
+            } else {
+                format!(
+                    "{what} names role {slug:?}, which is not declared (the roles are {})",
+                    known.join(", ")
+                )
+            },
+        )
+    };
+    if m.mappings.len() > MAX_ROLE_MAPPINGS {
+        return Err(Error::invalid(
+            "mappings",
+            format!("at most {MAX_ROLE_MAPPINGS} mappings, not {}", m.mappings.len()),
+        ));
+    }
+    let mut out: Vec<RoleMapping> = Vec::with_capacity(m.mappings.len());
+    for (i, mapping) in m.mappings.into_iter().enumerate() {
+        let group = mapping.group.trim().to_owned();
+        if group.is_empty() || group.len() > 255 || group.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "mappings",
+                format!(
+                    "mappings[{i}].group: a group's id, as the directory lists it (such as \"00g1a2b3c4d5e6f7g8h9\")"
+                ),
+            ));
+        }
+        if out.iter().any(|o| o.group == group) {
+            return Err(Error::invalid(
+                "mappings",
+                format!("mappings[{i}].group {group:?} is mapped twice: give each group once, with all its roles"),
+            ));
+        }
+        if mapping.roles.is_empty() {
+            return Err(Error::invalid(
+                "mappings",
+                format!("mappings[{i}].roles is empty: give the roles its members get, or leave the group out"),
+            ));
+        }
+        let mut roles = Vec::with_capacity(mapping.roles.len());
+        for slug in mapping.roles {
+            let Some(p) = position(&slug) else {
+                return Err(unknown(format!("mappings[{i}]"), &slug));
+            };
+            roles.push((p, slug));
+        }
+        roles.sort();
+        roles.dedup();
+        out.push(RoleMapping {
+            group,
+            roles: roles.into_iter().map(|(_, s)| s).collect(),
+        });
+    }
+    if let Some(d) = &m.default
+        && position(d).is_none()
+    {
+        return Err(unknown("default".into(), d));
+    }
+    Ok(RoleMappings {
+        mappings: out,
+        default: m.default,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +214,77 @@ mod tests {
         }
         let many = (0..=MAX_ROLES).map(|i| role(&format!("r{i}"), "R")).collect();
         assert!(check_roles(many).unwrap_err().to_string().contains("at most 100"));
+    }
+
+    fn mapping(group: &str, roles: &[&str]) -> RoleMapping {
+        RoleMapping {
+            group: group.into(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn mappings_name_declared_roles_each_group_once() {
+        let declared = vec![
+            role("admin", "Admin"),
+            role("member", "Member"),
+            role("viewer", "Viewer"),
+        ];
+        let ok = check_mappings(
+            RoleMappings {
+                mappings: vec![mapping(" 00gA ", &["viewer", "admin", "viewer"])],
+                default: Some("member".into()),
+            },
+            &declared,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.mappings,
+            vec![mapping("00gA", &["admin", "viewer"])],
+            "in the declared order, once each"
+        );
+        for (bad, says) in [
+            (
+                vec![mapping("00gA", &["owner"])],
+                "mappings[0] names role \"owner\", which is not declared (the roles are admin, member, viewer)",
+            ),
+            (vec![mapping("00gA", &[])], "mappings[0].roles is empty"),
+            (vec![mapping("", &["admin"])], "mappings[0].group"),
+            (
+                vec![mapping("00gA", &["admin"]), mapping("00gA", &["viewer"])],
+                "mappings[1].group \"00gA\" is mapped twice",
+            ),
+        ] {
+            let e = check_mappings(
+                RoleMappings {
+                    mappings: bad,
+                    default: None,
+                },
+                &declared,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(says), "{e} should say {says}");
+        }
+        let e = check_mappings(
+            RoleMappings {
+                mappings: Vec::new(),
+                default: Some("root".into()),
+            },
+            &declared,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("default names role \"root\""), "{e}");
+        let e = check_mappings(
+            RoleMappings {
+                mappings: vec![mapping("g", &["admin"])],
+                default: None,
+            },
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no roles are declared: declare them first"), "{e}");
     }
 }

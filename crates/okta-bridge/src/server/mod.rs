@@ -137,6 +137,7 @@ fn json_api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(scim_api::enable, scim_api::status, scim_api::disable))
         .routes(routes!(scim_api::rotate))
         .routes(routes!(roles::get, roles::put))
+        .routes(routes!(roles::get_mappings, roles::put_mappings))
         .routes(routes!(setup::create))
         .routes(routes!(setup::list))
         .routes(routes!(setup::audit))

@@ -332,6 +332,41 @@ pub(crate) struct RolesView {
     updatedBy: Option<String>,
 }
 
+/// One group's roles.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct MappingView {
+    /// The group's id in the account's directory.
+    group: String,
+    /// Declared role slugs, in the declared order.
+    roles: Vec<String>,
+}
+
+/// The body of `PUT /api/accounts/{name}/role-mappings`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct MappingsPut {
+    /// Each group once (at most 1,000).
+    mappings: Vec<MappingView>,
+    /// The role of a user in no mapped group (a declared slug; null or absent: no role).
+    default: Option<String>,
+}
+
+/// An account's role mappings.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[allow(non_snake_case)]
+pub(crate) struct MappingsView {
+    account: String,
+    mappings: Vec<MappingView>,
+    default: Option<String>,
+    /// When they were last set (RFC 3339; null before).
+    #[schema(format = DateTime)]
+    updatedAt: Option<String>,
+    /// Who set them: `admin token`, `api key NAME (ak_…)`, `cli`.
+    updatedBy: Option<String>,
+}
+
 /// One record of an account's audit log.
 #[derive(ToSchema)]
 #[allow(dead_code)]

@@ -1,10 +1,12 @@
 //! The application's roles, as its developer declares them (`PUT /api/roles`, `okta-bridge
-//! roles set`): checked, then stored whole with who declared them.
+//! roles set`), and each account's mappings of its groups to them
+//! (`PUT /api/accounts/{name}/role-mappings`, `okta-bridge roles map`): checked, then stored
+//! whole with who set them.
 
 use super::Service;
-use crate::error::Result;
-use crate::model::{Role, check_roles};
-use crate::store::StoredRoles;
+use crate::error::{Error, Result};
+use crate::model::{AccountName, Role, RoleMappings, check_mappings, check_roles};
+use crate::store::{StoredMappings, StoredRoles};
 
 impl Service {
     /// Declares the application's roles (`roles`, highest priority first), replacing those
@@ -26,5 +28,43 @@ impl Service {
     /// [`crate::error::Error::Database`].
     pub async fn roles(&self) -> Result<StoredRoles> {
         self.store.roles().await
+    }
+}
+
+impl Service {
+    /// Sets `account`'s role mappings (which roles each group gives, and the default role),
+    /// replacing those before; `actor` is who did it (audited). Answers them as stored.
+    ///
+    /// # Errors
+    /// [`Error::UnknownAccount`]; [`Error::Invalid`] saying which mapping is wrong (a role
+    /// not declared, a group twice, …); [`Error::Database`].
+    pub async fn set_role_mappings(
+        &self,
+        account: &AccountName,
+        mappings: RoleMappings,
+        actor: &str,
+    ) -> Result<StoredMappings> {
+        self.known_account(account).await?;
+        let declared = self.store.roles().await?;
+        let checked = check_mappings(mappings, &declared.roles)?;
+        self.store.put_role_mappings(account, &checked, actor).await?;
+        tracing::info!(account = %account, groups = checked.mappings.len(), actor, "role mappings set");
+        self.store.role_mappings(account).await
+    }
+
+    /// `account`'s role mappings.
+    ///
+    /// # Errors
+    /// [`Error::UnknownAccount`]; [`Error::Database`].
+    pub async fn role_mappings(&self, account: &AccountName) -> Result<StoredMappings> {
+        self.known_account(account).await?;
+        self.store.role_mappings(account).await
+    }
+
+    async fn known_account(&self, account: &AccountName) -> Result<()> {
+        match self.store.account(account).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::UnknownAccount(account.to_string())),
+        }
     }
 }

@@ -33,7 +33,7 @@ mod webhooks;
 pub use delivery::{Attempt, Outcome, Stream};
 pub use directory::{Seen, SyncMark, UserQuery};
 pub use hooks::HookCall;
-pub use roles::StoredRoles;
+pub use roles::{StoredMappings, StoredRoles};
 pub use scim::{ScimGroup, ScimLoaded, ScimTarget, ScimUser, ScimWrite};
 pub use setup::SetupLinkBy;
 
