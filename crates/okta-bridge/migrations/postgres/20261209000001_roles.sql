@@ -23,3 +23,7 @@ CREATE TABLE role_defaults (
     updated_at  BIGINT NOT NULL,
     updated_by  TEXT NOT NULL
 );
+-- A user's roles as last evaluated (a JSON list of slugs, alphabetical): null until its
+-- account first has role mappings. Kept up to date in the transaction of every membership or
+-- mapping change, with a user.updated ("changed": ["roles"]) event when they change.
+ALTER TABLE dir_users ADD COLUMN roles TEXT;

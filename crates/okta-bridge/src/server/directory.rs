@@ -206,6 +206,18 @@ pub(crate) async fn users(
         updated_since: since.as_deref(),
     };
     let users = state.store().directory_users(&account, &query, limit + 1).await?;
+    let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+    let roles = state.store().user_roles(&account, &ids).await?;
+    let users: Vec<Value> = users
+        .into_iter()
+        .map(|u| {
+            let mut v = serde_json::to_value(&u).unwrap_or(Value::Null);
+            if let Some(r) = roles.get(&u.id) {
+                v["roles"] = json!(r);
+            }
+            v
+        })
+        .collect();
     let extra: Vec<(&str, &str)> = [
         ("status", p.status.as_deref()),
         ("q", p.q.as_deref()),
@@ -216,7 +228,14 @@ pub(crate) async fn users(
     .filter_map(|(k, v)| v.map(|v| (k, v)))
     .collect();
     let path = format!("/api/connections/{account}/directory/users");
-    Ok(paged(&state, &path, users, limit, |u| u.id.clone(), &extra))
+    Ok(paged(
+        &state,
+        &path,
+        users,
+        limit,
+        |u| u["id"].as_str().unwrap_or_default().to_owned(),
+        &extra,
+    ))
 }
 
 /// `GET /api/connections/{account}/directory/users/{id}`: a synced user with its groups' ids.
@@ -236,7 +255,14 @@ pub(crate) async fn user(
             what: "user",
             id: id.clone(),
         })?;
-    let mut v = serde_json::to_value(user).unwrap_or(Value::Null);
+    let roles = state
+        .store()
+        .user_roles(&account, std::slice::from_ref(&user.id))
+        .await?;
+    let mut v = serde_json::to_value(&user).unwrap_or(Value::Null);
+    if let Some(r) = roles.get(&user.id) {
+        v["roles"] = json!(r);
+    }
     v["groups"] = json!(groups);
     Ok(Json(v))
 }

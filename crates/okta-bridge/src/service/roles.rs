@@ -33,7 +33,9 @@ impl Service {
 
 impl Service {
     /// Sets `account`'s role mappings (which roles each group gives, and the default role),
-    /// replacing those before; `actor` is who did it (audited). Answers them as stored.
+    /// replacing those before; `actor` is who did it (audited). The roles of the account's
+    /// users are evaluated again in the same transaction, with a `user.updated`
+    /// (`"changed": ["roles"]`) for each whose roles changed. Answers the mappings as stored.
     ///
     /// # Errors
     /// [`Error::UnknownAccount`]; [`Error::Invalid`] saying which mapping is wrong (a role
@@ -47,8 +49,11 @@ impl Service {
         self.known_account(account).await?;
         let declared = self.store.roles().await?;
         let checked = check_mappings(mappings, &declared.roles)?;
-        self.store.put_role_mappings(account, &checked, actor).await?;
-        tracing::info!(account = %account, groups = checked.mappings.len(), actor, "role mappings set");
+        let said = self.store.put_role_mappings(account, &checked, actor).await?;
+        if said > 0 {
+            self.feed_written.send_modify(|n| *n += 1);
+        }
+        tracing::info!(account = %account, groups = checked.mappings.len(), users_changed = said, actor, "role mappings set");
         self.store.role_mappings(account).await
     }
 

@@ -288,17 +288,50 @@ pub(super) const ACCOUNT_TABLES: &[&str] = &[
     "DELETE FROM event_hooks WHERE account = $1",
     "DELETE FROM hook_seen WHERE account = $1",
     "DELETE FROM hook_targets WHERE account = $1",
+    "DELETE FROM role_mappings WHERE account = $1",
+    "DELETE FROM role_defaults WHERE account = $1",
 ];
 
 /// Writes `$changes` into the directory's tables in transaction `$tx` of account `$a`: deletions,
 /// rows in batches, memberships and assignments, then its events numbered from `$first`,
 /// recorded `$at`; the users and groups `$unchanged_users`/`$unchanged_groups` (and those
-/// upserted) marked seen by pass `$seen_run`. A macro: the statements are the same on both
-/// databases, the transaction's type is not.
+/// upserted) marked seen by pass `$seen_run`. When the account maps groups to roles, the roles
+/// of the users the changes touch are evaluated too: each user event says them, and a user
+/// whose roles changed without one gets a `user.updated` (`"changed": ["roles"]`) numbered after
+/// `$changes`' events; the macro's value is how many of those it added. A macro: the statements
+/// are the same on both databases, the transaction's type is not.
 macro_rules! write_changes {
     ($tx:ident, $a:expr, $first:expr, $at:expr, $changes:expr, $seen_run:expr, $unchanged_users:expr, $unchanged_groups:expr) => {{
         let (a, first, at, changes, seen_run): (&str, i64, i64, &DirectoryChanges, i64) = ($a, $first, $at, $changes, $seen_run);
         let (unchanged_users, unchanged_groups): (&Vec<String>, &Vec<String>) = ($unchanged_users, $unchanged_groups);
+        // Roles (when the account maps groups to them): the users whose roles these changes
+        // may change — those written, whose memberships change, and the members of mapped
+        // groups that go (read before they go).
+        let role_config = super::roles::role_config!($tx, a);
+        let mut role_users: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        if let Some((mapped, _)) = &role_config {
+            role_users.extend(changes.upsert_users.iter().map(|u| u.id.clone()));
+            role_users.extend(changes.add_members.iter().chain(&changes.remove_members).map(|(_, u)| u.clone()));
+            role_users.extend(
+                changes
+                    .events
+                    .iter()
+                    .filter(|e| super::roles::about_a_user(e.event_type))
+                    .map(|e| e.object_id.clone()),
+            );
+            for g in changes.delete_groups.iter().filter(|g| mapped.contains_key(*g)) {
+                let members: Vec<(String,)> =
+                    sqlx::query_as("SELECT user_id FROM dir_members WHERE account = $1 AND group_id = $2")
+                        .bind(a)
+                        .bind(g)
+                        .fetch_all(&mut *$tx)
+                        .await?;
+                role_users.extend(members.into_iter().map(|(u,)| u));
+            }
+            for u in &changes.delete_users {
+                role_users.remove(u);
+            }
+        }
         let deletions: [(&[&str], &Vec<String>); 3] = [
             (
                 &[
@@ -443,7 +476,55 @@ macro_rules! write_changes {
             q.push(" ON CONFLICT (account, app_id, user_id) DO UPDATE SET scope = excluded.scope");
             q.build().execute(&mut *$tx).await?;
         }
-        Bulk::events(&mut *$tx, a, first, at, &changes.events).await?;
+        match &role_config {
+            None => {
+                Bulk::events(&mut *$tx, a, first, at, &changes.events).await?;
+                0_i64
+            }
+            Some(config) => {
+                // Each user event says the user's roles; a user whose roles changed without
+                // one gets a user.updated of its own, numbered after the changes' events.
+                let ids: Vec<String> = role_users.into_iter().collect();
+                let mut roles: std::collections::BTreeMap<String, (Vec<String>, bool)> = std::collections::BTreeMap::new();
+                for chunk in ids.chunks(BATCH) {
+                    for (id, r, changed) in super::roles::evaluate_roles!($tx, a, chunk, config) {
+                        roles.insert(id, (r, changed));
+                    }
+                }
+                let mut events = changes.events.clone();
+                let mut said: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+                for e in &mut events {
+                    if let (true, Some((r, changed)), Value::Object(m)) =
+                        (super::roles::about_a_user(e.event_type), roles.get(&e.object_id), &mut e.data)
+                    {
+                        m.insert("roles".into(), serde_json::json!(r));
+                        if *changed && e.event_type == crate::model::EventType::UserUpdated {
+                            if let Some(Value::Array(c)) = m.get_mut("changed") {
+                                c.push(serde_json::json!("roles"));
+                            }
+                        }
+                        said.insert(e.object_id.clone());
+                    }
+                }
+                let unsaid: Vec<&String> = roles.iter().filter(|(id, (_, changed))| *changed && !said.contains(*id)).map(|(id, _)| id).collect();
+                for chunk in unsaid.chunks(BATCH) {
+                    let said = super::roles::roles_events!($tx, a, chunk.iter().map(|id| id.as_str()), |id: &str| roles
+                        .get(id)
+                        .map(|(r, _)| r));
+                    events.extend(said);
+                }
+                let extra = i64::try_from(events.len() - changes.events.len()).unwrap_or(0);
+                if extra > 0 {
+                    sqlx::query("UPDATE dir_sync SET next_seq = next_seq + $2 WHERE account = $1")
+                        .bind(a)
+                        .bind(extra)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                Bulk::events(&mut *$tx, a, first, at, &events).await?;
+                extra
+            }
+        }
     }};
 }
 pub(super) use write_changes;
@@ -693,10 +774,11 @@ impl Store {
                 return Err(Conflict::SyncLeaseLost { account: a.to_owned() }.into());
             };
             let first = next - n;
-            write_changes!(tx, a, first, at, changes, seen_run, &unchanged_users, &unchanged_groups);
+            // Events the roles add (a user whose roles changed) are numbered after these.
+            let extra = write_changes!(tx, a, first, at, changes, seen_run, &unchanged_users, &unchanged_groups);
             crate::failpoint::hit("sync.before_commit");
             tx.commit().await?;
-            next - 1
+            next - 1 + extra
         });
         Ok(last)
     }

@@ -1,8 +1,66 @@
 //! `app_roles`: the application's roles, replaced whole in one transaction.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
 use super::{Pool, Store, with_pool};
 use crate::error::{Conflict, Error, Result};
 use crate::model::{AccountName, Role, RoleMapping, RoleMappings, now};
+
+/// Re-evaluates the roles of every user of account `$a` in transaction `$tx` (a batch at a
+/// time, in the order of their ids), writing a `user.updated` (`"changed": ["roles"]`) recorded
+/// `$at` for each whose roles changed, numbered after the account's last event (its sync row
+/// locked first). Answers how many events it wrote.
+macro_rules! reevaluate_all {
+    ($tx:ident, $a:expr, $at:expr) => {{
+        let (a, at): (&str, i64) = ($a, $at);
+        let locked = sqlx::query("UPDATE dir_sync SET next_seq = next_seq WHERE account = $1")
+            .bind(a)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+        let config = super::roles::role_config!($tx, a);
+        let mut said = 0_i64;
+        if let (1, Some(config)) = (locked, &config) {
+            let mut after = String::new();
+            loop {
+                let ids: Vec<(String,)> =
+                    sqlx::query_as("SELECT id FROM dir_users WHERE account = $1 AND id > $2 ORDER BY id LIMIT $3")
+                        .bind(a)
+                        .bind(&after)
+                        .bind(i64::try_from(super::directory::BATCH).unwrap_or(1000))
+                        .fetch_all(&mut *$tx)
+                        .await?;
+                let Some((last,)) = ids.last() else { break };
+                after = last.clone();
+                let ids: Vec<String> = ids.into_iter().map(|(id,)| id).collect();
+                let evaluated = super::roles::evaluate_roles!($tx, a, &ids, config);
+                let changed: std::collections::BTreeMap<&str, &Vec<String>> = evaluated
+                    .iter()
+                    .filter(|(_, _, c)| *c)
+                    .map(|(id, r, _)| (id.as_str(), r))
+                    .collect();
+                if changed.is_empty() {
+                    continue;
+                }
+                let events =
+                    super::roles::roles_events!($tx, a, changed.keys().copied(), |id: &str| changed.get(id).copied());
+                let n = i64::try_from(events.len()).unwrap_or(0);
+                let (next,): (i64,) = sqlx::query_as(
+                    "UPDATE dir_sync SET next_seq = next_seq + $2 WHERE account = $1 RETURNING next_seq",
+                )
+                .bind(a)
+                .bind(n)
+                .fetch_one(&mut *$tx)
+                .await?;
+                super::directory::Bulk::events(&mut *$tx, a, next - n, at, &events).await?;
+                said += n;
+            }
+        }
+        said
+    }};
+}
 
 /// The roles as stored, with when and by whom they were last declared.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -96,12 +154,14 @@ pub struct StoredMappings {
 }
 
 impl Store {
-    /// Replaces `account`'s role mappings with `m`, set by `actor`, audited, in one transaction.
+    /// Replaces `account`'s role mappings with `m`, set by `actor`, audited, and re-evaluates
+    /// the roles of every user of the account (a batch at a time) with a `user.updated` event
+    /// for each whose roles changed — all in one transaction. Answers how many events it wrote.
     ///
     /// # Errors
     /// [`Error::Invalid`] when `m` names a role no longer declared;
     /// [`crate::error::Error::Database`].
-    pub async fn put_role_mappings(&self, account: &AccountName, m: &RoleMappings, actor: &str) -> Result<()> {
+    pub async fn put_role_mappings(&self, account: &AccountName, m: &RoleMappings, actor: &str) -> Result<i64> {
         let a = account.as_str();
         let declared_sql = match self.dialect() {
             super::scim_sql::Dialect::Sqlite => "SELECT slug FROM app_roles",
@@ -113,7 +173,7 @@ impl Store {
             m.mappings.len(),
             m.default.as_deref().unwrap_or("none")
         );
-        with_pool!(self, pool => {
+        let said = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM role_mappings WHERE account = $1").bind(a).execute(&mut *tx).await?;
             // The roles as declared now (checked before, but a declaration may have come
@@ -155,9 +215,11 @@ impl Store {
             .bind(actor)
             .execute(&mut *tx)
             .await?;
+            let said = reevaluate_all!(tx, a, at);
             tx.commit().await?;
+            said
         });
-        Ok(())
+        Ok(said)
     }
 
     /// `account`'s role mappings (groups in the order of their ids).
@@ -194,6 +256,197 @@ impl Store {
             out.mappings.default = role;
             out.updated_at = Some(at);
             out.updated_by = Some(by);
+        }
+        Ok(out)
+    }
+}
+
+/// A user's roles: those of every mapped group in `groups`, else `default`; alphabetical, once
+/// each.
+pub(super) fn roles_of<'g>(
+    groups: impl Iterator<Item = &'g String>,
+    mapped: &BTreeMap<String, Vec<String>>,
+    default: Option<&String>,
+) -> Vec<String> {
+    let mut roles: BTreeSet<String> = groups.filter_map(|g| mapped.get(g)).flatten().cloned().collect();
+    if roles.is_empty()
+        && let Some(d) = default
+    {
+        roles.insert(d.clone());
+    }
+    roles.into_iter().collect()
+}
+
+/// The roles stored in a `dir_users.roles` value (none: never evaluated, which says the same
+/// as no roles).
+pub(super) fn stored_roles(value: Option<&str>) -> Vec<String> {
+    value.and_then(|v| serde_json::from_str(v).ok()).unwrap_or_default()
+}
+
+/// Whether an event of type `t` is about a user who is still there (its data is the user).
+pub(super) fn about_a_user(t: crate::model::EventType) -> bool {
+    use crate::model::EventType as T;
+    matches!(
+        t,
+        T::UserCreated
+            | T::UserUpdated
+            | T::UserDeactivated
+            | T::UserReactivated
+            | T::UserSuspended
+            | T::UserUnsuspended
+    )
+}
+
+/// The payload of the `user.updated` event that says `user`'s roles changed to `roles`.
+pub(super) fn roles_event(user: &crate::model::DirUser, roles: &[String]) -> crate::model::NewEvent {
+    let mut data = serde_json::to_value(user).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut data {
+        m.insert("roles".into(), json!(roles));
+        m.insert("changed".into(), json!(["roles"]));
+    }
+    crate::model::NewEvent {
+        event_type: crate::model::EventType::UserUpdated,
+        object_id: user.id.clone(),
+        occurred_at: None,
+        data,
+    }
+}
+
+/// The `user.updated` events (`"changed": ["roles"]`) of the users `$ids` (`&str`s, at most a
+/// batch) of account `$a`, read in transaction `$tx`, each with the roles `$roles` (a function
+/// of the user's id) gives it, in the order of their ids.
+macro_rules! roles_events {
+    ($tx:ident, $a:expr, $ids:expr, $roles:expr) => {{
+        let mut q = sqlx::QueryBuilder::new(super::directory::SELECT_USERS.trim_end_matches("$1"));
+        q.push_bind($a).push(" AND id IN (");
+        let mut list = q.separated(", ");
+        for id in $ids {
+            list.push_bind(id);
+        }
+        list.push_unseparated(") ORDER BY id");
+        let rows: Vec<super::directory::UserRow> = q.build_query_as().persistent(false).fetch_all(&mut *$tx).await?;
+        let roles_of = $roles;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            let user = super::directory::user_of(row)?;
+            if let Some(r) = roles_of(user.id.as_str()) {
+                events.push(super::roles::roles_event(&user, r));
+            }
+        }
+        events
+    }};
+}
+pub(super) use roles_events;
+
+/// The role configuration of account `$a` in transaction `$tx`: `None` when it has none (its
+/// users carry no roles), else its mapped groups' roles and its default role.
+macro_rules! role_config {
+    ($tx:ident, $a:expr) => {{
+        let config: Option<(Option<String>,)> = sqlx::query_as("SELECT role FROM role_defaults WHERE account = $1")
+            .bind($a)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        match config {
+            None => None,
+            Some((default,)) => {
+                let rows: Vec<(String, String)> =
+                    sqlx::query_as("SELECT group_id, roles FROM role_mappings WHERE account = $1")
+                        .bind($a)
+                        .fetch_all(&mut *$tx)
+                        .await?;
+                let mapped: std::collections::BTreeMap<String, Vec<String>> = rows
+                    .into_iter()
+                    .map(|(g, r)| (g, super::roles::stored_roles(Some(&r))))
+                    .collect();
+                Some((mapped, default))
+            }
+        }
+    }};
+}
+pub(super) use role_config;
+
+/// Evaluates the roles of the users `$ids` (at most a batch) of account `$a` in transaction
+/// `$tx` under `$config` (from [`role_config`]), stores those that changed (or were never
+/// evaluated), and answers each user found with its roles and whether they changed.
+macro_rules! evaluate_roles {
+    ($tx:ident, $a:expr, $ids:expr, $config:expr) => {{
+        let (a, ids, (mapped, default)): (
+            &str,
+            &[String],
+            &(std::collections::BTreeMap<String, Vec<String>>, Option<String>),
+        ) = ($a, $ids, $config);
+        let mut q = sqlx::QueryBuilder::new("SELECT id, roles FROM dir_users WHERE account = ");
+        q.push_bind(a).push(" AND id IN (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id);
+        }
+        list.push_unseparated(")");
+        let stored: Vec<(String, Option<String>)> = q.build_query_as().persistent(false).fetch_all(&mut *$tx).await?;
+        let mut q = sqlx::QueryBuilder::new("SELECT user_id, group_id FROM dir_members WHERE account = ");
+        q.push_bind(a).push(" AND user_id IN (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id);
+        }
+        list.push_unseparated(")");
+        let memberships: Vec<(String, String)> = q.build_query_as().persistent(false).fetch_all(&mut *$tx).await?;
+        let mut groups: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+        for (u, g) in memberships {
+            groups.entry(u).or_default().push(g);
+        }
+        let mut out: Vec<(String, Vec<String>, bool)> = Vec::with_capacity(stored.len());
+        // The users to write, by their new roles (a few distinct sets): one statement each.
+        let mut writes: std::collections::BTreeMap<String, Vec<&str>> = std::collections::BTreeMap::new();
+        for (id, before) in &stored {
+            let roles = super::roles::roles_of(groups.get(id).into_iter().flatten(), mapped, default.as_ref());
+            let changed = roles != super::roles::stored_roles(before.as_deref());
+            if changed || before.is_none() {
+                writes
+                    .entry(serde_json::to_string(&roles).unwrap_or_else(|_| "[]".into()))
+                    .or_default()
+                    .push(id);
+            }
+            out.push((id.clone(), roles, changed));
+        }
+        for (roles, users) in writes {
+            let mut q = sqlx::QueryBuilder::new("UPDATE dir_users SET roles = ");
+            q.push_bind(roles)
+                .push(" WHERE account = ")
+                .push_bind(a)
+                .push(" AND id IN (");
+            let mut list = q.separated(", ");
+            for id in users {
+                list.push_bind(id);
+            }
+            list.push_unseparated(")");
+            q.build().persistent(false).execute(&mut *$tx).await?;
+        }
+        out
+    }};
+}
+pub(super) use evaluate_roles;
+
+impl Store {
+    /// The roles of those of `ids` (users of `account`, at most a page) that carry roles (an
+    /// account with role mappings); the others are left out.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn user_roles(&self, account: &AccountName, ids: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
+        let mut out = BTreeMap::new();
+        for chunk in ids.chunks(super::directory::BATCH) {
+            let rows: Vec<(String, String)> = with_pool!(self, pool => {
+                let mut q = sqlx::QueryBuilder::new("SELECT id, roles FROM dir_users WHERE roles IS NOT NULL AND account = ");
+                q.push_bind(account.as_str()).push(" AND id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(id);
+                }
+                list.push_unseparated(")");
+                q.build_query_as().persistent(false).fetch_all(pool).await?
+            });
+            out.extend(rows.into_iter().map(|(id, r)| (id, stored_roles(Some(&r)))));
         }
         Ok(out)
     }

@@ -578,7 +578,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
             let none = Vec::new();
-            write_changes!(tx, a, next - n, at, &write.changes, 0, &none, &none);
+            let _roles_said = write_changes!(tx, a, next - n, at, &write.changes, 0, &none, &none);
             for (id, kept) in &write.users {
                 sqlx::query("UPDATE dir_users SET scim = $3 WHERE account = $1 AND id = $2")
                     .bind(a)

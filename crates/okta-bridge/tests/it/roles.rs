@@ -279,3 +279,295 @@ on_both_databases!(
     role_mappings_are_set_checked_and_audited,
     super::mappings_set_and_checked
 );
+
+/// The roles `users` carry in the directory API (none: no `roles`).
+async fn directory_roles(
+    app: &crate::util::TestApp,
+    account: &str,
+) -> std::collections::BTreeMap<String, Option<Value>> {
+    let (status, users) = api(
+        app,
+        Method::GET,
+        &format!("/api/connections/{account}/directory/users?limit=1000"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{users}");
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["id"].as_str().unwrap().to_owned(), u.get("roles").cloned()))
+        .collect()
+}
+
+/// Each user's roles as the feed says them, folded from the start: the last user event's.
+fn folded_roles(events: &[(String, String, Value)]) -> std::collections::BTreeMap<String, Option<Value>> {
+    let mut out = std::collections::BTreeMap::new();
+    for (t, id, data) in events {
+        if t == "user.deleted" {
+            out.remove(id);
+        } else if t.starts_with("user.") {
+            out.insert(id.clone(), data.get("roles").cloned());
+        }
+    }
+    out
+}
+
+async fn declare(app: &crate::util::TestApp) {
+    let (status, body) = api(
+        app,
+        Method::PUT,
+        "/api/roles",
+        Some(json!({ "roles": [
+            { "slug": "admin", "name": "Admin" },
+            { "slug": "member", "name": "Member" },
+            { "slug": "viewer", "name": "Viewer" },
+        ] })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Roles through the API sync: a mapping change emits `user.updated` ("changed": ["roles"])
+/// for exactly the users whose roles changed, in one transaction with it; a membership change
+/// at the org does too, on the next sync; the directory API and the feed folded from the start
+/// agree after each step.
+async fn roles_follow_mappings_and_memberships(db: TestDb) {
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 8;
+                c.groups = 0;
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    declare(&app).await;
+    let ids = app.sandbox.state().listed_user_ids();
+    let (u1, u2, u3) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+    let mut groups = Vec::new();
+    for (name, members) in [("Admins", vec![&u1, &u3]), ("Staff", vec![&u2, &u3])] {
+        let (status, g) = crate::util::org_call(
+            &app,
+            Method::POST,
+            "/api/v1/groups",
+            Some(json!({ "profile": { "name": name } })),
+        )
+        .await;
+        assert_eq!(status, 200, "{g}");
+        let gid = g["id"].as_str().unwrap().to_owned();
+        for u in members {
+            let (status, _) =
+                crate::util::org_call(&app, Method::PUT, &format!("/api/v1/groups/{gid}/users/{u}"), None).await;
+            assert!(status < 300, "{status}");
+        }
+        groups.push(gid);
+    }
+    crate::util::connect_by_api_token(&app, "acme").await;
+    let (status, summary) = api(&app, Method::POST, "/api/connections/acme/sync", None).await;
+    assert_eq!(status, 200, "{summary}");
+    let before = crate::scim::feed(&app, "acme", 0).await;
+    let users = directory_roles(&app, "acme").await;
+    assert!(
+        users.values().all(Option::is_none),
+        "no roles before any mapping: {users:?}"
+    );
+
+    // The first mapping: every user's roles change (from none), each said once.
+    let (status, set) = api(
+        &app,
+        Method::PUT,
+        "/api/accounts/acme/role-mappings",
+        Some(json!({ "mappings": [
+            { "group": groups[0], "roles": ["admin"] },
+            { "group": groups[1], "roles": ["member"] },
+        ], "default": "viewer" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{set}");
+    let said = crate::scim::feed(&app, "acme", before.len() as i64).await;
+    assert_eq!(said.len(), users.len(), "{said:?}");
+    assert!(
+        said.iter()
+            .all(|(t, _, d)| t == "user.updated" && d["changed"] == json!(["roles"])),
+        "{said:?}"
+    );
+    let roles = directory_roles(&app, "acme").await;
+    assert_eq!(roles[&u1], Some(json!(["admin"])));
+    assert_eq!(roles[&u2], Some(json!(["member"])));
+    assert_eq!(roles[&u3], Some(json!(["admin", "member"])));
+    assert_eq!(roles[&ids[3]], Some(json!(["viewer"])));
+    let mut seen = before.len() + said.len();
+
+    // The same mappings again: nothing changes, nothing is said.
+    let (status, _) = api(
+        &app,
+        Method::PUT,
+        "/api/accounts/acme/role-mappings",
+        Some(json!({
+            "mappings": [{ "group": groups[0], "roles": ["admin"] }, { "group": groups[1], "roles": ["member"] }],
+            "default": "viewer",
+        })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(crate::scim::feed(&app, "acme", seen as i64).await.is_empty());
+
+    // Staff also gives viewer: exactly Staff's members are said.
+    let (status, _) = api(&app, Method::PUT, "/api/accounts/acme/role-mappings", Some(json!({
+        "mappings": [{ "group": groups[0], "roles": ["admin"] }, { "group": groups[1], "roles": ["member", "viewer"] }],
+        "default": "viewer",
+    })))
+    .await;
+    assert_eq!(status, 200);
+    let said = crate::scim::feed(&app, "acme", seen as i64).await;
+    let who: std::collections::BTreeSet<&str> = said.iter().map(|(_, id, _)| id.as_str()).collect();
+    assert_eq!(who, [u2.as_str(), u3.as_str()].into_iter().collect(), "{said:?}");
+    assert_eq!(
+        directory_roles(&app, "acme").await[&u3],
+        Some(json!(["admin", "member", "viewer"]))
+    );
+    seen += said.len();
+
+    // u1 leaves Admins at the org: the next sync says the membership and u1's new roles.
+    let (status, _) = crate::util::org_call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/groups/{}/users/{u1}", groups[0]),
+        None,
+    )
+    .await;
+    assert!(status < 300, "{status}");
+    let (status, summary) = api(&app, Method::POST, "/api/connections/acme/sync", None).await;
+    assert_eq!(status, 200, "{summary}");
+    let said = crate::scim::feed(&app, "acme", seen as i64).await;
+    let kinds: Vec<(&str, &str)> = said.iter().map(|(t, id, _)| (t.as_str(), id.as_str())).collect();
+    assert!(kinds.contains(&("group.user_removed", u1.as_str())), "{kinds:?}");
+    let update = said
+        .iter()
+        .find(|(t, id, _)| t == "user.updated" && *id == u1)
+        .unwrap_or_else(|| panic!("u1's roles said: {said:?}"));
+    assert_eq!(update.2["roles"], json!(["viewer"]));
+    assert!(
+        update.2["changed"].as_array().unwrap().contains(&json!("roles")),
+        "{update:?}"
+    );
+    assert_eq!(
+        said.iter().filter(|(t, _, _)| t == "user.updated").count(),
+        1,
+        "only u1's roles changed: {said:?}"
+    );
+
+    // The feed folded from the start says what the directory holds.
+    let all = crate::scim::feed(&app, "acme", 0).await;
+    assert_eq!(folded_roles(&all), directory_roles(&app, "acme").await);
+}
+
+on_both_databases!(
+    roles_follow_mappings_and_memberships_works,
+    super::roles_follow_mappings_and_memberships
+);
+
+/// Roles through SCIM push: a mapping of a pushed group, Group Push adding a member, a new
+/// user (its `user.created` says its roles), the group deleted; the feed folded from the start
+/// says what the directory holds.
+async fn roles_follow_scim_pushes(db: TestDb) {
+    use crate::scim::{Scim, feed, okta_user};
+    let app = spawn_app(&db, AppOptions::default()).await;
+    declare(&app).await;
+    let scim = Scim::on(&app, "acme").await;
+    let (status, u1) = scim
+        .call(Method::POST, "/Users", Some(okta_user("ada@example.com", "Ada")))
+        .await;
+    assert_eq!(status, 201, "{u1}");
+    let (status, u2) = scim
+        .call(Method::POST, "/Users", Some(okta_user("bob@example.com", "Bob")))
+        .await;
+    assert_eq!(status, 201, "{u2}");
+    let (u1, u2) = (
+        u1["id"].as_str().unwrap().to_owned(),
+        u2["id"].as_str().unwrap().to_owned(),
+    );
+    let (status, g) = scim
+        .call(
+            Method::POST,
+            "/Groups",
+            Some(json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Admins", "members": [{ "value": u1 }] })),
+        )
+        .await;
+    assert_eq!(status, 201, "{g}");
+    let gid = g["id"].as_str().unwrap().to_owned();
+    let mut seen = feed(&app, "acme", 0).await.len();
+
+    let (status, _) = api(
+        &app,
+        Method::PUT,
+        "/api/accounts/acme/role-mappings",
+        Some(json!({ "mappings": [{ "group": gid, "roles": ["admin"] }], "default": "viewer" })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let said = feed(&app, "acme", seen as i64).await;
+    let roles: std::collections::BTreeMap<&str, &Value> =
+        said.iter().map(|(_, id, d)| (id.as_str(), &d["roles"])).collect();
+    assert_eq!(roles.len(), 2, "{said:?}");
+    assert_eq!(
+        (roles[u1.as_str()], roles[u2.as_str()]),
+        (&json!(["admin"]), &json!(["viewer"]))
+    );
+    seen += said.len();
+
+    // Group Push adds Bob: the membership and Bob's new roles.
+    let (status, _) = scim
+        .call(
+            Method::PATCH,
+            &format!("/Groups/{gid}"),
+            Some(json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{ "op": "add", "path": "members", "value": [{ "value": u2 }] }] })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let said = feed(&app, "acme", seen as i64).await;
+    let kinds: Vec<(&str, &str)> = said.iter().map(|(t, id, _)| (t.as_str(), id.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [("group.user_added", u2.as_str()), ("user.updated", u2.as_str())],
+        "{said:?}"
+    );
+    assert_eq!(
+        (said[1].2["roles"].clone(), said[1].2["changed"].clone()),
+        (json!(["admin"]), json!(["roles"]))
+    );
+    seen += said.len();
+
+    // A new user: its user.created says its roles; nothing else is said.
+    let (status, u3) = scim
+        .call(Method::POST, "/Users", Some(okta_user("cy@example.com", "Cy")))
+        .await;
+    assert_eq!(status, 201, "{u3}");
+    let said = feed(&app, "acme", seen as i64).await;
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(
+        (said[0].0.as_str(), said[0].2["roles"].clone()),
+        ("user.created", json!(["viewer"]))
+    );
+    seen += said.len();
+
+    // The group goes: its members fall back to the default.
+    let (status, _) = scim.call(Method::DELETE, &format!("/Groups/{gid}"), None).await;
+    assert_eq!(status, 204);
+    let said = feed(&app, "acme", seen as i64).await;
+    let updated: std::collections::BTreeSet<&str> = said
+        .iter()
+        .filter(|(t, _, d)| t == "user.updated" && d["roles"] == json!(["viewer"]))
+        .map(|(_, id, _)| id.as_str())
+        .collect();
+    assert_eq!(updated, [u1.as_str(), u2.as_str()].into_iter().collect(), "{said:?}");
+
+    let all = feed(&app, "acme", 0).await;
+    assert_eq!(folded_roles(&all), directory_roles(&app, "acme").await);
+}
+
+on_both_databases!(roles_follow_scim_pushes_works, super::roles_follow_scim_pushes);

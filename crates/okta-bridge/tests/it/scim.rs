@@ -14,14 +14,14 @@ const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// An account with SCIM on: its SCIM base URL and token.
-struct Scim {
+pub(crate) struct Scim {
     base: String,
     token: String,
     http: reqwest::Client,
 }
 
 impl Scim {
-    async fn on(app: &TestApp, name: &str) -> Self {
+    pub(crate) async fn on(app: &TestApp, name: &str) -> Self {
         let (status, body) = api(
             app,
             Method::POST,
@@ -44,7 +44,7 @@ impl Scim {
 
     /// A request as Okta sends it (`Authorization: Bearer`, `application/scim+json`): the
     /// status, the answer's content type and its JSON.
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let (status, _, v) = self.call_full(method, path, body).await;
         (status, v)
     }
@@ -108,7 +108,7 @@ pub(crate) fn types(events: &[(String, String, Value)]) -> Vec<&str> {
 }
 
 /// Okta's user as it pushes one: the profile it maps, a placeholder password.
-fn okta_user(user_name: &str, given: &str) -> Value {
+pub(crate) fn okta_user(user_name: &str, given: &str) -> Value {
     json!({
         "schemas": [USER],
         "userName": user_name,
