@@ -18,31 +18,23 @@ use std::time::Instant;
 use common::{api, arg};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const TOKEN: &str = "00benchRolesToken0123456789abcdefghijklmno";
 
 async fn start_sandbox(users: usize) -> (tokio::process::Child, String) {
-    let mut child = common::sandbox_command(TOKEN)
-        .args(["--users", &users.to_string(), "--groups", &(users / 50).to_string()])
-        .args(["--memberships", &(users * 2).to_string(), "--apps", "0"])
-        .args(["--rate-limit-scale", "1000"])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("okta-bridge sandbox starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut url = None;
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if let Some(u) = line.strip_prefix("okta-sandbox org running at ") {
-            url = Some(u.to_owned());
-        }
-        if line.contains("Press Ctrl-C") {
-            break;
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, url.expect("the sandbox prints its URL"))
+    let args = [
+        "--users".to_owned(),
+        users.to_string(),
+        "--groups".to_owned(),
+        (users / 50).to_string(),
+        "--memberships".to_owned(),
+        (users * 2).to_string(),
+        "--apps".to_owned(),
+        "0".to_owned(),
+        "--rate-limit-scale".to_owned(),
+        "1000".to_owned(),
+    ];
+    common::spawn_sandbox(TOKEN, &args).await
 }
 
 async fn last_seq(server: &str) -> i64 {

@@ -24,7 +24,7 @@
 
 mod common;
 
-use common::{api, arg, start_server, wait_for_line};
+use common::{api, arg, start_server};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,16 +34,17 @@ use serde_json::{Value, json};
 const TOKEN: &str = "00benchScimToken0123456789abcdefghijklmnop";
 
 async fn start_sandbox(users: usize, groups: usize) -> (tokio::process::Child, String) {
-    let mut child = common::sandbox_command(TOKEN)
-        .args(["--users", &users.to_string(), "--groups", &groups.to_string()])
-        .args(["--memberships", &(users * 2).to_string()])
-        .args(["--rate-limit-scale", "1000"])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("okta-bridge sandbox starts");
-    let url = wait_for_line(&mut child, "okta-sandbox org running at ").await;
-    (child, url)
+    let args = [
+        "--users".to_owned(),
+        users.to_string(),
+        "--groups".to_owned(),
+        groups.to_string(),
+        "--memberships".to_owned(),
+        (users * 2).to_string(),
+        "--rate-limit-scale".to_owned(),
+        "1000".to_owned(),
+    ];
+    common::spawn_sandbox(TOKEN, &args).await
 }
 
 /// A call to the org as its admin; the answer's JSON.

@@ -134,3 +134,17 @@ pub fn sandbox_command(token: &str) -> tokio::process::Command {
     ]);
     c
 }
+
+/// `okta-bridge sandbox` ([`sandbox_command`]) with `args` (its size and limits), started: the
+/// process and the org's URL.
+#[allow(dead_code)]
+pub async fn spawn_sandbox(token: &str, args: &[String]) -> (tokio::process::Child, String) {
+    let mut child = sandbox_command(token)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("okta-bridge sandbox starts");
+    let url = wait_for_line(&mut child, "okta-sandbox org running at ").await;
+    (child, url)
+}

@@ -143,8 +143,6 @@ pub(crate) struct SetupPage {
     /// The SCIM way's credentials, on the one page that shows them.
     scim_base_url: String,
     scim_token: String,
-    /// Reload every few seconds (the SCIM summary, live).
-    refresh: bool,
 }
 
 impl SetupPage {
@@ -170,7 +168,6 @@ impl SetupPage {
             health: SetupHealth::default(),
             scim_base_url: String::new(),
             scim_token: String::new(),
-            refresh: false,
         }
     }
 }
@@ -414,7 +411,6 @@ pub(crate) async fn done(State(state): State<Arc<AppState>>, headers: HeaderMap)
     };
     let mut page = SetupPage::new(&link);
     page.done = true;
-    page.refresh = health.scim.is_some();
     page.scim_base_url = super::scim_api::base_url(&state, &link.account);
     page.health = health;
     render(&page)

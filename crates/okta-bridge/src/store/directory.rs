@@ -492,7 +492,7 @@ macro_rules! write_changes {
                     }
                 }
                 let mut events = changes.events.clone();
-                let mut said: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+                let mut covered: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
                 for e in &mut events {
                     if let (true, Some((r, changed)), Value::Object(m)) =
                         (super::roles::about_a_user(e.event_type), roles.get(&e.object_id), &mut e.data)
@@ -503,12 +503,12 @@ macro_rules! write_changes {
                                 c.push(serde_json::json!("roles"));
                             }
                         }
-                        said.insert(e.object_id.clone());
+                        covered.insert(e.object_id.clone());
                     }
                 }
-                let unsaid: Vec<&String> = roles.iter().filter(|(id, (_, changed))| *changed && !said.contains(*id)).map(|(id, _)| id).collect();
+                let unsaid: Vec<&String> = roles.iter().filter(|(id, (_, changed))| *changed && !covered.contains(*id)).map(|(id, _)| id).collect();
                 for chunk in unsaid.chunks(BATCH) {
-                    let said = super::roles::roles_events!($tx, a, chunk.iter().map(|id| id.as_str()), |id: &str| roles
+                    let said = super::roles::roles_events!($tx, a, chunk.iter(), |id: &str| roles
                         .get(id)
                         .map(|(r, _)| r));
                     events.extend(said);

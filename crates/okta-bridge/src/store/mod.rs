@@ -70,6 +70,19 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// `… AND column IN (ids)`, for a query builder that ends at `account = <bound>`.
+macro_rules! push_in {
+    ($q:expr, $column:literal, $ids:expr) => {{
+        $q.push(concat!(" AND ", $column, " IN ("));
+        let mut list = $q.separated(", ");
+        for id in $ids {
+            list.push_bind(id.as_str());
+        }
+        list.push_unseparated(")");
+    }};
+}
+pub(crate) use push_in;
+
 /// The database, with the key its secrets are sealed with. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {

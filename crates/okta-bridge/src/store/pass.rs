@@ -7,23 +7,11 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use serde_json::{Value, json};
 
 use super::directory::{GroupRow, SELECT_USERS, UserRow, group_of, user_of};
-use super::{Pool, Store, with_pool};
+use super::{Pool, Store, push_in, with_pool};
 use crate::error::{Conflict, Result};
 use crate::model::{AccountName, DirApp, DirGroup, DirUser, Directory};
 
 const SELECT_GROUPS: &str = "SELECT id, group_type, name, description, created, last_updated, last_membership_updated FROM dir_groups WHERE account = ";
-
-/// `… AND column IN (ids)`, for a query builder that ends at `account = <bound>`.
-macro_rules! push_in {
-    ($q:expr, $column:literal, $ids:expr) => {{
-        $q.push(concat!(" AND ", $column, " IN ("));
-        let mut list = $q.separated(", ");
-        for id in $ids {
-            list.push_bind(id.as_str());
-        }
-        list.push_unseparated(")");
-    }};
-}
 
 /// How many ids one lookup names.
 const BATCH: usize = 500;

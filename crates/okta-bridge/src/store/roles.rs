@@ -44,8 +44,12 @@ macro_rules! reevaluate_all {
                 if changed.is_empty() {
                     continue;
                 }
-                let events =
-                    super::roles::roles_events!($tx, a, changed.keys().copied(), |id: &str| changed.get(id).copied());
+                let events = super::roles::roles_events!(
+                    $tx,
+                    a,
+                    evaluated.iter().filter(|(_, _, c)| *c).map(|(id, _, _)| id),
+                    |id: &str| changed.get(id).copied()
+                );
                 let n = i64::try_from(events.len()).unwrap_or(0);
                 let (next,): (i64,) = sqlx::query_as(
                     "UPDATE dir_sync SET next_seq = next_seq + $2 WHERE account = $1 RETURNING next_seq",
@@ -86,27 +90,34 @@ impl Store {
             // The old roles go first (their rows locked until the commit), then what the
             // mappings name is read: a mapping set meanwhile, which reads the roles under a
             // share lock, either commits first and is read here, or waits and reads these.
-            sqlx::query("DELETE FROM app_roles").execute(&mut *tx).await?;
-            let named: Vec<(String, String)> = sqlx::query_as(
-                "SELECT account, roles FROM role_mappings UNION ALL \
-                 SELECT account, '[\"' || role || '\"]' FROM role_defaults WHERE role IS NOT NULL",
-            )
-            .fetch_all(&mut *tx)
-            .await?;
-            let mut in_use: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
-            for (account, slugs) in named {
-                for slug in serde_json::from_str::<Vec<String>>(&slugs).unwrap_or_default() {
-                    if !roles.iter().any(|r| r.slug == slug) {
-                        in_use.entry(slug).or_default().insert(account.clone());
+            let old: Vec<(String,)> = sqlx::query_as("DELETE FROM app_roles RETURNING slug").fetch_all(&mut *tx).await?;
+            let mut removed: Vec<String> =
+                old.into_iter().map(|(s,)| s).filter(|s| !roles.iter().any(|r| r.slug == *s)).collect();
+            removed.sort();
+            // Only the roles this declaration leaves out are looked for (at most 100), each in
+            // a statement of its own that answers at most a few accounts: never every mapping.
+            for slug in removed {
+                let pattern = format!("%\"{}\"%", slug.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+                let accounts: Vec<(String,)> = sqlx::query_as(
+                    "SELECT account FROM role_mappings WHERE roles LIKE $1 ESCAPE '\\' \
+                     UNION SELECT account FROM role_defaults WHERE role = $2 ORDER BY 1 LIMIT 11",
+                )
+                .bind(&pattern)
+                .bind(&slug)
+                .fetch_all(&mut *tx)
+                .await?;
+                if !accounts.is_empty() {
+                    let more = accounts.len() > 10;
+                    let mut named: Vec<String> = accounts.into_iter().take(10).map(|(a,)| a).collect();
+                    if more {
+                        named.push("…".into());
                     }
+                    return Err(Conflict::RoleInUse {
+                        role: slug,
+                        accounts: named.join(", "),
+                    }
+                    .into());
                 }
-            }
-            if let Some((role, accounts)) = in_use.into_iter().next() {
-                return Err(Conflict::RoleInUse {
-                    role,
-                    accounts: accounts.into_iter().collect::<Vec<_>>().join(", "),
-                }
-                .into());
             }
             for (position, r) in (0_i64..).zip(roles) {
                 sqlx::query(
@@ -312,18 +323,15 @@ pub(super) fn roles_event(user: &crate::model::DirUser, roles: &[String]) -> cra
     }
 }
 
-/// The `user.updated` events (`"changed": ["roles"]`) of the users `$ids` (`&str`s, at most a
+/// The `user.updated` events (`"changed": ["roles"]`) of the users `$ids` (`&String`s, at most a
 /// batch) of account `$a`, read in transaction `$tx`, each with the roles `$roles` (a function
 /// of the user's id) gives it, in the order of their ids.
 macro_rules! roles_events {
     ($tx:ident, $a:expr, $ids:expr, $roles:expr) => {{
         let mut q = sqlx::QueryBuilder::new(super::directory::SELECT_USERS.trim_end_matches("$1"));
-        q.push_bind($a).push(" AND id IN (");
-        let mut list = q.separated(", ");
-        for id in $ids {
-            list.push_bind(id);
-        }
-        list.push_unseparated(") ORDER BY id");
+        q.push_bind($a);
+        super::push_in!(q, "id", $ids);
+        q.push(" ORDER BY id");
         let rows: Vec<super::directory::UserRow> = q.build_query_as().persistent(false).fetch_all(&mut *$tx).await?;
         let roles_of = $roles;
         let mut events = Vec::with_capacity(rows.len());
@@ -376,20 +384,12 @@ macro_rules! evaluate_roles {
             &(std::collections::BTreeMap<String, Vec<String>>, Option<String>),
         ) = ($a, $ids, $config);
         let mut q = sqlx::QueryBuilder::new("SELECT id, roles FROM dir_users WHERE account = ");
-        q.push_bind(a).push(" AND id IN (");
-        let mut list = q.separated(", ");
-        for id in ids {
-            list.push_bind(id);
-        }
-        list.push_unseparated(")");
+        q.push_bind(a);
+        super::push_in!(q, "id", ids);
         let stored: Vec<(String, Option<String>)> = q.build_query_as().persistent(false).fetch_all(&mut *$tx).await?;
         let mut q = sqlx::QueryBuilder::new("SELECT user_id, group_id FROM dir_members WHERE account = ");
-        q.push_bind(a).push(" AND user_id IN (");
-        let mut list = q.separated(", ");
-        for id in ids {
-            list.push_bind(id);
-        }
-        list.push_unseparated(")");
+        q.push_bind(a);
+        super::push_in!(q, "user_id", ids);
         let memberships: Vec<(String, String)> = q.build_query_as().persistent(false).fetch_all(&mut *$tx).await?;
         let mut groups: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
         for (u, g) in memberships {
@@ -397,7 +397,7 @@ macro_rules! evaluate_roles {
         }
         let mut out: Vec<(String, Vec<String>, bool)> = Vec::with_capacity(stored.len());
         // The users to write, by their new roles (a few distinct sets): one statement each.
-        let mut writes: std::collections::BTreeMap<String, Vec<&str>> = std::collections::BTreeMap::new();
+        let mut writes: std::collections::BTreeMap<String, Vec<&String>> = std::collections::BTreeMap::new();
         for (id, before) in &stored {
             let roles = super::roles::roles_of(groups.get(id).into_iter().flatten(), mapped, default.as_ref());
             let changed = roles != super::roles::stored_roles(before.as_deref());
@@ -411,15 +411,8 @@ macro_rules! evaluate_roles {
         }
         for (roles, users) in writes {
             let mut q = sqlx::QueryBuilder::new("UPDATE dir_users SET roles = ");
-            q.push_bind(roles)
-                .push(" WHERE account = ")
-                .push_bind(a)
-                .push(" AND id IN (");
-            let mut list = q.separated(", ");
-            for id in users {
-                list.push_bind(id);
-            }
-            list.push_unseparated(")");
+            q.push_bind(roles).push(" WHERE account = ").push_bind(a);
+            super::push_in!(q, "id", users);
             q.build().persistent(false).execute(&mut *$tx).await?;
         }
         out
@@ -438,12 +431,8 @@ impl Store {
         for chunk in ids.chunks(super::directory::BATCH) {
             let rows: Vec<(String, String)> = with_pool!(self, pool => {
                 let mut q = sqlx::QueryBuilder::new("SELECT id, roles FROM dir_users WHERE roles IS NOT NULL AND account = ");
-                q.push_bind(account.as_str()).push(" AND id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(id);
-                }
-                list.push_unseparated(")");
+                q.push_bind(account.as_str());
+                super::push_in!(q, "id", chunk);
                 q.build_query_as().persistent(false).fetch_all(pool).await?
             });
             out.extend(rows.into_iter().map(|(id, r)| (id, stored_roles(Some(&r)))));

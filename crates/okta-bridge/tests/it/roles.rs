@@ -264,6 +264,22 @@ async fn mappings_set_and_checked(db: TestDb) {
             .contains("role \"member\" is still mapped in account(s) acme"),
         "{body}"
     );
+    // … nor without the default one names.
+    let (status, body) = api(
+        &app,
+        Method::PUT,
+        "/api/roles",
+        Some(json!({ "roles": [{ "slug": "admin", "name": "Admin" }, { "slug": "member", "name": "Member" }] })),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("role \"viewer\" is still mapped in account(s) acme"),
+        "{body}"
+    );
     let (_, still) = api(&app, Method::GET, "/api/roles", None).await;
     assert_eq!(slugs(&still), ["admin", "member", "viewer"]);
 
