@@ -108,7 +108,8 @@ pub(crate) async fn get(
     Ok(Json(dir.app_json(find(&dir, &id)?)).into_response())
 }
 
-/// `GET /api/v1/apps/{appId}/users` (`limit` ≤ 500, default 50).
+/// `GET /api/v1/apps/{appId}/users` (`limit` ≤ 500, default 50; `expand=user` embeds each
+/// user as `_embedded.user`).
 pub(crate) async fn users(
     State(s): State<Arc<SandboxState>>,
     headers: HeaderMap,
@@ -117,14 +118,24 @@ pub(crate) async fn users(
 ) -> Result<Response, ApiError> {
     authenticate(&s, &headers)?.require(READ)?;
     let limit = parse_limit(params.get("limit"), 50, 500)?;
+    let embed = params
+        .get("expand")
+        .is_some_and(|e| e.split(',').any(|x| x.trim() == "user"));
     let (items, last, more) = {
         let dir = s.dir();
         let app = find(&dir, &id)?;
         let mut it = dir.app_users_after(app, params.get("after"), limit + 1);
         let page: Vec<_> = it.by_ref().take(limit).collect();
         let more = it.next().is_some();
+        let json = |u: &&crate::org::OrgUser| {
+            let mut v = dir.app_user_json(app, u);
+            if embed {
+                v["_embedded"] = serde_json::json!({ "user": dir.user_json(u) });
+            }
+            v
+        };
         (
-            page.iter().map(|u| dir.app_user_json(app, u)).collect::<Vec<_>>(),
+            page.iter().map(json).collect::<Vec<_>>(),
             page.last().map(|u| u.id.clone()),
             more,
         )

@@ -16,6 +16,7 @@ mod roles;
 mod sandbox;
 mod sandbox_fleet;
 mod scim;
+mod scope;
 mod serve;
 mod sessions;
 mod sync;
@@ -84,6 +85,9 @@ enum Command {
     /// The application's roles (what users carry, mapped from groups).
     #[command(subcommand)]
     Roles(roles::RolesCommand),
+    /// Which of an org's users an account's directory holds (the whole org, groups, an app).
+    #[command(subcommand)]
+    Scope(scope::ScopeCommand),
     /// Print the OpenAPI 3.1 document of the JSON API (what GET /api/openapi.json serves).
     Openapi,
     /// A connection's Okta event hook: the org pushes its changes as they happen.
@@ -116,6 +120,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Webhooks(cmd) => webhooks::run(cmd).await,
         Command::Scim(cmd) => scim::run(cmd).await,
         Command::Roles(cmd) => roles::run(cmd).await,
+        Command::Scope(cmd) => scope::run(cmd).await,
         Command::Hooks(cmd) => hooks::run(cmd).await,
         Command::Sessions(cmd) => sessions::run(cmd).await,
         Command::Openapi => {

@@ -13,6 +13,7 @@ mod hook;
 mod names;
 mod roles;
 pub mod scim;
+mod scope;
 mod secrets;
 mod session;
 mod setup;
@@ -35,6 +36,7 @@ pub use okta_client::OrgUrl;
 pub use roles::{
     MAX_ROLE_MAPPINGS, MAX_ROLES, Role, RoleMapping, RoleMappings, RolesBody, check_mappings, check_roles,
 };
+pub use scope::{MAX_SCOPE_GROUPS, ScopeBody, SyncScope, check_scope};
 pub use secrets::{
     AccessToken, ApiKeySecret, ApiToken, ClientSecret, HookSecret, PkceVerifier, PrivateKeyPem, RefreshToken,
     ScimToken, SetupSession, SetupToken, WebhookSecret, secret_opt,

@@ -24,6 +24,7 @@ mod roles;
 mod scim;
 mod scim_api;
 mod scim_schemas;
+mod scope;
 mod sessions;
 mod setup;
 pub mod views;
@@ -138,6 +139,7 @@ fn json_api() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(scim_api::rotate))
         .routes(routes!(roles::get, roles::put))
         .routes(routes!(roles::get_mappings, roles::put_mappings))
+        .routes(routes!(scope::get, scope::put))
         .routes(routes!(setup::create))
         .routes(routes!(setup::list))
         .routes(routes!(setup::audit))

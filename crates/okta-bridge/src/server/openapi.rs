@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "directory", description = "A connection's synced directory and its change feed"),
         (name = "webhooks", description = "Endpoints the change feed is delivered to"),
         (name = "roles", description = "The application's roles, which users carry (issue 28: mapped from groups per account)"),
+        (name = "scope", description = "Which of an org's users an account's directory holds (issue 28): the whole org, the members of chosen groups, or the users assigned to a chosen app"),
         (name = "scim", description = "SCIM 2.0 push: the customer's Okta provisions an account's directory (the SCIM endpoint itself is /scim/v2/{account}, RFC 7644)"),
         (name = "setup", description = "Links a customer's Okta admin connects an account through"),
         (name = "keys", description = "API keys"),
@@ -364,6 +365,39 @@ pub(crate) struct MappingsView {
     #[schema(format = DateTime)]
     updatedAt: Option<String>,
     /// Who set them: `admin token`, `api key NAME (ak_…)`, `cli`.
+    updatedBy: Option<String>,
+}
+
+/// The body of `PUT /api/accounts/{name}/scope`: exactly one of the three.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ScopePut {
+    /// `true`: the whole org (the default).
+    all: Option<bool>,
+    /// The members of these groups (ids, each once, at most 100), and these groups with their
+    /// memberships among them.
+    groups: Option<Vec<String>>,
+    /// The users assigned to this app (its id), directly or through a group; the app; the
+    /// groups assigned to it.
+    app: Option<String>,
+}
+
+/// An account's scope.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[allow(non_snake_case)]
+pub(crate) struct ScopeView {
+    account: String,
+    /// Whether the directory holds the whole org.
+    all: bool,
+    /// The groups whose members it holds (null unless so scoped).
+    groups: Option<Vec<String>>,
+    /// The app whose users it holds (null unless so scoped).
+    app: Option<String>,
+    /// When it was last set (RFC 3339; null before).
+    #[schema(format = DateTime)]
+    updatedAt: Option<String>,
+    /// Who set it: `admin token`, `api key NAME (ak_…)`, `cli`.
     updatedBy: Option<String>,
 }
 

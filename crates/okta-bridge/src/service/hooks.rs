@@ -303,6 +303,14 @@ impl Service {
             self.store.finish_hook_targets(account, through, None).await?;
             return Ok(json!({ "targets": targets.len(), "events": 0, "skipped": "no full sync yet" }));
         }
+        if self.store.scope(account).await?.scope.is_some() {
+            // An object an event names may be outside the account's scope: the next run reads
+            // the scope whole, these objects with it.
+            self.store.finish_hook_targets(account, through, None).await?;
+            return Ok(
+                json!({ "targets": targets.len(), "events": 0, "skipped": "scoped: the next sync run reads the scope" }),
+            );
+        }
         match self.read_and_write_named(account, owner, &targets).await {
             Ok(mut summary) => {
                 self.store.finish_hook_targets(account, through, None).await?;

@@ -14,6 +14,7 @@ mod pass;
 mod proxy;
 mod roles;
 mod scim;
+mod scope;
 mod setup;
 mod sync;
 mod webhooks;

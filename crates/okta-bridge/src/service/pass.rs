@@ -22,11 +22,12 @@ use time::OffsetDateTime;
 
 use super::Service;
 use crate::error::{Error, Result};
-use crate::model::{AccountName, DirGroup, DirUser, Directory, DirectoryChanges, SyncCursors, now};
+use crate::model::{AccountName, DirGroup, DirUser, Directory, DirectoryChanges, SyncCursors, SyncScope, now};
 use crate::store::{Seen, Store, SyncMark};
 use crate::sync::{
-    AppUsers, CONCURRENT_READS, LOG_OVERLAP, Link, MEMBERS_PAGE, USERS_PAGE, app_user_ids, app_user_links, diff,
-    diff_apps, dir_group, dir_user, instant, link_changes, log_cursor, member_links, read_apps, text,
+    APP_USERS_PAGE, AppUsers, CONCURRENT_READS, LOG_OVERLAP, Link, MEMBERS_PAGE, USERS_PAGE, app_group_ids,
+    app_user_ids, app_user_links, diff, diff_apps, dir_group, dir_user, instant, link_changes, log_cursor,
+    member_links, read_app, read_apps, text,
 };
 
 /// Membership or assignment events a written batch holds (about; a batch closes at the first
@@ -87,6 +88,11 @@ struct PassState {
     fresh: bool,
     /// How many runs took the pass over from one that stopped.
     resumed: u64,
+    /// The scope the pass reads (`None`: the whole org); a pass left under another scope is
+    /// not resumed but started again.
+    scope: Option<SyncScope>,
+    /// Within a scoped users phase: the scope's group being listed (its index).
+    unit: usize,
 }
 
 /// Why a pass stopped: the org (which [`Service::call`] judges: a refused token is marked on
@@ -121,6 +127,8 @@ struct Prepared {
     objects: usize,
     users_since: Option<OffsetDateTime>,
     groups_since: Option<OffsetDateTime>,
+    /// A scoped users phase goes on with this group of the scope (from its first page).
+    unit: Option<usize>,
 }
 
 impl Prepared {
@@ -193,11 +201,21 @@ impl Service {
 
     async fn pass(&self, account: &AccountName, owner: &str, client: &Client) -> std::result::Result<Value, Stop> {
         let started = std::time::Instant::now();
+        let scope = self.store.scope(account).await?.scope;
         let resumed = match self.store.sync_pass(account).await? {
-            Some((run, v)) => serde_json::from_value::<PassState>(v).ok().map(|mut s| {
-                s.resumed += 1;
-                (run, s)
-            }),
+            Some((run, v)) => serde_json::from_value::<PassState>(v)
+                .ok()
+                .filter(|s| {
+                    let same = s.scope == scope;
+                    if !same {
+                        tracing::info!(account = %account, "the scope changed since the stopped pass began: starting again under the new one");
+                    }
+                    same
+                })
+                .map(|mut s| {
+                    s.resumed += 1;
+                    (run, s)
+                }),
             None => None,
         };
         let (run, state) = match resumed {
@@ -210,6 +228,7 @@ impl Service {
                     started: now(),
                     fresh: self.store.directory_is_empty(account).await?,
                     log: log_cursor(client, OffsetDateTime::now_utc() - LOG_OVERLAP).to_string(),
+                    scope,
                     ..PassState::default()
                 };
                 let run = self
@@ -306,6 +325,10 @@ impl Pass<'_> {
             if p.after.is_some() {
                 s.after.clone_from(&p.after);
             }
+            if let Some(unit) = p.unit {
+                s.unit = unit;
+                s.after = None;
+            }
             s.users_since = later(s.users_since.take(), p.users_since);
             s.groups_since = later(s.groups_since.take(), p.groups_since);
             s.pages += 1;
@@ -314,6 +337,7 @@ impl Pass<'_> {
             if p.last {
                 s.phase = phase.next();
                 s.after = None;
+                s.unit = 0;
             }
             let state = self.state_json();
             pending = Some((p, state));
@@ -322,6 +346,7 @@ impl Pass<'_> {
             // Nothing said the phase ended (no page at all): it did.
             self.state.phase = phase.next();
             self.state.after = None;
+            self.state.unit = 0;
             let state = self.state_json();
             self.commit(Prepared::default(), state).await?;
         }
@@ -332,8 +357,19 @@ impl Pass<'_> {
         let (client, service, account) = (self.client, self.service, self.account);
         let store = &service.store;
         let after = self.state.after.clone();
-        match self.state.phase {
-            Phase::Users | Phase::Deprovisioned => {
+        match (self.state.phase, self.state.scope.clone()) {
+            (Phase::Users, Some(scope)) => {
+                let pages = scoped_users(store, account, client, scope, self.state.unit, after);
+                self.drive(pages).await
+            }
+            // A scope's listings name its users whatever their status.
+            (Phase::Deprovisioned, Some(_)) => self.drive(futures::stream::empty().boxed()).await,
+            (Phase::Groups, Some(scope)) => {
+                let read = scoped_groups(client, &scope).await?;
+                let page = Prepared::page(Some(store), account, read, None, true).await?;
+                self.drive(futures::stream::iter([Ok(page)]).boxed()).await
+            }
+            (Phase::Users | Phase::Deprovisioned, None) => {
                 let mut list = client.users().list().limit(USERS_PAGE);
                 if self.state.phase == Phase::Deprovisioned {
                     list = list.search(format!("status eq \"{}\"", UserStatus::Deprovisioned.as_str()));
@@ -345,17 +381,10 @@ impl Pass<'_> {
                 // nothing stored to compare its pages of active users with (deactivated ones may
                 // have moved from the other listing meanwhile, so those are compared).
                 let fresh = self.state.fresh && self.state.phase == Phase::Users;
-                let pages = pages_of((!fresh).then_some(store), account, list, |users| {
-                    let since = users.iter().filter_map(|u| u.last_updated).max();
-                    let read = Directory {
-                        users: users.into_iter().map(|u| (u.id.clone(), dir_user(u))).collect(),
-                        ..Directory::default()
-                    };
-                    (read, since, None)
-                });
+                let pages = pages_of((!fresh).then_some(store), account, list, users_read);
                 self.drive(pages).await
             }
-            Phase::Groups => {
+            (Phase::Groups, _) => {
                 let mut list = client.groups().list().limit(MEMBERS_PAGE);
                 if let Some(a) = after {
                     list = list.after(a);
@@ -373,9 +402,15 @@ impl Pass<'_> {
                 });
                 self.drive(pages).await
             }
-            Phase::Members => {
+            (Phase::Members, _) => {
                 let users: Arc<HashSet<String>> = Arc::new(store.user_ids(account).await?);
-                let groups = store.groups_after(account, after.as_deref().unwrap_or("")).await?;
+                let mut groups = store.groups_after(account, after.as_deref().unwrap_or("")).await?;
+                if self.state.scope.is_some() {
+                    // Only the scope's groups (those its groups phase listed): the others are
+                    // out of it, deleted at the pass's end without their members read.
+                    let listed = store.groups_seen(account, self.run).await?;
+                    groups.retain(|g| listed.contains(&g.id));
+                }
                 // On a directory that was empty when the pass began, a group's members are
                 // stored only by this pass: at most the first chunks of the group a stopped run
                 // was writing, the first one here.
@@ -406,11 +441,16 @@ impl Pass<'_> {
                     .try_flatten();
                 self.drive(batches(units.boxed())).await
             }
-            Phase::Apps => {
+            (Phase::Apps, _) => {
                 // The apps and the groups assigned to them; their users come next, app by app.
                 let stored = store.directory_apps_only(account).await?;
                 let mut read = Directory::default();
-                read_apps(client, &mut read, Some(&|_| false)).await?;
+                match &self.state.scope {
+                    None => read_apps(client, &mut read, Some(&|_| false)).await?,
+                    // Of a scope's apps, only its own (its users come next).
+                    Some(SyncScope::App(aid)) => read_app(client, aid, &mut read).await?,
+                    Some(SyncScope::Groups(_)) => {}
+                }
                 let groups: HashSet<String> = store
                     .groups_after(account, "")
                     .await?
@@ -427,7 +467,7 @@ impl Pass<'_> {
                 };
                 self.drive(futures::stream::iter([Ok(page)]).boxed()).await
             }
-            Phase::AppUsers => {
+            (Phase::AppUsers, _) => {
                 let users: Arc<HashSet<String>> = Arc::new(store.user_ids(account).await?);
                 let apps = store.app_ids_after(account, after.as_deref().unwrap_or("")).await?;
                 let (first, fresh) = (apps.first().cloned(), self.state.fresh);
@@ -456,11 +496,11 @@ impl Pass<'_> {
                     .try_flatten();
                 self.drive(batches(units.boxed())).await
             }
-            Phase::Deletions => {
+            (Phase::Deletions, _) => {
                 let page = self.deletions().await?;
                 self.drive(futures::stream::iter([Ok(page)]).boxed()).await
             }
-            Phase::Done => Ok(()),
+            (Phase::Done, _) => Ok(()),
         }
     }
 
@@ -469,6 +509,26 @@ impl Pass<'_> {
     async fn deletions(&self) -> std::result::Result<Prepared, Stop> {
         let (client, store) = (self.client, &self.service.store);
         let (users, groups) = store.unseen(self.account, self.run).await?;
+        if self.state.scope.is_some() {
+            // Under a scope, what its listings did not name is out of it (gone from the
+            // application's point of view), whether or not Okta still has it.
+            let stored = Directory {
+                users: users.into_iter().map(|u| (u.id.clone(), u)).collect(),
+                groups: groups.into_iter().map(|g| (g.id.clone(), g)).collect(),
+                ..Directory::default()
+            };
+            let mut changes = diff(&stored, &Directory::default());
+            for e in &mut changes.events {
+                if let Value::Object(m) = &mut e.data {
+                    m.insert("reason".into(), json!("out_of_scope"));
+                }
+            }
+            return Ok(Prepared {
+                changes,
+                last: true,
+                ..Prepared::default()
+            });
+        }
         let ids = |ids: Vec<String>| futures::stream::iter(ids);
         let found_users: Vec<Option<DirUser>> = ids(users.iter().map(|u| u.id.clone()).collect())
             .map(move |id| async move { found(client.users().get(&id).await).map(|u| u.map(dir_user)) }.boxed())
@@ -524,6 +584,7 @@ impl Pass<'_> {
         };
         let mut summary = json!({
             "full": true,
+            "scope": s.scope,
             "requests": state["requests"],
             "events": s.events,
             "pages": s.pages,
@@ -552,20 +613,146 @@ impl Pass<'_> {
 /// What a page read: the users or groups, and the newest user and group times among them.
 type PageRead = (Directory, Option<OffsetDateTime>, Option<OffsetDateTime>);
 
+/// Pages prepared for writing.
+type Pages<'a> = BoxStream<'a, std::result::Result<Prepared, Stop>>;
+
+/// A page of users.
+fn users_read(users: Vec<okta_client::User>) -> PageRead {
+    let since = users.iter().filter_map(|u| u.last_updated).max();
+    let read = Directory {
+        users: users.into_iter().map(|u| (u.id.clone(), dir_user(u))).collect(),
+        ..Directory::default()
+    };
+    (read, since, None)
+}
+
+/// An app's user with the user embedded (`expand=user`).
+#[derive(Deserialize)]
+struct AppUserWithUser {
+    #[serde(rename = "_embedded")]
+    embedded: EmbeddedUser,
+}
+
+#[derive(Deserialize)]
+struct EmbeddedUser {
+    user: okta_client::User,
+}
+
+/// A page of a scope's users, without those the page before listed: that page is being
+/// written while this one is compared with what is stored (a user in two of the scope's groups
+/// can be on both), so comparing them again would say them twice.
+fn without_previous(previous: &std::sync::Mutex<HashSet<String>>, users: Vec<okta_client::User>) -> PageRead {
+    let mut previous = previous.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let users: Vec<okta_client::User> = users.into_iter().filter(|u| !previous.contains(&u.id)).collect();
+    *previous = users.iter().map(|u| u.id.clone()).collect();
+    users_read(users)
+}
+
+/// The pages of a scope's users from group `unit` (cursor `after`) on: each group's members
+/// in turn (a user in two groups is listed twice, said once), or the app's users with the
+/// users embedded. Every page is compared with what is stored of it. A group or app Okta no
+/// longer has lists nobody.
+fn scoped_users<'a>(
+    store: &'a Store,
+    account: &'a AccountName,
+    client: &'a Client,
+    scope: SyncScope,
+    unit: usize,
+    after: Option<String>,
+) -> BoxStream<'a, std::result::Result<Prepared, Stop>> {
+    let previous = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let read = move |users| without_previous(&previous, users);
+    let units: Vec<(usize, bool, Pages<'a>)> = match scope {
+        SyncScope::Groups(groups) => {
+            let n = groups.len();
+            groups
+                .into_iter()
+                .enumerate()
+                .skip(unit)
+                .map(|(i, gid)| {
+                    let mut list = client.groups().members(&gid).limit(MEMBERS_PAGE);
+                    if let (true, Some(a)) = (i == unit, &after) {
+                        list = list.after(a.clone());
+                    }
+                    let read = read.clone();
+                    (i, i + 1 == n, pages_of(Some(store), account, list, read))
+                })
+                .collect()
+        }
+        SyncScope::App(aid) => {
+            let mut list = client
+                .apps()
+                .users(&aid)
+                .limit(APP_USERS_PAGE)
+                .param("expand", "user")
+                .decode_as::<AppUserWithUser>();
+            if let Some(a) = after {
+                list = list.after(a);
+            }
+            let read_app =
+                move |users: Vec<AppUserWithUser>| read(users.into_iter().map(|u| u.embedded.user).collect());
+            vec![(0, true, pages_of(Some(store), account, list, read_app))]
+        }
+    };
+    futures::stream::iter(units)
+        .flat_map(|(i, last_unit, pages)| {
+            pages.map(move |page| {
+                let ended = Prepared {
+                    unit: Some(i + 1),
+                    last: last_unit,
+                    ..Prepared::default()
+                };
+                match page {
+                    // A group's last page: the scope goes on with the next group.
+                    Ok(p) if p.last => Ok(Prepared {
+                        unit: Some(i + 1),
+                        last: last_unit,
+                        ..p
+                    }),
+                    Ok(p) => Ok(p),
+                    Err(Stop::Okta(e)) if e.status() == Some(reqwest::StatusCode::NOT_FOUND) => Ok(ended),
+                    Err(e) => Err(e),
+                }
+            })
+        })
+        .boxed()
+}
+
+/// The groups of a scope, each asked for (those Okta no longer has left out): the scope's
+/// groups, or the groups assigned to its app.
+async fn scoped_groups(client: &Client, scope: &SyncScope) -> std::result::Result<Directory, Stop> {
+    let ids = match scope {
+        SyncScope::Groups(groups) => groups.clone(),
+        SyncScope::App(aid) => match found(app_group_ids(client.clone())(aid.clone()).await)? {
+            Some((_, ids)) => ids,
+            None => Vec::new(),
+        },
+    };
+    let groups: Vec<Option<DirGroup>> = futures::stream::iter(ids)
+        .map(move |id| async move { found(client.groups().get(&id).await).map(|g| g.map(dir_group)) }.boxed())
+        .buffered(CONCURRENT_READS)
+        .try_collect()
+        .await?;
+    Ok(Directory {
+        groups: groups.into_iter().flatten().map(|g| (g.id.clone(), g)).collect(),
+        ..Directory::default()
+    })
+}
+
 /// The pages of `list` from its `after` on, each `read` into a directory part and compared with
 /// what `store` has of it (without a store: known to have none of it).
 fn pages_of<'a, T: serde::de::DeserializeOwned + Send + 'static>(
     store: Option<&'a Store>,
     account: &'a AccountName,
     list: okta_client::List<T>,
-    read: fn(Vec<T>) -> PageRead,
+    mut read: impl FnMut(Vec<T>) -> PageRead + Send + 'a,
 ) -> BoxStream<'a, std::result::Result<Prepared, Stop>> {
     list.pages()
         .map_err(Stop::from)
         .and_then(move |page| -> BoxFuture<'a, std::result::Result<Prepared, Stop>> {
+            let (last, after) = (page.next.is_none(), page.next_cursor());
+            let (part, users_since, groups_since) = read(page.items);
             async move {
-                let (last, after) = (page.next.is_none(), page.next_cursor());
-                let (part, users_since, groups_since) = read(page.items);
                 Ok(Prepared {
                     users_since,
                     groups_since,

@@ -66,7 +66,7 @@ impl Service {
         self.store.role_mappings(account).await
     }
 
-    async fn known_account(&self, account: &AccountName) -> Result<()> {
+    pub(super) async fn known_account(&self, account: &AccountName) -> Result<()> {
         match self.store.account(account).await? {
             Some(_) => Ok(()),
             None => Err(Error::UnknownAccount(account.to_string())),

@@ -258,7 +258,10 @@ impl Service {
             .is_none_or(|t| u64::try_from(now() - t).unwrap_or(0) >= policy.full_every.as_secs());
         // A pass a stopped run left is finished first.
         let pending = self.store.sync_pass(account).await?.is_some();
-        let mut summary = if full || due || pending || !state.cursors.complete() {
+        // A scope is read whole each run: its listings (members, app users) are what it is, and
+        // what they no longer name is what left it.
+        let scoped = self.store.scope(account).await?.scope.is_some();
+        let mut summary = if full || due || pending || scoped || !state.cursors.complete() {
             self.pass_now(account, owner).await?
         } else {
             match self.incremental(account, owner, &state.cursors, started).await {

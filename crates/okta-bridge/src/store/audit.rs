@@ -10,6 +10,11 @@ use crate::model::{AccountName, AuditRecord, now};
 pub(super) const INSERT: &str =
     "INSERT INTO connection_audit (account, org_url, event, detail, at) VALUES ($1, $2, $3, $4, $5)";
 
+/// Inserts a record of an account's setting changed by someone: account, event, detail, time,
+/// who.
+pub(super) const INSERT_SETTING: &str =
+    "INSERT INTO connection_audit (account, org_url, event, detail, at, actor) VALUES ($1, '', $2, $3, $4, $5)";
+
 impl Store {
     /// The audit log of `account`, oldest first.
     ///

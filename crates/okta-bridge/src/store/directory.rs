@@ -290,6 +290,7 @@ pub(super) const ACCOUNT_TABLES: &[&str] = &[
     "DELETE FROM hook_targets WHERE account = $1",
     "DELETE FROM role_mappings WHERE account = $1",
     "DELETE FROM role_defaults WHERE account = $1",
+    "DELETE FROM sync_scopes WHERE account = $1",
 ];
 
 /// Writes `$changes` into the directory's tables in transaction `$tx` of account `$a`: deletions,

@@ -26,6 +26,7 @@ mod pending;
 mod roles;
 mod scim;
 mod scim_sql;
+mod scope;
 mod sessions;
 mod setup;
 mod webhooks;
@@ -35,6 +36,7 @@ pub use directory::{Seen, SyncMark, UserQuery};
 pub use hooks::HookCall;
 pub use roles::{StoredMappings, StoredRoles};
 pub use scim::{ScimGroup, ScimLoaded, ScimTarget, ScimUser, ScimWrite};
+pub use scope::StoredScope;
 pub use setup::SetupLinkBy;
 
 use std::str::FromStr;

@@ -236,6 +236,21 @@ impl Store {
         Ok(rows.into_iter().map(group_of).collect())
     }
 
+    /// The ids of `account`'s stored groups that full pass `run` has seen.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Database`].
+    pub async fn groups_seen(&self, account: &AccountName, run: i64) -> Result<HashSet<String>> {
+        let rows: Vec<(String,)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT id FROM dir_groups WHERE account = $1 AND seen = $2")
+                .bind(account.as_str())
+                .bind(run)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// The ids of the stored members of group `gid` of `account`.
     ///
     /// # Errors

@@ -217,10 +217,9 @@ impl Store {
             .bind(actor)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "INSERT INTO connection_audit (account, org_url, event, detail, at, actor) VALUES ($1, '', 'role_mappings_set', $2, $3, $4)",
-            )
-            .bind(a)
+            sqlx::query(super::audit::INSERT_SETTING)
+                .bind(a)
+                .bind("role_mappings_set")
             .bind(&detail)
             .bind(at)
             .bind(actor)

@@ -21,7 +21,7 @@ pub(crate) use diff::{Link, app_user_links, diff_apps, link_changes, member_link
 pub use diff::{counts, diff, fold};
 pub use incremental::{Incremental, StoredRows, read_changes};
 pub(crate) use read::{
-    AppUsers, CONCURRENT_READS, LOG_OVERLAP, MEMBERS_PAGE, USERS_PAGE, app_user_ids, dir_group, dir_user, instant,
-    log_cursor, read_apps, text,
+    APP_USERS_PAGE, AppUsers, CONCURRENT_READS, LOG_OVERLAP, MEMBERS_PAGE, USERS_PAGE, app_group_ids, app_user_ids,
+    dir_group, dir_user, instant, log_cursor, read_app, read_apps, text,
 };
 pub use targeted::{Named, apply_named, ids_named, read_groups, read_named};

@@ -145,6 +145,20 @@ pub(crate) async fn read_apps(
     Ok(())
 }
 
+/// Reads app `aid` and the groups assigned to it into `dir` (nothing when Okta no longer has
+/// it).
+pub(crate) async fn read_app(client: &Client, aid: &str, dir: &mut Directory) -> Result<(), okta_client::Error> {
+    let app = match client.apps().get(aid).await {
+        Ok(app) => app,
+        Err(e) if e.status() == Some(reqwest::StatusCode::NOT_FOUND) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let (_, groups) = app_group_ids(client.clone())(aid.to_owned()).await?;
+    dir.app_groups = groups.into_iter().map(|g| (aid.to_owned(), g)).collect();
+    dir.apps.insert(app.id.clone(), dir_app(app));
+    Ok(())
+}
+
 /// An app's id and its users' ids with their scopes.
 pub(crate) type AppUsers = (String, Vec<(String, Option<String>)>);
 
@@ -195,7 +209,7 @@ pub(crate) fn app_user_ids(client: Client) -> impl FnMut(String) -> Read<AppUser
 }
 
 /// Reads the ids of the groups assigned to an app (a function of the app id).
-fn app_group_ids(client: Client) -> impl FnMut(String) -> Read<(String, Vec<String>)> {
+pub(crate) fn app_group_ids(client: Client) -> impl FnMut(String) -> Read<(String, Vec<String>)> {
     move |aid| {
         let client = client.clone();
         Box::pin(async move {

@@ -25,6 +25,7 @@ mod reliability;
 mod roles;
 mod scim;
 mod scim_push;
+mod scope;
 mod security;
 mod serve;
 mod setup;

@@ -365,22 +365,8 @@ async fn roles_follow_mappings_and_memberships(db: TestDb) {
     let ids = app.sandbox.state().listed_user_ids();
     let (u1, u2, u3) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
     let mut groups = Vec::new();
-    for (name, members) in [("Admins", vec![&u1, &u3]), ("Staff", vec![&u2, &u3])] {
-        let (status, g) = crate::util::org_call(
-            &app,
-            Method::POST,
-            "/api/v1/groups",
-            Some(json!({ "profile": { "name": name } })),
-        )
-        .await;
-        assert_eq!(status, 200, "{g}");
-        let gid = g["id"].as_str().unwrap().to_owned();
-        for u in members {
-            let (status, _) =
-                crate::util::org_call(&app, Method::PUT, &format!("/api/v1/groups/{gid}/users/{u}"), None).await;
-            assert!(status < 300, "{status}");
-        }
-        groups.push(gid);
+    for (name, members) in [("Admins", [&u1, &u3]), ("Staff", [&u2, &u3])] {
+        groups.push(crate::scope::new_group(&app, name, &members).await);
     }
     crate::util::connect_by_api_token(&app, "acme").await;
     let (status, summary) = api(&app, Method::POST, "/api/connections/acme/sync", None).await;

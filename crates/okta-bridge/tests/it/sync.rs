@@ -150,7 +150,7 @@ pub(crate) async fn exported(app: &TestApp) -> Directory {
 }
 
 /// Every event of the feed through the API, following its cursor.
-async fn feed(app: &TestApp, name: &str) -> Vec<FeedEvent> {
+pub(crate) async fn feed(app: &TestApp, name: &str) -> Vec<FeedEvent> {
     let mut after = "0".to_owned();
     let mut out: Vec<FeedEvent> = Vec::new();
     loop {
@@ -661,7 +661,7 @@ async fn served_api(app: &TestApp) -> u64 {
 }
 
 /// Requests the sandbox served on `route` (e.g. `GET /api/v1/apps`).
-async fn served(app: &TestApp, route: &str) -> u64 {
+pub(crate) async fn served(app: &TestApp, route: &str) -> u64 {
     let counters = sandbox_control(app, Method::GET, "/__sandbox/counters", None).await;
     counters["requests"][route].as_u64().unwrap_or(0)
 }

@@ -1,0 +1,10 @@
+-- Which of an org's users an account's directory holds (src/model/scope.rs): the members of
+-- chosen groups ({"groups": [...]}) or the users assigned to a chosen app ({"app": "..."}), as
+-- JSON. No row: the whole org. Set by `PUT /api/accounts/{name}/scope`, audited with who did it;
+-- the next sync run reads the new scope whole and says exactly the difference.
+CREATE TABLE sync_scopes (
+    account     TEXT PRIMARY KEY,
+    scope       TEXT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    updated_by  TEXT NOT NULL
+);

@@ -1,0 +1,40 @@
+//! Each account's sync scope (`PUT /api/accounts/{name}/scope`, `okta-bridge scope set`):
+//! checked, stored with who set it, and read whole by the next sync run.
+
+use super::Service;
+use crate::error::{Error, Result};
+use crate::model::{AccountName, ScopeBody, SyncScope, check_scope};
+use crate::store::StoredScope;
+
+impl Service {
+    /// Sets `account`'s scope from `body`, replacing the one before; `actor` is who did it
+    /// (audited). The next sync run reads the org under it and says exactly the difference:
+    /// `user.created` for each user entering it, `user.deleted` (`"reason": "out_of_scope"`)
+    /// for each leaving it, their rows gone.
+    ///
+    /// # Errors
+    /// [`Error::UnknownAccount`]; [`Error::Invalid`] saying how to write it (or that SCIM
+    /// push is scoped in Okta); [`Error::Database`].
+    pub async fn set_scope(&self, account: &AccountName, body: ScopeBody, actor: &str) -> Result<StoredScope> {
+        self.known_account(account).await?;
+        let scope = check_scope(body)?;
+        if scope.is_some() && self.store.scim_state(account).await?.is_some() {
+            return Err(Error::invalid(
+                "scope",
+                "this account's directory is pushed by Okta over SCIM, which sends only the users assigned to its SCIM app: choose who is sent there (the app's Assignments and Push Groups); a scope here applies to reading an org through its API",
+            ));
+        }
+        self.store.put_scope(account, scope.as_ref(), actor).await?;
+        tracing::info!(account = %account, scope = %SyncScope::describe(scope.as_ref()), actor, "sync scope set; the next run reads it whole");
+        self.store.scope(account).await
+    }
+
+    /// `account`'s scope.
+    ///
+    /// # Errors
+    /// [`Error::UnknownAccount`]; [`Error::Database`].
+    pub async fn scope(&self, account: &AccountName) -> Result<StoredScope> {
+        self.known_account(account).await?;
+        self.store.scope(account).await
+    }
+}
