@@ -86,7 +86,13 @@ async fn connect(server: &str, name: &str, org_url: &str) {
     let body = json!({ "name": name, "orgUrl": org_url });
     api(server, Method::POST, "/api/accounts", Some(body)).await;
     let body = json!({ "apiToken": TOKEN });
-    api(server, Method::POST, &format!("/api/accounts/{name}/connect"), Some(body)).await;
+    api(
+        server,
+        Method::POST,
+        &format!("/api/accounts/{name}/connect"),
+        Some(body),
+    )
+    .await;
 }
 
 /// `name`'s first sync: seconds, and its summary.
@@ -103,7 +109,11 @@ fn row(db: &str, what: &str, seconds: f64, summary: &Value) {
     let d = &summary["directory"];
     println!(
         "| {db} | {what} | {} | {} | {} | {total} | {} | {} | {seconds:.2} |",
-        d["users"], d["groups"], d["memberships"], n("/api/v1/users"), summary["events"],
+        d["users"],
+        d["groups"],
+        d["memberships"],
+        n("/api/v1/users"),
+        summary["events"],
     );
 }
 
@@ -141,7 +151,9 @@ async fn main() {
         "## The first sync of {users} users (with Everyone, {} groups, 20 apps) scoped to two groups of {members}, against the whole org\n",
         users / 50 + 3,
     );
-    println!("| database | scope | users stored | groups | memberships | requests | of them `/api/v1/users` | events | s |");
+    println!(
+        "| database | scope | users stored | groups | memberships | requests | of them `/api/v1/users` | events | s |"
+    );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for (name, db) in dbs {
         let (_server, server) = common::start_server(&db).await;

@@ -24,9 +24,53 @@ impl Service {
                 "this account's directory is pushed by Okta over SCIM, which sends only the users assigned to its SCIM app: choose who is sent there (the app's Assignments and Push Groups); a scope here applies to reading an org through its API",
             ));
         }
+        if let Some(scope) = &scope
+            && self.store.connection(account).await?.is_some()
+        {
+            self.scope_in_org(account, scope).await?;
+        }
         self.store.put_scope(account, scope.as_ref(), actor).await?;
         tracing::info!(account = %account, scope = %SyncScope::describe(scope.as_ref()), actor, "sync scope set; the next run reads it whole");
         self.store.scope(account).await
+    }
+
+    /// Whether the groups or the app `scope` names are in `account`'s org (asked through its
+    /// connection): a scope naming what is not there would hold nobody, silently.
+    async fn scope_in_org(&self, account: &AccountName, scope: &SyncScope) -> Result<()> {
+        let missing: Option<String> = self
+            .call(account, |client| {
+                let scope = scope.clone();
+                async move {
+                    let gone = |e: &okta_client::Error| e.status() == Some(reqwest::StatusCode::NOT_FOUND);
+                    match scope {
+                        SyncScope::Groups(groups) => {
+                            for g in groups {
+                                match client.groups().get(&g).await {
+                                    Ok(_) => {}
+                                    Err(e) if gone(&e) => return Ok(Some(format!("group {g:?}"))),
+                                    Err(e) => return Err(e),
+                                }
+                            }
+                            Ok(None)
+                        }
+                        SyncScope::App(app) => match client.apps().get(&app).await {
+                            Ok(_) => Ok(None),
+                            Err(e) if gone(&e) => Ok(Some(format!("app {app:?}"))),
+                            Err(e) => Err(e),
+                        },
+                    }
+                }
+            })
+            .await?;
+        match missing {
+            None => Ok(()),
+            Some(what) => Err(Error::invalid(
+                "scope",
+                format!(
+                    "{what} is not in {account}'s org (Okta answered 404): use an id the org lists (okta-bridge groups list --connection {account}, or okta-bridge apps list --connection {account})"
+                ),
+            )),
+        }
     }
 
     /// `account`'s scope.

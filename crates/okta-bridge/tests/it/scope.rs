@@ -195,6 +195,21 @@ async fn scoped_sync(db: TestDb) {
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(body.to_string().contains(says), "{bad}: {body}");
     }
+    // A group or app the org does not have: said, not stored.
+    for (missing, says) in [
+        (
+            json!({ "groups": [a, "00gNotInTheOrg"] }),
+            "group \"00gNotInTheOrg\" is not in acme's org",
+        ),
+        (
+            json!({ "app": "0oaNotInTheOrg" }),
+            "app \"0oaNotInTheOrg\" is not in acme's org",
+        ),
+    ] {
+        let (status, body) = api(&app, Method::PUT, "/api/accounts/acme/scope", Some(missing.clone())).await;
+        assert_eq!(status, 400, "{missing}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(says), "{body}");
+    }
     let (status, body) = api(
         &app,
         Method::PUT,
