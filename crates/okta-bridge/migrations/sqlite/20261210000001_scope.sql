@@ -8,3 +8,6 @@ CREATE TABLE sync_scopes (
     updated_at  BIGINT NOT NULL,
     updated_by  TEXT NOT NULL
 );
+-- A setup link whose admin chooses the scope after connecting, before the first sync
+-- (`POST /api/accounts/{name}/setup-link {"chooseScope": true}`).
+ALTER TABLE setup_links ADD COLUMN choose_scope BOOLEAN NOT NULL DEFAULT FALSE;

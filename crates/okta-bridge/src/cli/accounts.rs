@@ -51,6 +51,10 @@ pub(crate) struct SetupLinkArgs {
     /// sync reads: okta.users.read okta.groups.read okta.apps.read okta.logs.read).
     #[arg(long)]
     pub(crate) scopes: Option<String>,
+    /// After connecting, the admin chooses who is synced (the whole org or some of its groups)
+    /// before the first sync.
+    #[arg(long)]
+    pub(crate) choose_scope: bool,
     #[command(flatten)]
     pub(crate) store: StoreSettings,
 }
@@ -194,6 +198,7 @@ pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
                     &name,
                     a.expires_in.map(std::time::Duration::from_secs),
                     a.scopes.as_deref(),
+                    a.choose_scope,
                 )
                 .await?;
             println!(

@@ -97,6 +97,8 @@ pub struct SetupLink {
     pub method: Option<String>,
     /// The `kid` of the key pair made for the own-service-app path, once made.
     pub key_id: Option<String>,
+    /// Whether the admin chooses the scope after connecting, before the first sync.
+    pub choose_scope: bool,
 }
 
 impl SetupLink {
@@ -145,6 +147,7 @@ mod tests {
             connected_at: None,
             method: None,
             key_id: None,
+            choose_scope: false,
         }
     }
 

@@ -216,6 +216,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/setup", get(setup::guide))
         .route("/setup/connect", post(setup::connect))
         .route("/setup/done", get(setup::done))
+        .route("/setup/scope", get(setup::scope).post(setup::choose_scope))
         .route("/setup/{token}", get(setup::landing).post(setup::open))
         .route("/accounts", post(accounts::add_form))
         .route("/accounts/{name}/connect", post(accounts::connect_form))

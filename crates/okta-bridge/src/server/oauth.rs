@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::auth::{AdminPage, SESSION_COOKIE, cookie, csrf_matches, has_session, set_cookie, to_sign_in};
 use super::error::{PageContext, PageError};
-use super::setup::{SETUP_COOKIE, first_sync, guide_page};
+use super::setup::{SETUP_COOKIE, after_connecting, guide_page};
 use super::views::{ConnectPage, error_page, render};
 use crate::error::Error;
 use crate::model::{AccountName, SetupLink, SetupMethod};
@@ -142,10 +142,11 @@ pub(crate) async fn callback(
     let mut res = match (finished, setup) {
         (Ok(account), Some((session, link))) if account == link.account => {
             let outcome = match state.service.setup_verify(&link).await {
-                Ok(()) => state.service.setup_signed_in(&link).await.map(|()| {
-                    first_sync(&state, account);
-                    Redirect::to("/setup/done").into_response()
-                }),
+                Ok(()) => state
+                    .service
+                    .setup_signed_in(&link)
+                    .await
+                    .map(|()| after_connecting(&state, &link, account)),
                 Err(e) => setup_failed(&state, &link, session, e).await,
             };
             outcome.unwrap_or_else(|e| Err::<(), _>(e).page("Okta was not connected").into_response())

@@ -284,6 +284,8 @@ pub(crate) struct SetupLinkView {
     connectedAt: Option<i64>,
     revokedAt: Option<i64>,
     method: Option<String>,
+    /// Whether the admin chooses who is synced after connecting, before the first sync.
+    chooseScope: bool,
     /// Where to revoke it.
     revoke: String,
     /// The link to send (only when made).
@@ -299,6 +301,9 @@ pub(crate) struct NewSetupLinkBody {
     expiresIn: Option<u64>,
     /// Space-separated scopes to ask for.
     scopes: Option<String>,
+    /// `true`: after connecting, the admin chooses who is synced (the whole org or some of its
+    /// groups) before the first sync (default `false`: the first sync starts at once).
+    chooseScope: Option<bool>,
 }
 
 /// One role of the application.

@@ -24,8 +24,8 @@ use super::openapi::{AuditView, ErrorBody, NewSetupLinkBody, SetupLinkView};
 use super::views::{error_page, render};
 use crate::crypto::hash;
 use crate::error::{Error, Result};
-use crate::model::{AccountName, ApiToken, ClientSecret, SetupLink, SetupMethod, now, secret_opt};
-use crate::service::{SetupHealth, SetupInput, SetupOutcome, explain};
+use crate::model::{AccountName, ApiToken, ClientSecret, ScopeBody, SetupLink, SetupMethod, now, secret_opt};
+use crate::service::{OrgGroup, SetupHealth, SetupInput, SetupOutcome, explain};
 use crate::store::SetupLinkBy;
 
 /// The cookie of the browser that opened a setup link.
@@ -37,6 +37,7 @@ pub(crate) struct NewLinkBody {
     /// Seconds.
     expires_in: Option<u64>,
     scopes: Option<String>,
+    choose_scope: Option<bool>,
 }
 
 fn link_json(state: &AppState, l: &SetupLink) -> Value {
@@ -51,6 +52,7 @@ fn link_json(state: &AppState, l: &SetupLink) -> Value {
         "connectedAt": l.connected_at,
         "revokedAt": l.revoked_at,
         "method": l.method,
+        "chooseScope": l.choose_scope,
         "revoke": format!("{}/api/setup-links/{}", state.base(), l.id),
     })
 }
@@ -73,7 +75,12 @@ pub(crate) async fn create(
     let name = AccountName::parse(&name)?;
     let (link, token) = state
         .service
-        .create_setup_link(&name, b.expires_in.map(Duration::from_secs), b.scopes.as_deref())
+        .create_setup_link(
+            &name,
+            b.expires_in.map(Duration::from_secs),
+            b.scopes.as_deref(),
+            b.choose_scope.unwrap_or(false),
+        )
         .await?;
     let mut out = link_json(&state, &link);
     out["url"] = json!(format!("{}/setup/{}", state.base(), token.expose_secret()));
@@ -143,6 +150,9 @@ pub(crate) struct SetupPage {
     /// The SCIM way's credentials, on the one page that shows them.
     scim_base_url: String,
     scim_token: String,
+    /// The scope step (after connecting, when the link lets the admin choose): the org's groups.
+    scope_step: bool,
+    groups: Vec<OrgGroup>,
 }
 
 impl SetupPage {
@@ -168,6 +178,8 @@ impl SetupPage {
             health: SetupHealth::default(),
             scim_base_url: String::new(),
             scim_token: String::new(),
+            scope_step: false,
+            groups: Vec::new(),
         }
     }
 }
@@ -362,10 +374,7 @@ pub(crate) async fn connect(
         api_token: f.api_token,
     };
     match state.service.setup_connect(&link, input, &session).await {
-        Ok(SetupOutcome::Connected(c)) => {
-            first_sync(&state, c.account);
-            Redirect::to("/setup/done").into_response()
-        }
+        Ok(SetupOutcome::Connected(c)) => after_connecting(&state, &link, c.account),
         Ok(SetupOutcome::SignIn(started)) => to_sign_in(&state, &started),
         Ok(SetupOutcome::Provisioning(token)) => {
             // Shown on this answer only (never stored in plaintext, never cached): a reload
@@ -382,6 +391,117 @@ pub(crate) async fn connect(
             let said = explain(method, &e, &link.scopes);
             guide_page(&state, &link, &session, method, Some(said), (&org_url, &client_id)).await
         }
+    }
+}
+
+/// Where a browser goes once its link connected: the scope step when the link lets the admin
+/// choose (the first sync waits for the choice), else the summary, the first sync started.
+pub(crate) fn after_connecting(state: &AppState, link: &SetupLink, account: AccountName) -> Response {
+    if link.choose_scope {
+        return Redirect::to("/setup/scope").into_response();
+    }
+    first_sync(state, account);
+    Redirect::to("/setup/done").into_response()
+}
+
+/// The link of this browser's session once it connected an account it may choose the scope
+/// of, or the page to go to instead.
+async fn scope_link(state: &AppState, headers: &HeaderMap) -> std::result::Result<(String, SetupLink), Response> {
+    let session = setup_session(state, headers).map_err(|page| *page)?;
+    let link = state
+        .service
+        .setup_link_to_view(session)
+        .await
+        .map_err(|e| refused(&e))?;
+    if link.connected_at.is_none() {
+        return Err(Redirect::to("/setup").into_response());
+    }
+    if !link.choose_scope || link.method.as_deref() == Some(SetupMethod::Scim.as_str()) {
+        return Err(Redirect::to("/setup/done").into_response());
+    }
+    Ok((session.to_owned(), link))
+}
+
+/// The scope step's page, `error` said.
+async fn scope_page(state: &AppState, link: &SetupLink, session: &str, error: Option<String>) -> Response {
+    let mut page = SetupPage::new(link);
+    page.scope_step = true;
+    page.csrf = setup_csrf(session);
+    page.error = error;
+    match state.service.setup_groups(link).await {
+        Ok(groups) => page.groups = groups,
+        Err(e) => {
+            page.error = Some(format!(
+                "Your org's groups could not be read: {e}. Choose everyone, or try again."
+            ))
+        }
+    }
+    let mut res = render(&page);
+    if page.error.is_some() {
+        *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    res
+}
+
+/// `GET /setup/scope`: who the account should see — everyone, or the members of the org's
+/// groups the admin picks (listed with their member counts).
+pub(crate) async fn scope(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match scope_link(&state, &headers).await {
+        Ok((session, link)) => scope_page(&state, &link, &session, None).await,
+        Err(page) => page,
+    }
+}
+
+/// `POST /setup/scope` (`who=all`, or `who=groups` with a `group` per group): stores the scope
+/// (audited as the link's), starts the first sync under it, on to the summary.
+pub(crate) async fn choose_scope(State(state): State<Arc<AppState>>, headers: HeaderMap, body: String) -> Response {
+    let (session, link) = match scope_link(&state, &headers).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let field = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if !csrf_matches(Some(&setup_csrf(&session)), field("csrf").unwrap_or_default()) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Nothing was changed",
+            "The form did not come from this page: go back to your setup link's steps.",
+        );
+    }
+    let groups: Vec<String> = fields
+        .iter()
+        .filter(|(n, _)| n == "group")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let body = match field("who") {
+        Some("groups") if groups.is_empty() => {
+            return scope_page(
+                &state,
+                &link,
+                &session,
+                Some("Pick at least one group, or choose everyone.".into()),
+            )
+            .await;
+        }
+        Some("groups") => ScopeBody {
+            groups: Some(groups),
+            ..ScopeBody::default()
+        },
+        _ => ScopeBody {
+            all: Some(true),
+            ..ScopeBody::default()
+        },
+    };
+    match state.service.setup_choose_scope(&link, body).await {
+        Ok(_) => {
+            first_sync(&state, link.account.clone());
+            Redirect::to("/setup/done").into_response()
+        }
+        Err(e @ Error::Invalid { .. }) => {
+            let (_, _, message) = classify(&e);
+            scope_page(&state, &link, &session, Some(message)).await
+        }
+        Err(e) => refused(&e),
     }
 }
 

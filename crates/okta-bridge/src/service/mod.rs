@@ -34,6 +34,7 @@ pub use delivery::{DeliveryPolicy, signature};
 pub use hooks::{HOOK_AUTH_HEADER, hook_uri};
 pub use proxy::{Proxied, is_read};
 pub use scim::{MAX_SCIM_OVERLAP, MAX_SCIM_PAGE, ScimPage, Skipped, parse_filter};
+pub use scope::{OrgGroup, SETUP_GROUPS_LISTED};
 pub use setup::{
     CHECK_WINDOW_SECS, CHECKS_PER_WINDOW, DEFAULT_LINK_TTL, FIRST_PUSHES_SHOWN, SETUP_SCOPES, ScimHealth, SetupHealth,
     SetupInput, SetupKey, SetupOutcome, explain, setup_binding,

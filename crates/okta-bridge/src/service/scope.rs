@@ -1,10 +1,48 @@
 //! Each account's sync scope (`PUT /api/accounts/{name}/scope`, `okta-bridge scope set`):
 //! checked, stored with who set it, and read whole by the next sync run.
 
+use serde::Deserialize;
+
 use super::Service;
 use crate::error::{Error, Result};
-use crate::model::{AccountName, ScopeBody, SyncScope, check_scope};
+use crate::model::{AccountName, ScopeBody, SetupLink, SyncScope, check_scope};
 use crate::store::StoredScope;
+
+/// The most groups the setup link's scope step lists (the first page of the org's groups).
+pub const SETUP_GROUPS_LISTED: u32 = 200;
+
+/// A group of the org as the scope step lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgGroup {
+    pub id: String,
+    pub name: String,
+    /// Okta's count (`expand=stats`), when it says it.
+    pub members: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct GroupWithStats {
+    id: String,
+    profile: GroupProfile,
+    #[serde(rename = "_embedded", default)]
+    embedded: Option<Embedded>,
+}
+
+#[derive(Deserialize)]
+struct GroupProfile {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct Embedded {
+    stats: Stats,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Stats {
+    users_count: Option<u64>,
+}
 
 impl Service {
     /// Sets `account`'s scope from `body`, replacing the one before; `actor` is who did it
@@ -80,5 +118,48 @@ impl Service {
     pub async fn scope(&self, account: &AccountName) -> Result<StoredScope> {
         self.known_account(account).await?;
         self.store.scope(account).await
+    }
+}
+
+impl Service {
+    /// The org's groups (the first [`SETUP_GROUPS_LISTED`], by name) with their member counts,
+    /// read through the connection `link` made: what its scope step offers.
+    ///
+    /// # Errors
+    /// What reading the org gives; [`Error::Database`].
+    pub async fn setup_groups(&self, link: &SetupLink) -> Result<Vec<OrgGroup>> {
+        let page = self
+            .call(&link.account, |client| async move {
+                client
+                    .groups()
+                    .list()
+                    .limit(SETUP_GROUPS_LISTED)
+                    .param("expand", "stats")
+                    .decode_as::<GroupWithStats>()
+                    .send()
+                    .await
+            })
+            .await?;
+        let mut groups: Vec<OrgGroup> = page
+            .items
+            .into_iter()
+            .map(|g| OrgGroup {
+                members: g.embedded.and_then(|e| e.stats.users_count),
+                id: g.id,
+                name: g.profile.name,
+            })
+            .collect();
+        groups.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then(a.id.cmp(&b.id)));
+        Ok(groups)
+    }
+
+    /// Sets the scope `link`'s admin chose on its scope step (audited as the link's), before
+    /// the first sync.
+    ///
+    /// # Errors
+    /// As [`Service::set_scope`].
+    pub async fn setup_choose_scope(&self, link: &SetupLink, body: ScopeBody) -> Result<StoredScope> {
+        self.set_scope(&link.account, body, &format!("setup link {}", link.id))
+            .await
     }
 }

@@ -235,6 +235,7 @@ impl Service {
         account: &AccountName,
         expires_in: Option<Duration>,
         scopes: Option<&str>,
+        choose_scope: bool,
     ) -> Result<(SetupLink, SetupToken)> {
         let ttl = expires_in.unwrap_or(DEFAULT_LINK_TTL);
         if ttl < LINK_TTL_RANGE.0 || ttl > LINK_TTL_RANGE.1 {
@@ -256,6 +257,7 @@ impl Service {
             connected_at: None,
             method: None,
             key_id: None,
+            choose_scope,
         };
         let token = SetupToken::new(format!("stl_{}", random_secret()));
         self.store

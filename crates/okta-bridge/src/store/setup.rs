@@ -19,16 +19,29 @@ type LinkRow = (
     Option<i64>,
     Option<String>,
     Option<String>,
+    bool,
 );
 
 macro_rules! columns {
     () => {
-        "id, account, scopes, created_at, expires_at, opened_at, revoked_at, connected_at, method, key_id"
+        "id, account, scopes, created_at, expires_at, opened_at, revoked_at, connected_at, method, key_id, choose_scope"
     };
 }
 
 fn link_of(row: LinkRow) -> Result<SetupLink> {
-    let (id, account, scopes, created_at, expires_at, opened_at, revoked_at, connected_at, method, key_id) = row;
+    let (
+        id,
+        account,
+        scopes,
+        created_at,
+        expires_at,
+        opened_at,
+        revoked_at,
+        connected_at,
+        method,
+        key_id,
+        choose_scope,
+    ) = row;
     let unreadable = |column: &'static str, value: &str| Error::Unreadable {
         table: "setup_links",
         row: id.clone(),
@@ -46,6 +59,7 @@ fn link_of(row: LinkRow) -> Result<SetupLink> {
         connected_at,
         method,
         key_id,
+        choose_scope,
     })
 }
 
@@ -57,7 +71,7 @@ impl Store {
     pub async fn create_setup_link(&self, link: &SetupLink, token_hash: &str) -> Result<()> {
         with_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO setup_links (id, account, token_hash, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO setup_links (id, account, token_hash, scopes, created_at, expires_at, choose_scope) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&link.id)
             .bind(link.account.as_str())
@@ -65,6 +79,7 @@ impl Store {
             .bind(link.scopes.to_string())
             .bind(link.created_at)
             .bind(link.expires_at)
+            .bind(link.choose_scope)
             .execute(pool)
             .await?;
         });

@@ -424,3 +424,83 @@ async fn scope_from_the_command_line() {
     let (_, got) = api(&app, Method::GET, "/api/accounts/pushed/scope", None).await;
     assert_eq!(got["all"], true, "nothing changed: {got}");
 }
+
+/// The setup link's scope step, in headless Chromium: a link made with `chooseScope` leads the
+/// admin, once connected (by API token here), to the org's groups with their member counts; the
+/// admin picks one; the first sync (which waited for the choice) holds exactly its members,
+/// and the choice is audited as the link's.
+async fn an_admin_limits_the_scope_on_the_setup_link(db: TestDb) {
+    use crate::browser::Chrome;
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 30;
+                c.groups = 0;
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let u = app.sandbox.state().listed_user_ids();
+    let engineering = new_group(&app, "Engineering", &u[0..5].iter().collect::<Vec<_>>()).await;
+    new_group(&app, "Sales", &u[5..8].iter().collect::<Vec<_>>()).await;
+    let (status, _) = api(
+        &app,
+        Method::POST,
+        "/api/accounts",
+        Some(json!({ "name": "acme", "orgUrl": app.sandbox.url() })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (url, id) = crate::setup::new_link(&app, "acme", Some(json!({ "chooseScope": true }))).await;
+    let (_, links) = api(&app, Method::GET, "/api/accounts/acme/setup-links", None).await;
+    assert_eq!(links[0]["chooseScope"], true, "{links}");
+    let Some(chrome) = Chrome::start_or_skip().await else {
+        return;
+    };
+    crate::setup::open(&chrome, &url).await;
+    chrome
+        .click_link("API token", &format!("{}/setup?method=token", app.url))
+        .await;
+    chrome.fill("org_url", app.sandbox.url()).await;
+    chrome.fill("api_token", app.sandbox.config().api_token_value()).await;
+    chrome.submit("connect", &format!("{}/setup/scope", app.url)).await;
+    let step = chrome.text().await;
+    assert!(step.contains("Who should acme see?"), "{step}");
+    assert!(
+        step.contains("Engineering (5 members)") && step.contains("Sales (3 members)"),
+        "{step}"
+    );
+    let sync = app
+        .store
+        .sync_state(&AccountName::parse("acme").unwrap())
+        .await
+        .unwrap();
+    assert!(
+        sync.last_run_at.is_none() && !sync.running,
+        "the first sync waits for the choice"
+    );
+
+    // Groups chosen but none picked: said, nothing stored.
+    chrome.click("who-groups").await;
+    chrome.submit("choose", &format!("{}/setup/scope", app.url)).await;
+    assert!(chrome.text_of("problem").await.contains("Pick at least one group"));
+
+    chrome.click("who-groups").await;
+    chrome.click(&format!("group-{engineering}")).await;
+    chrome.submit("choose", &format!("{}/setup/done", app.url)).await;
+    crate::setup::first_sync_shown(&app, &chrome, "acme", 5).await;
+    let stored = app.store.directory(&AccountName::parse("acme").unwrap()).await.unwrap();
+    let want = narrowed(&exported(&app).await, std::slice::from_ref(&engineering), None);
+    assert_eq!(differences(&stored, &want), "", "only Engineering's members");
+    let (_, scope) = api(&app, Method::GET, "/api/accounts/acme/scope", None).await;
+    assert_eq!(scope["groups"], json!([engineering]), "{scope}");
+    assert_eq!(scope["updatedBy"], format!("setup link {id}"), "{scope}");
+    chrome.close().await;
+}
+
+on_both_databases!(
+    the_setup_link_scope_step,
+    super::an_admin_limits_the_scope_on_the_setup_link
+);

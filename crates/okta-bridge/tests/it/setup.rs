@@ -50,7 +50,7 @@ async fn app_with_integration(db: &TestDb) -> TestApp {
 }
 
 /// A new setup link for `account`: its URL and id.
-async fn new_link(app: &TestApp, account: &str, body: Option<Value>) -> (String, String) {
+pub(crate) async fn new_link(app: &TestApp, account: &str, body: Option<Value>) -> (String, String) {
     let (status, link) = api(app, Method::POST, &format!("/api/accounts/{account}/setup-link"), body).await;
     assert_eq!(status, 201, "{link}");
     assert!(
@@ -67,7 +67,7 @@ async fn new_link(app: &TestApp, account: &str, body: Option<Value>) -> (String,
 }
 
 /// Opens `url` in `chrome` and presses Start: the steps page.
-async fn open(chrome: &Chrome, url: &str) {
+pub(crate) async fn open(chrome: &Chrome, url: &str) {
     chrome.goto(url).await;
     assert!(
         chrome.text().await.contains("Connect your Okta org"),
@@ -83,7 +83,7 @@ async fn open(chrome: &Chrome, url: &str) {
 
 /// Waits until the first sync has run (long-polling the feed for what it writes, until the
 /// sync state says the run is done), then checks the health summary says so.
-async fn first_sync_shown(app: &TestApp, chrome: &Chrome, account: &str, users: usize) {
+pub(crate) async fn first_sync_shown(app: &TestApp, chrome: &Chrome, account: &str, users: usize) {
     for _ in 0..60 {
         let (status, state) = api(app, Method::GET, &format!("/api/connections/{account}/sync"), None).await;
         assert_eq!(status, 200, "{state}");
