@@ -11,3 +11,6 @@ CREATE TABLE sync_scopes (
 -- A setup link whose admin chooses the scope after connecting, before the first sync
 -- (`POST /api/accounts/{name}/setup-link {"chooseScope": true}`).
 ALTER TABLE setup_links ADD COLUMN choose_scope BOOLEAN NOT NULL DEFAULT FALSE;
+-- A setup link whose scope step also maps the org's groups to the application's roles
+-- (`"mapRoles": true`).
+ALTER TABLE setup_links ADD COLUMN map_roles BOOLEAN NOT NULL DEFAULT FALSE;

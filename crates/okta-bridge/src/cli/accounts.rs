@@ -55,6 +55,9 @@ pub(crate) struct SetupLinkArgs {
     /// before the first sync.
     #[arg(long)]
     pub(crate) choose_scope: bool,
+    /// On that step (implied), the admin also maps the org's groups to the application's roles.
+    #[arg(long)]
+    pub(crate) map_roles: bool,
     #[command(flatten)]
     pub(crate) store: StoreSettings,
 }
@@ -198,7 +201,10 @@ pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
                     &name,
                     a.expires_in.map(std::time::Duration::from_secs),
                     a.scopes.as_deref(),
-                    a.choose_scope,
+                    okta_bridge::service::SetupSteps {
+                        choose_scope: a.choose_scope,
+                        map_roles: a.map_roles,
+                    },
                 )
                 .await?;
             println!(

@@ -99,6 +99,8 @@ pub struct SetupLink {
     pub key_id: Option<String>,
     /// Whether the admin chooses the scope after connecting, before the first sync.
     pub choose_scope: bool,
+    /// Whether that step also maps the org's groups to the application's roles.
+    pub map_roles: bool,
 }
 
 impl SetupLink {
@@ -148,6 +150,7 @@ mod tests {
             method: None,
             key_id: None,
             choose_scope: false,
+            map_roles: false,
         }
     }
 

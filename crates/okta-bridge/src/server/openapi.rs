@@ -286,6 +286,8 @@ pub(crate) struct SetupLinkView {
     method: Option<String>,
     /// Whether the admin chooses who is synced after connecting, before the first sync.
     chooseScope: bool,
+    /// Whether that step also maps the org's groups to the application's roles.
+    mapRoles: bool,
     /// Where to revoke it.
     revoke: String,
     /// The link to send (only when made).
@@ -304,6 +306,9 @@ pub(crate) struct NewSetupLinkBody {
     /// `true`: after connecting, the admin chooses who is synced (the whole org or some of its
     /// groups) before the first sync (default `false`: the first sync starts at once).
     chooseScope: Option<bool>,
+    /// `true`: that step (implied) also lets the admin map the org's groups to the
+    /// application's declared roles, and pick a default role (default `false`).
+    mapRoles: Option<bool>,
 }
 
 /// One role of the application.

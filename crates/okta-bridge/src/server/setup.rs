@@ -24,8 +24,11 @@ use super::openapi::{AuditView, ErrorBody, NewSetupLinkBody, SetupLinkView};
 use super::views::{error_page, render};
 use crate::crypto::hash;
 use crate::error::{Error, Result};
-use crate::model::{AccountName, ApiToken, ClientSecret, ScopeBody, SetupLink, SetupMethod, now, secret_opt};
-use crate::service::{OrgGroup, SetupHealth, SetupInput, SetupOutcome, explain};
+use crate::model::{
+    AccountName, ApiToken, ClientSecret, Role, RoleMapping, RoleMappings, ScopeBody, SetupLink, SetupMethod, now,
+    secret_opt,
+};
+use crate::service::{OrgGroup, SetupHealth, SetupInput, SetupOutcome, SetupSteps, explain};
 use crate::store::SetupLinkBy;
 
 /// The cookie of the browser that opened a setup link.
@@ -38,6 +41,7 @@ pub(crate) struct NewLinkBody {
     expires_in: Option<u64>,
     scopes: Option<String>,
     choose_scope: Option<bool>,
+    map_roles: Option<bool>,
 }
 
 fn link_json(state: &AppState, l: &SetupLink) -> Value {
@@ -53,6 +57,7 @@ fn link_json(state: &AppState, l: &SetupLink) -> Value {
         "revokedAt": l.revoked_at,
         "method": l.method,
         "chooseScope": l.choose_scope,
+        "mapRoles": l.map_roles,
         "revoke": format!("{}/api/setup-links/{}", state.base(), l.id),
     })
 }
@@ -79,7 +84,10 @@ pub(crate) async fn create(
             &name,
             b.expires_in.map(Duration::from_secs),
             b.scopes.as_deref(),
-            b.choose_scope.unwrap_or(false),
+            SetupSteps {
+                choose_scope: b.choose_scope.unwrap_or(false),
+                map_roles: b.map_roles.unwrap_or(false),
+            },
         )
         .await?;
     let mut out = link_json(&state, &link);
@@ -153,6 +161,9 @@ pub(crate) struct SetupPage {
     /// The scope step (after connecting, when the link lets the admin choose): the org's groups.
     scope_step: bool,
     groups: Vec<OrgGroup>,
+    /// On the scope step: whether groups are mapped to roles, and the roles declared.
+    map_roles: bool,
+    roles: Vec<Role>,
 }
 
 impl SetupPage {
@@ -180,6 +191,8 @@ impl SetupPage {
             scim_token: String::new(),
             scope_step: false,
             groups: Vec::new(),
+            map_roles: link.map_roles,
+            roles: Vec::new(),
         }
     }
 }
@@ -436,6 +449,12 @@ async fn scope_page(state: &AppState, link: &SetupLink, session: &str, error: Op
             ))
         }
     }
+    if link.map_roles {
+        match state.service.roles().await {
+            Ok(r) => page.roles = r.roles,
+            Err(e) => return refused(&e),
+        }
+    }
     let mut res = render(&page);
     if page.error.is_some() {
         *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -492,8 +511,20 @@ pub(crate) async fn choose_scope(State(state): State<Arc<AppState>>, headers: He
             ..ScopeBody::default()
         },
     };
-    match state.service.setup_choose_scope(&link, body).await {
-        Ok(_) => {
+    let mappings = link.map_roles.then(|| RoleMappings {
+        mappings: fields
+            .iter()
+            .filter_map(|(n, v)| Some((n.strip_prefix("role-")?, v)))
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(g, v)| RoleMapping {
+                group: g.to_owned(),
+                roles: vec![v.clone()],
+            })
+            .collect(),
+        default: field("default_role").filter(|d| !d.is_empty()).map(str::to_owned),
+    });
+    match state.service.setup_choose_scope(&link, body, mappings).await {
+        Ok(()) => {
             first_sync(&state, link.account.clone());
             Redirect::to("/setup/done").into_response()
         }

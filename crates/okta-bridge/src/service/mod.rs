@@ -37,7 +37,7 @@ pub use scim::{MAX_SCIM_OVERLAP, MAX_SCIM_PAGE, ScimPage, Skipped, parse_filter}
 pub use scope::{OrgGroup, SETUP_GROUPS_LISTED};
 pub use setup::{
     CHECK_WINDOW_SECS, CHECKS_PER_WINDOW, DEFAULT_LINK_TTL, FIRST_PUSHES_SHOWN, SETUP_SCOPES, ScimHealth, SetupHealth,
-    SetupInput, SetupKey, SetupOutcome, explain, setup_binding,
+    SetupInput, SetupKey, SetupOutcome, SetupSteps, explain, setup_binding,
 };
 pub use sync::{MAX_EVENTS_PAGE, MAX_EVENTS_WAIT, SyncPolicy, SyncProgress};
 pub use webhooks::{MAX_SECRET_OVERLAP, WebhookChange};

@@ -365,7 +365,17 @@ impl Pass<'_> {
             // A scope's listings name its users whatever their status.
             (Phase::Deprovisioned, Some(_)) => self.drive(futures::stream::empty().boxed()).await,
             (Phase::Groups, Some(scope)) => {
-                let read = scoped_groups(client, &scope).await?;
+                // The groups mapped to roles too: their memberships among the scope's users give
+                // those users their roles (their other members stay out).
+                let mapped: Vec<String> = store
+                    .role_mappings(account)
+                    .await?
+                    .mappings
+                    .mappings
+                    .into_iter()
+                    .map(|m| m.group)
+                    .collect();
+                let read = scoped_groups(client, &scope, mapped).await?;
                 let page = Prepared::page(Some(store), account, read, None, true).await?;
                 self.drive(futures::stream::iter([Ok(page)]).boxed()).await
             }
@@ -719,8 +729,12 @@ fn scoped_users<'a>(
 }
 
 /// The groups of a scope, each asked for (those Okta no longer has left out): the scope's
-/// groups, or the groups assigned to its app.
-async fn scoped_groups(client: &Client, scope: &SyncScope) -> std::result::Result<Directory, Stop> {
+/// groups, or the groups assigned to its app; and the groups `mapped` to roles.
+async fn scoped_groups(
+    client: &Client,
+    scope: &SyncScope,
+    mapped: Vec<String>,
+) -> std::result::Result<Directory, Stop> {
     let ids = match scope {
         SyncScope::Groups(groups) => groups.clone(),
         SyncScope::App(aid) => match found(app_group_ids(client.clone())(aid.clone()).await)? {
@@ -728,6 +742,7 @@ async fn scoped_groups(client: &Client, scope: &SyncScope) -> std::result::Resul
             None => Vec::new(),
         },
     };
+    let ids: BTreeSet<String> = ids.into_iter().chain(mapped).collect();
     let groups: Vec<Option<DirGroup>> = futures::stream::iter(ids)
         .map(move |id| async move { found(client.groups().get(&id).await).map(|g| g.map(dir_group)) }.boxed())
         .buffered(CONCURRENT_READS)

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::Service;
 use crate::error::{Error, Result};
-use crate::model::{AccountName, ScopeBody, SetupLink, SyncScope, check_scope};
+use crate::model::{AccountName, RoleMappings, ScopeBody, SetupLink, SyncScope, check_scope};
 use crate::store::StoredScope;
 
 /// The most groups the setup link's scope step lists (the first page of the org's groups).
@@ -153,13 +153,22 @@ impl Service {
         Ok(groups)
     }
 
-    /// Sets the scope `link`'s admin chose on its scope step (audited as the link's), before
-    /// the first sync.
+    /// Sets the scope `link`'s admin chose on its scope step, and the role mappings when the
+    /// link maps roles (each audited as the link's), before the first sync.
     ///
     /// # Errors
-    /// As [`Service::set_scope`].
-    pub async fn setup_choose_scope(&self, link: &SetupLink, body: ScopeBody) -> Result<StoredScope> {
-        self.set_scope(&link.account, body, &format!("setup link {}", link.id))
-            .await
+    /// As [`Service::set_scope`] and [`Service::set_role_mappings`].
+    pub async fn setup_choose_scope(
+        &self,
+        link: &SetupLink,
+        body: ScopeBody,
+        mappings: Option<RoleMappings>,
+    ) -> Result<()> {
+        let actor = format!("setup link {}", link.id);
+        self.set_scope(&link.account, body, &actor).await?;
+        if let Some(m) = mappings {
+            self.set_role_mappings(&link.account, m, &actor).await?;
+        }
+        Ok(())
     }
 }

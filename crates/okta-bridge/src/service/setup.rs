@@ -39,6 +39,15 @@ pub const CHECKS_PER_WINDOW: i64 = 10;
 pub const CHECK_WINDOW_SECS: i64 = 600;
 
 /// What the admin entered on the link's page.
+/// The steps a setup link adds after connecting, before the first sync.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SetupSteps {
+    /// The admin chooses who is synced (the whole org, or some of its groups).
+    pub choose_scope: bool,
+    /// The admin maps the org's groups to the application's roles (on the same step).
+    pub map_roles: bool,
+}
+
 #[derive(Debug)]
 pub struct SetupInput {
     /// How they connect.
@@ -235,7 +244,7 @@ impl Service {
         account: &AccountName,
         expires_in: Option<Duration>,
         scopes: Option<&str>,
-        choose_scope: bool,
+        steps: SetupSteps,
     ) -> Result<(SetupLink, SetupToken)> {
         let ttl = expires_in.unwrap_or(DEFAULT_LINK_TTL);
         if ttl < LINK_TTL_RANGE.0 || ttl > LINK_TTL_RANGE.1 {
@@ -257,7 +266,8 @@ impl Service {
             connected_at: None,
             method: None,
             key_id: None,
-            choose_scope,
+            choose_scope: steps.choose_scope || steps.map_roles,
+            map_roles: steps.map_roles,
         };
         let token = SetupToken::new(format!("stl_{}", random_secret()));
         self.store

@@ -20,11 +20,12 @@ type LinkRow = (
     Option<String>,
     Option<String>,
     bool,
+    bool,
 );
 
 macro_rules! columns {
     () => {
-        "id, account, scopes, created_at, expires_at, opened_at, revoked_at, connected_at, method, key_id, choose_scope"
+        "id, account, scopes, created_at, expires_at, opened_at, revoked_at, connected_at, method, key_id, choose_scope, map_roles"
     };
 }
 
@@ -41,6 +42,7 @@ fn link_of(row: LinkRow) -> Result<SetupLink> {
         method,
         key_id,
         choose_scope,
+        map_roles,
     ) = row;
     let unreadable = |column: &'static str, value: &str| Error::Unreadable {
         table: "setup_links",
@@ -60,6 +62,7 @@ fn link_of(row: LinkRow) -> Result<SetupLink> {
         method,
         key_id,
         choose_scope,
+        map_roles,
     })
 }
 
@@ -71,7 +74,7 @@ impl Store {
     pub async fn create_setup_link(&self, link: &SetupLink, token_hash: &str) -> Result<()> {
         with_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO setup_links (id, account, token_hash, scopes, created_at, expires_at, choose_scope) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO setup_links (id, account, token_hash, scopes, created_at, expires_at, choose_scope, map_roles) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&link.id)
             .bind(link.account.as_str())
@@ -80,6 +83,7 @@ impl Store {
             .bind(link.created_at)
             .bind(link.expires_at)
             .bind(link.choose_scope)
+            .bind(link.map_roles)
             .execute(pool)
             .await?;
         });

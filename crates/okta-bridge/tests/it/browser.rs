@@ -151,6 +151,17 @@ impl Chrome {
         field.send_keys(value).await.unwrap();
     }
 
+    /// Chooses the option whose value is `value` in the select with id `id`.
+    pub async fn select(&self, id: &str, value: &str) {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("select {id}: {e}"))
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("select {id} = {value}: {e}"));
+    }
+
     /// Clicks the element with id `id` (chromedriver waits for the navigation it starts).
     pub async fn click(&self, id: &str) {
         self.client

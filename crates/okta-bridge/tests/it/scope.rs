@@ -425,10 +425,12 @@ async fn scope_from_the_command_line() {
     assert_eq!(got["all"], true, "nothing changed: {got}");
 }
 
-/// The setup link's scope step, in headless Chromium: a link made with `chooseScope` leads the
-/// admin, once connected (by API token here), to the org's groups with their member counts; the
-/// admin picks one; the first sync (which waited for the choice) holds exactly its members,
-/// and the choice is audited as the link's.
+/// The setup link's scope step, in headless Chromium: a link made with `mapRoles` (which
+/// implies `chooseScope`) leads the admin, once connected (by API token here), to the org's
+/// groups with their member counts and the application's roles; the admin limits the scope to
+/// one group and maps two groups to roles with a default; the first sync (which waited for the
+/// choice) holds exactly that group's members with those roles, and both choices are audited as
+/// the link's.
 async fn an_admin_limits_the_scope_on_the_setup_link(db: TestDb) {
     use crate::browser::Chrome;
     let app = spawn_app(
@@ -444,7 +446,19 @@ async fn an_admin_limits_the_scope_on_the_setup_link(db: TestDb) {
     .await;
     let u = app.sandbox.state().listed_user_ids();
     let engineering = new_group(&app, "Engineering", &u[0..5].iter().collect::<Vec<_>>()).await;
-    new_group(&app, "Sales", &u[5..8].iter().collect::<Vec<_>>()).await;
+    let sales = new_group(&app, "Sales", &u[3..8].iter().collect::<Vec<_>>()).await;
+    let (status, body) = api(
+        &app,
+        Method::PUT,
+        "/api/roles",
+        Some(json!({ "roles": [
+            { "slug": "admin", "name": "Admin" },
+            { "slug": "member", "name": "Member" },
+            { "slug": "viewer", "name": "Viewer" },
+        ] })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     let (status, _) = api(
         &app,
         Method::POST,
@@ -453,9 +467,13 @@ async fn an_admin_limits_the_scope_on_the_setup_link(db: TestDb) {
     )
     .await;
     assert_eq!(status, 201);
-    let (url, id) = crate::setup::new_link(&app, "acme", Some(json!({ "chooseScope": true }))).await;
+    let (url, id) = crate::setup::new_link(&app, "acme", Some(json!({ "mapRoles": true }))).await;
     let (_, links) = api(&app, Method::GET, "/api/accounts/acme/setup-links", None).await;
-    assert_eq!(links[0]["chooseScope"], true, "{links}");
+    assert_eq!(
+        (&links[0]["chooseScope"], &links[0]["mapRoles"]),
+        (&json!(true), &json!(true)),
+        "{links}"
+    );
     let Some(chrome) = Chrome::start_or_skip().await else {
         return;
     };
@@ -469,7 +487,7 @@ async fn an_admin_limits_the_scope_on_the_setup_link(db: TestDb) {
     let step = chrome.text().await;
     assert!(step.contains("Who should acme see?"), "{step}");
     assert!(
-        step.contains("Engineering (5 members)") && step.contains("Sales (3 members)"),
+        step.contains("Engineering (5 members)") && step.contains("Sales (5 members)") && step.contains("Admin"),
         "{step}"
     );
     let sync = app
@@ -489,11 +507,46 @@ async fn an_admin_limits_the_scope_on_the_setup_link(db: TestDb) {
 
     chrome.click("who-groups").await;
     chrome.click(&format!("group-{engineering}")).await;
+    chrome.select(&format!("role-{engineering}"), "admin").await;
+    chrome.select(&format!("role-{sales}"), "member").await;
+    chrome.select("default_role", "viewer").await;
     chrome.submit("choose", &format!("{}/setup/done", app.url)).await;
     crate::setup::first_sync_shown(&app, &chrome, "acme", 5).await;
+    let (status, users) = api(&app, Method::GET, "/api/connections/acme/directory/users", None).await;
+    assert_eq!(status, 200, "{users}");
+    let roles: std::collections::BTreeMap<&str, &Value> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["id"].as_str().unwrap(), &u["roles"]))
+        .collect();
+    for (i, uid) in u[0..5].iter().enumerate() {
+        let want = if i < 3 {
+            json!(["admin"])
+        } else {
+            json!(["admin", "member"])
+        };
+        assert_eq!(roles.get(uid.as_str()), Some(&&want), "{uid}: {users}");
+    }
+    let (_, mappings) = api(&app, Method::GET, "/api/accounts/acme/role-mappings", None).await;
+    assert_eq!(mappings["mappings"].as_array().unwrap().len(), 2, "{mappings}");
+    assert_eq!(
+        (&mappings["default"], &mappings["updatedBy"]),
+        (&json!("viewer"), &json!(format!("setup link {id}")))
+    );
     let stored = app.store.directory(&AccountName::parse("acme").unwrap()).await.unwrap();
-    let want = narrowed(&exported(&app).await, std::slice::from_ref(&engineering), None);
+    // Engineering's members; and Sales, mapped to a role, with its memberships among them.
+    let org = exported(&app).await;
+    let mut want = narrowed(&org, std::slice::from_ref(&engineering), None);
+    want.groups.insert(sales.clone(), org.groups[&sales].clone());
+    want.members.extend(
+        org.members
+            .iter()
+            .filter(|(g, u)| *g == sales && want.users.contains_key(u))
+            .cloned(),
+    );
     assert_eq!(differences(&stored, &want), "", "only Engineering's members");
+    assert_eq!(want.members.iter().filter(|(g, _)| *g == sales).count(), 2);
     let (_, scope) = api(&app, Method::GET, "/api/accounts/acme/scope", None).await;
     assert_eq!(scope["groups"], json!([engineering]), "{scope}");
     assert_eq!(scope["updatedBy"], format!("setup link {id}"), "{scope}");
