@@ -14,3 +14,6 @@ ALTER TABLE setup_links ADD COLUMN choose_scope BOOLEAN NOT NULL DEFAULT FALSE;
 -- A setup link whose scope step also maps the org's groups to the application's roles
 -- (`"mapRoles": true`).
 ALTER TABLE setup_links ADD COLUMN map_roles BOOLEAN NOT NULL DEFAULT FALSE;
+-- A manage link: made like a setup link for an account already connected, it leads its admin
+-- straight to the scope step (`"manage": true`), to change who is synced later.
+ALTER TABLE setup_links ADD COLUMN manage BOOLEAN NOT NULL DEFAULT FALSE;

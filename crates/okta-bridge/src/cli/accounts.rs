@@ -58,6 +58,10 @@ pub(crate) struct SetupLinkArgs {
     /// On that step (implied), the admin also maps the org's groups to the application's roles.
     #[arg(long)]
     pub(crate) map_roles: bool,
+    /// A manage link, for an account already connected: its admin goes straight to that step
+    /// to change who is synced.
+    #[arg(long)]
+    pub(crate) manage: bool,
     #[command(flatten)]
     pub(crate) store: StoreSettings,
 }
@@ -204,6 +208,7 @@ pub(crate) async fn run(cmd: AccountsCommand) -> Result<()> {
                     okta_bridge::service::SetupSteps {
                         choose_scope: a.choose_scope,
                         map_roles: a.map_roles,
+                        manage: a.manage,
                     },
                 )
                 .await?;

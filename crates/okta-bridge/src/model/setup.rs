@@ -101,6 +101,9 @@ pub struct SetupLink {
     pub choose_scope: bool,
     /// Whether that step also maps the org's groups to the application's roles.
     pub map_roles: bool,
+    /// A manage link: for an account already connected, straight to the scope step (it never
+    /// connects).
+    pub manage: bool,
 }
 
 impl SetupLink {
@@ -151,6 +154,7 @@ mod tests {
             key_id: None,
             choose_scope: false,
             map_roles: false,
+            manage: false,
         }
     }
 

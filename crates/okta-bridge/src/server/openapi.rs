@@ -288,6 +288,8 @@ pub(crate) struct SetupLinkView {
     chooseScope: bool,
     /// Whether that step also maps the org's groups to the application's roles.
     mapRoles: bool,
+    /// A manage link: for an account already connected, straight to that step.
+    manage: bool,
     /// Where to revoke it.
     revoke: String,
     /// The link to send (only when made).
@@ -309,6 +311,9 @@ pub(crate) struct NewSetupLinkBody {
     /// `true`: that step (implied) also lets the admin map the org's groups to the
     /// application's declared roles, and pick a default role (default `false`).
     mapRoles: Option<bool>,
+    /// `true`: a manage link, for an account already connected through Okta's API: its admin
+    /// goes straight to that step to change who is synced (implies `chooseScope`).
+    manage: Option<bool>,
 }
 
 /// One role of the application.

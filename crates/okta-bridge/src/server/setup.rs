@@ -42,6 +42,7 @@ pub(crate) struct NewLinkBody {
     scopes: Option<String>,
     choose_scope: Option<bool>,
     map_roles: Option<bool>,
+    manage: Option<bool>,
 }
 
 fn link_json(state: &AppState, l: &SetupLink) -> Value {
@@ -58,6 +59,7 @@ fn link_json(state: &AppState, l: &SetupLink) -> Value {
         "method": l.method,
         "chooseScope": l.choose_scope,
         "mapRoles": l.map_roles,
+        "manage": l.manage,
         "revoke": format!("{}/api/setup-links/{}", state.base(), l.id),
     })
 }
@@ -87,6 +89,7 @@ pub(crate) async fn create(
             SetupSteps {
                 choose_scope: b.choose_scope.unwrap_or(false),
                 map_roles: b.map_roles.unwrap_or(false),
+                manage: b.manage.unwrap_or(false),
             },
         )
         .await?;
@@ -164,6 +167,17 @@ pub(crate) struct SetupPage {
     /// On the scope step: whether groups are mapped to roles, and the roles declared.
     map_roles: bool,
     roles: Vec<Role>,
+    /// A manage link (its landing page says so).
+    manage: bool,
+    /// On the scope step: the groups the account's scope names now (ticked).
+    current: Vec<String>,
+}
+
+impl SetupPage {
+    /// Whether group `id` is in the account's scope now.
+    fn chosen(&self, id: &str) -> bool {
+        self.current.iter().any(|c| c == id)
+    }
 }
 
 impl SetupPage {
@@ -193,6 +207,8 @@ impl SetupPage {
             groups: Vec::new(),
             map_roles: link.map_roles,
             roles: Vec::new(),
+            manage: link.manage,
+            current: Vec::new(),
         }
     }
 }
@@ -325,6 +341,9 @@ pub(crate) async fn guide(
         Ok(found) => found,
         Err(page) => return page,
     };
+    if link.manage {
+        return Redirect::to("/setup/scope").into_response();
+    }
     let method = p
         .method
         .as_deref()
@@ -426,7 +445,7 @@ async fn scope_link(state: &AppState, headers: &HeaderMap) -> std::result::Resul
         .setup_link_to_view(session)
         .await
         .map_err(|e| refused(&e))?;
-    if link.connected_at.is_none() {
+    if link.connected_at.is_none() && !link.manage {
         return Err(Redirect::to("/setup").into_response());
     }
     if !link.choose_scope || link.method.as_deref() == Some(SetupMethod::Scim.as_str()) {
@@ -448,6 +467,14 @@ async fn scope_page(state: &AppState, link: &SetupLink, session: &str, error: Op
                 "Your org's groups could not be read: {e}. Choose everyone, or try again."
             ))
         }
+    }
+    match state.service.scope(&link.account).await {
+        Ok(s) => {
+            if let Some(crate::model::SyncScope::Groups(g)) = s.scope {
+                page.current = g;
+            }
+        }
+        Err(e) => return refused(&e),
     }
     if link.map_roles {
         match state.service.roles().await {

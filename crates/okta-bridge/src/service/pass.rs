@@ -453,7 +453,7 @@ impl Pass<'_> {
             }
             (Phase::Apps, _) => {
                 // The apps and the groups assigned to them; their users come next, app by app.
-                let stored = store.directory_apps_only(account).await?;
+                let mut stored = store.directory_apps_only(account).await?;
                 let mut read = Directory::default();
                 match &self.state.scope {
                     None => read_apps(client, &mut read, Some(&|_| false)).await?,
@@ -467,6 +467,19 @@ impl Pass<'_> {
                     .into_iter()
                     .map(|g| g.id)
                     .collect();
+                // The users of the apps that go, so that each assignment is said to end.
+                let gone: Vec<String> = stored
+                    .apps
+                    .keys()
+                    .filter(|a| !read.apps.contains_key(*a))
+                    .cloned()
+                    .collect();
+                for aid in gone {
+                    let users = store.app_user_scopes(account, &aid).await?;
+                    stored
+                        .app_users
+                        .extend(users.into_iter().map(|(u, s)| ((aid.clone(), u), s)));
+                }
                 let mut changes = DirectoryChanges::default();
                 diff_apps(&stored, &read, &|_| true, &|g| groups.contains(g), &mut changes);
                 let page = Prepared {

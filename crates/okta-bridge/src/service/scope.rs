@@ -164,7 +164,8 @@ impl Service {
         body: ScopeBody,
         mappings: Option<RoleMappings>,
     ) -> Result<()> {
-        let actor = format!("setup link {}", link.id);
+        let kind = if link.manage { "manage" } else { "setup" };
+        let actor = format!("{kind} link {}", link.id);
         self.set_scope(&link.account, body, &actor).await?;
         if let Some(m) = mappings {
             self.set_role_mappings(&link.account, m, &actor).await?;

@@ -46,6 +46,9 @@ pub struct SetupSteps {
     pub choose_scope: bool,
     /// The admin maps the org's groups to the application's roles (on the same step).
     pub map_roles: bool,
+    /// A manage link: for an account already connected (through Okta's API), straight to
+    /// that step.
+    pub manage: bool,
 }
 
 #[derive(Debug)]
@@ -254,6 +257,17 @@ impl Service {
             ));
         }
         let scopes = Scopes::parse(scopes.unwrap_or(SETUP_SCOPES))?;
+        if steps.manage {
+            let connected = self.store.connection(account).await?;
+            if connected.is_none_or(|c| c.method == ConnectionMethod::Scim) {
+                return Err(Error::invalid(
+                    "manage",
+                    format!(
+                        "a manage link changes who is synced for an account connected through Okta's API, and {account} is not: send a setup link to connect it first (POST /api/accounts/{account}/setup-link)"
+                    ),
+                ));
+            }
+        }
         let created_at = now();
         let link = SetupLink {
             id: format!("sl_{}", &random_secret()[..22]),
@@ -266,8 +280,9 @@ impl Service {
             connected_at: None,
             method: None,
             key_id: None,
-            choose_scope: steps.choose_scope || steps.map_roles,
+            choose_scope: steps.choose_scope || steps.map_roles || steps.manage,
             map_roles: steps.map_roles,
+            manage: steps.manage,
         };
         let token = SetupToken::new(format!("stl_{}", random_secret()));
         self.store
@@ -443,6 +458,12 @@ impl Service {
             .await?
             .ok_or(Error::SetupLink(SetupRefusal::Unknown))?;
         self.refuse_unless_usable(link).await?;
+        if link.manage {
+            return Err(Error::invalid(
+                "method",
+                "this is a manage link: it changes who is synced for an account already connected, and connects nothing",
+            ));
+        }
         if !self
             .store
             .count_setup_check(&link.id, CHECKS_PER_WINDOW, CHECK_WINDOW_SECS)

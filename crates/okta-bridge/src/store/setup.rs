@@ -21,11 +21,12 @@ type LinkRow = (
     Option<String>,
     bool,
     bool,
+    bool,
 );
 
 macro_rules! columns {
     () => {
-        "id, account, scopes, created_at, expires_at, opened_at, revoked_at, connected_at, method, key_id, choose_scope, map_roles"
+        "id, account, scopes, created_at, expires_at, opened_at, revoked_at, connected_at, method, key_id, choose_scope, map_roles, manage"
     };
 }
 
@@ -43,6 +44,7 @@ fn link_of(row: LinkRow) -> Result<SetupLink> {
         key_id,
         choose_scope,
         map_roles,
+        manage,
     ) = row;
     let unreadable = |column: &'static str, value: &str| Error::Unreadable {
         table: "setup_links",
@@ -63,6 +65,7 @@ fn link_of(row: LinkRow) -> Result<SetupLink> {
         key_id,
         choose_scope,
         map_roles,
+        manage,
     })
 }
 
@@ -74,7 +77,7 @@ impl Store {
     pub async fn create_setup_link(&self, link: &SetupLink, token_hash: &str) -> Result<()> {
         with_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO setup_links (id, account, token_hash, scopes, created_at, expires_at, choose_scope, map_roles) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO setup_links (id, account, token_hash, scopes, created_at, expires_at, choose_scope, map_roles, manage) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(&link.id)
             .bind(link.account.as_str())
@@ -84,6 +87,7 @@ impl Store {
             .bind(link.expires_at)
             .bind(link.choose_scope)
             .bind(link.map_roles)
+            .bind(link.manage)
             .execute(pool)
             .await?;
         });

@@ -327,14 +327,14 @@ pub(crate) fn diff_apps(
         if read.app_users.contains_key(&(aid.clone(), uid.clone())) || user_gone(uid) {
             continue;
         }
-        if !app_gone(aid) {
-            c.events.push(NewEvent {
-                event_type: EventType::AppUserUnassigned,
-                object_id: uid.clone(),
-                occurred_at: now.clone(),
-                data: json!({ "appId": aid, "userId": uid }),
-            });
-        }
+        // Also when the app goes (deleted, or out of the account's scope): apps are not in
+        // the feed, so the assignments a consumer holds are said to end one by one.
+        c.events.push(NewEvent {
+            event_type: EventType::AppUserUnassigned,
+            object_id: uid.clone(),
+            occurred_at: now.clone(),
+            data: json!({ "appId": aid, "userId": uid }),
+        });
         c.remove_app_users.push((aid.clone(), uid.clone()));
     }
 }

@@ -557,3 +557,116 @@ on_both_databases!(
     the_setup_link_scope_step,
     super::an_admin_limits_the_scope_on_the_setup_link
 );
+
+/// A manage link, in headless Chromium: made for an account already connected (refused for
+/// one that is not), it leads its admin straight to the scope step, where the admin narrows
+/// the whole org to Sales; the run it starts says exactly the difference (those leaving with
+/// `out_of_scope`), and the change is audited as the manage link's.
+async fn an_admin_changes_the_scope_through_a_manage_link(db: TestDb) {
+    use crate::browser::Chrome;
+    let app = spawn_app(
+        &db,
+        AppOptions {
+            sandbox: Box::new(|c| {
+                c.users = 30;
+                c.groups = 0;
+            }),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let u = app.sandbox.state().listed_user_ids();
+    new_group(&app, "Engineering", &u[0..5].iter().collect::<Vec<_>>()).await;
+    let sales = new_group(&app, "Sales", &u[3..8].iter().collect::<Vec<_>>()).await;
+    let (status, body) = api(
+        &app,
+        Method::POST,
+        "/api/accounts/acme/setup-link",
+        Some(json!({ "manage": true })),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("send a setup link to connect it first"),
+        "{body}"
+    );
+    crate::util::connect_by_api_token(&app, "acme").await;
+    let mut seen = 0;
+    let (_, _) = run(&app, &mut seen).await;
+    let before = exported(&app).await;
+    holds(&app, &before, "the whole org").await;
+
+    let (url, id) = crate::setup::new_link(&app, "acme", Some(json!({ "manage": true }))).await;
+    let Some(chrome) = Chrome::start_or_skip().await else {
+        return;
+    };
+    chrome.goto(&url).await;
+    assert!(
+        chrome.text().await.contains("Choose what acme sees"),
+        "{}",
+        chrome.text().await
+    );
+    chrome.submit("start", &format!("{}/setup/scope", app.url)).await;
+    assert!(
+        chrome.text().await.contains("Sales (5 members)"),
+        "{}",
+        chrome.text().await
+    );
+    // A manage link connects nothing: its steps page leads back to the scope step.
+    chrome.goto(&format!("{}/setup?method=token", app.url)).await;
+    assert_eq!(chrome.path().await, "/setup/scope");
+    chrome.click("who-groups").await;
+    chrome.click(&format!("group-{sales}")).await;
+    chrome.submit("choose", &format!("{}/setup/done", app.url)).await;
+
+    // The run the choice started: wait for its events (long-polling the feed).
+    let want = narrowed(&exported(&app).await, std::slice::from_ref(&sales), None);
+    for _ in 0..60 {
+        let stored = app.store.directory(&AccountName::parse("acme").unwrap()).await.unwrap();
+        let state = app
+            .store
+            .sync_state(&AccountName::parse("acme").unwrap())
+            .await
+            .unwrap();
+        if differences(&stored, &want).is_empty() && !state.running {
+            break;
+        }
+        let after = feed(&app, "acme").await.len();
+        let (status, _) = api(
+            &app,
+            Method::GET,
+            &format!("/api/connections/acme/events?after={after}&wait=1&limit=1"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    holds(&app, &want, "after the manage link").await;
+    let events = feed(&app, "acme").await[seen..].to_vec();
+    assert_eq!(said(&events), expected(&before, &want), "{events:?}");
+    let (_, scope) = api(&app, Method::GET, "/api/accounts/acme/scope", None).await;
+    assert_eq!(
+        (&scope["groups"], &scope["updatedBy"]),
+        (&json!([sales]), &json!(format!("manage link {id}")))
+    );
+    // Back on the step, the current scope is ticked.
+    chrome.goto(&format!("{}/setup/scope", app.url)).await;
+    let ticked = chrome
+        .client
+        .find(fantoccini::Locator::Id(&format!("group-{sales}")))
+        .await
+        .unwrap()
+        .prop("checked")
+        .await
+        .unwrap();
+    assert_eq!(ticked.as_deref(), Some("true"));
+    chrome.close().await;
+}
+
+on_both_databases!(
+    a_manage_link_changes_the_scope,
+    super::an_admin_changes_the_scope_through_a_manage_link
+);
